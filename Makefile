@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Quick start: `make run` (install deps, build, serve on 127.0.0.1:8006) and
+# `make check` (install deps, build, run every test).
+BUILD ?= build
+PORT ?= 8006
+BIND ?= 127.0.0.1
+
+.PHONY: all deps build run check bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh run
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
+	@ninja -C $(BUILD)
+
+run: build
+	$(BUILD)/qemu-hmos serve --bind $(BIND) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+check:
+	@scripts/install-deps.sh test
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
+	@ninja -C $(BUILD)
+	@python3 tests/run_all.py --build $(BUILD)
+
+bench:
+	@scripts/install-deps.sh bench
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
+	@ninja -C $(BUILD)
+	@python3 bench/run.py --build $(BUILD)
+
+format:
+	@clang-format -i server/*.c server/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD)

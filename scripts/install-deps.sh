@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Install the Debian 12 packages qemu-hmos needs, only those missing.
+# Usage: scripts/install-deps.sh [build|run|test|bench]...
+set -eu
+
+build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libjansson-dev libsqlite3-dev
+       libuv1-dev libcmocka-dev"
+run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64"
+test="memtest86+ grub-rescue-pc xorriso curl procps"
+bench="wrk"
+
+want=""
+for set in "$@"; do
+  case "$set" in
+  build) want="$want $build" ;;
+  run) want="$want $build $run" ;;
+  test) want="$want $build $run $test" ;;
+  bench) want="$want $build $run $test $bench" ;;
+  *) echo "install-deps: unknown set '$set'" >&2; exit 2 ;;
+  esac
+done
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "install-deps: run as root or install:$missing" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

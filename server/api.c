@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* api: see api.h. */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "util.h"
+#include "vm.h"
+
+#define MAX_SEGMENTS 8
+
+/* Split "/api/v1/vms/ID/start" into segments after "/api/v1/". Returns the count, or -1 for
+ * anything else, including empty segments ("//") and dot segments. */
+static int split_path(char *path, char *seg[MAX_SEGMENTS]) {
+  const char *prefix = "/api/v1/";
+  size_t plen = strlen(prefix);
+  if (strncmp(path, prefix, plen) != 0)
+    return -1;
+  int n = 0;
+  char *p = path + plen;
+  size_t len = strlen(p);
+  if (len > 0 && p[len - 1] == '/')
+    p[len - 1] = 0; /* one trailing slash is fine */
+  while (*p) {
+    char *slash = strchr(p, '/');
+    if (slash)
+      *slash = 0;
+    if (!*p || strcmp(p, ".") == 0 || strcmp(p, "..") == 0 || n == MAX_SEGMENTS)
+      return -1;
+    seg[n++] = p;
+    if (!slash)
+      break;
+    p = slash + 1;
+    if (!*p)
+      return -1;
+  }
+  return n;
+}
+
+static bool is_method(struct core_req *r, const char *m) {
+  return strcmp(r->method, m) == 0;
+}
+
+static void method_not_allowed(struct core_req *r, const char *allowed) {
+  core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", r->method,
+                       allowed);
+}
+
+/* Parse the body as a JSON object; on failure answer R and return NULL. */
+static json_t *body_object(struct core_req *r) {
+  if (!r->body || r->body_len == 0) {
+    core_req_reply_error(r, 400, "malformed_json", "the request body must be a JSON object");
+    return NULL;
+  }
+  json_error_t e;
+  json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
+  if (!j) {
+    core_req_reply_error(r, 400, "malformed_json",
+                         "the request body is not valid JSON: %s at line %d column %d", e.text, e.line,
+                         e.column);
+    return NULL;
+  }
+  if (!json_is_object(j)) {
+    json_decref(j);
+    core_req_reply_error(r, 400, "malformed_json", "the request body must be a JSON object");
+    return NULL;
+  }
+  return j;
+}
+
+static bool parse_tail(struct core_req *r, unsigned *out) {
+  *out = 200;
+  if (!r->query_tail)
+    return true;
+  char *end;
+  long v = strtol(r->query_tail, &end, 10);
+  if (*r->query_tail == 0 || *end || v < 1 || v > 10000) {
+    core_req_reply_error(r, 400, "invalid_field", "tail: must be an integer between 1 and 10000");
+    return false;
+  }
+  *out = (unsigned)v;
+  return true;
+}
+
+static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
+  struct vm_manager *m = c->vms;
+  if (n == 1) {
+    if (is_method(r, "GET")) {
+      vm_req_list(m, r);
+    } else if (is_method(r, "POST")) {
+      json_t *b = body_object(r);
+      if (b) {
+        vm_req_create(m, r, b);
+        json_decref(b);
+      }
+    } else {
+      method_not_allowed(r, "GET, POST");
+    }
+    return;
+  }
+  const char *id = seg[1];
+  if (n == 2) {
+    if (is_method(r, "GET")) {
+      vm_req_get(m, r, id);
+    } else if (is_method(r, "PATCH")) {
+      json_t *b = body_object(r);
+      if (b) {
+        vm_req_patch(m, r, id, b);
+        json_decref(b);
+      }
+    } else if (is_method(r, "DELETE")) {
+      const char *k = r->query_keep_disks;
+      bool keep = k && (strcmp(k, "true") == 0 || strcmp(k, "1") == 0);
+      if (k && !keep && strcmp(k, "false") != 0 && strcmp(k, "0") != 0) {
+        core_req_reply_error(r, 400, "invalid_field", "keep_disks: must be true or false");
+        return;
+      }
+      vm_req_delete(m, r, id, keep);
+    } else {
+      method_not_allowed(r, "GET, PATCH, DELETE");
+    }
+    return;
+  }
+  if (n != 3) {
+    core_req_reply_error(r, 404, "not_found", "no such resource");
+    return;
+  }
+  const char *what = seg[2];
+  static const char *const actions[] = {"start", "pause", "resume", "shutdown", "kill", "reset"};
+  for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+    if (strcmp(what, actions[i]) == 0) {
+      if (!is_method(r, "POST"))
+        method_not_allowed(r, "POST");
+      else
+        vm_req_action(m, r, id, what);
+      return;
+    }
+  }
+  if (strcmp(what, "screenshot") == 0 || strcmp(what, "log") == 0 || strcmp(what, "cmdline") == 0) {
+    if (!is_method(r, "GET")) {
+      method_not_allowed(r, "GET");
+      return;
+    }
+    if (what[0] == 's') {
+      vm_req_screenshot(m, r, id);
+    } else if (what[0] == 'c') {
+      vm_req_cmdline(m, r, id);
+    } else {
+      unsigned tail;
+      if (parse_tail(r, &tail))
+        vm_req_log(m, r, id, tail);
+    }
+    return;
+  }
+  core_req_reply_error(r, 404, "not_found", "no such resource");
+}
+
+void api_dispatch(struct core *c, struct core_req *r) {
+  char *path = xstrdup(r->path ? r->path : "");
+  char *seg[MAX_SEGMENTS];
+  int n = split_path(path, seg);
+  if (n >= 1 && strcmp(seg[0], "host") == 0 && n == 1) {
+    if (!is_method(r, "GET"))
+      method_not_allowed(r, "GET");
+    else
+      core_req_reply_json(r, 200, host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms)));
+  } else if (n >= 1 && strcmp(seg[0], "vms") == 0) {
+    route_vm(c, r, seg, n);
+  } else {
+    core_req_reply_error(r, 404, "not_found", "no such resource");
+  }
+  free(path);
+}

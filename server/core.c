@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* core: see core.h. */
+#include "core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "store.h"
+#include "util.h"
+#include "vm.h"
+
+static void on_wake(uv_async_t *a) {
+  struct core *c = a->data;
+  pthread_mutex_lock(&c->lock);
+  struct core_req *r = c->queue_head;
+  c->queue_head = c->queue_tail = NULL;
+  bool stopping = c->stopping;
+  pthread_mutex_unlock(&c->lock);
+  while (r) {
+    struct core_req *next = r->next;
+    r->next = NULL;
+    if (stopping)
+      core_req_reply_error(r, 503, "shutting_down", "the daemon is shutting down");
+    else
+      api_dispatch(c, r);
+    r = next;
+  }
+  if (stopping)
+    uv_stop(&c->loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  struct core *c = s->data;
+  log_info("signal %d: shutting down (VMs keep running)", signum);
+  core_stop(c);
+}
+
+int core_init(struct core *c, const char *data_dir, char *err, size_t errlen) {
+  memset(c, 0, sizeof(*c));
+  snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir);
+  pthread_mutex_init(&c->lock, NULL);
+  uv_loop_init(&c->loop);
+  uv_async_init(&c->loop, &c->wake, on_wake);
+  c->wake.data = c;
+  uv_signal_init(&c->loop, &c->sigterm);
+  uv_signal_init(&c->loop, &c->sigint);
+  c->sigterm.data = c->sigint.data = c;
+  uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&c->sigint, on_signal, SIGINT);
+  host_probe(&c->host);
+  char path[4200];
+  snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
+  c->store = store_open(path, err, errlen);
+  if (!c->store)
+    return -1;
+  c->vms = vm_manager_new(c);
+  if (vm_manager_load(c->vms, err, errlen) < 0)
+    return -1;
+  return 0;
+}
+
+void core_run(struct core *c) {
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+}
+
+void core_stop(struct core *c) {
+  pthread_mutex_lock(&c->lock);
+  c->stopping = true;
+  pthread_mutex_unlock(&c->lock);
+  uv_async_send(&c->wake);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+void core_fini(struct core *c) {
+  vm_manager_free(c->vms); /* detaches from QEMU; VMs keep running */
+  c->vms = NULL;
+  store_free(c->store);
+  c->store = NULL;
+  /* Handles still open belong to the loop itself (async, signals): close and drain them. */
+  uv_walk(&c->loop, close_walk, NULL);
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&c->loop);
+  pthread_mutex_destroy(&c->lock);
+}
+
+void core_submit(struct core *c, struct core_req *r) {
+  r->next = NULL;
+  pthread_mutex_lock(&c->lock);
+  if (c->stopping) {
+    pthread_mutex_unlock(&c->lock);
+    core_req_reply_error(r, 503, "shutting_down", "the daemon is shutting down");
+    return;
+  }
+  if (c->queue_tail)
+    c->queue_tail->next = r;
+  else
+    c->queue_head = r;
+  c->queue_tail = r;
+  pthread_mutex_unlock(&c->lock);
+  uv_async_send(&c->wake);
+}
+
+void core_req_reply_bytes(struct core_req *r, int status, const char *ctype, char *data, size_t len) {
+  r->status = status;
+  r->content_type = (char *)ctype;
+  r->resp = data;
+  r->resp_len = len;
+  r->done(r);
+}
+
+void core_req_reply_json(struct core_req *r, int status, json_t *body) {
+  char *txt = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  if (!txt)
+    abort();
+  core_req_reply_bytes(r, status, "application/json", txt, strlen(txt));
+}
+
+void core_req_reply_error(struct core_req *r, int status, const char *code, const char *fmt, ...) {
+  va_list ap;
+  char msg[2048];
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  utf8_sanitize(msg);
+  core_req_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+void core_req_free(struct core_req *r) {
+  if (!r)
+    return;
+  free(r->path);
+  free(r->query_tail);
+  free(r->query_keep_disks);
+  free(r->body);
+  free(r->resp);
+  free(r);
+}

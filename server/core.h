@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * core: the one thread that owns all VM state. It runs a libuv loop with the
+ * QMP sockets, QEMU process watchers, timers and the request queue that the
+ * HTTP threads post to. A request is submitted from any thread with
+ * core_submit(); the core thread answers it (at once, or later when QEMU
+ * replies) with core_req_reply*(), which calls the request's done callback
+ * on the core thread. Nothing else crosses threads.
+ */
+#ifndef QHM_CORE_H
+#define QHM_CORE_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "host.h"
+
+struct store;
+struct vm_manager;
+
+struct core_req {
+  /* Set by the submitter. */
+  char method[8];
+  char *path;       /* decoded URL path */
+  char *query_tail; /* value of ?tail= or NULL */
+  char *query_keep_disks;
+  char *body; /* request body (may be NULL) */
+  size_t body_len;
+  void (*done)(struct core_req *r); /* called on the core thread once answered */
+  void *done_ud;
+  /* Set by the core thread. */
+  int status;
+  char *content_type; /* static string */
+  char *resp;         /* malloc'd response body */
+  size_t resp_len;
+  struct core_req *next;
+};
+
+struct core {
+  uv_loop_t loop;
+  uv_async_t wake;
+  uv_signal_t sigterm, sigint;
+  pthread_mutex_t lock;
+  struct core_req *queue_head, *queue_tail;
+  bool stopping;
+  char data_dir[4096];
+  struct host host;
+  struct store *store;
+  struct vm_manager *vms;
+};
+
+int core_init(struct core *c, const char *data_dir, char *err, size_t errlen);
+void core_run(struct core *c);  /* until SIGTERM/SIGINT or core_stop() */
+void core_stop(struct core *c); /* any thread */
+void core_fini(struct core *c);
+
+void core_submit(struct core *c, struct core_req *r); /* any thread */
+
+/* Answers (core thread). They take ownership of the JSON/bytes. */
+void core_req_reply_json(struct core_req *r, int status, json_t *body);
+void core_req_reply_bytes(struct core_req *r, int status, const char *ctype, char *data, size_t len);
+void core_req_reply_error(struct core_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void core_req_free(struct core_req *r);
+
+#endif

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* host: see host.h. */
+#include "host.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static const char *const binary_names[VM_ARCH__N] = {
+    [VM_ARCH_X86_64] = "qemu-system-x86_64",
+    [VM_ARCH_I386] = "qemu-system-i386",
+    [VM_ARCH_AARCH64] = "qemu-system-aarch64",
+};
+
+static void find_binary(const char *name, char *out, size_t outlen) {
+  const char *dir = getenv("QHM_QEMU_DIR");
+  char cand[512];
+  out[0] = 0;
+  if (dir && *dir) {
+    snprintf(cand, sizeof(cand), "%s/%s", dir, name);
+    if (access(cand, X_OK) == 0)
+      snprintf(out, outlen, "%s", cand);
+    return;
+  }
+  const char *path = getenv("PATH");
+  char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+  char *save = NULL;
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    if (d[0] != '/')
+      continue;
+    snprintf(cand, sizeof(cand), "%s/%s", d, name);
+    if (access(cand, X_OK) == 0) {
+      snprintf(out, outlen, "%s", cand);
+      break;
+    }
+  }
+  free(copy);
+}
+
+static void probe_kvm(struct host *h) {
+  int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(h->kvm_reason, sizeof(h->kvm_reason), "/dev/kvm: %s", strerror(errno));
+    return;
+  }
+  int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (v != KVM_API_VERSION) {
+    snprintf(h->kvm_reason, sizeof(h->kvm_reason), "KVM_GET_API_VERSION: %s",
+             v < 0 ? strerror(errno) : "unexpected version");
+  } else {
+    h->kvm_usable = true;
+    snprintf(h->kvm_reason, sizeof(h->kvm_reason), "KVM API version %d", v);
+  }
+  close(fd);
+}
+
+static uint64_t meminfo_mib(const char *key) {
+  FILE *f = fopen("/proc/meminfo", "re");
+  if (!f)
+    return 0;
+  char line[256];
+  uint64_t kib = 0;
+  size_t klen = strlen(key);
+  while (fgets(line, sizeof(line), f)) {
+    if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+      kib = strtoull(line + klen + 1, NULL, 10);
+      break;
+    }
+  }
+  fclose(f);
+  return kib / 1024;
+}
+
+/*
+ * /dev/kvm answering is not enough: some hosts (nested or emulated KVM) accept
+ * the ioctls and then abort QEMU when it sets the first MSRs. So boot a
+ * 16 MiB machine stopped (-S) with KVM and -cpu host, ask QMP to quit, and
+ * trust KVM only when that exits cleanly. Takes some 30 ms.
+ */
+static void probe_kvm_qemu(struct host *h, vm_arch a) {
+  const char *machine = a == VM_ARCH_AARCH64 ? "virt" : "q35";
+  char *argv[] = {h->binary[a],  "-accel",          "kvm",      "-cpu", "host", "-machine", (char *)machine,
+                  "-nodefaults", "-no-user-config", "-display", "none", "-S",   "-m",       "16",
+                  "-qmp",        "stdio",           NULL};
+  char errpath[] = "/tmp/qemu-hmos-kvm-probe-XXXXXX";
+  int errfd = mkstemp(errpath);
+  int in[2];
+  if (errfd < 0 || pipe2(in, O_CLOEXEC) < 0) {
+    snprintf(h->kvm_reason, sizeof(h->kvm_reason), "KVM probe: %s", strerror(errno));
+    h->kvm_usable = false;
+    if (errfd >= 0)
+      close(errfd), unlink(errpath);
+    return;
+  }
+  unlink(errpath);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int nul = open("/dev/null", O_WRONLY);
+    dup2(in[0], 0);
+    dup2(nul, 1);
+    dup2(errfd, 2);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(in[0]);
+  const char *cmds = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
+  if (pid > 0 && write(in[1], cmds, strlen(cmds)) < 0) {
+    /* QEMU died early: its status says why */
+  }
+  close(in[1]);
+  int status = -1;
+  for (int i = 0; pid > 0 && i < 1000; i++) {
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      break;
+    if (i == 999) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      status = -1;
+      break;
+    }
+    nanosleep(&(struct timespec){0, 10000000}, NULL);
+  }
+  if (pid > 0 && status == 0) {
+    close(errfd);
+    return; /* usable */
+  }
+  char msg[200] = "";
+  ssize_t n = pread(errfd, msg, sizeof(msg) - 1, 0);
+  close(errfd);
+  msg[n > 0 ? n : 0] = 0;
+  char *nl = strchr(msg, '\n');
+  if (nl)
+    *nl = 0;
+  h->kvm_usable = false;
+  snprintf(h->kvm_reason, sizeof(h->kvm_reason), "QEMU cannot run a KVM guest here (%s)",
+           msg[0]    ? msg
+           : pid < 0 ? "fork failed"
+                     : "it did not exit cleanly");
+}
+
+uint64_t host_mem_available_mib(void) {
+  return meminfo_mib("MemAvailable");
+}
+
+uint64_t host_disk_free_mib(const char *path) {
+  struct statvfs sv;
+  if (statvfs(path, &sv) < 0)
+    return 0;
+  return (uint64_t)sv.f_bavail * sv.f_frsize / (1024 * 1024);
+}
+
+void host_probe(struct host *h) {
+  memset(h, 0, sizeof(*h));
+  for (int a = 0; a < VM_ARCH__N; a++) {
+    find_binary(binary_names[a], h->binary[a], sizeof(h->binary[a]));
+    h->facts.qemu_binary[a] = h->binary[a][0] ? h->binary[a] : NULL;
+  }
+  find_binary("qemu-img", h->qemu_img, sizeof(h->qemu_img));
+  const char *fw = getenv("QHM_AAVMF_DIR");
+  snprintf(h->aavmf_code, sizeof(h->aavmf_code), "%s/AAVMF_CODE.fd", fw && *fw ? fw : "/usr/share/AAVMF");
+  snprintf(h->aavmf_vars, sizeof(h->aavmf_vars), "%s/AAVMF_VARS.fd", fw && *fw ? fw : "/usr/share/AAVMF");
+  h->facts.aavmf_code = h->aavmf_code;
+  struct utsname u;
+  uname(&u);
+  h->host_arch = strcmp(u.machine, "x86_64") == 0    ? "x86_64"
+                 : strcmp(u.machine, "aarch64") == 0 ? "aarch64"
+                 : strncmp(u.machine, "i", 1) == 0   ? "i386"
+                                                     : "other";
+  probe_kvm(h);
+  int native = strcmp(h->host_arch, "aarch64") == 0 ? VM_ARCH_AARCH64 : VM_ARCH_X86_64;
+  if (h->kvm_usable && getenv("QHM_NO_KVM")) {
+    h->kvm_usable = false;
+    snprintf(h->kvm_reason, sizeof(h->kvm_reason), "disabled by QHM_NO_KVM");
+  }
+  if (h->kvm_usable && h->binary[native][0])
+    probe_kvm_qemu(h, native);
+  /* KVM runs a guest only of the host's own arch (and i386 on an x86_64 host). */
+  if (h->kvm_usable) {
+    bool x86 = strcmp(h->host_arch, "x86_64") == 0;
+    h->facts.kvm[VM_ARCH_X86_64] = x86;
+    h->facts.kvm[VM_ARCH_I386] = x86 || strcmp(h->host_arch, "i386") == 0;
+    h->facts.kvm[VM_ARCH_AARCH64] = strcmp(h->host_arch, "aarch64") == 0;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  h->cpus = n > 0 ? (unsigned)n : 1;
+  h->memory_mib = meminfo_mib("MemTotal");
+  log_info("host: %s, %u CPUs, %llu MiB; KVM %s (%s)", h->host_arch, h->cpus,
+           (unsigned long long)h->memory_mib, h->kvm_usable ? "usable" : "unusable", h->kvm_reason);
+  for (int a = 0; a < VM_ARCH__N; a++)
+    log_info("host: %s guests: %s, accelerator %s", vm_arch_name(a),
+             h->binary[a][0] ? h->binary[a] : "no binary", host_accel_name(h, a));
+}
+
+uint64_t host_max_vm_memory_mib(const struct host *h) {
+  return h->memory_mib / 2;
+}
+
+uint64_t host_commit_limit_mib(const struct host *h) {
+  return h->memory_mib * 3 / 4;
+}
+
+const char *host_accel_name(const struct host *h, vm_arch a) {
+  return h->facts.kvm[a] ? "kvm" : "tcg";
+}
+
+json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t committed_mib) {
+  json_t *arches = json_object();
+  for (int a = 0; a < VM_ARCH__N; a++) {
+    json_t *o = json_pack("{s:o, s:b, s:s, s:b}", "binary",
+                          h->binary[a][0] ? json_string(h->binary[a]) : json_null(), "available",
+                          h->binary[a][0] != 0, "accelerator", host_accel_name(h, a), "kvm", h->facts.kvm[a]);
+    if (a == VM_ARCH_AARCH64) {
+      bool fw = access(h->aavmf_code, R_OK) == 0 && access(h->aavmf_vars, R_OK) == 0;
+      json_object_set_new(o, "firmware", json_string(h->aavmf_code));
+      if (!fw)
+        json_object_set_new(o, "available", json_false());
+      json_object_set_new(o, "firmware_found", json_boolean(fw));
+    }
+    json_object_set_new(arches, vm_arch_name(a), o);
+  }
+  return json_pack("{s:s, s:o, s:{s:b, s:s}, s:s, s:i, s:I, s:I, s:I, s:s, s:{s:I, s:i, s:I, s:I, s:i, s:i, "
+                   "s:i, s:i, s:i}}",
+                   "version", QHM_VERSION, "arches", arches, "kvm", "usable", h->kvm_usable, "reason",
+                   h->kvm_reason, "host_arch", h->host_arch, "cpus", (int)h->cpus, "memory_mib",
+                   (json_int_t)h->memory_mib, "memory_available_mib", (json_int_t)host_mem_available_mib(),
+                   "disk_free_mib", (json_int_t)host_disk_free_mib(data_dir), "data_dir", data_dir, "limits",
+                   "max_memory_mib", (json_int_t)host_max_vm_memory_mib(h), "max_cpus", (int)h->cpus,
+                   "commit_limit_mib", (json_int_t)host_commit_limit_mib(h), "committed_mib",
+                   (json_int_t)committed_mib, "disk_reserve_mib", HOST_DISK_RESERVE_MIB, "max_body_bytes",
+                   1 << 20, "name_max_bytes", VM_NAME_MAX, "max_disks", VM_MAX_DISKS, "max_disk_gib", 65536);
+}

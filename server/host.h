@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * host: what this machine offers VMs — QEMU binaries per guest arch, whether
+ * KVM is usable (and why not), CPUs, memory, free disk — and the limits the
+ * daemon enforces from those facts. Probed once at start (binaries, KVM) and
+ * on demand (memory, disk). Core loop thread.
+ */
+#ifndef QHM_HOST_H
+#define QHM_HOST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vm_config.h"
+
+#define HOST_DISK_RESERVE_MIB 1024
+
+struct host {
+  char binary[VM_ARCH__N][256]; /* "" when not found */
+  char qemu_img[256];
+  char aavmf_code[256];
+  char aavmf_vars[256];
+  bool kvm_usable;
+  char kvm_reason[256];
+  const char *host_arch; /* "x86_64", "aarch64", ... */
+  unsigned cpus;
+  uint64_t memory_mib;
+  struct vm_host facts; /* pointers into the fields above, for vm_argv */
+};
+
+/* QHM_QEMU_DIR (env) may name the directory of the qemu-system-* binaries. */
+void host_probe(struct host *h);
+uint64_t host_mem_available_mib(void);
+/* Free MiB on the filesystem holding PATH, or 0 when statvfs fails. */
+uint64_t host_disk_free_mib(const char *path);
+uint64_t host_max_vm_memory_mib(const struct host *h);
+uint64_t host_commit_limit_mib(const struct host *h);
+const char *host_accel_name(const struct host *h, vm_arch a);
+
+json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t committed_mib);
+
+#endif

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* http: see http.h. Runs on libmicrohttpd's threads. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "core.h"
+#include "util.h"
+
+struct http {
+  struct MHD_Daemon *d;
+  struct core *c;
+  uint16_t port;
+};
+
+/* Per-request state, owned by MHD's connection until request_completed. */
+struct req_ctx {
+  struct http *h;
+  struct MHD_Connection *conn;
+  char *body;
+  size_t len;
+  bool too_large, submitted;
+  struct core_req *r; /* set once submitted */
+  volatile bool answered;
+};
+
+static void on_core_answer(struct core_req *r) {
+  struct req_ctx *x = r->done_ud;
+  x->answered = true;
+  MHD_resume_connection(x->conn);
+}
+
+/*
+ * Percent-decoding for paths and query values. "%00" and "%2F" stay encoded:
+ * a NUL would silently cut "/vms/ID%00" to "/vms/ID", and an encoded slash
+ * must not become a path separator. Such ids then match nothing (404).
+ */
+static int hexval(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s) {
+  char *w = s;
+  for (const char *r = s; *r;) {
+    int hi, lo;
+    if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi || lo) &&
+        !(hi == 2 && (lo == 15))) {
+      *w++ = (char)(hi * 16 + lo);
+      r += 3;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = 0;
+  return (size_t)(w - s);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, int status, const char *ctype, char *data,
+                                     size_t len) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
+  MHD_add_response_header(resp, "Content-Type", ctype);
+  MHD_add_response_header(resp, "Cache-Control", "no-store");
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  enum MHD_Result rc = MHD_queue_response(conn, (unsigned)status, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *code,
+                                  const char *msg) {
+  json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+  char *txt = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  return send_response(conn, status, "application/json", txt, strlen(txt));
+}
+
+static char *dup_arg(struct MHD_Connection *conn, const char *key) {
+  const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+  return v ? xstrdup(v) : NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size,
+                                  void **con_cls) {
+  struct http *h = cls;
+  struct req_ctx *x = *con_cls;
+  if (!x) {
+    x = xcalloc(1, sizeof(*x));
+    x->h = h;
+    x->conn = conn;
+    *con_cls = x;
+    return MHD_YES;
+  }
+  if (*upload_size > 0) {
+    if (!x->too_large) {
+      if (x->len + *upload_size > API_MAX_BODY) {
+        x->too_large = true;
+        free(x->body);
+        x->body = NULL;
+        x->len = 0;
+      } else {
+        x->body = xrealloc(x->body, x->len + *upload_size + 1);
+        memcpy(x->body + x->len, upload, *upload_size);
+        x->len += *upload_size;
+        x->body[x->len] = 0;
+      }
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (x->too_large)
+    return send_error(conn, 413, "payload_too_large", "the request body is over 1 MiB");
+  if (!x->submitted) {
+    if (strncmp(url, "/api/", 5) != 0)
+      return send_error(conn, 404, "not_found", "no such resource");
+    struct core_req *r = xcalloc(1, sizeof(*r));
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->path = xstrdup(url);
+    r->query_tail = dup_arg(conn, "tail");
+    r->query_keep_disks = dup_arg(conn, "keep_disks");
+    r->body = x->body;
+    r->body_len = x->len;
+    x->body = NULL;
+    r->done = on_core_answer;
+    r->done_ud = x;
+    x->r = r;
+    x->submitted = true;
+    MHD_suspend_connection(conn);
+    core_submit(h->c, r);
+    return MHD_YES;
+  }
+  if (!x->answered)
+    return MHD_YES; /* spurious call; still waiting */
+  struct core_req *r = x->r;
+  char *data = r->resp;
+  r->resp = NULL;
+  return send_response(conn, r->status, r->content_type, data ? data : xstrdup(""), data ? r->resp_len : 0);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode t) {
+  struct req_ctx *x = *con_cls;
+  if (!x)
+    return;
+  /* A submitted request is freed only once the core has answered it (it may still hold it). */
+  if (x->r && !x->answered) {
+    log_warn("http: connection closed before the core answered; request left to the core");
+    *con_cls = NULL;
+    return;
+  }
+  core_req_free(x->r);
+  free(x->body);
+  free(x);
+  *con_cls = NULL;
+}
+
+struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+  if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
+    snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", bind_addr);
+    return NULL;
+  }
+  struct http *h = xcalloc(1, sizeof(*h));
+  h->c = c;
+  h->d = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, port,
+      NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+      (unsigned)2, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+      MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+  if (!h->d) {
+    snprintf(err, errlen, "cannot listen on %s:%u (in use, or not allowed)", bind_addr, port);
+    free(h);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+  h->port = info ? info->port : port;
+  return h;
+}
+
+uint16_t http_port(struct http *h) {
+  return h->port;
+}
+
+void http_stop(struct http *h) {
+  if (!h)
+    return;
+  MHD_stop_daemon(h->d);
+  free(h);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store: the SQLite database (WAL, foreign keys) that holds VM configs, the
+ * QEMU process each running VM has (for reattach) and exit records. Schema
+ * changes are the numbered files in db/, embedded at build time and applied
+ * in order at open; PRAGMA user_version is the schema version.
+ * Owned by the core loop thread: no other thread calls it.
+ */
+#ifndef QHM_STORE_H
+#define QHM_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store_migration {
+  int version;
+  const char *name;
+  const char *sql;
+};
+extern const struct store_migration store_migrations[];
+extern const unsigned store_migrations_count;
+
+struct store;
+
+enum { STORE_OK = 0, STORE_ERROR = -1, STORE_CONFLICT = -2, STORE_NOT_FOUND = -3 };
+
+struct store *store_open(const char *path, char *err, size_t errlen);
+void store_free(struct store *st);
+int store_schema_version(struct store *st);
+
+/* Every call below returns a STORE_* value and, on STORE_ERROR, logs why. */
+int store_vm_insert(struct store *st, const char *id, const char *name, json_t *config, int64_t created);
+int store_vm_update(struct store *st, const char *id, const char *name, json_t *config);
+int store_vm_delete(struct store *st, const char *id);
+
+typedef void (*store_vm_cb)(const char *id, json_t *config, int64_t created, void *ud);
+int store_vm_each(struct store *st, store_vm_cb cb, void *ud);
+
+int store_runtime_set(struct store *st, const char *id, pid_t pid, json_t *argv, int64_t started);
+int store_runtime_clear(struct store *st, const char *id);
+/* *argv is a new reference on success; STORE_NOT_FOUND when none is recorded. */
+int store_runtime_get(struct store *st, const char *id, pid_t *pid, json_t **argv, int64_t *started);
+
+int store_exit_add(struct store *st, const char *id, int64_t at, const char *status, int exit_code,
+                   int signal, const char *reason, json_t *log_tail);
+/* The newest exit record as the API's "last_exit" object, or NULL. */
+json_t *store_exit_last(struct store *st, const char *id);
+
+#endif

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * util: logging, allocation that aborts on out-of-memory, small file and
+ * string helpers. Thread-safe; used by every module.
+ */
+#ifndef QHM_UTIL_H
+#define QHM_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+extern enum log_level log_threshold;
+void qlog(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_err(...) qlog(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) qlog(LOG_WARN, __VA_ARGS__)
+#define log_info(...) qlog(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) qlog(LOG_DEBUG, __VA_ARGS__)
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* snprintf that reports truncation: 0 on success, -1 when OUT was too small. */
+int fmt_path(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Fill BUF with N random bytes from getrandom(); aborts if the kernel refuses. */
+void random_bytes(void *buf, size_t n);
+void random_hex(char *out, size_t nchars); /* writes nchars hex digits + NUL */
+void random_uuid(char out[37]);
+
+int mkdir_p(const char *path, mode_t mode);
+int rm_rf(const char *path);
+/* Read a whole file (at most MAX bytes). Returns NULL with errno set. */
+char *read_file(const char *path, size_t max, size_t *len);
+/* Write atomically (tmp file + fsync + rename). 0 or -1 with errno. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int copy_file(const char *src, const char *dst, mode_t mode);
+/* The last N lines of a file, as a NULL-terminated array of strings. */
+char **tail_lines(const char *path, size_t n, size_t *count);
+void free_strv(char **v);
+
+uint64_t now_ms(void); /* CLOCK_MONOTONIC */
+int64_t now_unix(void);
+
+/* Replace every byte that is not part of valid UTF-8 (or is a C0 control other
+ * than tab/newline) with '?', in place, so the text can go into JSON. */
+void utf8_sanitize(char *s);
+/* True when S (LEN bytes) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+bool utf8_valid(const char *s, size_t len);
+#endif

@@ -1,0 +1,1279 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm: see vm.h. Core loop thread only.
+ *
+ * A VM's state comes from QEMU, never from the last request: QMP events
+ * (STOP, RESUME, SHUTDOWN, POWERDOWN, RESET), query-status after every
+ * control command, and the process's exit seen through a pidfd. Requests that
+ * wait for QEMU (start, kill) are parked on the VM and answered from those
+ * callbacks.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "qmp.h"
+#include "store.h"
+#include "util.h"
+#include "vm_argv.h"
+#include "vm_config.h"
+
+#define HMOS_JIT_PRCTL 0x6a6974
+#define KILL_GRACE_MS 3000
+#define SHUTDOWN_TIMEOUT_MS 120000
+#define CRASH_LOG_LINES 50
+
+enum vm_state { ST_STOPPED, ST_STARTING, ST_RUNNING, ST_PAUSED, ST_SHUTTING_DOWN, ST_CRASHED };
+static const char *const state_names[] = {"stopped", "starting",      "running",
+                                          "paused",  "shutting-down", "crashed"};
+
+struct waiter {
+  struct core_req *r;
+  struct waiter *next;
+};
+
+struct vm {
+  struct vm_manager *m;
+  struct vm_config cfg;
+  int64_t created;
+  enum vm_state state;
+  char reason[256];
+  /* The QEMU process, while there is one. */
+  pid_t pid;
+  bool is_child; /* started by this daemon: waitpid() gives its status */
+  bool adopted;  /* reattached after a daemon restart */
+  int pidfd;
+  uv_poll_t *pidpoll;
+  json_t *argv;
+  struct qmp *qmp;
+  bool qmp_ready;
+  bool quit_requested, guest_shutdown;
+  uv_timer_t *kill_timer, *shutdown_timer;
+  struct waiter *start_waiters, *exit_waiters;
+  json_t *forwards_active;
+  unsigned shot_seq;
+  struct vm *next;
+};
+
+struct vm_manager {
+  struct core *c;
+  struct vm *head;
+};
+
+/* ---- small helpers ---- */
+
+static int pidfd_open_(pid_t pid) {
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_signal(int pidfd, int sig) {
+  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static void free_on_close(uv_handle_t *h) {
+  free(h);
+}
+
+static void close_handle(void *h) {
+  if (h && !uv_is_closing(h))
+    uv_close(h, free_on_close);
+}
+
+static struct vm *vm_find(struct vm_manager *m, const char *id) {
+  for (struct vm *v = m->head; v; v = v->next)
+    if (strcmp(v->cfg.id, id) == 0)
+      return v;
+  return NULL;
+}
+
+static struct vm *vm_find_name(struct vm_manager *m, const char *name, const struct vm *except) {
+  for (struct vm *v = m->head; v; v = v->next)
+    if (v != except && strcmp(v->cfg.name, name) == 0)
+      return v;
+  return NULL;
+}
+
+static bool vm_active(const struct vm *v) {
+  return v->state != ST_STOPPED && v->state != ST_CRASHED;
+}
+
+static void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen) {
+  struct vm_paths p;
+  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", v->m->c->data_dir, v->cfg.id);
+  vm_paths_file(&p, rel, out, outlen);
+}
+
+static void set_state(struct vm *v, enum vm_state s, const char *reason) {
+  if (v->state != s || strcmp(v->reason, reason) != 0)
+    log_info("vm %s (%s): %s -> %s (%s)", v->cfg.id, v->cfg.name, state_names[v->state], state_names[s],
+             reason);
+  v->state = s;
+  snprintf(v->reason, sizeof(v->reason), "%s", reason);
+}
+
+static json_t *vm_to_json(struct vm *v) {
+  json_t *o = vm_config_to_json(&v->cfg);
+  json_object_set_new(o, "state", json_string(state_names[v->state]));
+  json_object_set_new(o, "state_reason", json_string(v->reason));
+  json_object_set_new(o, "accelerator", json_string(host_accel_name(&v->m->c->host, v->cfg.arch)));
+  json_object_set_new(o, "pid", v->pid > 0 ? json_integer(v->pid) : json_null());
+  json_object_set_new(o, "forwards_active",
+                      v->forwards_active ? json_incref(v->forwards_active) : json_array());
+  json_t *last = store_exit_last(v->m->c->store, v->cfg.id);
+  json_object_set_new(o, "last_exit", last ? last : json_null());
+  json_object_set_new(o, "created_at", json_integer(v->created));
+  return o;
+}
+
+static void reply_vm(struct core_req *r, int status, struct vm *v) {
+  core_req_reply_json(r, status, vm_to_json(v));
+}
+
+static void park(struct waiter **list, struct core_req *r) {
+  struct waiter *w = xcalloc(1, sizeof(*w));
+  w->r = r;
+  w->next = *list;
+  *list = w;
+}
+
+/* Answer every parked request: with the VM when ERRMSG is NULL, else with a 500 error. */
+static void answer_waiters(struct vm *v, struct waiter **list, int status, const char *code,
+                           const char *errmsg) {
+  struct waiter *w = *list;
+  *list = NULL;
+  while (w) {
+    struct waiter *next = w->next;
+    if (errmsg)
+      core_req_reply_error(w->r, status, code, "%s", errmsg);
+    else
+      reply_vm(w->r, 200, v);
+    free(w);
+    w = next;
+  }
+}
+
+static char *log_tail_text(struct vm *v, size_t n) {
+  char path[4200];
+  size_t count = 0;
+  vm_path(v, "logs/qemu.log", path, sizeof(path));
+  char **lines = tail_lines(path, n, &count);
+  size_t len = 0;
+  for (size_t i = 0; i < count; i++)
+    len += strlen(lines[i]) + 1;
+  char *out = xcalloc(len + 1, 1);
+  char *p = out;
+  for (size_t i = 0; i < count; i++)
+    p += sprintf(p, "%s\n", lines[i]);
+  free_strv(lines);
+  return out;
+}
+
+static json_t *log_tail_json(struct vm *v, size_t n) {
+  char path[4200];
+  size_t count = 0;
+  vm_path(v, "logs/qemu.log", path, sizeof(path));
+  char **lines = tail_lines(path, n, &count);
+  json_t *a = json_array();
+  for (size_t i = 0; i < count; i++) {
+    json_t *s = json_string(lines[i]);
+    json_array_append_new(a, s ? s : json_string("(line is not valid UTF-8)"));
+  }
+  free_strv(lines);
+  return a;
+}
+
+/* ---- process exit ---- */
+
+static void detach_process(struct vm *v) {
+  if (v->qmp) {
+    qmp_close(v->qmp);
+    v->qmp = NULL;
+  }
+  v->qmp_ready = false;
+  if (v->pidpoll) {
+    uv_poll_stop(v->pidpoll);
+    close_handle(v->pidpoll);
+    v->pidpoll = NULL;
+  }
+  if (v->pidfd >= 0) {
+    close(v->pidfd);
+    v->pidfd = -1;
+  }
+  uv_timer_stop(v->kill_timer);
+  uv_timer_stop(v->shutdown_timer);
+}
+
+static void on_process_exit(struct vm *v) {
+  int status = 0, code = -1, sig = 0;
+  bool have_status = false;
+  if (v->is_child && waitpid(v->pid, &status, WNOHANG) == v->pid) {
+    have_status = true;
+    if (WIFEXITED(status))
+      code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      sig = WTERMSIG(status);
+  }
+  bool was_starting = v->state == ST_STARTING;
+  detach_process(v);
+
+  char reason[256];
+  bool clean;
+  if (v->quit_requested) {
+    clean = true;
+    snprintf(reason, sizeof(reason), "force stopped");
+  } else if (have_status && code == 0) {
+    clean = !was_starting;
+    snprintf(reason, sizeof(reason), "%s", v->guest_shutdown ? "guest powered off" : "QEMU exited normally");
+  } else if (have_status && sig) {
+    clean = false;
+    snprintf(reason, sizeof(reason), "QEMU was killed by signal %d (SIG%s)", sig,
+             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+  } else if (have_status) {
+    clean = false;
+    snprintf(reason, sizeof(reason), "QEMU exited with status %d", code);
+  } else {
+    /* Adopted after a daemon restart: the exit status went to init. */
+    clean = v->guest_shutdown;
+    snprintf(reason, sizeof(reason), "%s",
+             v->guest_shutdown ? "guest powered off" : "QEMU exited (status unknown)");
+  }
+  if (was_starting && !v->quit_requested) {
+    clean = false;
+    char tmp[256];
+    snprintf(tmp, sizeof(tmp), "QEMU failed to start: %s", reason);
+    snprintf(reason, sizeof(reason), "%s", tmp);
+  }
+  json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
+  store_exit_add(v->m->c->store, v->cfg.id, now_unix(), clean ? "stopped" : "crashed", code, sig, reason,
+                 tail);
+  json_decref(tail);
+  store_runtime_clear(v->m->c->store, v->cfg.id);
+  v->pid = 0;
+  v->is_child = v->adopted = false;
+  json_decref(v->argv);
+  v->argv = NULL;
+  json_decref(v->forwards_active);
+  v->forwards_active = NULL;
+  v->quit_requested = v->guest_shutdown = false;
+  set_state(v, clean ? ST_STOPPED : ST_CRASHED, reason);
+  if (v->start_waiters) {
+    char *logtxt = log_tail_text(v, 15);
+    char *msg = xasprintf("%s\n%s", reason, logtxt);
+    answer_waiters(v, &v->start_waiters, 500, "internal", msg);
+    free(msg);
+    free(logtxt);
+  }
+  answer_waiters(v, &v->exit_waiters, 0, NULL, NULL);
+}
+
+static void on_pidfd(uv_poll_t *p, int status, int events) {
+  on_process_exit(p->data);
+}
+
+static void on_kill_timer(uv_timer_t *t) {
+  struct vm *v = t->data;
+  if (v->pidfd >= 0) {
+    log_warn("vm %s: QEMU did not quit within %d ms, sending SIGKILL", v->cfg.id, KILL_GRACE_MS);
+    pidfd_signal(v->pidfd, SIGKILL);
+  }
+}
+
+/* ---- QMP ---- */
+
+static void apply_status(struct vm *v, json_t *ret) {
+  const char *st = json_string_value(json_object_get(ret, "status"));
+  bool running = json_is_true(json_object_get(ret, "running"));
+  if (!st)
+    return;
+  if (running) {
+    if (v->state != ST_SHUTTING_DOWN)
+      set_state(v, ST_RUNNING, v->state == ST_STARTING ? "started" : "running");
+  } else if (strcmp(st, "shutdown") == 0) {
+    set_state(v, ST_SHUTTING_DOWN, "guest is powering off");
+  } else {
+    char why[64];
+    snprintf(why, sizeof(why), "%s", strcmp(st, "paused") == 0 ? "paused" : st);
+    set_state(v, ST_PAUSED, why);
+  }
+}
+
+static void parse_usernet(struct vm *v, const char *text) {
+  /* Lines like "  TCP[HOST_FORWARD]  13  127.0.0.1 40123  10.0.2.15  3389  0  0". */
+  json_t *a = json_array();
+  const char *line = text;
+  while (line && *line) {
+    const char *end = strchr(line, '\n');
+    size_t n = end ? (size_t)(end - line) : strlen(line);
+    char buf[256];
+    if (n < sizeof(buf)) {
+      memcpy(buf, line, n);
+      buf[n] = 0;
+      char proto[32], src[64], dst[64];
+      int fd, sport, dport;
+      if (strstr(buf, "HOST_FORWARD") &&
+          sscanf(buf, " %31[A-Z][HOST_FORWARD] %d %63s %d %63s %d", proto, &fd, src, &sport, dst, &dport) ==
+              6 &&
+          sport > 0 && sport < 65536 && dport > 0 && dport < 65536) {
+        json_array_append_new(a,
+                              json_pack("{s:s, s:i, s:i}", "proto", strcmp(proto, "UDP") == 0 ? "udp" : "tcp",
+                                        "host_port", sport, "guest_port", dport));
+      }
+    }
+    line = end ? end + 1 : NULL;
+  }
+  json_decref(v->forwards_active);
+  v->forwards_active = a;
+}
+
+static void on_usernet(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct vm *v = ud;
+  if (!err && json_is_string(ret))
+    parse_usernet(v, json_string_value(ret));
+  else if (err)
+    log_warn("vm %s: info usernet: %s", v->cfg.id, err);
+  answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
+}
+
+static void on_first_status(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct vm *v = ud;
+  if (err) {
+    log_warn("vm %s: query-status: %s", v->cfg.id, err);
+    return; /* the connection is gone; exit handling answers the waiters */
+  }
+  apply_status(v, ret);
+  if (v->cfg.net_user && v->cfg.n_forwards > 0) {
+    qmp_command(q, "human-monitor-command", json_pack("{s:s}", "command-line", "info usernet"), on_usernet,
+                v);
+    return;
+  }
+  answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
+}
+
+static void on_qmp_ready(struct qmp *q, const char *err, void *ud) {
+  struct vm *v = ud;
+  if (err) {
+    log_err("vm %s: QMP connection failed: %s", v->cfg.id, err);
+    qmp_close(v->qmp);
+    v->qmp = NULL;
+    /* A QEMU we cannot control is killed, so the state never lies; its exit is recorded as usual. */
+    if (v->pidfd >= 0)
+      pidfd_signal(v->pidfd, SIGKILL);
+    return;
+  }
+  v->qmp_ready = true;
+  qmp_command(q, "query-status", NULL, on_first_status, v);
+}
+
+static void on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud) {
+  struct vm *v = ud;
+  log_debug("vm %s: QMP event %s", v->cfg.id, name);
+  if (strcmp(name, "STOP") == 0) {
+    if (v->state == ST_RUNNING)
+      set_state(v, ST_PAUSED, "paused");
+  } else if (strcmp(name, "RESUME") == 0) {
+    if (v->state == ST_PAUSED || v->state == ST_STARTING)
+      set_state(v, ST_RUNNING, "running");
+  } else if (strcmp(name, "SHUTDOWN") == 0) {
+    const char *why = json_string_value(json_object_get(data, "reason"));
+    v->guest_shutdown = json_is_true(json_object_get(data, "guest"));
+    char reason[128];
+    snprintf(reason, sizeof(reason), "shutting down (%s)", why ? why : "unknown");
+    set_state(v, ST_SHUTTING_DOWN, reason);
+  } else if (strcmp(name, "POWERDOWN") == 0) {
+    set_state(v, ST_SHUTTING_DOWN, "power button pressed");
+  } else if (strcmp(name, "RESET") == 0) {
+    if (v->state == ST_RUNNING || v->state == ST_PAUSED) {
+      snprintf(v->reason, sizeof(v->reason), "reset");
+      log_info("vm %s: reset", v->cfg.id);
+    }
+  }
+}
+
+static void on_qmp_closed(struct qmp *q, const char *why, void *ud) {
+  struct vm *v = ud;
+  log_warn("vm %s: QMP closed: %s", v->cfg.id, why);
+  qmp_close(v->qmp);
+  v->qmp = NULL;
+  v->qmp_ready = false;
+  /* The process exit (pidfd) decides the state. */
+}
+
+static const struct qmp_callbacks qmp_cbs = {on_qmp_ready, on_qmp_event, on_qmp_closed};
+
+static int watch_process(struct vm *v, pid_t pid) {
+  int fd = pidfd_open_(pid);
+  if (fd < 0)
+    return -1;
+  v->pid = pid;
+  v->pidfd = fd;
+  v->pidpoll = xcalloc(1, sizeof(*v->pidpoll));
+  uv_poll_init(&v->m->c->loop, v->pidpoll, fd);
+  v->pidpoll->data = v;
+  uv_poll_start(v->pidpoll, UV_READABLE, on_pidfd);
+  return 0;
+}
+
+static void connect_qmp(struct vm *v) {
+  char path[4200];
+  vm_path(v, "run/qmp.sock", path, sizeof(path));
+  v->qmp = qmp_new(&v->m->c->loop, &qmp_cbs, v);
+  qmp_connect(v->qmp, path);
+}
+
+/* ---- start ---- */
+
+static int listen_unix(const char *path, char *err, size_t errlen) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(sa.sun_path)) {
+    snprintf(err, errlen, "socket path too long for a unix socket: %s (move the data directory)", path);
+    return -1;
+  }
+  strcpy(sa.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+    snprintf(err, errlen, "QMP socket %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  chmod(path, 0600);
+  return fd;
+}
+
+static size_t fmt_int(char *out, long v) {
+  char tmp[24];
+  size_t n = 0, k = 0;
+  bool neg = v < 0;
+  unsigned long u = neg ? (unsigned long)-v : (unsigned long)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg)
+    out[k++] = '-';
+  while (n)
+    out[k++] = tmp[--n];
+  out[k] = 0;
+  return k;
+}
+
+/* In the forked child: only async-signal-safe calls from here to exec. */
+static void __attribute__((noreturn)) child_exec(char **argv, int logfd, int qmpfd, int nullfd) {
+  setsid();
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  if (qmpfd == VM_ARGV_QMP_FD) {
+    int flags = fcntl(qmpfd, F_GETFD);
+    fcntl(qmpfd, F_SETFD, flags & ~FD_CLOEXEC);
+  } else if (dup2(qmpfd, VM_ARGV_QMP_FD) < 0) {
+    _exit(126);
+  }
+  if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+    _exit(126);
+  close_range(VM_ARGV_QMP_FD + 1, ~0U, 0);
+  /* HarmonyOS: ask for the JIT permission TCG needs. Plain Linux answers EINVAL. */
+  errno = 0;
+  int rc = prctl(HMOS_JIT_PRCTL, 1, 0, 0, 0);
+  int e = errno;
+  char line[160], num[24];
+  size_t n = 0;
+  const char *pre = "qemu-hmos: JIT grant prctl(0x6a6974, 1) = ";
+  memcpy(line, pre, strlen(pre));
+  n = strlen(pre);
+  n += fmt_int(num, rc), memcpy(line + n - strlen(num), num, strlen(num));
+  const char *what = rc == 0       ? " (granted)\n"
+                     : e == EINVAL ? " (EINVAL: not HarmonyOS, ignored)\n"
+                                   : " (errno ";
+  memcpy(line + n, what, strlen(what));
+  n += strlen(what);
+  if (rc != 0 && e != EINVAL) {
+    n += fmt_int(line + n, e);
+    memcpy(line + n, ", ignored)\n", 11);
+    n += 11;
+  }
+  if (write(2, line, n) < 0) {
+    /* nothing to do: the log is best effort */
+  }
+  execv(argv[0], argv);
+  const char *msg = "qemu-hmos: exec of QEMU failed\n";
+  if (write(2, msg, strlen(msg)) < 0) {
+  }
+  _exit(127);
+}
+
+static bool regular_file(const char *path, char *err, size_t errlen, const char *field) {
+  struct stat st;
+  if (stat(path, &st) < 0) {
+    snprintf(err, errlen, "%s: %s: %s", field, path, strerror(errno));
+    return false;
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    snprintf(err, errlen, "%s: %s is not a regular file", field, path);
+    return false;
+  }
+  return true;
+}
+
+static void vm_start(struct vm *v, struct core_req *r) {
+  struct core *c = v->m->c;
+  char err[1024] = "", path[4200];
+  struct vm_argv av = {0};
+  int qmpfd = -1, logfd = -1, nullfd = -1;
+
+  if (vm_active(v)) {
+    core_req_reply_error(r, 409, "invalid_state", "cannot start: the VM is %s", state_names[v->state]);
+    return;
+  }
+  uint64_t committed = vm_manager_committed_mib(v->m), limit = host_commit_limit_mib(&c->host);
+  if (committed + v->cfg.memory_mib > limit) {
+    core_req_reply_error(
+        r, 422, "over_limit",
+        "memory_mib: starting this VM would commit %llu MiB to running VMs, over the limit of "
+        "%llu MiB (75%% of host memory)",
+        (unsigned long long)(committed + v->cfg.memory_mib), (unsigned long long)limit);
+    return;
+  }
+  if (v->cfg.cdrom[0] && !regular_file(v->cfg.cdrom, err, sizeof(err), "cdrom")) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    return;
+  }
+  for (size_t i = 0; i < v->cfg.n_disks; i++) {
+    if (!regular_file(v->cfg.disks[i].path, err, sizeof(err), "disks")) {
+      core_req_reply_error(r, 500, "internal", "%s", err);
+      return;
+    }
+  }
+  struct vm_paths p;
+  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", c->data_dir, v->cfg.id);
+  if (vm_argv_build(&v->cfg, &c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 500, "internal", "%s", err);
+    return;
+  }
+  vm_path(v, "run", path, sizeof(path));
+  mkdir_p(path, 0700);
+  vm_path(v, "logs", path, sizeof(path));
+  mkdir_p(path, 0700);
+  if (v->cfg.arch == VM_ARCH_AARCH64) {
+    vm_path(v, "efivars.fd", path, sizeof(path));
+    if (access(path, F_OK) < 0 && copy_file(c->host.aavmf_vars, path, 0600) < 0) {
+      snprintf(err, sizeof(err), "cannot copy UEFI variables %s: %s", c->host.aavmf_vars, strerror(errno));
+      goto fail;
+    }
+  }
+  vm_path(v, "run/vnc.sock", path, sizeof(path));
+  unlink(path);
+  vm_path(v, "run/qmp.sock", path, sizeof(path));
+  if ((qmpfd = listen_unix(path, err, sizeof(err))) < 0)
+    goto fail;
+  vm_path(v, "logs/qemu.log", path, sizeof(path));
+  logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (logfd < 0 || nullfd < 0) {
+    snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+    goto fail;
+  }
+  json_t *argv_json = json_array();
+  dprintf(logfd, "=== qemu-hmos %s: starting %s VM '%s' (%s, accelerator %s)\n=== argv:", QHM_VERSION,
+          vm_arch_name(v->cfg.arch), v->cfg.name, v->cfg.id, host_accel_name(&c->host, v->cfg.arch));
+  for (size_t i = 0; i < av.argc; i++) {
+    json_array_append_new(argv_json, json_string(av.argv[i]));
+    dprintf(logfd, " %s", av.argv[i]);
+  }
+  dprintf(logfd, "\n=== accelerator: %s (%s)\n", host_accel_name(&c->host, v->cfg.arch),
+          c->host.facts.kvm[v->cfg.arch] ? "KVM usable" : c->host.kvm_reason);
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(err, sizeof(err), "fork: %s", strerror(errno));
+    json_decref(argv_json);
+    goto fail;
+  }
+  if (pid == 0)
+    child_exec(av.argv, logfd, qmpfd, nullfd);
+  close(qmpfd);
+  close(logfd);
+  close(nullfd);
+  vm_argv_free(&av);
+
+  v->is_child = true;
+  v->adopted = false;
+  v->quit_requested = v->guest_shutdown = false;
+  if (watch_process(v, pid) < 0) {
+    /* Without a pidfd the VM cannot be supervised: do not leave it running unwatched. */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    json_decref(argv_json);
+    core_req_reply_error(r, 500, "internal", "pidfd_open: %s", strerror(errno));
+    return;
+  }
+  v->argv = argv_json;
+  store_runtime_set(c->store, v->cfg.id, pid, argv_json, now_unix());
+  set_state(v, ST_STARTING, "starting");
+  park(&v->start_waiters, r);
+  connect_qmp(v);
+  return;
+
+fail:
+  vm_argv_free(&av);
+  if (qmpfd >= 0)
+    close(qmpfd);
+  if (logfd >= 0)
+    close(logfd);
+  if (nullfd >= 0)
+    close(nullfd);
+  core_req_reply_error(r, 500, "internal", "%s", err);
+}
+
+/* ---- control commands ---- */
+
+struct cmd_ctx {
+  struct vm *v;
+  struct core_req *r;
+  const char *name;
+};
+
+static void on_after_status(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct cmd_ctx *x = ud;
+  if (err) {
+    core_req_reply_error(x->r, 500, "internal", "query-status: %s", err);
+  } else {
+    apply_status(x->v, ret);
+    reply_vm(x->r, 200, x->v);
+  }
+  free(x);
+}
+
+static void on_cmd_done(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct cmd_ctx *x = ud;
+  if (err) {
+    core_req_reply_error(x->r, 500, "internal", "%s: %s", x->name, err);
+    free(x);
+    return;
+  }
+  if (strcmp(x->name, "system_powerdown") == 0) {
+    set_state(x->v, ST_SHUTTING_DOWN, "power button pressed");
+  }
+  qmp_command(q, "query-status", NULL, on_after_status, x);
+}
+
+static void qmp_then_status(struct vm *v, struct core_req *r, const char *cmd) {
+  struct cmd_ctx *x = xcalloc(1, sizeof(*x));
+  x->v = v;
+  x->r = r;
+  x->name = cmd;
+  qmp_command(v->qmp, cmd, NULL, on_cmd_done, x);
+}
+
+static void on_shutdown_timer(uv_timer_t *t) {
+  struct vm *v = t->data;
+  if (v->state == ST_SHUTTING_DOWN && v->pid > 0) {
+    set_state(v, ST_RUNNING, "shutdown request ignored by guest");
+  }
+}
+
+static bool require(struct vm *v, struct core_req *r, const char *action, unsigned mask) {
+  if (mask & (1u << v->state)) {
+    if (v->state != ST_STOPPED && v->state != ST_CRASHED && !v->qmp_ready && strcmp(action, "kill") != 0) {
+      core_req_reply_error(r, 409, "invalid_state", "cannot %s: QEMU is not answering yet (state %s)", action,
+                           state_names[v->state]);
+      return false;
+    }
+    return true;
+  }
+  core_req_reply_error(r, 409, "invalid_state", "cannot %s: the VM is %s", action, state_names[v->state]);
+  return false;
+}
+
+#define S(x) (1u << (x))
+
+void vm_req_action(struct vm_manager *m, struct core_req *r, const char *id, const char *action) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  if (strcmp(action, "start") == 0) {
+    vm_start(v, r);
+  } else if (strcmp(action, "pause") == 0) {
+    if (require(v, r, action, S(ST_RUNNING)))
+      qmp_then_status(v, r, "stop");
+  } else if (strcmp(action, "resume") == 0) {
+    if (require(v, r, action, S(ST_PAUSED)))
+      qmp_then_status(v, r, "cont");
+  } else if (strcmp(action, "reset") == 0) {
+    if (require(v, r, action, S(ST_RUNNING) | S(ST_PAUSED) | S(ST_SHUTTING_DOWN)))
+      qmp_then_status(v, r, "system_reset");
+  } else if (strcmp(action, "shutdown") == 0) {
+    if (require(v, r, action, S(ST_RUNNING) | S(ST_SHUTTING_DOWN))) {
+      uv_timer_start(v->shutdown_timer, on_shutdown_timer, SHUTDOWN_TIMEOUT_MS, 0);
+      qmp_then_status(v, r, "system_powerdown");
+    }
+  } else if (strcmp(action, "kill") == 0) {
+    if (!require(v, r, action, S(ST_STARTING) | S(ST_RUNNING) | S(ST_PAUSED) | S(ST_SHUTTING_DOWN)))
+      return;
+    v->quit_requested = true;
+    park(&v->exit_waiters, r);
+    if (v->qmp_ready)
+      qmp_command(v->qmp, "quit", NULL, NULL, NULL);
+    else
+      pidfd_signal(v->pidfd, SIGTERM);
+    uv_timer_start(v->kill_timer, on_kill_timer, KILL_GRACE_MS, 0);
+  } else {
+    core_req_reply_error(r, 404, "not_found", "unknown action '%s'", action);
+  }
+}
+
+/* ---- screenshot, log, cmdline ---- */
+
+struct shot_ctx {
+  struct vm *v;
+  struct core_req *r;
+  char path[4200];
+};
+
+static void on_screendump(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct shot_ctx *x = ud;
+  size_t len = 0;
+  char *png = NULL;
+  if (err) {
+    core_req_reply_error(x->r, 500, "internal", "screendump: %s", err);
+  } else if (!(png = read_file(x->path, 64u << 20, &len))) {
+    core_req_reply_error(x->r, 500, "internal", "screendump: %s: %s", x->path, strerror(errno));
+  } else {
+    core_req_reply_bytes(x->r, 200, "image/png", png, len);
+  }
+  unlink(x->path);
+  free(x);
+}
+
+void vm_req_screenshot(struct vm_manager *m, struct core_req *r, const char *id) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  if (!require(v, r, "take a screenshot", S(ST_RUNNING) | S(ST_PAUSED) | S(ST_SHUTTING_DOWN)))
+    return;
+  struct shot_ctx *x = xcalloc(1, sizeof(*x));
+  x->v = v;
+  x->r = r;
+  char rel[64];
+  snprintf(rel, sizeof(rel), "run/screendump-%u.png", ++v->shot_seq);
+  vm_path(v, rel, x->path, sizeof(x->path));
+  qmp_command(v->qmp, "screendump", json_pack("{s:s, s:s}", "filename", x->path, "format", "png"),
+              on_screendump, x);
+}
+
+void vm_req_log(struct vm_manager *m, struct core_req *r, const char *id, unsigned tail) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  char *txt = log_tail_text(v, tail);
+  core_req_reply_bytes(r, 200, "text/plain; charset=utf-8", txt, strlen(txt));
+}
+
+void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  if (v->argv) {
+    core_req_reply_json(r, 200, json_pack("{s:O, s:b}", "argv", v->argv, "running", 1));
+    return;
+  }
+  struct vm_paths p;
+  struct vm_argv av = {0};
+  char err[1024];
+  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", m->c->data_dir, v->cfg.id);
+  if (vm_argv_build(&v->cfg, &m->c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 500, "internal", "%s", err);
+    return;
+  }
+  json_t *a = json_array();
+  for (size_t i = 0; i < av.argc; i++)
+    json_array_append_new(a, json_string(av.argv[i]));
+  vm_argv_free(&av);
+  core_req_reply_json(r, 200, json_pack("{s:o, s:b}", "argv", a, "running", 0));
+}
+
+/* ---- list, get ---- */
+
+void vm_req_list(struct vm_manager *m, struct core_req *r) {
+  json_t *a = json_array();
+  for (struct vm *v = m->head; v; v = v->next)
+    json_array_append_new(a, vm_to_json(v));
+  core_req_reply_json(r, 200, json_pack("{s:o}", "vms", a));
+}
+
+void vm_req_get(struct vm_manager *m, struct core_req *r, const char *id) {
+  struct vm *v = vm_find(m, id);
+  if (!v)
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+  else
+    reply_vm(r, 200, v);
+}
+
+/* ---- create ---- */
+
+static struct vm *vm_alloc(struct vm_manager *m) {
+  struct vm *v = xcalloc(1, sizeof(*v));
+  v->m = m;
+  v->pidfd = -1;
+  v->kill_timer = xcalloc(1, sizeof(uv_timer_t));
+  v->shutdown_timer = xcalloc(1, sizeof(uv_timer_t));
+  uv_timer_init(&m->c->loop, v->kill_timer);
+  uv_timer_init(&m->c->loop, v->shutdown_timer);
+  v->kill_timer->data = v->shutdown_timer->data = v;
+  return v;
+}
+
+static void vm_release(struct vm *v) {
+  if (!v)
+    return;
+  detach_process(v);
+  close_handle(v->kill_timer);
+  close_handle(v->shutdown_timer);
+  json_decref(v->argv);
+  json_decref(v->forwards_active);
+  free(v);
+}
+
+/* Host-dependent checks shared by create and patch: 0, or -1 after answering R. */
+static int check_host_limits(struct vm_manager *m, struct core_req *r, const struct vm_config *cfg) {
+  const struct host *h = &m->c->host;
+  char err[1024];
+  if (!h->binary[cfg->arch][0]) {
+    core_req_reply_error(r, 400, "invalid_field",
+                         "arch: %s guests need qemu-system-%s, which is not installed",
+                         vm_arch_name(cfg->arch), vm_arch_name(cfg->arch));
+    return -1;
+  }
+  if (cfg->memory_mib > host_max_vm_memory_mib(h)) {
+    core_req_reply_error(r, 422, "over_limit",
+                         "memory_mib: %u MiB is over this host's limit of %llu MiB per VM", cfg->memory_mib,
+                         (unsigned long long)host_max_vm_memory_mib(h));
+    return -1;
+  }
+  if (cfg->cpus > h->cpus) {
+    core_req_reply_error(r, 422, "over_limit", "cpus: %u is more than this host's %u CPUs", cfg->cpus,
+                         h->cpus);
+    return -1;
+  }
+  if (cfg->cdrom[0] && !regular_file(cfg->cdrom, err, sizeof(err), "cdrom")) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+struct create_ctx {
+  struct vm_manager *m;
+  struct core_req *r;
+  struct vm *v;
+  size_t next_disk;
+  char dir[4200];
+  char errfile[4300];
+  char *failmsg;
+  uv_process_t proc;
+};
+
+static void create_fail(struct create_ctx *x, int status, const char *code, const char *msg) {
+  rm_rf(x->dir);
+  core_req_reply_error(x->r, status, code, "%s", msg);
+  vm_release(x->v);
+  free(x);
+}
+
+static void create_finish(struct create_ctx *x) {
+  struct vm_manager *m = x->m;
+  struct vm *v = x->v;
+  json_t *cfg = vm_config_to_json(&v->cfg);
+  int rc = store_vm_insert(m->c->store, v->cfg.id, v->cfg.name, cfg, v->created);
+  json_decref(cfg);
+  if (rc == STORE_CONFLICT) {
+    create_fail(x, 409, "conflict", "name: a VM with this name exists");
+    return;
+  }
+  if (rc != STORE_OK) {
+    create_fail(x, 500, "internal", "cannot save the VM in the database");
+    return;
+  }
+  /* Append, so the list keeps creation order. */
+  struct vm **pp = &m->head;
+  while (*pp)
+    pp = &(*pp)->next;
+  *pp = v;
+  set_state(v, ST_STOPPED, "created");
+  log_info("vm %s (%s): created", v->cfg.id, v->cfg.name);
+  reply_vm(x->r, 201, v);
+  free(x);
+}
+
+static void create_next_disk(struct create_ctx *x);
+
+static void on_qemu_img_closed(uv_handle_t *h) {
+  struct create_ctx *x = h->data;
+  if (x->failmsg) {
+    char *msg = x->failmsg;
+    create_fail(x, 500, "internal", msg);
+    free(msg);
+    return;
+  }
+  create_next_disk(x);
+}
+
+static void on_qemu_img_exit(uv_process_t *p, int64_t status, int sig) {
+  struct create_ctx *x = p->data;
+  if (status != 0 || sig != 0) {
+    char *out = read_file(x->errfile, 4096, NULL);
+    x->failmsg = xasprintf("qemu-img create failed (status %lld, signal %d): %s", (long long)status, sig,
+                           out ? out : "no output");
+    free(out);
+  } else {
+    x->next_disk++;
+  }
+  uv_close((uv_handle_t *)p, on_qemu_img_closed);
+}
+
+static void create_next_disk(struct create_ctx *x) {
+  struct vm *v = x->v;
+  if (x->next_disk >= v->cfg.n_disks) {
+    unlink(x->errfile);
+    create_finish(x);
+    return;
+  }
+  struct vm_disk *d = &v->cfg.disks[x->next_disk];
+  char size[32];
+  snprintf(size, sizeof(size), "%lluG", (unsigned long long)d->size_gib);
+  char *args[] = {x->m->c->host.qemu_img, "create", "-q", "-f", "qcow2", d->path, size, NULL};
+  int errfd = open(x->errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (errfd < 0) {
+    char *msg = xasprintf("%s: %s", x->errfile, strerror(errno));
+    create_fail(x, 500, "internal", msg);
+    free(msg);
+    return;
+  }
+  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD}};
+  stdio[2].data.fd = errfd;
+  uv_process_options_t o = {
+      .file = args[0], .args = args, .exit_cb = on_qemu_img_exit, .stdio_count = 3, .stdio = stdio};
+  x->proc.data = x;
+  int rc = uv_spawn(&x->m->c->loop, &x->proc, &o);
+  close(errfd);
+  if (rc < 0) {
+    /* libuv wants a failed process handle closed too; the failure is reported from the close callback. */
+    x->failmsg = xasprintf("cannot run qemu-img (%s): %s", args[0], uv_strerror(rc));
+    uv_close((uv_handle_t *)&x->proc, on_qemu_img_closed);
+  }
+}
+
+void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body) {
+  struct core *c = m->c;
+  char err[1024];
+  struct vm *v = vm_alloc(m);
+  if (vm_config_apply_json(&v->cfg, body, true, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    vm_release(v);
+    return;
+  }
+  if (vm_find_name(m, v->cfg.name, NULL)) {
+    core_req_reply_error(r, 409, "conflict", "name: a VM named '%s' exists", v->cfg.name);
+    vm_release(v);
+    return;
+  }
+  if (check_host_limits(m, r, &v->cfg) < 0) {
+    vm_release(v);
+    return;
+  }
+  if (v->cfg.n_disks > 0 && !c->host.qemu_img[0]) {
+    core_req_reply_error(r, 500, "internal", "qemu-img is not installed");
+    vm_release(v);
+    return;
+  }
+  uint64_t want_mib = 0, free_mib = host_disk_free_mib(c->data_dir);
+  for (size_t i = 0; i < v->cfg.n_disks; i++)
+    want_mib += v->cfg.disks[i].size_gib * 1024;
+  if (v->cfg.arch == VM_ARCH_AARCH64)
+    want_mib += 64;
+  if (want_mib + HOST_DISK_RESERVE_MIB > free_mib) {
+    core_req_reply_error(r, 507, "insufficient_storage",
+                         "disks: %llu MiB requested but only %llu MiB are free (%d MiB are kept in reserve)",
+                         (unsigned long long)want_mib, (unsigned long long)free_mib, HOST_DISK_RESERVE_MIB);
+    vm_release(v);
+    return;
+  }
+  struct create_ctx *x = xcalloc(1, sizeof(*x));
+  x->m = m;
+  x->r = r;
+  x->v = v;
+  do {
+    random_hex(v->cfg.id, VM_ID_LEN);
+  } while (vm_find(m, v->cfg.id));
+  random_uuid(v->cfg.uuid);
+  v->created = now_unix();
+  char vmsdir[4200];
+  snprintf(vmsdir, sizeof(vmsdir), "%s/vms", c->data_dir);
+  mkdir_p(vmsdir, 0700);
+  snprintf(x->dir, sizeof(x->dir), "%s/%s", vmsdir, v->cfg.id);
+  if (mkdir(x->dir, 0700) < 0) {
+    snprintf(err, sizeof(err), "cannot create %s: %s", x->dir, strerror(errno));
+    x->dir[0] = 0; /* not ours to remove */
+    core_req_reply_error(r, 500, "internal", "%s", err);
+    vm_release(v);
+    free(x);
+    return;
+  }
+  for (size_t i = 0; i < v->cfg.n_disks; i++)
+    snprintf(v->cfg.disks[i].path, sizeof(v->cfg.disks[i].path), "%s/disk%zu.qcow2", x->dir, i);
+  char sub[4300];
+  snprintf(sub, sizeof(sub), "%s/logs", x->dir);
+  mkdir(sub, 0700);
+  snprintf(sub, sizeof(sub), "%s/run", x->dir);
+  mkdir(sub, 0700);
+  if (v->cfg.arch == VM_ARCH_AARCH64) {
+    snprintf(sub, sizeof(sub), "%s/efivars.fd", x->dir);
+    if (copy_file(c->host.aavmf_vars, sub, 0600) < 0) {
+      snprintf(err, sizeof(err), "cannot copy UEFI variables %s: %s", c->host.aavmf_vars, strerror(errno));
+      create_fail(x, 500, "internal", err);
+      return;
+    }
+  }
+  snprintf(x->errfile, sizeof(x->errfile), "%s/.qemu-img.err", x->dir);
+  create_next_disk(x);
+}
+
+/* ---- patch, delete ---- */
+
+void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json_t *body) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  char err[1024];
+  struct vm_config *cfg = xmalloc(sizeof(*cfg));
+  *cfg = v->cfg;
+  if (vm_config_apply_json(cfg, body, false, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    goto out;
+  }
+  if (vm_active(v)) {
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val) {
+      if (strcmp(key, "name") != 0) {
+        core_req_reply_error(r, 409, "invalid_state",
+                             "%s: can only be changed while the VM is stopped (it is %s)", key,
+                             state_names[v->state]);
+        goto out;
+      }
+    }
+  }
+  if (vm_find_name(m, cfg->name, v)) {
+    core_req_reply_error(r, 409, "conflict", "name: a VM named '%s' exists", cfg->name);
+    goto out;
+  }
+  if (check_host_limits(m, r, cfg) < 0)
+    goto out;
+  json_t *stored = vm_config_to_json(cfg);
+  int rc = store_vm_update(m->c->store, v->cfg.id, cfg->name, stored);
+  json_decref(stored);
+  if (rc == STORE_CONFLICT) {
+    core_req_reply_error(r, 409, "conflict", "name: a VM with this name exists");
+    goto out;
+  }
+  if (rc != STORE_OK) {
+    core_req_reply_error(r, 500, "internal", "cannot save the VM in the database");
+    goto out;
+  }
+  v->cfg = *cfg;
+  reply_vm(r, 200, v);
+out:
+  free(cfg);
+}
+
+void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, bool keep_disks) {
+  struct vm *v = vm_find(m, id);
+  struct core *c = m->c;
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  if (vm_active(v)) {
+    core_req_reply_error(r, 409, "invalid_state", "cannot delete: the VM is %s; stop it first",
+                         state_names[v->state]);
+    return;
+  }
+  char dir[4200], trash[4300];
+  snprintf(dir, sizeof(dir), "%s/vms/%s", c->data_dir, v->cfg.id);
+  snprintf(trash, sizeof(trash), "%s/vms/.deleting-%s", c->data_dir, v->cfg.id);
+  json_t *kept = json_array();
+  /* Move the directory aside first: a failure after this point never leaves a half-deleted VM. */
+  if (rename(dir, trash) < 0 && errno != ENOENT) {
+    core_req_reply_error(r, 500, "internal", "cannot delete %s: %s", dir, strerror(errno));
+    json_decref(kept);
+    return;
+  }
+  if (store_vm_delete(c->store, v->cfg.id) == STORE_ERROR) {
+    rename(trash, dir);
+    core_req_reply_error(r, 500, "internal", "cannot delete the VM from the database");
+    json_decref(kept);
+    return;
+  }
+  if (keep_disks && v->cfg.n_disks > 0) {
+    char disks[4200];
+    snprintf(disks, sizeof(disks), "%s/disks", c->data_dir);
+    mkdir_p(disks, 0700);
+    for (size_t i = 0; i < v->cfg.n_disks; i++) {
+      const char *base = strrchr(v->cfg.disks[i].path, '/');
+      char from[4400], to[4400];
+      snprintf(from, sizeof(from), "%s%s", trash, base ? base : "/disk.qcow2");
+      snprintf(to, sizeof(to), "%s/%s-disk%zu.qcow2", disks, v->cfg.id, i);
+      if (rename(from, to) == 0)
+        json_array_append_new(kept, json_string(to));
+      else
+        log_err("vm %s: cannot keep disk %s: %s", v->cfg.id, from, strerror(errno));
+    }
+  }
+  if (rm_rf(trash) < 0)
+    log_err("vm %s: cannot remove %s: %s", v->cfg.id, trash, strerror(errno));
+  for (struct vm **pp = &m->head; *pp; pp = &(*pp)->next) {
+    if (*pp == v) {
+      *pp = v->next;
+      break;
+    }
+  }
+  log_info("vm %s (%s): deleted", v->cfg.id, v->cfg.name);
+  core_req_reply_json(r, 200, json_pack("{s:s, s:o}", "deleted", v->cfg.id, "kept_disks", kept));
+  vm_release(v);
+}
+
+/* ---- manager ---- */
+
+struct vm_manager *vm_manager_new(struct core *c) {
+  struct vm_manager *m = xcalloc(1, sizeof(*m));
+  m->c = c;
+  return m;
+}
+
+uint64_t vm_manager_committed_mib(struct vm_manager *m) {
+  uint64_t sum = 0;
+  for (struct vm *v = m->head; v; v = v->next)
+    if (vm_active(v))
+      sum += v->cfg.memory_mib;
+  return sum;
+}
+
+/* True when /proc/PID/cmdline is exactly ARGV (NUL-separated): guards against pid reuse. */
+static bool cmdline_matches(pid_t pid, json_t *argv) {
+  char path[64];
+  size_t len = 0;
+  snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+  char *data = read_file(path, 1u << 20, &len);
+  if (!data)
+    return false;
+  size_t off = 0, i;
+  json_t *a;
+  bool ok = true;
+  json_array_foreach(argv, i, a) {
+    const char *s = json_string_value(a);
+    size_t n = s ? strlen(s) + 1 : 0;
+    if (!s || off + n > len || memcmp(data + off, s, n) != 0) {
+      ok = false;
+      break;
+    }
+    off += n;
+  }
+  ok = ok && off == len;
+  free(data);
+  return ok;
+}
+
+static void reattach(struct vm *v) {
+  struct store *st = v->m->c->store;
+  pid_t pid = 0;
+  json_t *argv = NULL;
+  int64_t started = 0;
+  if (store_runtime_get(st, v->cfg.id, &pid, &argv, &started) != STORE_OK)
+    return;
+  if (pid > 0 && cmdline_matches(pid, argv) && watch_process(v, pid) == 0) {
+    v->argv = argv;
+    v->adopted = true;
+    v->is_child = false;
+    set_state(v, ST_STARTING, "reattaching");
+    connect_qmp(v);
+    log_info("vm %s: reattaching to QEMU pid %d", v->cfg.id, (int)pid);
+    return;
+  }
+  json_decref(argv);
+  json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
+  const char *why = "QEMU exited while the daemon was not running (exit status unknown)";
+  store_exit_add(st, v->cfg.id, now_unix(), "stopped", -1, 0, why, tail);
+  json_decref(tail);
+  store_runtime_clear(st, v->cfg.id);
+  set_state(v, ST_STOPPED, why);
+}
+
+struct load_ctx {
+  struct vm_manager *m;
+  struct vm **tail;
+};
+
+static void load_one(const char *id, json_t *config, int64_t created, void *ud) {
+  struct load_ctx *x = ud;
+  struct vm *v = vm_alloc(x->m);
+  char err[1024];
+  if (vm_config_from_json(&v->cfg, config, err, sizeof(err)) < 0) {
+    log_err("vm %s: stored config is invalid, skipped: %s", id, err);
+    vm_release(v);
+    return;
+  }
+  v->created = created;
+  snprintf(v->reason, sizeof(v->reason), "stopped");
+  *x->tail = v;
+  x->tail = &v->next;
+}
+
+int vm_manager_load(struct vm_manager *m, char *err, size_t errlen) {
+  struct load_ctx x = {m, &m->head};
+  if (store_vm_each(m->c->store, load_one, &x) != STORE_OK) {
+    snprintf(err, errlen, "cannot read VMs from the database");
+    return -1;
+  }
+  for (struct vm *v = m->head; v; v = v->next)
+    reattach(v);
+  return 0;
+}
+
+void vm_manager_free(struct vm_manager *m) {
+  if (!m)
+    return;
+  struct vm *v = m->head;
+  while (v) {
+    struct vm *next = v->next;
+    answer_waiters(v, &v->start_waiters, 503, "shutting_down", "the daemon is shutting down");
+    answer_waiters(v, &v->exit_waiters, 503, "shutting_down", "the daemon is shutting down");
+    vm_release(v); /* QEMU keeps running: it is reattached on the next start */
+    v = next;
+  }
+  free(m);
+}

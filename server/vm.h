@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm: the VM manager — every VM's config, state and QEMU process. Creates
+ * and deletes VMs (directory, disks, DB row as one transaction), starts QEMU
+ * in its own session, watches it through a pidfd and its QMP socket, turns
+ * QMP events and the process's exit into the VM state, and reattaches to
+ * running QEMUs when the daemon restarts. Core loop thread only; the
+ * vm_req_* functions answer the request they are given, now or later.
+ */
+#ifndef QHM_VM_H
+#define QHM_VM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct core;
+struct core_req;
+struct vm_manager;
+
+struct vm_manager *vm_manager_new(struct core *c);
+/* Load VMs from the store and reattach to QEMUs that still run. */
+int vm_manager_load(struct vm_manager *m, char *err, size_t errlen);
+/* Detach from every QEMU (they keep running) and free. Pending requests get 503. */
+void vm_manager_free(struct vm_manager *m);
+uint64_t vm_manager_committed_mib(struct vm_manager *m);
+
+void vm_req_list(struct vm_manager *m, struct core_req *r);
+void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body);
+void vm_req_get(struct vm_manager *m, struct core_req *r, const char *id);
+void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
+void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, bool keep_disks);
+/* ACTION: start, pause, resume, shutdown, kill, reset. */
+void vm_req_action(struct vm_manager *m, struct core_req *r, const char *id, const char *action);
+void vm_req_screenshot(struct vm_manager *m, struct core_req *r, const char *id);
+void vm_req_log(struct vm_manager *m, struct core_req *r, const char *id, unsigned tail);
+void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id);
+
+#endif

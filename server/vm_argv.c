@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm_argv: see vm_argv.h. A pure function from (config, host facts, VM
+ * directory) to a QEMU argv; called by vm.c before forking QEMU and by the
+ * golden tests. Any thread.
+ *
+ * The config is first passed through vm_config_to_json/vm_config_from_json,
+ * so the argv is only ever built from a config that passes the same checks
+ * as a stored row (identity, names, paths, per-arch device lists), whoever
+ * filled the struct.
+ *
+ * Layout choices that the guest can see, and so must stay stable:
+ *  - disks are drive ids disk0..disk3 in config order; the CD-ROM is cd0;
+ *  - x86_64 (q35): ahci/ide disks take the built-in AHCI ports ide.0.. in
+ *    order and the CD-ROM the next free port;
+ *  - i386 (pc): the CD-ROM is always ide.1 unit 0 (the classic hdc), disks
+ *    fill ide.0 unit 0, ide.0 unit 1, ide.1 unit 1;
+ *  - aarch64 (virt) has no IDE/AHCI; its CD-ROM is a USB mass-storage device
+ *    (a scsi-cd behind it, so media can be changed over QMP);
+ *  - the xHCI gets 8+8 ports: with QEMU's default 4 the fourth device lands
+ *    behind an automatically added full-speed (12 Mb/s) hub;
+ *  - the MAC is 52:54:00 plus the first six hex digits of the VM id, NVMe
+ *    serials are the first eight hex digits plus the disk index;
+ *  - boot order is bootindex=1.. on the devices named by boot_order (never
+ *    -boot order=, which firmware ignores for most devices).
+ * Values from users or paths inside QEMU option strings have ',' doubled
+ * (QemuOpts escaping); plain arguments (-pidfile, -uuid) are passed as is.
+ */
+#include "vm_argv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct builder {
+  char **v;
+  size_t n, cap;
+  char **tmp; /* escaped strings, freed when the build ends */
+  size_t ntmp, tmpcap;
+};
+
+static void push_owned(char ***v, size_t *n, size_t *cap, char *s) {
+  if (*n + 2 > *cap) {
+    *cap = *cap ? *cap * 2 : 64;
+    *v = xrealloc(*v, *cap * sizeof(char *));
+  }
+  (*v)[(*n)++] = s;
+  (*v)[*n] = NULL;
+}
+
+static void arg(struct builder *b, const char *s) {
+  push_owned(&b->v, &b->n, &b->cap, xstrdup(s));
+}
+
+static void argf(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void argf(struct builder *b, const char *fmt, ...) {
+  va_list ap;
+  char *s;
+  va_start(ap, fmt);
+  int r = vasprintf(&s, fmt, ap);
+  va_end(ap);
+  if (r < 0) {
+    fputs("qemu-hmos: out of memory\n", stderr);
+    abort();
+  }
+  push_owned(&b->v, &b->n, &b->cap, s);
+}
+
+/* S with every ',' doubled, for use inside a QEMU option string. Owned by B. */
+static const char *esc(struct builder *b, const char *s) {
+  size_t extra = 0;
+  for (const char *p = s; *p; p++)
+    extra += *p == ',';
+  char *out = xmalloc(strlen(s) + extra + 1), *o = out;
+  for (const char *p = s; *p; p++) {
+    *o++ = *p;
+    if (*p == ',')
+      *o++ = ',';
+  }
+  *o = 0;
+  push_owned(&b->tmp, &b->ntmp, &b->tmpcap, out);
+  return out;
+}
+
+void vm_paths_file(const struct vm_paths *p, const char *rel, char *out, size_t outlen) {
+  /* A cut-off path could name some other file: hand back "" instead. */
+  if (fmt_path(out, outlen, "%s/%s", p->dir, rel) < 0 && outlen > 0)
+    out[0] = 0;
+}
+
+void vm_argv_free(struct vm_argv *a) {
+  if (!a)
+    return;
+  for (size_t i = 0; i < a->argc; i++)
+    free(a->argv[i]);
+  free(a->argv);
+  a->argc = 0;
+  a->argv = NULL;
+}
+
+static const char *const machine[VM_ARCH__N] = {"q35", "pc", "virt,gic-version=max"};
+
+static const struct {
+  const char *display, *device;
+} display_devices[] = {
+    {"std", "VGA"},           {"virtio-vga", "virtio-vga"},
+    {"cirrus", "cirrus-vga"}, {"virtio-gpu", "virtio-gpu-pci"},
+    {"ramfb", "ramfb"},
+};
+
+/* ",bootindex=N" or "" when the device is not in the boot order. */
+static const char *bootindex(char buf[24], int idx) {
+  if (idx <= 0)
+    return "";
+  snprintf(buf, 24, ",bootindex=%d", idx);
+  return buf;
+}
+
+static int build(struct builder *b, const struct vm_config *c, const struct vm_host *h,
+                 const struct vm_paths *p, char *err, size_t errlen) {
+  const char *arch = vm_arch_name(c->arch);
+  bool x86 = c->arch != VM_ARCH_AARCH64, pc = c->arch == VM_ARCH_I386;
+  char vnc[4096], pid[4096], vars[4096], bi[24];
+  const char *display_dev = NULL;
+
+  if (!h->qemu_binary[c->arch]) {
+    snprintf(err, errlen, "no QEMU binary for %s guests (qemu-system-%s not found)", arch, arch);
+    return -1;
+  }
+  if (!x86 && !h->aavmf_code) {
+    snprintf(err, errlen, "no UEFI firmware for %s guests (AAVMF_CODE.fd not found)", arch);
+    return -1;
+  }
+  if (p->dir[0] != '/') {
+    snprintf(err, errlen, "VM directory must be an absolute path");
+    return -1;
+  }
+  vm_paths_file(p, "run/vnc.sock", vnc, sizeof(vnc));
+  vm_paths_file(p, "run/qemu.pid", pid, sizeof(pid));
+  vm_paths_file(p, "efivars.fd", vars, sizeof(vars));
+  if (!vnc[0] || !pid[0] || !vars[0]) {
+    snprintf(err, errlen, "VM directory path too long");
+    return -1;
+  }
+  for (size_t i = 0; i < sizeof(display_devices) / sizeof(display_devices[0]); i++) {
+    if (strcmp(c->display, display_devices[i].display) == 0)
+      display_dev = display_devices[i].device;
+  }
+  if (!display_dev) { /* unreachable after validation; keeps the table honest */
+    snprintf(err, errlen, "display: no device for '%s'", c->display);
+    return -1;
+  }
+
+  /* Boot order: bootindex 1.. on the devices that exist, in boot_order order. */
+  int boot_cd = 0, boot_disk = 0, boot_nic = 0, next = 1;
+  for (size_t i = 0; i < c->n_boot; i++) {
+    if (c->boot[i] == VM_BOOT_CDROM)
+      boot_cd = next++;
+    else if (c->boot[i] == VM_BOOT_DISK && c->n_disks > 0)
+      boot_disk = next++;
+    else if (c->boot[i] == VM_BOOT_NETWORK && c->net_user)
+      boot_nic = next++;
+  }
+
+  arg(b, h->qemu_binary[c->arch]);
+  arg(b, "-name");
+  argf(b, "guest=%s,debug-threads=on", esc(b, c->name));
+  arg(b, "-uuid");
+  arg(b, c->uuid);
+  arg(b, "-no-user-config");
+  arg(b, "-nodefaults");
+  arg(b, "-msg");
+  arg(b, "timestamp=on");
+
+  arg(b, "-machine");
+  arg(b, machine[c->arch]);
+  arg(b, "-accel");
+  arg(b, h->kvm[c->arch] ? "kvm" : "tcg,thread=multi");
+  arg(b, "-cpu");
+  arg(b, h->kvm[c->arch] ? "host" : "max");
+  arg(b, "-m");
+  argf(b, "%u", c->memory_mib);
+  arg(b, "-smp");
+  argf(b, "%u", c->cpus);
+  if (!x86) {
+    arg(b, "-drive");
+    argf(b, "if=pflash,format=raw,unit=0,file=%s,readonly=on", esc(b, h->aavmf_code));
+    arg(b, "-drive");
+    argf(b, "if=pflash,format=raw,unit=1,file=%s", esc(b, vars));
+  }
+
+  arg(b, "-chardev");
+  argf(b, "socket,id=charmonitor,fd=%d,server=on,wait=off", VM_ARGV_QMP_FD);
+  arg(b, "-mon");
+  arg(b, "chardev=charmonitor,id=monitor,mode=control");
+  arg(b, "-vnc");
+  argf(b, "unix:%s", esc(b, vnc));
+  arg(b, "-display");
+  arg(b, "none");
+  arg(b, "-pidfile");
+  arg(b, pid);
+  arg(b, "-rtc");
+  arg(b, c->rtc_localtime ? "base=localtime" : "base=utc");
+  /* Boot only what boot_order names (bootindex): no fall-through to the NIC's PXE ROM. */
+  arg(b, "-boot");
+  arg(b, "strict=on");
+
+  arg(b, "-device");
+  arg(b, display_dev);
+  arg(b, "-device");
+  arg(b, "qemu-xhci,id=xhci,p2=8,p3=8");
+  arg(b, "-device");
+  arg(b, "usb-tablet,bus=xhci.0");
+  if (!x86) { /* x86 machines have a PS/2 keyboard built in */
+    arg(b, "-device");
+    arg(b, "usb-kbd,bus=xhci.0");
+  }
+
+  /* pc IDE slots for disks, leaving ide.1 unit 0 to the CD-ROM. */
+  static const struct { int bus, unit; } pc_slots[] = {{0, 0}, {0, 1}, {1, 1}};
+  size_t ide = 0;
+  for (size_t i = 0; i < c->n_disks; i++) {
+    const struct vm_disk *d = &c->disks[i];
+    const char *boot = bootindex(bi, i == 0 ? boot_disk : 0);
+    arg(b, "-drive");
+    argf(b, "file=%s,format=qcow2,if=none,id=disk%zu,discard=unmap,cache=writeback", esc(b, d->path), i);
+    arg(b, "-device");
+    switch (d->iface) {
+    case VM_DISK_IF_VIRTIO:
+      argf(b, "virtio-blk-pci,drive=disk%zu%s", i, boot);
+      break;
+    case VM_DISK_IF_NVME:
+      argf(b, "nvme,drive=disk%zu,serial=%.8s%zu%s", i, c->id, i, boot);
+      break;
+    case VM_DISK_IF_AHCI:
+    case VM_DISK_IF_IDE:
+      if (!x86 || (pc && ide >= sizeof(pc_slots) / sizeof(pc_slots[0]))) {
+        /* unreachable after validation */
+        snprintf(err, errlen, "disks[%zu].interface: no IDE slot on %s", i, arch);
+        return -1;
+      }
+      if (pc)
+        argf(b, "ide-hd,drive=disk%zu,bus=ide.%d,unit=%d%s", i, pc_slots[ide].bus, pc_slots[ide].unit, boot);
+      else
+        argf(b, "ide-hd,drive=disk%zu,bus=ide.%zu%s", i, ide, boot);
+      ide++;
+      break;
+    case VM_DISK_IF_USB:
+      argf(b, "usb-storage,drive=disk%zu,bus=xhci.0%s", i, boot);
+      break;
+    }
+  }
+
+  /* The CD-ROM drive always exists so that media can be inserted later. */
+  arg(b, "-drive");
+  if (c->cdrom[0])
+    argf(b, "if=none,id=cd0,media=cdrom,readonly=on,format=raw,file=%s", esc(b, c->cdrom));
+  else
+    arg(b, "if=none,id=cd0,media=cdrom,readonly=on");
+  arg(b, "-device");
+  if (!x86)
+    argf(b, "usb-storage,drive=cd0,bus=xhci.0%s", bootindex(bi, boot_cd));
+  else if (pc)
+    argf(b, "ide-cd,drive=cd0,bus=ide.1,unit=0%s", bootindex(bi, boot_cd));
+  else
+    argf(b, "ide-cd,drive=cd0,bus=ide.%zu%s", ide, bootindex(bi, boot_cd));
+
+  if (c->net_user) {
+    size_t len = 0;
+    char net[64 + VM_MAX_FORWARDS * 48];
+    len += (size_t)snprintf(net, sizeof(net), "user,id=net0");
+    /* Forwards listen on loopback only; port 0 lets the host pick. */
+    for (size_t i = 0; i < c->n_forwards; i++) {
+      const struct vm_forward *f = &c->forwards[i];
+      len += (size_t)snprintf(net + len, sizeof(net) - len, ",hostfwd=%s:127.0.0.1:%u-:%u",
+                              f->udp ? "udp" : "tcp", f->host_port, f->guest_port);
+    }
+    arg(b, "-netdev");
+    arg(b, net);
+    arg(b, "-device");
+    argf(b, "%s,netdev=net0,mac=52:54:00:%.2s:%.2s:%.2s%s", c->nic, c->id, c->id + 2, c->id + 4,
+         bootindex(bi, boot_nic));
+  } else {
+    arg(b, "-nic");
+    arg(b, "none");
+  }
+  return 0;
+}
+
+int vm_argv_build(const struct vm_config *c, const struct vm_host *h, const struct vm_paths *p,
+                  struct vm_argv *out, char *err, size_t errlen) {
+  struct builder b = {0};
+  struct vm_config *v = xmalloc(sizeof(*v));
+  json_t *j = vm_config_to_json(c);
+  int rc = -1;
+
+  out->argc = 0;
+  out->argv = NULL;
+  if (vm_config_from_json(v, j, err, errlen) < 0)
+    goto out;
+  if (build(&b, v, h, p, err, errlen) < 0)
+    goto out;
+  out->argc = b.n;
+  out->argv = b.v;
+  b.v = NULL;
+  b.n = 0;
+  rc = 0;
+out:
+  for (size_t i = 0; i < b.n; i++)
+    free(b.v[i]);
+  free(b.v);
+  for (size_t i = 0; i < b.ntmp; i++)
+    free(b.tmp[i]);
+  free(b.tmp);
+  json_decref(j);
+  free(v);
+  return rc;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm_argv: the QEMU command line of a VM as a pure function of its config,
+ * the host facts and its directory. No I/O. Golden-tested by
+ * tests/unit/test_cmdline.c against tests/cmdline/NAME.json -> NAME.args.
+ *
+ * The QMP monitor is a listening unix socket that the daemon binds itself and
+ * hands to QEMU as file descriptor VM_ARGV_QMP_FD (libvirt does the same): the
+ * daemon can connect the moment QEMU is forked, without polling for the path.
+ */
+#ifndef QHM_VM_ARGV_H
+#define QHM_VM_ARGV_H
+
+#include "vm_config.h"
+
+#define VM_ARGV_QMP_FD 3
+
+struct vm_argv {
+  size_t argc;
+  char **argv; /* argc entries, then NULL */
+};
+
+/* Build the argv. Returns 0, or -1 with a message in ERR (for instance an
+ * architecture whose binary is missing). */
+int vm_argv_build(const struct vm_config *c, const struct vm_host *h, const struct vm_paths *p,
+                  struct vm_argv *out, char *err, size_t errlen);
+void vm_argv_free(struct vm_argv *a);
+
+/* Path helpers shared with the supervisor: DIR/run/qmp.sock, DIR/run/vnc.sock,
+ * DIR/run/qemu.pid, DIR/logs/qemu.log, DIR/efivars.fd. */
+void vm_paths_file(const struct vm_paths *p, const char *rel, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,667 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm_config: see vm_config.h. Pure data and validation, no I/O; safe to call
+ * from any thread on distinct configs.
+ *
+ * The three JSON entry points share one parser with a mode:
+ *   CREATE  an API create body: "id", "uuid" and disk paths belong to the
+ *           server, "name" is required, "arch" picks the defaults;
+ *   PATCH   an API patch body: "id", "uuid", "arch" and "disks" are fixed;
+ *   STORED  a row written by vm_config_to_json: everything, disk paths
+ *           included, and the identity fields are required.
+ * Fields are checked in a fixed order (not the body's key order) so that a
+ * body with several errors always reports the same one. Every message starts
+ * with the JSON path of the offending field and is plain ASCII: values echoed
+ * back are cut short and non-ASCII bytes replaced, so a message can always be
+ * put into a JSON string or a log line.
+ */
+#include "vm_config.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MEMORY_MIN_MIB 64
+#define MEMORY_MAX_MIB 4194304 /* 4 TiB */
+#define CPUS_MAX 255
+#define DISK_MAX_GIB 65536
+#define PC_IDE_SLOTS 4 /* pc: ide.0 and ide.1, two units each; one is the CD-ROM */
+
+enum mode { MODE_CREATE, MODE_PATCH, MODE_STORED };
+
+#define ARCH_BIT(a) (1u << (a))
+#define ARCH_X86 (ARCH_BIT(VM_ARCH_X86_64) | ARCH_BIT(VM_ARCH_I386))
+#define ARCH_ARM ARCH_BIT(VM_ARCH_AARCH64)
+#define ARCH_ALL (ARCH_X86 | ARCH_ARM)
+
+/* A name from a closed list and the guest architectures it is offered for. */
+struct choice {
+  const char *name;
+  unsigned arches;
+};
+
+static const char *const arch_names[VM_ARCH__N] = {"x86_64", "i386", "aarch64"};
+
+/* Indexed by vm_disk_if. */
+static const struct choice disk_ifs[] = {
+    {"virtio", ARCH_ALL}, {"nvme", ARCH_ALL}, {"ahci", ARCH_X86}, {"ide", ARCH_X86}, {"usb", ARCH_ALL},
+};
+
+/* Indexed by vm_boot_dev. */
+static const struct choice boot_devs[] = {{"cdrom", ARCH_ALL}, {"disk", ARCH_ALL}, {"network", ARCH_ALL}};
+
+static const struct choice displays[] = {
+    {"std", ARCH_X86},        {"virtio-vga", ARCH_X86}, {"cirrus", ARCH_X86},
+    {"virtio-gpu", ARCH_ARM}, {"ramfb", ARCH_ARM},
+};
+
+static const struct choice nics[] = {
+    {"e1000e", ARCH_ALL},
+    {"e1000", ARCH_X86},
+    {"rtl8139", ARCH_X86},
+    {"virtio-net-pci", ARCH_ALL},
+};
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+struct ctx {
+  struct vm_config *c;
+  enum mode mode;
+  char *err;
+  size_t errlen;
+};
+
+static void oom(void) {
+  fputs("qemu-hmos: out of memory\n", stderr);
+  abort();
+}
+
+static int fail(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct ctx *x, const char *fmt, ...) {
+  if (x->errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err, x->errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+/* A short, ASCII-only rendering of S for error messages. */
+struct shown {
+  char s[40];
+};
+
+static struct shown show(const char *s, size_t len) {
+  struct shown out;
+  size_t n = 0;
+  for (size_t i = 0; i < len && n < 32; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    out.s[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+  }
+  if (len > 32) {
+    memcpy(out.s + n, "...", 3);
+    n += 3;
+  }
+  out.s[n] = 0;
+  return out;
+}
+
+const char *vm_arch_name(vm_arch a) {
+  return (unsigned)a < VM_ARCH__N ? arch_names[a] : "unknown";
+}
+
+int vm_arch_parse(const char *s, vm_arch *out) {
+  for (int a = 0; a < VM_ARCH__N; a++) {
+    if (strcmp(s, arch_names[a]) == 0) {
+      *out = (vm_arch)a;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+void vm_config_defaults(struct vm_config *c, vm_arch arch) {
+  static const vm_disk_if disk_if[VM_ARCH__N] = {VM_DISK_IF_AHCI, VM_DISK_IF_IDE, VM_DISK_IF_NVME};
+  static const char *const display[VM_ARCH__N] = {"std", "std", "virtio-gpu"};
+  static const char *const nic[VM_ARCH__N] = {"e1000e", "e1000", "virtio-net-pci"};
+  if ((unsigned)arch >= VM_ARCH__N)
+    arch = VM_ARCH_X86_64;
+  memset(c, 0, sizeof(*c));
+  c->arch = arch;
+  c->memory_mib = 2048;
+  c->cpus = 2;
+  c->n_disks = 1;
+  c->disks[0].size_gib = 32;
+  c->disks[0].iface = disk_if[arch];
+  c->n_boot = 2;
+  c->boot[0] = VM_BOOT_CDROM;
+  c->boot[1] = VM_BOOT_DISK;
+  snprintf(c->display, sizeof(c->display), "%s", display[arch]);
+  c->net_user = true;
+  snprintf(c->nic, sizeof(c->nic), "%s", nic[arch]);
+}
+
+/* Decode one UTF-8 sequence at S (LEN bytes left). Returns its length and the
+ * code point, or 0 for an invalid, overlong or surrogate sequence. */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
+  size_t n;
+  uint32_t v, min;
+  if (s[0] < 0x80) {
+    *cp = s[0];
+    return 1;
+  } else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+    n = 2, v = s[0] & 0x1f, min = 0x80;
+  } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+    n = 3, v = s[0] & 0x0f, min = 0x800;
+  } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+    n = 4, v = s[0] & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (len < n)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    v = (v << 6) | (s[i] & 0x3f);
+  }
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+    return 0;
+  *cp = v;
+  return n;
+}
+
+bool vm_name_valid(const char *name) {
+  size_t len = strlen(name);
+  if (len == 0 || len > VM_NAME_MAX)
+    return false;
+  const unsigned char *s = (const unsigned char *)name;
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = utf8_decode(s + i, len - i, &cp);
+    if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+/* ---- typed getters: each names FIELD in its message ---- */
+
+static int get_int(struct ctx *x, const char *field, json_t *v, json_int_t lo, json_int_t hi,
+                   json_int_t *out) {
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+    return fail(x, "%s: must be an integer between %" JSON_INTEGER_FORMAT " and %" JSON_INTEGER_FORMAT, field,
+                lo, hi);
+  *out = json_integer_value(v);
+  return 0;
+}
+
+static int get_str(struct ctx *x, const char *field, json_t *v, const char **out) {
+  if (!json_is_string(v))
+    return fail(x, "%s: must be a string", field);
+  if (json_string_length(v) != strlen(json_string_value(v)))
+    return fail(x, "%s: must not contain NUL bytes", field);
+  *out = json_string_value(v);
+  return 0;
+}
+
+/* An absolute host path that fits in BUF and holds no control characters
+ * (it ends up in a QEMU option string and in one-argument-per-line logs). */
+static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
+  const char *s = NULL;
+  if (get_str(x, field, v, &s) < 0)
+    return -1;
+  size_t len = strlen(s);
+  if (s[0] != '/')
+    return fail(x, "%s: must be an absolute path", field);
+  if (len >= buflen)
+    return fail(x, "%s: must be at most %zu bytes", field, buflen - 1);
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+    if (n == 0)
+      return fail(x, "%s: must be valid UTF-8", field);
+    if (cp < 0x20 || cp == 0x7f)
+      return fail(x, "%s: must not contain control characters", field);
+    i += n;
+  }
+  memcpy(buf, s, len + 1);
+  return 0;
+}
+
+static void list_names(const struct choice *t, size_t n, char *out, size_t outlen) {
+  size_t used = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < n && used < outlen; i++) {
+    int w = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", t[i].name);
+    if (w < 0)
+      break;
+    used += (size_t)w;
+  }
+}
+
+/* Look V up in table T (WHAT names the kind for the message). With ARCH
+ * valid, names not offered for that architecture are refused too. */
+static int get_choice(struct ctx *x, const char *field, const char *what, json_t *v, const struct choice *t,
+                      size_t n, int arch, size_t *out) {
+  const char *s = NULL;
+  if (get_str(x, field, v, &s) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(s, t[i].name) != 0)
+      continue;
+    if (arch >= 0 && !(t[i].arches & ARCH_BIT(arch)))
+      return fail(x, "%s: '%s' is not available for %s", field, t[i].name, arch_names[arch]);
+    *out = i;
+    return 0;
+  }
+  char names[128];
+  list_names(t, n, names, sizeof(names));
+  return fail(x, "%s: unknown %s '%s' (%s)", field, what, show(s, strlen(s)).s, names);
+}
+
+/* Refuse keys of OBJ that are not in KEYS (NULL-terminated). PREFIX is the
+ * object's own path ("" for the top level). */
+static int check_keys(struct ctx *x, const char *prefix, json_t *obj, const char *const *keys) {
+  const char *key;
+  size_t klen;
+  json_t *v;
+  json_object_keylen_foreach(obj, key, klen, v) {
+    bool known = false;
+    for (const char *const *k = keys; *k && !known; k++)
+      known = strlen(*k) == klen && memcmp(*k, key, klen) == 0;
+    if (!known)
+      return fail(x, "%s%s%s: unknown field", prefix, *prefix ? "." : "", show(key, klen).s);
+  }
+  return 0;
+}
+
+/* V is exactly the string S (a NUL inside V never matches). */
+static bool str_is(json_t *v, const char *s) {
+  return json_is_string(v) && json_string_length(v) == strlen(s) && strcmp(json_string_value(v), s) == 0;
+}
+
+static bool is_hex(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return false;
+  }
+  return true;
+}
+
+/* ---- one function per top-level field ---- */
+
+static int f_id(struct ctx *x, json_t *v) {
+  const char *s = NULL;
+  if (get_str(x, "id", v, &s) < 0)
+    return -1;
+  if (strlen(s) != VM_ID_LEN || !is_hex(s, VM_ID_LEN))
+    return fail(x, "id: must be %d lowercase hex digits", VM_ID_LEN);
+  memcpy(x->c->id, s, VM_ID_LEN + 1);
+  return 0;
+}
+
+static int f_uuid(struct ctx *x, json_t *v) {
+  const char *s = NULL;
+  if (get_str(x, "uuid", v, &s) < 0)
+    return -1;
+  bool ok = strlen(s) == 36;
+  for (size_t i = 0; ok && i < 36; i++)
+    ok = (i == 8 || i == 13 || i == 18 || i == 23) ? s[i] == '-' : is_hex(s + i, 1);
+  if (!ok)
+    return fail(x, "uuid: must be a lowercase UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+  memcpy(x->c->uuid, s, 37);
+  return 0;
+}
+
+static int f_name(struct ctx *x, json_t *v) {
+  const char *s = NULL;
+  if (get_str(x, "name", v, &s) < 0)
+    return -1;
+  if (!vm_name_valid(s))
+    return fail(x, "name: must be 1-%d bytes of printable UTF-8", VM_NAME_MAX);
+  memcpy(x->c->name, s, strlen(s) + 1);
+  return 0;
+}
+
+static int f_memory(struct ctx *x, json_t *v) {
+  json_int_t n = 0;
+  if (get_int(x, "memory_mib", v, MEMORY_MIN_MIB, MEMORY_MAX_MIB, &n) < 0)
+    return -1;
+  x->c->memory_mib = (uint32_t)n;
+  return 0;
+}
+
+static int f_cpus(struct ctx *x, json_t *v) {
+  json_int_t n = 0;
+  if (get_int(x, "cpus", v, 1, CPUS_MAX, &n) < 0)
+    return -1;
+  x->c->cpus = (uint32_t)n;
+  return 0;
+}
+
+static int f_disks(struct ctx *x, json_t *v) {
+  static const char *const keys[] = {"path", "size_gib", "interface", NULL};
+  struct vm_config *c = x->c;
+  if (!json_is_array(v))
+    return fail(x, "disks: must be an array");
+  if (json_array_size(v) > VM_MAX_DISKS)
+    return fail(x, "disks: at most %d", VM_MAX_DISKS);
+  size_t i, ide = 0;
+  json_t *d;
+  json_array_foreach(v, i, d) {
+    struct vm_disk *disk = &c->disks[i];
+    char pfx[32], field[48];
+    json_t *p;
+    json_int_t n = 0;
+    size_t idx = 0;
+    snprintf(pfx, sizeof(pfx), "disks[%zu]", i);
+    memset(disk, 0, sizeof(*disk));
+    if (!json_is_object(d))
+      return fail(x, "%s: must be an object", pfx);
+    if (check_keys(x, pfx, d, keys) < 0)
+      return -1;
+    snprintf(field, sizeof(field), "%s.path", pfx);
+    p = json_object_get(d, "path");
+    if (x->mode == MODE_CREATE && p)
+      return fail(x, "%s: set by the server", field);
+    if (x->mode == MODE_STORED && !p)
+      return fail(x, "%s: required", field);
+    if (p && get_path(x, field, p, disk->path, sizeof(disk->path)) < 0)
+      return -1;
+    snprintf(field, sizeof(field), "%s.size_gib", pfx);
+    p = json_object_get(d, "size_gib");
+    if (!p)
+      return fail(x, "%s: required", field);
+    if (get_int(x, field, p, 1, DISK_MAX_GIB, &n) < 0)
+      return -1;
+    disk->size_gib = (uint64_t)n;
+    snprintf(field, sizeof(field), "%s.interface", pfx);
+    p = json_object_get(d, "interface");
+    if (!p && x->mode == MODE_STORED)
+      return fail(x, "%s: required", field);
+    if (p) {
+      if (get_choice(x, field, "interface", p, disk_ifs, N_ELEMS(disk_ifs), (int)c->arch, &idx) < 0)
+        return -1;
+      disk->iface = (vm_disk_if)idx;
+    } else {
+      struct vm_config def;
+      vm_config_defaults(&def, c->arch);
+      disk->iface = def.disks[0].iface;
+    }
+    ide += disk->iface == VM_DISK_IF_AHCI || disk->iface == VM_DISK_IF_IDE;
+  }
+  if (c->arch == VM_ARCH_I386 && ide > PC_IDE_SLOTS - 1)
+    return fail(x, "disks: at most %d ahci/ide disks on i386 (the CD-ROM uses the last IDE slot)",
+                PC_IDE_SLOTS - 1);
+  c->n_disks = json_array_size(v);
+  return 0;
+}
+
+static int f_cdrom(struct ctx *x, json_t *v) {
+  if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+    x->c->cdrom[0] = 0;
+    return 0;
+  }
+  if (!json_is_string(v))
+    return fail(x, "cdrom: must be a string or null");
+  return get_path(x, "cdrom", v, x->c->cdrom, sizeof(x->c->cdrom));
+}
+
+static int f_boot(struct ctx *x, json_t *v) {
+  struct vm_config *c = x->c;
+  if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > VM_MAX_BOOT)
+    return fail(x, "boot_order: must be an array of 1 to %d of cdrom, disk, network", VM_MAX_BOOT);
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    char field[40];
+    size_t idx = 0;
+    snprintf(field, sizeof(field), "boot_order[%zu]", i);
+    if (get_choice(x, field, "device", e, boot_devs, N_ELEMS(boot_devs), -1, &idx) < 0)
+      return -1;
+    for (size_t j = 0; j < i; j++) {
+      if (c->boot[j] == (vm_boot_dev)idx)
+        return fail(x, "boot_order: '%s' listed twice", boot_devs[idx].name);
+    }
+    c->boot[i] = (vm_boot_dev)idx;
+  }
+  c->n_boot = json_array_size(v);
+  return 0;
+}
+
+static int f_display(struct ctx *x, json_t *v) {
+  size_t idx = 0;
+  if (get_choice(x, "display", "display", v, displays, N_ELEMS(displays), (int)x->c->arch, &idx) < 0)
+    return -1;
+  snprintf(x->c->display, sizeof(x->c->display), "%s", displays[idx].name);
+  return 0;
+}
+
+static int get_forward(struct ctx *x, size_t i, json_t *f, struct vm_forward *out) {
+  static const char *const keys[] = {"proto", "host_port", "guest_port", NULL};
+  char pfx[32], field[48];
+  json_t *p;
+  json_int_t n = 0;
+  snprintf(pfx, sizeof(pfx), "network.forwards[%zu]", i);
+  if (!json_is_object(f))
+    return fail(x, "%s: must be an object", pfx);
+  if (check_keys(x, pfx, f, keys) < 0)
+    return -1;
+  out->udp = false;
+  if ((p = json_object_get(f, "proto"))) {
+    snprintf(field, sizeof(field), "%s.proto", pfx);
+    if (!str_is(p, "tcp") && !str_is(p, "udp"))
+      return fail(x, "%s: must be 'tcp' or 'udp'", field);
+    out->udp = str_is(p, "udp");
+  }
+  out->host_port = 0;
+  if ((p = json_object_get(f, "host_port"))) {
+    snprintf(field, sizeof(field), "%s.host_port", pfx);
+    if (get_int(x, field, p, 0, 65535, &n) < 0)
+      return -1;
+    out->host_port = (uint16_t)n;
+  }
+  snprintf(field, sizeof(field), "%s.guest_port", pfx);
+  if (!(p = json_object_get(f, "guest_port")))
+    return fail(x, "%s: required", field);
+  if (get_int(x, field, p, 1, 65535, &n) < 0)
+    return -1;
+  out->guest_port = (uint16_t)n;
+  return 0;
+}
+
+/* "network" merges into the current values: keys left out keep them. */
+static int f_network(struct ctx *x, json_t *v) {
+  static const char *const keys[] = {"mode", "nic", "forwards", NULL};
+  struct vm_config *c = x->c;
+  json_t *p;
+  if (!json_is_object(v))
+    return fail(x, "network: must be an object");
+  if (check_keys(x, "network", v, keys) < 0)
+    return -1;
+  if ((p = json_object_get(v, "mode"))) {
+    if (!str_is(p, "user") && !str_is(p, "none"))
+      return fail(x, "network.mode: must be 'user' or 'none'");
+    c->net_user = str_is(p, "user");
+  }
+  if ((p = json_object_get(v, "nic"))) {
+    size_t idx = 0;
+    if (get_choice(x, "network.nic", "NIC", p, nics, N_ELEMS(nics), (int)c->arch, &idx) < 0)
+      return -1;
+    snprintf(c->nic, sizeof(c->nic), "%s", nics[idx].name);
+  }
+  if ((p = json_object_get(v, "forwards"))) {
+    if (!json_is_array(p))
+      return fail(x, "network.forwards: must be an array");
+    if (json_array_size(p) > VM_MAX_FORWARDS)
+      return fail(x, "network.forwards: at most %d", VM_MAX_FORWARDS);
+    size_t i;
+    json_t *f;
+    json_array_foreach(p, i, f) {
+      struct vm_forward *fw = &c->forwards[i];
+      if (get_forward(x, i, f, fw) < 0)
+        return -1;
+      for (size_t j = 0; fw->host_port && j < i; j++) {
+        if (c->forwards[j].host_port == fw->host_port && c->forwards[j].udp == fw->udp)
+          return fail(x, "network.forwards[%zu].host_port: %u/%s is already forwarded", i, fw->host_port,
+                      fw->udp ? "udp" : "tcp");
+      }
+    }
+    c->n_forwards = json_array_size(p);
+  }
+  return 0;
+}
+
+static int f_rtc(struct ctx *x, json_t *v) {
+  if (!str_is(v, "utc") && !str_is(v, "localtime"))
+    return fail(x, "rtc: must be 'utc' or 'localtime'");
+  x->c->rtc_localtime = str_is(v, "localtime");
+  return 0;
+}
+
+/* The order errors are looked for in. "arch" is applied before the table
+ * runs (it picks the defaults and the per-arch lists). */
+static const struct field {
+  const char *key;
+  int (*apply)(struct ctx *x, json_t *v);
+} fields[] = {
+    {"id", f_id},           {"uuid", f_uuid},         {"name", f_name},
+    {"arch", NULL},         {"memory_mib", f_memory}, {"cpus", f_cpus},
+    {"disks", f_disks},     {"cdrom", f_cdrom},       {"boot_order", f_boot},
+    {"display", f_display}, {"network", f_network},   {"rtc", f_rtc},
+};
+
+static bool fixed_field(enum mode mode, const char *key) {
+  if (mode == MODE_CREATE)
+    return strcmp(key, "id") == 0 || strcmp(key, "uuid") == 0;
+  if (mode == MODE_PATCH)
+    return strcmp(key, "id") == 0 || strcmp(key, "uuid") == 0 || strcmp(key, "arch") == 0 ||
+           strcmp(key, "disks") == 0;
+  return false;
+}
+
+static bool required_field(enum mode mode, const char *key) {
+  if (mode == MODE_CREATE)
+    return strcmp(key, "name") == 0;
+  if (mode == MODE_STORED)
+    return strcmp(key, "id") == 0 || strcmp(key, "uuid") == 0 || strcmp(key, "name") == 0 ||
+           strcmp(key, "arch") == 0 || strcmp(key, "disks") == 0;
+  return false;
+}
+
+static int apply(struct vm_config *c, json_t *obj, enum mode mode, char *err, size_t errlen) {
+  struct ctx x = {c, mode, err, errlen};
+  const char *keys[N_ELEMS(fields) + 1];
+  if (!json_is_object(obj))
+    return fail(&x, "must be a JSON object");
+  for (size_t i = 0; i < N_ELEMS(fields); i++)
+    keys[i] = fields[i].key;
+  keys[N_ELEMS(fields)] = NULL;
+  if (check_keys(&x, "", obj, keys) < 0)
+    return -1;
+  for (size_t i = 0; i < N_ELEMS(fields); i++) {
+    const char *k = fields[i].key;
+    bool present = json_object_get(obj, k) != NULL;
+    if (present && fixed_field(mode, k))
+      return fail(&x, "%s: %s", k, mode == MODE_CREATE ? "set by the server" : "cannot be changed");
+    if (!present && required_field(mode, k))
+      return fail(&x, "%s: required", k);
+  }
+  if (mode != MODE_PATCH) {
+    vm_arch arch = VM_ARCH_X86_64;
+    json_t *a = json_object_get(obj, "arch");
+    if (a) {
+      const char *s = NULL;
+      if (get_str(&x, "arch", a, &s) < 0)
+        return -1;
+      if (vm_arch_parse(s, &arch) < 0)
+        return fail(&x, "arch: unknown architecture '%s' (x86_64, i386, aarch64)", show(s, strlen(s)).s);
+    }
+    vm_config_defaults(c, arch);
+  }
+  for (size_t i = 0; i < N_ELEMS(fields); i++) {
+    json_t *v = json_object_get(obj, fields[i].key);
+    if (v && fields[i].apply && fields[i].apply(&x, v) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int vm_config_apply_json(struct vm_config *c, json_t *obj, bool create, char *err, size_t errlen) {
+  return apply(c, obj, create ? MODE_CREATE : MODE_PATCH, err, errlen);
+}
+
+int vm_config_from_json(struct vm_config *c, json_t *obj, char *err, size_t errlen) {
+  return apply(c, obj, MODE_STORED, err, errlen);
+}
+
+/* ---- output ---- */
+
+static json_t *must(json_t *j) {
+  if (!j)
+    oom();
+  return j;
+}
+
+/* A config built in C (not parsed) may hold a path that is not UTF-8; keep
+ * its bytes so that vm_config_from_json reports it instead of aborting here. */
+static json_t *jstr(const char *s) {
+  json_t *j = json_string(s);
+  return j ? j : json_stringn_nocheck(s, strlen(s));
+}
+
+static void put(json_t *obj, const char *key, json_t *v) {
+  if (json_object_set_new(obj, key, must(v)) < 0)
+    oom();
+}
+
+static void push(json_t *arr, json_t *v) {
+  if (json_array_append_new(arr, must(v)) < 0)
+    oom();
+}
+
+json_t *vm_config_to_json(const struct vm_config *c) {
+  json_t *o = must(json_object());
+  put(o, "id", jstr(c->id));
+  put(o, "uuid", jstr(c->uuid));
+  put(o, "name", jstr(c->name));
+  put(o, "arch", json_string(vm_arch_name(c->arch)));
+  put(o, "memory_mib", json_integer(c->memory_mib));
+  put(o, "cpus", json_integer(c->cpus));
+  json_t *disks = must(json_array());
+  for (size_t i = 0; i < c->n_disks && i < VM_MAX_DISKS; i++) {
+    const struct vm_disk *d = &c->disks[i];
+    json_t *jd = must(json_object());
+    put(jd, "path", jstr(d->path));
+    put(jd, "size_gib", json_integer((json_int_t)d->size_gib));
+    put(jd, "interface",
+        json_string((unsigned)d->iface < N_ELEMS(disk_ifs) ? disk_ifs[d->iface].name : "unknown"));
+    push(disks, jd);
+  }
+  put(o, "disks", disks);
+  put(o, "cdrom", c->cdrom[0] ? jstr(c->cdrom) : json_null());
+  json_t *boot = must(json_array());
+  for (size_t i = 0; i < c->n_boot && i < VM_MAX_BOOT; i++)
+    push(boot,
+         json_string((unsigned)c->boot[i] < N_ELEMS(boot_devs) ? boot_devs[c->boot[i]].name : "unknown"));
+  put(o, "boot_order", boot);
+  put(o, "display", jstr(c->display));
+  json_t *net = must(json_object());
+  put(net, "mode", json_string(c->net_user ? "user" : "none"));
+  put(net, "nic", jstr(c->nic));
+  json_t *fwd = must(json_array());
+  for (size_t i = 0; i < c->n_forwards && i < VM_MAX_FORWARDS; i++) {
+    const struct vm_forward *f = &c->forwards[i];
+    push(fwd, json_pack("{s:s, s:i, s:i}", "proto", f->udp ? "udp" : "tcp", "host_port", (int)f->host_port,
+                        "guest_port", (int)f->guest_port));
+  }
+  put(net, "forwards", fwd);
+  put(o, "network", net);
+  put(o, "rtc", json_string(c->rtc_localtime ? "localtime" : "utc"));
+  return o;
+}

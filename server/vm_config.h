@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm_config: the typed description of one virtual machine, its JSON form and
+ * its validation. Pure data: no I/O except what the caller passes in through
+ * struct vm_host. Used by the core loop (vm.c) to create and patch VMs, by
+ * vm_argv.c to build the QEMU command line, and by the unit tests.
+ */
+#ifndef QHM_VM_CONFIG_H
+#define QHM_VM_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VM_ID_LEN 16   /* hex characters */
+#define VM_NAME_MAX 64 /* bytes of UTF-8 */
+#define VM_MAX_DISKS 4
+#define VM_MAX_FORWARDS 16
+#define VM_MAX_BOOT 3
+
+typedef enum { VM_ARCH_X86_64, VM_ARCH_I386, VM_ARCH_AARCH64, VM_ARCH__N } vm_arch;
+
+typedef enum { VM_BOOT_CDROM, VM_BOOT_DISK, VM_BOOT_NETWORK } vm_boot_dev;
+
+typedef enum {
+  VM_DISK_IF_VIRTIO,
+  VM_DISK_IF_NVME,
+  VM_DISK_IF_AHCI, /* SATA on q35; plain IDE on pc */
+  VM_DISK_IF_IDE,
+  VM_DISK_IF_USB,
+} vm_disk_if;
+
+struct vm_disk {
+  char path[4096];   /* absolute; set by the daemon for new disks */
+  uint64_t size_gib; /* size at creation (informational once created) */
+  vm_disk_if iface;
+};
+
+struct vm_forward {
+  bool udp;           /* false = tcp */
+  uint16_t host_port; /* 0 = pick an ephemeral port on 127.0.0.1 */
+  uint16_t guest_port;
+};
+
+struct vm_config {
+  char id[VM_ID_LEN + 1];
+  char uuid[37]; /* SMBIOS UUID, stable across boots */
+  char name[VM_NAME_MAX + 1];
+  vm_arch arch;
+  uint32_t memory_mib;
+  uint32_t cpus;
+  size_t n_disks;
+  struct vm_disk disks[VM_MAX_DISKS];
+  char cdrom[4096]; /* "" = no medium; an empty drive is still present */
+  size_t n_boot;
+  vm_boot_dev boot[VM_MAX_BOOT];
+  char display[16]; /* "std", "virtio-vga", "virtio-gpu", "ramfb", "cirrus" */
+  bool net_user;    /* false = no network */
+  char nic[24];     /* "e1000e", "e1000", "virtio-net-pci", "rtl8139" */
+  size_t n_forwards;
+  struct vm_forward forwards[VM_MAX_FORWARDS];
+  bool rtc_localtime; /* Windows guests expect local time */
+};
+
+/* Facts about the host the argv depends on. Filled by host.c at run time and
+ * by fixed values in the golden tests. */
+struct vm_host {
+  const char *qemu_binary[VM_ARCH__N]; /* absolute paths */
+  const char *aavmf_code;              /* /usr/share/AAVMF/AAVMF_CODE.fd */
+  bool kvm[VM_ARCH__N];                /* KVM usable for this guest arch */
+};
+
+/* Where one VM's files live: DIR/vms/ID and its run/ and logs/ children. */
+struct vm_paths {
+  char dir[4096];
+};
+
+const char *vm_arch_name(vm_arch a);
+int vm_arch_parse(const char *s, vm_arch *out);
+
+/* Fill defaults for ARCH (memory, cpus, one 32 GiB disk with the arch's
+ * default interface, boot order cdrom then disk, display, nic). */
+void vm_config_defaults(struct vm_config *c, vm_arch arch);
+
+/*
+ * Apply a JSON object to C. With CREATE true, "arch" is read first and
+ * defaults are filled before the other fields apply, and "disks" is a list of
+ * {"size_gib": N, "interface": "..."} for new disks; with CREATE false (PATCH)
+ * "arch", "id", "uuid" and "disks" may not be changed.
+ * Unknown fields are an error. On error returns -1 and writes a message that
+ * names the field into ERR (e.g. "memory_mib: must be an integer between 64
+ * and 1048576"); C may then be partly modified, so callers apply to a copy.
+ * Host-dependent limits (memory, cpus, disk space, file existence) are checked
+ * by the caller, not here.
+ */
+int vm_config_apply_json(struct vm_config *c, json_t *obj, bool create, char *err, size_t errlen);
+
+/* The stored/API form of C (without runtime state). Never NULL (aborts on OOM). */
+json_t *vm_config_to_json(const struct vm_config *c);
+
+/* Inverse of vm_config_to_json for rows read back from the database. */
+int vm_config_from_json(struct vm_config *c, json_t *obj, char *err, size_t errlen);
+
+/* A name is 1..VM_NAME_MAX bytes of valid UTF-8 with no control characters. */
+bool vm_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,742 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Integration test harness: a real qemu-hmos daemon on port 0 with a
+temporary data directory, talking to real QEMU.
+
+- Daemon: start / kill -9 / restart on the same data dir, api(), wait_state().
+- Cleanup: the daemon, then every qemu-system process whose command line
+  mentions the data dir (VMs run in their own session and outlive the daemon
+  by design, so they are killed explicitly).
+- Screens: real_frame() tells a guest-drawn screenshot from QEMU's 640x480
+  "Guest has not initialized the display (yet)." placeholder, using the exact
+  placeholder pixels captured once from this QEMU (paused with -S).
+- Guests: guests.py builds the tiny boot CDs.
+
+Environment: QHM_DAEMON (daemon path, set by run.py), QHM_KEEP=1 keeps data
+dirs, QHM_WORK (shared scratch dir for ISOs and the placeholder reference).
+"""
+
+import atexit
+import fcntl
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import guests  # noqa: E402
+import png  # noqa: E402
+
+MEMTEST_ISO = '/usr/lib/memtest86+/memtest86+x64.iso'
+MEMTEST_IA32_ISO = '/usr/lib/memtest86+/memtest86+ia32.iso'
+GRUB_RESCUE_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso'
+QCOW2_MAGIC = b'QFI\xfb'
+
+
+def daemon_path():
+    p = os.environ.get('QHM_DAEMON') or os.path.join(REPO, 'build', 'qemu-hmos')
+    return os.path.abspath(p)
+
+
+_work_dir = None
+
+
+def work_dir():
+    """A scratch directory shared by all tests of this run (ISOs, references)."""
+    global _work_dir
+    if _work_dir is None:
+        _work_dir = os.environ.get('QHM_WORK')
+        if _work_dir:
+            os.makedirs(_work_dir, exist_ok=True)
+        else:
+            _work_dir = tempfile.mkdtemp(prefix='qhm-it-work-')
+            atexit.register(lambda: shutil.rmtree(_work_dir, ignore_errors=True))
+    return _work_dir
+
+
+def guest_iso(kind):
+    return guests.build_iso(kind, work_dir())
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+def proc_cmdline(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return [a.decode(errors='replace') for a in f.read().split(b'\0')[:-1]]
+    except OSError:
+        return None
+
+
+def proc_state(pid):
+    """The one-letter state from /proc/PID/stat, or None if there is no such process."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            s = f.read()
+        return s[s.rindex(')') + 2]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid):
+    """True if PID exists and is not a zombie."""
+    st = proc_state(pid)
+    return st is not None and st not in ('Z', 'X')
+
+
+def qemu_pids(marker):
+    """PIDs of live qemu-system-* processes whose command line contains MARKER."""
+    out = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        argv = proc_cmdline(pid)
+        if not argv:
+            continue
+        if os.path.basename(argv[0]).startswith('qemu-system') and any(marker in a for a in argv):
+            if pid_alive(pid):
+                out.append(pid)
+    return out
+
+
+def kill_qemus(marker, timeout=5.0):
+    pids = qemu_pids(marker)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.05)
+    return pids
+
+
+def wait_pid_gone(pid, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_alive(pid)
+
+
+# --------------------------------------------------------------------------
+# KVM: an independent probe, to check what the daemon reports.
+
+
+def kvm_probe():
+    """(usable, reason): /dev/kvm opens read-write, API version 12, KVM_CREATE_VM
+    works, and QEMU really runs a KVM guest with `-cpu host` (on some nested
+    hosts the ioctls work but QEMU aborts setting the first MSRs)."""
+    ok, why = _kvm_ioctl_probe()
+    if not ok:
+        return ok, why
+    try:
+        q = BareQemu('/usr/bin/qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '64'], work_dir())
+    except Exception as e:  # noqa: BLE001  (QEMU died before QMP answered)
+        return False, 'QEMU with -accel kvm -cpu host failed: %s' % e
+    try:
+        r = q.qmp.cmd('query-kvm')
+        time.sleep(0.3)
+        alive = q.proc.poll() is None
+        out = q.output()
+    finally:
+        q.kill()
+    if not (alive and r.get('return', {}).get('enabled')):
+        return False, 'QEMU with -accel kvm -cpu host failed: %r %s' % (r, out.strip())
+    return True, 'KVM works with QEMU'
+
+
+def _kvm_ioctl_probe():
+    try:
+        fd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return False, '/dev/kvm: ' + e.strerror
+    try:
+        v = fcntl.ioctl(fd, 0xAE00)  # KVM_GET_API_VERSION
+        if v != 12:
+            return False, 'KVM_GET_API_VERSION %d' % v
+        try:
+            vmfd = fcntl.ioctl(fd, 0xAE01, 0)  # KVM_CREATE_VM
+            os.close(vmfd)
+        except OSError as e:
+            return False, 'KVM_CREATE_VM: ' + e.strerror
+        return True, 'KVM API version 12'
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------
+# Bare QEMU (used to validate guests and to capture the placeholder)
+
+
+class QMP:
+    """Minimal QMP client for a bare QEMU started by a test."""
+
+    def __init__(self, path, timeout=10.0):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.settimeout(timeout)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.f = self.sock.makefile('rw')
+        self.events = []
+        self.greeting = json.loads(self.f.readline())
+        self.cmd('qmp_capabilities')
+
+    def cmd(self, name, **args):
+        m = {'execute': name}
+        if args:
+            m['arguments'] = args
+        self.f.write(json.dumps(m) + '\n')
+        self.f.flush()
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise EOFError('QMP closed')
+            r = json.loads(line)
+            if 'event' in r:
+                self.events.append(r)
+                continue
+            return r
+
+    def wait_event(self, name, timeout):
+        for e in self.events:
+            if e['event'] == name:
+                return e
+        self.sock.settimeout(timeout)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                line = self.f.readline()
+            except (socket.timeout, OSError):
+                break
+            if not line:
+                break
+            r = json.loads(line)
+            if 'event' in r:
+                self.events.append(r)
+                if r['event'] == name:
+                    return r
+        return None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class BareQemu:
+    """A QEMU started directly by the test (not through the daemon)."""
+
+    def __init__(self, binary, args, workdir, cont=False):
+        """Start BINARY ARGS paused (-S) with a QMP socket; CONT resumes it once
+        QMP is connected (so that no event is missed however fast the guest is)."""
+        self.sock = os.path.join(workdir, 'bare-%d-%d.qmp' % (os.getpid(), int(time.time() * 1e6)))
+        self.log = self.sock + '.log'
+        self.logf = open(self.log, 'wb')
+        self.proc = subprocess.Popen([binary] + args + ['-S', '-display', 'none', '-nodefaults',
+                                                         '-qmp', 'unix:%s,server=on,wait=off' % self.sock],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT)
+        self.qmp = None
+        try:
+            deadline = time.time() + 10
+            while not os.path.exists(self.sock):
+                if self.proc.poll() is not None:
+                    raise RuntimeError('QEMU exited with %s: %s' % (self.proc.returncode, self.output().strip()))
+                if time.time() > deadline:
+                    raise RuntimeError('QEMU did not create its QMP socket')
+                time.sleep(0.02)
+            self.qmp = QMP(self.sock)
+            if cont:
+                self.qmp.cmd('cont')
+        except Exception:
+            self.kill()
+            raise
+
+    def screendump(self):
+        fn = self.sock + '.png'
+        r = self.qmp.cmd('screendump', filename=fn, format='png')
+        if 'error' in r:
+            raise RuntimeError('screendump: %r' % r)
+        with open(fn, 'rb') as f:
+            data = f.read()
+        os.unlink(fn)
+        return data
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def output(self):
+        with open(self.log, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.qmp:
+            self.qmp.close()
+        self.logf.close()
+        for p in (self.sock, self.log):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+
+# --------------------------------------------------------------------------
+# Screenshots
+
+_placeholder = None
+
+
+def placeholder_image():
+    """QEMU's 'Guest has not initialized the display (yet).' surface, captured
+    from this QEMU paused before the first instruction (-S)."""
+    global _placeholder
+    if _placeholder is not None:
+        return _placeholder
+    ref = os.path.join(work_dir(), 'placeholder.png')
+    if not os.path.exists(ref):
+        q = BareQemu('/usr/bin/qemu-system-x86_64', ['-m', '32', '-device', 'VGA'], work_dir())
+        try:
+            data = q.screendump()
+        finally:
+            q.kill()
+        with open(ref + '.part', 'wb') as f:
+            f.write(data)
+        os.rename(ref + '.part', ref)
+    with open(ref, 'rb') as f:
+        img = png.decode(f.read())
+    if img.size != (640, 480) or img.is_single_colour():
+        raise RuntimeError('unexpected placeholder from QEMU: %r, single colour %r'
+                           % (img.size, img.is_single_colour()))
+    _placeholder = img
+    return img
+
+
+def is_placeholder(img):
+    ph = placeholder_image()
+    return img.size == ph.size and img.rgb == ph.rgb
+
+
+def frame_verdict(data):
+    """(True, description) if DATA (PNG bytes) is a frame the guest drew:
+    a valid PNG that is not QEMU's placeholder and not all one colour."""
+    try:
+        img = png.decode(data)
+    except png.PNGError as e:
+        return False, 'not a valid PNG: %s' % e, None
+    if is_placeholder(img):
+        return False, 'QEMU placeholder (guest has not initialized the display)', img
+    if img.is_single_colour():
+        return False, '%dx%d all one colour %r' % (img.width, img.height, img.pixel(0, 0)), img
+    return True, '%dx%d, %d+ colours' % (img.width, img.height, len(img.colours(64))), img
+
+
+def dominant_colour(img):
+    counts = {}
+    rgb = img.rgb
+    step = 3 * 7  # sample every 7th pixel
+    for i in range(0, len(rgb) - 2, step):
+        c = rgb[i:i + 3]
+        counts[c] = counts.get(c, 0) + 1
+    c, n = max(counts.items(), key=lambda kv: kv[1])
+    return tuple(c), n / max(1, sum(counts.values()))
+
+
+def longest_hline(img, background):
+    """Longest horizontal run of one colour other than BACKGROUND (e.g. a drawn box edge)."""
+    best = 0
+    w = img.width
+    bg = bytes(background)
+    rgb = img.rgb
+    for y in range(img.height):
+        row = rgb[y * w * 3:(y + 1) * w * 3]
+        run, prev = 0, None
+        for x in range(0, len(row), 3):
+            c = row[x:x + 3]
+            if c == prev and c != bg:
+                run += 1
+            else:
+                run = 1 if c != bg else 0
+                prev = c
+            if run > best:
+                best = run
+    return best
+
+
+GUEST_TEXT_BG = b'\x00\x00\xa8'  # VGA blue, the background of the test guests' text (attribute 0x1F)
+
+
+def shows_guest_text(img):
+    """(ok, why): the top text row carries the test guest's white-on-blue line."""
+    rows = img.rgb[:img.width * 3 * min(16, img.height)]
+    n = sum(1 for i in range(0, len(rows), 3) if rows[i:i + 3] == GUEST_TEXT_BG)
+    return n >= 3000, '%d blue pixels in the top text row (want >= 3000: the test guest has not run yet)' % n
+
+
+def shows_memtest(img):
+    """(ok, why): memtest86+'s blue screen is up."""
+    (r, g, b), share = dominant_colour(img)
+    ok = b >= 0x80 and r < 0x40 and g < 0x40 and share > 0.5
+    return ok, 'dominant colour %r on %.0f%% of the screen (want memtest blue on > 50%%)' % ((r, g, b), share * 100)
+
+
+def shows_grub_menu(img):
+    """(ok, why): GRUB's menu box (a horizontal edge across most of the screen) is drawn."""
+    bg, _ = dominant_colour(img)
+    n = longest_hline(img, bg)
+    return n >= img.width * 0.8, 'longest horizontal line %d px (want >= 80%% of %d: the GRUB menu box)' % (n, img.width)
+
+
+# --------------------------------------------------------------------------
+# The daemon
+
+_live_daemons = []
+
+
+def _cleanup_all():
+    for d in list(_live_daemons):
+        try:
+            d.teardown()
+        except Exception:
+            pass
+
+
+atexit.register(_cleanup_all)
+
+
+class APIError(AssertionError):
+    pass
+
+
+class Daemon:
+    """One qemu-hmos daemon process and its data directory."""
+
+    def __init__(self, data_dir=None, binary=None):
+        self.binary = binary or daemon_path()
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix='qhm-it-')
+        self.stderr_path = os.path.join(self.data_dir, 'daemon.stderr')
+        self.proc = None
+        self.url = None
+        self.host = None
+        self.port = None
+        self.starts = 0
+        _live_daemons.append(self)
+
+    # -- lifecycle --
+    def start(self, timeout=10.0):
+        if not os.path.exists(self.binary):
+            raise RuntimeError('daemon binary not found: %s (build it, or pass --daemon)' % self.binary)
+        self.starts += 1
+        with open(self.stderr_path, 'ab') as f:
+            f.write(('\n===== daemon start #%d at %s =====\n'
+                     % (self.starts, time.strftime('%H:%M:%S'))).encode())
+        errf = open(self.stderr_path, 'ab')
+        argv = [self.binary, 'serve', '--data-dir', self.data_dir, '--bind', '127.0.0.1', '--port', '0']
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
+                                     start_new_session=True)
+        errf.close()
+        endpoint = os.path.join(self.data_dir, 'run', 'endpoint.json')
+        deadline = time.time() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError('daemon exited with %s before writing %s\n%s'
+                                   % (self.proc.returncode, endpoint, self.stderr_tail()))
+            try:
+                with open(endpoint) as f:
+                    ep = json.load(f)
+                if ep.get('pid') == self.proc.pid and ep.get('http'):
+                    break
+            except (OSError, ValueError):
+                pass
+            if time.time() > deadline:
+                raise RuntimeError('daemon did not write %s with its pid within %.0f s\n%s'
+                                   % (endpoint, timeout, self.stderr_tail()))
+            time.sleep(0.05)
+        self.endpoint = ep
+        self.url = ep['http']
+        u = urllib.parse.urlsplit(self.url)
+        self.host, self.port = u.hostname, u.port
+        return self
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self, timeout=10.0):
+        self.kill9()
+        return self.start(timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def teardown(self):
+        self.stop()
+        kill_qemus(self.data_dir)
+        if self in _live_daemons:
+            _live_daemons.remove(self)
+        if not os.environ.get('QHM_KEEP'):
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def stderr_tail(self, n=80):
+        try:
+            with open(self.stderr_path, 'rb') as f:
+                lines = f.read().decode(errors='replace').splitlines()
+        except OSError:
+            return '(no daemon stderr)'
+        return '\n'.join(lines[-n:])
+
+    # -- HTTP --
+    def api(self, method, path, body=None, raw=None, headers=None, timeout=60.0):
+        """Send a request; returns (status, parsed JSON or bytes, headers dict with lower-case keys).
+
+        BODY is JSON-encoded; RAW is sent as-is. Errors while sending the body
+        (the server may answer and close early, e.g. 413) are tolerated: the
+        response is still read."""
+        if self.port is None:
+            raise RuntimeError('daemon not started')
+        hdrs = {'Connection': 'close'}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs['Content-Type'] = 'application/json'
+        elif raw is not None:
+            data = raw
+            hdrs['Content-Type'] = 'application/json'
+        if headers:
+            hdrs.update(headers)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            if data is not None:
+                hdrs['Content-Length'] = str(len(data))
+            for k, v in hdrs.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            send_error = None
+            if data:
+                try:
+                    mv = memoryview(data)
+                    for i in range(0, len(mv), 65536):
+                        conn.sock.sendall(mv[i:i + 65536])
+                except OSError as e:
+                    send_error = e
+            try:
+                resp = conn.getresponse()
+                payload = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                raise APIError('%s %s: no response (%s%s)' % (
+                    method, path, e, '; sending the body failed: %s' % send_error if send_error else ''))
+            rh = {k.lower(): v for k, v in resp.getheaders()}
+            parsed = payload
+            if 'json' in rh.get('content-type', ''):
+                try:
+                    parsed = json.loads(payload.decode())
+                except (ValueError, UnicodeDecodeError):
+                    parsed = payload
+            return resp.status, parsed, rh
+        finally:
+            conn.close()
+
+    def ok(self, method, path, body=None, expect=(200,), timeout=60.0):
+        """api() that asserts the status and returns the parsed body."""
+        st, js, _ = self.api(method, path, body=body, timeout=timeout)
+        if st not in ((expect,) if isinstance(expect, int) else expect):
+            raise APIError('%s %s -> %d (expected %s): %r' % (method, path, st, expect, js))
+        return js
+
+    def vm(self, vm_id):
+        return self.ok('GET', '/api/v1/vms/' + vm_id)
+
+    def host_info(self):
+        return self.ok('GET', '/api/v1/host')
+
+    def wait_state(self, vm_id, state, timeout=10.0, interval=0.1):
+        """Poll until the VM's state is STATE (a string or a tuple of strings); returns the VM."""
+        states = (state,) if isinstance(state, str) else tuple(state)
+        deadline = time.time() + timeout
+        seen = []
+        vm = None
+        while True:
+            vm = self.vm(vm_id)
+            if not seen or seen[-1] != vm.get('state'):
+                seen.append(vm.get('state'))
+            if vm.get('state') in states:
+                return vm
+            if time.time() > deadline:
+                raise AssertionError('VM %s did not reach %s within %.1f s; states seen %s; last: %s'
+                                     % (vm_id, '/'.join(states), timeout, seen,
+                                        json.dumps(vm, indent=1)[:3000]))
+            time.sleep(interval)
+
+    def screenshot(self, vm_id):
+        st, data, h = self.api('GET', '/api/v1/vms/%s/screenshot' % vm_id)
+        return st, data, h
+
+    def wait_real_frame(self, vm_id, timeout, accept=None, interval=0.5):
+        """Poll screenshots until a real frame (and ACCEPT(img) if given) appears; returns the Image."""
+        deadline = time.time() + timeout
+        last = 'no screenshot taken'
+        n = 0
+        while True:
+            st, data, h = self.screenshot(vm_id)
+            n += 1
+            if st == 200:
+                if not h.get('content-type', '').startswith('image/png'):
+                    last = 'content-type %r' % h.get('content-type')
+                else:
+                    real, why, img = frame_verdict(data)
+                    last = why
+                    if real:
+                        if accept is None:
+                            return img
+                        good, why2 = accept(img)
+                        if good:
+                            return img
+                        last = '%s; %s' % (why, why2)
+                    if isinstance(data, bytes):
+                        with open(os.path.join(self.data_dir, 'last-%s.png' % vm_id), 'wb') as f:
+                            f.write(data)
+            else:
+                last = 'HTTP %d %r' % (st, data if not isinstance(data, bytes) else data[:200])
+            if time.time() > deadline:
+                raise AssertionError('VM %s: no real frame within %.0f s (%d screenshots); last: %s'
+                                     % (vm_id, timeout, n, last))
+            time.sleep(interval)
+
+    # -- VM helpers --
+    def create(self, **fields):
+        return self.ok('POST', '/api/v1/vms', body=fields, expect=201)
+
+    def action(self, vm_id, action, expect=200, timeout=60.0):
+        return self.ok('POST', '/api/v1/vms/%s/%s' % (vm_id, action), expect=expect, timeout=timeout)
+
+    def dispose(self, vm_id):
+        """Best effort: kill and delete a VM (test cleanup)."""
+        try:
+            st, vm, _ = self.api('GET', '/api/v1/vms/' + vm_id, timeout=15)
+            if st != 200:
+                return
+            if vm.get('state') not in ('stopped', 'crashed'):
+                self.api('POST', '/api/v1/vms/%s/kill' % vm_id, timeout=15)
+                try:
+                    self.wait_state(vm_id, ('stopped', 'crashed'), timeout=8)
+                except AssertionError:
+                    pid = vm.get('pid')
+                    if pid and 'qemu-system' in ' '.join(proc_cmdline(pid) or []):
+                        os.kill(pid, signal.SIGKILL)
+                    self.wait_state(vm_id, ('stopped', 'crashed'), timeout=5)
+            self.api('DELETE', '/api/v1/vms/' + vm_id, timeout=15)
+        except Exception:
+            pass
+
+
+def error_code(js):
+    if isinstance(js, dict) and isinstance(js.get('error'), dict):
+        return js['error'].get('code')
+    return None
+
+
+def error_message(js):
+    if isinstance(js, dict) and isinstance(js.get('error'), dict):
+        return js['error'].get('message') or ''
+    return ''
+
+
+# --------------------------------------------------------------------------
+# Base test case
+
+
+class DaemonTestCase(unittest.TestCase):
+    """A test class with its own daemon and data directory (started in setUpClass)."""
+
+    daemon = None
+    maxDiff = 4000
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon()
+        cls.data_dir = cls.daemon.data_dir
+        try:
+            cls.daemon.start()
+        except Exception:
+            cls.daemon.teardown()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.daemon:
+            cls.daemon.teardown()
+
+    @classmethod
+    def diagnostics(cls):
+        if cls.daemon is None:
+            return ''
+        return 'daemon stderr (%s):\n%s' % (cls.daemon.stderr_path, cls.daemon.stderr_tail())
+
+    # conveniences
+    def api(self, *a, **k):
+        return self.daemon.api(*a, **k)
+
+    def new_vm(self, **fields):
+        """Create a VM that is killed and deleted when the test ends."""
+        fields.setdefault('name', 'vm-%s-%d' % (self._testMethodName[-20:], int(time.time() * 1000) % 100000000))
+        vm = self.daemon.create(**fields)
+        self.addCleanup(self.daemon.dispose, vm['id'])
+        return vm
+
+    def assertError(self, resp, status, code, field=None, msg=''):
+        st, js, _ = resp
+        ctx = '%s -> %d %r' % (msg, st, js)
+        self.assertEqual(st, status, ctx)
+        self.assertIsInstance(js, dict, ctx)
+        self.assertIsInstance(js.get('error'), dict, ctx)
+        self.assertEqual(js['error'].get('code'), code, ctx)
+        self.assertIsInstance(js['error'].get('message'), str, ctx)
+        self.assertTrue(js['error']['message'], ctx)
+        if field:
+            m = js['error']['message']
+            if code == 'invalid_field':
+                # docs/api.md: "the message starts with the field name (`memory_mib: ...`)"
+                self.assertTrue(m.startswith(field), 'the message should start with %r: %s' % (field, ctx))
+            else:
+                self.assertIn(field, m, 'the message should name %r: %s' % (field, ctx))
+
+    def assertAlive(self):
+        st, js, _ = self.api('GET', '/api/v1/host', timeout=10)
+        self.assertEqual(st, 200, 'daemon no longer answers GET /api/v1/host')

@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""GET /api/v1/host against what this machine really has, and a concurrency sanity check."""
+
+import os
+import platform
+import re
+import threading
+
+from harness import REPO, DaemonTestCase, kvm_probe
+
+
+def meson_version():
+    with open(os.path.join(REPO, 'meson.build')) as f:
+        m = re.search(r"version:\s*'([^']+)'", f.read())
+    return m.group(1) if m else None
+
+
+def meminfo_mib(key):
+    with open('/proc/meminfo') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1]) // 1024
+    return None
+
+
+class HostTest(DaemonTestCase):
+    def test_host_info(self):
+        st, h, hdr = self.api('GET', '/api/v1/host')
+        self.assertEqual(st, 200, h)
+        self.assertIn('application/json', hdr.get('content-type', ''))
+        self.assertIsInstance(h, dict)
+
+        self.assertEqual(h.get('version'), meson_version())
+
+        arches = h.get('arches')
+        self.assertIsInstance(arches, dict, h)
+        self.assertEqual(set(arches), {'x86_64', 'i386', 'aarch64'})
+        usable, why = kvm_probe()
+        for name, a in arches.items():
+            self.assertIsInstance(a.get('binary'), str, a)
+            self.assertTrue(os.path.isabs(a['binary']), a)
+            self.assertEqual(os.path.basename(a['binary']), 'qemu-system-' + name, a)
+            self.assertIs(a.get('available'), os.access(a['binary'], os.X_OK), a)
+            self.assertIn(a.get('accelerator'), ('tcg', 'kvm'), a)
+            self.assertIsInstance(a.get('kvm'), bool, a)
+            self.assertEqual(a['accelerator'] == 'kvm', a['kvm'], a)
+        # aarch64 guests on this x86_64 host always run under TCG.
+        self.assertEqual(arches['aarch64']['accelerator'], 'tcg')
+
+        kvm = h.get('kvm')
+        self.assertIsInstance(kvm, dict, h)
+        self.assertIsInstance(kvm.get('usable'), bool, kvm)
+        self.assertIsInstance(kvm.get('reason'), str, kvm)
+        self.assertTrue(kvm['reason'], 'kvm.reason must say why: %r' % kvm)
+        # Our own probe (open /dev/kvm O_RDWR, KVM_GET_API_VERSION, KVM_CREATE_VM).
+        self.assertEqual(kvm['usable'], usable, 'daemon says %r, probe says %r (%s)' % (kvm, usable, why))
+        if not usable:
+            self.assertEqual(arches['x86_64']['accelerator'], 'tcg')
+            self.assertEqual(arches['i386']['accelerator'], 'tcg')
+
+        self.assertEqual(h.get('host_arch'), platform.machine())
+        self.assertEqual(h.get('cpus'), os.cpu_count())
+
+        total = meminfo_mib('MemTotal')
+        self.assertIsInstance(h.get('memory_mib'), int, h)
+        self.assertLess(abs(h['memory_mib'] - total), max(64, total // 50), (h['memory_mib'], total))
+        self.assertIsInstance(h.get('memory_available_mib'), int, h)
+        self.assertTrue(0 < h['memory_available_mib'] <= h['memory_mib'], h)
+
+        sv = os.statvfs(self.data_dir)
+        free_mib = sv.f_bavail * sv.f_frsize // (1 << 20)
+        self.assertIsInstance(h.get('disk_free_mib'), int, h)
+        self.assertLess(abs(h['disk_free_mib'] - free_mib), 1024, (h['disk_free_mib'], free_mib))
+        self.assertEqual(os.path.realpath(h.get('data_dir', '')), os.path.realpath(self.data_dir))
+
+        lim = h.get('limits')
+        self.assertIsInstance(lim, dict, h)
+        for k in ('max_memory_mib', 'max_cpus', 'commit_limit_mib', 'committed_mib', 'disk_reserve_mib',
+                  'max_body_bytes', 'name_max_bytes', 'max_disks', 'max_disk_gib'):
+            self.assertIsInstance(lim.get(k), int, '%s in %r' % (k, lim))
+        self.assertEqual(lim['max_cpus'], os.cpu_count())
+        self.assertLessEqual(abs(lim['commit_limit_mib'] - h['memory_mib'] * 3 // 4), 1, lim)
+        self.assertEqual(lim['committed_mib'], 0)
+        self.assertTrue(0 < lim['max_memory_mib'] <= h['memory_mib'], lim)
+        self.assertEqual(lim['disk_reserve_mib'], 1024)
+        self.assertEqual(lim['max_body_bytes'], 1 << 20)
+        self.assertEqual(lim['name_max_bytes'], 64)
+        self.assertEqual(lim['max_disks'], 4)
+        self.assertEqual(lim['max_disk_gib'], 65536)
+
+    def test_parallel_list_requests(self):
+        ids = {self.new_vm(name='par-%d' % i, disks=[], memory_mib=128, cpus=1)['id'] for i in range(3)}
+        n = 20
+        barrier = threading.Barrier(n)
+        results = [None] * n
+
+        def worker(i):
+            try:
+                barrier.wait(10)
+                results[i] = self.api('GET', '/api/v1/vms', timeout=30)
+            except Exception as e:  # noqa: BLE001
+                results[i] = e
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for i, r in enumerate(results):
+            self.assertIsInstance(r, tuple, 'request %d: %r' % (i, r))
+            st, js, _ = r
+            self.assertEqual(st, 200, 'request %d: %r' % (i, js))
+            self.assertEqual({v['id'] for v in js['vms']}, ids, 'request %d' % i)
+        self.assertAlive()

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run every test suite and end with one line: `N passed, N failed`.
+
+Unit tests: the cmocka programs meson knows (their TAP output is counted per
+test case). Integration tests: tests/integration/run.py against the real
+daemon and real QEMU.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_unit(build):
+    out = subprocess.run(["meson", "introspect", "--tests", build], check=True, capture_output=True, text=True)
+    passed = failed = 0
+    for t in json.loads(out.stdout):
+        env = dict(os.environ)
+        env.update(t.get("env") or {})
+        env["CMOCKA_MESSAGE_OUTPUT"] = "TAP"
+        p = subprocess.run(t["cmd"], cwd=t.get("workdir") or ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)
+        n_ok = len(re.findall(r"^ok \d+", p.stdout, re.M))
+        n_bad = len(re.findall(r"^not ok \d+", p.stdout, re.M))
+        if p.returncode != 0 and n_bad == 0:
+            n_bad = 1  # crashed or failed outside a test case
+        print(f"unit {t['name']}: {n_ok} passed, {n_bad} failed")
+        if n_bad:
+            sys.stdout.write(p.stdout[-4000:] + p.stderr[-4000:])
+        passed += n_ok
+        failed += n_bad
+    return passed, failed
+
+
+def run_integration(build):
+    cmd = [sys.executable, os.path.join(ROOT, "tests", "integration", "run.py"),
+           "--daemon", os.path.join(build, "qemu-hmos")]
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    passed = failed = None
+    for line in p.stdout:
+        m = re.match(r"^integration: (\d+) passed, (\d+) failed$", line.strip())
+        if m:
+            passed, failed = int(m.group(1)), int(m.group(2))
+        else:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    rc = p.wait()
+    if passed is None:
+        print(f"integration runner ended (status {rc}) without a summary")
+        return 0, 1
+    print(f"integration: {passed} passed, {failed} failed")
+    return passed, failed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--unit-only", action="store_true")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    p1, f1 = run_unit(build)
+    p2, f2 = (0, 0) if a.unit_only else run_integration(build)
+    print(f"{p1 + p2} passed, {f1 + f2} failed")
+    return 1 if f1 + f2 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Golden tests for vm_argv, libvirt style. Every DIR/NAME.json
+ *   {"vm": <stored VM config>, "host": {"kvm": [arch...], "missing": [arch...]}}
+ * is one test: the config goes through vm_config_from_json and vm_argv_build
+ * with fixed host facts (binaries /usr/bin/qemu-system-ARCH, AAVMF under
+ * /usr/share/AAVMF, VM directory /var/lib/qemu-hmos/vms/ID) and the result is
+ * compared with NAME.args (one argument per line) or, for an expected failure,
+ * NAME.err (the message). The "vm" object must be in canonical stored form:
+ * vm_config_to_json of the parsed config has to give it back unchanged.
+ *
+ * A .json with neither golden fails, and so does an .args/.err without its
+ * .json ("orphaned golden"). With QHM_REGENERATE=1 the goldens are rewritten
+ * from the current output instead of compared.
+ *
+ * Usage: test_cmdline DIR (meson passes tests/cmdline). A few direct tests of
+ * vm_argv's own error paths run in the same cmocka group.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vm_argv.h"
+#include "vm_config.h"
+
+#define VMS_DIR "/var/lib/qemu-hmos/vms"
+#define AAVMF_CODE "/usr/share/AAVMF/AAVMF_CODE.fd"
+
+static const char *golden_dir;
+static bool regenerate;
+
+struct golden {
+  char *name; /* NAME for a test, NAME.ext for an orphan */
+};
+
+static char *golden_path(const char *name, const char *ext) {
+  return xasprintf("%s/%s%s", golden_dir, name, ext);
+}
+
+static bool exists(const char *name, const char *ext) {
+  char *p = golden_path(name, ext);
+  bool ok = access(p, F_OK) == 0;
+  free(p);
+  return ok;
+}
+
+/* Parse an array of arch names into FLAGS. Returns NULL or an error string. */
+static const char *arch_list(json_t *arr, bool flags[VM_ARCH__N]) {
+  size_t i;
+  json_t *v;
+  if (!arr)
+    return NULL;
+  if (!json_is_array(arr))
+    return "host lists must be arrays";
+  json_array_foreach(arr, i, v) {
+    vm_arch a;
+    if (!json_is_string(v) || vm_arch_parse(json_string_value(v), &a) < 0)
+      return "host lists hold arch names";
+    flags[a] = true;
+  }
+  return NULL;
+}
+
+/*
+ * Run one golden input. Sets *IS_ERR and returns the text to compare (the
+ * argv one per line, or the error message plus newline); returns NULL with a
+ * message in PROBLEM when the input itself is broken.
+ */
+static char *run_input(const char *name, bool *is_err, char *problem, size_t plen) {
+  char *path = golden_path(name, ".json"), *text = NULL;
+  json_error_t jerr;
+  json_t *root = json_load_file(path, 0, &jerr), *vm, *host, *back = NULL;
+  struct vm_config *c = xcalloc(1, sizeof(*c));
+  struct vm_host h = {.aavmf_code = AAVMF_CODE};
+  struct vm_paths p;
+  struct vm_argv av = {0};
+  bool kvm[VM_ARCH__N] = {false}, missing[VM_ARCH__N] = {false};
+  char *binaries[VM_ARCH__N] = {NULL};
+  char err[512];
+  const char *bad;
+
+  if (!root) {
+    snprintf(problem, plen, "%s:%d: %s", path, jerr.line, jerr.text);
+    goto out;
+  }
+  vm = json_object_get(root, "vm");
+  host = json_object_get(root, "host");
+  if (!json_is_object(vm) || (host && !json_is_object(host)) || json_object_size(root) != 1u + !!host) {
+    snprintf(problem, plen, "%s: want {\"vm\": {...}, \"host\": {...}}", path);
+    goto out;
+  }
+  if (host && (json_object_size(host) !=
+               (size_t)(!!json_object_get(host, "kvm") + !!json_object_get(host, "missing")))) {
+    snprintf(problem, plen, "%s: host takes only \"kvm\" and \"missing\"", path);
+    goto out;
+  }
+  if ((bad = arch_list(json_object_get(host, "kvm"), kvm)) ||
+      (bad = arch_list(json_object_get(host, "missing"), missing))) {
+    snprintf(problem, plen, "%s: %s", path, bad);
+    goto out;
+  }
+  for (int a = 0; a < VM_ARCH__N; a++) {
+    binaries[a] = xasprintf("/usr/bin/qemu-system-%s", vm_arch_name(a));
+    h.qemu_binary[a] = missing[a] ? NULL : binaries[a];
+    h.kvm[a] = kvm[a];
+  }
+
+  *is_err = true;
+  if (vm_config_from_json(c, vm, err, sizeof(err)) < 0) {
+    text = xasprintf("%s\n", err);
+    goto out;
+  }
+  back = vm_config_to_json(c);
+  if (!json_equal(back, vm)) {
+    char *s = json_dumps(back, JSON_INDENT(2));
+    snprintf(problem, plen, "%s: \"vm\" is not in canonical stored form; vm_config_to_json gives:\n%s", path,
+             s);
+    free(s);
+    goto out;
+  }
+  snprintf(p.dir, sizeof(p.dir), "%s/%s", VMS_DIR, c->id);
+  if (vm_argv_build(c, &h, &p, &av, err, sizeof(err)) < 0) {
+    text = xasprintf("%s\n", err);
+    goto out;
+  }
+  *is_err = false;
+  size_t len = 0;
+  for (size_t i = 0; i < av.argc; i++)
+    len += strlen(av.argv[i]) + 1;
+  text = xmalloc(len + 1);
+  len = 0;
+  for (size_t i = 0; i < av.argc; i++) {
+    size_t n = strlen(av.argv[i]);
+    memcpy(text + len, av.argv[i], n);
+    text[len + n] = '\n';
+    len += n + 1;
+  }
+  text[len] = 0;
+  if (av.argv[av.argc] != NULL) {
+    snprintf(problem, plen, "argv is not NULL-terminated");
+    free(text);
+    text = NULL;
+  }
+out:
+  vm_argv_free(&av);
+  for (int a = 0; a < VM_ARCH__N; a++)
+    free(binaries[a]);
+  json_decref(back);
+  json_decref(root);
+  free(c);
+  free(path);
+  return text;
+}
+
+/* First differing line of WANT and GOT, for the failure message. */
+static void first_diff(const char *want, const char *got, char *out, size_t outlen) {
+  size_t line = 1;
+  const char *w = want, *g = got;
+  while (*w && *g) {
+    const char *we = strchrnul(w, '\n'), *ge = strchrnul(g, '\n');
+    if (we - w != ge - g || memcmp(w, g, (size_t)(we - w)) != 0) {
+      snprintf(out, outlen, "line %zu: expected '%.*s', got '%.*s'", line, (int)(we - w), w, (int)(ge - g),
+               g);
+      return;
+    }
+    w = *we ? we + 1 : we;
+    g = *ge ? ge + 1 : ge;
+    line++;
+  }
+  if (!*w && !*g)
+    snprintf(out, outlen, "only the final newline differs");
+  else
+    snprintf(out, outlen, "line %zu: %s", line, *w ? "output ends early" : "output has extra lines");
+}
+
+static void test_golden(void **state) {
+  const struct golden *gd = *state;
+  char problem[8192] = "", *want = NULL, *wpath = NULL, *other = NULL;
+  bool is_err = false;
+  char *got = run_input(gd->name, &is_err, problem, sizeof(problem));
+
+  if (!got)
+    goto out;
+  wpath = golden_path(gd->name, is_err ? ".err" : ".args");
+  other = golden_path(gd->name, is_err ? ".args" : ".err");
+  if (regenerate) {
+    if (write_file_atomic(wpath, got, strlen(got), 0644) < 0)
+      snprintf(problem, sizeof(problem), "%s: %s", wpath, strerror(errno));
+    else if (unlink(other) < 0 && errno != ENOENT)
+      snprintf(problem, sizeof(problem), "%s: %s", other, strerror(errno));
+    goto out;
+  }
+  if (access(other, F_OK) == 0) {
+    snprintf(problem, sizeof(problem), "%s exists but the result is %s:\n%s", other,
+             is_err ? "an error" : "an argv", got);
+    goto out;
+  }
+  if (!(want = read_file(wpath, 1 << 20, NULL))) {
+    snprintf(problem, sizeof(problem), "%s: %s (run with QHM_REGENERATE=1 to create it); output:\n%s", wpath,
+             strerror(errno), got);
+    goto out;
+  }
+  if (strcmp(want, got) != 0) {
+    char diff[1024];
+    first_diff(want, got, diff, sizeof(diff));
+    snprintf(problem, sizeof(problem), "%s differs, %s; full output:\n%s", wpath, diff, got);
+  }
+out:
+  free(got);
+  free(want);
+  free(wpath);
+  free(other);
+  if (problem[0])
+    fail_msg("%s", problem);
+}
+
+static void test_orphan(void **state) {
+  const struct golden *gd = *state;
+  fail_msg("orphaned golden %s/%s: no matching .json", golden_dir, gd->name);
+}
+
+static void test_no_golden(void **state) {
+  const struct golden *gd = *state;
+  fail_msg("%s/%s.json has neither .args nor .err (run with QHM_REGENERATE=1)", golden_dir, gd->name);
+}
+
+/* ---- direct tests of what the goldens cannot reach ---- */
+
+static void fill_ids(struct vm_config *c) {
+  snprintf(c->id, sizeof(c->id), "0123456789abcdef");
+  snprintf(c->uuid, sizeof(c->uuid), "01234567-89ab-4def-8123-456789abcdef");
+  snprintf(c->name, sizeof(c->name), "t");
+  for (size_t i = 0; i < c->n_disks; i++)
+    snprintf(c->disks[i].path, sizeof(c->disks[i].path), "/d/disk%zu.qcow2", i);
+}
+
+static void host_all(struct vm_host *h) {
+  static const char *bins[VM_ARCH__N] = {"/q/x86_64", "/q/i386", "/q/aarch64"};
+  memset(h, 0, sizeof(*h));
+  for (int a = 0; a < VM_ARCH__N; a++)
+    h->qemu_binary[a] = bins[a];
+  h->aavmf_code = AAVMF_CODE;
+}
+
+/* vm_argv re-validates a struct filled in C, not only what came from JSON. */
+static void test_argv_validates(void **state) {
+  struct vm_config *c = xmalloc(sizeof(*c));
+  struct vm_host h;
+  struct vm_paths p = {"/vms/x"};
+  struct vm_argv av = {0};
+  char err[256];
+
+  host_all(&h);
+  vm_config_defaults(c, VM_ARCH_AARCH64);
+  fill_ids(c);
+  c->disks[0].iface = VM_DISK_IF_AHCI;
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "disks[0].interface: 'ahci' is not available for aarch64");
+  assert_null(av.argv);
+
+  vm_config_defaults(c, VM_ARCH_X86_64);
+  fill_ids(c);
+  snprintf(c->display, sizeof(c->display), "ramfb");
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "display: 'ramfb' is not available for x86_64");
+
+  vm_config_defaults(c, VM_ARCH_X86_64);
+  fill_ids(c);
+  c->id[3] = 'X';
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "id: must be 16 lowercase hex digits");
+
+  vm_config_defaults(c, VM_ARCH_X86_64);
+  fill_ids(c);
+  c->disks[0].path[0] = 0; /* a new disk the daemon has not placed yet */
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "disks[0].path: must be an absolute path");
+
+  vm_config_defaults(c, VM_ARCH_X86_64);
+  fill_ids(c);
+  snprintf(c->cdrom, sizeof(c->cdrom), "/iso/\xff.iso");
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "cdrom: must be valid UTF-8");
+  free(c);
+}
+
+static void test_argv_host_and_paths(void **state) {
+  struct vm_config *c = xmalloc(sizeof(*c));
+  struct vm_host h;
+  struct vm_paths p = {"/vms/x"};
+  struct vm_argv av = {0};
+  char err[256], out[32];
+
+  host_all(&h);
+  vm_config_defaults(c, VM_ARCH_AARCH64);
+  fill_ids(c);
+  h.aavmf_code = NULL;
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "no UEFI firmware for aarch64 guests (AAVMF_CODE.fd not found)");
+
+  host_all(&h);
+  snprintf(p.dir, sizeof(p.dir), "vms/x");
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "VM directory must be an absolute path");
+
+  memset(p.dir, 'a', sizeof(p.dir) - 1);
+  p.dir[0] = '/';
+  p.dir[sizeof(p.dir) - 1] = 0;
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "VM directory path too long");
+
+  snprintf(p.dir, sizeof(p.dir), "/vms/x");
+  vm_paths_file(&p, "run/qmp.sock", out, sizeof(out));
+  assert_string_equal(out, "/vms/x/run/qmp.sock");
+  vm_paths_file(&p, "run/a-name-that-does-not-fit.sock", out, sizeof(out));
+  assert_string_equal(out, ""); /* never a cut-off path */
+
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), 0);
+  assert_true(av.argc > 10);
+  assert_string_equal(av.argv[0], "/q/aarch64");
+  assert_null(av.argv[av.argc]);
+  vm_argv_free(&av);
+  vm_argv_free(&av); /* idempotent */
+  assert_null(av.argv);
+  vm_argv_free(NULL);
+  free(c);
+}
+
+static int has_suffix(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+  return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int main(int argc, char **argv) {
+  struct dirent **ents = NULL;
+  struct CMUnitTest *tests = NULL;
+  struct golden *gds = NULL;
+  size_t nt = 0;
+  int n, rc;
+  const char *regen = getenv("QHM_REGENERATE");
+
+  golden_dir = argc > 1 ? argv[1] : "tests/cmdline";
+  regenerate = regen && strcmp(regen, "1") == 0;
+  n = scandir(golden_dir, &ents, NULL, by_name);
+  if (n < 0) {
+    fprintf(stderr, "test_cmdline: %s: %s\n", golden_dir, strerror(errno));
+    return 1;
+  }
+  tests = xcalloc((size_t)n + 2, sizeof(*tests));
+  gds = xcalloc((size_t)n + 2, sizeof(*gds));
+  for (int i = 0; i < n; i++) {
+    const char *f = ents[i]->d_name;
+    struct golden *gd = &gds[nt];
+    if (has_suffix(f, ".json")) {
+      gd->name = xasprintf("%.*s", (int)(strlen(f) - 5), f);
+      bool has = exists(gd->name, ".args") || exists(gd->name, ".err");
+      tests[nt] =
+          (struct CMUnitTest){gd->name, has || regenerate ? test_golden : test_no_golden, NULL, NULL, gd};
+      nt++;
+    } else if (has_suffix(f, ".args") || has_suffix(f, ".err")) {
+      char *base = xasprintf("%.*s", (int)(strrchr(f, '.') - f), f);
+      if (!exists(base, ".json")) {
+        gd->name = xstrdup(f);
+        tests[nt] = (struct CMUnitTest){gd->name, test_orphan, NULL, NULL, gd};
+        nt++;
+      }
+      free(base);
+    }
+  }
+  tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_argv_validates);
+  tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_argv_host_and_paths);
+  /* cmocka_run_group_tests_name() takes sizeof of a fixed array; this one is built at run time. */
+  rc = _cmocka_run_group_tests("cmdline", tests, nt, NULL, NULL);
+  for (size_t i = 0; i < nt; i++)
+    free(gds[i].name);
+  free(gds);
+  free(tests);
+  for (int i = 0; i < n; i++)
+    free(ents[i]);
+  free(ents);
+  return rc;
+}

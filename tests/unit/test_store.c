@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests for store.c: migrations, unique names, runtime rows, exit records. */
+#include <cmocka.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+struct fx {
+  char dir[64];
+  char path[128];
+  struct store *st;
+};
+
+static int setup(void **state) {
+  struct fx *f = calloc(1, sizeof(*f));
+  strcpy(f->dir, "/tmp/qhm-store-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->path, sizeof(f->path), "%s/db.sqlite3", f->dir);
+  char err[256];
+  f->st = store_open(f->path, err, sizeof(err));
+  assert_non_null(f->st);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fx *f = *state;
+  store_free(f->st);
+  rm_rf(f->dir);
+  free(f);
+  return 0;
+}
+
+static void test_migrations_applied_once(void **state) {
+  struct fx *f = *state;
+  assert_int_equal(store_schema_version(f->st), (int)store_migrations_count);
+  store_free(f->st);
+  char err[256];
+  f->st = store_open(f->path, err, sizeof(err)); /* reopen: nothing to apply, no error */
+  assert_non_null(f->st);
+  assert_int_equal(store_schema_version(f->st), (int)store_migrations_count);
+}
+
+static void test_newer_schema_refused(void **state) {
+  struct fx *f = *state;
+  store_free(f->st);
+  f->st = NULL;
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  char err[256] = "";
+  assert_null(store_open(f->path, err, sizeof(err)));
+  assert_non_null(strstr(err, "newer than this program knows"));
+}
+
+static void test_vm_rows(void **state) {
+  struct fx *f = *state;
+  json_t *cfg = json_pack("{s:s}", "name", "a");
+  assert_int_equal(store_vm_insert(f->st, "id1", "a", cfg, 1), STORE_OK);
+  assert_int_equal(store_vm_insert(f->st, "id2", "a", cfg, 2), STORE_CONFLICT);
+  assert_int_equal(store_vm_insert(f->st, "id1", "b", cfg, 2), STORE_CONFLICT);
+  assert_int_equal(store_vm_insert(f->st, "id2", "b", cfg, 2), STORE_OK);
+  assert_int_equal(store_vm_update(f->st, "id2", "a", cfg), STORE_CONFLICT);
+  assert_int_equal(store_vm_update(f->st, "nope", "c", cfg), STORE_NOT_FOUND);
+  assert_int_equal(store_vm_update(f->st, "id2", "c", cfg), STORE_OK);
+  json_decref(cfg);
+  assert_int_equal(store_vm_delete(f->st, "id1"), STORE_OK);
+  assert_int_equal(store_vm_delete(f->st, "id1"), STORE_NOT_FOUND);
+}
+
+static void count_cb(const char *id, json_t *config, int64_t created, void *ud) {
+  (*(int *)ud)++;
+}
+
+static void test_runtime_and_exits_cascade(void **state) {
+  struct fx *f = *state;
+  json_t *cfg = json_object();
+  assert_int_equal(store_vm_insert(f->st, "vm", "vm", cfg, 1), STORE_OK);
+  json_decref(cfg);
+  json_t *argv = json_pack("[s, s]", "/usr/bin/qemu-system-x86_64", "-m");
+  assert_int_equal(store_runtime_set(f->st, "vm", 1234, argv, 5), STORE_OK);
+  /* No such VM: the foreign key refuses the row (a constraint, like a duplicate name). */
+  assert_int_equal(store_runtime_set(f->st, "ghost", 1, argv, 5), STORE_CONFLICT);
+  pid_t pid;
+  json_t *back;
+  int64_t started;
+  assert_int_equal(store_runtime_get(f->st, "vm", &pid, &back, &started), STORE_OK);
+  assert_int_equal(pid, 1234);
+  assert_int_equal(started, 5);
+  assert_true(json_equal(argv, back));
+  json_decref(back);
+  json_decref(argv);
+  for (int i = 0; i < 25; i++) {
+    json_t *tail = json_pack("[s]", "line");
+    assert_int_equal(store_exit_add(f->st, "vm", 100 + i, "crashed", -1, 9, "killed", tail), STORE_OK);
+    json_decref(tail);
+  }
+  json_t *last = store_exit_last(f->st, "vm");
+  assert_non_null(last);
+  assert_int_equal(json_integer_value(json_object_get(last, "at")), 124);
+  assert_int_equal(json_integer_value(json_object_get(last, "signal")), 9);
+  assert_string_equal(json_string_value(json_object_get(last, "signal_name")), "SIGKILL");
+  assert_true(json_is_null(json_object_get(last, "exit_code")));
+  json_decref(last);
+  assert_int_equal(store_vm_delete(f->st, "vm"), STORE_OK);
+  assert_int_equal(store_runtime_get(f->st, "vm", &pid, &back, &started), STORE_NOT_FOUND);
+  assert_null(store_exit_last(f->st, "vm"));
+  int n = 0;
+  assert_int_equal(store_vm_each(f->st, count_cb, &n), STORE_OK);
+  assert_int_equal(n, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_migrations_applied_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_vm_rows, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_and_exits_cascade, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
