@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 #include <dirent.h>

@@ -6,7 +6,6 @@
  * unknown ids, endless lines). The real QEMU is exercised by the integration
  * tests; this covers what a real QEMU never sends.
  */
-#include <cmocka.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -19,6 +18,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* cmocka needs the headers above first */
+#include <cmocka.h>
 
 #include "qmp.h"
 #include "util.h"

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests for store.c: migrations, unique names, runtime rows, exit records. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -10,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* cmocka needs the headers above first */
+#include <cmocka.h>
 
 #include "store.h"
 #include "util.h"
