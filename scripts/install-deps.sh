@@ -5,9 +5,9 @@
 set -eu
 
 build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libjansson-dev libsqlite3-dev
-       libuv1-dev libcmocka-dev"
+       libuv1-dev libcmocka-dev libwebsockets-dev libwebsockets-evlib-uv"
 run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64"
-test="memtest86+ grub-rescue-pc xorriso curl procps"
+test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core"
 bench="wrk"
 
 want=""

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "core.h"
+#include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "ws.h"
 
 #define MAX_SEGMENTS 8
 
@@ -138,6 +140,18 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
       return;
     }
   }
+  if (strcmp(what, "console") == 0) {
+    if (!is_method(r, "POST")) {
+      method_not_allowed(r, "POST");
+      return;
+    }
+    json_t *b = r->body_len ? body_object(r) : json_object();
+    if (b) {
+      vm_req_console(m, r, id, b);
+      json_decref(b);
+    }
+    return;
+  }
   if (strcmp(what, "screenshot") == 0 || strcmp(what, "log") == 0 || strcmp(what, "cmdline") == 0) {
     if (!is_method(r, "GET")) {
       method_not_allowed(r, "GET");
@@ -166,6 +180,19 @@ void api_dispatch(struct core *c, struct core_req *r) {
       method_not_allowed(r, "GET");
     else
       core_req_reply_json(r, 200, host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms)));
+  } else if (n == 2 && strcmp(seg[0], "events") == 0 && strcmp(seg[1], "ticket") == 0) {
+    if (!is_method(r, "POST")) {
+      method_not_allowed(r, "POST");
+    } else if (!c->ws) {
+      core_req_reply_error(r, 500, "internal", "the WebSocket server is not running");
+    } else {
+      char t[TICKET_LEN + 1];
+      ticket_issue(c->tickets, "", "events", now_ms(), t);
+      char *url = xasprintf("%s/events?ticket=%s", ws_base_url(c->ws), t);
+      core_req_reply_json(
+          r, 200, json_pack("{s:s, s:s, s:i}", "ticket", t, "url", url, "expires_in_ms", TICKET_TTL_MS));
+      free(url);
+    }
   } else if (n >= 1 && strcmp(seg[0], "vms") == 0) {
     route_vm(c, r, seg, n);
   } else {

@@ -9,8 +9,10 @@
 
 #include "api.h"
 #include "store.h"
+#include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "ws.h"
 
 static void on_wake(uv_async_t *a) {
   struct core *c = a->data;
@@ -50,6 +52,7 @@ int core_init(struct core *c, const char *data_dir, char *err, size_t errlen) {
   c->sigterm.data = c->sigint.data = c;
   uv_signal_start(&c->sigterm, on_signal, SIGTERM);
   uv_signal_start(&c->sigint, on_signal, SIGINT);
+  c->tickets = ticket_store_new();
   host_probe(&c->host);
   char path[4200];
   snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
@@ -79,14 +82,23 @@ static void close_walk(uv_handle_t *h, void *arg) {
 }
 
 void core_fini(struct core *c) {
+  ws_stop(c->ws); /* closes every WebSocket session and its VNC connection */
+  c->ws = NULL;
   vm_manager_free(c->vms); /* detaches from QEMU; VMs keep running */
   c->vms = NULL;
   store_free(c->store);
   c->store = NULL;
-  /* Handles still open belong to the loop itself (async, signals): close and drain them. */
-  uv_walk(&c->loop, close_walk, NULL);
+  ticket_store_free(c->tickets);
+  c->tickets = NULL;
+  uv_close((uv_handle_t *)&c->wake, NULL);
+  uv_close((uv_handle_t *)&c->sigterm, NULL);
+  uv_close((uv_handle_t *)&c->sigint, NULL);
   uv_run(&c->loop, UV_RUN_DEFAULT);
-  uv_loop_close(&c->loop);
+  if (uv_loop_close(&c->loop) != 0) {
+    uv_walk(&c->loop, close_walk, NULL); /* anything left is ours to close now */
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+  }
   pthread_mutex_destroy(&c->lock);
 }
 

@@ -19,6 +19,8 @@
 
 struct store;
 struct vm_manager;
+struct ws;
+struct ticket_store;
 
 struct core_req {
   /* Set by the submitter. */
@@ -49,6 +51,8 @@ struct core {
   struct host host;
   struct store *store;
   struct vm_manager *vms;
+  struct ws *ws; /* NULL until ws_start() */
+  struct ticket_store *tickets;
 };
 
 int core_init(struct core *c, const char *data_dir, char *err, size_t errlen);

@@ -3,10 +3,15 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "core.h"
@@ -14,6 +19,7 @@
 
 struct http {
   struct MHD_Daemon *d;
+  char ui_dir[PATH_MAX]; /* "" = no UI */
   struct core *c;
   uint16_t port;
 };
@@ -82,6 +88,76 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const
   return send_response(conn, status, "application/json", txt, strlen(txt));
 }
 
+static const char *mime_type(const char *path) {
+  static const char *const map[][2] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+      {".map", "application/json"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".webmanifest", "application/manifest+json"},
+  };
+  const char *dot = strrchr(path, '.');
+  for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++)
+    if (strcmp(dot, map[i][0]) == 0)
+      return map[i][1];
+  return "application/octet-stream";
+}
+
+/* Open UI_DIR/REL if it is a regular file inside UI_DIR; -1 otherwise. */
+static int open_ui_file(struct http *h, const char *rel, struct stat *st) {
+  char path[PATH_MAX + 256], real[PATH_MAX];
+  size_t dl = strlen(h->ui_dir);
+  if (strstr(rel, "..") || fmt_path(path, sizeof(path), "%s/%s", h->ui_dir, rel) < 0)
+    return -1;
+  if (!realpath(path, real) || strncmp(real, h->ui_dir, dl) != 0 || real[dl] != '/')
+    return -1;
+  int fd = open(real, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The web UI: files from ui_dir; any other path gets index.html (the UI routes by path). */
+static enum MHD_Result serve_static(struct http *h, struct MHD_Connection *conn, const char *url,
+                                    const char *method) {
+  if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+    return send_error(conn, 405, "method_not_allowed", "only GET and HEAD are allowed here");
+  if (!h->ui_dir[0])
+    return send_error(conn, 404, "not_found", "this daemon was started without --ui-dir");
+  struct stat st;
+  const char *rel = url[0] == '/' ? url + 1 : url;
+  const char *served = rel;
+  int fd = rel[0] ? open_ui_file(h, rel, &st) : -1;
+  if (fd < 0) {
+    served = "index.html";
+    fd = open_ui_file(h, served, &st);
+  }
+  if (fd < 0)
+    return send_error(conn, 404, "not_found", "the UI has no index.html");
+  struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+  MHD_add_response_header(resp, "Content-Type", mime_type(served));
+  /* Bundles have stable names for now: let the browser revalidate every time. */
+  MHD_add_response_header(resp, "Cache-Control", "no-cache");
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(resp, "Content-Security-Policy",
+                          "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
+                          "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+  enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
 static char *dup_arg(struct MHD_Connection *conn, const char *key) {
   const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
   return v ? xstrdup(v) : NULL;
@@ -120,7 +196,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_error(conn, 413, "payload_too_large", "the request body is over 1 MiB");
   if (!x->submitted) {
     if (strncmp(url, "/api/", 5) != 0)
-      return send_error(conn, 404, "not_found", "no such resource");
+      return serve_static(h, conn, url, method);
     struct core_req *r = xcalloc(1, sizeof(*r));
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->path = xstrdup(url);
@@ -162,7 +238,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   *con_cls = NULL;
 }
 
-struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
+struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, const char *ui_dir, char *err,
+                        size_t errlen) {
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
   if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
     snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", bind_addr);
@@ -170,6 +247,11 @@ struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, ch
   }
   struct http *h = xcalloc(1, sizeof(*h));
   h->c = c;
+  if (ui_dir && (!realpath(ui_dir, h->ui_dir) || access(h->ui_dir, R_OK) < 0)) {
+    snprintf(err, errlen, "--ui-dir %s: %s (build the UI with `make build`)", ui_dir, strerror(errno));
+    free(h);
+    return NULL;
+  }
   h->d = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, port,
       NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,

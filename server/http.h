@@ -14,7 +14,9 @@
 struct core;
 struct http;
 
-struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen);
+/* UI_DIR (may be NULL): static files served for every GET outside /api/, index.html as fallback. */
+struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, const char *ui_dir, char *err,
+                        size_t errlen);
 uint16_t http_port(struct http *h);
 void http_stop(struct http *h);
 

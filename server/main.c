@@ -17,16 +17,21 @@
 #include "core.h"
 #include "http.h"
 #include "util.h"
+#include "ws.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: qemu-hmos serve [--data-dir DIR] [--bind ADDR] [--port N] [--verbose]\n"
+  fprintf(f, "Usage: qemu-hmos serve [--data-dir DIR] [--bind ADDR] [--port N] [--ws-port M] [--ui-dir DIR]\n"
+             "                       [--allow-origin ORIGIN]... [--verbose]\n"
              "       qemu-hmos --help | --version\n"
              "\n"
              "  serve          run the daemon: REST API and web UI on http://ADDR:N\n"
              "  --data-dir DIR where VMs, disks and the database live\n"
              "                 (default $XDG_DATA_HOME/qemu-hmos or ~/.local/share/qemu-hmos)\n"
              "  --bind ADDR    IPv4 address to listen on (default 127.0.0.1)\n"
-             "  --port N       TCP port (default 8006; 0 picks a free one)\n"
+             "  --port N       TCP port of the REST API and UI (default 8006; 0 picks a free one)\n"
+             "  --ws-port M    TCP port of the WebSocket consoles and events (default 8007; 0 picks)\n"
+             "  --ui-dir DIR   serve the web UI from DIR (the build's webui/dist)\n"
+             "  --allow-origin ORIGIN  also accept WebSockets from this Origin (the UI's own always is)\n"
              "  --verbose      debug logging\n");
 }
 
@@ -49,15 +54,23 @@ static int parse_port(const char *s, uint16_t *out) {
 }
 
 static int serve(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"data-dir", required_argument, NULL, 'd'}, {"bind", required_argument, NULL, 'b'},
-      {"port", required_argument, NULL, 'p'},     {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"data-dir", required_argument, NULL, 'd'},
+                                       {"bind", required_argument, NULL, 'b'},
+                                       {"port", required_argument, NULL, 'p'},
+                                       {"verbose", no_argument, NULL, 'v'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"ws-port", required_argument, NULL, 'w'},
+                                       {"ui-dir", required_argument, NULL, 'u'},
+                                       {"allow-origin", required_argument, NULL, 'o'},
+                                       {NULL, 0, NULL, 0}};
   char data_dir[4096] = "", err[1024] = "";
   const char *bind_addr = "127.0.0.1";
-  uint16_t port = 8006;
+  uint16_t port = 8006, ws_port_opt = 8007;
+  const char *ui_dir = NULL;
+  const char *origins[8];
+  int n_origins = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "d:b:p:vh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "d:b:p:vhw:u:o:", opts, NULL)) != -1) {
     switch (c) {
     case 'd':
       if (fmt_path(data_dir, sizeof(data_dir), "%s", optarg) < 0) {
@@ -76,6 +89,22 @@ static int serve(int argc, char **argv) {
       break;
     case 'v':
       log_threshold = LOG_DEBUG;
+      break;
+    case 'w':
+      if (parse_port(optarg, &ws_port_opt) < 0) {
+        fprintf(stderr, "qemu-hmos: --ws-port: '%s' is not a port number (0-65535)\n", optarg);
+        return 2;
+      }
+      break;
+    case 'u':
+      ui_dir = optarg;
+      break;
+    case 'o':
+      if (n_origins == 5 || strlen(optarg) > 90) {
+        fprintf(stderr, "qemu-hmos: --allow-origin: at most 5, each under 90 bytes\n");
+        return 2;
+      }
+      origins[n_origins++] = optarg;
       break;
     case 'h':
       usage(stdout);
@@ -121,19 +150,29 @@ static int serve(int argc, char **argv) {
     core_fini(&core);
     return 1;
   }
-  struct http *http = http_start(&core, bind_addr, port, err, sizeof(err));
+  core.ws = ws_start(&core, bind_addr, ws_port_opt, err, sizeof(err));
+  if (!core.ws) {
+    log_err("%s", err);
+    core_fini(&core);
+    return 1;
+  }
+  for (int i = 0; i < n_origins; i++)
+    ws_allow_origin(core.ws, origins[i]);
+  struct http *http = http_start(&core, bind_addr, port, ui_dir, err, sizeof(err));
   if (!http) {
     log_err("%s", err);
     core_fini(&core);
     return 1;
   }
-  char *ep = xasprintf("{\"http\": \"http://%s:%u\", \"pid\": %d, \"version\": \"%s\"}\n", bind_addr,
-                       http_port(http), (int)getpid(), QHM_VERSION);
+  ws_allow_ui_port(core.ws, http_port(http));
+  char *ep = xasprintf("{\"http\": \"http://%s:%u\", \"ws\": \"%s\", \"pid\": %d, \"version\": \"%s\"}\n",
+                       bind_addr, http_port(http), ws_base_url(core.ws), (int)getpid(), QHM_VERSION);
   snprintf(endpoint, sizeof(endpoint), "%s/endpoint.json", run_dir);
   if (write_file_atomic(endpoint, ep, strlen(ep), 0600) < 0)
     log_err("cannot write %s: %s", endpoint, strerror(errno));
   free(ep);
-  log_info("qemu-hmos %s serving http://%s:%u (data %s)", QHM_VERSION, bind_addr, http_port(http), data_dir);
+  log_info("qemu-hmos %s serving http://%s:%u and %s (data %s, UI %s)", QHM_VERSION, bind_addr,
+           http_port(http), ws_base_url(core.ws), data_dir, ui_dir ? ui_dir : "not served");
 
   core_run(&core);
 

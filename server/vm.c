@@ -25,11 +25,15 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "events.h"
 #include "qmp.h"
 #include "store.h"
+#include "ticket.h"
 #include "util.h"
 #include "vm_argv.h"
 #include "vm_config.h"
+#include "vncws.h"
+#include "ws.h"
 
 #define HMOS_JIT_PRCTL 0x6a6974
 #define KILL_GRACE_MS 3000
@@ -120,8 +124,12 @@ static void set_state(struct vm *v, enum vm_state s, const char *reason) {
   if (v->state != s || strcmp(v->reason, reason) != 0)
     log_info("vm %s (%s): %s -> %s (%s)", v->cfg.id, v->cfg.name, state_names[v->state], state_names[s],
              reason);
+  bool changed = v->state != s;
   v->state = s;
   snprintf(v->reason, sizeof(v->reason), "%s", reason);
+  if (changed)
+    events_emit(json_pack("{s:s, s:s, s:s, s:s}", "type", "vm.state", "vm", v->cfg.id, "state",
+                          state_names[s], "reason", v->reason));
 }
 
 static json_t *vm_to_json(struct vm *v) {
@@ -259,7 +267,15 @@ static void on_process_exit(struct vm *v) {
   json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
   store_exit_add(v->m->c->store, v->cfg.id, now_unix(), clean ? "stopped" : "crashed", code, sig, reason,
                  tail);
+  events_emit(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:O}", "type", "vm.exit", "vm", v->cfg.id, "status",
+                        clean ? "stopped" : "crashed", "reason", reason, "exit_code",
+                        code >= 0 ? json_integer(code) : json_null(), "signal",
+                        sig ? json_integer(sig) : json_null(), "log_tail", tail));
   json_decref(tail);
+  char why[160];
+  snprintf(why, sizeof(why), "the VM stopped: %s", reason);
+  vncws_close_vm(v->cfg.id, why);
+  ticket_revoke_vm(v->m->c->tickets, v->cfg.id);
   store_runtime_clear(v->m->c->store, v->cfg.id);
   v->pid = 0;
   v->is_child = v->adopted = false;
@@ -815,6 +831,60 @@ void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id) {
   core_req_reply_json(r, 200, json_pack("{s:o, s:b}", "argv", a, "running", 0));
 }
 
+/* ---- consoles ---- */
+
+int vm_manager_console_path(struct vm_manager *m, const char *id, char *path, size_t len, char *err,
+                            size_t errlen) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    snprintf(err, errlen, "no VM with id '%s'", id);
+    return -1;
+  }
+  if (!vm_active(v) || v->pid <= 0) {
+    snprintf(err, errlen, "the VM is %s", state_names[v->state]);
+    return -1;
+  }
+  vm_path(v, "run/vnc.sock", path, len);
+  return 0;
+}
+
+void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, json_t *body) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  const char *key;
+  json_t *val;
+  json_object_foreach(body, key, val) {
+    if (strcmp(key, "protocol") != 0) {
+      core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
+      return;
+    }
+  }
+  json_t *p = json_object_get(body, "protocol");
+  if (p && !(json_is_string(p) && strcmp(json_string_value(p), "vnc") == 0)) {
+    core_req_reply_error(r, 400, "invalid_field", "protocol: must be \"vnc\"");
+    return;
+  }
+  if (!vm_active(v) || v->pid <= 0) {
+    core_req_reply_error(r, 409, "invalid_state", "cannot open a console: the VM is %s",
+                         state_names[v->state]);
+    return;
+  }
+  if (!m->c->ws) {
+    core_req_reply_error(r, 500, "internal", "the WebSocket server is not running");
+    return;
+  }
+  char t[TICKET_LEN + 1];
+  ticket_issue(m->c->tickets, v->cfg.id, "vnc", now_ms(), t);
+  char *url = xasprintf("%s/vnc/%s?ticket=%s", ws_base_url(m->c->ws), v->cfg.id, t);
+  core_req_reply_json(r, 200,
+                      json_pack("{s:s, s:s, s:s, s:i}", "protocol", "vnc", "ticket", t, "url", url,
+                                "expires_in_ms", TICKET_TTL_MS));
+  free(url);
+}
+
 /* ---- list, get ---- */
 
 void vm_req_list(struct vm_manager *m, struct core_req *r) {
@@ -924,6 +994,7 @@ static void create_finish(struct create_ctx *x) {
   *pp = v;
   set_state(v, ST_STOPPED, "created");
   log_info("vm %s (%s): created", v->cfg.id, v->cfg.name);
+  events_emit(json_pack("{s:s, s:s}", "type", "vm.created", "vm", v->cfg.id));
   reply_vm(x->r, 201, v);
   free(x);
 }
@@ -1163,6 +1234,8 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
     }
   }
   log_info("vm %s (%s): deleted", v->cfg.id, v->cfg.name);
+  ticket_revoke_vm(c->tickets, v->cfg.id);
+  events_emit(json_pack("{s:s, s:s}", "type", "vm.deleted", "vm", v->cfg.id));
   core_req_reply_json(r, 200, json_pack("{s:s, s:o}", "deleted", v->cfg.id, "kept_disks", kept));
   vm_release(v);
 }

@@ -35,5 +35,15 @@ void vm_req_action(struct vm_manager *m, struct core_req *r, const char *id, con
 void vm_req_screenshot(struct vm_manager *m, struct core_req *r, const char *id);
 void vm_req_log(struct vm_manager *m, struct core_req *r, const char *id, unsigned tail);
 void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id);
+/* POST /vms/{id}/console: a ticket for the data plane. */
+void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
+/* The VNC socket of a VM whose QEMU runs; -1 with a message otherwise. */
+int vm_manager_console_path(struct vm_manager *m, const char *id, char *path, size_t len, char *err,
+                            size_t errlen);
+/* POST /vms/{id}/console: a ticket for the data plane. */
+void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
+/* The VNC socket of a VM whose QEMU runs; -1 with a message otherwise. */
+int vm_manager_console_path(struct vm_manager *m, const char *id, char *path, size_t len, char *err,
+                            size_t errlen);
 
 #endif

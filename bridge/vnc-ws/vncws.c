@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vncws: see vncws.h. Core loop thread only. */
+#include "vncws.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "ws.h"
+
+#define READ_CHUNK 65536
+#define EOF_GRACE_MS 300 /* let the VM's exit name the reason before "VNC closed" does */
+
+struct chunk {
+  struct chunk *next;
+  size_t len;
+  unsigned char data[]; /* LWS_PRE headroom, then len bytes */
+};
+
+struct up_write {
+  uv_write_t req;
+  struct vncws *s;
+  size_t len;
+  char data[];
+};
+
+struct vncws {
+  struct lws *wsi; /* NULL once the WebSocket is closed */
+  uv_pipe_t pipe;
+  uv_connect_t conn;
+  uv_timer_t eof_timer;
+  int refs; /* wsi + pipe + timer */
+  bool connected, reading, read_paused, rx_paused, closing;
+  char vm_id[65];
+  struct chunk *head, *tail;
+  size_t down_queued; /* bytes waiting for the browser */
+  size_t up_queued;   /* bytes waiting for QEMU */
+  size_t msg_len;     /* size of the client message being received */
+  int close_code;
+  char close_reason[100];
+  struct vncws *prev, *next;
+};
+
+static struct vncws *all;
+static unsigned n_all;
+
+static void unref(struct vncws *s) {
+  if (--s->refs > 0)
+    return;
+  while (s->head) {
+    struct chunk *c = s->head;
+    s->head = c->next;
+    free(c);
+  }
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    all = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  n_all--;
+  free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  unref(h->data);
+}
+
+static void close_pipe(struct vncws *s) {
+  if (!uv_is_closing((uv_handle_t *)&s->pipe))
+    uv_close((uv_handle_t *)&s->pipe, on_handle_closed);
+  if (!uv_is_closing((uv_handle_t *)&s->eof_timer))
+    uv_close((uv_handle_t *)&s->eof_timer, on_handle_closed);
+}
+
+/* Ask for the WebSocket to be closed with CODE and REASON once queued data is out. */
+static void begin_close(struct vncws *s, int code, const char *reason) {
+  if (s->closing)
+    return;
+  s->closing = true;
+  if (s->reading) { /* what is queued still goes out; nothing new is read */
+    uv_read_stop((uv_stream_t *)&s->pipe);
+    s->reading = false;
+  }
+  s->close_code = code;
+  snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+  if (s->wsi)
+    lws_callback_on_writable(s->wsi);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+  struct chunk *c = xmalloc(sizeof(*c) + LWS_PRE + READ_CHUNK);
+  c->next = NULL;
+  c->len = 0;
+  *b = uv_buf_init((char *)c->data + LWS_PRE, READ_CHUNK);
+}
+
+static void on_eof_timer(uv_timer_t *t) {
+  struct vncws *s = t->data;
+  begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  struct vncws *s = st->data;
+  struct chunk *c =
+      b->base ? (struct chunk *)((unsigned char *)b->base - LWS_PRE - offsetof(struct chunk, data)) : NULL;
+  if (n <= 0) {
+    free(c);
+    if (n < 0) {
+      uv_read_stop(st);
+      s->reading = false;
+      uv_timer_start(&s->eof_timer, on_eof_timer, EOF_GRACE_MS, 0);
+    }
+    return;
+  }
+  if (n < READ_CHUNK / 4) /* do not keep 64 KiB for a few bytes while the browser is slow */
+    c = xrealloc(c, sizeof(*c) + LWS_PRE + (size_t)n);
+  c->len = (size_t)n;
+  if (s->tail)
+    s->tail->next = c;
+  else
+    s->head = c;
+  s->tail = c;
+  s->down_queued += (size_t)n;
+  if (s->down_queued >= WS_QUEUE_HIGH) {
+    uv_read_stop(st);
+    s->reading = false;
+    s->read_paused = true;
+  }
+  if (s->wsi)
+    lws_callback_on_writable(s->wsi);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  struct vncws *s = req->data;
+  if (status < 0) {
+    if (status != UV_ECANCELED) {
+      char msg[100];
+      snprintf(msg, sizeof(msg), "cannot reach the VM's VNC server: %s", uv_strerror(status));
+      begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, msg);
+    }
+    return;
+  }
+  s->connected = true;
+  s->reading = true;
+  uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+}
+
+struct vncws *vncws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const char *path) {
+  struct vncws *s = xcalloc(1, sizeof(*s));
+  s->wsi = wsi;
+  s->refs = 3;
+  snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm_id);
+  uv_pipe_init(loop, &s->pipe, 0);
+  uv_timer_init(loop, &s->eof_timer);
+  s->pipe.data = s->eof_timer.data = s->conn.data = s;
+  s->next = all;
+  if (all)
+    all->prev = s;
+  all = s;
+  n_all++;
+  uv_pipe_connect(&s->conn, &s->pipe, path, on_connect);
+  return s;
+}
+
+static void on_up_written(uv_write_t *req, int status) {
+  struct up_write *w = (struct up_write *)req;
+  struct vncws *s = w->s;
+  s->up_queued -= w->len;
+  if (status < 0 && status != UV_ECANCELED)
+    begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
+  if (s->rx_paused && s->up_queued <= WS_QUEUE_LOW && s->wsi) {
+    s->rx_paused = false;
+    lws_rx_flow_control(s->wsi, 1);
+  }
+  free(w);
+}
+
+int vncws_on_receive(struct vncws *s, const void *in, size_t len, int binary, int first, int final) {
+  if (s->closing)
+    return 0;
+  if (!binary) {
+    begin_close(s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text frames are not accepted: send RFB as binary");
+    return 0;
+  }
+  s->msg_len = first ? len : s->msg_len + len;
+  if (s->msg_len > WS_MAX_MESSAGE) {
+    begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over 1 MiB");
+    return 0;
+  }
+  if (len == 0)
+    return 0;
+  if (!s->connected) {
+    /* The browser spoke before the VNC connection was up: RFB clients wait for the server's
+     * greeting, so this is a protocol error, not something to buffer. */
+    begin_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "data before the VNC server greeting");
+    return 0;
+  }
+  struct up_write *w = xmalloc(sizeof(*w) + len);
+  w->s = s;
+  w->len = len;
+  memcpy(w->data, in, len);
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+  s->up_queued += len;
+  if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_up_written) < 0) {
+    s->up_queued -= len;
+    free(w);
+    begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
+    return 0;
+  }
+  if (s->up_queued > WS_QUEUE_HIGH && !s->rx_paused) {
+    s->rx_paused = true;
+    lws_rx_flow_control(s->wsi, 0);
+  }
+  return 0;
+}
+
+int vncws_on_writeable(struct vncws *s) {
+  struct chunk *c = s->head;
+  if (c) {
+    s->head = c->next;
+    if (!s->head)
+      s->tail = NULL;
+    s->down_queued -= c->len;
+    int w = lws_write(s->wsi, c->data + LWS_PRE, c->len, LWS_WRITE_BINARY);
+    free(c);
+    if (w < 0)
+      return -1;
+    if (s->read_paused && s->down_queued <= WS_QUEUE_LOW && !s->closing && s->connected) {
+      s->read_paused = false;
+      s->reading = true;
+      uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+    }
+    if (s->head || s->closing)
+      lws_callback_on_writable(s->wsi);
+    return 0;
+  }
+  if (s->closing) {
+    lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
+                     strlen(s->close_reason));
+    return -1;
+  }
+  return 0;
+}
+
+void vncws_on_ws_closed(struct vncws *s) {
+  s->wsi = NULL;
+  close_pipe(s);
+  unref(s);
+}
+
+void vncws_close_vm(const char *vm_id, const char *reason) {
+  for (struct vncws *s = all; s; s = s->next) {
+    if (strcmp(s->vm_id, vm_id) == 0) {
+      uv_timer_stop(&s->eof_timer);
+      begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, reason);
+    }
+  }
+}
+
+unsigned vncws_count(void) {
+  return n_all;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* events: see events.h. */
+#include "events.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "util.h"
+
+/* One serialised event, shared by every queue it is in. */
+struct msg {
+  int refs;
+  size_t len;
+  unsigned char data[]; /* LWS_PRE, then the JSON text */
+};
+
+struct events_sub {
+  struct lws *wsi;
+  struct msg *q[EVENTS_QUEUE];
+  unsigned head, count;
+  bool overflow;
+  struct events_sub *prev, *next;
+};
+
+static struct events_sub *subs;
+static unsigned n_subs;
+
+static void msg_unref(struct msg *m) {
+  if (--m->refs == 0)
+    free(m);
+}
+
+struct events_sub *events_subscribe(struct lws *wsi) {
+  struct events_sub *s = xcalloc(1, sizeof(*s));
+  s->wsi = wsi;
+  s->next = subs;
+  if (subs)
+    subs->prev = s;
+  subs = s;
+  n_subs++;
+  return s;
+}
+
+int events_on_writeable(struct events_sub *s) {
+  if (s->overflow) {
+    const char *why = "too slow: event queue overflow, reconnect";
+    lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
+    return -1;
+  }
+  if (s->count == 0)
+    return 0;
+  struct msg *m = s->q[s->head];
+  s->head = (s->head + 1) % EVENTS_QUEUE;
+  s->count--;
+  int w = lws_write(s->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+  msg_unref(m);
+  if (w < 0)
+    return -1;
+  if (s->count)
+    lws_callback_on_writable(s->wsi);
+  return 0;
+}
+
+void events_on_closed(struct events_sub *s) {
+  while (s->count) {
+    msg_unref(s->q[s->head]);
+    s->head = (s->head + 1) % EVENTS_QUEUE;
+    s->count--;
+  }
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    subs = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  n_subs--;
+  free(s);
+}
+
+void events_emit(json_t *ev) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  json_object_set_new(ev, "at", json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
+  if (!subs) {
+    json_decref(ev);
+    return;
+  }
+  char *txt = json_dumps(ev, JSON_COMPACT);
+  json_decref(ev);
+  if (!txt)
+    return;
+  size_t len = strlen(txt);
+  struct msg *m = xmalloc(sizeof(*m) + LWS_PRE + len);
+  m->refs = 1;
+  m->len = len;
+  memcpy(m->data + LWS_PRE, txt, len);
+  free(txt);
+  for (struct events_sub *s = subs; s; s = s->next) {
+    if (s->overflow)
+      continue;
+    if (s->count == EVENTS_QUEUE) {
+      s->overflow = true;
+    } else {
+      m->refs++;
+      s->q[(s->head + s->count) % EVENTS_QUEUE] = m;
+      s->count++;
+    }
+    lws_callback_on_writable(s->wsi);
+  }
+  msg_unref(m);
+}
+
+unsigned events_count(void) {
+  return n_subs;
+}

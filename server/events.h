@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * events: the /events WebSocket stream. Modules call events_emit() with a
+ * JSON object (VM state changes, crash records, VM created/deleted); every
+ * subscriber gets it as one text message. Each subscriber has a bounded queue
+ * (EVENTS_QUEUE messages); one that falls that far behind is closed with 1008
+ * so it reconnects and re-reads the state, instead of growing memory.
+ * Core loop thread only.
+ */
+#ifndef QHM_EVENTS_H
+#define QHM_EVENTS_H
+
+#include <jansson.h>
+
+#define EVENTS_QUEUE 256
+
+struct lws;
+struct events_sub;
+
+struct events_sub *events_subscribe(struct lws *wsi);
+int events_on_writeable(struct events_sub *s); /* -1 closes */
+void events_on_closed(struct events_sub *s);
+/* Send EV (a JSON object, stolen) to every subscriber; "at" (unix ms) is added. */
+void events_emit(json_t *ev);
+unsigned events_count(void);
+
+#endif

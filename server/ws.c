@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ws: see ws.h. Core loop thread only. */
+#include "ws.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "events.h"
+#include "ticket.h"
+#include "util.h"
+#include "vm.h"
+#include "vncws.h"
+
+#define MAX_ORIGINS 8
+
+enum sess_kind { SESS_NONE, SESS_VNC, SESS_EVENTS };
+
+/* lws per-session data: which kind, and its own object. */
+struct pss {
+  enum sess_kind kind;
+  char vm_id[65];
+  union {
+    struct vncws *vnc;
+    struct events_sub *ev;
+  } u;
+};
+
+struct ws {
+  struct core *c;
+  struct lws_context *ctx;
+  struct lws_vhost *vh;
+  uint16_t port;
+  char base[96];
+  char origins[MAX_ORIGINS][96];
+  unsigned n_origins;
+};
+
+static struct ws *the_ws; /* lws callbacks reach it through the context user pointer too */
+
+static void lws_log(int level, const char *line) {
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    n--;
+  qlog(level == LLL_ERR ? LOG_ERR : LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+/* Answer the upgrade request with STATUS and a one-line reason, then close. */
+static int refuse(struct lws *wsi, int status, const char *why) {
+  unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+  size_t wl = strlen(why);
+  log_info("ws: refused upgrade (%d): %s", status, why);
+  if (lws_add_http_header_status(wsi, (unsigned)status, &p, end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (unsigned char *)"text/plain", 10, &p,
+                                   end) ||
+      lws_add_http_header_content_length(wsi, wl, &p, end) || lws_finalize_http_header(wsi, &p, end))
+    return 1;
+  if (p + wl < end) {
+    memcpy(p, why, wl);
+    p += wl;
+  }
+  lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
+  return 1;
+}
+
+static bool origin_allowed(struct ws *w, struct lws *wsi) {
+  char origin[128];
+  int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+  if (n <= 0)
+    return lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) ==
+           0; /* no Origin: not a browser; the ticket decides */
+  for (unsigned i = 0; i < w->n_origins; i++)
+    if (strcmp(origin, w->origins[i]) == 0)
+      return true;
+  return false;
+}
+
+static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
+  char uri[256], ticket[96] = "", vm_id[65];
+  if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+    return refuse(wsi, 400, "no request path");
+  if (!origin_allowed(w, wsi))
+    return refuse(wsi, 403, "origin not allowed");
+  /* Returns a pointer into TICKET just past "ticket=". */
+  const char *tv = lws_get_urlarg_by_name(wsi, "ticket=", ticket, sizeof(ticket));
+  if (!tv)
+    return refuse(wsi, 403, "missing ticket");
+  const char *proto;
+  const char *want_vm = NULL;
+  if (strncmp(uri, "/vnc/", 5) == 0) {
+    proto = "vnc";
+    want_vm = uri + 5;
+  } else if (strcmp(uri, "/events") == 0) {
+    proto = "events";
+  } else {
+    return refuse(wsi, 404, "no such stream");
+  }
+  enum ticket_result tr = ticket_redeem(w->c->tickets, tv, proto, now_ms(), vm_id);
+  if (tr != TICKET_OK)
+    return refuse(wsi, 403, ticket_result_str(tr));
+  if (want_vm && strcmp(want_vm, vm_id) != 0)
+    return refuse(wsi, 403, "ticket is for another VM");
+  memset(pss, 0, sizeof(*pss));
+  snprintf(pss->vm_id, sizeof(pss->vm_id), "%s", vm_id);
+  if (want_vm) {
+    char path[4200], err[256];
+    if (vm_manager_console_path(w->c->vms, vm_id, path, sizeof(path), err, sizeof(err)) < 0)
+      return refuse(wsi, 409, err);
+    pss->kind = SESS_VNC;
+    pss->u.vnc = vncws_open(&w->c->loop, wsi, vm_id, path);
+  } else {
+    pss->kind = SESS_EVENTS;
+    pss->u.ev = events_subscribe(wsi);
+  }
+  return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+  struct pss *pss = user;
+  struct ws *w = the_ws;
+  switch (reason) {
+  case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    return filter(w, wsi, pss);
+  case LWS_CALLBACK_ESTABLISHED:
+    return pss->kind == SESS_NONE ? -1 : 0;
+  case LWS_CALLBACK_RECEIVE:
+    if (pss->kind == SESS_VNC)
+      return vncws_on_receive(pss->u.vnc, in, len, lws_frame_is_binary(wsi), lws_is_first_fragment(wsi),
+                              lws_is_final_fragment(wsi));
+    if (pss->kind == SESS_EVENTS && len > 4096)
+      return -1; /* the event stream is one-way; a chatty client is dropped */
+    return 0;
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    if (pss->kind == SESS_VNC)
+      return vncws_on_writeable(pss->u.vnc);
+    if (pss->kind == SESS_EVENTS)
+      return events_on_writeable(pss->u.ev);
+    return 0;
+  case LWS_CALLBACK_CLOSED:
+    if (pss->kind == SESS_VNC)
+      vncws_on_ws_closed(pss->u.vnc);
+    else if (pss->kind == SESS_EVENTS)
+      events_on_closed(pss->u.ev);
+    pss->kind = SESS_NONE;
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static const struct lws_protocols protocols[] = {
+    /* websockify clients (noVNC) ask for "binary"; a client asking for nothing gets the first. */
+    {"binary", callback, sizeof(struct pss), 65536, 0, NULL, 0},
+    {"qemu-hmos-events", callback, sizeof(struct pss), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
+  struct ws *w = xcalloc(1, sizeof(*w));
+  w->c = c;
+  the_ws = w;
+  lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof(info));
+  void *loops[1] = {&c->loop};
+  info.port = port;
+  info.iface = bind_addr;
+  info.protocols = protocols;
+  info.gid = -1;
+  info.uid = -1;
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+  info.foreign_loops = loops;
+  info.max_http_header_data = 4096;
+  info.timeout_secs = 30;
+  info.ka_time = 0;
+  w->ctx = lws_create_context(&info);
+  if (!w->ctx) {
+    snprintf(err, errlen, "cannot start the WebSocket server on %s:%u", bind_addr, port);
+    the_ws = NULL;
+    free(w);
+    return NULL;
+  }
+  w->vh = lws_get_vhost_by_name(w->ctx, "default");
+  int p = w->vh ? lws_get_vhost_listen_port(w->vh) : port;
+  w->port = (uint16_t)(p > 0 ? p : port);
+  snprintf(w->base, sizeof(w->base), "ws://%s:%u", bind_addr, w->port);
+  return w;
+}
+
+uint16_t ws_port(struct ws *w) {
+  return w->port;
+}
+
+const char *ws_base_url(struct ws *w) {
+  return w->base;
+}
+
+void ws_allow_origin(struct ws *w, const char *origin) {
+  if (w->n_origins < MAX_ORIGINS)
+    snprintf(w->origins[w->n_origins++], sizeof(w->origins[0]), "%s", origin);
+}
+
+void ws_allow_ui_port(struct ws *w, uint16_t http_port) {
+  char o[96];
+  const char *hosts[] = {"127.0.0.1", "localhost", "[::1]"};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(o, sizeof(o), "http://%s:%u", hosts[i], http_port);
+    ws_allow_origin(w, o);
+  }
+}
+
+void ws_stop(struct ws *w) {
+  if (!w)
+    return;
+  lws_context_destroy(w->ctx);
+  the_ws = NULL;
+  free(w);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ws: the data plane — a libwebsockets server on its own port, running on
+ * the core's libuv loop (lws "foreign loop", as ttyd does), so WebSocket
+ * sessions, VNC sockets and VM state share one thread and need no locks.
+ * Every upgrade must present a ticket (ticket.h) for its path and come from
+ * an allowed Origin; refusals are answered 403 before the upgrade.
+ *   /vnc/{vm}?ticket=T   raw RFB of the VM's VNC socket (bridge/vnc-ws)
+ *   /events?ticket=T     JSON events (events.c)
+ * Core loop thread only.
+ */
+#ifndef QHM_WS_H
+#define QHM_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct core;
+struct ws;
+
+struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen);
+uint16_t ws_port(struct ws *w);
+/* Origins allowed besides none at all (non-browser clients): the UI's own, set once HTTP listens. */
+void ws_allow_ui_port(struct ws *w, uint16_t http_port);
+void ws_allow_origin(struct ws *w, const char *origin);
+/* "ws://ADDR:PORT" */
+const char *ws_base_url(struct ws *w);
+void ws_stop(struct ws *w);
+
+/* Per-session limits, shared with the bridges. */
+#define WS_MAX_MESSAGE (1u << 20) /* one client message; larger is closed with 1009 */
+#define WS_QUEUE_HIGH (1u << 20)  /* bytes queued toward one side before the other side is paused */
+#define WS_QUEUE_LOW (256u << 10)
+
+#endif
