@@ -5,7 +5,7 @@ BUILD ?= build
 PORT ?= 8006
 BIND ?= 127.0.0.1
 
-.PHONY: all deps build run check bench format clean
+.PHONY: all deps build run check bench fuzz format clean
 
 all: build
 
@@ -36,3 +36,12 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+FUZZ_SECONDS ?= 30
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzzing=true
+	@ninja -C build-fuzz
+	@for f in qmp vm_config ticket; do mkdir -p build-fuzz/corpus/$$f; \
+	  build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$f \
+	    tests/fuzz/corpus/$$f || exit 1; done

@@ -8,7 +8,8 @@ build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libj
        libuv1-dev libcmocka-dev libwebsockets-dev libwebsockets-evlib-uv"
 run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64"
 test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core"
-bench="wrk"
+bench="wrk nginx websockify"
+fuzz="clang libclang-rt-14-dev"
 
 want=""
 for set in "$@"; do
@@ -17,6 +18,7 @@ for set in "$@"; do
   run) want="$want $build $run" ;;
   test) want="$want $build $run $test" ;;
   bench) want="$want $build $run $test $bench" ;;
+  fuzz) want="$want $build $fuzz" ;;
   *) echo "install-deps: unknown set '$set'" >&2; exit 2 ;;
   esac
 done

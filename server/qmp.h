@@ -40,5 +40,7 @@ void qmp_close(struct qmp *q);
 
 /* Exposed for the unit tests and the fuzzer: feed raw bytes as if read from the socket. */
 void qmp_feed(struct qmp *q, const char *data, size_t len);
+/* For the fuzzer: treat Q as connected without a socket (writes are then dropped). */
+void qmp_fuzz_mark_connected(struct qmp *q);
 
 #endif
