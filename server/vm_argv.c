@@ -218,6 +218,13 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
     arg(b, "-device");
     arg(b, "usb-kbd,bus=xhci.0");
   }
+  /* Clipboard: QEMU's vdagent shares the VNC client's clipboard with a guest running spice-vdagent. */
+  arg(b, "-device");
+  arg(b, "virtio-serial-pci,id=vser0");
+  arg(b, "-chardev");
+  arg(b, "qemu-vdagent,id=vdagent0,clipboard=on");
+  arg(b, "-device");
+  arg(b, "virtserialport,bus=vser0.0,chardev=vdagent0,name=com.redhat.spice.0");
 
   /* pc IDE slots for disks, leaving ide.1 unit 0 to the CD-ROM. */
   static const struct { int bus, unit; } pc_slots[] = {{0, 0}, {0, 1}, {1, 1}};
