@@ -9,6 +9,7 @@
 #include <sys/time.h>
 
 #include "util.h"
+#include "ws.h"
 
 /* One serialised event, shared by every queue it is in. */
 struct msg {
@@ -46,8 +47,7 @@ struct events_sub *events_subscribe(struct lws *wsi) {
 
 int events_on_writeable(struct events_sub *s) {
   if (s->overflow) {
-    const char *why = "too slow: event queue overflow, reconnect";
-    lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
+    ws_send_close(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow: event queue overflow, reconnect");
     return -1;
   }
   if (s->count == 0)

@@ -82,10 +82,14 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   char uri[256], ticket[96] = "", vm_id[65];
   if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
     return refuse(wsi, 400, "no request path");
-  if (!origin_allowed(w, wsi))
-    return refuse(wsi, 403, "origin not allowed");
   /* Returns a pointer into TICKET just past "ticket=". */
   const char *tv = lws_get_urlarg_by_name(wsi, "ticket=", ticket, sizeof(ticket));
+  if (!origin_allowed(w, wsi)) {
+    /* A ticket shown from a foreign page is spent: it must not be replayed from elsewhere. */
+    if (tv)
+      ticket_redeem(w->c->tickets, tv, "", now_ms(), vm_id);
+    return refuse(wsi, 403, "origin not allowed");
+  }
   if (!tv)
     return refuse(wsi, 403, "missing ticket");
   const char *proto;
@@ -210,6 +214,20 @@ void ws_allow_ui_port(struct ws *w, uint16_t http_port) {
     snprintf(o, sizeof(o), "http://%s:%u", hosts[i], http_port);
     ws_allow_origin(w, o);
   }
+}
+
+/* lws_write()'s opcode for a close frame: internal to lws (LWS_WRITE_CLOSE, 4 in every 4.x). */
+#define QHM_LWS_WRITE_CLOSE 4
+
+void ws_send_close(struct lws *wsi, int code, const char *reason) {
+  unsigned char frame[LWS_PRE + 125];
+  size_t rl = strlen(reason);
+  if (rl > 123)
+    rl = 123;
+  frame[LWS_PRE] = (unsigned char)((code >> 8) & 0xff);
+  frame[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+  memcpy(frame + LWS_PRE + 2, reason, rl);
+  lws_write(wsi, frame + LWS_PRE, 2 + rl, (enum lws_write_protocol)QHM_LWS_WRITE_CLOSE);
 }
 
 void ws_stop(struct ws *w) {

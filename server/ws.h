@@ -27,6 +27,12 @@ void ws_allow_origin(struct ws *w, const char *origin);
 const char *ws_base_url(struct ws *w);
 void ws_stop(struct ws *w);
 
+struct lws;
+/* Write a close frame with CODE and REASON (at most 123 bytes) from a SERVER_WRITEABLE
+ * callback that then returns -1. lws 4.1 drops the TCP connection without a close frame
+ * when a writeable callback returns -1 after lws_close_reason(), so bridges use this. */
+void ws_send_close(struct lws *wsi, int code, const char *reason);
+
 /* Per-session limits, shared with the bridges. */
 #define WS_MAX_MESSAGE (1u << 20) /* one client message; larger is closed with 1009 */
 #define WS_QUEUE_HIGH (1u << 20)  /* bytes queued toward one side before the other side is paused */

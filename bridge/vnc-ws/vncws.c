@@ -239,8 +239,7 @@ int vncws_on_writeable(struct vncws *s) {
     return 0;
   }
   if (s->closing) {
-    lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
-                     strlen(s->close_reason));
+    ws_send_close(s->wsi, s->close_code, s->close_reason);
     return -1;
   }
   return 0;
