@@ -69,6 +69,10 @@ struct vm {
   struct waiter *start_waiters, *exit_waiters;
   json_t *forwards_active;
   unsigned shot_seq;
+  json_t *last_exit; /* cache of store_exit_last(); valid when last_exit_known */
+  bool last_exit_known;
+  char *json_text; /* cache of vm_to_json() as compact text for listings; NULL when stale */
+  size_t json_len;
   struct vm *next;
 };
 
@@ -120,7 +124,14 @@ static void vm_path(const struct vm *v, const char *rel, char *out, size_t outle
   vm_paths_file(&p, rel, out, outlen);
 }
 
+/* Anything vm_to_json() shows changed: drop the cached listing text. */
+static void vm_dirty(struct vm *v) {
+  free(v->json_text);
+  v->json_text = NULL;
+}
+
 static void set_state(struct vm *v, enum vm_state s, const char *reason) {
+  vm_dirty(v);
   if (v->state != s || strcmp(v->reason, reason) != 0)
     log_info("vm %s (%s): %s -> %s (%s)", v->cfg.id, v->cfg.name, state_names[v->state], state_names[s],
              reason);
@@ -132,6 +143,13 @@ static void set_state(struct vm *v, enum vm_state s, const char *reason) {
                           state_names[s], "reason", v->reason));
 }
 
+static void forget_last_exit(struct vm *v) {
+  vm_dirty(v);
+  json_decref(v->last_exit);
+  v->last_exit = NULL;
+  v->last_exit_known = false;
+}
+
 static json_t *vm_to_json(struct vm *v) {
   json_t *o = vm_config_to_json(&v->cfg);
   json_object_set_new(o, "state", json_string(state_names[v->state]));
@@ -140,8 +158,11 @@ static json_t *vm_to_json(struct vm *v) {
   json_object_set_new(o, "pid", v->pid > 0 ? json_integer(v->pid) : json_null());
   json_object_set_new(o, "forwards_active",
                       v->forwards_active ? json_incref(v->forwards_active) : json_array());
-  json_t *last = store_exit_last(v->m->c->store, v->cfg.id);
-  json_object_set_new(o, "last_exit", last ? last : json_null());
+  if (!v->last_exit_known) { /* one query per exit, not one per listing */
+    v->last_exit = store_exit_last(v->m->c->store, v->cfg.id);
+    v->last_exit_known = true;
+  }
+  json_object_set_new(o, "last_exit", v->last_exit ? json_incref(v->last_exit) : json_null());
   json_object_set_new(o, "created_at", json_integer(v->created));
   return o;
 }
@@ -267,6 +288,7 @@ static void on_process_exit(struct vm *v) {
   json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
   store_exit_add(v->m->c->store, v->cfg.id, now_unix(), clean ? "stopped" : "crashed", code, sig, reason,
                  tail);
+  forget_last_exit(v);
   events_emit(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:O}", "type", "vm.exit", "vm", v->cfg.id, "status",
                         clean ? "stopped" : "crashed", "reason", reason, "exit_code",
                         code >= 0 ? json_integer(code) : json_null(), "signal",
@@ -352,6 +374,7 @@ static void parse_usernet(struct vm *v, const char *text) {
   }
   json_decref(v->forwards_active);
   v->forwards_active = a;
+  vm_dirty(v);
 }
 
 static void on_usernet(struct qmp *q, json_t *ret, const char *err, void *ud) {
@@ -434,6 +457,7 @@ static int watch_process(struct vm *v, pid_t pid) {
   if (fd < 0)
     return -1;
   v->pid = pid;
+  vm_dirty(v);
   v->pidfd = fd;
   v->pidpoll = xcalloc(1, sizeof(*v->pidpoll));
   uv_poll_init(&v->m->c->loop, v->pidpoll, fd);
@@ -888,10 +912,34 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
 /* ---- list, get ---- */
 
 void vm_req_list(struct vm_manager *m, struct core_req *r) {
-  json_t *a = json_array();
-  for (struct vm *v = m->head; v; v = v->next)
-    json_array_append_new(a, vm_to_json(v));
-  core_req_reply_json(r, 200, json_pack("{s:o}", "vms", a));
+  /* Listings are the hot path (the UI and every client poll them): each VM's text is
+   * rendered once per change (vm_dirty) and the list is a concatenation. */
+  static const char head[] = "{\"vms\":[", tail[] = "]}";
+  size_t len = sizeof(head) - 1 + sizeof(tail) - 1;
+  for (struct vm *v = m->head; v; v = v->next) {
+    if (!v->json_text) {
+      json_t *o = vm_to_json(v);
+      v->json_text = json_dumps(o, JSON_COMPACT);
+      json_decref(o);
+      if (!v->json_text)
+        abort();
+      v->json_len = strlen(v->json_text);
+    }
+    len += v->json_len + 1;
+  }
+  char *out = xmalloc(len + 1), *p = out;
+  memcpy(p, head, sizeof(head) - 1);
+  p += sizeof(head) - 1;
+  for (struct vm *v = m->head; v; v = v->next) {
+    if (v != m->head)
+      *p++ = ',';
+    memcpy(p, v->json_text, v->json_len);
+    p += v->json_len;
+  }
+  memcpy(p, tail, sizeof(tail) - 1);
+  p += sizeof(tail) - 1;
+  *p = 0;
+  core_req_reply_bytes(r, 200, "application/json", out, (size_t)(p - out));
 }
 
 void vm_req_get(struct vm_manager *m, struct core_req *r, const char *id) {
@@ -924,6 +972,8 @@ static void vm_release(struct vm *v) {
   close_handle(v->shutdown_timer);
   json_decref(v->argv);
   json_decref(v->forwards_active);
+  json_decref(v->last_exit);
+  free(v->json_text);
   free(v);
 }
 
@@ -1177,6 +1227,7 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     goto out;
   }
   v->cfg = *cfg;
+  vm_dirty(v);
   reply_vm(r, 200, v);
 out:
   free(cfg);
@@ -1301,6 +1352,7 @@ static void reattach(struct vm *v) {
   json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
   const char *why = "QEMU exited while the daemon was not running (exit status unknown)";
   store_exit_add(st, v->cfg.id, now_unix(), "stopped", -1, 0, why, tail);
+  forget_last_exit(v);
   json_decref(tail);
   store_runtime_clear(st, v->cfg.id);
   set_state(v, ST_STOPPED, why);

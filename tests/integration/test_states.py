@@ -29,6 +29,14 @@ class StateTest(DaemonTestCase):
         self.assertTrue(pid_alive(js['pid']), js)
         return js
 
+    def assertListed(self, vm_id):
+        """The listing (rendered from a per-VM cache) says exactly what GET /vms/{id} says."""
+        one = self.daemon.vm(vm_id)
+        st, js, _ = self.api('GET', '/api/v1/vms')
+        self.assertEqual(st, 200, js)
+        listed = [v for v in js['vms'] if v['id'] == vm_id]
+        self.assertEqual(listed, [one], 'GET /vms disagrees with GET /vms/%s' % vm_id)
+
     def post(self, vm_id, action):
         st, js, _ = self.api('POST', '/api/v1/vms/%s/%s' % (vm_id, action), timeout=60)
         self.assertEqual(st, 200, '%s -> %d %r' % (action, st, js))
@@ -43,6 +51,7 @@ class StateTest(DaemonTestCase):
         js = self.post(vid, 'pause')
         self.assertEqual(js['state'], 'paused', js)
         self.assertEqual(self.daemon.vm(vid)['state'], 'paused')
+        self.assertListed(vid)
         # A paused VM still has a screen.
         st, data, h = self.daemon.screenshot(vid)
         self.assertEqual(st, 200, data)
@@ -51,6 +60,7 @@ class StateTest(DaemonTestCase):
         js = self.post(vid, 'resume')
         self.assertEqual(js['state'], 'running', js)
         self.assertEqual(self.daemon.vm(vid)['state'], 'running')
+        self.assertListed(vid)
 
         js = self.post(vid, 'reset')
         self.assertEqual(js['state'], 'running', js)
@@ -75,6 +85,7 @@ class StateTest(DaemonTestCase):
         g = self.daemon.vm(vid)
         self.assertEqual(g['state'], 'stopped')
         self.assertFalse(g.get('pid'), g)
+        self.assertListed(vid)
         self.assertEqual(self.daemon.host_info()['limits']['committed_mib'], 0)
 
         pid2 = self.start(vid)['pid']
@@ -185,14 +196,17 @@ class StateTest(DaemonTestCase):
         self.assertTrue(all(isinstance(x, str) for x in le['log_tail']), le)
         self.assertLessEqual(len(le['log_tail']), 50, le)
         self.assertFalse(g.get('pid'), g)
+        self.assertListed(vid)
         self.assertEqual(self.daemon.host_info()['limits']['committed_mib'], 0)
         # A crashed VM can be configured and started again.
         self.daemon.ok('PATCH', '/api/v1/vms/' + vid, body={'memory_mib': 160})
+        self.assertListed(vid)
         js = self.start(vid)
         self.assertEqual(js['memory_mib'], 160)
         self.assertEqual(self.post(vid, 'kill')['state'], 'stopped')
         # The crash stays on record until the next exit replaces it.
         self.assertEqual(self.daemon.vm(vid)['last_exit'].get('status'), 'stopped')
+        self.assertListed(vid)
 
     def test_cmdline_and_log(self):
         host = self.daemon.host_info()
