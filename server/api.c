@@ -86,15 +86,28 @@ static bool parse_tail(struct core_req *r, unsigned *out) {
   return true;
 }
 
+/* ?NAME=true|false|1|0 (absent: false). Replies 400 and returns false when invalid. */
+static bool parse_bool_arg(struct core_req *r, const char *name, const char *v, bool *out) {
+  *out = v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+  if (v && !*out && strcmp(v, "false") != 0 && strcmp(v, "0") != 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s: must be true or false", name);
+    return false;
+  }
+  return true;
+}
+
 static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
   struct vm_manager *m = c->vms;
   if (n == 1) {
     if (is_method(r, "GET")) {
       vm_req_list(m, r);
     } else if (is_method(r, "POST")) {
+      bool dry;
+      if (!parse_bool_arg(r, "dry_run", r->query_dry_run, &dry))
+        return;
       json_t *b = body_object(r);
       if (b) {
-        vm_req_create(m, r, b);
+        vm_req_create(m, r, b, dry);
         json_decref(b);
       }
     } else {
@@ -113,13 +126,9 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
         json_decref(b);
       }
     } else if (is_method(r, "DELETE")) {
-      const char *k = r->query_keep_disks;
-      bool keep = k && (strcmp(k, "true") == 0 || strcmp(k, "1") == 0);
-      if (k && !keep && strcmp(k, "false") != 0 && strcmp(k, "0") != 0) {
-        core_req_reply_error(r, 400, "invalid_field", "keep_disks: must be true or false");
-        return;
-      }
-      vm_req_delete(m, r, id, keep);
+      bool keep;
+      if (parse_bool_arg(r, "keep_disks", r->query_keep_disks, &keep))
+        vm_req_delete(m, r, id, keep);
     } else {
       method_not_allowed(r, "GET, PATCH, DELETE");
     }

@@ -151,6 +151,7 @@ void core_req_free(struct core_req *r) {
   free(r->path);
   free(r->query_tail);
   free(r->query_keep_disks);
+  free(r->query_dry_run);
   free(r->body);
   free(r->resp);
   free(r);

@@ -28,7 +28,8 @@ struct core_req {
   char *path;       /* decoded URL path */
   char *query_tail; /* value of ?tail= or NULL */
   char *query_keep_disks;
-  char *body; /* request body (may be NULL) */
+  char *query_dry_run; /* ?dry_run= of POST /vms */
+  char *body;          /* request body (may be NULL) */
   size_t body_len;
   void (*done)(struct core_req *r); /* called on the core thread once answered */
   void *done_ud;

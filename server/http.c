@@ -202,6 +202,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->path = xstrdup(url);
     r->query_tail = dup_arg(conn, "tail");
     r->query_keep_disks = dup_arg(conn, "keep_disks");
+    r->query_dry_run = dup_arg(conn, "dry_run");
     r->body = x->body;
     r->body_len = x->len;
     x->body = NULL;

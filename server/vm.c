@@ -1107,7 +1107,31 @@ static void create_next_disk(struct create_ctx *x) {
   }
 }
 
-void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body) {
+static void reply_dry_run(struct vm_manager *m, struct core_req *r, struct vm *v) {
+  struct vm_paths p;
+  struct vm_argv av = {0};
+  char err[1024];
+  /* The id and uuid are not drawn yet: zeros stand in for them. */
+  memset(v->cfg.id, '0', VM_ID_LEN);
+  v->cfg.id[VM_ID_LEN] = 0;
+  snprintf(v->cfg.uuid, sizeof(v->cfg.uuid), "00000000-0000-0000-0000-000000000000");
+  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", m->c->data_dir, v->cfg.id);
+  for (size_t i = 0; i < v->cfg.n_disks; i++)
+    snprintf(v->cfg.disks[i].path, sizeof(v->cfg.disks[i].path), "%s/disk%zu.qcow2", p.dir, i);
+  if (vm_argv_build(&v->cfg, &m->c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    return;
+  }
+  json_t *a = json_array();
+  for (size_t i = 0; i < av.argc; i++)
+    json_array_append_new(a, json_string(av.argv[i]));
+  vm_argv_free(&av);
+  core_req_reply_json(r, 200,
+                      json_pack("{s:b, s:o, s:o, s:s}", "dry_run", 1, "config", vm_config_to_json(&v->cfg),
+                                "argv", a, "accelerator", host_accel_name(&m->c->host, v->cfg.arch)));
+}
+
+void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool dry_run) {
   struct core *c = m->c;
   char err[1024];
   struct vm *v = vm_alloc(m);
@@ -1139,6 +1163,11 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body) {
     core_req_reply_error(r, 507, "insufficient_storage",
                          "disks: %llu MiB requested but only %llu MiB are free (%d MiB are kept in reserve)",
                          (unsigned long long)want_mib, (unsigned long long)free_mib, HOST_DISK_RESERVE_MIB);
+    vm_release(v);
+    return;
+  }
+  if (dry_run) {
+    reply_dry_run(m, r, v);
     vm_release(v);
     return;
   }

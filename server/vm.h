@@ -26,7 +26,9 @@ void vm_manager_free(struct vm_manager *m);
 uint64_t vm_manager_committed_mib(struct vm_manager *m);
 
 void vm_req_list(struct vm_manager *m, struct core_req *r);
-void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body);
+/* DRY_RUN: validate everything a create checks and answer {"dry_run", "config", "argv"} (the
+ * QEMU command line the VM would run, under a placeholder directory) without creating anything. */
+void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool dry_run);
 void vm_req_get(struct vm_manager *m, struct core_req *r, const char *id);
 void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
 void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, bool keep_disks);

@@ -185,3 +185,32 @@ class CrudTest(DaemonTestCase):
         self.assertEqual([(d['size_gib'], d['interface']) for d in vm['disks']], [(3, 'nvme')])
         self.assertEqual(qcow2_header(vm['disks'][0]['path'])[2], 3 * GIB)
         self.assertTrue(re.match(r'^[0-9a-f]{16}$', vm['id']))
+
+    def test_dry_run_previews_without_creating(self):
+        before = self.list_ids()
+        dirs = sorted(os.listdir(self.vms_dir())) if os.path.isdir(self.vms_dir()) else []
+        body = {'name': 'Preview', 'arch': 'aarch64', 'memory_mib': 512, 'cpus': 1,
+                'disks': [{'size_gib': 4}]}
+        st, js, _ = self.api('POST', '/api/v1/vms?dry_run=true', body=body)
+        self.assertEqual(st, 200, js)
+        self.assertIs(js.get('dry_run'), True, js)
+        argv = js['argv']
+        self.assertTrue(argv[0].endswith('qemu-system-aarch64'), argv)
+        self.assertIn('virt', ' '.join(argv))
+        self.assertIn('512', argv[argv.index('-m') + 1], argv)
+        self.assertEqual(js['config']['name'], 'Preview')
+        self.assertEqual(js['config']['memory_mib'], 512)
+        self.assertIn(js.get('accelerator'), ('kvm', 'tcg'), js)
+        # Nothing was created: no row, no directory, the name is still free.
+        self.assertEqual(self.list_ids(), before)
+        self.assertEqual(sorted(os.listdir(self.vms_dir())) if os.path.isdir(self.vms_dir()) else [], dirs)
+        # The same checks as a real create.
+        st, js, _ = self.api('POST', '/api/v1/vms?dry_run=1', body={'name': 'P', 'memory_mib': 1 << 30})
+        self.assertEqual(st, 400, js)
+        self.assertIn('memory_mib', js['error']['message'])
+        st, js, _ = self.api('POST', '/api/v1/vms?dry_run=maybe', body={'name': 'P'})
+        self.assertEqual(st, 400, js)
+        self.assertIn('dry_run', js['error']['message'])
+        st, js, _ = self.api('POST', '/api/v1/vms?dry_run=false', body={'name': 'Real', 'disks': []})
+        self.assertEqual(st, 201, js)
+        self.addCleanup(self.daemon.dispose, js['id'])
