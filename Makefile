@@ -5,7 +5,7 @@ BUILD ?= build
 PORT ?= 8006
 BIND ?= 127.0.0.1
 
-.PHONY: all deps build run check bench fuzz format clean
+.PHONY: all deps build webui run check bench fuzz format clean
 
 all: build
 
@@ -16,13 +16,18 @@ build: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
 	@ninja -C $(BUILD)
 
-run: build
-	$(BUILD)/qemu-hmos serve --bind $(BIND) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+# The browser UI (webui/ -> webui/dist; npm ci only when the lockfile changed).
+webui:
+	@scripts/build-webui.sh --no-e2e
+
+run: build webui
+	$(BUILD)/qemu-hmos serve --bind $(BIND) --port $(PORT) --ui-dir webui/dist $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 check:
 	@scripts/install-deps.sh test
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
 	@ninja -C $(BUILD)
+	@scripts/build-webui.sh
 	@python3 tests/run_all.py --build $(BUILD)
 
 bench:
@@ -42,6 +47,6 @@ fuzz:
 	@scripts/install-deps.sh fuzz
 	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzzing=true
 	@ninja -C build-fuzz
-	@for f in qmp vm_config ticket; do mkdir -p build-fuzz/corpus/$$f; \
+	@for f in qmp vm_config ticket guac; do mkdir -p build-fuzz/corpus/$$f; \
 	  build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$f \
 	    tests/fuzz/corpus/$$f || exit 1; done

@@ -4,7 +4,10 @@
 
 Unit tests: the cmocka programs meson knows (their TAP output is counted per
 test case). Integration tests: tests/integration/run.py against the real
-daemon and real QEMU.
+daemon and real QEMU. End-to-end tests: tests/e2e/run.mjs (Node, Debian
+Chromium through playwright-core) against the daemon serving webui/dist, each
+browser test counted on its own; scripts/build-webui.sh must have run first
+(`make check` does that).
 """
 import argparse
 import json
@@ -57,16 +60,44 @@ def run_integration(build):
     return passed, failed
 
 
+def run_e2e(build):
+    ui = os.path.join(ROOT, "webui", "dist")
+    cmd = ["node", os.path.join(ROOT, "tests", "e2e", "run.mjs"), "--daemon", os.path.join(build, "qemu-hmos"),
+           "--ui", ui]
+    try:
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    except OSError as e:
+        print(f"e2e: cannot run node ({e}); run scripts/build-webui.sh")
+        return 0, 1
+    passed = failed = None
+    for line in p.stdout:
+        m = re.match(r"^e2e: (\d+) passed, (\d+) failed$", line.strip())
+        if m:
+            passed, failed = int(m.group(1)), int(m.group(2))
+        else:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    rc = p.wait()
+    if passed is None:
+        print(f"e2e runner ended (status {rc}) without a summary")
+        return 0, 1
+    print(f"e2e: {passed} passed, {failed} failed")
+    return passed, failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--unit-only", action="store_true")
+    ap.add_argument("--no-e2e", action="store_true", help="skip the browser tests")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     p1, f1 = run_unit(build)
     p2, f2 = (0, 0) if a.unit_only else run_integration(build)
-    print(f"{p1 + p2} passed, {f1 + f2} failed")
-    return 1 if f1 + f2 else 0
+    p3, f3 = (0, 0) if a.unit_only or a.no_e2e else run_e2e(build)
+    passed, failed = p1 + p2 + p3, f1 + f2 + f3
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

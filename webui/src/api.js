@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// api: the one fetch wrapper for the daemon's REST API (docs/api.md). Every
+// failure becomes an ApiError carrying the API's {"error": {"code",
+// "message"}} when the daemon sent one, so pages can show the daemon's own
+// message (as text) instead of a bare status code.
+import { t } from './i18n.js';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status; // 0 = no HTTP answer at all
+    this.code = code;
+  }
+}
+
+const TIMEOUT_MS = 20000;
+
+// method, path under /api/v1, JSON body (optional); opts.text → the body as text;
+// opts.timeoutMs for slow actions (start waits for QEMU).
+export async function api(method, path, body, { text = false, timeoutMs = TIMEOUT_MS } = {}) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeoutMs);
+  let resp, raw;
+  try {
+    resp = await fetch('/api/v1' + path, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: ctl.signal,
+      cache: 'no-store',
+    });
+    raw = await resp.text();
+  } catch (e) {
+    throw new ApiError(0, 'network', t('error.network', { detail: e.name === 'AbortError' ? 'timeout' : e.message }));
+  } finally {
+    clearTimeout(timer);
+  }
+  let data = null;
+  if (raw && (!text || !resp.ok)) {
+    try { data = JSON.parse(raw); } catch { data = null; }
+  }
+  if (!resp.ok) {
+    const err = data && typeof data === 'object' && data.error;
+    if (err && typeof err.message === 'string')
+      throw new ApiError(resp.status, String(err.code || 'error'), err.message);
+    throw new ApiError(resp.status, 'http', t('error.http', { status: resp.status }));
+  }
+  return text ? raw : data;
+}
+
+const vmPath = (id) => `/vms/${encodeURIComponent(id)}`;
+const LONG = { timeoutMs: 150000 }; // start waits for QMP; kill up to 3 s plus exit; TCG is slow
+
+export const getHost = () => api('GET', '/host');
+export const listVms = () => api('GET', '/vms').then((d) => (d && d.vms) || []);
+export const getVm = (id) => api('GET', vmPath(id));
+export const createVm = (fields) => api('POST', '/vms', fields, LONG);
+export const patchVm = (id, fields) => api('PATCH', vmPath(id), fields);
+export const deleteVm = (id, keepDisks) => api('DELETE', vmPath(id) + (keepDisks ? '?keep_disks=true' : ''), undefined, LONG);
+export const vmAction = (id, action) => api('POST', `${vmPath(id)}/${action}`, undefined, LONG);
+export const vmLog = (id, tail = 200) => api('GET', `${vmPath(id)}/log?tail=${tail}`, undefined, { text: true });
+export const vmCmdline = (id) => api('GET', `${vmPath(id)}/cmdline`);
+export const screenshotUrl = (id) => `/api/v1${vmPath(id)}/screenshot?t=${Date.now()}`;
+export const consoleTicket = (id, protocol = 'vnc') => api('POST', `${vmPath(id)}/console`, { protocol });
+export const eventsTicket = () => api('POST', '/events/ticket');
+
+// Optional endpoints (other parts of the daemon may not have them yet):
+// null when the daemon answers 404/405, so callers can degrade.
+async function optional(p) {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 405)) return null;
+    throw e;
+  }
+}
+// The image library: [{name, path, size_bytes?}], or null without one.
+export const listImages = () => optional(api('GET', '/images')).then((d) => {
+  if (d === null) return null;
+  const list = Array.isArray(d) ? d : (d && (d.images || d.items)) || [];
+  return list.filter((i) => i && typeof (i.path || i.file) === 'string')
+    .map((i) => ({ id: i.id ?? null, name: String(i.name || i.filename || i.path || i.file), path: String(i.path || i.file), size: i.size_bytes ?? i.size ?? null }));
+});
+// Every check of a create plus the QEMU argv it would run, nothing created
+// (POST /vms?dry_run=true → {dry_run: true, argv, accelerator, config}).
+export const previewCreate = (fields) => api('POST', '/vms?dry_run=true', fields);
+// Downloads into the image library (optional: null when the daemon has none).
+export const startDownload = (fields) => optional(api('POST', '/downloads', fields));
+export const getDownload = (id) => api('GET', `/downloads/${encodeURIComponent(id)}`);

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// main: the shell and the router. The daemon answers every non-API path with
+// index.html, so the page is chosen here from location.pathname. Each page
+// module exports mount(root, params) and returns a cleanup function, called
+// before the next page mounts (it closes WebSockets, timers, listeners).
+// Same-origin links marked data-link navigate with history.pushState. The
+// console page (noVNC, the bulk of the bundle) is a separate chunk loaded on
+// first use. Changing the language or theme re-renders the current page.
+import { t, getLocale, setLocale, LOCALES, onLocaleChange } from './i18n.js';
+import { h } from './dom.js';
+import * as library from './pages/library.js';
+import * as wizard from './pages/wizard.js';
+import * as vmPage from './pages/vm.js';
+import * as hostPage from './pages/host.js';
+
+const lazyConsole = { load: () => import('./pages/console.js') };
+const idParam = (m) => ({ id: decodeURIComponent(m[1]) });
+
+const routes = [
+  { re: /^\/(?:vms\/?)?$/, page: library, nav: 'library' },
+  { re: /^\/new\/?$/, page: wizard, nav: 'library' },
+  { re: /^\/host\/?$/, page: hostPage, nav: 'host' },
+  { re: /^\/vm\/([^/]+)\/console\/?$/, page: lazyConsole, params: idParam, bare: true },
+  { re: /^\/vm\/([^/]+)\/?$/, page: vmPage, params: idParam, nav: 'library' },
+];
+
+const notFound = {
+  mount(root) {
+    document.title = t('notfound.title');
+    root.append(h('main', { class: 'page narrow', id: 'main' },
+      h('h1', { text: t('notfound.title') }),
+      h('p', {}, h('a', { href: '/', 'data-link': true, text: t('notfound.back') }))));
+    return () => {};
+  },
+};
+
+const THEMES = ['system', 'light', 'dark'];
+function applyTheme() {
+  const th = localStorage.getItem('qhm.theme') || 'system';
+  if (th === 'system') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = th;
+}
+
+function shell(nav) {
+  const lang = h('select', { id: 'lang-select', 'aria-label': t('shell.language') },
+    LOCALES.map((l) => h('option', { value: l.id, text: l.name })));
+  lang.value = getLocale();
+  lang.addEventListener('change', () => setLocale(lang.value));
+  const theme = h('select', { id: 'theme-select', 'aria-label': t('shell.theme') },
+    THEMES.map((x) => h('option', { value: x, text: t('theme.' + x) })));
+  theme.value = localStorage.getItem('qhm.theme') || 'system';
+  theme.addEventListener('change', () => { localStorage.setItem('qhm.theme', theme.value); applyTheme(); });
+  const link = (href, key, id) => h('a', { href, 'data-link': true, text: t(key), 'aria-current': nav === id ? 'page' : null });
+  return h('header', { class: 'appbar' },
+    h('a', { class: 'skip', href: '#main', text: t('shell.skip') }),
+    h('a', { class: 'brand', href: '/', 'data-link': true, text: t('app.title') }),
+    h('nav', { 'aria-label': t('shell.nav') }, link('/', 'nav.library', 'library'), link('/host', 'nav.host', 'host')),
+    h('div', { class: 'prefs' }, lang, theme));
+}
+
+let cleanup = null;
+let seq = 0;
+
+async function render() {
+  const my = ++seq;
+  const root = document.getElementById('app');
+  if (cleanup) {
+    try { cleanup(); } catch (e) { console.error(e); }
+    cleanup = null;
+  }
+  const path = location.pathname;
+  let route = routes.find((r) => r.re.test(path));
+  let page = route ? route.page : notFound;
+  if (page.load) {
+    try {
+      page = await page.load();
+    } catch (e) {
+      console.error(e);
+      page = notFound;
+    }
+    if (my !== seq) return;
+  }
+  root.replaceChildren();
+  if (!route || !route.bare) root.append(shell(route && route.nav));
+  const m = route && route.re.exec(path);
+  cleanup = page.mount(root, route && route.params ? route.params(m) : {}) || null;
+}
+
+export function navigate(href, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', href);
+  else history.pushState(null, '', href);
+  render();
+}
+window.qhmNavigate = navigate; // pages import navigate lazily through this to avoid an import cycle
+
+applyTheme();
+document.documentElement.lang = getLocale();
+onLocaleChange(() => { document.documentElement.lang = getLocale(); render(); });
+document.addEventListener('click', (e) => {
+  const a = e.target.closest && e.target.closest('a[data-link]');
+  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin) return;
+  e.preventDefault();
+  navigate(url.pathname + url.search);
+});
+window.addEventListener('popstate', render);
+render();

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// VM page (/vm/{id}): state live from the event stream; Start, Pause, Resume,
+// Shut down, Force stop, Reset (each enabled only when valid); Console; the
+// last crash record (signal, exit code, last log lines) shown prominently;
+// the log as a live tail (polled while QEMU runs); the QEMU command line;
+// Settings (name any time; memory, CPUs and boot order while stopped, PATCH);
+// Delete with a confirmation. Guest and daemon text is set as text only.
+import { getVm, getHost, patchVm, deleteVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
+import { h } from '../dom.js';
+import { t } from '../i18n.js';
+import { subscribe } from '../events.js';
+import { stateBadge, setBadge, actionButtons, errorBanner, confirmDialog, field, withBusy, shellLine, fmtMiB, isLive } from '../ui.js';
+
+const LOG_MS = 2000;
+const BOOT_ORDERS = [['cdrom', 'disk'], ['disk', 'cdrom'], ['cdrom'], ['disk'], ['network'], ['disk', 'network']];
+
+export function mount(root, { id }) {
+  const errors = errorBanner();
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite', text: t('vm.loading') });
+  const main = h('main', { class: 'page', id: 'main' }, errors.el, status);
+  root.append(main);
+
+  let alive = true;
+  let vm = null;
+  let host = null;
+  let logTimer = null;
+  let ui = null;
+
+  function build() {
+    const title = h('h1', { class: 'vm-title', text: vm.name });
+    const badge = stateBadge(vm.state);
+    const reason = h('p', { class: 'reason' });
+    const actions = actionButtons({
+      ids: ['start', 'pause', 'resume', 'shutdown', 'kill', 'reset'],
+      getVm: () => vm,
+      status,
+      onDone: (v) => { if (v && v.id) setVm(v); },
+      onError: (e) => errors.show(e),
+    });
+    const consoleLink = h('a', { class: 'btn primary', href: `/vm/${encodeURIComponent(id)}/console`, 'data-link': true, text: t('action.console') });
+    const shot = h('img', { class: 'vm-shot', alt: t('library.thumb_alt', { name: vm.name }), hidden: true });
+
+    const facts = h('dl', { class: 'facts' });
+    const crash = h('section', { class: 'crash', role: 'region', 'aria-labelledby': 'crash-title', hidden: true });
+
+    const logPre = h('pre', { class: 'log', tabindex: '0', 'aria-label': t('vm.log') });
+    const logLive = h('span', { class: 'tag' });
+    const cmd = h('pre', { class: 'cmdline', tabindex: '0', 'aria-label': t('vm.cmdline') });
+
+    // Settings
+    const L = host.limits;
+    const fName = field({ id: 's-name', label: t('field.name'), input: h('input', { type: 'text', maxlength: L.name_max_bytes, autocomplete: 'off' }) });
+    const fMem = field({ id: 's-mem', label: t('field.memory'), input: h('input', { type: 'number', min: 16, max: L.max_memory_mib, inputmode: 'numeric' }),
+      hint: t('wizard.mem_hint', { max: L.max_memory_mib, host: fmtMiB(host.memory_mib), avail: fmtMiB(host.memory_available_mib) }) });
+    const fCpus = field({ id: 's-cpus', label: t('field.cpus'), input: h('input', { type: 'number', min: 1, max: L.max_cpus, inputmode: 'numeric' }),
+      hint: t('wizard.cpu_hint', { max: L.max_cpus }) });
+    const bootSel = h('select', {}, BOOT_ORDERS.map((o) => h('option', { value: o.join(','), text: o.map((d) => t('boot.' + d)).join(' → ') })));
+    const fBoot = field({ id: 's-boot', label: t('field.boot_order'), input: bootSel });
+    const stoppedNote = h('p', { class: 'hint', text: t('vm.settings_stopped') });
+    const saveBtn = h('button', { type: 'submit', class: 'btn primary', text: t('vm.save') });
+    const settingsMsg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+    const settings = h('form', { class: 'settings', novalidate: true, 'aria-labelledby': 'settings-title' },
+      fName.wrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
+    settings.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      errors.clear();
+      settingsMsg.textContent = '';
+      const patch = {};
+      const name = fName.input.value.trim();
+      if (!name) { fName.error(t('wizard.err.name_required')); fName.input.focus(); return; }
+      fName.error('');
+      if (name !== vm.name) patch.name = name;
+      const editable = !isLive(vm.state) && vm.state !== 'starting' && vm.state !== 'shutting-down';
+      if (editable) {
+        const m = Number(fMem.input.value), c = Number(fCpus.input.value);
+        if (!Number.isInteger(m) || m < 16 || m > L.max_memory_mib) { fMem.error(t('wizard.err.mem_max', { max: L.max_memory_mib })); fMem.input.focus(); return; }
+        fMem.error('');
+        if (!Number.isInteger(c) || c < 1 || c > L.max_cpus) { fCpus.error(t('wizard.err.cpu_max', { max: L.max_cpus })); fCpus.input.focus(); return; }
+        fCpus.error('');
+        if (m !== vm.memory_mib) patch.memory_mib = m;
+        if (c !== vm.cpus) patch.cpus = c;
+        if (bootSel.value !== (vm.boot_order || []).join(',')) patch.boot_order = bootSel.value.split(',');
+      }
+      if (!Object.keys(patch).length) { settingsMsg.textContent = t('vm.no_changes'); return; }
+      try {
+        const v = await withBusy(saveBtn, () => patchVm(id, patch));
+        setVm(v, true);
+        settingsMsg.textContent = t('vm.saved');
+      } catch (err) {
+        errors.show(err);
+      }
+    });
+
+    // Delete
+    const delBtn = h('button', { type: 'button', class: 'btn danger', text: t('vm.delete') });
+    delBtn.addEventListener('click', async () => {
+      errors.clear();
+      const keepId = 'keep-disks';
+      const keep = h('input', { type: 'checkbox', id: keepId });
+      const ok = await confirmDialog({
+        title: t('vm.delete_title', { name: vm.name }),
+        message: t('vm.delete_message'),
+        confirm: t('vm.delete_confirm'),
+        danger: true,
+        extra: (vm.disks || []).length ? h('div', { class: 'choice' }, keep, h('label', { for: keepId, text: t('vm.keep_disks') })) : null,
+      });
+      if (!ok) return;
+      status.textContent = t('vm.deleting');
+      try {
+        await withBusy(delBtn, () => deleteVm(id, keep.checked));
+        if (alive) window.qhmNavigate('/', { replace: true });
+      } catch (err) {
+        status.textContent = '';
+        errors.show(err);
+      }
+    });
+
+    main.append(
+      h('nav', { class: 'crumbs', 'aria-label': t('vm.breadcrumb') }, h('a', { href: '/', 'data-link': true, text: t('nav.library') })),
+      h('div', { class: 'page-head' }, h('div', { class: 'title-row' }, title, badge), consoleLink),
+      reason,
+      h('div', { class: 'actions toolbar-actions', role: 'group', 'aria-label': t('vm.actions') }, actions.buttons),
+      crash,
+      h('div', { class: 'vm-grid' },
+        h('section', { 'aria-labelledby': 'ov-title' }, h('h2', { id: 'ov-title', text: t('vm.overview') }), shot, facts),
+        h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: t('vm.settings') }), settings)),
+      h('section', { 'aria-labelledby': 'log-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-title', text: t('vm.log') }), logLive), logPre),
+      h('section', { 'aria-labelledby': 'cmd-title' }, h('h2', { id: 'cmd-title', text: t('vm.cmdline') }), cmd),
+      h('section', { class: 'danger-zone', 'aria-labelledby': 'del-title' }, h('h2', { id: 'del-title', text: t('vm.delete_section') }),
+        h('p', { class: 'hint', text: t('vm.delete_hint') }), delBtn));
+    status.textContent = '';
+
+    ui = {
+      render(formsToo) {
+        document.title = `${vm.name} — ${t('app.title')}`;
+        title.textContent = vm.name;
+        setBadge(badge, vm.state);
+        reason.textContent = vm.state_reason ? t('vm.reason', { reason: vm.state_reason }) : '';
+        actions.update(vm.state);
+        consoleLink.hidden = !isLive(vm.state);
+        delBtn.disabled = vm.state !== 'stopped' && vm.state !== 'crashed';
+        facts.replaceChildren();
+        const fact = (k, val) => facts.append(h('dt', { text: k }), h('dd', { text: val }));
+        fact(t('field.arch'), vm.arch);
+        fact(t('vm.accelerator'), vm.accelerator ? t('accel.' + vm.accelerator) : '—');
+        fact(t('field.memory'), String(vm.memory_mib));
+        fact(t('field.cpus'), String(vm.cpus));
+        fact(t('vm.disks'), (vm.disks || []).map((d) => `${d.size_gib} GiB ${d.interface}`).join(', ') || t('wizard.no_disk'));
+        fact(t('vm.cdrom'), vm.cdrom || '—');
+        fact(t('field.boot_order'), (vm.boot_order || []).map((d) => t('boot.' + d)).join(' → '));
+        if ((vm.forwards_active || []).length)
+          fact(t('vm.forwards'), vm.forwards_active.map((f) => `${f.proto} 127.0.0.1:${f.host_port} → ${f.guest_port}`).join(', '));
+        const editable = vm.state === 'stopped' || vm.state === 'crashed';
+        for (const f of [fMem, fCpus, fBoot]) f.input.disabled = !editable;
+        stoppedNote.hidden = editable;
+        if (formsToo) {
+          fName.input.value = vm.name;
+          fMem.input.value = vm.memory_mib;
+          fCpus.input.value = vm.cpus;
+          const bo = (vm.boot_order || []).join(',');
+          if (![...bootSel.options].some((o) => o.value === bo)) bootSel.append(h('option', { value: bo, text: (vm.boot_order || []).map((d) => t('boot.' + d)).join(' → ') }));
+          bootSel.value = bo;
+        }
+        const ex = vm.last_exit;
+        crash.hidden = !(ex && ex.status === 'crashed' && vm.state === 'crashed');
+        if (!crash.hidden) {
+          const sig = ex.signal ? `${ex.signal_name || 'signal'} (${ex.signal})` : null;
+          crash.replaceChildren(
+            h('h2', { id: 'crash-title', text: t('vm.crashed_title') }),
+            h('p', { text: sig ? t('vm.crashed_signal', { signal: sig }) : t('vm.crashed_code', { code: ex.exit_code ?? '?' }) }),
+            ex.at ? h('p', { class: 'hint', text: new Date(ex.at * 1000).toLocaleString() }) : null,
+            h('pre', { class: 'log', tabindex: '0', text: (ex.log_tail || []).join('\n') }));
+        }
+        shot.hidden = !isLive(vm.state);
+        if (isLive(vm.state)) { const im = new Image(); im.onload = () => { if (alive) shot.src = im.src; }; im.src = screenshotUrl(id); }
+        logLive.textContent = isLive(vm.state) || vm.state === 'starting' || vm.state === 'shutting-down' ? t('vm.log_live') : '';
+        pollLog();
+        vmCmdline(id).then((c) => { if (alive && c && c.argv) cmd.textContent = shellLine(c.argv); }).catch((e) => { cmd.textContent = e.message; });
+      },
+      async log() {
+        try {
+          const text = await vmLog(id, 200);
+          if (!alive) return;
+          const atEnd = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 8;
+          if (logPre.textContent !== text) {
+            logPre.textContent = text;
+            if (atEnd) logPre.scrollTop = logPre.scrollHeight;
+          }
+        } catch (e) {
+          if (alive) logPre.textContent = e.message;
+        }
+      },
+    };
+    ui.render(true);
+  }
+
+  function pollLog() {
+    clearTimeout(logTimer);
+    if (!alive || !ui) return;
+    ui.log();
+    if (vm && vm.state !== 'stopped' && vm.state !== 'crashed') logTimer = setTimeout(pollLog, LOG_MS);
+  }
+
+  function setVm(v, formsToo = false) {
+    const first = !vm;
+    vm = v;
+    if (first) build();
+    else ui.render(formsToo);
+  }
+
+  async function load(formsToo = false) {
+    try {
+      const [v, hst] = await Promise.all([getVm(id), host ? host : getHost()]);
+      if (!alive) return;
+      host = hst;
+      setVm(v, formsToo);
+    } catch (e) {
+      if (!alive) return;
+      status.textContent = '';
+      if (e.status === 404 && vm) { window.qhmNavigate('/', { replace: true }); return; }
+      errors.show(t('vm.load_failed', { message: e.message }));
+    }
+  }
+
+  load(true);
+  const unsubscribe = subscribe((ev) => {
+    if (ev.type === 'resync' || ((ev.type === 'vm.state' || ev.type === 'vm.exit') && ev.vm === id)) load();
+    else if (ev.type === 'vm.deleted' && ev.vm === id) window.qhmNavigate('/', { replace: true });
+  });
+
+  return () => {
+    alive = false;
+    clearTimeout(logTimer);
+    unsubscribe();
+  };
+}

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// wizard page (/new): a new VM in five steps — source (an ISO from the image
+// library, an ISO path on this device, a download into the library with its
+// progress shown, or none) →
+// architecture (with a note when it runs emulated) → memory and CPUs (the
+// host's limits shown, over-limit values refused before submit) → disk →
+// summary with the exact QEMU command line (POST /vms?dry_run=true, which also
+// runs every check of the create). Create, then start and open the console.
+// Host facts come from GET /api/v1/host; every API error is shown as text.
+import { getHost, listImages, previewCreate, createVm, vmAction, vmCmdline, startDownload, getDownload } from '../api.js';
+import { h, newId } from '../dom.js';
+import { t } from '../i18n.js';
+import { subscribe } from '../events.js';
+import { errorBanner, field, withBusy, shellLine, fmtMiB } from '../ui.js';
+
+const STEPS = ['source', 'arch', 'resources', 'disk', 'summary'];
+const ARCH_ORDER = ['x86_64', 'aarch64', 'i386'];
+
+export function mount(root) {
+  document.title = t('wizard.title') + ' — ' + t('app.title');
+  const errors = errorBanner();
+  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite', text: t('wizard.loading') });
+  const stepList = h('ol', { class: 'steps' });
+  const body = h('div', { class: 'wizard-body' });
+  const form = h('form', { class: 'wizard', novalidate: true }, stepList, errors.el, body);
+  root.append(h('main', { class: 'page narrow', id: 'main' }, h('h1', { text: t('wizard.title') }), status, form));
+
+  let alive = true;
+  let host = null;
+  let images = null;
+  let step = 0;
+  const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16 };
+  let dl = null; // the download in progress: {id, el, bar, text}
+  let downloadsAvailable = true;
+
+  function renderSteps() {
+    stepList.replaceChildren(...STEPS.map((s, i) => h('li', {
+      class: i === step ? 'current' : i < step ? 'done' : '', 'aria-current': i === step ? 'step' : null,
+      text: t('wizard.step.' + s),
+    })));
+  }
+
+  function nav(nextLabel = t('wizard.next')) {
+    const back = h('button', { type: 'button', class: 'btn', text: t('wizard.back'), disabled: step === 0 });
+    back.addEventListener('click', () => { step--; show(); });
+    const next = h('button', { type: 'submit', class: 'btn primary', text: nextLabel });
+    return h('div', { class: 'row end wizard-nav' },
+      h('a', { href: '/', 'data-link': true, class: 'btn ghost', text: t('common.cancel') }), back, next);
+  }
+
+  // Each step renders its fields and returns validate() → true when it may advance.
+  const steps = {
+    source() {
+      const name = field({ id: 'w-name', label: t('field.name'),
+        input: h('input', { type: 'text', value: v.name, autocomplete: 'off', required: true, maxlength: host.limits.name_max_bytes }),
+        hint: t('wizard.name_hint') });
+      const radios = [];
+      const radio = (val, label, disabled = false) => {
+        const id = newId('src');
+        const r = h('input', { type: 'radio', name: 'source', id, value: val, disabled });
+        r.checked = v.source === val;
+        r.addEventListener('change', () => { v.source = val; sync(); });
+        radios.push(r);
+        return h('div', { class: 'choice' }, r, h('label', { for: id, text: label }));
+      };
+      const haveImages = images && images.length > 0;
+      if (!haveImages && v.source === 'image') v.source = 'path';
+      const imgSel = h('select', {}, (images || []).map((i) => h('option', { value: i.path, text: i.name })));
+      if (v.image) imgSel.value = v.image;
+      const img = field({ id: 'w-image', label: t('field.image'), input: imgSel,
+        hint: images === null ? t('wizard.no_library') : haveImages ? null : t('wizard.library_empty') });
+      const path = field({ id: 'w-iso', label: t('field.iso_path'),
+        input: h('input', { type: 'text', value: v.path, autocomplete: 'off', placeholder: '/path/to/installer.iso', spellcheck: 'false' }),
+        hint: t('wizard.iso_hint') });
+      const url = field({ id: 'w-url', label: t('field.url'),
+        input: h('input', { type: 'url', value: v.url, autocomplete: 'off', placeholder: 'https://…/installer.iso', spellcheck: 'false' }),
+        hint: t('wizard.url_hint') });
+      const sha = field({ id: 'w-sha', label: t('field.sha256'),
+        input: h('input', { type: 'text', value: v.sha, autocomplete: 'off', spellcheck: 'false', maxlength: 64 }) });
+      const dlBox = h('div', { class: 'download' }, url.wrap, sha.wrap);
+      const sync = () => {
+        img.wrap.hidden = v.source !== 'image';
+        path.wrap.hidden = v.source !== 'path';
+        dlBox.hidden = v.source !== 'download';
+      };
+      const fs = h('fieldset', {}, h('legend', { text: t('wizard.source_legend') }),
+        radio('image', t('wizard.source.image'), !haveImages),
+        img.wrap,
+        radio('path', t('wizard.source.path')),
+        path.wrap,
+        radio('download', t('wizard.source.download'), !downloadsAvailable),
+        dlBox,
+        radio('none', t('wizard.source.none')));
+      body.append(name.wrap, fs);
+      if (dl) body.append(dl.el);
+      sync();
+      return () => {
+        v.name = name.input.value.trim();
+        v.image = imgSel.value;
+        v.path = path.input.value.trim();
+        let ok = true;
+        const bytes = new TextEncoder().encode(v.name).length;
+        if (!v.name) { name.error(t('wizard.err.name_required')); ok = false; }
+        else if (bytes > host.limits.name_max_bytes) { name.error(t('wizard.err.name_long', { n: host.limits.name_max_bytes })); ok = false; }
+        else name.error('');
+        if (v.source === 'path' && !v.path.startsWith('/')) { path.error(t('wizard.err.iso_path')); ok = false; }
+        else path.error('');
+        v.url = url.input.value.trim();
+        v.sha = sha.input.value.trim().toLowerCase();
+        if (v.source === 'download') {
+          if (!/^https?:\/\/\S+$/i.test(v.url)) { url.error(t('wizard.err.url')); ok = false; } else url.error('');
+          if (v.sha && !/^[0-9a-f]{64}$/.test(v.sha)) { sha.error(t('wizard.err.sha')); ok = false; } else sha.error('');
+        }
+        if (!ok) { body.querySelector('[aria-invalid="true"]')?.focus(); return false; }
+        if (v.source === 'download') { download(); return false; } // advances by itself once the ISO is in the library
+        return true;
+      };
+    },
+
+    arch() {
+      const fs = h('fieldset', {}, h('legend', { text: t('field.arch') }));
+      const note = h('p', { class: 'note', id: 'arch-note', role: 'note' });
+      const arches = ARCH_ORDER.filter((a) => host.arches[a]);
+      const sync = () => {
+        const a = host.arches[v.arch];
+        if (!a) { note.textContent = ''; return; }
+        const kvm = a.accelerator === 'kvm';
+        note.dataset.kind = kvm ? 'ok' : 'warn';
+        note.textContent = kvm ? t('wizard.arch_kvm', { arch: v.arch })
+          : t('wizard.arch_tcg', { arch: v.arch, reason: v.arch === host.host_arch ? (host.kvm && host.kvm.reason) || '' : t('wizard.arch_foreign', { host: host.host_arch }) });
+      };
+      for (const a of arches) {
+        const id = newId('arch');
+        const info = host.arches[a];
+        const r = h('input', { type: 'radio', name: 'arch', id, value: a, disabled: !info.available, 'aria-describedby': 'arch-note' });
+        r.checked = v.arch === a;
+        r.addEventListener('change', () => { v.arch = a; sync(); });
+        fs.append(h('div', { class: 'choice' }, r, h('label', { for: id },
+          h('span', { text: a }), h('span', { class: 'tag', text: info.available ? t('accel.' + info.accelerator) : t('wizard.arch_missing') }))));
+      }
+      fs.append(note);
+      body.append(fs);
+      sync();
+      return () => !!host.arches[v.arch] && host.arches[v.arch].available;
+    },
+
+    resources() {
+      const L = host.limits;
+      const mem = field({ id: 'w-mem', label: t('field.memory'),
+        input: h('input', { type: 'number', inputmode: 'numeric', min: 16, max: L.max_memory_mib, step: 1, value: v.memory }),
+        hint: t('wizard.mem_hint', { max: L.max_memory_mib, host: fmtMiB(host.memory_mib), avail: fmtMiB(host.memory_available_mib) }) });
+      const cpus = field({ id: 'w-cpus', label: t('field.cpus'),
+        input: h('input', { type: 'number', inputmode: 'numeric', min: 1, max: L.max_cpus, step: 1, value: v.cpus }),
+        hint: t('wizard.cpu_hint', { max: L.max_cpus }) });
+      body.append(mem.wrap, cpus.wrap);
+      return () => {
+        let ok = true;
+        const m = Number(mem.input.value);
+        const c = Number(cpus.input.value);
+        if (!Number.isInteger(m) || m < 16) { mem.error(t('wizard.err.mem_min')); ok = false; }
+        else if (m > L.max_memory_mib) { mem.error(t('wizard.err.mem_max', { max: L.max_memory_mib })); ok = false; }
+        else mem.error('');
+        if (!Number.isInteger(c) || c < 1) { cpus.error(t('wizard.err.cpu_min')); ok = false; }
+        else if (c > L.max_cpus) { cpus.error(t('wizard.err.cpu_max', { max: L.max_cpus })); ok = false; }
+        else cpus.error('');
+        if (ok) { v.memory = m; v.cpus = c; } else body.querySelector('[aria-invalid="true"]')?.focus();
+        return ok;
+      };
+    },
+
+    disk() {
+      const L = host.limits;
+      const maxGib = Math.min(L.max_disk_gib, Math.floor(Math.max(0, host.disk_free_mib - L.disk_reserve_mib) / 1024) || L.max_disk_gib);
+      const size = field({ id: 'w-disk', label: t('field.disk_size'),
+        input: h('input', { type: 'number', inputmode: 'numeric', min: 0, max: L.max_disk_gib, step: 1, value: v.disk }),
+        hint: t('wizard.disk_hint', { free: fmtMiB(host.disk_free_mib) }) });
+      body.append(size.wrap, h('p', { class: 'note', text: t('wizard.disk_sparse') }));
+      return () => {
+        const n = Number(size.input.value);
+        if (!Number.isInteger(n) || n < 0) { size.error(t('wizard.err.disk_min')); size.input.focus(); return false; }
+        if (n > L.max_disk_gib) { size.error(t('wizard.err.disk_max', { max: L.max_disk_gib })); size.input.focus(); return false; }
+        size.error(n > maxGib ? t('wizard.warn.disk_free', { free: fmtMiB(host.disk_free_mib) }) : '');
+        if (n > maxGib) size.input.removeAttribute('aria-invalid');
+        v.disk = n;
+        return true;
+      };
+    },
+
+    summary() {
+      const fields = createFields();
+      const dl = h('dl', { class: 'summary' });
+      const row = (k, val) => dl.append(h('dt', { text: k }), h('dd', { text: val }));
+      row(t('field.name'), v.name);
+      row(t('wizard.step.source'), fields.cdrom || t('wizard.source.none'));
+      row(t('field.arch'), `${v.arch} — ${t('accel.' + host.arches[v.arch].accelerator)}`);
+      row(t('field.memory'), String(v.memory));
+      row(t('field.cpus'), String(v.cpus));
+      row(t('field.disk_size'), v.disk ? String(v.disk) : t('wizard.no_disk'));
+      const cmd = h('pre', { class: 'cmdline', id: 'cmd-preview', tabindex: '0', 'aria-label': t('wizard.cmd_label'), text: t('wizard.cmd_loading') });
+      const cmdNote = h('p', { class: 'hint' });
+      body.append(dl, h('h2', { class: 'h3', text: t('wizard.cmd_title') }), cmd, cmdNote);
+      previewCreate(fields).then((p) => {
+        if (!alive || STEPS[step] !== 'summary') return;
+        if (p && p.dry_run && Array.isArray(p.argv)) { cmd.textContent = shellLine(p.argv); cmdNote.textContent = t('wizard.cmd_preview'); }
+        else { cmd.textContent = t('wizard.cmd_after'); cmdNote.textContent = t('wizard.cmd_no_preview'); }
+      }).catch((e) => {
+        // The daemon's own checks (name taken, over a limit, no disk space): shown before Create.
+        if (alive && STEPS[step] === 'summary') { cmd.textContent = t('wizard.cmd_refused'); cmdNote.textContent = ''; errors.show(e); }
+      });
+      return () => true;
+    },
+  };
+
+  // Download the ISO into the image library; progress from download.* events
+  // (and a poll as a fallback); once complete, pick the image and go on.
+  async function download() {
+    if (dl) return;
+    errors.clear();
+    const fields = { url: v.url };
+    if (v.sha) fields.sha256 = v.sha;
+    let d;
+    try {
+      d = await startDownload(fields);
+    } catch (e) {
+      errors.show(e);
+      return;
+    }
+    if (!alive) return;
+    if (d === null) { downloadsAvailable = false; v.source = 'path'; errors.show(t('wizard.no_downloads')); show(); return; }
+    const bar = h('progress', { max: 1, 'aria-label': t('wizard.download_progress') });
+    const text = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
+    dl = { id: d.id, el: h('div', { class: 'download-progress' }, h('p', { text: t('wizard.downloading', { name: d.name || v.url }) }), bar, text), bar, text };
+    body.querySelector('.wizard-nav')?.before(dl.el);
+    const update = (x) => {
+      if (!dl || x.id && x.id !== dl.id) return;
+      if (typeof x.bytes === 'number') {
+        if (x.total) { bar.max = x.total; bar.value = x.bytes; } else bar.removeAttribute('value');
+        text.textContent = t('wizard.download_bytes', { done: fmtMiB(x.bytes / 1048576), total: x.total ? fmtMiB(x.total / 1048576) : '?' });
+      }
+      if (x.state === 'verifying') text.textContent = t('wizard.download_verifying');
+      if (x.state === 'failed') { const msg = x.error || ''; finish(); errors.show(t('wizard.download_failed', { message: msg })); }
+      if (x.state === 'completed') done(x.image_id);
+    };
+    const poll = setInterval(() => getDownload(d.id).then(update).catch(() => {}), 2000);
+    const unsub = subscribe((ev) => {
+      if (ev.download !== d.id) return;
+      if (ev.type === 'download.progress') update({ bytes: ev.bytes, total: ev.total });
+      else if (ev.type === 'download.state') {
+        if (ev.state === 'completed') getDownload(d.id).then(update).catch(() => {});
+        else update({ state: ev.state, error: ev.error });
+      }
+    });
+    const finish = () => { clearInterval(poll); unsub(); if (dl) dl.el.remove(); dl = null; };
+    stopDownloadWatch = finish;
+    const done = async (imageId) => {
+      finish();
+      const imgs = await listImages().catch(() => null);
+      if (!alive) return;
+      images = imgs;
+      const img = (imgs || []).find((i) => i.id === imageId) || (imgs || []).at(-1);
+      if (!img) { errors.show(t('wizard.download_failed', { message: '' })); return; }
+      v.source = 'image';
+      v.image = img.path;
+      step++;
+      show();
+    };
+    update(d);
+  }
+  let stopDownloadWatch = () => {};
+
+  function createFields() {
+    const f = { name: v.name, arch: v.arch, memory_mib: v.memory, cpus: v.cpus,
+      disks: v.disk ? [{ size_gib: v.disk }] : [] };
+    if (v.source === 'image' && v.image) f.cdrom = v.image;
+    if (v.source === 'path' && v.path) f.cdrom = v.path;
+    f.boot_order = f.cdrom ? (v.disk ? ['cdrom', 'disk'] : ['cdrom']) : (v.disk ? ['disk'] : ['network']);
+    return f;
+  }
+
+  let validate = () => true;
+  function show() {
+    errors.clear();
+    renderSteps();
+    body.replaceChildren();
+    const s = STEPS[step];
+    body.append(h('h2', { id: 'step-title', class: 'step-title', text: t('wizard.step_n', { n: step + 1, total: STEPS.length, name: t('wizard.step.' + s) }) }));
+    validate = steps[s]();
+    if (s === 'summary') body.append(finish());
+    else body.append(nav());
+    const first = body.querySelector('input:not([disabled]), select');
+    (first || body.querySelector('h2')).focus?.();
+  }
+
+  // The last step: Create → the VM's real command line, then Start / Start and open console.
+  function finish() {
+    const created = h('div', { class: 'created', hidden: true });
+    const createBtn = h('button', { type: 'submit', class: 'btn primary', text: t('wizard.create') });
+    const back = h('button', { type: 'button', class: 'btn', text: t('wizard.back') });
+    back.addEventListener('click', () => { step--; show(); });
+    const row = h('div', { class: 'row end wizard-nav' },
+      h('a', { href: '/', 'data-link': true, class: 'btn ghost', text: t('common.cancel') }), back, createBtn);
+    submitAction = async () => {
+      errors.clear();
+      status.textContent = t('wizard.creating');
+      let vm;
+      try {
+        vm = await withBusy(createBtn, () => createVm(createFields()));
+      } catch (e) {
+        status.textContent = '';
+        errors.show(e);
+        return;
+      }
+      if (!alive) return;
+      status.textContent = t('wizard.created', { name: vm.name });
+      row.hidden = true;
+      const cmd = body.querySelector('#cmd-preview');
+      vmCmdline(vm.id).then((c) => { if (alive && c && c.argv) { cmd.textContent = shellLine(c.argv); body.querySelector('.hint').textContent = t('wizard.cmd_exact'); } }).catch(() => {});
+      const start = async (btn, openConsole) => {
+        errors.clear();
+        status.textContent = t('progress.start', { name: vm.name });
+        try {
+          await withBusy(btn, () => vmAction(vm.id, 'start'));
+        } catch (e) {
+          status.textContent = '';
+          errors.show(e);
+          return;
+        }
+        if (alive) window.qhmNavigate(openConsole ? `/vm/${encodeURIComponent(vm.id)}/console` : `/vm/${encodeURIComponent(vm.id)}`);
+      };
+      const b1 = h('button', { type: 'button', class: 'btn primary', text: t('wizard.start_console') });
+      const b2 = h('button', { type: 'button', class: 'btn', text: t('action.start') });
+      b1.addEventListener('click', () => start(b1, true));
+      b2.addEventListener('click', () => start(b2, false));
+      created.replaceChildren(
+        h('p', { class: 'ok', text: t('wizard.created', { name: vm.name }) }),
+        h('div', { class: 'row end' },
+          h('a', { class: 'btn ghost', href: `/vm/${encodeURIComponent(vm.id)}`, 'data-link': true, text: t('wizard.open_vm') }), b2, b1));
+      created.hidden = false;
+      b1.focus();
+    };
+    return h('div', {}, row, created);
+  }
+
+  let submitAction = null;
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (!validate()) return;
+    if (STEPS[step] === 'summary') { if (submitAction) submitAction(); return; }
+    step++;
+    show();
+  });
+
+  Promise.all([getHost(), listImages().catch(() => null)]).then(([hst, imgs]) => {
+    if (!alive) return;
+    host = hst;
+    images = imgs;
+    if (images && images.length) { v.source = 'image'; v.image = images[0].path; }
+    if (!host.arches[v.arch]) v.arch = host.host_arch in host.arches ? host.host_arch : Object.keys(host.arches)[0];
+    v.memory = Math.min(1024, host.limits.max_memory_mib);
+    v.cpus = Math.min(2, host.limits.max_cpus);
+    status.textContent = '';
+    show();
+  }).catch((e) => { if (alive) { status.textContent = ''; errors.show(t('wizard.host_failed', { message: e.message })); } });
+
+  return () => { alive = false; stopDownloadWatch(); };
+}
