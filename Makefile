@@ -47,6 +47,6 @@ fuzz:
 	@scripts/install-deps.sh fuzz
 	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzzing=true
 	@ninja -C build-fuzz
-	@for f in qmp vm_config ticket guac; do mkdir -p build-fuzz/corpus/$$f; \
+	@for f in qmp vm_config ticket guac dl_checksum; do mkdir -p build-fuzz/corpus/$$f; \
 	  build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$f \
 	    tests/fuzz/corpus/$$f || exit 1; done

@@ -13,6 +13,9 @@
    qemu-system-x86_64 with the same argv, fork -> QMP query-status running and -> first real
    frame (QMP screendump polled every 10 ms). 5 repeats each, median and min, overhead.
 
+4. The VNC bridge (WebSocket <-> VNC unix socket) vs websockify vs a direct read: bench/bridge.py,
+   run as a separate process after 1-3 (its own daemon, table and bench/results/bridge-latest.json).
+
 Prints a table and writes it (plus raw samples) to bench/results/latest.json.
 Only 127.0.0.1 is used. Every process started here (daemon, its VMs, nginx, wrk, bare QEMU)
 is ended on exit, errors and SIGINT/SIGTERM included; the whole run is bounded by --timeout.
@@ -377,7 +380,7 @@ class Daemon:
         self.api = None
 
     def start(self):
-        cmd = [self.binary, 'serve', '--data-dir', self.data, '--bind', '127.0.0.1', '--port', '0']
+        cmd = [self.binary, 'serve', '--data-dir', self.data, '--bind', '127.0.0.1', '--port', '0', '--ws-port', '0']
         helptext = subprocess.run([self.binary, '--help'], capture_output=True, text=True, timeout=10)
         if '--ws-port' in helptext.stdout + helptext.stderr:
             cmd += ['--ws-port', '0']  # never collide with a daemon already on 8007
@@ -957,7 +960,7 @@ def main():
     ap.add_argument('--daemon', help='daemon binary (overrides --build)')
     ap.add_argument('--repeats', type=int, default=5, help='start-latency repeats (default 5)')
     ap.add_argument('--duration', type=int, default=10, help='wrk seconds per run (default 10)')
-    ap.add_argument('--only', choices=('idle', 'list', 'start'), action='append',
+    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download'), action='append',
                     help='run only these benchmarks (repeatable)')
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'latest.json'))
     ap.add_argument('--timeout', type=int, default=900, help='bound on the whole run in seconds (default 900)')
@@ -967,7 +970,7 @@ def main():
     if not os.access(binary, os.X_OK):
         print('bench: no daemon at %s (build it: meson setup build && ninja -C build)' % binary, file=sys.stderr)
         return 2
-    want = set(a.only or ('idle', 'list', 'start'))
+    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download'))
     if 'list' in want and not shutil.which('wrk'):
         print('bench: wrk is not installed (apt-get install wrk)', file=sys.stderr)
         return 2
@@ -978,6 +981,12 @@ def main():
         signal.signal(s, on_signal)
     signal.alarm(a.timeout)
 
+    if 'download' in want:  # bench/download.py: the image downloader vs aria2c and curl
+        dl_rc = subprocess.call([sys.executable, os.path.join(HERE, 'download.py'), '--daemon', binary])
+        if not want & {'idle', 'list', 'start', 'bridge'}:
+            return dl_rc
+    if not want & {'idle', 'list', 'start'}:
+        return run_bridge(a, binary)
     workdir = tempfile.mkdtemp(prefix='qhm-bench-')
     CLEAN.dirs.append(workdir)
     CLEAN.markers.append(workdir)
@@ -1059,7 +1068,31 @@ def main():
     print('written %s' % os.path.relpath(a.out))
     if any(r['verdict'] == 'FAIL' for r in rows) and rc == 0:
         rc = 0  # a missed target is a finding, not a bench failure
+    if 'bridge' in want:
+        rc = max(rc, run_bridge(a, binary))
     return rc
+
+
+def run_bridge(a, binary):
+    """4. bench/bridge.py in its own process (it cleans up after itself, SIGINT included: it is in
+    our process group, and signals are ignored here by now)."""
+    print()
+    sys.stdout.flush()
+    cmd = [sys.executable, os.path.join(HERE, 'bridge.py'), '--daemon', binary]
+    log('4. VNC bridge: %s' % ' '.join(cmd[1:]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C reaches the child too
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+
+    def forward(signum, _frame):
+        kill_pid(p.pid, signum)
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, forward)
+    try:
+        return p.wait(600)  # bridge.py bounds itself (--timeout 300); this is a backstop
+    except subprocess.TimeoutExpired:
+        stop_popen(p)
+        print('error: bench/bridge.py did not finish in 600 s')
+        return 1
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "dl.h"
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
@@ -204,6 +205,9 @@ void api_dispatch(struct core *c, struct core_req *r) {
     }
   } else if (n >= 1 && strcmp(seg[0], "vms") == 0) {
     route_vm(c, r, seg, n);
+  } else if (n >= 1 && (strcmp(seg[0], "downloads") == 0 || strcmp(seg[0], "images") == 0 ||
+                        strcmp(seg[0], "catalog") == 0)) {
+    dl_req_dispatch(c->dls, r, seg, n);
   } else {
     core_req_reply_error(r, 404, "not_found", "no such resource");
   }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "dl.h"
 #include "store.h"
 #include "ticket.h"
 #include "util.h"
@@ -62,6 +63,9 @@ int core_init(struct core *c, const char *data_dir, char *err, size_t errlen) {
   c->vms = vm_manager_new(c);
   if (vm_manager_load(c->vms, err, errlen) < 0)
     return -1;
+  c->dls = dl_manager_new(c);
+  if (dl_manager_load(c->dls, err, errlen) < 0)
+    return -1;
   return 0;
 }
 
@@ -86,6 +90,8 @@ void core_fini(struct core *c) {
   c->ws = NULL;
   vm_manager_free(c->vms); /* detaches from QEMU; VMs keep running */
   c->vms = NULL;
+  dl_manager_free(c->dls); /* records exact progress; transfers resume on the next start */
+  c->dls = NULL;
   store_free(c->store);
   c->store = NULL;
   ticket_store_free(c->tickets);
@@ -153,6 +159,7 @@ void core_req_free(struct core_req *r) {
   free(r->query_keep_disks);
   free(r->query_dry_run);
   free(r->body);
+  free(r->upload_tmp);
   free(r->resp);
   free(r);
 }

@@ -19,6 +19,7 @@
 
 struct store;
 struct vm_manager;
+struct dl_manager;
 struct ws;
 struct ticket_store;
 
@@ -31,6 +32,7 @@ struct core_req {
   char *query_dry_run; /* ?dry_run= of POST /vms */
   char *body;          /* request body (may be NULL) */
   size_t body_len;
+  char *upload_tmp;                 /* PUT /api/v1/images/upload: the file http.c streamed the body into */
   void (*done)(struct core_req *r); /* called on the core thread once answered */
   void *done_ud;
   /* Set by the core thread. */
@@ -52,7 +54,8 @@ struct core {
   struct host host;
   struct store *store;
   struct vm_manager *vms;
-  struct ws *ws; /* NULL until ws_start() */
+  struct dl_manager *dls; /* downloads, image library, catalog */
+  struct ws *ws;          /* NULL until ws_start() */
   struct ticket_store *tickets;
 };
 

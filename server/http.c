@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "core.h"
+#include "dl_hash.h"
 #include "util.h"
 
 struct http {
@@ -32,6 +33,13 @@ struct req_ctx {
   size_t len;
   bool too_large, submitted;
   struct core_req *r; /* set once submitted */
+  /* PUT /api/v1/images/upload: the body goes to a temp file, never into memory. */
+  bool upload;
+  int upload_fd;
+  int upload_errno;
+  uint64_t upload_len;
+  char upload_tmp[4200];
+  struct dl_hash *upload_hash;
   volatile bool answered;
 };
 
@@ -172,7 +180,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     x = xcalloc(1, sizeof(*x));
     x->h = h;
     x->conn = conn;
+    x->upload_fd = -1;
     *con_cls = x;
+    if (strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/images/upload") == 0) {
+      char rnd[17];
+      random_hex(rnd, 16);
+      x->upload = true;
+      if (fmt_path(x->upload_tmp, sizeof(x->upload_tmp), "%s/images/.upload-%s", h->c->data_dir, rnd) < 0 ||
+          (x->upload_fd = open(x->upload_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+        x->upload_errno = errno ? errno : ENAMETOOLONG;
+      x->upload_hash = dl_hash_new(DL_SHA256);
+    }
+    return MHD_YES;
+  }
+  if (x->upload && *upload_size > 0) {
+    const char *p = upload;
+    size_t n = *upload_size;
+    dl_hash_update(x->upload_hash, p, n);
+    x->upload_len += n;
+    while (n && !x->upload_errno) {
+      ssize_t w = write(x->upload_fd, p, n);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0) {
+        x->upload_errno = w < 0 ? errno : EIO;
+        break;
+      }
+      p += w;
+      n -= (size_t)w;
+    }
+    *upload_size = 0;
     return MHD_YES;
   }
   if (*upload_size > 0) {
@@ -206,6 +243,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->body = x->body;
     r->body_len = x->len;
     x->body = NULL;
+    if (x->upload) { /* the core gets the finished file's path, size and digest */
+      char hex[DL_HASH_MAX_HEX + 1];
+      dl_hash_final_hex(x->upload_hash, hex);
+      if (!x->upload_errno && x->upload_fd >= 0 && fdatasync(x->upload_fd) < 0)
+        x->upload_errno = errno;
+      if (x->upload_fd >= 0)
+        close(x->upload_fd);
+      x->upload_fd = -1;
+      const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
+      json_t *j =
+          json_pack("{s:s?, s:I, s:s}", "name", name, "size", (json_int_t)x->upload_len, "sha256", hex);
+      if (x->upload_errno)
+        json_object_set_new(j, "error", json_string(strerror(x->upload_errno)));
+      free(r->body);
+      r->body = json_dumps(j, JSON_COMPACT);
+      r->body_len = strlen(r->body);
+      json_decref(j);
+      r->upload_tmp = xstrdup(x->upload_tmp);
+      x->upload_tmp[0] = 0; /* the core owns the file now */
+    }
     r->done = on_core_answer;
     r->done_ud = x;
     x->r = r;
@@ -233,6 +290,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     return;
   }
+  if (x->upload_fd >= 0)
+    close(x->upload_fd);
+  if (x->upload && x->upload_tmp[0])
+    unlink(x->upload_tmp); /* an upload cut short: never half a file in the library */
+  dl_hash_free(x->upload_hash);
   core_req_free(x->r);
   free(x->body);
   free(x);
@@ -249,7 +311,7 @@ struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, co
   struct http *h = xcalloc(1, sizeof(*h));
   h->c = c;
   if (ui_dir && (!realpath(ui_dir, h->ui_dir) || access(h->ui_dir, R_OK) < 0)) {
-    snprintf(err, errlen, "--ui-dir %s: %s (build the UI with `make build`)", ui_dir, strerror(errno));
+    snprintf(err, errlen, "--ui-dir %s: %s (build the UI with `make webui`)", ui_dir, strerror(errno));
     free(h);
     return NULL;
   }

@@ -2,11 +2,14 @@
 /* store: see store.h. Core loop thread only. */
 #include "store.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -72,6 +75,15 @@ static int migrate(struct store *st, char *err, size_t errlen) {
 
 struct store *store_open(const char *path, char *err, size_t errlen) {
   struct store *st = xcalloc(1, sizeof(*st));
+  if (path[0] != ':') {
+    /* Mode 0600 before SQLite opens it (its -wal and -shm files copy the mode): the database
+     * holds RDP credentials. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      fchmod(fd, 0600);
+      close(fd);
+    }
+  }
   if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
     snprintf(err, errlen, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");

@@ -27,6 +27,7 @@
 #include "core.h"
 #include "events.h"
 #include "qmp.h"
+#include "rdpws.h"
 #include "store.h"
 #include "ticket.h"
 #include "util.h"
@@ -152,6 +153,7 @@ static void forget_last_exit(struct vm *v) {
 
 static json_t *vm_to_json(struct vm *v) {
   json_t *o = vm_config_to_json(&v->cfg);
+  vm_config_redact(o);
   json_object_set_new(o, "state", json_string(state_names[v->state]));
   json_object_set_new(o, "state_reason", json_string(v->reason));
   json_object_set_new(o, "accelerator", json_string(host_accel_name(&v->m->c->host, v->cfg.arch)));
@@ -872,6 +874,54 @@ int vm_manager_console_path(struct vm_manager *m, const char *id, char *path, si
   return 0;
 }
 
+static bool host_is_loopback(const char *h) {
+  return strcmp(h, "127.0.0.1") == 0 || strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0 ||
+         strncmp(h, "127.", 4) == 0;
+}
+
+int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *out, char *err,
+                          size_t errlen) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    snprintf(err, errlen, "no VM with id '%s'", id);
+    return -1;
+  }
+  memset(out, 0, sizeof(*out));
+  if (v->cfg.rdp.set)
+    *out = v->cfg.rdp;
+  else
+    snprintf(out->security, sizeof(out->security), "any");
+  if (!out->host[0]) {
+    /* The VM's own forward of guest port 3389 (the port QEMU chose, read back from QEMU). */
+    if (!vm_active(v) || v->pid <= 0) {
+      snprintf(err, errlen, "the VM is %s and has no explicit rdp.host", state_names[v->state]);
+      return -1;
+    }
+    size_t i;
+    json_t *f;
+    json_array_foreach(v->forwards_active, i, f) {
+      json_t *gp = json_object_get(f, "guest_port"), *hp = json_object_get(f, "host_port");
+      const char *pr = json_string_value(json_object_get(f, "proto"));
+      if (json_integer_value(gp) == 3389 && pr && strcmp(pr, "tcp") == 0 && json_integer_value(hp) > 0 &&
+          json_integer_value(hp) <= 65535) {
+        snprintf(out->host, sizeof(out->host), "127.0.0.1");
+        out->port = (uint16_t)json_integer_value(hp);
+        break;
+      }
+    }
+    if (!out->host[0]) {
+      snprintf(err, errlen, "no rdp.host and no forward of guest port 3389 (network.forwards)");
+      return -1;
+    }
+  }
+  /* Certificate policy (docs/architecture.md): a loopback target is this machine (our own
+   * forward, or a tunnel the user set up), so its self-signed certificate is accepted. */
+  if (host_is_loopback(out->host) && !out->fingerprint[0]) /* a pinned fingerprint is always checked */
+    out->ignore_cert = true;
+  out->set = true;
+  return 0;
+}
+
 void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, json_t *body) {
   struct vm *v = vm_find(m, id);
   if (!v) {
@@ -887,11 +937,20 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     }
   }
   json_t *p = json_object_get(body, "protocol");
-  if (p && !(json_is_string(p) && strcmp(json_string_value(p), "vnc") == 0)) {
-    core_req_reply_error(r, 400, "invalid_field", "protocol: must be \"vnc\"");
+  if (p && !(json_is_string(p) &&
+             (strcmp(json_string_value(p), "vnc") == 0 || strcmp(json_string_value(p), "rdp") == 0))) {
+    core_req_reply_error(r, 400, "invalid_field", "protocol: must be \"vnc\" or \"rdp\"");
     return;
   }
-  if (!vm_active(v) || v->pid <= 0) {
+  const char *proto = p ? json_string_value(p) : "vnc";
+  if (strcmp(proto, "rdp") == 0) {
+    struct vm_rdp target;
+    char err[256];
+    if (vm_manager_rdp_target(m, id, &target, err, sizeof(err)) < 0) {
+      core_req_reply_error(r, 409, "invalid_state", "cannot open an RDP console: %s", err);
+      return;
+    }
+  } else if (!vm_active(v) || v->pid <= 0) {
     core_req_reply_error(r, 409, "invalid_state", "cannot open a console: the VM is %s",
                          state_names[v->state]);
     return;
@@ -901,10 +960,10 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     return;
   }
   char t[TICKET_LEN + 1];
-  ticket_issue(m->c->tickets, v->cfg.id, "vnc", now_ms(), t);
-  char *url = xasprintf("%s/vnc/%s?ticket=%s", ws_base_url(m->c->ws), v->cfg.id, t);
+  ticket_issue(m->c->tickets, v->cfg.id, proto, now_ms(), t);
+  char *url = xasprintf("%s/%s/%s?ticket=%s", ws_base_url(m->c->ws), proto, v->cfg.id, t);
   core_req_reply_json(r, 200,
-                      json_pack("{s:s, s:s, s:s, s:i}", "protocol", "vnc", "ticket", t, "url", url,
+                      json_pack("{s:s, s:s, s:s, s:i}", "protocol", proto, "ticket", t, "url", url,
                                 "expires_in_ms", TICKET_TTL_MS));
   free(url);
 }
@@ -1315,6 +1374,7 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
   }
   log_info("vm %s (%s): deleted", v->cfg.id, v->cfg.name);
   ticket_revoke_vm(c->tickets, v->cfg.id);
+  rdpws_close_vm(v->cfg.id, "the VM was deleted");
   events_emit(json_pack("{s:s, s:s}", "type", "vm.deleted", "vm", v->cfg.id));
   core_req_reply_json(r, 200, json_pack("{s:s, s:o}", "deleted", v->cfg.id, "kept_disks", kept));
   vm_release(v);

@@ -42,10 +42,10 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
 /* The VNC socket of a VM whose QEMU runs; -1 with a message otherwise. */
 int vm_manager_console_path(struct vm_manager *m, const char *id, char *path, size_t len, char *err,
                             size_t errlen);
-/* POST /vms/{id}/console: a ticket for the data plane. */
-void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
-/* The VNC socket of a VM whose QEMU runs; -1 with a message otherwise. */
-int vm_manager_console_path(struct vm_manager *m, const char *id, char *path, size_t len, char *err,
-                            size_t errlen);
+struct vm_rdp;
+/* Where the RDP console of VM ID connects (vm_config's rdp with the host and port filled in,
+ * ignore_cert set for loopback targets without a pinned fingerprint); -1 with a message when
+ * there is no target. */
+int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *out, char *err, size_t errlen);
 
 #endif

@@ -524,6 +524,102 @@ static int f_rtc(struct ctx *x, json_t *v) {
   return 0;
 }
 
+/* A string of at most VM_RDP_STR-1 bytes of valid UTF-8 without control characters (it is sent
+ * to the RDP worker as a Guacamole value). */
+static int get_text(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
+  const char *s = NULL;
+  if (get_str(x, field, v, &s) < 0)
+    return -1;
+  size_t len = strlen(s);
+  if (len >= buflen)
+    return fail(x, "%s: must be at most %zu bytes", field, buflen - 1);
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
+    if (n == 0)
+      return fail(x, "%s: must be valid UTF-8", field);
+    if (cp < 0x20 || cp == 0x7f)
+      return fail(x, "%s: must not contain control characters", field);
+    i += n;
+  }
+  memcpy(buf, s, len + 1);
+  return 0;
+}
+
+/* Only the characters of host names and IPv4/IPv6 addresses. */
+static bool host_chars_ok(const char *s) {
+  if (!*s || s[0] == '-' || s[0] == '.')
+    return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+          *s == '-' || *s == ':' || *s == '_'))
+      return false;
+  return true;
+}
+
+/* "rdp": null clears the target; host "" (or none) means the VM's own forward of guest port 3389;
+ * an object merges into the current one (keys left out keep
+ * their values, so a GET's "password_set" can be sent back without the password). */
+static int f_rdp(struct ctx *x, json_t *v) {
+  static const char *const keys[] = {"host",     "port",        "username",    "password",     "domain",
+                                     "security", "ignore_cert", "fingerprint", "password_set", NULL};
+  struct vm_rdp *r = &x->c->rdp;
+  json_t *p;
+  json_int_t n = 0;
+  if (json_is_null(v)) {
+    memset(r, 0, sizeof(*r));
+    return 0;
+  }
+  if (!json_is_object(v))
+    return fail(x, "rdp: must be an object or null");
+  if (check_keys(x, "rdp", v, keys) < 0)
+    return -1;
+  if (!r->set) {
+    memset(r, 0, sizeof(*r));
+    r->port = 3389;
+    snprintf(r->security, sizeof(r->security), "any");
+  }
+  if ((p = json_object_get(v, "host"))) {
+    if (get_text(x, "rdp.host", p, r->host, 254) < 0)
+      return -1;
+    if (r->host[0] && !host_chars_ok(r->host))
+      return fail(x, "rdp.host: must be a host name or an IP address (or \"\" for the VM's own forward)");
+  }
+  if ((p = json_object_get(v, "port"))) {
+    if (get_int(x, "rdp.port", p, 1, 65535, &n) < 0)
+      return -1;
+    r->port = (uint16_t)n;
+  }
+  if ((p = json_object_get(v, "username")) && get_text(x, "rdp.username", p, r->username, VM_RDP_STR) < 0)
+    return -1;
+  if ((p = json_object_get(v, "password")) && get_text(x, "rdp.password", p, r->password, VM_RDP_STR) < 0)
+    return -1;
+  if ((p = json_object_get(v, "domain")) && get_text(x, "rdp.domain", p, r->domain, VM_RDP_STR) < 0)
+    return -1;
+  if ((p = json_object_get(v, "security"))) {
+    if (!str_is(p, "any") && !str_is(p, "nla") && !str_is(p, "tls") && !str_is(p, "rdp"))
+      return fail(x, "rdp.security: must be 'any', 'nla', 'tls' or 'rdp'");
+    snprintf(r->security, sizeof(r->security), "%s", json_string_value(p));
+  }
+  if ((p = json_object_get(v, "ignore_cert"))) {
+    if (!json_is_boolean(p))
+      return fail(x, "rdp.ignore_cert: must be true or false");
+    r->ignore_cert = json_is_true(p);
+  }
+  if ((p = json_object_get(v, "fingerprint"))) {
+    if (get_text(x, "rdp.fingerprint", p, r->fingerprint, sizeof(r->fingerprint)) < 0)
+      return -1;
+    for (const char *c = r->fingerprint; *c; c++)
+      if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || (*c >= 'A' && *c <= 'F') || *c == ':' ||
+            *c == ','))
+        return fail(x, "rdp.fingerprint: must be hexadecimal pairs separated by ':' (several by ',')");
+  }
+  if ((p = json_object_get(v, "password_set")) && !json_is_boolean(p))
+    return fail(x, "rdp.password_set: must be true or false (it is ignored)");
+  r->set = true;
+  return 0;
+}
+
 /* The order errors are looked for in. "arch" is applied before the table
  * runs (it picks the defaults and the per-arch lists). */
 static const struct field {
@@ -534,6 +630,7 @@ static const struct field {
     {"arch", NULL},         {"memory_mib", f_memory}, {"cpus", f_cpus},
     {"disks", f_disks},     {"cdrom", f_cdrom},       {"boot_order", f_boot},
     {"display", f_display}, {"network", f_network},   {"rtc", f_rtc},
+    {"rdp", f_rdp},
 };
 
 static bool fixed_field(enum mode mode, const char *key) {
@@ -663,5 +760,28 @@ json_t *vm_config_to_json(const struct vm_config *c) {
   put(net, "forwards", fwd);
   put(o, "network", net);
   put(o, "rtc", json_string(c->rtc_localtime ? "localtime" : "utc"));
+  if (c->rdp.set) { /* absent when unset: configs without it keep their stored form */
+    const struct vm_rdp *r = &c->rdp;
+    json_t *jr = must(json_object());
+    put(jr, "host", jstr(r->host));
+    put(jr, "port", json_integer(r->port));
+    put(jr, "username", jstr(r->username));
+    put(jr, "password", jstr(r->password));
+    put(jr, "domain", jstr(r->domain));
+    put(jr, "security", jstr(r->security));
+    put(jr, "ignore_cert", json_boolean(r->ignore_cert));
+    put(jr, "fingerprint", jstr(r->fingerprint));
+    put(o, "rdp", jr);
+  }
   return o;
+}
+
+void vm_config_redact(json_t *o) {
+  json_t *r = json_object_get(o, "rdp");
+  if (!json_is_object(r))
+    return;
+  json_t *pw = json_object_get(r, "password");
+  bool set = json_is_string(pw) && json_string_length(pw) > 0;
+  json_object_del(r, "password");
+  put(r, "password_set", json_boolean(set));
 }

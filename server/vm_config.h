@@ -43,6 +43,19 @@ struct vm_forward {
   uint16_t guest_port;
 };
 
+/* The RDP console's target and credentials: an explicit host (any machine), or with host ""
+ * the VM's own forward of guest port 3389 to 127.0.0.1. */
+#define VM_RDP_STR 256
+struct vm_rdp {
+  bool set;
+  char host[VM_RDP_STR]; /* DNS name or IP address; "" = the VM's forward of guest 3389 */
+  uint16_t port;         /* default 3389 */
+  char username[VM_RDP_STR], password[VM_RDP_STR], domain[VM_RDP_STR];
+  char security[8];      /* "any" (default), "nla", "tls", "rdp" */
+  bool ignore_cert;      /* accept any certificate (loopback targets always do) */
+  char fingerprint[160]; /* pinned certificate fingerprint(s), "" = none */
+};
+
 struct vm_config {
   char id[VM_ID_LEN + 1];
   char uuid[37]; /* SMBIOS UUID, stable across boots */
@@ -61,6 +74,7 @@ struct vm_config {
   size_t n_forwards;
   struct vm_forward forwards[VM_MAX_FORWARDS];
   bool rtc_localtime; /* Windows guests expect local time */
+  struct vm_rdp rdp;
 };
 
 /* Facts about the host the argv depends on. Filled by host.c at run time and
@@ -101,6 +115,10 @@ json_t *vm_config_to_json(const struct vm_config *c);
 
 /* Inverse of vm_config_to_json for rows read back from the database. */
 int vm_config_from_json(struct vm_config *c, json_t *obj, char *err, size_t errlen);
+
+/* The API form of a VM's config: vm_config_to_json without secrets (rdp.password becomes
+ * rdp.password_set). Modifies O in place. */
+void vm_config_redact(json_t *o);
 
 /* A name is 1..VM_NAME_MAX bytes of valid UTF-8 with no control characters. */
 bool vm_name_valid(const char *name);

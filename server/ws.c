@@ -2,6 +2,7 @@
 /* ws: see ws.h. Core loop thread only. */
 #include "ws.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,14 +11,17 @@
 
 #include "core.h"
 #include "events.h"
+#include "rdpws.h"
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_config.h"
 #include "vncws.h"
 
 #define MAX_ORIGINS 8
+#define WS_SERV_BUF_SIZE (256u << 10) /* one per service thread (we have one) */
 
-enum sess_kind { SESS_NONE, SESS_VNC, SESS_EVENTS };
+enum sess_kind { SESS_NONE, SESS_VNC, SESS_RDP, SESS_EVENTS };
 
 /* lws per-session data: which kind, and its own object. */
 struct pss {
@@ -25,6 +29,7 @@ struct pss {
   char vm_id[65];
   union {
     struct vncws *vnc;
+    struct rdpws *rdp;
     struct events_sub *ev;
   } u;
 };
@@ -78,6 +83,55 @@ static bool origin_allowed(struct ws *w, struct lws *wsi) {
   return false;
 }
 
+/* An optional integer URL argument NAME ("width=") in [LO, HI]; DEF when absent, -1 when bad.
+ * Fragments are walked here rather than with lws_get_urlarg_by_name(), which stops at the
+ * first fragment longer than its buffer (the ticket). */
+static long url_int(struct lws *wsi, const char *name, long lo, long hi, long def) {
+  char buf[64];
+  size_t nl = strlen(name);
+  for (int i = 0; i < 32; i++) {
+    int fl = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (fl <= 0)
+      break;
+    if ((size_t)fl >= sizeof(buf) ||
+        lws_hdr_copy_fragment(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_URI_ARGS, i) < 0 ||
+        strncmp(buf, name, nl) != 0)
+      continue;
+    const char *v = buf + nl;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi)
+      return -1;
+    return n;
+  }
+  return def;
+}
+
+/* /rdp/{vm}?ticket=T[&width=W&height=H&dpi=D] (guacamole-common-js appends its connect data to the
+ * URL): fork the RDP worker for the VM's target. */
+static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char *vm_id) {
+  char err[256], log_path[4200], config_dir[4200];
+  struct vm_rdp target;
+  long width = url_int(wsi, "width=", 64, 8192, 1024), height = url_int(wsi, "height=", 64, 8192, 768),
+       dpi = url_int(wsi, "dpi=", 48, 960, 96);
+  if (width < 0 || height < 0 || dpi < 0)
+    return refuse(wsi, 400, "width and height must be 64..8192, dpi 48..960");
+  if (vm_manager_rdp_target(w->c->vms, vm_id, &target, err, sizeof(err)) < 0)
+    return refuse(wsi, 409, err);
+  snprintf(log_path, sizeof(log_path), "%s/vms/%s/logs/rdp.log", w->c->data_dir, vm_id);
+  snprintf(config_dir, sizeof(config_dir), "%s/run/freerdp", w->c->data_dir);
+  pss->kind = SESS_RDP;
+  pss->u.rdp = rdpws_open(&w->c->loop, wsi, vm_id, &target, (int)width, (int)height, (int)dpi, log_path,
+                          config_dir, err, sizeof(err));
+  explicit_bzero(&target, sizeof(target));
+  if (!pss->u.rdp) {
+    pss->kind = SESS_NONE;
+    return refuse(wsi, rdpws_count() >= RDPWS_MAX_SESSIONS ? 503 : 500, err);
+  }
+  return 0;
+}
+
 static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   char uri[256], ticket[96] = "", vm_id[65];
   if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
@@ -97,6 +151,9 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   if (strncmp(uri, "/vnc/", 5) == 0) {
     proto = "vnc";
     want_vm = uri + 5;
+  } else if (strncmp(uri, "/rdp/", 5) == 0) {
+    proto = "rdp";
+    want_vm = uri + 5;
   } else if (strcmp(uri, "/events") == 0) {
     proto = "events";
   } else {
@@ -109,6 +166,8 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
     return refuse(wsi, 403, "ticket is for another VM");
   memset(pss, 0, sizeof(*pss));
   snprintf(pss->vm_id, sizeof(pss->vm_id), "%s", vm_id);
+  if (strcmp(proto, "rdp") == 0)
+    return filter_rdp(w, wsi, pss, vm_id);
   if (want_vm) {
     char path[4200], err[256];
     if (vm_manager_console_path(w->c->vms, vm_id, path, sizeof(path), err, sizeof(err)) < 0)
@@ -134,21 +193,35 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (pss->kind == SESS_VNC)
       return vncws_on_receive(pss->u.vnc, in, len, lws_frame_is_binary(wsi), lws_is_first_fragment(wsi),
                               lws_is_final_fragment(wsi));
+    if (pss->kind == SESS_RDP)
+      return rdpws_on_receive(pss->u.rdp, in, len, lws_frame_is_binary(wsi), lws_is_first_fragment(wsi),
+                              lws_is_final_fragment(wsi));
     if (pss->kind == SESS_EVENTS && len > 4096)
       return -1; /* the event stream is one-way; a chatty client is dropped */
     return 0;
   case LWS_CALLBACK_SERVER_WRITEABLE:
     if (pss->kind == SESS_VNC)
       return vncws_on_writeable(pss->u.vnc);
+    if (pss->kind == SESS_RDP)
+      return rdpws_on_writeable(pss->u.rdp);
     if (pss->kind == SESS_EVENTS)
       return events_on_writeable(pss->u.ev);
     return 0;
   case LWS_CALLBACK_CLOSED:
     if (pss->kind == SESS_VNC)
       vncws_on_ws_closed(pss->u.vnc);
+    else if (pss->kind == SESS_RDP)
+      rdpws_on_ws_closed(pss->u.rdp);
     else if (pss->kind == SESS_EVENTS)
       events_on_closed(pss->u.ev);
     pss->kind = SESS_NONE;
+    return 0;
+  case LWS_CALLBACK_WSI_DESTROY:
+    /* An RDP worker is started in the filter; if the upgrade then failed, CLOSED never came. */
+    if (pss && pss->kind == SESS_RDP) {
+      rdpws_on_ws_closed(pss->u.rdp);
+      pss->kind = SESS_NONE;
+    }
     return 0;
   default:
     return 0;
@@ -157,8 +230,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static const struct lws_protocols protocols[] = {
     /* websockify clients (noVNC) ask for "binary"; a client asking for nothing gets the first. */
-    {"binary", callback, sizeof(struct pss), 65536, 0, NULL, 0},
+    /* rx_buffer_size caps each socket read (with pt_serv_buf_size). Each session mallocs an rx
+     * buffer of that size, but only its touched pages cost memory (bench/bridge.py: idle consoles). */
+    {"binary", callback, sizeof(struct pss), WS_SERV_BUF_SIZE, 0, NULL, 0},
     {"qemu-hmos-events", callback, sizeof(struct pss), 4096, 0, NULL, 0},
+    /* guacamole-common-js's WebSocketTunnel asks for "guacamole" (/rdp). */
+    {"guacamole", callback, sizeof(struct pss), 65536, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -178,6 +255,9 @@ struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
   info.foreign_loops = loops;
   info.max_http_header_data = 4096;
+  /* lws reads a WebSocket into this per-thread buffer (default 4 KiB): one read() and one
+   * receive callback per 4 KiB made the VNC bridge's upstream syscall-bound (bench/bridge.py). */
+  info.pt_serv_buf_size = WS_SERV_BUF_SIZE;
   info.timeout_secs = 30;
   info.ka_time = 0;
   w->ctx = lws_create_context(&info);

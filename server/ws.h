@@ -6,6 +6,7 @@
  * Every upgrade must present a ticket (ticket.h) for its path and come from
  * an allowed Origin; refusals are answered 403 before the upgrade.
  *   /vnc/{vm}?ticket=T   raw RFB of the VM's VNC socket (bridge/vnc-ws)
+ *   /rdp/{vm}?ticket=T   Guacamole protocol to an RDP worker process (bridge/rdp-ws)
  *   /events?ticket=T     JSON events (events.c)
  * Core loop thread only.
  */

@@ -460,7 +460,8 @@ class Daemon:
             f.write(('\n===== daemon start #%d at %s =====\n'
                      % (self.starts, time.strftime('%H:%M:%S'))).encode())
         errf = open(self.stderr_path, 'ab')
-        argv = [self.binary, 'serve', '--data-dir', self.data_dir, '--bind', '127.0.0.1', '--port', '0']
+        argv = [self.binary, 'serve', '--data-dir', self.data_dir, '--bind', '127.0.0.1', '--port', '0',
+                '--ws-port', '0']
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
                                      start_new_session=True)
         errf.close()

@@ -112,3 +112,11 @@ class HostTest(DaemonTestCase):
             self.assertEqual(st, 200, 'request %d: %r' % (i, js))
             self.assertEqual({v['id'] for v in js['vms']}, ids, 'request %d' % i)
         self.assertAlive()
+
+    def test_libcurl_loaded_only_for_downloads(self):
+        # The downloader's libcurl (and the dozen libraries it brings) is loaded on first use.
+        self.daemon.ok('GET', '/api/v1/host')
+        self.daemon.ok('GET', '/api/v1/vms')
+        with open('/proc/%d/maps' % self.daemon.proc.pid) as f:
+            maps = f.read()
+        self.assertNotIn('libcurl', maps, 'an idle daemon mapped libcurl')

@@ -62,6 +62,28 @@ struct bad {
   "\"x86_64\", \"disks\": [{\"path\": \"/d/0.qcow2\", \"size_gib\": 1, \"interface\": \"ahci\"}]"
 
 static const struct bad bad_cases[] = {
+    /* rdp: the RDP console's target (bridge/rdp-ws) */
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": 1}", "rdp: must be an object or null"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"hostname\": \"x\"}}", "rdp.hostname: unknown field"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"host\": \"a b\"}}",
+     "rdp.host: must be a host name or an IP address (or \"\" for the VM's own forward)"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"host\": \"-x\"}}",
+     "rdp.host: must be a host name or an IP address (or \"\" for the VM's own forward)"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"host\": \"h\", \"port\": 0}}",
+     "rdp.port: must be an integer between 1 and 65535"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"host\": \"h\", \"port\": \"3389\"}}",
+     "rdp.port: must be an integer between 1 and 65535"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"host\": \"h\", \"username\": \"a\\u0001\"}}",
+     "rdp.username: must not contain control characters"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"password\": 5}}", "rdp.password: must be a string"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"password\": \"a\\u0000b\"}}",
+     "rdp.password: must not contain NUL bytes"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"security\": \"ssl\"}}",
+     "rdp.security: must be 'any', 'nla', 'tls' or 'rdp'"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"ignore_cert\": 1}}",
+     "rdp.ignore_cert: must be true or false"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"fingerprint\": \"zz:11\"}}",
+     "rdp.fingerprint: must be hexadecimal pairs separated by ':' (several by ',')"},
     /* shape */
     {CREATE, NULL, "[]", "must be a JSON object"},
     {CREATE, NULL, "null", "must be a JSON object"},
@@ -449,7 +471,31 @@ struct good {
   "\"forwards\": "                                                                                           \
   "[]}, \"rtc\": \"utc\"}"
 
+#define X86_DEFAULTS_R                                                                                       \
+  "{\"id\": \"\", \"uuid\": \"\", \"name\": \"r\", \"arch\": \"x86_64\", \"memory_mib\": 2048, \"cpus\": "   \
+  "2, "                                                                                                      \
+  "\"disks\": [{\"path\": \"\", \"size_gib\": 32, \"interface\": \"ahci\"}], \"cdrom\": null, "              \
+  "\"boot_order\": [\"cdrom\", \"disk\"], \"display\": \"std\", \"network\": {\"mode\": \"user\", "          \
+  "\"nic\": \"e1000e\", \"forwards\": []}, \"rtc\": \"utc\"}"
+
 static const struct good good_cases[] = {
+    /* rdp: defaults filled, absent from the output when unset, null clears, objects merge */
+    {CREATE, NULL, "{\"name\": \"r\", \"rdp\": {\"host\": \"win.example\", \"username\": \"u\"}}",
+     "{\"rdp\": {\"host\": \"win.example\", \"port\": 3389, \"username\": \"u\", \"password\": \"\", "
+     "\"domain\": \"\", \"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\"}}"},
+    {CREATE, NULL, "{\"name\": \"r\", \"rdp\": {\"username\": \"\\u00e9l\\u00e8ve\", \"password\": \"p\"}}",
+     "{\"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"\\u00e9l\\u00e8ve\", \"password\": \"p\", "
+     "\"domain\": \"\", \"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\"}}"},
+    {PATCH, "{\"name\": \"r\", \"rdp\": {\"host\": \"h\", \"password\": \"p\"}}",
+     "{\"rdp\": {\"port\": 3390, \"password_set\": true, \"security\": \"nla\", \"fingerprint\": \"AB:cd\"}}",
+     "{\"rdp\": {\"host\": \"h\", \"port\": 3390, \"username\": \"\", \"password\": \"p\", "
+     "\"domain\": \"\", \"security\": \"nla\", \"ignore_cert\": false, \"fingerprint\": \"AB:cd\"}}"},
+    {PATCH, "{\"name\": \"r\", \"rdp\": {\"host\": \"h\"}}", "{\"rdp\": null}", "*" X86_DEFAULTS_R},
+    {STORED, NULL,
+     "{" STORED_OK ", \"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"u\", \"password\": \"\", "
+     "\"domain\": \"\", \"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\"}}",
+     "{\"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"u\", \"password\": \"\", \"domain\": \"\", "
+     "\"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\"}}"},
     {CREATE, NULL, "{\"name\": \"vm1\"}", "*" X86_DEFAULTS},
     {CREATE, NULL, "{\"name\": \"vm1\", \"arch\": \"x86_64\"}", "*" X86_DEFAULTS},
     {CREATE, NULL, "{\"name\": \"arm\", \"arch\": \"aarch64\"}",

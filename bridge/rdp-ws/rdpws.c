@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* rdpws: see rdpws.h. Core loop thread only. */
+#include "rdpws.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guac.h"
+#include "util.h"
+#include "vm_config.h"
+#include "ws.h"
+
+#define READ_CHUNK 65536
+#define MAX_MESSAGE (256u << 10) /* worker output per WebSocket message (whole instructions) */
+#define MAX_PENDING (64u << 10)  /* browser input held back until the handshake is done */
+#define RDPWS_LOG_MAX (1 << 20)  /* rdp.log is moved to rdp.log.1 past this size */
+#define EXIT_GRACE_MS 500        /* after EOF, wait this long for the exit status to name the reason */
+
+enum phase { PH_ARGS, PH_RELAY };
+
+struct chunk {
+  struct chunk *next;
+  size_t len;
+  unsigned char data[]; /* LWS_PRE headroom, then len bytes */
+};
+
+struct up_write {
+  uv_write_t req;
+  struct rdpws *s;
+  size_t len;
+  char data[];
+};
+
+struct rdpws {
+  struct lws *wsi; /* NULL once the WebSocket is closed */
+  uv_pipe_t sock;
+  uv_process_t proc;
+  uv_timer_t timer; /* exit grace, then the SIGTERM/SIGKILL teardown */
+  int refs;         /* wsi + sock + proc + timer */
+  enum phase phase;
+  bool reading, read_paused, rx_paused, closing, sock_closed, sock_eof, exited, killing, term_sent;
+  int64_t exit_status;
+  int term_signal;
+  char vm_id[65];
+  struct vm_rdp *target;
+  int width, height, dpi;
+  struct guac_buf down;    /* bytes from the worker not yet cut into messages */
+  struct guac_buf pending; /* browser input before the handshake finished */
+  struct guac_instr *ins;  /* handshake only */
+  struct chunk *head, *tail;
+  size_t down_queued, up_queued, msg_len;
+  int close_code;
+  char close_reason[120];
+  struct rdpws *prev, *next;
+};
+
+static struct rdpws *all;
+static unsigned n_all;
+
+static void unref(struct rdpws *s) {
+  if (--s->refs > 0)
+    return;
+  while (s->head) {
+    struct chunk *c = s->head;
+    s->head = c->next;
+    free(c);
+  }
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    all = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
+  n_all--;
+  guac_buf_free(&s->down);
+  guac_buf_free(&s->pending);
+  free(s->ins);
+  if (s->target)
+    explicit_bzero(s->target, sizeof(*s->target));
+  free(s->target);
+  free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  unref(h->data);
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* The worker's socket is closed; the worker sees EOF and exits. Then SIGTERM and SIGKILL if not. */
+static void close_sock(struct rdpws *s) {
+  if (s->sock_closed)
+    return;
+  s->sock_closed = true;
+  s->reading = false;
+  uv_close((uv_handle_t *)&s->sock, on_handle_closed);
+  if (!s->exited) {
+    s->killing = true;
+    uv_timer_start(&s->timer, on_timer, RDPWS_TERM_MS, 0);
+  } else if (!uv_is_closing((uv_handle_t *)&s->timer)) {
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+  }
+}
+
+/* Ask for the WebSocket to be closed with CODE and REASON once queued data is out. */
+static void begin_close(struct rdpws *s, int code, const char *reason) {
+  if (s->closing)
+    return;
+  s->closing = true;
+  if (s->reading) {
+    uv_read_stop((uv_stream_t *)&s->sock);
+    s->reading = false;
+  }
+  s->close_code = code;
+  snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+  if (s->wsi)
+    lws_callback_on_writable(s->wsi);
+  else
+    close_sock(s);
+}
+
+/* The session is over from the worker's side: name the reason from its exit. */
+static void close_for_exit(struct rdpws *s) {
+  char why[120];
+  if (s->exited && s->term_signal == 0 && s->exit_status == 0) {
+    begin_close(s, LWS_CLOSE_STATUS_NORMAL, "the RDP session ended");
+    return;
+  }
+  if (!s->exited)
+    snprintf(why, sizeof(why), "the RDP worker closed its socket");
+  else if (s->term_signal)
+    snprintf(why, sizeof(why), "the RDP worker was killed by signal %d (%s)", s->term_signal,
+             strsignal(s->term_signal));
+  else
+    snprintf(why, sizeof(why), "the RDP session failed (worker exit status %lld)", (long long)s->exit_status);
+  begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, why);
+}
+
+static void on_timer(uv_timer_t *t) {
+  struct rdpws *s = t->data;
+  if (!s->killing) { /* exit grace after EOF */
+    close_for_exit(s);
+    return;
+  }
+  if (s->exited)
+    return;
+  if (!s->term_sent) {
+    s->term_sent = true;
+    log_warn("rdp %s: worker %d still runs %d ms after its socket closed: SIGTERM", s->vm_id, s->proc.pid,
+             RDPWS_TERM_MS);
+    uv_process_kill(&s->proc, SIGTERM);
+    uv_timer_start(&s->timer, on_timer, RDPWS_KILL_MS - RDPWS_TERM_MS, 0);
+  } else {
+    log_warn("rdp %s: worker %d ignored SIGTERM: SIGKILL", s->vm_id, s->proc.pid);
+    uv_process_kill(&s->proc, SIGKILL);
+  }
+}
+
+static void on_worker_exit(uv_process_t *p, int64_t status, int sig) {
+  struct rdpws *s = p->data;
+  s->exited = true;
+  s->exit_status = status;
+  s->term_signal = sig;
+  log_info("rdp %s: worker %d exited (status %lld, signal %d)", s->vm_id, p->pid, (long long)status, sig);
+  uv_close((uv_handle_t *)&s->proc, on_handle_closed);
+  if (s->killing || s->sock_closed) {
+    uv_timer_stop(&s->timer);
+    if (!uv_is_closing((uv_handle_t *)&s->timer))
+      uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+  } else if (s->sock_eof) {
+    uv_timer_stop(&s->timer);
+    close_for_exit(s);
+  }
+}
+
+/* ---- worker -> browser ---- */
+
+static void queue_down(struct rdpws *s, const char *data, size_t len) {
+  struct chunk *c = xmalloc(sizeof(*c) + LWS_PRE + len);
+  c->next = NULL;
+  c->len = len;
+  memcpy(c->data + LWS_PRE, data, len);
+  if (s->tail)
+    s->tail->next = c;
+  else
+    s->head = c;
+  s->tail = c;
+  s->down_queued += len;
+  if (s->wsi)
+    lws_callback_on_writable(s->wsi);
+}
+
+static void write_up(struct rdpws *s, const char *data, size_t len);
+
+/* The value of connect for the worker's argument NAME. */
+static const char *arg_value(struct rdpws *s, const char *name, char *tmp, size_t tmplen) {
+  const struct vm_rdp *t = s->target;
+  if (strncmp(name, "VERSION_", 8) == 0)
+    return "VERSION_1_5_0";
+  if (strcmp(name, "hostname") == 0)
+    return t->host;
+  if (strcmp(name, "port") == 0) {
+    snprintf(tmp, tmplen, "%u", t->port);
+    return tmp;
+  }
+  if (strcmp(name, "username") == 0)
+    return t->username;
+  if (strcmp(name, "password") == 0)
+    return t->password;
+  if (strcmp(name, "domain") == 0)
+    return t->domain;
+  if (strcmp(name, "security") == 0)
+    return t->security;
+  if (strcmp(name, "ignore-cert") == 0)
+    return t->ignore_cert ? "true" : "false";
+  if (strcmp(name, "cert-fingerprints") == 0)
+    return t->fingerprint;
+  return "";
+}
+
+/* Handshake: the worker's `args` names what `connect` must give. */
+static int on_args(struct rdpws *s, struct guac_instr *in) {
+  struct guac_buf b = {0};
+  char w[16], h[16], d[16];
+  snprintf(w, sizeof(w), "%d", s->width);
+  snprintf(h, sizeof(h), "%d", s->height);
+  snprintf(d, sizeof(d), "%d", s->dpi);
+  guac_putl(&b, "size", w, h, d, NULL);
+  guac_putl(&b, "audio", NULL);
+  guac_putl(&b, "video", NULL);
+  guac_putl(&b, "image", "image/png", "image/jpeg", NULL);
+  const char *vals[GUAC_MAX_ELEMENTS];
+  char tmp[GUAC_MAX_ELEMENTS][16];
+  for (size_t i = 0; i < in->argc; i++)
+    vals[i] = arg_value(s, in->argv[i], tmp[i], sizeof(tmp[i]));
+  guac_put(&b, "connect", in->argc, vals);
+  write_up(s, b.data, b.len);
+  explicit_bzero(b.data, b.len); /* it held the password */
+  guac_buf_free(&b);
+  if (s->target)
+    explicit_bzero(s->target->password, sizeof(s->target->password));
+  s->phase = PH_RELAY;
+  free(s->ins);
+  s->ins = NULL;
+  if (s->pending.len)
+    write_up(s, s->pending.data, s->pending.len);
+  guac_buf_free(&s->pending);
+  return 0;
+}
+
+/* Cut what the worker sent into messages of whole, well-formed instructions. */
+static void process_down(struct rdpws *s) {
+  size_t off = 0;
+  char err[160];
+  if (s->phase == PH_ARGS) {
+    size_t used;
+    enum guac_status st = guac_parse(s->down.data, s->down.len, s->ins, &used, err, sizeof(err));
+    if (st == GUAC_NEED_MORE)
+      return;
+    if (st == GUAC_ERROR || strcmp(s->ins->opcode, "args") != 0) {
+      log_warn("rdp %s: bad handshake from the worker: %s", s->vm_id,
+               st == GUAC_ERROR ? err : "expected args");
+      begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the RDP worker failed its handshake");
+      return;
+    }
+    off = used;
+    on_args(s, s->ins);
+  }
+  /* Whole instructions go out in messages of at most MAX_MESSAGE bytes (one instruction may be
+   * longer, up to GUAC_MAX_INSTRUCTION); the valid ones before a malformed one still go out. */
+  size_t start = off;
+  bool bad = false;
+  while (off < s->down.len) {
+    size_t used;
+    enum guac_status st =
+        guac_scan(s->down.data + off, s->down.len - off, GUAC_MAX_INSTRUCTION, &used, err, sizeof(err));
+    if (st == GUAC_NEED_MORE)
+      break;
+    if (st == GUAC_ERROR) {
+      bad = true;
+      break;
+    }
+    if (off + used - start > MAX_MESSAGE && off > start) {
+      queue_down(s, s->down.data + start, off - start);
+      start = off;
+    }
+    off += used;
+  }
+  if (off > start)
+    queue_down(s, s->down.data + start, off - start);
+  if (bad) {
+    log_warn("rdp %s: malformed output from the worker: %s", s->vm_id, err);
+    if (s->reading) {
+      uv_read_stop((uv_stream_t *)&s->sock);
+      s->reading = false;
+    }
+    begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the RDP worker sent a malformed instruction");
+    s->down.len = 0;
+    return;
+  }
+  guac_buf_consume(&s->down, off);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+  struct rdpws *s = h->data;
+  guac_buf_reserve(&s->down, READ_CHUNK);
+  *b = uv_buf_init(s->down.data + s->down.len, READ_CHUNK);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  struct rdpws *s = st->data;
+  if (n <= 0) {
+    if (n < 0) {
+      uv_read_stop(st);
+      s->reading = false;
+      s->sock_eof = true;
+      if (s->exited)
+        close_for_exit(s);
+      else
+        uv_timer_start(&s->timer, on_timer, EXIT_GRACE_MS, 0);
+    }
+    return;
+  }
+  s->down.len += (size_t)n;
+  process_down(s);
+  if (s->reading && s->down_queued >= WS_QUEUE_HIGH) {
+    uv_read_stop(st);
+    s->reading = false;
+    s->read_paused = true;
+  }
+}
+
+/* ---- browser -> worker ---- */
+
+static void on_up_written(uv_write_t *req, int status) {
+  struct up_write *w = (struct up_write *)req;
+  struct rdpws *s = w->s;
+  s->up_queued -= w->len;
+  explicit_bzero(w->data, w->len);
+  free(w);
+  if (status < 0 && status != UV_ECANCELED)
+    begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the RDP worker closed its socket");
+  if (s->rx_paused && s->up_queued <= WS_QUEUE_LOW && s->wsi) {
+    s->rx_paused = false;
+    lws_rx_flow_control(s->wsi, 1);
+  }
+}
+
+static void write_up(struct rdpws *s, const char *data, size_t len) {
+  if (s->sock_closed || len == 0)
+    return;
+  struct up_write *w = xmalloc(sizeof(*w) + len);
+  w->s = s;
+  w->len = len;
+  memcpy(w->data, data, len);
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+  s->up_queued += len;
+  if (uv_write(&w->req, (uv_stream_t *)&s->sock, &b, 1, on_up_written) < 0) {
+    s->up_queued -= len;
+    free(w);
+    begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the RDP worker closed its socket");
+    return;
+  }
+  if (s->up_queued > WS_QUEUE_HIGH && !s->rx_paused && s->wsi) {
+    s->rx_paused = true;
+    lws_rx_flow_control(s->wsi, 0);
+  }
+}
+
+int rdpws_on_receive(struct rdpws *s, const void *in, size_t len, int binary, int first, int final) {
+  if (s->closing)
+    return 0;
+  if (binary) {
+    begin_close(s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+                "binary frames are not accepted: send Guacamole text");
+    return 0;
+  }
+  s->msg_len = first ? len : s->msg_len + len;
+  if (s->msg_len > WS_MAX_MESSAGE) {
+    begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over 1 MiB");
+    return 0;
+  }
+  if (len == 0)
+    return 0;
+  if (s->phase != PH_RELAY) {
+    if (s->pending.len + len > MAX_PENDING) {
+      begin_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too much input before the RDP session started");
+      return 0;
+    }
+    guac_buf_reserve(&s->pending, len);
+    memcpy(s->pending.data + s->pending.len, in, len);
+    s->pending.len += len;
+    return 0;
+  }
+  write_up(s, in, len);
+  return 0;
+}
+
+int rdpws_on_writeable(struct rdpws *s) {
+  struct chunk *c = s->head;
+  if (c) {
+    s->head = c->next;
+    if (!s->head)
+      s->tail = NULL;
+    s->down_queued -= c->len;
+    int w = lws_write(s->wsi, c->data + LWS_PRE, c->len, LWS_WRITE_TEXT);
+    free(c);
+    if (w < 0)
+      return -1;
+    if (s->read_paused && s->down_queued <= WS_QUEUE_LOW && !s->closing && !s->sock_closed) {
+      s->read_paused = false;
+      s->reading = true;
+      uv_read_start((uv_stream_t *)&s->sock, on_alloc, on_read);
+    }
+    if (s->head || s->closing)
+      lws_callback_on_writable(s->wsi);
+    return 0;
+  }
+  if (s->closing) {
+    ws_send_close(s->wsi, s->close_code, s->close_reason);
+    return -1;
+  }
+  return 0;
+}
+
+void rdpws_on_ws_closed(struct rdpws *s) {
+  s->wsi = NULL;
+  if (s->reading) {
+    uv_read_stop((uv_stream_t *)&s->sock);
+    s->reading = false;
+  }
+  uv_timer_stop(&s->timer);
+  close_sock(s);
+  unref(s);
+}
+
+/* ---- start ---- */
+
+/* qemu-hmos-rdp next to the daemon's own executable, or $QHM_RDP_WORKER. */
+static int worker_path(char *out, size_t outlen) {
+  const char *env = getenv("QHM_RDP_WORKER");
+  if (env && *env) {
+    snprintf(out, outlen, "%s", env);
+    return 0;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0)
+    return -1;
+  self[n] = 0;
+  char *slash = strrchr(self, '/');
+  if (!slash)
+    return -1;
+  *slash = 0;
+  snprintf(out, outlen, "%s/qemu-hmos-rdp", self);
+  return 0;
+}
+
+struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
+                         int width, int height, int dpi, const char *log_path, const char *config_dir,
+                         char *err, size_t errlen) {
+  char path[PATH_MAX + 32];
+  if (n_all >= RDPWS_MAX_SESSIONS) {
+    snprintf(err, errlen, "too many RDP sessions (%d)", RDPWS_MAX_SESSIONS);
+    return NULL;
+  }
+  if (worker_path(path, sizeof(path)) < 0 || access(path, X_OK) < 0) {
+    snprintf(err, errlen, "the RDP worker (qemu-hmos-rdp) is not installed next to the daemon");
+    return NULL;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    snprintf(err, errlen, "socketpair: %s", strerror(errno));
+    return NULL;
+  }
+  struct stat st;
+  if (log_path && stat(log_path, &st) == 0 && st.st_size > RDPWS_LOG_MAX) { /* keep one old log */
+    char old[PATH_MAX + 8];
+    snprintf(old, sizeof(old), "%s.1", log_path);
+    rename(log_path, old);
+  }
+  int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+  struct rdpws *s = xcalloc(1, sizeof(*s));
+  s->target = xmalloc(sizeof(*s->target));
+  *s->target = *target;
+  s->width = width;
+  s->height = height;
+  s->dpi = dpi;
+  s->ins = xmalloc(sizeof(*s->ins));
+  snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm_id);
+  uv_pipe_init(loop, &s->sock, 0);
+  uv_timer_init(loop, &s->timer);
+  s->sock.data = s->timer.data = s->proc.data = s;
+
+  if (config_dir && mkdir(config_dir, 0700) < 0 && errno != EEXIST)
+    config_dir = NULL; /* FreeRDP then uses ~/.config/freerdp: our callback still decides unless a
+                          known_hosts entry there matches */
+  char *args[] = {path, "--fd", "3", config_dir ? "--config-dir" : NULL, (char *)config_dir, NULL};
+  uv_stdio_container_t stdio[4];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = stdio[2].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = stdio[2].data.fd = logfd >= 0 ? logfd : 2;
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = sv[1];
+  uv_process_options_t o;
+  memset(&o, 0, sizeof(o));
+  o.file = path;
+  o.args = args;
+  o.exit_cb = on_worker_exit;
+  o.stdio = stdio;
+  o.stdio_count = 4;
+  int rc = uv_spawn(loop, &s->proc, &o);
+  close(sv[1]);
+  if (logfd >= 0)
+    close(logfd);
+  if (rc < 0) {
+    snprintf(err, errlen, "cannot start the RDP worker: %s", uv_strerror(rc));
+    close(sv[0]);
+    s->refs = 3; /* sock, timer, proc: all closed below; no wsi */
+    s->sock_closed = true;
+    n_all++; /* unref's bookkeeping */
+    s->next = all;
+    if (all)
+      all->prev = s;
+    all = s;
+    uv_close((uv_handle_t *)&s->sock, on_handle_closed);
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->proc, on_handle_closed);
+    return NULL;
+  }
+  uv_pipe_open(&s->sock, sv[0]);
+  s->wsi = wsi;
+  s->refs = 4;
+  s->next = all;
+  if (all)
+    all->prev = s;
+  all = s;
+  n_all++;
+  log_info("rdp %s: worker %d for %s:%u (%dx%d)", vm_id, s->proc.pid, target->host, target->port, width,
+           height);
+  static const char select_rdp[] = "6.select,3.rdp;";
+  write_up(s, select_rdp, sizeof(select_rdp) - 1);
+  s->reading = true;
+  uv_read_start((uv_stream_t *)&s->sock, on_alloc, on_read);
+  return s;
+}
+
+void rdpws_close_vm(const char *vm_id, const char *reason) {
+  for (struct rdpws *s = all; s; s = s->next)
+    if (strcmp(s->vm_id, vm_id) == 0)
+      begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, reason);
+}
+
+unsigned rdpws_count(void) {
+  return n_all;
+}
+
+pid_t rdpws_pid(struct rdpws *s) {
+  return s->exited ? 0 : s->proc.pid;
+}

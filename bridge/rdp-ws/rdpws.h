@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * rdpws: the daemon's side of one browser RDP console. Forks the worker
+ * (qemu-hmos-rdp, one process per session, a socketpair as its fd 3),
+ * performs the Guacamole handshake with it on the browser's behalf (the
+ * target and credentials come from the VM's config and never pass through
+ * the browser; the size from the WebSocket URL), then relays: WebSocket text
+ * messages to the worker as they are, the worker's output to the browser cut
+ * at instruction boundaries (guacamole-common-js parses each message on its
+ * own) after checking it is well-formed — the worker talks to hostile RDP
+ * servers, so its output is not trusted either.
+ *
+ * Backpressure as in vncws: at most WS_QUEUE_HIGH bytes wait for the browser
+ * before the worker's socket is no longer read (its writes then block and its
+ * frame pacing waits), at most WS_QUEUE_HIGH wait for the worker before the
+ * WebSocket's rx is paused. Teardown: when the browser goes, the worker's
+ * socket is closed (it exits on EOF), then SIGTERM after RDPWS_TERM_MS and
+ * SIGKILL after RDPWS_KILL_MS; a worker that crashes only ends its session.
+ *
+ * Lifetime: four halves (wsi, socket, process, timer); freed when all are
+ * closed. Core loop thread only.
+ */
+#ifndef QHM_RDPWS_H
+#define QHM_RDPWS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#define RDPWS_MAX_SESSIONS 16 /* workers at once (~50 MiB each); more are refused with 503 */
+#define RDPWS_TERM_MS 3000
+#define RDPWS_KILL_MS 5000
+
+struct lws;
+struct rdpws;
+struct vm_rdp;
+
+/* Start the worker for WSI, connecting to TARGET with a WIDTH x HEIGHT desktop at DPI. Its
+ * stdout and stderr go to LOG_PATH (appended; NULL = the daemon's stderr); CONFIG_DIR (mode 0700,
+ * created if needed) holds FreeRDP's own files. NULL with ERR when the worker cannot be started. */
+struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
+                         int width, int height, int dpi, const char *log_path, const char *config_dir,
+                         char *err, size_t errlen);
+/* lws callbacks, forwarded by ws.c. Return -1 to close the WebSocket. */
+int rdpws_on_receive(struct rdpws *s, const void *in, size_t len, int binary, int first, int final);
+int rdpws_on_writeable(struct rdpws *s);
+void rdpws_on_ws_closed(struct rdpws *s);
+/* Close every RDP console of VM_ID with REASON (the VM was deleted). */
+void rdpws_close_vm(const char *vm_id, const char *reason);
+unsigned rdpws_count(void);
+/* The worker's pid for a session (tests and logs), or 0. */
+pid_t rdpws_pid(struct rdpws *s);
+
+#endif
