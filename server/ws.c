@@ -217,11 +217,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     pss->kind = SESS_NONE;
     return 0;
   case LWS_CALLBACK_WSI_DESTROY:
-    /* An RDP worker is started in the filter; if the upgrade then failed, CLOSED never came. */
-    if (pss && pss->kind == SESS_RDP) {
+    /* Sessions are opened in the filter; if the upgrade then failed, CLOSED never came. */
+    if (pss && pss->kind == SESS_RDP)
       rdpws_on_ws_closed(pss->u.rdp);
+    else if (pss && pss->kind == SESS_VNC)
+      vncws_on_ws_closed(pss->u.vnc);
+    else if (pss && pss->kind == SESS_EVENTS)
+      events_on_closed(pss->u.ev);
+    if (pss)
       pss->kind = SESS_NONE;
-    }
     return 0;
   default:
     return 0;

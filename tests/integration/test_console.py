@@ -691,6 +691,38 @@ class ConsoleTest(DaemonTestCase):
         ws.close()
 
     # ----------------------------------------------------------------------
+    def test_aborted_upgrades_leave_nothing_open(self):
+        # The client sends a valid upgrade and resets the connection at once: the bridge may
+        # already have opened the VM's VNC socket in the filter; it must be closed again.
+        pid = self.daemon.proc.pid
+
+        def vnc_fds():
+            n = 0
+            for fd in os.listdir('/proc/%d/fd' % pid):
+                try:
+                    if os.readlink('/proc/%d/fd/%s' % (pid, fd)).startswith('socket:'):
+                        n += 1
+                except OSError:
+                    pass
+            return n
+        base = vnc_fds()
+        host, port = self.ws_base[5:].split(':')
+        for _ in range(60):
+            url = self.console()['url']
+            path = url[url.index('/', 5):]
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            s.sendall(('GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+                       'Sec-WebSocket-Protocol: binary\r\n\r\n' % (path, host, port)).encode())
+            s.close()  # RST
+        deadline = time.time() + 5
+        while vnc_fds() > base + 2 and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertLessEqual(vnc_fds(), base + 2, 'sockets left open after 60 aborted upgrades')
+        self.assertAlive()
+        self.assertConsoleWorks(msg='after aborted upgrades')
+
     # 8. A flood of tickets
 
     def test_ticket_flood(self):
