@@ -438,10 +438,14 @@ class APIError(AssertionError):
 
 
 class Daemon:
-    """One qemu-hmos daemon process and its data directory."""
+    """One qemu-hmos daemon process and its data directory, started with `--port 0 --ws-port 0`
+    plus EXTRA_ARGS, with ENV added to the environment; ws_url is endpoint.json's "ws"."""
 
-    def __init__(self, data_dir=None, binary=None):
+    def __init__(self, data_dir=None, binary=None, extra_args=(), env=None):
         self.binary = binary or daemon_path()
+        self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})
+        self.ws_url = None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix='qhm-it-')
         self.stderr_path = os.path.join(self.data_dir, 'daemon.stderr')
         self.proc = None
@@ -461,9 +465,11 @@ class Daemon:
                      % (self.starts, time.strftime('%H:%M:%S'))).encode())
         errf = open(self.stderr_path, 'ab')
         argv = [self.binary, 'serve', '--data-dir', self.data_dir, '--bind', '127.0.0.1', '--port', '0',
-                '--ws-port', '0']
+                '--ws-port', '0'] + self.extra_args
+        env = dict(os.environ)
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         errf.close()
         endpoint = os.path.join(self.data_dir, 'run', 'endpoint.json')
         deadline = time.time() + timeout
@@ -486,6 +492,9 @@ class Daemon:
         self.url = ep['http']
         u = urllib.parse.urlsplit(self.url)
         self.host, self.port = u.hostname, u.port
+        self.ws_url = ep.get('ws')
+        if not self.ws_url or not self.ws_url.startswith('ws://127.0.0.1:'):
+            raise RuntimeError('endpoint.json has no ws://127.0.0.1:PORT "ws" value: %r' % ep)
         return self
 
     def kill9(self):

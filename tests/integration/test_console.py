@@ -6,8 +6,7 @@ bridge (greeting, a full 3.8 handshake, framebuffer updates, two viewers),
 backpressure toward a slow reader, bad client frames, consoles closed when
 their VM stops, the /events stream, and a flood of tickets.
 
-The daemon is started with `--ws-port 0` (WSDaemon below: harness.Daemon does
-not pass it yet, so it would bind the default 8007)."""
+The daemon is started with `--ws-port 0` by harness.Daemon."""
 
 import http.client
 import json
@@ -15,10 +14,8 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
-import urllib.parse
 
 from harness import MEMTEST_ISO, Daemon, DaemonTestCase, error_code, proc_cmdline, wait_pid_gone
 import wsclient
@@ -53,55 +50,7 @@ def rss_kib(pid):
 
 
 class WSDaemon(Daemon):
-    """harness.Daemon started with `--ws-port 0` (plus EXTRA_ARGS, and ENV added to the
-    environment); ws_url is the "ws" value of endpoint.json."""
-
-    def __init__(self, extra_args=(), env=None, **kw):
-        super().__init__(**kw)
-        self.extra_args = list(extra_args)
-        self.extra_env = dict(env or {})
-        self.ws_url = None
-
-    def start(self, timeout=10.0):
-        if not os.path.exists(self.binary):
-            raise RuntimeError('daemon binary not found: %s (build it, or pass --daemon)' % self.binary)
-        self.starts += 1
-        with open(self.stderr_path, 'ab') as f:
-            f.write(('\n===== daemon start #%d at %s =====\n'
-                     % (self.starts, time.strftime('%H:%M:%S'))).encode())
-        errf = open(self.stderr_path, 'ab')
-        argv = [self.binary, 'serve', '--data-dir', self.data_dir, '--bind', '127.0.0.1', '--port', '0',
-                '--ws-port', '0'] + self.extra_args
-        env = dict(os.environ)
-        env.update(self.extra_env)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
-                                     start_new_session=True, env=env)
-        errf.close()
-        endpoint = os.path.join(self.data_dir, 'run', 'endpoint.json')
-        deadline = time.time() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError('daemon exited with %s before writing %s\n%s'
-                                   % (self.proc.returncode, endpoint, self.stderr_tail()))
-            try:
-                with open(endpoint) as f:
-                    ep = json.load(f)
-                if ep.get('pid') == self.proc.pid and ep.get('http'):
-                    break
-            except (OSError, ValueError):
-                pass
-            if time.time() > deadline:
-                raise RuntimeError('daemon did not write %s with its pid within %.0f s\n%s'
-                                   % (endpoint, timeout, self.stderr_tail()))
-            time.sleep(0.05)
-        self.endpoint = ep
-        self.url = ep['http']
-        u = urllib.parse.urlsplit(self.url)
-        self.host, self.port = u.hostname, u.port
-        self.ws_url = ep.get('ws')
-        if not self.ws_url or not self.ws_url.startswith('ws://127.0.0.1:'):
-            raise RuntimeError('endpoint.json has no ws://127.0.0.1:PORT "ws" value: %r' % ep)
-        return self
+    """harness.Daemon with the RSS helper these tests use."""
 
     def rss_kib(self):
         return rss_kib(self.proc.pid)
