@@ -40,38 +40,16 @@ def run_unit(build):
     return passed, failed
 
 
-def run_integration(build):
-    cmd = [sys.executable, os.path.join(ROOT, "tests", "integration", "run.py"),
-           "--daemon", os.path.join(build, "qemu-hmos")]
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    passed = failed = None
-    for line in p.stdout:
-        m = re.match(r"^integration: (\d+) passed, (\d+) failed$", line.strip())
-        if m:
-            passed, failed = int(m.group(1)), int(m.group(2))
-        else:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-    rc = p.wait()
-    if passed is None:
-        print(f"integration runner ended (status {rc}) without a summary")
-        return 0, 1
-    print(f"integration: {passed} passed, {failed} failed")
-    return passed, failed
-
-
-def run_e2e(build):
-    ui = os.path.join(ROOT, "webui", "dist")
-    cmd = ["node", os.path.join(ROOT, "tests", "e2e", "run.mjs"), "--daemon", os.path.join(build, "qemu-hmos"),
-           "--ui", ui]
+def run_suite(name, cmd):
+    """Run a suite runner that ends with `NAME: N passed, N failed`; pass its other output through."""
     try:
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     except OSError as e:
-        print(f"e2e: cannot run node ({e}); run scripts/build-webui.sh")
+        print(f"{name}: cannot run {cmd[0]} ({e})")
         return 0, 1
     passed = failed = None
     for line in p.stdout:
-        m = re.match(r"^e2e: (\d+) passed, (\d+) failed$", line.strip())
+        m = re.match(rf"^{name}: (\d+) passed, (\d+) failed$", line.strip())
         if m:
             passed, failed = int(m.group(1)), int(m.group(2))
         else:
@@ -79,10 +57,21 @@ def run_e2e(build):
             sys.stdout.flush()
     rc = p.wait()
     if passed is None:
-        print(f"e2e runner ended (status {rc}) without a summary")
+        print(f"{name} runner ended (status {rc}) without a summary")
         return 0, 1
-    print(f"e2e: {passed} passed, {failed} failed")
+    print(f"{name}: {passed} passed, {failed} failed")
     return passed, failed
+
+
+def run_integration(build):
+    return run_suite("integration", [sys.executable, os.path.join(ROOT, "tests", "integration", "run.py"),
+                                     "--daemon", os.path.join(build, "qemu-hmos")])
+
+
+def run_e2e(build):
+    # webui/dist and tests/e2e/node_modules come from scripts/build-webui.sh (make check runs it).
+    return run_suite("e2e", ["node", os.path.join(ROOT, "tests", "e2e", "run.mjs"), "--daemon",
+                             os.path.join(build, "qemu-hmos"), "--ui", os.path.join(ROOT, "webui", "dist")])
 
 
 def main():
