@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Build the web UI into dist/: index.html, app.js (our modules), chunks/
-// (the console page with noVNC, loaded on first use), app.css and the
-// licences of the bundled noVNC and pako. Prints the gzipped size of our own
-// code and styles (budget: 150 KB; noVNC excluded) and fails over it. Run by
+// (the console pages: noVNC's, and the RDP one with guacamole-common-js, each
+// loaded on first use), app.css and the licences of the bundled noVNC, pako and
+// guacamole-common-js. Prints the gzipped size of our own code and styles
+// (budget: 150 KB; noVNC and guacamole-common-js excluded) and fails over it. Run by
 // `npm run build` (scripts/build-webui.sh). No dev server: the daemon serves dist/.
 import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -14,6 +15,8 @@ const root = dirname(fileURLToPath(import.meta.url));
 const dist = join(root, 'dist');
 const novncDir = join(root, 'node_modules', '@novnc', 'novnc');
 const novnc = JSON.parse(readFileSync(join(novncDir, 'package.json'), 'utf8'));
+const guacDir = join(root, 'node_modules', 'guacamole-common-js');
+const guac = JSON.parse(readFileSync(join(guacDir, 'package.json'), 'utf8'));
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, 'licenses'), { recursive: true });
@@ -30,7 +33,8 @@ await esbuild.build({
   legalComments: 'none',
   banner: {
     js: `/* qemu-hmos web UI, GPL-2.0-or-later. Bundles noVNC ${novnc.version} ` +
-        `(MPL-2.0, source: https://github.com/novnc/noVNC, licence: /licenses/novnc-LICENSE.txt; with pako, MIT: /licenses/pako-LICENSE.txt). */`,
+        `(MPL-2.0, source: https://github.com/novnc/noVNC, licence: /licenses/novnc-LICENSE.txt; with pako, MIT: /licenses/pako-LICENSE.txt) ` +
+        `and guacamole-common-js ${guac.version} (Apache-2.0, source: https://github.com/apache/guacamole-client, licence: /licenses/guacamole-common-js-LICENSE.txt). */`,
   },
   logLevel: 'warning',
 });
@@ -44,17 +48,18 @@ await esbuild.build({
 copyFileSync(join(root, 'src', 'index.html'), join(dist, 'index.html'));
 copyFileSync(join(novncDir, 'LICENSE.txt'), join(dist, 'licenses', 'novnc-LICENSE.txt'));
 copyFileSync(join(novncDir, 'vendor', 'pako', 'LICENSE'), join(dist, 'licenses', 'pako-LICENSE.txt'));
-// Our share: the same code bundled with noVNC left out, gzipped, plus app.css.
+copyFileSync(join(guacDir, 'LICENSE'), join(dist, 'licenses', 'guacamole-common-js-LICENSE.txt'));
+// Our share: the same code bundled with noVNC and guacamole-common-js left out, gzipped, plus app.css.
 // The budget is 150 KB gzipped (issue 4); over it the build fails.
 const ownJs = await esbuild.build({
   entryPoints: [join(root, 'src', 'main.js')], bundle: true, format: 'esm', target: ['es2022'], minify: true,
-  legalComments: 'none', write: false, external: ['@novnc/novnc'], logLevel: 'warning',
+  legalComments: 'none', write: false, external: ['@novnc/novnc', 'guacamole-common-js'], logLevel: 'warning',
 });
 const ownGz = ownJs.outputFiles.reduce((n, f) => n + gzipSync(f.contents).length, 0) +
   gzipSync(readFileSync(join(dist, 'app.css'))).length;
 const total = readdirSync(dist, { recursive: true }).filter((f) => f.endsWith('.js'))
   .reduce((n, f) => n + gzipSync(readFileSync(join(dist, f))).length, 0);
-console.log(`webui: built ${dist} (noVNC ${novnc.version}); own code and styles ${(ownGz / 1024).toFixed(1)} KiB gzipped ` +
+console.log(`webui: built ${dist} (noVNC ${novnc.version}, guacamole-common-js ${guac.version}); own code and styles ${(ownGz / 1024).toFixed(1)} KiB gzipped ` +
   `(budget 150 KB), all JS ${(total / 1024).toFixed(1)} KiB gzipped`);
 if (ownGz > 150 * 1000) {
   console.error('webui: own code over the 150 KB gzipped budget');

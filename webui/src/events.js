@@ -14,6 +14,19 @@ let delay = 1000;
 let connecting = false;
 let everOpened = false;
 let idleTimer = null; // closes the socket a little after the last listener left (page changes re-subscribe)
+let up = false; // the socket is open: pages that poll as a fallback stop while it is
+const upWatchers = new Set();
+
+function setUp(v) {
+  if (up === v) return;
+  up = v;
+  for (const fn of [...upWatchers]) {
+    try { fn(v); } catch (e) { console.error(e); }
+  }
+}
+// Whether the stream is open now, and onStream(fn) → unwatch: fn(up) on every change.
+export const streamUp = () => up;
+export function onStream(fn) { upWatchers.add(fn); return () => upWatchers.delete(fn); }
 
 function emit(ev) {
   for (const fn of [...listeners]) {
@@ -39,6 +52,7 @@ async function connect() {
     delay = 1000;
     if (everOpened) emit({ type: 'resync' });
     everOpened = true;
+    if (ws === sock) setUp(true);
   });
   sock.addEventListener('message', (e) => {
     if (typeof e.data !== 'string') return;
@@ -47,7 +61,7 @@ async function connect() {
     if (ev && typeof ev === 'object' && typeof ev.type === 'string') emit(ev);
   });
   sock.addEventListener('close', () => {
-    if (ws === sock) ws = null;
+    if (ws === sock) { ws = null; setUp(false); }
     retry();
   });
 }
@@ -71,7 +85,7 @@ export function subscribe(fn) {
     idleTimer = setTimeout(() => {
       if (listeners.size) return;
       clearTimeout(timer);
-      if (ws) { const s = ws; ws = null; s.close(1000); }
+      if (ws) { const s = ws; ws = null; setUp(false); s.close(1000); }
     }, 3000);
   };
 }

@@ -4,23 +4,29 @@
 // module exports mount(root, params) and returns a cleanup function, called
 // before the next page mounts (it closes WebSockets, timers, listeners).
 // Same-origin links marked data-link navigate with history.pushState. The
-// console page (noVNC, the bulk of the bundle) is a separate chunk loaded on
-// first use. Changing the language or theme re-renders the current page.
+// console pages (noVNC; guacamole-common-js for RDP) are separate chunks
+// loaded on first use. Changing the language or theme re-renders the current page.
 import { t, getLocale, setLocale, LOCALES, onLocaleChange } from './i18n.js';
 import { h } from './dom.js';
 import * as library from './pages/library.js';
 import * as wizard from './pages/wizard.js';
 import * as vmPage from './pages/vm.js';
 import * as hostPage from './pages/host.js';
+import * as downloadsPage from './pages/downloads.js';
+import * as imagesPage from './pages/images.js';
 
 const lazyConsole = { load: () => import('./pages/console.js') };
+const lazyRdp = { load: () => import('./pages/rdp.js') }; // guacamole-common-js: its own chunk
 const idParam = (m) => ({ id: decodeURIComponent(m[1]) });
 
 const routes = [
   { re: /^\/(?:vms\/?)?$/, page: library, nav: 'library' },
   { re: /^\/new\/?$/, page: wizard, nav: 'library' },
   { re: /^\/host\/?$/, page: hostPage, nav: 'host' },
+  { re: /^\/downloads\/?$/, page: downloadsPage, nav: 'downloads' },
+  { re: /^\/images\/?$/, page: imagesPage, nav: 'images' },
   { re: /^\/vm\/([^/]+)\/console\/?$/, page: lazyConsole, params: idParam, bare: true },
+  { re: /^\/vm\/([^/]+)\/rdp\/?$/, page: lazyRdp, params: idParam, bare: true },
   { re: /^\/vm\/([^/]+)\/?$/, page: vmPage, params: idParam, nav: 'library' },
 ];
 
@@ -54,7 +60,8 @@ function shell(nav) {
   return h('header', { class: 'appbar' },
     h('a', { class: 'skip', href: '#main', text: t('shell.skip') }),
     h('a', { class: 'brand', href: '/', 'data-link': true, text: t('app.title') }),
-    h('nav', { 'aria-label': t('shell.nav') }, link('/', 'nav.library', 'library'), link('/host', 'nav.host', 'host')),
+    h('nav', { 'aria-label': t('shell.nav') }, link('/', 'nav.library', 'library'),
+      link('/images', 'nav.images', 'images'), link('/downloads', 'nav.downloads', 'downloads'), link('/host', 'nav.host', 'host')),
     h('div', { class: 'prefs' }, lang, theme));
 }
 

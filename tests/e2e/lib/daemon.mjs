@@ -62,13 +62,13 @@ export class ApiError extends Error {
   }
 }
 
-export async function startDaemon({ daemon, ui, name = 'test' }) {
+export async function startDaemon({ daemon, ui, name = 'test', env = {} }) {
   const tmp = mkdtempSync(join(tmpdir(), `qhm-e2e-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 24)}-`));
   const dataDir = join(tmp, 'data');
   const logPath = join(tmp, 'daemon.log');
   const logFd = openSync(logPath, 'a');
   const proc = spawn(daemon, ['serve', '--data-dir', dataDir, '--bind', '127.0.0.1', '--port', '0',
-    '--ws-port', '0', '--ui-dir', ui], { stdio: ['ignore', logFd, logFd], env: { ...process.env } });
+    '--ws-port', '0', '--ui-dir', ui], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
   closeSync(logFd);
   let exited = null;
   proc.on('exit', (code, sig) => { exited = { code, sig }; });

@@ -4,12 +4,14 @@
 // last crash record (signal, exit code, last log lines) shown prominently;
 // the log as a live tail (polled while QEMU runs); the QEMU command line;
 // Settings (name any time; memory, CPUs and boot order while stopped, PATCH);
+// Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js);
 // Delete with a confirmation. Guest and daemon text is set as text only.
 import { getVm, getHost, patchVm, deleteVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
 import { stateBadge, setBadge, actionButtons, errorBanner, confirmDialog, field, withBusy, shellLine, fmtMiB, isLive } from '../ui.js';
+import { rdpSection } from './vm-rdp.js';
 
 const LOG_MS = 2000;
 const BOOT_ORDERS = [['cdrom', 'disk'], ['disk', 'cdrom'], ['cdrom'], ['disk'], ['network'], ['disk', 'network']];
@@ -91,6 +93,9 @@ export function mount(root, { id }) {
       }
     });
 
+    // Remote desktop: target, stored credentials, Open RDP console (pages/vm-rdp.js)
+    const rdp = rdpSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
+
     // Delete
     const delBtn = h('button', { type: 'button', class: 'btn danger', text: t('vm.delete') });
     delBtn.addEventListener('click', async () => {
@@ -124,6 +129,7 @@ export function mount(root, { id }) {
       h('div', { class: 'vm-grid' },
         h('section', { 'aria-labelledby': 'ov-title' }, h('h2', { id: 'ov-title', text: t('vm.overview') }), shot, facts),
         h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: t('vm.settings') }), settings)),
+      rdp.el,
       h('section', { 'aria-labelledby': 'log-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-title', text: t('vm.log') }), logLive), logPre),
       h('section', { 'aria-labelledby': 'cmd-title' }, h('h2', { id: 'cmd-title', text: t('vm.cmdline') }), cmd),
       h('section', { class: 'danger-zone', 'aria-labelledby': 'del-title' }, h('h2', { id: 'del-title', text: t('vm.delete_section') }),
@@ -153,6 +159,7 @@ export function mount(root, { id }) {
         const editable = vm.state === 'stopped' || vm.state === 'crashed';
         for (const f of [fMem, fCpus, fBoot]) f.input.disabled = !editable;
         stoppedNote.hidden = editable;
+        rdp.render(vm, formsToo);
         if (formsToo) {
           fName.input.value = vm.name;
           fMem.input.value = vm.memory_mib;

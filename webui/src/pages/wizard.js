@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // wizard page (/new): a new VM in five steps — source (an ISO from the image
-// library, an ISO path on this device, a download into the library with its
-// progress shown, or none) →
+// library, an ISO path on this device, a download into the library — an OS
+// from the offline catalog for an arch the host runs, or any URL — with its
+// progress shown live from the event stream, or none; /new?image=ID preselects
+// a library image) →
 // architecture (with a note when it runs emulated) → memory and CPUs (the
 // host's limits shown, over-limit values refused before submit) → disk →
 // summary with the exact QEMU command line (POST /vms?dry_run=true, which also
@@ -10,8 +12,8 @@
 import { getHost, listImages, previewCreate, createVm, vmAction, vmCmdline, startDownload, getDownload } from '../api.js';
 import { h, newId } from '../dom.js';
 import { t } from '../i18n.js';
-import { subscribe } from '../events.js';
 import { errorBanner, field, withBusy, shellLine, fmtMiB } from '../ui.js';
+import { getCatalog, followDownloads, eventPatch, progressText, setProgress, catalogLabel, importHint } from '../transfer.js';
 
 const STEPS = ['source', 'arch', 'resources', 'disk', 'summary'];
 const ARCH_ORDER = ['x86_64', 'aarch64', 'i386'];
@@ -29,7 +31,10 @@ export function mount(root) {
   let host = null;
   let images = null;
   let step = 0;
-  const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16 };
+  const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16,
+    catalogId: '', catArch: '' };
+  let catalog = null; // OS catalog entries (GET /catalog), null without one
+  let catalogErr = null; // the ApiError when it cannot be read
   let dl = null; // the download in progress: {id, el, bar, text}
   let downloadsAvailable = true;
 
@@ -78,16 +83,45 @@ export function mount(root) {
       const sha = field({ id: 'w-sha', label: t('field.sha256'),
         input: h('input', { type: 'text', value: v.sha, autocomplete: 'off', spellcheck: 'false', maxlength: 64 }) });
       const dlBox = h('div', { class: 'download' }, url.wrap, sha.wrap);
+      // The OS catalog: entries for one architecture the host can run (default: the host's own).
+      const catArches = ['x86_64', 'aarch64'].filter((a) => host.arches[a] && host.arches[a].available &&
+        (catalog || []).some((e) => e.arch === a));
+      if (!catArches.includes(v.catArch)) v.catArch = catArches.includes(host.host_arch) ? host.host_arch : catArches[0] || '';
+      const catArchSel = h('select', {}, catArches.map((a) => h('option', { value: a, text: a })));
+      catArchSel.value = v.catArch;
+      const catArch = field({ id: 'w-cat-arch', label: t('field.catalog_arch'), input: catArchSel });
+      const catOsSel = h('select', {});
+      const catOs = field({ id: 'w-cat-os', label: t('field.catalog_os'), input: catOsSel, hint: t('wizard.catalog_hint') });
+      const msNote = h('p', { class: 'note', dataset: { kind: 'warn' }, text: t('wizard.catalog_ms'), hidden: true });
+      const fillOs = () => {
+        const list = (catalog || []).filter((e) => e.arch === v.catArch);
+        catOsSel.replaceChildren(...list.map((e) => h('option', { value: e.id, text: catalogLabel(e) })));
+        if (list.some((e) => e.id === v.catalogId)) catOsSel.value = v.catalogId;
+        v.catalogId = catOsSel.value;
+        catOs.error(list.length ? '' : t('wizard.catalog_empty', { arch: v.catArch }));
+        const e = list.find((x) => x.id === v.catalogId);
+        msNote.hidden = !(e && e.microsoft);
+      };
+      catArchSel.addEventListener('change', () => { v.catArch = catArchSel.value; fillOs(); });
+      catOsSel.addEventListener('change', () => { v.catalogId = catOsSel.value; fillOs(); });
+      fillOs();
+      const catBox = h('div', { class: 'catalog' }, catArch.wrap, catOs.wrap, msNote);
+      const haveCatalog = catArches.length > 0;
+      if (!haveCatalog && v.source === 'catalog') v.source = 'path';
       const sync = () => {
         img.wrap.hidden = v.source !== 'image';
         path.wrap.hidden = v.source !== 'path';
         dlBox.hidden = v.source !== 'download';
+        catBox.hidden = v.source !== 'catalog';
       };
       const fs = h('fieldset', {}, h('legend', { text: t('wizard.source_legend') }),
         radio('image', t('wizard.source.image'), !haveImages),
         img.wrap,
         radio('path', t('wizard.source.path')),
         path.wrap,
+        radio('catalog', t('wizard.source.catalog'), !downloadsAvailable || !haveCatalog),
+        catalogErr ? h('p', { class: 'hint', text: t('wizard.catalog_failed', { message: catalogErr.message }) }) : null,
+        catBox,
         radio('download', t('wizard.source.download'), !downloadsAvailable),
         dlBox,
         radio('none', t('wizard.source.none')));
@@ -112,7 +146,8 @@ export function mount(root) {
           if (v.sha && !/^[0-9a-f]{64}$/.test(v.sha)) { sha.error(t('wizard.err.sha')); ok = false; } else sha.error('');
         }
         if (!ok) { body.querySelector('[aria-invalid="true"]')?.focus(); return false; }
-        if (v.source === 'download') { download(); return false; } // advances by itself once the ISO is in the library
+        if (v.source === 'catalog' && !v.catalogId) { catOsSel.focus(); return false; }
+        if (v.source === 'download' || v.source === 'catalog') { download(); return false; } // advances by itself once the ISO is in the library
         return true;
       };
     },
@@ -216,44 +251,55 @@ export function mount(root) {
   async function download() {
     if (dl) return;
     errors.clear();
-    const fields = { url: v.url };
-    if (v.sha) fields.sha256 = v.sha;
+    const entry = v.source === 'catalog' ? (catalog || []).find((e) => e.id === v.catalogId) : null;
+    const fields = entry ? { catalog_id: entry.id } : { url: v.url };
+    if (!entry && v.sha) fields.sha256 = v.sha;
+    const nextBtn = body.querySelector('.wizard-nav button[type="submit"]');
     let d;
+    status.textContent = t('downloads.starting');
     try {
-      d = await startDownload(fields);
+      d = nextBtn ? await withBusy(nextBtn, () => startDownload(fields)) : await startDownload(fields);
     } catch (e) {
+      status.textContent = '';
+      if (!alive) return;
       errors.show(e);
+      // Microsoft refused (or its flow failed): the message says to download by hand; the Images page imports.
+      body.querySelector('.ms-hint')?.remove();
+      if (e.code === 'microsoft_refused') body.querySelector('.wizard-nav')?.before(importHint());
       return;
     }
+    status.textContent = '';
     if (!alive) return;
     if (d === null) { downloadsAvailable = false; v.source = 'path'; errors.show(t('wizard.no_downloads')); show(); return; }
     const bar = h('progress', { max: 1, 'aria-label': t('wizard.download_progress') });
     const text = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
     dl = { id: d.id, el: h('div', { class: 'download-progress' }, h('p', { text: t('wizard.downloading', { name: d.name || v.url }) }), bar, text), bar, text };
     body.querySelector('.wizard-nav')?.before(dl.el);
+    let cur = d;
     const update = (x) => {
       if (!dl || x.id && x.id !== dl.id) return;
-      if (typeof x.bytes === 'number') {
-        if (x.total) { bar.max = x.total; bar.value = x.bytes; } else bar.removeAttribute('value');
-        text.textContent = t('wizard.download_bytes', { done: fmtMiB(x.bytes / 1048576), total: x.total ? fmtMiB(x.total / 1048576) : '?' });
-      }
-      if (x.state === 'verifying') text.textContent = t('wizard.download_verifying');
-      if (x.state === 'failed') { const msg = x.error || ''; finish(); errors.show(t('wizard.download_failed', { message: msg })); }
-      if (x.state === 'completed') done(x.image_id);
+      cur = { ...cur, ...x };
+      setProgress(bar, cur);
+      text.textContent = cur.state === 'verifying' ? t('wizard.download_verifying') : progressText(cur);
+      if (cur.state === 'failed') { const msg = cur.error || ''; finish(); errors.show(t('wizard.download_failed', { message: msg })); }
+      else if (cur.state === 'completed' && cur.image_id) done(cur.image_id);
     };
-    const poll = setInterval(() => getDownload(d.id).then(update).catch(() => {}), 2000);
-    const unsub = subscribe((ev) => {
-      if (ev.download !== d.id) return;
-      if (ev.type === 'download.progress') update({ bytes: ev.bytes, total: ev.total });
-      else if (ev.type === 'download.state') {
-        if (ev.state === 'completed') getDownload(d.id).then(update).catch(() => {});
-        else update({ state: ev.state, error: ev.error });
-      }
+    // Live from download.* events; the download is re-read when the stream (re)opens, when
+    // it completes (for its image id) and, only while the stream is down, every 2 s.
+    const reread = () => getDownload(d.id).then(update).catch(() => {});
+    const unsub = followDownloads({
+      refresh: reread,
+      onEvent(ev) {
+        if (ev.download !== d.id) return;
+        if (ev.type === 'download.state' && ev.state === 'completed') reread();
+        else update(eventPatch(ev));
+      },
     });
-    const finish = () => { clearInterval(poll); unsub(); if (dl) dl.el.remove(); dl = null; };
+    const finish = () => { unsub(); if (dl) dl.el.remove(); dl = null; };
     stopDownloadWatch = finish;
     const done = async (imageId) => {
       finish();
+      if (entry && host.arches[entry.arch] && host.arches[entry.arch].available) v.arch = entry.arch;
       const imgs = await listImages().catch(() => null);
       if (!alive) return;
       images = imgs;
@@ -350,11 +396,17 @@ export function mount(root) {
     show();
   });
 
-  Promise.all([getHost(), listImages().catch(() => null)]).then(([hst, imgs]) => {
+  Promise.all([getHost(), listImages().catch(() => null),
+    getCatalog().catch((e) => { if (e.status !== 404 && e.status !== 405) catalogErr = e; return null; })]).then(([hst, imgs, cat]) => {
     if (!alive) return;
     host = hst;
     images = imgs;
+    catalog = cat;
     if (images && images.length) { v.source = 'image'; v.image = images[0].path; }
+    // "New VM from this image" (Images and Downloads pages): /new?image=ID.
+    const pre = new URLSearchParams(location.search).get('image');
+    const preImg = pre && (images || []).find((i) => i.id === pre);
+    if (preImg) { v.source = 'image'; v.image = preImg.path; v.name = preImg.name.replace(/\.(iso|img|qcow2|raw)$/i, '').slice(0, 60); }
     if (!host.arches[v.arch]) v.arch = host.host_arch in host.arches ? host.host_arch : Object.keys(host.arches)[0];
     v.memory = Math.min(1024, host.limits.max_memory_mib);
     v.cpus = Math.min(2, host.limits.max_cpus);
