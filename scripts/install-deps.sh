@@ -9,7 +9,7 @@ build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libj
        freerdp2-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev libssl-dev"
 run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64"
 test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core
-      freerdp2-shadow-x11 xvfb x11-apps x11-xserver-utils xdotool xterm nginx"
+      freerdp2-shadow-x11 libfreerdp-server2-2 openssl xvfb x11-apps x11-xserver-utils xdotool xterm nginx"
 bench="wrk nginx websockify aria2"
 fuzz="clang libclang-rt-14-dev"
 

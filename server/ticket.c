@@ -15,6 +15,7 @@ struct ticket {
   char proto[16];
   uint64_t expires;
   bool used;
+  char *secret; /* optional, handed to the redeemer (per-session credentials) */
 };
 
 struct ticket_store {
@@ -26,9 +27,20 @@ struct ticket_store *ticket_store_new(void) {
   return xcalloc(1, sizeof(struct ticket_store));
 }
 
+/* Wipe and free a ticket's secret. */
+static void drop_secret(struct ticket *t) {
+  if (t->secret) {
+    explicit_bzero(t->secret, strlen(t->secret));
+    free(t->secret);
+    t->secret = NULL;
+  }
+}
+
 void ticket_store_free(struct ticket_store *s) {
   if (!s)
     return;
+  for (unsigned i = 0; i < TICKET_MAX; i++)
+    drop_secret(&s->t[i]);
   explicit_bzero(s, sizeof(*s));
   free(s);
 }
@@ -57,9 +69,20 @@ static uint64_t ttl_ms(void) {
 }
 
 void ticket_issue(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms, char *out) {
+  ticket_issue_secret(s, vm_id, proto, now_ms, NULL, out);
+}
+
+void ticket_issue_secret(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms,
+                         const char *secret, char *out) {
   /* Ring of TICKET_MAX slots: a new ticket replaces the oldest one. */
   struct ticket *t = &s->t[s->next];
   s->next = (s->next + 1) % TICKET_MAX;
+  drop_secret(t);
+  if (secret) /* secrets of expired tickets do not wait for their slot to come round again */
+    for (unsigned i = 0; i < TICKET_MAX; i++)
+      if (s->t[i].secret && now_ms > s->t[i].expires)
+        drop_secret(&s->t[i]);
+  t->secret = secret ? xstrdup(secret) : NULL;
   unsigned char raw[32];
   random_bytes(raw, sizeof(raw));
   b64url(raw, sizeof(raw), t->value);
@@ -80,6 +103,13 @@ static bool same(const char *a, const char *b) {
 
 enum ticket_result ticket_redeem(struct ticket_store *s, const char *ticket, const char *proto,
                                  uint64_t now_ms, char vm_id[65]) {
+  return ticket_redeem_secret(s, ticket, proto, now_ms, vm_id, NULL);
+}
+
+enum ticket_result ticket_redeem_secret(struct ticket_store *s, const char *ticket, const char *proto,
+                                        uint64_t now_ms, char vm_id[65], char **secret) {
+  if (secret)
+    *secret = NULL;
   if (!ticket || strlen(ticket) != TICKET_LEN)
     return TICKET_UNKNOWN;
   enum ticket_result res = TICKET_UNKNOWN;
@@ -95,7 +125,12 @@ enum ticket_result ticket_redeem(struct ticket_store *s, const char *ticket, con
     else {
       res = TICKET_OK;
       memcpy(vm_id, t->vm_id, sizeof(t->vm_id));
+      if (secret) {
+        *secret = t->secret;
+        t->secret = NULL;
+      }
     }
+    drop_secret(t);
     explicit_bzero(t->value, sizeof(t->value));
   }
   return res;
@@ -103,8 +138,10 @@ enum ticket_result ticket_redeem(struct ticket_store *s, const char *ticket, con
 
 void ticket_revoke_vm(struct ticket_store *s, const char *vm_id) {
   for (unsigned i = 0; i < TICKET_MAX; i++)
-    if (s->t[i].value[0] && strcmp(s->t[i].vm_id, vm_id) == 0)
+    if (s->t[i].value[0] && strcmp(s->t[i].vm_id, vm_id) == 0) {
       s->t[i].used = true;
+      drop_secret(&s->t[i]);
+    }
 }
 
 unsigned ticket_count(struct ticket_store *s) {

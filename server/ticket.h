@@ -23,10 +23,19 @@ struct ticket_store *ticket_store_new(void);
 void ticket_store_free(struct ticket_store *s);
 /* Issue a ticket for (VM_ID, PROTO) valid from NOW_MS; writes TICKET_LEN+1 bytes to OUT. */
 void ticket_issue(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms, char *out);
+/* The same with a SECRET (e.g. per-session credentials, JSON text) kept with the ticket and
+ * wiped when the ticket is redeemed, revoked, replaced, or found expired when another secret is
+ * issued. */
+void ticket_issue_secret(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms,
+                         const char *secret, char *out);
 /* Redeem: on TICKET_OK copies the VM id (<= 64 bytes) to VM_ID. Any presented ticket that
  * matches is consumed, whatever the outcome, so it can never be tried twice. */
 enum ticket_result ticket_redeem(struct ticket_store *s, const char *ticket, const char *proto,
                                  uint64_t now_ms, char vm_id[65]);
+/* Redeem, and on TICKET_OK hand over the ticket's secret in *SECRET (NULL if none; the caller
+ * wipes and frees it). */
+enum ticket_result ticket_redeem_secret(struct ticket_store *s, const char *ticket, const char *proto,
+                                        uint64_t now_ms, char vm_id[65], char **secret);
 /* Drop the tickets of a VM (it stopped or was deleted). */
 void ticket_revoke_vm(struct ticket_store *s, const char *vm_id);
 unsigned ticket_count(struct ticket_store *s);

@@ -891,6 +891,7 @@ int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *o
     *out = v->cfg.rdp;
   else
     snprintf(out->security, sizeof(out->security), "any");
+  snprintf(out->vm_name, sizeof(out->vm_name), "%s", v->cfg.name); /* the RDP drive's folder */
   if (!out->host[0]) {
     /* The VM's own forward of guest port 3389 (the port QEMU chose, read back from QEMU). */
     if (!vm_active(v) || v->pid <= 0) {
@@ -922,6 +923,53 @@ int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *o
   return 0;
 }
 
+static void free_secret(char *secret) {
+  if (secret) {
+    explicit_bzero(secret, strlen(secret));
+    free(secret);
+  }
+}
+
+/* {"username", "password", "domain"} given for one RDP session: validated by the rules of the
+ * VM's rdp field and returned as JSON text for the ticket, or NULL after a 400. */
+static char *session_credentials(struct vm *v, json_t *creds, struct core_req *r) {
+  const char *key;
+  json_t *val;
+  if (!json_is_object(creds)) {
+    core_req_reply_error(r, 400, "invalid_field", "credentials: must be an object");
+    return NULL;
+  }
+  json_object_foreach(creds, key, val) {
+    if (strcmp(key, "username") != 0 && strcmp(key, "password") != 0 && strcmp(key, "domain") != 0) {
+      core_req_reply_error(r, 400, "invalid_field", "credentials.%s: unknown field", key);
+      return NULL;
+    }
+  }
+  struct vm_config *scratch = xmalloc(sizeof(*scratch));
+  *scratch = v->cfg;
+  json_t *patch = json_pack("{s:O}", "rdp", creds);
+  char err[1024];
+  char *out = NULL;
+  if (vm_config_apply_json(scratch, patch, false, err, sizeof(err)) < 0) {
+    /* the rules are the rdp field's: say which field of this request broke them */
+    const char *msg = strncmp(err, "rdp.", 4) == 0 ? err + 4 : err;
+    core_req_reply_error(r, 400, "invalid_field", "credentials.%s", msg);
+  } else {
+    static const char *const keys[] = {"username", "password", "domain"};
+    const char *vals[] = {scratch->rdp.username, scratch->rdp.password, scratch->rdp.domain};
+    json_t *o = json_object();
+    for (size_t i = 0; i < 3; i++)
+      if (json_object_get(creds, keys[i]))
+        json_object_set_new(o, keys[i], json_string(vals[i]));
+    out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+  }
+  json_decref(patch);
+  explicit_bzero(scratch, sizeof(*scratch));
+  free(scratch);
+  return out;
+}
+
 void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, json_t *body) {
   struct vm *v = vm_find(m, id);
   if (!v) {
@@ -931,7 +979,7 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
   const char *key;
   json_t *val;
   json_object_foreach(body, key, val) {
-    if (strcmp(key, "protocol") != 0) {
+    if (strcmp(key, "protocol") != 0 && strcmp(key, "credentials") != 0) {
       core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
       return;
     }
@@ -943,13 +991,23 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     return;
   }
   const char *proto = p ? json_string_value(p) : "vnc";
+  char *secret = NULL;
+  json_t *creds = json_object_get(body, "credentials");
+  if (creds && strcmp(proto, "rdp") != 0) {
+    core_req_reply_error(r, 400, "invalid_field", "credentials: only for the \"rdp\" protocol");
+    return;
+  }
+  if (creds && !(secret = session_credentials(v, creds, r)))
+    return;
   if (strcmp(proto, "rdp") == 0) {
     struct vm_rdp target;
     char err[256];
     if (vm_manager_rdp_target(m, id, &target, err, sizeof(err)) < 0) {
       core_req_reply_error(r, 409, "invalid_state", "cannot open an RDP console: %s", err);
+      free_secret(secret);
       return;
     }
+    explicit_bzero(&target, sizeof(target));
   } else if (!vm_active(v) || v->pid <= 0) {
     core_req_reply_error(r, 409, "invalid_state", "cannot open a console: the VM is %s",
                          state_names[v->state]);
@@ -960,7 +1018,8 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     return;
   }
   char t[TICKET_LEN + 1];
-  ticket_issue(m->c->tickets, v->cfg.id, proto, now_ms(), t);
+  ticket_issue_secret(m->c->tickets, v->cfg.id, proto, now_ms(), secret, t);
+  free_secret(secret);
   char *url = xasprintf("%s/%s/%s?ticket=%s", ws_base_url(m->c->ws), proto, v->cfg.id, t);
   core_req_reply_json(r, 200,
                       json_pack("{s:s, s:s, s:s, s:i}", "protocol", proto, "ticket", t, "url", url,
@@ -1289,7 +1348,8 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val) {
-      if (strcmp(key, "name") != 0) {
+      /* name and rdp (read by new console sessions only) do not touch the running QEMU */
+      if (strcmp(key, "name") != 0 && strcmp(key, "rdp") != 0) {
         core_req_reply_error(r, 409, "invalid_state",
                              "%s: can only be changed while the VM is stopped (it is %s)", key,
                              state_names[v->state]);

@@ -557,12 +557,70 @@ static bool host_chars_ok(const char *s) {
   return true;
 }
 
+/* A Windows program for RemoteApp: "||alias" (letters, digits, "_-. "), or an absolute path
+ * ("C:\\...", "\\\\server\\...", or starting with an environment variable "%SystemRoot%\\..."),
+ * without '"' (the server builds a command line from it). */
+static bool remote_app_ok(const char *s) {
+  if (strncmp(s, "||", 2) == 0) {
+    if (!s[2])
+      return false;
+    for (const char *c = s + 2; *c; c++)
+      if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+            *c == '-' || *c == '.' || *c == ' '))
+        return false;
+    return true;
+  }
+  if (strchr(s, '"'))
+    return false;
+  bool drive = ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) && s[1] == ':' && s[2] == '\\';
+  bool unc = s[0] == '\\' && s[1] == '\\' && s[2] && s[2] != '\\';
+  bool env = s[0] == '%' && s[1] && s[1] != '%' && strchr(s + 1, '%');
+  return drive || unc || env;
+}
+
+/* "rdp.remote_app": null clears; an object replaces: {"program": P, "args": A, "mode": "rail"|"shell"}. */
+static int f_remote_app(struct ctx *x, json_t *v, struct vm_rdp *r) {
+  static const char *const keys[] = {"program", "args", "mode", NULL};
+  json_t *p;
+  if (json_is_null(v)) {
+    r->remote_app[0] = r->remote_app_args[0] = 0;
+    r->remote_app_shell = false;
+    return 0;
+  }
+  if (!json_is_object(v))
+    return fail(x, "rdp.remote_app: must be an object or null");
+  if (check_keys(x, "rdp.remote_app", v, keys) < 0)
+    return -1;
+  char prog[VM_RDP_STR], args[VM_RDP_STR] = "";
+  bool shell = false;
+  if (!(p = json_object_get(v, "program")))
+    return fail(x, "rdp.remote_app.program: required");
+  if (get_text(x, "rdp.remote_app.program", p, prog, sizeof(prog)) < 0)
+    return -1;
+  if (!remote_app_ok(prog))
+    return fail(x, "rdp.remote_app.program: must be \"||alias\" or an absolute Windows path without '\"'");
+  if ((p = json_object_get(v, "args")) && get_text(x, "rdp.remote_app.args", p, args, sizeof(args)) < 0)
+    return -1;
+  if ((p = json_object_get(v, "mode"))) {
+    if (!str_is(p, "rail") && !str_is(p, "shell"))
+      return fail(x, "rdp.remote_app.mode: must be 'rail' or 'shell'");
+    shell = str_is(p, "shell");
+  }
+  if (shell && strncmp(prog, "||", 2) == 0)
+    return fail(x, "rdp.remote_app.program: an alias needs mode 'rail'");
+  memcpy(r->remote_app, prog, sizeof(prog));
+  memcpy(r->remote_app_args, args, sizeof(args));
+  r->remote_app_shell = shell;
+  return 0;
+}
+
 /* "rdp": null clears the target; host "" (or none) means the VM's own forward of guest port 3389;
  * an object merges into the current one (keys left out keep
  * their values, so a GET's "password_set" can be sent back without the password). */
 static int f_rdp(struct ctx *x, json_t *v) {
-  static const char *const keys[] = {"host",     "port",        "username",    "password",     "domain",
-                                     "security", "ignore_cert", "fingerprint", "password_set", NULL};
+  static const char *const keys[] = {"host",         "port",       "username",    "password",
+                                     "domain",       "security",   "ignore_cert", "fingerprint",
+                                     "password_set", "remote_app", NULL};
   struct vm_rdp *r = &x->c->rdp;
   json_t *p;
   json_int_t n = 0;
@@ -616,6 +674,8 @@ static int f_rdp(struct ctx *x, json_t *v) {
   }
   if ((p = json_object_get(v, "password_set")) && !json_is_boolean(p))
     return fail(x, "rdp.password_set: must be true or false (it is ignored)");
+  if ((p = json_object_get(v, "remote_app")) && f_remote_app(x, p, r) < 0)
+    return -1;
   r->set = true;
   return 0;
 }
@@ -771,6 +831,10 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(jr, "security", jstr(r->security));
     put(jr, "ignore_cert", json_boolean(r->ignore_cert));
     put(jr, "fingerprint", jstr(r->fingerprint));
+    if (r->remote_app[0]) /* absent when unset, as "rdp" itself */
+      put(jr, "remote_app",
+          json_pack("{s:s, s:s, s:s}", "program", r->remote_app, "args", r->remote_app_args, "mode",
+                    r->remote_app_shell ? "shell" : "rail"));
     put(o, "rdp", jr);
   }
   return o;

@@ -54,6 +54,12 @@ struct vm_rdp {
   char security[8];      /* "any" (default), "nla", "tls", "rdp" */
   bool ignore_cert;      /* accept any certificate (loopback targets always do) */
   char fingerprint[160]; /* pinned certificate fingerprint(s), "" = none */
+  /* rdp.remote_app: launch one program instead of the desktop. "" = the full desktop. */
+  char remote_app[VM_RDP_STR];      /* "||alias" (a published RemoteApp) or a Windows path */
+  char remote_app_args[VM_RDP_STR]; /* its command line */
+  bool remote_app_shell;            /* mode "shell": alternate shell in a full session, not RemoteApp */
+  /* Not config: filled by vm_manager_rdp_target for the console (the shared folder's name). */
+  char vm_name[VM_NAME_MAX + 1];
 };
 
 struct vm_config {

@@ -3,6 +3,7 @@
 #include "ws.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -110,8 +111,33 @@ static long url_int(struct lws *wsi, const char *name, long lo, long hi, long de
 
 /* /rdp/{vm}?ticket=T[&width=W&height=H&dpi=D] (guacamole-common-js appends its connect data to the
  * URL): fork the RDP worker for the VM's target. */
-static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char *vm_id) {
-  char err[256], log_path[4200], config_dir[4200];
+static void wipe_secret(char *secret) {
+  if (secret) {
+    explicit_bzero(secret, strlen(secret));
+    free(secret);
+  }
+}
+
+/* Credentials given for one session (POST console {"credentials"}: JSON text, validated when the
+ * ticket was issued) replace the stored ones in TARGET. */
+static void apply_session_credentials(struct vm_rdp *target, const char *secret) {
+  json_t *o = json_loads(secret, 0, NULL);
+  const char *keys[] = {"username", "password", "domain"};
+  char *dst[] = {target->username, target->password, target->domain};
+  for (size_t i = 0; o && i < 3; i++) {
+    json_t *v = json_object_get(o, keys[i]);
+    if (json_is_string(v))
+      snprintf(dst[i], sizeof(target->username), "%s", json_string_value(v));
+  }
+  if (o) {
+    /* the password's copy inside Jansson's object is freed without being wiped: Jansson
+     * offers no hook for that; it lives in the daemon's heap only briefly */
+    json_decref(o);
+  }
+}
+
+static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char *vm_id, const char *secret) {
+  char err[256], log_path[4200], config_dir[4200], shared_root[4200];
   struct vm_rdp target;
   long width = url_int(wsi, "width=", 64, 8192, 1024), height = url_int(wsi, "height=", 64, 8192, 768),
        dpi = url_int(wsi, "dpi=", 48, 960, 96);
@@ -119,11 +145,14 @@ static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char
     return refuse(wsi, 400, "width and height must be 64..8192, dpi 48..960");
   if (vm_manager_rdp_target(w->c->vms, vm_id, &target, err, sizeof(err)) < 0)
     return refuse(wsi, 409, err);
+  if (secret)
+    apply_session_credentials(&target, secret);
   snprintf(log_path, sizeof(log_path), "%s/vms/%s/logs/rdp.log", w->c->data_dir, vm_id);
   snprintf(config_dir, sizeof(config_dir), "%s/run/freerdp", w->c->data_dir);
+  snprintf(shared_root, sizeof(shared_root), "%s/shared", w->c->data_dir);
   pss->kind = SESS_RDP;
   pss->u.rdp = rdpws_open(&w->c->loop, wsi, vm_id, &target, (int)width, (int)height, (int)dpi, log_path,
-                          config_dir, err, sizeof(err));
+                          config_dir, shared_root, err, sizeof(err));
   explicit_bzero(&target, sizeof(target));
   if (!pss->u.rdp) {
     pss->kind = SESS_NONE;
@@ -159,15 +188,22 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   } else {
     return refuse(wsi, 404, "no such stream");
   }
-  enum ticket_result tr = ticket_redeem(w->c->tickets, tv, proto, now_ms(), vm_id);
+  char *secret = NULL; /* per-session credentials given with an RDP ticket */
+  enum ticket_result tr = ticket_redeem_secret(w->c->tickets, tv, proto, now_ms(), vm_id, &secret);
   if (tr != TICKET_OK)
     return refuse(wsi, 403, ticket_result_str(tr));
-  if (want_vm && strcmp(want_vm, vm_id) != 0)
+  if (want_vm && strcmp(want_vm, vm_id) != 0) {
+    wipe_secret(secret);
     return refuse(wsi, 403, "ticket is for another VM");
+  }
   memset(pss, 0, sizeof(*pss));
   snprintf(pss->vm_id, sizeof(pss->vm_id), "%s", vm_id);
-  if (strcmp(proto, "rdp") == 0)
-    return filter_rdp(w, wsi, pss, vm_id);
+  if (strcmp(proto, "rdp") == 0) {
+    int rc = filter_rdp(w, wsi, pss, vm_id, secret);
+    wipe_secret(secret);
+    return rc;
+  }
+  wipe_secret(secret);
   if (want_vm) {
     char path[4200], err[256];
     if (vm_manager_console_path(w->c->vms, vm_id, path, sizeof(path), err, sizeof(err)) < 0)

@@ -259,6 +259,47 @@ size_t guac_base64(const void *data, size_t len, char *out) {
   return o;
 }
 
+static int b64_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+')
+    return 62;
+  if (c == '/')
+    return 63;
+  return -1;
+}
+
+size_t guac_base64_decode(const char *in, size_t len, unsigned char *out) {
+  if (len % 4)
+    return (size_t)-1;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += 4) {
+    int v[4];
+    size_t pad = 0;
+    for (size_t k = 0; k < 4; k++) {
+      unsigned char c = (unsigned char)in[i + k];
+      if (c == '=' && i + 4 == len && k >= 2) {
+        v[k] = 0;
+        pad++;
+        continue;
+      }
+      if (pad || (v[k] = b64_value(c)) < 0)
+        return (size_t)-1; /* a character after '=', or not base64 */
+    }
+    uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    out[o++] = (unsigned char)(x >> 16);
+    if (pad < 2)
+      out[o++] = (unsigned char)(x >> 8);
+    if (pad < 1)
+      out[o++] = (unsigned char)x;
+  }
+  return o;
+}
+
 void guac_put_blob(struct guac_buf *b, unsigned stream, const void *data, size_t len) {
   size_t b64 = 4 * ((len + 2) / 3);
   guac_buf_reserve(b, b64 + 64);

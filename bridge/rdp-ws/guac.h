@@ -80,6 +80,10 @@ void guac_put_blob(struct guac_buf *b, unsigned stream, const void *data, size_t
 /* Base64 (RFC 4648, with padding) of LEN bytes into OUT (room for 4*((LEN+2)/3)+1). */
 size_t guac_base64(const void *data, size_t len, char *out);
 
+/* Strict base64 (RFC 4648, padded, no whitespace) of IN[0..LEN) into OUT (room for 3*LEN/4):
+ * the byte count, or (size_t)-1 if IN is not base64. */
+size_t guac_base64_decode(const char *in, size_t len, unsigned char *out);
+
 /* Parse a decimal integer argument in [LO, HI]; false if it is not one. */
 bool guac_arg_int(const char *s, long lo, long hi, long *out);
 

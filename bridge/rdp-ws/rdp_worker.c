@@ -7,7 +7,7 @@
  * size, audio, video, image, connect) with values from the VM's config and
  * the browser's URL; after that every byte both ways is the browser's.
  *
- * One thread. The loop waits on FreeRDP's event handles and the socket;
+ * The main loop waits on FreeRDP's event handles, the socket and chan_ev;
  * FreeRDP's GDI renders into a BGRX32 framebuffer, EndPaint adds dirty
  * rectangles, and a frame (img + blob + end per rectangle, then sync) is
  * sent only when the browser has acknowledged all but MAX_UNACKED of the
@@ -15,12 +15,19 @@
  * the frame rate, nothing queues. Writes to the daemon block (with a
  * deadline), so the daemon's own bounded buffers pace this process too.
  *
+ * Channels (sections below): clipboard (cliprdr), display control (disp, else
+ * a reconnection), audio out (our rdpsnd device), microphone (our audin
+ * device), the shared folder (FreeRDP's rdpdr drive) and RemoteApp (rail).
+ * FreeRDP calls them on threads of its own: the main loop is the only writer
+ * to the socket; they hand it what the browser must get through chan_out.
+ *
  * Exit status: 0 after a disconnect from either side, 1 after an error
  * (reported first as a Guacamole `error` instruction), 2 for bad usage.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,9 +38,15 @@
 #include <unistd.h>
 
 #include <freerdp/addin.h>
+#include <freerdp/client/audin.h>
 #include <freerdp/client/channels.h>
+#include <freerdp/client/cliprdr.h>
 #include <freerdp/client/cmdline.h>
+#include <freerdp/client/disp.h>
+#include <freerdp/client/rail.h>
+#include <freerdp/client/rdpsnd.h>
 #include <freerdp/codec/color.h>
+#include <freerdp/event.h>
 #include <freerdp/freerdp.h>
 #include <freerdp/gdi/gdi.h>
 #include <freerdp/graphics.h>
@@ -45,6 +58,7 @@
 #include "guac.h"
 #include "rdp_display.h"
 #include "rdp_keys.h"
+#include "rdp_text.h"
 
 #define MIN_FRAME_MS 16   /* at most ~60 frames per second */
 #define MAX_UNACKED 2     /* frames sent but not yet acknowledged by the browser's sync */
@@ -54,6 +68,16 @@
 #define JPEG_QUALITY 80
 #define MAX_PRESSED 32
 #define MAX_CURSOR 384 /* pixels per side; larger pointer shapes are ignored */
+#define CF_UNICODETEXT_ID 13
+#define RDP_DRIVE_NAME "qemuhmos" /* when the daemon names none; RDP keeps 8 characters */
+#define CLIP_STREAM_ID 65u        /* the server's clipboard text toward the browser */
+#define CLIP_STREAM "65"
+#define RESIZE_MIN_MS 500   /* between two resizes of the session (Windows redraws everything) */
+#define DISP_WAIT_MS 3000   /* after connecting: how long a server may take to offer disp */
+#define AUDIO_STREAM_ID 66u /* rdpsnd PCM toward the browser */
+#define AUDIO_STREAM "66"
+#define AUDIO_BACKLOG_MS 250    /* audio not yet taken by the main loop beyond this is dropped */
+#define CHAN_OUT_MAX (4u << 20) /* bytes from channel threads waiting for the main loop */
 
 /* Guacamole status codes (protocol reference, "Status codes"). */
 #define GUAC_S_SERVER_ERROR 0x0200
@@ -74,11 +98,18 @@ enum {
   ARG_SECURITY,
   ARG_IGNORE_CERT,
   ARG_CERT_FINGERPRINTS,
+  ARG_DRIVE_PATH, /* the VM's shared folder (validated by the daemon), "" = no drive */
+  ARG_DRIVE_NAME,
+  ARG_REMOTE_APP, /* the VM's rdp.remote_app program, "" = the full desktop */
+  ARG_REMOTE_APP_ARGS,
+  ARG_REMOTE_APP_MODE, /* "rail" (RemoteApp) or "shell" (alternate shell) */
   ARG__N
 };
 static const char *const arg_names[ARG__N] = {
-    "VERSION_1_5_0", "hostname", "port",        "username",          "password",
-    "domain",        "security", "ignore-cert", "cert-fingerprints",
+    "VERSION_1_5_0",     "hostname",        "port",       "username",
+    "password",          "domain",          "security",   "ignore-cert",
+    "cert-fingerprints", "drive-path",      "drive-name", "remote-app",
+    "remote-app-args",   "remote-app-mode",
 };
 
 struct pressed {
@@ -99,6 +130,7 @@ struct worker {
   char *arg_store[ARG__N];
   long width, height, dpi;
   bool allow_jpeg;
+  bool audio_l16; /* the handshake's `audio` offered audio/L16: rdpsnd is turned on */
   /* session */
   freerdp *instance;
   bool connected, quit, failed;
@@ -113,7 +145,40 @@ struct worker {
   bool shift_down;
   struct pressed pressed[MAX_PRESSED];
   size_t n_pressed;
-  uint8_t *prev; /* what the browser shows (same layout as the GDI buffer), for scroll detection */
+  /* Channel threads: FreeRDP runs each channel's callbacks on a thread of its own. What they
+   * send to the browser goes into chan_out under LOCK and CHAN_EV wakes the main loop, which
+   * moves it to `out`; everything below marked (lock) is shared with them. */
+  pthread_mutex_t lock;
+  struct guac_buf chan_out; /* (lock) at most CHAN_OUT_MAX bytes */
+  HANDLE chan_ev;
+  /* display control (disp): the browser's `size` -> monitor layout, else a reconnection */
+  DispClientContext *disp;
+  bool disp_ready;     /* (lock) the server sent its Display Control capabilities */
+  long want_w, want_h; /* a resize asked for by the browser and not done yet (0 = none) */
+  uint64_t last_resize, connected_at;
+  unsigned long resizes, reconnects;
+  bool size_fixed; /* a reconnection did not get the size asked for: the server imposes its own */
+  /* audio out (rdpsnd, on its own thread): PCM as audio/L16 */
+  bool audio_open;                          /* (lock) the `audio` stream was opened and not ended */
+  bool audio_refused;                       /* (lock) the browser answered it with an error ack */
+  unsigned audio_rate, audio_channels;      /* (lock) of the open stream */
+  size_t audio_pending;                     /* (lock) PCM bytes in chan_out not yet taken by the main loop */
+  unsigned long audio_bytes, audio_dropped; /* (lock) statistics */
+  /* microphone (audin, drdynvc's thread): the browser's audio/L16 stream -> the server */
+  long mic_stream; /* the browser's open audio stream, or -1 */
+  unsigned mic_rate, mic_channels;
+  AudinReceive mic_receive; /* (lock) set while the server records */
+  void *mic_user;           /* (lock) */
+  AUDIO_FORMAT mic_format;  /* (lock) what the server chose */
+  unsigned long mic_bytes, mic_dropped;
+  /* clipboard (cliprdr) */
+  CliprdrClientContext *clip;
+  bool clip_ready;         /* (lock) the server's Monitor Ready came: format lists may be sent */
+  uint8_t *clip_local;     /* (lock) the browser's text as CF_UNICODETEXT, served on request */
+  size_t clip_local_len;   /* (lock) */
+  long clip_in_stream;     /* the browser's open clipboard stream, or -1 */
+  struct guac_buf clip_in; /* its UTF-8 so far, at most RDP_CLIP_MAX bytes */
+  uint8_t *prev;           /* what the browser shows (same layout as the GDI buffer), for scroll detection */
   size_t prev_size;
   /* statistics, logged at exit */
   unsigned long frames, rects, png_rects, jpeg_rects, copies, cursors;
@@ -276,8 +341,12 @@ static int handshake(struct worker *w) {
       for (size_t i = 0; i < in->argc; i++)
         if (strcmp(in->argv[i], "image/jpeg") == 0)
           w->allow_jpeg = true;
-    } else if (strcmp(in->opcode, "audio") == 0 || strcmp(in->opcode, "video") == 0 ||
-               strcmp(in->opcode, "timezone") == 0 || strcmp(in->opcode, "name") == 0) {
+    } else if (strcmp(in->opcode, "audio") == 0) {
+      for (size_t i = 0; i < in->argc; i++)
+        if (strncmp(in->argv[i], "audio/L16", 9) == 0)
+          w->audio_l16 = true;
+    } else if (strcmp(in->opcode, "video") == 0 || strcmp(in->opcode, "timezone") == 0 ||
+               strcmp(in->opcode, "name") == 0) {
       /* accepted; not used yet */
     } else if (strcmp(in->opcode, "connect") == 0) {
       if (in->argc != ARG__N || strcmp(in->argv[0], arg_names[ARG_VERSION]) != 0) {
@@ -431,11 +500,611 @@ static BOOL ptr_set_position(rdpContext *ctx, UINT32 x, UINT32 y) {
   return TRUE; /* the browser's pointer is the user's; the server does not move it */
 }
 
+/* ---- clipboard: cliprdr CF_UNICODETEXT <-> Guacamole `clipboard` streams of text/plain ---- */
+
+/* Announce to the server what the browser's clipboard holds (nothing before its first copy). */
+static UINT clip_send_format_list(struct worker *w, CliprdrClientContext *c) {
+  CLIPRDR_FORMAT f = {.formatId = CF_UNICODETEXT_ID, .formatName = NULL};
+  CLIPRDR_FORMAT_LIST fl;
+  memset(&fl, 0, sizeof(fl));
+  fl.msgType = CB_FORMAT_LIST;
+  pthread_mutex_lock(&w->lock);
+  bool have = w->clip_local != NULL;
+  pthread_mutex_unlock(&w->lock);
+  fl.numFormats = have ? 1 : 0;
+  fl.formats = have ? &f : NULL;
+  return c->ClientFormatList(c, &fl);
+}
+
+/* From a channel thread: append one instruction for the browser (dropped past CHAN_OUT_MAX). */
+static void chan_put(struct worker *w, const struct guac_buf *b) {
+  pthread_mutex_lock(&w->lock);
+  if (w->chan_out.len + b->len <= CHAN_OUT_MAX) {
+    guac_buf_reserve(&w->chan_out, b->len);
+    memcpy(w->chan_out.data + w->chan_out.len, b->data, b->len);
+    w->chan_out.len += b->len;
+  }
+  pthread_mutex_unlock(&w->lock);
+  SetEvent(w->chan_ev);
+}
+
+/* Main thread: move what the channel threads queued to `out`. */
+static void chan_collect(struct worker *w) {
+  pthread_mutex_lock(&w->lock);
+  ResetEvent(w->chan_ev);
+  if (w->chan_out.len) {
+    guac_buf_reserve(&w->out, w->chan_out.len);
+    memcpy(w->out.data + w->out.len, w->chan_out.data, w->chan_out.len);
+    w->out.len += w->chan_out.len;
+    w->chan_out.len = 0;
+  }
+  w->audio_pending = 0;
+  pthread_mutex_unlock(&w->lock);
+}
+
+static UINT clip_monitor_ready(CliprdrClientContext *c, const CLIPRDR_MONITOR_READY *mr) {
+  struct worker *w = c->custom;
+  CLIPRDR_GENERAL_CAPABILITY_SET g = {.capabilitySetType = CB_CAPSTYPE_GENERAL,
+                                      .capabilitySetLength = CB_CAPSTYPE_GENERAL_LEN,
+                                      .version = CB_CAPS_VERSION_2,
+                                      .generalFlags = CB_USE_LONG_FORMAT_NAMES};
+  CLIPRDR_CAPABILITIES caps;
+  memset(&caps, 0, sizeof(caps));
+  caps.msgType = CB_CLIP_CAPS;
+  caps.cCapabilitiesSets = 1;
+  caps.capabilitySets = (CLIPRDR_CAPABILITY_SET *)&g;
+  UINT rc = c->ClientCapabilities(c, &caps);
+  if (rc != CHANNEL_RC_OK)
+    return rc;
+  pthread_mutex_lock(&w->lock);
+  w->clip_ready = true;
+  pthread_mutex_unlock(&w->lock);
+  return clip_send_format_list(w, c);
+}
+
+static UINT clip_server_caps(CliprdrClientContext *c, const CLIPRDR_CAPABILITIES *caps) {
+  return CHANNEL_RC_OK; /* text only: no capability changes what we do */
+}
+
+static UINT clip_server_format_list(CliprdrClientContext *c, const CLIPRDR_FORMAT_LIST *fl) {
+  CLIPRDR_FORMAT_LIST_RESPONSE r;
+  memset(&r, 0, sizeof(r));
+  r.msgType = CB_FORMAT_LIST_RESPONSE;
+  r.msgFlags = CB_RESPONSE_OK;
+  UINT rc = c->ClientFormatListResponse(c, &r);
+  if (rc != CHANNEL_RC_OK)
+    return rc;
+  for (UINT32 i = 0; i < fl->numFormats; i++) {
+    if (fl->formats[i].formatId == CF_UNICODETEXT_ID) { /* fetch it now: the browser has no "paste" */
+      CLIPRDR_FORMAT_DATA_REQUEST q;
+      memset(&q, 0, sizeof(q));
+      q.msgType = CB_FORMAT_DATA_REQUEST;
+      q.requestedFormatId = CF_UNICODETEXT_ID;
+      q.dataLen = 4;
+      return c->ClientFormatDataRequest(c, &q);
+    }
+  }
+  return CHANNEL_RC_OK;
+}
+
+static UINT clip_server_format_list_response(CliprdrClientContext *c, const CLIPRDR_FORMAT_LIST_RESPONSE *r) {
+  return CHANNEL_RC_OK;
+}
+
+/* The server's text -> the browser: clipboard, blob..., end. */
+static UINT clip_server_data_response(CliprdrClientContext *c, const CLIPRDR_FORMAT_DATA_RESPONSE *r) {
+  struct worker *w = c->custom;
+  if ((r->msgFlags & CB_RESPONSE_FAIL) || !r->requestedFormatData)
+    return CHANNEL_RC_OK;
+  size_t in = r->dataLen < 2 * (size_t)RDP_CLIP_MAX ? r->dataLen : 2 * (size_t)RDP_CLIP_MAX;
+  char *text = NULL;
+  size_t len = rdp_text_from_utf16(r->requestedFormatData, in, RDP_CLIP_MAX, &text);
+  /* Stream CLIP_STREAM is this direction's own: the main loop's image streams are 1..64. */
+  struct guac_buf b = {0};
+  guac_putl(&b, "clipboard", CLIP_STREAM, "text/plain", NULL);
+  for (size_t off = 0; off < len; off += GUAC_BLOB_BYTES)
+    guac_put_blob(&b, CLIP_STREAM_ID, text + off, len - off < GUAC_BLOB_BYTES ? len - off : GUAC_BLOB_BYTES);
+  guac_putl(&b, "end", CLIP_STREAM, NULL);
+  chan_put(w, &b);
+  guac_buf_free(&b);
+  free(text);
+  return CHANNEL_RC_OK;
+}
+
+/* The server pastes: serve the browser's last text. */
+static UINT clip_server_data_request(CliprdrClientContext *c, const CLIPRDR_FORMAT_DATA_REQUEST *q) {
+  struct worker *w = c->custom;
+  CLIPRDR_FORMAT_DATA_RESPONSE r;
+  memset(&r, 0, sizeof(r));
+  r.msgType = CB_FORMAT_DATA_RESPONSE;
+  uint8_t *copy = NULL;
+  pthread_mutex_lock(&w->lock);
+  if (q->requestedFormatId == CF_UNICODETEXT_ID && w->clip_local && (copy = malloc(w->clip_local_len))) {
+    memcpy(copy, w->clip_local, w->clip_local_len);
+    r.dataLen = (UINT32)w->clip_local_len;
+  }
+  pthread_mutex_unlock(&w->lock);
+  r.msgFlags = copy ? CB_RESPONSE_OK : CB_RESPONSE_FAIL;
+  r.requestedFormatData = copy;
+  UINT rc = c->ClientFormatDataResponse(c, &r);
+  free(copy);
+  return rc;
+}
+
+static void clip_attach(struct worker *w, CliprdrClientContext *c) {
+  w->clip = c;
+  c->custom = w;
+  c->MonitorReady = clip_monitor_ready;
+  c->ServerCapabilities = clip_server_caps;
+  c->ServerFormatList = clip_server_format_list;
+  c->ServerFormatListResponse = clip_server_format_list_response;
+  c->ServerFormatDataRequest = clip_server_data_request;
+  c->ServerFormatDataResponse = clip_server_data_response;
+}
+
+/* Browser: clipboard,STREAM,MIMETYPE — text only; other types are refused. */
+static void on_clipboard(struct worker *w, struct guac_instr *in) {
+  long sid;
+  if (in->argc < 2 || !guac_arg_int(in->argv[0], 0, 0x7fffffffL, &sid)) {
+    send_error(w, GUAC_S_CLIENT_BAD_REQUEST, "clipboard: expected a stream and a mimetype");
+    return;
+  }
+  if (strncmp(in->argv[1], "text/", 5) != 0) {
+    guac_putl(&w->out, "ack", in->argv[0], "text only", "256", NULL); /* 0x0100 unsupported */
+    return;
+  }
+  w->clip_in_stream = sid;
+  w->clip_in.len = 0;
+}
+
+/* Browser: blob,STREAM,BASE64. True if it was the clipboard's. */
+static bool on_clip_blob(struct worker *w, struct guac_instr *in, long sid) {
+  if (sid != w->clip_in_stream)
+    return false;
+  size_t b64 = in->argl[1];
+  guac_buf_reserve(&w->clip_in, b64 / 4 * 3 + 3);
+  size_t n = guac_base64_decode(in->argv[1], b64, (unsigned char *)w->clip_in.data + w->clip_in.len);
+  if (n == (size_t)-1) {
+    send_error(w, GUAC_S_CLIENT_BAD_REQUEST, "blob: not base64");
+    return true;
+  }
+  /* beyond RDP_CLIP_MAX the text is cut (rdp_text_to_utf16 mends a cut character) */
+  w->clip_in.len = w->clip_in.len + n > RDP_CLIP_MAX ? RDP_CLIP_MAX : w->clip_in.len + n;
+  guac_putl(&w->out, "ack", in->argv[0], "OK", "0", NULL);
+  return true;
+}
+
+/* Browser: end,STREAM of the clipboard: the text becomes what the server may paste. */
+static bool on_clip_end(struct worker *w, long sid) {
+  if (sid != w->clip_in_stream)
+    return false;
+  w->clip_in_stream = -1;
+  uint8_t *text;
+  size_t len = rdp_text_to_utf16(w->clip_in.data ? w->clip_in.data : "", w->clip_in.len,
+                                 2 * (size_t)RDP_CLIP_MAX + 2, &text);
+  w->clip_in.len = 0;
+  pthread_mutex_lock(&w->lock);
+  free(w->clip_local);
+  w->clip_local = text;
+  w->clip_local_len = len;
+  bool ready = w->clip_ready;
+  pthread_mutex_unlock(&w->lock);
+  if (w->clip && ready)
+    clip_send_format_list(w, w->clip);
+  return true;
+}
+
+/* ---- audio out: an rdpsnd device (FreeRDP's thread) writing Guacamole audio/L16 ---- */
+
+static struct worker *the_worker; /* one session per process; rdpsnd devices have no context */
+
+struct qsnd {
+  rdpsndDevicePlugin dev; /* first */
+  struct worker *w;
+};
+
+static BOOL snd_format_supported(rdpsndDevicePlugin *dev, const AUDIO_FORMAT *f) {
+  return f->wFormatTag == WAVE_FORMAT_PCM && f->wBitsPerSample == 16 &&
+         (f->nChannels == 1 || f->nChannels == 2) && f->nSamplesPerSec >= 8000 && f->nSamplesPerSec <= 48000;
+}
+
+static BOOL snd_open(rdpsndDevicePlugin *dev, const AUDIO_FORMAT *f, UINT32 latency) {
+  struct worker *w = ((struct qsnd *)dev)->w;
+  if (!f || !snd_format_supported(dev, f))
+    return FALSE;
+  pthread_mutex_lock(&w->lock);
+  bool same = w->audio_open && w->audio_rate == f->nSamplesPerSec && w->audio_channels == f->nChannels;
+  pthread_mutex_unlock(&w->lock);
+  if (same)
+    return TRUE;
+  char mime[64];
+  snprintf(mime, sizeof(mime), "audio/L16;rate=%u,channels=%u", (unsigned)f->nSamplesPerSec,
+           (unsigned)f->nChannels);
+  struct guac_buf b = {0};
+  pthread_mutex_lock(&w->lock);
+  if (w->audio_open)
+    guac_putl(&b, "end", AUDIO_STREAM, NULL);
+  guac_putl(&b, "audio", AUDIO_STREAM, mime, NULL);
+  w->audio_open = true;
+  w->audio_refused = false;
+  w->audio_rate = f->nSamplesPerSec;
+  w->audio_channels = f->nChannels;
+  pthread_mutex_unlock(&w->lock);
+  chan_put(w, &b);
+  guac_buf_free(&b);
+  return TRUE;
+}
+
+/* PCM to the browser, or dropped: when the browser refused the stream, or when more than
+ * AUDIO_BACKLOG_MS of it still waits for the main loop (which is blocked writing to a slow
+ * browser) — late sound is worse than a gap. */
+static UINT snd_play(rdpsndDevicePlugin *dev, const BYTE *data, size_t size) {
+  struct worker *w = ((struct qsnd *)dev)->w;
+  pthread_mutex_lock(&w->lock);
+  size_t backlog = (size_t)w->audio_rate * w->audio_channels * 2 * AUDIO_BACKLOG_MS / 1000;
+  bool drop = !w->audio_open || w->audio_refused || w->audio_pending + size > backlog;
+  if (drop)
+    w->audio_dropped += size;
+  pthread_mutex_unlock(&w->lock);
+  if (drop)
+    return 0;
+  struct guac_buf b = {0};
+  for (size_t off = 0; off < size; off += GUAC_BLOB_BYTES)
+    guac_put_blob(&b, AUDIO_STREAM_ID, data + off,
+                  size - off < GUAC_BLOB_BYTES ? size - off : GUAC_BLOB_BYTES);
+  pthread_mutex_lock(&w->lock);
+  w->audio_pending += size;
+  w->audio_bytes += size;
+  pthread_mutex_unlock(&w->lock);
+  chan_put(w, &b);
+  guac_buf_free(&b);
+  return 0;
+}
+
+static BOOL snd_set_volume(rdpsndDevicePlugin *dev, UINT32 v) {
+  return TRUE; /* the browser's own volume applies */
+}
+
+static UINT32 snd_get_volume(rdpsndDevicePlugin *dev) {
+  return 0xffffffffu;
+}
+
+static void snd_close(rdpsndDevicePlugin *dev) {
+  struct worker *w = ((struct qsnd *)dev)->w;
+  struct guac_buf b = {0};
+  pthread_mutex_lock(&w->lock);
+  if (w->audio_open)
+    guac_putl(&b, "end", AUDIO_STREAM, NULL);
+  w->audio_open = false;
+  pthread_mutex_unlock(&w->lock);
+  if (b.len)
+    chan_put(w, &b);
+  guac_buf_free(&b);
+}
+
+static void snd_free(rdpsndDevicePlugin *dev) {
+  free(dev);
+}
+
+static UINT snd_entry(PFREERDP_RDPSND_DEVICE_ENTRY_POINTS ep) {
+  struct qsnd *q = calloc(1, sizeof(*q));
+  if (!q)
+    return CHANNEL_RC_NO_MEMORY;
+  q->w = the_worker;
+  q->dev.FormatSupported = snd_format_supported;
+  q->dev.Open = snd_open;
+  q->dev.Play = snd_play;
+  q->dev.SetVolume = snd_set_volume;
+  q->dev.GetVolume = snd_get_volume;
+  q->dev.Close = snd_close;
+  q->dev.Free = snd_free;
+  ep->pRegisterRdpsndDevice(ep->rdpsnd, &q->dev);
+  return CHANNEL_RC_OK;
+}
+
+/* ---- microphone: an audin device fed by the browser's `audio` stream (Guacamole.AudioRecorder) ---- */
+
+struct qmic {
+  IAudinDevice dev; /* first */
+  struct worker *w;
+};
+
+static BOOL mic_format_supported(IAudinDevice *dev, const AUDIO_FORMAT *f) {
+  return f->wFormatTag == WAVE_FORMAT_PCM && f->wBitsPerSample == 16 &&
+         (f->nChannels == 1 || f->nChannels == 2) && f->nSamplesPerSec >= 8000 && f->nSamplesPerSec <= 48000;
+}
+
+static UINT mic_set_format(IAudinDevice *dev, const AUDIO_FORMAT *f, UINT32 frames_per_packet) {
+  struct worker *w = ((struct qmic *)dev)->w;
+  pthread_mutex_lock(&w->lock);
+  w->mic_format = *f;
+  w->mic_format.cbSize = 0;
+  w->mic_format.data = NULL;
+  pthread_mutex_unlock(&w->lock);
+  return CHANNEL_RC_OK;
+}
+
+static UINT mic_open(IAudinDevice *dev, AudinReceive receive, void *user) {
+  struct worker *w = ((struct qmic *)dev)->w;
+  pthread_mutex_lock(&w->lock);
+  w->mic_receive = receive;
+  w->mic_user = user;
+  pthread_mutex_unlock(&w->lock);
+  return CHANNEL_RC_OK;
+}
+
+static UINT mic_close(IAudinDevice *dev) {
+  struct worker *w = ((struct qmic *)dev)->w;
+  pthread_mutex_lock(&w->lock);
+  w->mic_receive = NULL;
+  pthread_mutex_unlock(&w->lock);
+  return CHANNEL_RC_OK;
+}
+
+static UINT mic_free(IAudinDevice *dev) {
+  free(dev);
+  return CHANNEL_RC_OK;
+}
+
+static UINT mic_entry(PFREERDP_AUDIN_DEVICE_ENTRY_POINTS ep) {
+  struct qmic *q = calloc(1, sizeof(*q));
+  if (!q)
+    return CHANNEL_RC_NO_MEMORY;
+  q->w = the_worker;
+  q->dev.Open = mic_open;
+  q->dev.FormatSupported = mic_format_supported;
+  q->dev.SetFormat = mic_set_format;
+  q->dev.Close = mic_close;
+  q->dev.Free = mic_free;
+  UINT rc = ep->pRegisterAudinDevice(ep->plugin, &q->dev);
+  if (rc != CHANNEL_RC_OK)
+    free(q);
+  return rc;
+}
+
+/* Browser: audio,STREAM,audio/L16;rate=R,channels=C — the microphone. Other types are refused. */
+static void on_audio_in(struct worker *w, struct guac_instr *in) {
+  long sid;
+  unsigned rate = 0, channels = 0;
+  char tail;
+  if (in->argc < 2 || !guac_arg_int(in->argv[0], 0, 0x7fffffffL, &sid)) {
+    send_error(w, GUAC_S_CLIENT_BAD_REQUEST, "audio: expected a stream and a mimetype");
+    return;
+  }
+  if (sscanf(in->argv[1], "audio/L16;rate=%u,channels=%u%c", &rate, &channels, &tail) != 2 || rate < 8000 ||
+      rate > 48000 || channels < 1 || channels > 2) {
+    guac_putl(&w->out, "ack", in->argv[0], "audio/L16;rate=8000..48000,channels=1|2 only", "783", NULL);
+    return; /* 0x030F: client bad type */
+  }
+  w->mic_stream = sid;
+  w->mic_rate = rate;
+  w->mic_channels = channels;
+  guac_putl(&w->out, "ack", in->argv[0], "OK", "0", NULL);
+}
+
+/* Browser: blob of the microphone stream. PCM in the format the server chose goes to it; any
+ * other (or while the server does not record) is dropped: no resampling here. */
+static bool on_mic_blob(struct worker *w, struct guac_instr *in, long sid) {
+  if (sid != w->mic_stream)
+    return false;
+  size_t b64 = in->argl[1];
+  unsigned char *pcm = malloc(b64 / 4 * 3 + 3);
+  if (!pcm)
+    return true;
+  size_t n = guac_base64_decode(in->argv[1], b64, pcm);
+  if (n == (size_t)-1) {
+    free(pcm);
+    send_error(w, GUAC_S_CLIENT_BAD_REQUEST, "blob: not base64");
+    return true;
+  }
+  /* Under the lock: audin's thread must not close the channel while its callback runs (the
+   * callback only queues a write, it never waits for that thread). */
+  pthread_mutex_lock(&w->lock);
+  const AUDIO_FORMAT *f = &w->mic_format;
+  if (w->mic_receive && f->nSamplesPerSec == w->mic_rate && f->nChannels == w->mic_channels &&
+      n % (2u * f->nChannels) == 0 && w->mic_receive(f, pcm, n, w->mic_user) == CHANNEL_RC_OK)
+    w->mic_bytes += n;
+  else
+    w->mic_dropped += n;
+  pthread_mutex_unlock(&w->lock);
+  free(pcm);
+  guac_putl(&w->out, "ack", in->argv[0], "OK", "0", NULL);
+  return true;
+}
+
+/* FreeRDP's static channels, plus our rdpsnd and audin devices as their subsystem "qhm". */
+static PVIRTUALCHANNELENTRY load_addin(LPCSTR name, LPCSTR subsystem, LPCSTR type, DWORD flags) {
+  if (name && subsystem && strcmp(name, "rdpsnd") == 0 && strcmp(subsystem, "qhm") == 0)
+    return (PVIRTUALCHANNELENTRY)snd_entry;
+  if (name && subsystem && strcmp(name, "audin") == 0 && strcmp(subsystem, "qhm") == 0)
+    return (PVIRTUALCHANNELENTRY)mic_entry;
+  return freerdp_channels_load_static_addin_entry(name, subsystem, type, flags);
+}
+
+/* Browser: ack,STREAM,MESSAGE,STATUS — an error on the audio stream means it cannot play it. */
+static void on_ack(struct worker *w, struct guac_instr *in) {
+  long status;
+  if (in->argc < 3 || strcmp(in->argv[0], AUDIO_STREAM) != 0 ||
+      !guac_arg_int(in->argv[2], 0, 0xffff, &status))
+    return;
+  if (status != 0) {
+    pthread_mutex_lock(&w->lock);
+    w->audio_refused = true;
+    pthread_mutex_unlock(&w->lock);
+  }
+}
+
+/* ---- display control: the browser's `size` -> disp monitor layout, or a reconnection ---- */
+
+/* RDP's scale factors for the browser's dpi: desktop 100..500 %, device 100, 140 or 180 %. */
+static UINT32 desktop_scale(long dpi) {
+  long s = (dpi * 100 + 48) / 96;
+  return (UINT32)(s < 100 ? 100 : s > 500 ? 500 : s);
+}
+
+static UINT32 device_scale(long dpi) {
+  UINT32 s = desktop_scale(dpi);
+  return s >= 180 ? 180 : s >= 140 ? 140 : 100;
+}
+
+/* drdynvc's thread */
+static UINT disp_caps(DispClientContext *d, UINT32 max_monitors, UINT32 fa, UINT32 fb) {
+  struct worker *w = d->custom;
+  pthread_mutex_lock(&w->lock);
+  w->disp_ready = true;
+  pthread_mutex_unlock(&w->lock);
+  SetEvent(w->chan_ev); /* a resize may be waiting for this */
+  return CHANNEL_RC_OK;
+}
+
+/* Browser: size,WIDTH,HEIGHT (guacamole-common-js's Client.sendSize) after the handshake. */
+static void on_size(struct worker *w, struct guac_instr *in) {
+  long width, height;
+  if (in->argc < 2 || !guac_arg_int(in->argv[0], 1, 1 << 20, &width) ||
+      !guac_arg_int(in->argv[1], 1, 1 << 20, &height)) {
+    send_error(w, GUAC_S_CLIENT_BAD_REQUEST, "size: expected a width and a height");
+    return;
+  }
+  /* [MS-RDPEDISP]: 200..8192, the width even */
+  width = width < 200 ? 200 : width > 8192 ? 8192 : width & ~1L;
+  height = height < 200 ? 200 : height > 8192 ? 8192 : height;
+  w->want_w = width;
+  w->want_h = height;
+}
+
+static int reconnect(struct worker *w, long width, long height);
+
+/* Main loop: carry out a pending resize once RESIZE_MIN_MS passed since the last. 0, or -1 if
+ * the session is lost. */
+static int resize_step(struct worker *w, uint64_t now) {
+  if (!w->want_w || now - w->last_resize < RESIZE_MIN_MS)
+    return 0;
+  rdpGdi *gdi = w->instance->context->gdi;
+  long width = w->want_w, height = w->want_h;
+  if (width == (long)gdi->width && height == (long)gdi->height) {
+    w->want_w = w->want_h = 0;
+    return 0;
+  }
+  pthread_mutex_lock(&w->lock);
+  bool ready = w->disp_ready && w->disp;
+  pthread_mutex_unlock(&w->lock);
+  if (ready) {
+    DISPLAY_CONTROL_MONITOR_LAYOUT m;
+    memset(&m, 0, sizeof(m));
+    m.Flags = DISPLAY_CONTROL_MONITOR_PRIMARY;
+    m.Width = (UINT32)width;
+    m.Height = (UINT32)height;
+    m.PhysicalWidth = (UINT32)(width * 254 / (w->dpi * 10));
+    m.PhysicalHeight = (UINT32)(height * 254 / (w->dpi * 10));
+    m.Orientation = ORIENTATION_LANDSCAPE;
+    m.DesktopScaleFactor = desktop_scale(w->dpi);
+    m.DeviceScaleFactor = device_scale(w->dpi);
+    w->want_w = w->want_h = 0;
+    w->last_resize = now;
+    w->resizes++;
+    if (w->disp->SendMonitorLayout(w->disp, 1, &m) != CHANNEL_RC_OK)
+      wlog("disp: the monitor layout %ldx%ld could not be sent", width, height);
+    return 0; /* the server answers with a DesktopResize (on_desktop_resize) */
+  }
+  if (now - w->connected_at < DISP_WAIT_MS)
+    return 0; /* the server may still offer disp */
+  w->want_w = w->want_h = 0;
+  if (w->size_fixed)
+    return 0; /* reconnecting again would give the same size (and loop with a browser that asks again) */
+  w->last_resize = now;
+  return reconnect(w, width, height);
+}
+
+/* ---- RemoteApp (rail, its own thread): after the server's handshake, start the program ---- */
+
+static UINT rail_start(RailClientContext *r) {
+  struct worker *w = r->custom;
+  rdpSettings *s = w->instance->settings;
+  RAIL_CLIENT_STATUS_ORDER st = {.flags = TS_RAIL_CLIENTSTATUS_ALLOWLOCALMOVESIZE};
+  UINT rc = r->ClientInformation(r, &st);
+  if (rc != CHANNEL_RC_OK)
+    return rc;
+  RAIL_SYSPARAM_ORDER sp;
+  memset(&sp, 0, sizeof(sp));
+  sp.params = SPI_MASK_SET_HIGH_CONTRAST | SPI_MASK_SET_MOUSE_BUTTON_SWAP | SPI_MASK_SET_KEYBOARD_PREF |
+              SPI_MASK_SET_DRAG_FULL_WINDOWS | SPI_MASK_SET_KEYBOARD_CUES | SPI_MASK_SET_WORK_AREA;
+  sp.highContrast.flags = 0x7e;
+  sp.workArea.right = (UINT16)freerdp_settings_get_uint32(s, FreeRDP_DesktopWidth);
+  sp.workArea.bottom = (UINT16)freerdp_settings_get_uint32(s, FreeRDP_DesktopHeight);
+  if ((rc = r->ClientSystemParam(r, &sp)) != CHANNEL_RC_OK)
+    return rc;
+  RAIL_EXEC_ORDER ex;
+  memset(&ex, 0, sizeof(ex));
+  ex.RemoteApplicationProgram = (char *)w->args[ARG_REMOTE_APP];
+  ex.RemoteApplicationArguments = (char *)w->args[ARG_REMOTE_APP_ARGS];
+  ex.RemoteApplicationWorkingDir = "";
+  return r->ClientExecute(r, &ex);
+}
+
+static UINT rail_server_handshake(RailClientContext *r, const RAIL_HANDSHAKE_ORDER *h) {
+  return rail_start(r);
+}
+
+static UINT rail_server_handshake_ex(RailClientContext *r, const RAIL_HANDSHAKE_EX_ORDER *h) {
+  return rail_start(r);
+}
+
+static UINT rail_exec_result(RailClientContext *r, const RAIL_EXEC_RESULT_ORDER *res) {
+  if (res->execResult != RAIL_EXEC_S_OK)
+    wlog("RemoteApp: the server could not start the program (result %u, 0x%08x)", res->execResult,
+         res->rawResult);
+  return CHANNEL_RC_OK;
+}
+
+static void on_channel_connected(void *context, ChannelConnectedEventArgs *e) {
+  struct worker *w = W(context);
+  if (strcmp(e->name, CLIPRDR_SVC_CHANNEL_NAME) == 0) {
+    clip_attach(w, e->pInterface);
+  } else if (strcmp(e->name, RAIL_SVC_CHANNEL_NAME) == 0) {
+    RailClientContext *r = e->pInterface;
+    r->custom = w;
+    r->ServerHandshake = rail_server_handshake;
+    r->ServerHandshakeEx = rail_server_handshake_ex;
+    r->ServerExecuteResult = rail_exec_result;
+  } else if (strcmp(e->name, DISP_DVC_CHANNEL_NAME) == 0) {
+    DispClientContext *d = e->pInterface;
+    d->custom = w;
+    d->DisplayControlCaps = disp_caps;
+    pthread_mutex_lock(&w->lock);
+    w->disp = d;
+    pthread_mutex_unlock(&w->lock);
+  }
+}
+
+static void on_channel_disconnected(void *context, ChannelDisconnectedEventArgs *e) {
+  struct worker *w = W(context);
+  pthread_mutex_lock(&w->lock);
+  if (strcmp(e->name, CLIPRDR_SVC_CHANNEL_NAME) == 0) {
+    w->clip = NULL;
+    w->clip_ready = false;
+  } else if (strcmp(e->name, DISP_DVC_CHANNEL_NAME) == 0) {
+    w->disp = NULL;
+    w->disp_ready = false;
+  }
+  pthread_mutex_unlock(&w->lock);
+}
+
 static BOOL on_pre_connect(freerdp *instance) {
   rdpContext *ctx = instance->context;
   /* Channels are linked into libfreerdp-client; later features (rdpsnd, cliprdr, rdpdr, disp,
    * rail) are turned on through settings and loaded here. */
-  freerdp_register_addin_provider(freerdp_channels_load_static_addin_entry, 0);
+  freerdp_register_addin_provider(load_addin, 0);
+  if (W(ctx)->audio_l16) { /* our device, before FreeRDP adds rdpsnd with its own (fake) one */
+    char *sv[] = {"rdpsnd", "sys:qhm"};
+    if (!freerdp_client_add_static_channel(instance->settings, 2, sv) ||
+        !freerdp_client_add_dynamic_channel(instance->settings, 2, sv))
+      return FALSE;
+    char *mv[] = {"audin", "sys:qhm"}; /* the microphone: silent until the browser streams */
+    if (!freerdp_client_add_dynamic_channel(instance->settings, 2, mv))
+      return FALSE;
+  }
+  PubSub_SubscribeChannelConnected(ctx->pubSub, on_channel_connected);
+  PubSub_SubscribeChannelDisconnected(ctx->pubSub, on_channel_disconnected);
   if (!freerdp_client_load_addins(ctx->channels, instance->settings))
     return FALSE;
   return TRUE;
@@ -732,6 +1401,28 @@ static void handle(struct worker *w, struct guac_instr *in) {
     on_sync_ack(w, in->argv[0]);
   else if (strcmp(op, "disconnect") == 0)
     w->quit = true;
+  else if (strcmp(op, "clipboard") == 0)
+    on_clipboard(w, in);
+  else if (strcmp(op, "size") == 0)
+    on_size(w, in);
+  else if (strcmp(op, "ack") == 0)
+    on_ack(w, in);
+  else if (strcmp(op, "audio") == 0)
+    on_audio_in(w, in);
+  else if ((strcmp(op, "blob") == 0 || strcmp(op, "end") == 0) && in->argc >= 1) {
+    long sid;
+    if (!guac_arg_int(in->argv[0], 0, 0x7fffffffL, &sid) || (op[0] == 'b' && in->argc < 2)) {
+      send_error(w, GUAC_S_CLIENT_BAD_REQUEST, "%s: expected a stream%s", op,
+                 op[0] == 'b' ? " and data" : "");
+      return;
+    }
+    if (op[0] == 'b') {
+      if (!on_clip_blob(w, in, sid))
+        on_mic_blob(w, in, sid);
+    } else if (!on_clip_end(w, sid) && sid == w->mic_stream) {
+      w->mic_stream = -1;
+    }
+  }
   /* size (disp), clipboard, audio, file streams, nop: later or nothing to do */
 }
 
@@ -788,6 +1479,13 @@ static int connect_rdp(struct worker *w) {
     freerdp_settings_set_string(s, FreeRDP_Domain, w->args[ARG_DOMAIN]);
   freerdp_settings_set_uint32(s, FreeRDP_DesktopWidth, (UINT32)w->width);
   freerdp_settings_set_uint32(s, FreeRDP_DesktopHeight, (UINT32)w->height);
+  /* HiDPI: the browser's devicePixelRatio as RDP's scale factors (core data and disp layouts) */
+  freerdp_settings_set_uint32(s, FreeRDP_DesktopScaleFactor, desktop_scale(w->dpi));
+  freerdp_settings_set_uint32(s, FreeRDP_DeviceScaleFactor, device_scale(w->dpi));
+  freerdp_settings_set_uint32(s, FreeRDP_DesktopPhysicalWidth, (UINT32)(w->width * 254 / (w->dpi * 10)));
+  freerdp_settings_set_uint32(s, FreeRDP_DesktopPhysicalHeight, (UINT32)(w->height * 254 / (w->dpi * 10)));
+  freerdp_settings_set_bool(s, FreeRDP_SupportDisplayControl, TRUE);
+  freerdp_settings_set_bool(s, FreeRDP_DesktopResize, TRUE);
   freerdp_settings_set_uint32(s, FreeRDP_ColorDepth, 32);
   freerdp_settings_set_bool(s, FreeRDP_SoftwareGdi, TRUE);
   freerdp_settings_set_bool(s, FreeRDP_SupportGraphicsPipeline, FALSE);
@@ -803,12 +1501,41 @@ static int connect_rdp(struct worker *w) {
   /* NSCodec (lossless surface bits) lets servers that offer it skip planar bitmaps: measured
    * with freerdp-shadow-cli, 8 -> 15 full-screen frames per second at the same bytes per frame.
    * RemoteFX (lossy) and GFX/H.264 come with the graphics pipeline, later. */
-  /* No channel without a handler yet: clipboard, sound and device redirection would otherwise be
-   * negotiated (and audio streamed) for nothing. Later sessions turn them on with their handlers. */
-  freerdp_settings_set_bool(s, FreeRDP_RedirectClipboard, FALSE);
-  freerdp_settings_set_bool(s, FreeRDP_AudioPlayback, FALSE);
-  freerdp_settings_set_bool(s, FreeRDP_AudioCapture, FALSE);
-  freerdp_settings_set_bool(s, FreeRDP_DeviceRedirection, FALSE);
+  /* Channels: cliprdr (text), disp, rdpsnd (when the browser plays audio/L16), rdpdr (the
+   * shared folder, when the daemon gives one). Audio input stays off: nothing records yet. */
+  freerdp_settings_set_bool(s, FreeRDP_RedirectClipboard, TRUE);
+  freerdp_settings_set_bool(s, FreeRDP_AudioPlayback, w->audio_l16);
+  freerdp_settings_set_bool(s, FreeRDP_AudioCapture, w->audio_l16);
+  /* One program instead of the desktop: RemoteApp (rail) or, in a full session, the alternate shell */
+  const char *app = w->args[ARG_REMOTE_APP];
+  if (app[0] && strcmp(w->args[ARG_REMOTE_APP_MODE], "shell") == 0) {
+    const char *args = w->args[ARG_REMOTE_APP_ARGS];
+    size_t n = strlen(app) + strlen(args) + 4;
+    char *cmd = malloc(n);
+    if (!cmd)
+      return -1;
+    snprintf(cmd, n, "\"%s\"%s%s", app, args[0] ? " " : "", args); /* the daemon refused '"' in APP */
+    freerdp_settings_set_string(s, FreeRDP_AlternateShell, cmd);
+    free(cmd);
+  } else if (app[0]) {
+    freerdp_settings_set_bool(s, FreeRDP_RemoteApplicationMode, TRUE);
+    freerdp_settings_set_string(s, FreeRDP_RemoteApplicationProgram, app);
+    freerdp_settings_set_string(s, FreeRDP_RemoteApplicationCmdLine, w->args[ARG_REMOTE_APP_ARGS]);
+    freerdp_settings_set_bool(s, FreeRDP_RemoteAppLanguageBarSupported, TRUE);
+  }
+  /* rdpdr: FreeRDP's own drive channel serves the shared folder (its thread, its file I/O) */
+  const char *drive = w->args[ARG_DRIVE_PATH];
+  freerdp_settings_set_bool(s, FreeRDP_DeviceRedirection, drive[0] != 0);
+  if (drive[0]) {
+    char *dv[] = {"drive", (char *)(w->args[ARG_DRIVE_NAME][0] ? w->args[ARG_DRIVE_NAME] : RDP_DRIVE_NAME),
+                  (char *)drive};
+    /* Not FreeRDP_RedirectDrives: it adds a hotplug poller of the host's mounts, whose thread
+     * takes ~0.8 s to stop at every disconnect (measured), for drives we never redirect. */
+    if (!freerdp_client_add_device_channel(s, 3, dv)) {
+      send_error(w, GUAC_S_SERVER_ERROR, "the shared folder cannot be redirected");
+      return -1;
+    }
+  }
   freerdp_settings_set_bool(s, FreeRDP_NSCodec, TRUE);
   freerdp_settings_set_uint32(s, FreeRDP_NSCodecColorLossLevel, 1); /* 1 = lossless */
   freerdp_settings_set_bool(s, FreeRDP_NSCodecAllowSubsampling, FALSE);
@@ -846,6 +1573,41 @@ static int connect_rdp(struct worker *w) {
     return -1;
   }
   w->connected = true;
+  w->connected_at = mono_ms();
+  return 0;
+}
+
+/* Resize without disp: a new connection at the new size (the server may not honour it; the browser
+ * learns the size it got from `size`). The channels come back with their ChannelConnected events. */
+static int reconnect(struct worker *w, long width, long height) {
+  freerdp *instance = w->instance;
+  rdpSettings *s = instance->settings;
+  wlog("the server has no Display Control channel: reconnecting at %ldx%ld", width, height);
+  freerdp_disconnect(instance);
+  w->connected = false;
+  freerdp_settings_set_uint32(s, FreeRDP_DesktopWidth, (UINT32)width);
+  freerdp_settings_set_uint32(s, FreeRDP_DesktopHeight, (UINT32)height);
+  freerdp_settings_set_uint32(s, FreeRDP_DesktopPhysicalWidth, (UINT32)(width * 254 / (w->dpi * 10)));
+  freerdp_settings_set_uint32(s, FreeRDP_DesktopPhysicalHeight, (UINT32)(height * 254 / (w->dpi * 10)));
+  if (!freerdp_connect(instance)) {
+    UINT32 e = freerdp_get_last_error(instance->context);
+    send_error(w, GUAC_S_UPSTREAM_ERROR, "reconnecting at %ldx%ld failed: %s", width, height,
+               e ? freerdp_get_last_error_string(e) : "protocol error");
+    return -1;
+  }
+  w->connected = true;
+  w->connected_at = mono_ms();
+  w->reconnects++;
+  rdpGdi *gdi = instance->context->gdi;
+  if ((long)gdi->width != width || (long)gdi->height != height) {
+    w->size_fixed = true;
+    wlog("the server chose %ux%u instead: no more reconnections to resize", (unsigned)gdi->width,
+         (unsigned)gdi->height);
+  }
+  w->dirty.n = 0;
+  reset_prev(w);
+  send_size(w);
+  rdp_dirty_add(&w->dirty, 0, 0, (int)gdi->width, (int)gdi->height, (int)gdi->width, (int)gdi->height);
   return 0;
 }
 
@@ -864,12 +1626,13 @@ static void run(struct worker *w) {
   reset_prev(w);
   while (!w->quit) {
     HANDLE h[MAXIMUM_WAIT_OBJECTS];
-    DWORD n = freerdp_get_event_handles(ctx, h, MAXIMUM_WAIT_OBJECTS - 1);
+    DWORD n = freerdp_get_event_handles(ctx, h, MAXIMUM_WAIT_OBJECTS - 2);
     if (n == 0) {
       send_error(w, GUAC_S_SERVER_ERROR, "FreeRDP gave no event handles");
       break;
     }
     h[n++] = sock_ev;
+    h[n++] = w->chan_ev;
     uint64_t now = mono_ms();
     DWORD timeout = MAX_WAIT_MS;
     bool can_send = w->dirty.n > 0 && w->n_unacked < MAX_UNACKED;
@@ -889,6 +1652,9 @@ static void run(struct worker *w) {
         send_error(w, GUAC_S_UPSTREAM_ERROR, "the RDP server ended the session");
       break;
     }
+    chan_collect(w);
+    if (resize_step(w, mono_ms()) < 0)
+      break;
     int r = read_some(w, false);
     if (r < 0) {
       w->quit = true; /* the daemon closed: the browser went away */
@@ -912,7 +1678,8 @@ static void run(struct worker *w) {
 }
 
 int main(int argc, char **argv) {
-  struct worker wk = {.fd = 3, .width = 1024, .height = 768, .dpi = 96, .stream = 1};
+  struct worker wk = {
+      .fd = 3, .width = 1024, .height = 768, .dpi = 96, .stream = 1, .clip_in_stream = -1, .mic_stream = -1};
   struct worker *w = &wk;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc) {
@@ -946,8 +1713,11 @@ int main(int argc, char **argv) {
   primitives_set_hints(PRIMITIVES_ONLY_CPU);
   if (!getenv("WLOG_LEVEL")) /* FreeRDP's own variable: more detail in rdp.log when asked for */
     WLog_SetLogLevel(WLog_GetRoot(), WLOG_WARN);
+  the_worker = w;
   w->ins = malloc(sizeof(*w->ins));
-  if (!w->ins)
+  pthread_mutex_init(&w->lock, NULL);
+  w->chan_ev = CreateEvent(NULL, TRUE, FALSE, NULL);
+  if (!w->ins || !w->chan_ev)
     return 1;
   snprintf(w->id, sizeof(w->id), "$qhm-rdp-%d-%llu", (int)getpid(), (unsigned long long)time(NULL));
   w->t0 = mono_ms();
@@ -966,6 +1736,7 @@ int main(int argc, char **argv) {
       }
     }
   }
+  uint64_t t_end = mono_ms();
   if (w->instance) {
     if (w->connected)
       freerdp_disconnect(w->instance);
@@ -973,13 +1744,23 @@ int main(int argc, char **argv) {
       freerdp_context_free(w->instance);
     freerdp_free(w->instance);
   }
-  wlog("exit: %lu frames, %lu rectangles (%lu png, %lu jpeg), %lu scroll copies, %lu cursors, %llu bytes out",
-       w->frames, w->rects, w->png_rects, w->jpeg_rects, w->copies, w->cursors, w->bytes_out);
+  wlog(
+      "exit: %lu frames, %lu rectangles (%lu png, %lu jpeg), %lu scroll copies, %lu cursors, %llu bytes out, "
+      "%lu disp resizes, %lu reconnections, %lu audio bytes (%lu dropped), %lu microphone bytes (%lu "
+      "dropped); "
+      "teardown %llu ms",
+      w->frames, w->rects, w->png_rects, w->jpeg_rects, w->copies, w->cursors, w->bytes_out, w->resizes,
+      w->reconnects, w->audio_bytes, w->audio_dropped, w->mic_bytes, w->mic_dropped,
+      (unsigned long long)(mono_ms() - t_end));
   free(w->prev);
   for (size_t i = 0; i < ARG__N; i++)
     free(w->arg_store[i]);
   guac_buf_free(&w->in);
   guac_buf_free(&w->out);
   free(w->ins);
+  free(w->clip_local);
+  guac_buf_free(&w->clip_in);
+  guac_buf_free(&w->chan_out);
+  CloseHandle(w->chan_ev);
   return w->failed ? 1 : 0;
 }

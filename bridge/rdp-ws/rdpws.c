@@ -54,9 +54,10 @@ struct rdpws {
   char vm_id[65];
   struct vm_rdp *target;
   int width, height, dpi;
-  struct guac_buf down;    /* bytes from the worker not yet cut into messages */
-  struct guac_buf pending; /* browser input before the handshake finished */
-  struct guac_instr *ins;  /* handshake only */
+  char drive_path[PATH_MAX]; /* the shared folder redirected as a drive, "" = none */
+  struct guac_buf down;      /* bytes from the worker not yet cut into messages */
+  struct guac_buf pending;   /* browser input before the handshake finished */
+  struct guac_instr *ins;    /* handshake only */
   struct chunk *head, *tail;
   size_t down_queued, up_queued, msg_len;
   int close_code;
@@ -225,6 +226,16 @@ static const char *arg_value(struct rdpws *s, const char *name, char *tmp, size_
     return t->ignore_cert ? "true" : "false";
   if (strcmp(name, "cert-fingerprints") == 0)
     return t->fingerprint;
+  if (strcmp(name, "remote-app") == 0)
+    return t->remote_app;
+  if (strcmp(name, "remote-app-args") == 0)
+    return t->remote_app_args;
+  if (strcmp(name, "remote-app-mode") == 0)
+    return !t->remote_app[0] ? "" : t->remote_app_shell ? "shell" : "rail";
+  if (strcmp(name, "drive-path") == 0)
+    return s->drive_path;
+  if (strcmp(name, "drive-name") == 0)
+    return s->drive_path[0] ? RDPWS_DRIVE_NAME : "";
   return "";
 }
 
@@ -236,7 +247,7 @@ static int on_args(struct rdpws *s, struct guac_instr *in) {
   snprintf(h, sizeof(h), "%d", s->height);
   snprintf(d, sizeof(d), "%d", s->dpi);
   guac_putl(&b, "size", w, h, d, NULL);
-  guac_putl(&b, "audio", NULL);
+  guac_putl(&b, "audio", "audio/L16", NULL); /* guacamole-common-js plays it (Web Audio) */
   guac_putl(&b, "video", NULL);
   guac_putl(&b, "image", "image/png", "image/jpeg", NULL);
   const char *vals[GUAC_MAX_ELEMENTS];
@@ -446,6 +457,40 @@ void rdpws_on_ws_closed(struct rdpws *s) {
 
 /* ---- start ---- */
 
+int rdpws_drive_dir(const char *shared_root, const char *vm_name, const char *id, char *out, size_t outlen) {
+  char name[256];
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)vm_name; *p && n < sizeof(name) - 1; p++)
+    name[n++] = (*p == '/' || *p == '\\' || *p < 0x20 || *p == 0x7f) ? '_' : (char)*p;
+  name[n] = 0;
+  if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    snprintf(name, sizeof(name), "%s", id);
+  int r = snprintf(out, outlen, "%s/%s", shared_root, name);
+  return r < 0 || (size_t)r >= outlen ? -1 : 0;
+}
+
+/* The VM's shared folder, created if missing: "" unless it is a real directory (not a symlink —
+ * the daemon, not whoever can write into DATA/shared, decides what the guest sees). */
+static void prepare_drive(struct rdpws *s, const char *shared_root, const struct vm_rdp *t) {
+  char dir[PATH_MAX];
+  s->drive_path[0] = 0;
+  if (!shared_root || rdpws_drive_dir(shared_root, t->vm_name, s->vm_id, dir, sizeof(dir)) < 0)
+    return;
+  if ((mkdir(shared_root, 0700) < 0 && errno != EEXIST) || (mkdir(dir, 0700) < 0 && errno != EEXIST)) {
+    log_warn("rdp %s: cannot create the shared folder %s: %s", s->vm_id, dir, strerror(errno));
+    return;
+  }
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    log_warn("rdp %s: the shared folder %s is not a directory: %s", s->vm_id, dir, strerror(errno));
+    return;
+  }
+  close(fd);
+  if (guac_utf8_chars(dir, strlen(dir)) == (size_t)-1) /* it travels as a Guacamole value */
+    return;
+  snprintf(s->drive_path, sizeof(s->drive_path), "%s", dir);
+}
+
 /* qemu-hmos-rdp next to the daemon's own executable, or $QHM_RDP_WORKER. */
 static int worker_path(char *out, size_t outlen) {
   const char *env = getenv("QHM_RDP_WORKER");
@@ -468,7 +513,7 @@ static int worker_path(char *out, size_t outlen) {
 
 struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
                          int width, int height, int dpi, const char *log_path, const char *config_dir,
-                         char *err, size_t errlen) {
+                         const char *shared_root, char *err, size_t errlen) {
   char path[PATH_MAX + 32];
   if (n_all >= RDPWS_MAX_SESSIONS) {
     snprintf(err, errlen, "too many RDP sessions (%d)", RDPWS_MAX_SESSIONS);
@@ -498,6 +543,7 @@ struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
   s->dpi = dpi;
   s->ins = xmalloc(sizeof(*s->ins));
   snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm_id);
+  prepare_drive(s, shared_root, target);
   uv_pipe_init(loop, &s->sock, 0);
   uv_timer_init(loop, &s->timer);
   s->sock.data = s->timer.data = s->proc.data = s;

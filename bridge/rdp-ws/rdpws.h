@@ -30,6 +30,7 @@
 #define RDPWS_MAX_SESSIONS 16 /* workers at once (~50 MiB each); more are refused with 503 */
 #define RDPWS_TERM_MS 3000
 #define RDPWS_KILL_MS 5000
+#define RDPWS_DRIVE_NAME "qemuhmos" /* what Windows shows for the shared folder (RDP: 8 characters) */
 
 struct lws;
 struct rdpws;
@@ -37,10 +38,15 @@ struct vm_rdp;
 
 /* Start the worker for WSI, connecting to TARGET with a WIDTH x HEIGHT desktop at DPI. Its
  * stdout and stderr go to LOG_PATH (appended; NULL = the daemon's stderr); CONFIG_DIR (mode 0700,
- * created if needed) holds FreeRDP's own files. NULL with ERR when the worker cannot be started. */
+ * created if needed) holds FreeRDP's own files. SHARED_ROOT/NAME (TARGET's vm_name made a safe
+ * file name; both created if missing, mode 0700) is redirected as the drive RDPWS_DRIVE_NAME;
+ * NULL = no drive. NULL with ERR when the worker cannot be started. */
 struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
                          int width, int height, int dpi, const char *log_path, const char *config_dir,
-                         char *err, size_t errlen);
+                         const char *shared_root, char *err, size_t errlen);
+/* SHARED_ROOT/NAME for VM_NAME into OUT: '/' and control characters become '_', and a name that
+ * would be "", "." or ".." becomes ID. -1 if it does not fit. */
+int rdpws_drive_dir(const char *shared_root, const char *vm_name, const char *id, char *out, size_t outlen);
 /* lws callbacks, forwarded by ws.c. Return -1 to close the WebSocket. */
 int rdpws_on_receive(struct rdpws *s, const void *in, size_t len, int binary, int first, int final);
 int rdpws_on_writeable(struct rdpws *s);

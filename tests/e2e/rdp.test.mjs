@@ -224,8 +224,12 @@ export const tests = [
         let v = await d.api('GET', `/vms/${vm.id}`);
         assert(v.rdp.password_set === true && v.rdp.username === 'tester' && v.rdp.domain === 'WORK', `remembered: ${JSON.stringify(v.rdp)}`);
 
-        // Not remembered: used for the session, then the password is cleared again.
+        // Not remembered: sent with the console ticket for this session, never stored.
         await d.api('PATCH', `/vms/${vm.id}`, { rdp: { password: '', username: '' } });
+        const ticketBodies = [];
+        page.on('request', (req) => {
+          if (req.method() === 'POST' && req.url().endsWith(`/vms/${vm.id}/console`)) ticketBodies.push(req.postData() || '');
+        });
         await page.reload();
         await dlg.waitFor();
         await dlg.getByLabel('Username').fill('once');
@@ -233,10 +237,11 @@ export const tests = [
         await dlg.getByLabel('Remember for this VM').uncheck();
         await dlg.getByRole('button', { name: 'Connect' }).click();
         await waitStatus(page, 'connected');
-        await waitFor('the session-only password cleared', async () => {
-          v = await d.api('GET', `/vms/${vm.id}`);
-          return v.rdp.password_set === false && v.rdp.username === '';
-        }, { timeoutMs: 5000, intervalMs: 100 });
+        const sent = JSON.parse(ticketBodies[ticketBodies.length - 1] || '{}');
+        assert(sent.protocol === 'rdp' && sent.credentials && sent.credentials.username === 'once' && sent.credentials.password === 'pw',
+          `session credentials sent with the ticket: ${JSON.stringify(sent)}`);
+        v = await d.api('GET', `/vms/${vm.id}`);
+        assert(v.rdp.password_set === false && v.rdp.username === '', `session credentials never stored: ${JSON.stringify(v.rdp)}`);
 
         // A wrong pinned certificate: the fingerprint dialog names the real one; trusting it pins it.
         await d.api('PATCH', `/vms/${vm.id}`, { rdp: { fingerprint: '00:11:22', password: 's3cret' } });

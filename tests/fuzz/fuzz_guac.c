@@ -4,7 +4,8 @@
  * worker) could send them, through bridge/rdp-ws/guac.c. Checks the parser's
  * own promises: a parsed instruction's elements re-encode to exactly the bytes
  * consumed, the whole-prefix scan agrees with instruction-by-instruction
- * parsing, and nothing is read past the input (ASan).
+ * parsing, the base64 decoder (blob payloads) round-trips what it accepts,
+ * and nothing is read past the input (ASan).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,6 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       __builtin_trap();
     off += used;
   }
+  /* Blob payloads: what the decoder accepts re-encodes to the same text. */
+  unsigned char *raw = malloc(size / 4 * 3 + 3);
+  char *text = malloc(size + 8);
+  size_t n = guac_base64_decode(buf, size, raw);
+  if (n != (size_t)-1 && (guac_base64(raw, n, text) != size || memcmp(text, buf, size) != 0))
+    __builtin_trap();
+  free(raw);
+  free(text);
   long whole = guac_whole_prefix(buf, size, GUAC_MAX_INSTRUCTION, err, sizeof(err));
   if (whole >= 0 && (size_t)whole != off)
     __builtin_trap();

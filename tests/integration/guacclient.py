@@ -78,6 +78,9 @@ class GuacClient:
         self.disconnected = False
         self.pings = 0
         self._streams = {}
+        self.clipboards = []  # (mimetype, bytes) per clipboard stream ended
+        self.audio = {}  # stream -> {'mime': ..., 'data': bytearray, 'blobs': n, 'ended': bool}
+        self.acks = []  # (stream, message, status)
         self._frame_rects = 0
         self._frame_bytes = 0
         self.first_sync_at = None
@@ -147,6 +150,18 @@ class GuacClient:
         elif op == 'img':
             self._streams[args[0]] = {'mime': args[3], 'layer': args[2], 'x': int(args[4]), 'y': int(args[5]),
                                       'data': []}
+        elif op == 'clipboard':
+            self._streams[args[0]] = {'kind': 'clipboard', 'mime': args[1], 'data': []}
+        elif op == 'audio':
+            self.audio[args[0]] = {'mime': args[1], 'data': bytearray(), 'blobs': 0, 'ended': False}
+        elif op == 'ack':
+            self.acks.append((args[0], args[1], int(args[2])))
+        elif op == 'blob' and args[0] in self.audio and not self.audio[args[0]]['ended']:
+            a = self.audio[args[0]]
+            a['data'] += base64.b64decode(args[1], validate=True)
+            a['blobs'] += 1
+        elif op == 'end' and args[0] in self.audio and args[0] not in self._streams:
+            self.audio[args[0]]['ended'] = True
         elif op == 'blob':
             s = self._streams.get(args[0])
             if s is None:
@@ -156,6 +171,9 @@ class GuacClient:
             s = self._streams.pop(args[0], None)
             if s is None:
                 raise GuacError('end for unknown stream %s' % args[0])
+            if s.get('kind') == 'clipboard':
+                self.clipboards.append((s['mime'], b''.join(s['data'])))
+                return
             if s['layer'] != '0':  # a buffer (the cursor image): kept, not drawn
                 self.buffers[s['layer']] = b''.join(s['data'])
                 return

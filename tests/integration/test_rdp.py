@@ -123,13 +123,18 @@ class XPeer:
         return int(d['x']), int(d['y'])
 
     def stop(self):
+        # SIGTERM first: a SIGKILLed Xvfb leaves /tmp/.X*-lock behind, and enough of those use up
+        # every display number the tests try.
         for p in reversed(self.procs):
             if p.poll() is None:
                 try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                    p.wait(3)
+                except subprocess.TimeoutExpired:
                     os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
                 except OSError:
-                    pass
-                p.wait()
+                    p.wait()
         self.log.close()
 
 
@@ -586,6 +591,36 @@ class RDPHostileWorkerTest(DaemonTestCase):
         self.assertIn('4.size,4.1024,3.768,2.96;', seen)
         self.assertIn('5.image,9.image/png,10.image/jpeg;', seen)
         c.ws.close()
+
+    def test_session_credentials(self):
+        # Credentials given with the ticket are used for that session only.
+        self.mode('stubborn')
+        path = '/api/v1/vms/%s/console' % self.vm
+        t = self.daemon.ok('POST', path, body={'protocol': 'rdp',
+                                                'credentials': {'username': 'alice', 'password': 'one;time,pw'}})
+        c = GuacClient(wsclient.connect(t['url'], protocols=['guacamole'], timeout=10), decode=False)
+        c.handshake_done(10)
+        seen = open(os.path.join(self.wdir, 'connect-seen'), 'rb').read().decode()
+        self.assertIn(',11.one;time,pw;', seen)
+        self.assertNotIn('pw,;.x', seen)
+        c.ws.close()
+        vm = self.daemon.ok('GET', '/api/v1/vms/' + self.vm)
+        self.assertTrue(vm['rdp']['password_set'])
+        self.assertNotEqual(vm['rdp'].get('username'), 'alice', 'session credentials were stored')
+        # The next session uses the stored ones again.
+        c = self.open()
+        c.handshake_done(10)
+        self.assertIn('6.pw,;.x;', open(os.path.join(self.wdir, 'connect-seen'), 'rb').read().decode())
+        c.ws.close()
+        # Bad input.
+        for body, want in (({'protocol': 'vnc', 'credentials': {'username': 'a'}}, 'credentials: only for'),
+                           ({'protocol': 'rdp', 'credentials': 'alice'}, 'credentials: must be an object'),
+                           ({'protocol': 'rdp', 'credentials': {'user': 'a'}}, 'credentials.user: unknown field'),
+                           ({'protocol': 'rdp', 'credentials': {'password': 5}}, 'credentials.password: must be'),
+                           ({'protocol': 'rdp', 'credentials': {'username': 'a\u0001'}}, 'credentials.username')):
+            st, js, _ = self.daemon.api('POST', path, body=body)
+            self.assertEqual((st, error_code(js)), (400, 'invalid_field'), (body, js))
+            self.assertIn(want, js['error']['message'], body)
 
     def test_stubborn_worker_is_killed(self):
         self.mode('stubborn')

@@ -165,6 +165,17 @@ class StateTest(DaemonTestCase):
         self.assertEqual(js['name'], 'renamed-while-running')
         self.assertEqual(js['state'], 'running')
         self.assertTrue(pid_alive(pid))
+        # So may the RDP console's settings (read by new console sessions only).
+        st, js, _ = self.api('PATCH', '/api/v1/vms/%s' % vid,
+                             body={'rdp': {'username': 'me', 'password': 'pw'}})
+        self.assertEqual(st, 200, js)
+        self.assertEqual((js['rdp']['username'], js['rdp']['password_set']), ('me', True), js)
+        self.assertNotIn('password', js['rdp'])
+        self.assertEqual(js['pid'], pid)
+        # Not together with a field that needs the VM stopped.
+        self.assertError(self.api('PATCH', '/api/v1/vms/%s' % vid, body={'rdp': {'username': 'x'}, 'cpus': 2}),
+                         409, 'invalid_state', 'running', msg='patch rdp+cpus of a running VM')
+        self.assertEqual(self.daemon.vm(vid)['rdp']['username'], 'me')
 
         self.post(vid, 'pause')
         self.assertError(self.api('POST', '/api/v1/vms/%s/pause' % vid), 409, 'invalid_state', 'paused',

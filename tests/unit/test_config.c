@@ -84,6 +84,30 @@ static const struct bad bad_cases[] = {
      "rdp.ignore_cert: must be true or false"},
     {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"fingerprint\": \"zz:11\"}}",
      "rdp.fingerprint: must be hexadecimal pairs separated by ':' (several by ',')"},
+    /* rdp.remote_app: one program instead of the desktop */
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"remote_app\": \"notepad\"}}",
+     "rdp.remote_app: must be an object or null"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"args\": \"x\"}}}",
+     "rdp.remote_app.program: required"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"||a\", \"cwd\": \"x\"}}}",
+     "rdp.remote_app.cwd: unknown field"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"notepad.exe\"}}}",
+     "rdp.remote_app.program: must be \"||alias\" or an absolute Windows path without '\"'"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"C:\\\\a\\\"b.exe\"}}}",
+     "rdp.remote_app.program: must be \"||alias\" or an absolute Windows path without '\"'"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"||a/b\"}}}",
+     "rdp.remote_app.program: must be \"||alias\" or an absolute Windows path without '\"'"},
+    {CREATE, NULL, "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"||\"}}}",
+     "rdp.remote_app.program: must be \"||alias\" or an absolute Windows path without '\"'"},
+    {CREATE, NULL,
+     "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"C:\\\\x.exe\", \"args\": \"a\\nb\"}}}",
+     "rdp.remote_app.args: must not contain control characters"},
+    {CREATE, NULL,
+     "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"C:\\\\x.exe\", \"mode\": \"app\"}}}",
+     "rdp.remote_app.mode: must be 'rail' or 'shell'"},
+    {CREATE, NULL,
+     "{\"name\": \"a\", \"rdp\": {\"remote_app\": {\"program\": \"||calc\", \"mode\": \"shell\"}}}",
+     "rdp.remote_app.program: an alias needs mode 'rail'"},
     /* shape */
     {CREATE, NULL, "[]", "must be a JSON object"},
     {CREATE, NULL, "null", "must be a JSON object"},
@@ -491,6 +515,26 @@ static const struct good good_cases[] = {
      "{\"rdp\": {\"host\": \"h\", \"port\": 3390, \"username\": \"\", \"password\": \"p\", "
      "\"domain\": \"\", \"security\": \"nla\", \"ignore_cert\": false, \"fingerprint\": \"AB:cd\"}}"},
     {PATCH, "{\"name\": \"r\", \"rdp\": {\"host\": \"h\"}}", "{\"rdp\": null}", "*" X86_DEFAULTS_R},
+    /* rdp.remote_app: defaults, replaced as a whole, null clears (then absent) */
+    {CREATE, NULL, "{\"name\": \"r\", \"rdp\": {\"remote_app\": {\"program\": \"||notepad\"}}}",
+     "{\"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"\", \"password\": \"\", \"domain\": \"\", "
+     "\"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\", "
+     "\"remote_app\": {\"program\": \"||notepad\", \"args\": \"\", \"mode\": \"rail\"}}}"},
+    {PATCH, "{\"name\": \"r\", \"rdp\": {\"remote_app\": {\"program\": \"||notepad\", \"args\": \"x\"}}}",
+     "{\"rdp\": {\"remote_app\": {\"program\": \"%SystemRoot%\\\\notepad.exe\", \"mode\": \"shell\"}}}",
+     "{\"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"\", \"password\": \"\", \"domain\": \"\", "
+     "\"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\", "
+     "\"remote_app\": {\"program\": \"%SystemRoot%\\\\notepad.exe\", \"args\": \"\", \"mode\": \"shell\"}}}"},
+    {PATCH, "{\"name\": \"r\", \"rdp\": {\"remote_app\": {\"program\": \"C:\\\\a b\\\\c.exe\"}}}",
+     "{\"rdp\": {\"remote_app\": null}}",
+     "{\"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"\", \"password\": \"\", \"domain\": \"\", "
+     "\"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\"}}"},
+    {STORED, NULL,
+     "{" STORED_OK ", \"rdp\": {\"host\": \"\", \"port\": 3389, \"remote_app\": {\"program\": "
+     "\"\\\\\\\\srv\\\\share\\\\app.exe\", \"args\": \"/q\"}}}",
+     "{\"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"\", \"password\": \"\", \"domain\": \"\", "
+     "\"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\", \"remote_app\": {\"program\": "
+     "\"\\\\\\\\srv\\\\share\\\\app.exe\", \"args\": \"/q\", \"mode\": \"rail\"}}}"},
     {STORED, NULL,
      "{" STORED_OK ", \"rdp\": {\"host\": \"\", \"port\": 3389, \"username\": \"u\", \"password\": \"\", "
      "\"domain\": \"\", \"security\": \"any\", \"ignore_cert\": false, \"fingerprint\": \"\"}}",

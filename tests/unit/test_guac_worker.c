@@ -2,7 +2,8 @@
 /*
  * Unit tests for the RDP worker's pure parts: the keysym -> scancode table
  * (bridge/rdp-ws/rdp_keys.c) and the display helpers (rdp_display.c: dirty
- * rectangle coalescing, PNG/JPEG choice and encoding). FreeRDP itself is
+ * rectangle coalescing, PNG/JPEG choice and encoding), the clipboard text
+ * conversions (rdp_text.c) and the base64 decoder of guac.c. FreeRDP itself is
  * exercised by tests/integration/test_rdp.py against a real RDP server.
  */
 #include <setjmp.h>
@@ -16,8 +17,68 @@
 /* cmocka needs the headers above first */
 #include <cmocka.h>
 
+#include "guac.h"
 #include "rdp_display.h"
 #include "rdp_keys.h"
+#include "rdp_text.h"
+
+static void test_text_to_utf16(void **state) {
+  uint8_t *o;
+  size_t n = rdp_text_to_utf16("a\nb\r\n\xc3\xa9\xf0\x9d\x84\x9e", 12, 64, &o);
+  static const uint8_t want[] = {'a',  0, '\r', 0, '\n', 0,    'b',  0,    '\r', 0,
+                                 '\n', 0, 0xe9, 0, 0x34, 0xd8, 0x1e, 0xdd, 0,    0};
+  assert_int_equal(n, sizeof(want));
+  assert_memory_equal(o, want, sizeof(want));
+  free(o);
+  /* invalid UTF-8 (a lone continuation byte, a surrogate, overlong, truncated) -> U+FFFD each byte */
+  n = rdp_text_to_utf16("\x80x\xed\xa0\x80\xc0\xafy\xe2\x82", 10, 64, &o);
+  assert_int_equal(n, 2 * 10 + 2); /* 8 replacements, x, y, NUL */
+  assert_int_equal(o[0] | o[1] << 8, 0xfffd);
+  assert_int_equal(o[2], 'x');
+  free(o);
+  /* NUL ends the text; MAX cuts on a character (never half a surrogate pair) */
+  n = rdp_text_to_utf16("ab\0cd", 5, 64, &o);
+  assert_int_equal(n, 6);
+  free(o);
+  n = rdp_text_to_utf16("a\xf0\x9d\x84\x9e", 5, 6, &o);
+  assert_int_equal(n, 4);
+  assert_int_equal(o[0], 'a');
+  assert_int_equal(o[2] | o[3], 0);
+  free(o);
+}
+
+static void test_text_from_utf16(void **state) {
+  char *o;
+  static const uint8_t in[] = {'a',  0,    '\r', 0,   '\n', 0,    0xe9, 0, 0x34, 0xd8, 0x1e,
+                               0xdd, 0x00, 0xd8, 'z', 0,    0x1e, 0xdd, 0, 0,    'x',  0};
+  size_t n = rdp_text_from_utf16(in, sizeof(in), 64, &o);
+  assert_string_equal(o, "a\n\xc3\xa9\xf0\x9d\x84\x9e\xef\xbf\xbdz\xef\xbf\xbd");
+  assert_int_equal(n, strlen(o));
+  free(o);
+  n = rdp_text_from_utf16(in, 7, 64, &o); /* odd length: the last byte is ignored */
+  assert_string_equal(o, "a\n");
+  free(o);
+  n = rdp_text_from_utf16(in + 6, 6, 4, &o); /* bound: U+1D11E (4 bytes) does not fit after é */
+  assert_string_equal(o, "\xc3\xa9");
+  free(o);
+}
+
+static void test_base64_decode(void **state) {
+  unsigned char o[16];
+  assert_int_equal(guac_base64_decode("", 0, o), 0);
+  assert_int_equal(guac_base64_decode("YQ==", 4, o), 1);
+  assert_int_equal(o[0], 'a');
+  assert_int_equal(guac_base64_decode("YWI=", 4, o), 2);
+  assert_int_equal(guac_base64_decode("YWJj", 4, o), 3);
+  assert_memory_equal(o, "abc", 3);
+  assert_int_equal(guac_base64_decode("YWJjZA==", 8, o), 4);
+  assert_int_equal(guac_base64_decode("YWJ", 3, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("Y=Jj", 4, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("YQ==YWJj", 8, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("YW*j", 4, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("YW j", 4, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("Y===", 4, o), (size_t)-1);
+}
 
 static void test_keys_letters_digits(void **state) {
   struct rdp_key k;
@@ -253,6 +314,9 @@ int main(void) {
       cmocka_unit_test(test_dirty),
       cmocka_unit_test(test_format_choice_and_encode),
       cmocka_unit_test(test_scroll),
+      cmocka_unit_test(test_text_to_utf16),
+      cmocka_unit_test(test_text_from_utf16),
+      cmocka_unit_test(test_base64_decode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,7 +62,9 @@ export const vmAction = (id, action) => api('POST', `${vmPath(id)}/${action}`, u
 export const vmLog = (id, tail = 200) => api('GET', `${vmPath(id)}/log?tail=${tail}`, undefined, { text: true });
 export const vmCmdline = (id) => api('GET', `${vmPath(id)}/cmdline`);
 export const screenshotUrl = (id) => `/api/v1${vmPath(id)}/screenshot?t=${Date.now()}`;
-export const consoleTicket = (id, protocol = 'vnc') => api('POST', `${vmPath(id)}/console`, { protocol });
+// CREDENTIALS (RDP only): {username, password, domain} for the session this ticket opens, not stored.
+export const consoleTicket = (id, protocol = 'vnc', credentials = null) =>
+  api('POST', `${vmPath(id)}/console`, credentials ? { protocol, credentials } : { protocol });
 export const eventsTicket = () => api('POST', '/events/ticket');
 
 // Optional endpoints (other parts of the daemon may not have them yet):

@@ -114,7 +114,7 @@ export function mount(root, { id }) {
   let remote = { w: 0, h: 0 }; // the desktop size the server chose
   let asked = { w: 0, h: 0 }; // the size this session asked for
   let credsOffered = false; // the credentials dialog came up once on this page already
-  let sessionCreds = null; // credentials given "for this session only" (see applyCreds)
+  let sessionCreds = null; // credentials given "for this page only": sent with each ticket, never stored
   let vm = null;
 
   function sendKey(keysym, _code, down) {
@@ -252,17 +252,12 @@ export function mount(root, { id }) {
     remote = { w: 0, h: 0 };
   }
 
-  // Credentials: PATCH rdp (remembered), or PATCH now and clear them again once the daemon has
-  // used them for the handshake (not remembered: the API has no per-session credentials yet).
+  // Credentials: remembered ones are PATCHed into the VM's rdp; the others go with each console
+  // ticket (POST console {"credentials"}), which the daemon keeps only until the ticket is used.
   async function applyCreds(c) {
     const rdp = { username: c.username, domain: c.domain };
     if (c.password) rdp.password = c.password;
     vm = await patchVm(id, { rdp });
-  }
-  async function forgetSessionCreds() {
-    if (!sessionCreds) return;
-    const { prev } = sessionCreds;
-    try { vm = await patchVm(id, { rdp: { password: '', username: prev.username, domain: prev.domain } }); } catch { /* the next prompt will tell */ }
   }
   async function askCredentials(message) {
     if (dialogOpen) return;
@@ -272,15 +267,14 @@ export function mount(root, { id }) {
     teardown();
     setStatus('credentials', message ? t('rdp.auth_failed', { message }) : t('rdp.need_credentials'));
     const r = vm && vm.rdp ? vm.rdp : {};
-    const prev = sessionCreds ? sessionCreds.prev : { username: r.username || '', domain: r.domain || '' };
     const res = await credentialsDialog({
       message, username: (sessionCreds && sessionCreds.username) || r.username || '', domain: (sessionCreds && sessionCreds.domain) || r.domain || '',
-      save: async (c) => { await applyCreds(c); },
+      save: async (c) => { if (c.remember) await applyCreds(c); },
     });
     dialogOpen = false;
     if (!alive) return;
     if (!res) { setStatus('disconnected', t('rdp.need_credentials')); return; }
-    sessionCreds = res.remember ? null : { ...res, prev };
+    sessionCreds = res.remember ? null : { username: res.username, password: res.password, domain: res.domain };
     connect({ prompted: true });
   }
   async function askFingerprint(message, fp) {
@@ -303,7 +297,6 @@ export function mount(root, { id }) {
     if (my !== gen || !alive || info.done) return; // (both the client and the tunnel report it)
     info.done = true;
     connected = false;
-    if (sessionCreds) forgetSessionCreds();
     const e = info.error;
     if (e && e.code === STATUS.UNAUTHORIZED) { askCredentials(e.message); return; }
     const fp = e && e.code === STATUS.UPSTREAM_ERROR && FINGERPRINT_RE.exec(e.message || '');
@@ -361,16 +354,9 @@ export function mount(root, { id }) {
       askCredentials('');
       return;
     }
-    if (sessionCreds && !(vm.rdp && vm.rdp.password_set)) {
-      try { await applyCreds(sessionCreds); } catch (e) {
-        if (my === gen && alive) setStatus('error', t('rdp.save_failed', { message: e.message }));
-        return;
-      }
-      if (my !== gen || !alive) return;
-    }
     let ticket;
     try {
-      ticket = await consoleTicket(id, 'rdp');
+      ticket = await consoleTicket(id, 'rdp', sessionCreds);
     } catch (e) {
       if (my === gen && alive) setStatus(e.status === 409 ? 'stopped' : 'error', t('rdp.no_target', { message: e.message }));
       return;
@@ -404,7 +390,6 @@ export function mount(root, { id }) {
       if (state === Guacamole.Client.State.CONNECTED) {
         connected = true;
         setStatus('connected', t('console.connected'));
-        if (sessionCreds) forgetSessionCreds();
         if (!oskActive() && !dialogOpen) screen.focus({ preventScroll: true });
       } else if (state === Guacamole.Client.State.DISCONNECTED && client === c) {
         client = null;
