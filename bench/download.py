@@ -8,6 +8,10 @@ connection, 8 connections. qemu-hmos's engine vs `aria2c -x8 -s8` vs a single `c
 Figures: throughput (MB/s, 10^6 bytes), CPU seconds per GiB (the daemon's utime+stime delta
 from /proc/PID/stat; for aria2c and curl the child's rusage), and the bytes fetched twice
 after a kill -9 at ~50 % and a resume (nginx access log $bytes_sent minus the file size).
+$bytes_sent counts what nginx handed to the kernel, so it includes what sat in the socket
+buffers at the kill (received by the kernel, never by the client): no client can save those.
+`ss` sampled just before the kill gives that floor (the client's Recv-Q plus nginx's
+unacknowledged Send-Q over the connections), reported as inflight_pct.
 Writes bench/results/download.json. Only 127.0.0.1; every process started here is ended.
 """
 
@@ -145,6 +149,25 @@ def wait_dl(d, did, until=None):
         time.sleep(0.02)
 
 
+def in_flight(port):
+    """Bytes on the way from nginx (PORT) to the client right now: client Recv-Q + server Send-Q."""
+    try:
+        out = subprocess.run(['ss', '-tnH', 'state', 'established'], capture_output=True, text=True,
+                             timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    total = 0
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 4:
+            continue
+        if f[3].endswith(':%d' % port):  # the client's end: received, not read yet
+            total += int(f[0])
+        elif f[2].endswith(':%d' % port):  # nginx's end: sent, not acknowledged yet
+            total += int(f[1])
+    return total
+
+
 def run_child(argv):
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -198,12 +221,16 @@ def main():
         ngx.reset_log()
         j = d.api('POST', '/api/v1/downloads', {'url': url, 'sha256': sha, 'connections': 8})
         wait_dl(d, j['id'], until=size // 2)
+        fl = in_flight(ngx.port)
         d.kill9()
         d.start()
         j = wait_dl(d, j['id'])
         assert j['state'] == 'completed', j
         res['qemu-hmos']['refetch_bytes'] = ngx.bytes_sent() - size
         res['qemu-hmos']['refetch_pct'] = 100.0 * (ngx.bytes_sent() - size) / size
+        if fl is not None:
+            res['qemu-hmos']['inflight_bytes'] = fl
+            res['qemu-hmos']['inflight_pct'] = 100.0 * fl / size
         d.api('DELETE', '/api/v1/images/' + j['image_id'])
         # 3. aria2c
         out = os.path.join(tmp, 'aria')
@@ -225,11 +252,15 @@ def main():
         p = subprocess.Popen(['aria2c', '-q', '--auto-save-interval=1', '-x8', '-s8', '--file-allocation=falloc', '-d', out, '-o', 'f.iso',
                               url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(max(0.5, dt / 2))
+        fl = in_flight(ngx.port)
         p.send_signal(signal.SIGKILL)
         p.wait()
         run_child(['aria2c', '-q', '-c', '--auto-save-interval=1', '-x8', '-s8', '--file-allocation=falloc', '-d', out, '-o', 'f.iso', url])
         res['aria2c -x8 -s8']['refetch_bytes'] = ngx.bytes_sent() - size
         res['aria2c -x8 -s8']['refetch_pct'] = 100.0 * (ngx.bytes_sent() - size) / size
+        if fl is not None:
+            res['aria2c -x8 -s8']['inflight_bytes'] = fl
+            res['aria2c -x8 -s8']['inflight_pct'] = 100.0 * fl / size
         shutil.rmtree(out)
         # 4. curl
         ngx.reset_log()
@@ -240,10 +271,11 @@ def main():
         d.stop()
         ngx.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print('%-28s %10s %14s %12s' % ('downloader', 'MB/s', 'CPU s/GiB', 'refetch %'))
+    print('%-28s %10s %14s %12s %16s' % ('downloader', 'MB/s', 'CPU s/GiB', 'refetch %', 'in flight %'))
     for k, v in res.items():
-        print('%-28s %10.1f %14.2f %12s' % (k, v['mb_s'], v['cpu_s_per_gib'],
-                                            '%.2f' % v['refetch_pct'] if 'refetch_pct' in v else '-'))
+        print('%-28s %10.1f %14.2f %12s %16s' % (k, v['mb_s'], v['cpu_s_per_gib'],
+                                                 '%.2f' % v['refetch_pct'] if 'refetch_pct' in v else '-',
+                                                 '%.2f' % v['inflight_pct'] if 'inflight_pct' in v else '-'))
     os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
     with open(os.path.join(HERE, 'results', 'download.json'), 'w') as f:
         json.dump({'size_mib': a.size_mib, 'limit_rate': '20m', 'connections': 8, 'results': res}, f, indent=1)

@@ -14,6 +14,8 @@ struct dl_engine {
   CURLSH *share;
   uv_timer_t *timer;
   bool in_action;
+  void (*after)(void *ud);
+  void *after_ud;
 };
 
 struct sock_ctx {
@@ -51,6 +53,8 @@ static void check_done(struct dl_engine *e) {
 static void action(struct dl_engine *e, curl_socket_t fd, int flags) {
   int running;
   curl_multi_socket_action(e->multi, fd, flags, &running);
+  if (e->after)
+    e->after(e->after_ud);
   check_done(e);
 }
 
@@ -193,6 +197,11 @@ void dl_engine_remove(struct dl_engine *e, CURL *easy) {
   curl_multi_remove_handle(e->multi, easy);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
   free(x);
+}
+
+void dl_engine_on_action(struct dl_engine *e, void (*cb)(void *ud), void *ud) {
+  e->after = cb;
+  e->after_ud = ud;
 }
 
 CURLSH *dl_engine_share(struct dl_engine *e) {
