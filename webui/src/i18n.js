@@ -257,6 +257,10 @@ const en = {
   'rdp.cert_hint': 'The remote desktop presented a certificate that is not trusted. Compare its fingerprint with the one the server shows before trusting it.',
   'rdp.fingerprint': 'Certificate fingerprint (SHA-256)',
   'rdp.trust': 'Trust this certificate',
+  'rdp.mute': 'Mute',
+  'rdp.microphone': 'Microphone',
+  'rdp.mic_on': 'Microphone on',
+  'rdp.mic_failed': 'The microphone could not be used (not allowed by the browser, or refused by the remote desktop).',
   // Downloads, Images, the wizard's catalog source (pages/downloads.js, pages/images.js, transfer.js)
   'nav.images': 'Images',
   'nav.downloads': 'Downloads',
@@ -606,6 +610,10 @@ const zhCN = {
   'rdp.cert_hint': '远程桌面出示的证书不受信任。信任之前，请将其指纹与服务器上显示的指纹进行核对。',
   'rdp.fingerprint': '证书指纹（SHA-256）',
   'rdp.trust': '信任此证书',
+  'rdp.mute': '静音',
+  'rdp.microphone': '麦克风',
+  'rdp.mic_on': '麦克风已开启',
+  'rdp.mic_failed': '无法使用麦克风（浏览器不允许，或远程桌面拒绝）。',
   // 下载、镜像、向导的目录来源
   'nav.images': '镜像',
   'nav.downloads': '下载',

@@ -8,10 +8,27 @@
 // dpi = 96 × devicePixelRatio, and the display is scaled back by
 // 1/devicePixelRatio (never up), so HiDPI screens get a crisp desktop.
 //
-// Resize/rotation: the picture is rescaled at once, then (debounced) the
-// session reconnects at the new size. Live resize through the Display Control
-// channel (disp) is not in the bridge yet; when it is, this becomes
-// client.sendSize(w, h) instead of a reconnect.
+// Resize/rotation: the picture is rescaled at once, then (debounced) the new
+// area × devicePixelRatio goes to the bridge with client.sendSize(w, h), on the
+// same connection: the bridge resizes through the Display Control channel
+// (disp), or reconnects to the server itself at that size when the server has
+// no disp; either way the new desktop size comes back as `size,0,W,H`. (The dpi
+// stays the one given at connect.)
+//
+// Clipboard: the server's copied text (`clipboard` stream, text/plain UTF-8)
+// goes into the Clipboard panel's textarea and, when the browser allows it, to
+// navigator.clipboard; the panel's Send button (and pasting into the panel)
+// sends its text with createClipboardStream('text/plain'). The bytes go through
+// Guacamole.ArrayBuffer{Reader,Writer} with TextDecoder/TextEncoder, not
+// Guacamole.String{Reader,Writer}: those (1.5.0) mangle characters beyond
+// U+FFFF (the reader truncates them to 16 bits, the writer encodes each
+// surrogate on its own, which the bridge turns into U+FFFD). Type into guest
+// types the text as keys, as in the VNC console.
+//
+// Sound (console/rdp-audio.js): audio out plays by default (resumed on the
+// first user gesture, the autoplay policy), with a remembered Mute toggle; the
+// Microphone toggle (off by default, never remembered) streams
+// audio/L16;rate=44100,channels=2 while on.
 //
 // Input: Guacamole.Keyboard on the document while the page has focus and no
 // text field or dialog does; Guacamole.Mouse on the display; touch with the
@@ -31,13 +48,15 @@ import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { MODIFIERS, BAR_KEYS, NAMED, XK, typeText } from '../console/keys.js';
 import { credentialsDialog, fingerprintDialog, FINGERPRINT_RE } from '../console/rdp-prompts.js';
+import { unlockAudio, playAudio, startMic } from '../console/rdp-audio.js';
 
 const store = { // shared with the VNC console: one touch mode, one keys-bar preference
   get: (k, d) => { try { return localStorage.getItem('qhm.console.' + k) ?? d; } catch { return d; } },
   set: (k, v) => { try { localStorage.setItem('qhm.console.' + k, v); } catch { /* private mode */ } },
 };
 const STATUS = { UNAUTHORIZED: 0x0301, UPSTREAM_ERROR: 0x0203 };
-const RESIZE_MS = 700; // wait for the window to settle before reconnecting at a new size
+const RESIZE_MS = 300; // wait for the window to settle before sending the new size (the bridge applies one per 500 ms)
+const CLIP_MAX = 256 * 1024; // the bridge keeps at most 256 KiB of UTF-8 each way
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
 // One Guacamole.Keyboard on the document for the life of the app (it cannot be detached); the
@@ -57,6 +76,23 @@ export function mount(root, { id }) {
   const credsBtn = btn('rdp.credentials', () => askCredentials(''));
   const kbdBtn = btn('console.keyboard', () => toggleKeyboard(), { 'aria-pressed': 'false', class: 'tool touch-only' });
   const keysBtn = btn('console.keys', () => showKeys(keysBar.hidden), { 'aria-pressed': 'false', 'aria-controls': 'keys-bar' });
+  const clipBtn = btn('console.clipboard', () => showClipboard(clipPanel.hidden),
+    { 'aria-expanded': 'false', 'aria-controls': 'clipboard-panel' });
+  let muted = store.get('rdp_mute', '0') === '1';
+  const muteBtn = btn('rdp.mute', () => setMuted(!muted), { 'aria-pressed': String(muted) });
+  const micBtn = btn('rdp.microphone', () => toggleMic(), { 'aria-pressed': 'false' });
+  const micNote = h('span', { class: 'mic-note', role: 'status', 'aria-live': 'polite' });
+
+  const clipText = h('textarea', { id: 'clipboard-text', rows: 4, spellcheck: 'false' });
+  const clipPanel = h('section', { id: 'clipboard-panel', class: 'clipboard', hidden: true, 'aria-label': t('console.clipboard') },
+    h('label', { for: 'clipboard-text', text: t('console.clipboard_label') }),
+    clipText,
+    h('div', { class: 'row' },
+      btn('console.clipboard_send', () => sendClipboard(clipText.value)),
+      btn('console.clipboard_type', () => { if (connected) { typeText(sendKey, clipText.value); releaseSticky(); screen.focus({ preventScroll: true }); } }),
+      btn('console.clipboard_close', () => showClipboard(false))));
+  // Pasting into the panel sends what it then holds.
+  clipText.addEventListener('paste', () => setTimeout(() => sendClipboard(clipText.value), 0));
 
   let mode = store.get('mode', 'trackpad') === 'direct' ? 'direct' : 'trackpad';
   const modeGroup = h('div', { class: 'segmented touch-only', role: 'radiogroup', 'aria-label': t('console.touch_mode') });
@@ -96,12 +132,13 @@ export function mount(root, { id }) {
   const screen = h('div', { id: 'screen', class: 'screen rdp-screen', role: 'region', tabindex: '0',
     'aria-label': t('console.screen_label', { name: id }) });
   const area = h('div', { class: 'screen-area' }, screen);
-  const stage = h('div', { class: 'stage' }, area, osk);
+  const stage = h('div', { class: 'stage' }, area, clipPanel, osk);
   const backLink = h('a', { href: `/vm/${encodeURIComponent(id)}`, 'data-link': true, class: 'back', text: '← ' + t('console.back') });
   const pageEl = h('div', { class: 'console-page rdp-page' },
     h('header', { class: 'toolbar' },
       backLink, title, h('span', { class: 'tag proto', text: 'RDP' }), status,
-      h('div', { class: 'tools' }, cadBtn, kbdBtn, keysBtn, modeGroup, credsBtn, fsBtn, reconnectBtn)),
+      micNote,
+      h('div', { class: 'tools' }, cadBtn, kbdBtn, keysBtn, modeGroup, clipBtn, muteBtn, micBtn, credsBtn, fsBtn, reconnectBtn)),
     keysBar,
     stage);
   root.append(pageEl);
@@ -116,6 +153,7 @@ export function mount(root, { id }) {
   let credsOffered = false; // the credentials dialog came up once on this page already
   let sessionCreds = null; // credentials given "for this page only": sent with each ticket, never stored
   let vm = null;
+  let stopMic = null; // the microphone stream's stop(), while it is on
 
   function sendKey(keysym, _code, down) {
     if (client && connected) client.sendKeyEvent(down ? 1 : 0, keysym);
@@ -194,11 +232,65 @@ export function mount(root, { id }) {
     fit();
   }
 
+  function showClipboard(on) {
+    clipPanel.hidden = !on;
+    clipBtn.setAttribute('aria-expanded', String(on));
+    if (on) clipText.focus();
+    else if (connected) screen.focus({ preventScroll: true });
+  }
+  function sendClipboard(text) {
+    if (!client || !connected) return;
+    const w = new Guacamole.ArrayBufferWriter(client.createClipboardStream('text/plain'));
+    const bytes = new TextEncoder().encode(text);
+    if (bytes.length) w.sendData(bytes.length > CLIP_MAX ? bytes.subarray(0, CLIP_MAX) : bytes); // the bridge cuts there too
+    w.sendEnd();
+  }
+  // The server's clipboard: text/plain only (the bridge sends nothing else).
+  function receiveClipboard(my, stream, mimetype) {
+    if (!/^text\/plain\b/.test(mimetype)) return;
+    const reader = new Guacamole.ArrayBufferReader(stream);
+    const dec = new TextDecoder('utf-8');
+    let text = '';
+    reader.ondata = (buf) => { text += dec.decode(buf, { stream: true }); };
+    reader.onend = () => {
+      text += dec.decode();
+      if (my !== gen || !alive) return;
+      clipText.value = text; // a form value: never parsed as HTML
+      if (navigator.clipboard && navigator.clipboard.writeText && document.hasFocus())
+        navigator.clipboard.writeText(text).catch(() => { /* not permitted: the panel has it */ });
+    };
+  }
+
+  function setMuted(on) {
+    muted = on;
+    muteBtn.setAttribute('aria-pressed', String(on));
+    store.set('rdp_mute', on ? '1' : '0');
+  }
+  function micOff(note = '') {
+    if (stopMic) { const s = stopMic; stopMic = null; s(); }
+    micBtn.setAttribute('aria-pressed', 'false');
+    micNote.textContent = note;
+    micNote.dataset.state = note ? 'error' : '';
+  }
+  function toggleMic() {
+    if (stopMic) { micOff(); return; }
+    if (!client || !connected) return;
+    micBtn.setAttribute('aria-pressed', 'true');
+    micNote.textContent = '';
+    const my = gen;
+    stopMic = startMic(client, (state) => {
+      if (my !== gen || !alive) return;
+      if (state === 'on') { micNote.textContent = t('rdp.mic_on'); micNote.dataset.state = 'on'; }
+      else micOff(state === 'error' ? t('rdp.mic_failed') : '');
+    });
+  }
+
   function setStatus(state, text) {
     status.dataset.state = state;
     status.textContent = text;
     cadBtn.disabled = state !== 'connected';
     barCad.disabled = state !== 'connected';
+    micBtn.disabled = state !== 'connected';
   }
 
   function toggleFullscreen() {
@@ -230,21 +322,24 @@ export function mount(root, { id }) {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
       const w = wanted();
-      // disp (live resize) is not in the bridge yet: reconnect at the new size instead.
-      if (connected && (w.w !== asked.w || w.h !== asked.h)) connect();
+      if (client && connected && (w.w !== asked.w || w.h !== asked.h)) {
+        asked = w;
+        client.sendSize(w.w, w.h);
+      }
     }, RESIZE_MS);
   };
   window.addEventListener('resize', onResize);
 
   function teardown() {
     connected = false;
+    micOff();
     releaseSticky();
     keyboard.reset();
     held.clear();
     if (client) {
       const old = client;
       client = null;
-      old.onstatechange = old.onerror = null;
+      old.onstatechange = old.onerror = old.onclipboard = old.onaudio = null;
       try { old.disconnect(); } catch { /* already gone */ }
     }
     screen.replaceChildren();
@@ -297,6 +392,7 @@ export function mount(root, { id }) {
     if (my !== gen || !alive || info.done) return; // (both the client and the tunnel report it)
     info.done = true;
     connected = false;
+    micOff();
     const e = info.error;
     if (e && e.code === STATUS.UNAUTHORIZED) { askCredentials(e.message); return; }
     const fp = e && e.code === STATUS.UPSTREAM_ERROR && FINGERPRINT_RE.exec(e.message || '');
@@ -384,6 +480,8 @@ export function mount(root, { id }) {
         setTimeout(() => ended(my, info), 0); // after the error instruction's handlers
       }
     };
+    c.onclipboard = (stream, mimetype) => receiveClipboard(my, stream, mimetype);
+    c.onaudio = playAudio(() => muted);
     c.onerror = (st) => { info.error = { message: st.message || '', code: st.code }; };
     c.onstatechange = (state) => {
       if (my !== gen) return;
@@ -422,6 +520,7 @@ export function mount(root, { id }) {
   }
 
   showKeys(store.get('keys', '0') === '1');
+  unlockAudio();
   connect();
 
   return () => {
