@@ -2,7 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """RDP console benchmark against freerdp-shadow-cli on Xvfb (1280x800), one run.
 
-  python3 bench/rdp.py --build build [--seconds 8] [--repeats 5]
+  python3 bench/rdp.py --build build [--seconds 8] [--repeats 5] [--modes gfx-h264,legacy,...]
+
+Every measurement runs once per graphics mode, printed side by side: gfx-h264 (the worker's
+default for an explicit host; the shadow server answers with AVC444v2 H.264), gfx-h264+webp
+(the same with a browser that decodes WebP: photo-like rectangles as WebP instead of JPEG) and
+legacy (QHM_RDP_GFX=legacy: no graphics pipeline, NSCodec surface bits). No other
+Guacamole-protocol RDP gateway is packaged for Debian 12 (guacd left the archive), so the modes
+are each other's comparison.
 
 1. First frame: POST /console {"protocol":"rdp"} -> the browser-side client (Python, the
    Guacamole protocol, tests/integration/guacclient.py) has drawn a frame showing the desktop
@@ -62,9 +69,13 @@ def rss_kib(pid, key='VmRSS'):
     return 0
 
 
+QUERY = ['']  # extra URL parameters for every session (&webp=1: the browser decodes WebP)
+
+
 def open_client(d, vm, decode=True):
     t = d.ok('POST', '/api/v1/vms/%s/console' % vm, body={'protocol': 'rdp'})
-    ws = wsclient.connect(t['url'] + '&width=1280&height=800&dpi=96', protocols=['guacamole'], timeout=10)
+    ws = wsclient.connect(t['url'] + '&width=1280&height=800&dpi=96' + QUERY[0], protocols=['guacamole'],
+                          timeout=10)
     return GuacClient(ws, decode=decode)
 
 
@@ -164,7 +175,7 @@ def flip_windows(d, vm, peer, seconds, windows):
             i += 1
             time.sleep(0.02)
 
-    n0, b0, cpu0, p0, j0 = len(c.frames), c.bytes, cpu_seconds(pid), c.png_rects, c.jpeg_rects
+    n0, b0, cpu0, p0, j0, w0 = len(c.frames), c.bytes, cpu_seconds(pid), c.png_rects, c.jpeg_rects, c.webp_rects
     th = threading.Thread(target=flip, daemon=True)
     t0 = time.time()
     th.start()
@@ -178,7 +189,7 @@ def flip_windows(d, vm, peer, seconds, windows):
     return {'seconds': round(elapsed, 2), 'frames': n, 'fps': round(n / elapsed, 1),
             'bytes_per_frame': int((c.bytes - b0) / n) if n else None,
             'worker_cpu_ms_per_frame': round(1000 * cpu / n, 2) if n else None,
-            'png_rects': c.png_rects - p0, 'jpeg_rects': c.jpeg_rects - j0}
+            'png_rects': c.png_rects - p0, 'jpeg_rects': c.jpeg_rects - j0, 'webp_rects': c.webp_rects - w0}
 
 
 def window_id(peer, name, timeout=10):
@@ -231,15 +242,16 @@ def scrolling_text(d, vm, peer, seconds, pause):
             'png_rects': c.png_rects, 'jpeg_rects': c.jpeg_rects}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--build', default=os.path.join(REPO, 'build'))
-    ap.add_argument('--seconds', type=float, default=8.0)
-    ap.add_argument('--repeats', type=int, default=5)
-    args = ap.parse_args()
-    os.environ['QHM_DAEMON'] = os.path.abspath(os.path.join(args.build, 'qemu-hmos'))
-    peer = XPeer().start()
-    d = WSDaemon(binary=os.environ['QHM_DAEMON'])
+MODES = (  # (name, QHM_RDP_GFX, extra URL parameters)
+    ('gfx-h264', None, ''),       # the default for an explicit host: the shadow server sends AVC444v2
+    ('gfx-h264+webp', None, '&webp=1'),
+    ('legacy', 'legacy', ''),     # no graphics pipeline: NSCodec surface bits
+)
+
+
+def run_mode(args, peer, gfx, query):
+    QUERY[0] = query
+    d = WSDaemon(binary=os.environ['QHM_DAEMON'], env={'QHM_RDP_GFX': gfx} if gfx else None)
     try:
         d.start()
         vm = d.create(name='rdp-bench', memory_mib=128, cpus=1, disks=[],
@@ -251,28 +263,65 @@ def main():
         sf = scrolling_text(d, vm, peer, args.seconds, 0)
     finally:
         d.teardown()
-        peer.stop()
-    res = {
+    return {
         'first_frame_s': {'median': round(statistics.median(ff), 3) if ff else None,
                           'min': round(min(ff), 3) if ff else None, 'samples': [round(x, 3) for x in ff],
                           'target': 1.5},
         'fullscreen_colour_changes': cc, 'fps_target': 30, 'photo': ph, 'scrolling_text': st,
         'scrolling_text_full_speed': sf,
-        'at': time.strftime('%Y-%m-%dT%H:%M:%S'),
     }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', default=os.path.join(REPO, 'build'))
+    ap.add_argument('--seconds', type=float, default=8.0)
+    ap.add_argument('--repeats', type=int, default=5)
+    ap.add_argument('--modes', default=','.join(m[0] for m in MODES),
+                    help='comma-separated: ' + ', '.join(m[0] for m in MODES))
+    args = ap.parse_args()
+    os.environ['QHM_DAEMON'] = os.path.abspath(os.path.join(args.build, 'qemu-hmos'))
+    want = args.modes.split(',')
+    peer = XPeer().start()
+    out = {}
+    try:
+        for name, gfx, query in MODES:
+            if name in want:
+                out[name] = run_mode(args, peer, gfx, query)
+    finally:
+        peer.stop()
+    names = list(out)
+
+    def row(label, fn):
+        cells = []
+        for n in names:
+            try:
+                cells.append(str(fn(out[n])))
+            except (KeyError, TypeError):
+                cells.append('-')
+        print('  %-34s' % label + ''.join('%-22s' % c for c in cells))
+
     print('RDP (freerdp-shadow-cli on Xvfb 1280x800, through the daemon and qemu-hmos-rdp)')
-    print('  first frame after the ticket   median %s s, min %s s (target <= 1.5 s)'
-          % (res['first_frame_s']['median'], res['first_frame_s']['min']))
-    print('  full-screen colour changes     %s fps received, %s bytes/frame, %s png / %s jpeg rects'
-          % (cc['fps'], cc['bytes_per_frame'], cc['png_rects'], cc['jpeg_rects']))
-    print('  worker CPU per frame           %s ms -> %s fps on one core (target >= 30); peak RSS %d KiB'
-          % (cc['worker_cpu_ms_per_frame'], cc['one_core_fps_at_that_cost'], cc['worker_peak_rss_kib']))
-    print('  photo-like, full screen         %s fps, %s bytes/frame, %s png / %s jpeg rects, %s ms CPU/frame'
-          % (ph['fps'], ph['bytes_per_frame'], ph['png_rects'], ph['jpeg_rects'], ph['worker_cpu_ms_per_frame']))
-    for name, r in (('~100 lines/s', st), ('full speed', sf)):
-        print('  scrolling text, %-14s  %s fps, %s bytes/frame = %s of one full-screen PNG (%s B; target'
-              ' <= 0.25), %d copies' % (name, r['fps'], r['bytes_per_frame'], r['ratio_to_full_png'],
-                                       r['full_screen_png_bytes'], r['copies']))
+    print('  %-34s' % 'graphics mode' + ''.join('%-22s' % n for n in names))
+    row('first frame median / min (s) <=1.5', lambda r: '%s / %s' % (r['first_frame_s']['median'],
+                                                                    r['first_frame_s']['min']))
+    cc = lambda r: r['fullscreen_colour_changes']  # noqa: E731
+    row('colour changes: fps received', lambda r: cc(r)['fps'])
+    row('  bytes per frame', lambda r: cc(r)['bytes_per_frame'])
+    row('  worker CPU ms/frame', lambda r: cc(r)['worker_cpu_ms_per_frame'])
+    row('  -> fps on one core (>= 30)', lambda r: cc(r)['one_core_fps_at_that_cost'])
+    row('  worker peak RSS (KiB)', lambda r: cc(r)['worker_peak_rss_kib'])
+    row('photo-like: fps', lambda r: r['photo']['fps'])
+    row('  bytes per frame', lambda r: r['photo']['bytes_per_frame'])
+    row('  png/jpeg/webp rects', lambda r: '%s/%s/%s' % (r['photo']['png_rects'], r['photo']['jpeg_rects'],
+                                                          r['photo']['webp_rects']))
+    row('  worker CPU ms/frame', lambda r: r['photo']['worker_cpu_ms_per_frame'])
+    for key, label in (('scrolling_text', 'text scroll ~100 lines/s'), ('scrolling_text_full_speed',
+                                                                        'text scroll, full speed')):
+        row(label + ': fps', lambda r: r[key]['fps'])
+        row('  bytes/frame / full PNG (<=0.25)', lambda r: r[key]['ratio_to_full_png'])
+        row('  scroll copies', lambda r: r[key]['copies'])
+    res = dict(out, at=time.strftime('%Y-%m-%dT%H:%M:%S'))
     os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
     with open(os.path.join(HERE, 'results', 'rdp-latest.json'), 'w') as f:
         json.dump(res, f, indent=2)

@@ -907,6 +907,7 @@ int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *o
           json_integer_value(hp) <= 65535) {
         snprintf(out->host, sizeof(out->host), "127.0.0.1");
         out->port = (uint16_t)json_integer_value(hp);
+        out->forwarded = true;
         break;
       }
     }

@@ -109,8 +109,8 @@ static long url_int(struct lws *wsi, const char *name, long lo, long hi, long de
   return def;
 }
 
-/* /rdp/{vm}?ticket=T[&width=W&height=H&dpi=D] (guacamole-common-js appends its connect data to the
- * URL): fork the RDP worker for the VM's target. */
+/* /rdp/{vm}?ticket=T[&width=W&height=H&dpi=D][&webp=1] (guacamole-common-js appends its connect data
+ * to the URL; webp=1: the browser decodes WebP): fork the RDP worker for the VM's target. */
 static void wipe_secret(char *secret) {
   if (secret) {
     explicit_bzero(secret, strlen(secret));
@@ -140,9 +140,9 @@ static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char
   char err[256], log_path[4200], config_dir[4200], shared_root[4200];
   struct vm_rdp target;
   long width = url_int(wsi, "width=", 64, 8192, 1024), height = url_int(wsi, "height=", 64, 8192, 768),
-       dpi = url_int(wsi, "dpi=", 48, 960, 96);
-  if (width < 0 || height < 0 || dpi < 0)
-    return refuse(wsi, 400, "width and height must be 64..8192, dpi 48..960");
+       dpi = url_int(wsi, "dpi=", 48, 960, 96), webp = url_int(wsi, "webp=", 0, 1, 0);
+  if (width < 0 || height < 0 || dpi < 0 || webp < 0)
+    return refuse(wsi, 400, "width and height must be 64..8192, dpi 48..960, webp 0 or 1");
   if (vm_manager_rdp_target(w->c->vms, vm_id, &target, err, sizeof(err)) < 0)
     return refuse(wsi, 409, err);
   if (secret)
@@ -151,8 +151,8 @@ static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char
   snprintf(config_dir, sizeof(config_dir), "%s/run/freerdp", w->c->data_dir);
   snprintf(shared_root, sizeof(shared_root), "%s/shared", w->c->data_dir);
   pss->kind = SESS_RDP;
-  pss->u.rdp = rdpws_open(&w->c->loop, wsi, vm_id, &target, (int)width, (int)height, (int)dpi, log_path,
-                          config_dir, shared_root, err, sizeof(err));
+  pss->u.rdp = rdpws_open(&w->c->loop, wsi, vm_id, &target, (int)width, (int)height, (int)dpi, webp == 1,
+                          log_path, config_dir, shared_root, err, sizeof(err));
   explicit_bzero(&target, sizeof(target));
   if (!pss->u.rdp) {
     pss->kind = SESS_NONE;

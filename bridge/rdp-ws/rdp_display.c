@@ -8,6 +8,7 @@
 
 #include <jpeglib.h>
 #include <png.h>
+#include <webp/encode.h>
 #include <zlib.h>
 
 static long area(struct rdp_rect r) {
@@ -287,5 +288,43 @@ int rdp_encode_jpeg(const uint8_t *fb, size_t stride, struct rdp_rect r, int qua
   jpeg_destroy_compress(&cinfo);
   *out = buf;
   *len = blen;
+  return 0;
+}
+
+int rdp_encode_webp(const uint8_t *fb, size_t stride, struct rdp_rect r, int quality, uint8_t **out,
+                    size_t *len) {
+  WebPConfig cfg;
+  WebPPicture pic;
+  WebPMemoryWriter wr;
+  if (!WebPConfigPreset(&cfg, WEBP_PRESET_PICTURE, (float)quality) || !WebPPictureInit(&pic))
+    return -1;
+  cfg.method = 0; /* fastest: a frame is due every 16 ms */
+  cfg.thread_level = 0;
+  pic.use_argb = 0;
+  pic.width = r.w;
+  pic.height = r.h;
+  /* BGRX: the X byte is ignored, so the picture has no alpha plane */
+  if (!WebPPictureImportBGRX(&pic, fb + (size_t)r.y * stride + (size_t)r.x * 4, (int)stride)) {
+    WebPPictureFree(&pic);
+    return -1;
+  }
+  WebPMemoryWriterInit(&wr);
+  pic.writer = WebPMemoryWrite;
+  pic.custom_ptr = &wr;
+  int ok = WebPEncode(&cfg, &pic);
+  WebPPictureFree(&pic);
+  if (!ok) {
+    WebPMemoryWriterClear(&wr);
+    return -1;
+  }
+  /* Callers free() the result: copy out of libwebp's allocator. */
+  *out = malloc(wr.size ? wr.size : 1);
+  if (!*out) {
+    WebPMemoryWriterClear(&wr);
+    return -1;
+  }
+  memcpy(*out, wr.mem, wr.size);
+  *len = wr.size;
+  WebPMemoryWriterClear(&wr);
   return 0;
 }

@@ -2,8 +2,9 @@
 /*
  * rdp_display: what the RDP worker does with FreeRDP's GDI framebuffer —
  * dirty rectangles collected between frames (coalesced into a few), and each
- * encoded as PNG (exact: text, UI, flat colour) or JPEG (photo-like content)
- * from BGRX32 pixels. Pure apart from libpng/libjpeg; worker thread only.
+ * encoded as PNG (exact: text, UI, flat colour) or JPEG/WebP (photo-like
+ * content) from BGRX32 pixels. Pure apart from libpng/libjpeg/libwebp; worker
+ * thread only.
  */
 #ifndef QHM_RDP_DISPLAY_H
 #define QHM_RDP_DISPLAY_H
@@ -27,10 +28,11 @@ struct rdp_dirty {
  * when the union wastes little area; past RDP_DIRTY_MAX the cheapest pair is merged. */
 void rdp_dirty_add(struct rdp_dirty *d, int x, int y, int w, int h, int fb_w, int fb_h);
 
-enum rdp_format { RDP_FMT_PNG, RDP_FMT_JPEG };
+enum rdp_format { RDP_FMT_PNG, RDP_FMT_JPEG, RDP_FMT_WEBP };
 
 /* PNG or JPEG for the rectangle R of the BGRX32 framebuffer FB: JPEG only when ALLOW_JPEG,
- * the rectangle is large and a sample of its pixels has many distinct colours. */
+ * the rectangle is large and a sample of its pixels has many distinct colours (the caller may
+ * send such a photo-like rectangle as WebP instead). */
 enum rdp_format rdp_choose_format(const uint8_t *fb, size_t stride, struct rdp_rect r, bool allow_jpeg);
 
 /* A vertical scroll inside R: rows [y, y+h) of CUR equal rows [y-dy, y-dy+h) of PREV (both
@@ -50,6 +52,9 @@ int rdp_encode_png(const uint8_t *fb, size_t stride, struct rdp_rect r, uint8_t 
 /* W x H BGRA32 pixels with alpha (a cursor) as an RGBA PNG. */
 int rdp_encode_png_alpha(const uint8_t *bgra, size_t stride, int w, int h, uint8_t **out, size_t *len);
 int rdp_encode_jpeg(const uint8_t *fb, size_t stride, struct rdp_rect r, int quality, uint8_t **out,
+                    size_t *len);
+/* Lossy WebP (QUALITY 0..100, libwebp's fastest method), no alpha. *OUT is malloc'd. */
+int rdp_encode_webp(const uint8_t *fb, size_t stride, struct rdp_rect r, int quality, uint8_t **out,
                     size_t *len);
 
 #endif

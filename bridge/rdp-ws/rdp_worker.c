@@ -44,11 +44,14 @@
 #include <freerdp/client/cmdline.h>
 #include <freerdp/client/disp.h>
 #include <freerdp/client/rail.h>
+#include <freerdp/client/rdpgfx.h>
 #include <freerdp/client/rdpsnd.h>
 #include <freerdp/codec/color.h>
+#include <freerdp/codec/h264.h>
 #include <freerdp/event.h>
 #include <freerdp/freerdp.h>
 #include <freerdp/gdi/gdi.h>
+#include <freerdp/gdi/gfx.h>
 #include <freerdp/graphics.h>
 #include <freerdp/primitives.h>
 #include <freerdp/settings.h>
@@ -66,9 +69,11 @@
 #define MAX_WAIT_MS 250   /* see run() */
 #define WRITE_DEADLINE_MS 30000
 #define JPEG_QUALITY 80
+#define WEBP_QUALITY 75 /* about JPEG 80's look at ~2/3 of its bytes */
 #define MAX_PRESSED 32
 #define MAX_CURSOR 384 /* pixels per side; larger pointer shapes are ignored */
 #define CF_UNICODETEXT_ID 13
+#define RDPGFX_CODECS 9           /* the codecs counted: see gfx_codec_names */
 #define RDP_DRIVE_NAME "qemuhmos" /* when the daemon names none; RDP keeps 8 characters */
 #define CLIP_STREAM_ID 65u        /* the server's clipboard text toward the browser */
 #define CLIP_STREAM "65"
@@ -103,13 +108,14 @@ enum {
   ARG_REMOTE_APP, /* the VM's rdp.remote_app program, "" = the full desktop */
   ARG_REMOTE_APP_ARGS,
   ARG_REMOTE_APP_MODE, /* "rail" (RemoteApp) or "shell" (alternate shell) */
+  ARG_GRAPHICS,        /* "gfx-h264" (default), "gfx" (no H.264) or "legacy" (no graphics pipeline) */
   ARG__N
 };
 static const char *const arg_names[ARG__N] = {
     "VERSION_1_5_0",     "hostname",        "port",       "username",
     "password",          "domain",          "security",   "ignore-cert",
     "cert-fingerprints", "drive-path",      "drive-name", "remote-app",
-    "remote-app-args",   "remote-app-mode",
+    "remote-app-args",   "remote-app-mode", "graphics",
 };
 
 struct pressed {
@@ -130,12 +136,24 @@ struct worker {
   char *arg_store[ARG__N];
   long width, height, dpi;
   bool allow_jpeg;
-  bool audio_l16; /* the handshake's `audio` offered audio/L16: rdpsnd is turned on */
+  bool allow_webp; /* the handshake's `image` listed image/webp: photo-like rectangles as WebP */
+  bool audio_l16;  /* the handshake's `audio` offered audio/L16: rdpsnd is turned on */
   /* session */
   freerdp *instance;
   bool connected, quit, failed;
   char cert_seen[256]; /* fingerprint of a certificate refused by the policy */
-  struct rdp_dirty dirty;
+  /* Display. The legacy path (bitmaps, orders, surface bits) draws on the main thread, the graphics
+   * pipeline (rdpgfx: planar, RemoteFX, progressive, H.264) on drdynvc's thread. Both draw between
+   * FreeRDP's update_begin_paint and update_end_paint, which hold update->mux: the main thread
+   * holds it too (fb_lock) while it reads the framebuffer, so a frame never shows a half-decoded
+   * surface. `dirty` and `resized` are under LOCK. */
+  struct rdp_dirty dirty; /* (lock) */
+  bool resized;           /* (lock) the GDI framebuffer changed size: the main loop tells the browser */
+  enum { GFX_OFF, GFX_NO_H264, GFX_ON } gfx_mode; /* `graphics`, or QHM_RDP_GFX: see connect_rdp */
+  bool h264;                                      /* FreeRDP has an H.264 decoder, offered to the server */
+  pcRdpgfxSurfaceCommand gfx_surface_command;     /* GDI's, wrapped to count the codecs used */
+  pcRdpgfxCapsConfirm gfx_caps_confirm;           /* rdpgfx's, wrapped to log the version chosen */
+  unsigned long gfx_codec_count[RDPGFX_CODECS];   /* surface commands per codec (drdynvc's thread) */
   uint64_t t0, last_flush, last_out;
   uint64_t unacked[MAX_UNACKED + 2];
   size_t n_unacked;
@@ -181,7 +199,7 @@ struct worker {
   uint8_t *prev;           /* what the browser shows (same layout as the GDI buffer), for scroll detection */
   size_t prev_size;
   /* statistics, logged at exit */
-  unsigned long frames, rects, png_rects, jpeg_rects, copies, cursors;
+  unsigned long frames, rects, png_rects, jpeg_rects, webp_rects, copies, cursors;
   unsigned long long bytes_out;
 };
 
@@ -341,6 +359,8 @@ static int handshake(struct worker *w) {
       for (size_t i = 0; i < in->argc; i++)
         if (strcmp(in->argv[i], "image/jpeg") == 0)
           w->allow_jpeg = true;
+        else if (strcmp(in->argv[i], "image/webp") == 0)
+          w->allow_webp = true;
     } else if (strcmp(in->opcode, "audio") == 0) {
       for (size_t i = 0; i < in->argc; i++)
         if (strncmp(in->argv[i], "audio/L16", 9) == 0)
@@ -380,6 +400,9 @@ static BOOL on_begin_paint(rdpContext *ctx) {
   return TRUE;
 }
 
+/* Both paths end here, holding update->mux: the legacy one on the main thread, the graphics
+ * pipeline (gdi's OutputUpdate, once per surface and frame) on drdynvc's thread, which also
+ * needs to wake the main loop. */
 static BOOL on_end_paint(rdpContext *ctx) {
   struct worker *w = W(ctx);
   rdpGdi *gdi = ctx->gdi;
@@ -387,6 +410,7 @@ static BOOL on_end_paint(rdpContext *ctx) {
   if (hwnd->invalid->null)
     return TRUE;
   int fw = (int)gdi->width, fh = (int)gdi->height;
+  pthread_mutex_lock(&w->lock);
   if (hwnd->ninvalid > 0 && hwnd->cinvalid) {
     for (INT32 i = 0; i < hwnd->ninvalid; i++)
       rdp_dirty_add(&w->dirty, hwnd->cinvalid[i].x, hwnd->cinvalid[i].y, hwnd->cinvalid[i].w,
@@ -394,7 +418,19 @@ static BOOL on_end_paint(rdpContext *ctx) {
   } else {
     rdp_dirty_add(&w->dirty, hwnd->invalid->x, hwnd->invalid->y, hwnd->invalid->w, hwnd->invalid->h, fw, fh);
   }
+  pthread_mutex_unlock(&w->lock);
+  SetEvent(w->chan_ev);
   return TRUE;
+}
+
+/* The framebuffer lock: FreeRDP's update->mux (a recursive WinPR critical section), held by
+ * update_begin_paint .. update_end_paint around all drawing, whichever thread draws. */
+static void fb_lock(struct worker *w) {
+  EnterCriticalSection(&w->instance->update->mux);
+}
+
+static void fb_unlock(struct worker *w) {
+  LeaveCriticalSection(&w->instance->update->mux);
 }
 
 static void send_size(struct worker *w) {
@@ -406,18 +442,37 @@ static void send_size(struct worker *w) {
 
 static void reset_prev(struct worker *w);
 
+/* The main thread, or drdynvc's for a GFX ResetGraphics: the browser learns the new size from the
+ * main loop (apply_resize). gdi_resize reallocates the framebuffer: under fb_lock. */
 static BOOL on_desktop_resize(rdpContext *ctx) {
   struct worker *w = W(ctx);
   rdpSettings *s = ctx->settings;
-  if (!gdi_resize(ctx->gdi, freerdp_settings_get_uint32(s, FreeRDP_DesktopWidth),
-                  freerdp_settings_get_uint32(s, FreeRDP_DesktopHeight)))
+  fb_lock(w);
+  BOOL ok = gdi_resize(ctx->gdi, freerdp_settings_get_uint32(s, FreeRDP_DesktopWidth),
+                       freerdp_settings_get_uint32(s, FreeRDP_DesktopHeight));
+  fb_unlock(w);
+  if (!ok)
     return FALSE;
+  pthread_mutex_lock(&w->lock);
   w->dirty.n = 0;
-  reset_prev(w);
-  send_size(w);
+  w->resized = true;
   rdp_dirty_add(&w->dirty, 0, 0, (int)ctx->gdi->width, (int)ctx->gdi->height, (int)ctx->gdi->width,
                 (int)ctx->gdi->height);
+  pthread_mutex_unlock(&w->lock);
+  SetEvent(w->chan_ev);
   return TRUE;
+}
+
+/* Main thread, with the framebuffer held (fb_lock): a resize seen by on_desktop_resize. */
+static void apply_resize(struct worker *w) {
+  pthread_mutex_lock(&w->lock);
+  bool resized = w->resized;
+  w->resized = false;
+  pthread_mutex_unlock(&w->lock);
+  if (resized) {
+    reset_prev(w);
+    send_size(w);
+  }
 }
 
 /* ---- the remote pointer: a PNG in buffer layer -1, then `cursor` ---- */
@@ -981,7 +1036,10 @@ static int resize_step(struct worker *w, uint64_t now) {
     return 0;
   rdpGdi *gdi = w->instance->context->gdi;
   long width = w->want_w, height = w->want_h;
-  if (width == (long)gdi->width && height == (long)gdi->height) {
+  fb_lock(w);
+  bool same = width == (long)gdi->width && height == (long)gdi->height;
+  fb_unlock(w);
+  if (same) {
     w->want_w = w->want_h = 0;
     return 0;
   }
@@ -1056,6 +1114,65 @@ static UINT rail_exec_result(RailClientContext *r, const RAIL_EXEC_RESULT_ORDER 
   return CHANNEL_RC_OK;
 }
 
+/* ---- the graphics pipeline (rdpgfx): FreeRDP's GDI decodes it (gdi/gfx.c) into the same
+ * framebuffer; we only watch which codecs the server uses ---- */
+
+static const struct {
+  UINT16 id;
+  const char *name;
+} gfx_codec_names[RDPGFX_CODECS] = {
+    {RDPGFX_CODECID_UNCOMPRESSED, "uncompressed"},
+    {RDPGFX_CODECID_CAVIDEO, "remotefx"},
+    {RDPGFX_CODECID_CLEARCODEC, "clearcodec"},
+    {RDPGFX_CODECID_CAPROGRESSIVE, "progressive"},
+    {RDPGFX_CODECID_PLANAR, "planar"},
+    {RDPGFX_CODECID_AVC420, "avc420"},
+    {RDPGFX_CODECID_ALPHA, "alpha"},
+    {RDPGFX_CODECID_AVC444, "avc444"},
+    {RDPGFX_CODECID_AVC444v2, "avc444v2"},
+};
+
+/* drdynvc's thread, holding gfx->mux */
+static UINT gfx_surface_command(RdpgfxClientContext *g, const RDPGFX_SURFACE_COMMAND *cmd) {
+  struct worker *w = W(((rdpGdi *)g->custom)->context);
+  for (size_t i = 0; i < RDPGFX_CODECS; i++)
+    if (gfx_codec_names[i].id == cmd->codecId)
+      w->gfx_codec_count[i]++;
+  return w->gfx_surface_command(g, cmd);
+}
+
+static UINT gfx_caps_confirm(RdpgfxClientContext *g, const RDPGFX_CAPS_CONFIRM_PDU *c) {
+  struct worker *w = W(((rdpGdi *)g->custom)->context);
+  if (c && c->capsSet)
+    wlog("gfx: the server chose version 0x%05x, flags 0x%x%s", (unsigned)c->capsSet->version,
+         (unsigned)c->capsSet->flags,
+         (c->capsSet->flags & RDPGFX_CAPS_FLAG_AVC_DISABLED) ? " (no H.264)" : "");
+  return w->gfx_caps_confirm ? w->gfx_caps_confirm(g, c) : CHANNEL_RC_OK;
+}
+
+static void gfx_attach(struct worker *w, rdpContext *ctx, RdpgfxClientContext *g) {
+  if (!gdi_graphics_pipeline_init(ctx->gdi, g)) {
+    wlog("gfx: the graphics pipeline could not be set up");
+    return;
+  }
+  w->gfx_surface_command = g->SurfaceCommand;
+  g->SurfaceCommand = gfx_surface_command;
+  w->gfx_caps_confirm = g->CapsConfirm;
+  g->CapsConfirm = gfx_caps_confirm;
+}
+
+/* "avc420 1234, planar 5" for the exit line */
+static void gfx_codecs_used(struct worker *w, char *out, size_t len) {
+  size_t n = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < RDPGFX_CODECS && n < len; i++)
+    if (w->gfx_codec_count[i])
+      n += (size_t)snprintf(out + n, len - n, "%s%s %lu", n ? ", " : "", gfx_codec_names[i].name,
+                            w->gfx_codec_count[i]);
+  if (!out[0])
+    snprintf(out, len, "%s", w->gfx_mode == GFX_OFF ? "off" : "none used");
+}
+
 static void on_channel_connected(void *context, ChannelConnectedEventArgs *e) {
   struct worker *w = W(context);
   if (strcmp(e->name, CLIPRDR_SVC_CHANNEL_NAME) == 0) {
@@ -1066,6 +1183,8 @@ static void on_channel_connected(void *context, ChannelConnectedEventArgs *e) {
     r->ServerHandshake = rail_server_handshake;
     r->ServerHandshakeEx = rail_server_handshake_ex;
     r->ServerExecuteResult = rail_exec_result;
+  } else if (strcmp(e->name, RDPGFX_DVC_CHANNEL_NAME) == 0) {
+    gfx_attach(w, context, e->pInterface);
   } else if (strcmp(e->name, DISP_DVC_CHANNEL_NAME) == 0) {
     DispClientContext *d = e->pInterface;
     d->custom = w;
@@ -1078,6 +1197,8 @@ static void on_channel_connected(void *context, ChannelConnectedEventArgs *e) {
 
 static void on_channel_disconnected(void *context, ChannelDisconnectedEventArgs *e) {
   struct worker *w = W(context);
+  if (strcmp(e->name, RDPGFX_DVC_CHANNEL_NAME) == 0 && ((rdpContext *)context)->gdi)
+    gdi_graphics_pipeline_uninit(((rdpContext *)context)->gdi, e->pInterface);
   pthread_mutex_lock(&w->lock);
   if (strcmp(e->name, CLIPRDR_SVC_CHANNEL_NAME) == 0) {
     w->clip = NULL;
@@ -1193,11 +1314,14 @@ static DWORD on_verify_changed_certificate(freerdp *instance, const char *host, 
 static void emit_rect(struct worker *w, rdpGdi *gdi, struct rdp_rect r) {
   const uint8_t *fb = gdi->primary_buffer;
   size_t stride = gdi->stride;
-  enum rdp_format f = rdp_choose_format(fb, stride, r, w->allow_jpeg);
+  enum rdp_format f = rdp_choose_format(fb, stride, r, w->allow_jpeg || w->allow_webp);
+  if (f == RDP_FMT_JPEG && w->allow_webp)
+    f = RDP_FMT_WEBP;
   uint8_t *data = NULL;
   size_t len = 0;
-  int rc = f == RDP_FMT_JPEG ? rdp_encode_jpeg(fb, stride, r, JPEG_QUALITY, &data, &len)
-                             : rdp_encode_png(fb, stride, r, &data, &len);
+  int rc = f == RDP_FMT_WEBP   ? rdp_encode_webp(fb, stride, r, WEBP_QUALITY, &data, &len)
+           : f == RDP_FMT_JPEG ? rdp_encode_jpeg(fb, stride, r, JPEG_QUALITY, &data, &len)
+                               : rdp_encode_png(fb, stride, r, &data, &len);
   if (rc < 0) {
     wlog("cannot encode a %dx%d rectangle", r.w, r.h);
     return;
@@ -1209,13 +1333,16 @@ static void emit_rect(struct worker *w, rdpGdi *gdi, struct rdp_rect r) {
   snprintf(x, sizeof(x), "%d", r.x);
   snprintf(y, sizeof(y), "%d", r.y);
   /* mask 14 = Porter/Duff "over" with an opaque image: a plain copy */
-  guac_putl(&w->out, "img", s, "14", "0", f == RDP_FMT_JPEG ? "image/jpeg" : "image/png", x, y, NULL);
+  const char *mime = f == RDP_FMT_WEBP ? "image/webp" : f == RDP_FMT_JPEG ? "image/jpeg" : "image/png";
+  guac_putl(&w->out, "img", s, "14", "0", mime, x, y, NULL);
   for (size_t off = 0; off < len; off += GUAC_BLOB_BYTES)
     guac_put_blob(&w->out, sid, data + off, len - off < GUAC_BLOB_BYTES ? len - off : GUAC_BLOB_BYTES);
   guac_putl(&w->out, "end", s, NULL);
   free(data);
   w->rects++;
-  if (f == RDP_FMT_JPEG)
+  if (f == RDP_FMT_WEBP)
+    w->webp_rects++;
+  else if (f == RDP_FMT_JPEG)
     w->jpeg_rects++;
   else
     w->png_rects++;
@@ -1256,18 +1383,31 @@ static void emit_dirty(struct worker *w, rdpGdi *gdi, struct rdp_rect r) {
     emit_rect(w, gdi, (struct rdp_rect){r.x, sc.y + sc.h, r.w, r.y + r.h - sc.y - sc.h});
 }
 
+static bool dirty_pending(struct worker *w) {
+  pthread_mutex_lock(&w->lock);
+  bool any = w->dirty.n > 0;
+  pthread_mutex_unlock(&w->lock);
+  return any;
+}
+
 static int flush_frame(struct worker *w) {
   rdpGdi *gdi = w->instance->context->gdi;
-  for (size_t i = 0; i < w->dirty.n; i++)
-    emit_dirty(w, gdi, w->dirty.r[i]);
+  fb_lock(w);
+  apply_resize(w);
+  pthread_mutex_lock(&w->lock);
+  struct rdp_dirty d = w->dirty;
+  w->dirty.n = 0;
+  pthread_mutex_unlock(&w->lock);
+  for (size_t i = 0; i < d.n; i++)
+    emit_dirty(w, gdi, d.r[i]);
   if (w->prev) /* the browser now shows these rectangles */
-    for (size_t i = 0; i < w->dirty.n; i++) {
-      struct rdp_rect r = w->dirty.r[i];
+    for (size_t i = 0; i < d.n; i++) {
+      struct rdp_rect r = d.r[i];
       for (int y = r.y; y < r.y + r.h; y++)
         memcpy(w->prev + (size_t)y * gdi->stride + (size_t)r.x * 4,
                gdi->primary_buffer + (size_t)y * gdi->stride + (size_t)r.x * 4, (size_t)r.w * 4);
     }
-  w->dirty.n = 0;
+  fb_unlock(w);
   uint64_t ts = mono_ms() - w->t0 + 1;
   if (ts <= w->last_sync)
     ts = w->last_sync + 1;
@@ -1488,7 +1628,30 @@ static int connect_rdp(struct worker *w) {
   freerdp_settings_set_bool(s, FreeRDP_DesktopResize, TRUE);
   freerdp_settings_set_uint32(s, FreeRDP_ColorDepth, 32);
   freerdp_settings_set_bool(s, FreeRDP_SoftwareGdi, TRUE);
-  freerdp_settings_set_bool(s, FreeRDP_SupportGraphicsPipeline, FALSE);
+  /* The graphics pipeline (what Windows 8+ servers prefer), with H.264 (AVC420/AVC444) when
+   * FreeRDP has a decoder (Debian's: FFmpeg) and the daemon asks for it (`graphics`: gfx-h264,
+   * gfx or legacy). QHM_RDP_GFX (the same words) overrides it, for servers that misbehave.
+   * FreeRDP's GDI decodes every codec into the same framebuffer, which we encode for the
+   * browser as usual. */
+  const char *gm = getenv("QHM_RDP_GFX");
+  if (!gm || !gm[0])
+    gm = w->args[ARG_GRAPHICS];
+  w->gfx_mode = strcmp(gm, "legacy") == 0 ? GFX_OFF : strcmp(gm, "gfx") == 0 ? GFX_NO_H264 : GFX_ON;
+  if (w->gfx_mode == GFX_ON) {
+    H264_CONTEXT *h = h264_context_new(FALSE);
+    w->h264 = h != NULL;
+    h264_context_free(h);
+    if (!w->h264)
+      wlog("gfx: FreeRDP has no H.264 decoder here: the server is offered the other codecs");
+  }
+  freerdp_settings_set_bool(s, FreeRDP_SupportGraphicsPipeline, w->gfx_mode != GFX_OFF);
+  freerdp_settings_set_bool(s, FreeRDP_GfxH264, w->h264);
+  freerdp_settings_set_bool(s, FreeRDP_GfxAVC444, w->h264);
+  freerdp_settings_set_bool(s, FreeRDP_GfxAVC444v2, w->h264);
+  freerdp_settings_set_bool(s, FreeRDP_GfxProgressive, w->gfx_mode != GFX_OFF);
+  freerdp_settings_set_bool(s, FreeRDP_GfxProgressiveV2, w->gfx_mode != GFX_OFF);
+  freerdp_settings_set_bool(s, FreeRDP_GfxThinClient, FALSE);
+  freerdp_settings_set_bool(s, FreeRDP_GfxSmallCache, FALSE);
   freerdp_settings_set_bool(s, FreeRDP_AutoReconnectionEnabled, FALSE);
   freerdp_settings_set_bool(s, FreeRDP_FastPathOutput, TRUE);
   freerdp_settings_set_bool(s, FreeRDP_FastPathInput, TRUE);
@@ -1500,7 +1663,7 @@ static int connect_rdp(struct worker *w) {
     freerdp_settings_set_string(s, FreeRDP_ConfigPath, w->config_dir);
   /* NSCodec (lossless surface bits) lets servers that offer it skip planar bitmaps: measured
    * with freerdp-shadow-cli, 8 -> 15 full-screen frames per second at the same bytes per frame.
-   * RemoteFX (lossy) and GFX/H.264 come with the graphics pipeline, later. */
+   * RemoteFX, progressive and H.264 come with the graphics pipeline (above). */
   /* Channels: cliprdr (text), disp, rdpsnd (when the browser plays audio/L16), rdpdr (the
    * shared folder, when the daemon gives one). Audio input stays off: nothing records yet. */
   freerdp_settings_set_bool(s, FreeRDP_RedirectClipboard, TRUE);
@@ -1604,10 +1767,15 @@ static int reconnect(struct worker *w, long width, long height) {
     wlog("the server chose %ux%u instead: no more reconnections to resize", (unsigned)gdi->width,
          (unsigned)gdi->height);
   }
+  fb_lock(w);
+  pthread_mutex_lock(&w->lock);
+  w->resized = false;
   w->dirty.n = 0;
+  rdp_dirty_add(&w->dirty, 0, 0, (int)gdi->width, (int)gdi->height, (int)gdi->width, (int)gdi->height);
+  pthread_mutex_unlock(&w->lock);
   reset_prev(w);
   send_size(w);
-  rdp_dirty_add(&w->dirty, 0, 0, (int)gdi->width, (int)gdi->height, (int)gdi->width, (int)gdi->height);
+  fb_unlock(w);
   return 0;
 }
 
@@ -1635,7 +1803,7 @@ static void run(struct worker *w) {
     h[n++] = w->chan_ev;
     uint64_t now = mono_ms();
     DWORD timeout = MAX_WAIT_MS;
-    bool can_send = w->dirty.n > 0 && w->n_unacked < MAX_UNACKED;
+    bool can_send = w->n_unacked < MAX_UNACKED && dirty_pending(w);
     if (can_send)
       timeout = now - w->last_flush >= MIN_FRAME_MS ? 0 : (DWORD)(MIN_FRAME_MS - (now - w->last_flush));
     DWORD st = WaitForMultipleObjects(n, h, FALSE, timeout);
@@ -1664,7 +1832,10 @@ static void run(struct worker *w) {
     if (w->quit)
       break;
     now = mono_ms();
-    if (w->dirty.n > 0 && w->n_unacked < MAX_UNACKED && now - w->last_flush >= MIN_FRAME_MS) {
+    fb_lock(w);
+    apply_resize(w); /* `size` goes out at once, even while frames wait for acks */
+    fb_unlock(w);
+    if (w->n_unacked < MAX_UNACKED && now - w->last_flush >= MIN_FRAME_MS && dirty_pending(w)) {
       if (flush_frame(w) < 0)
         break;
     } else if (w->out.len > 0 || now - w->last_out >= KEEPALIVE_MS) {
@@ -1744,14 +1915,16 @@ int main(int argc, char **argv) {
       freerdp_context_free(w->instance);
     freerdp_free(w->instance);
   }
-  wlog(
-      "exit: %lu frames, %lu rectangles (%lu png, %lu jpeg), %lu scroll copies, %lu cursors, %llu bytes out, "
-      "%lu disp resizes, %lu reconnections, %lu audio bytes (%lu dropped), %lu microphone bytes (%lu "
-      "dropped); "
-      "teardown %llu ms",
-      w->frames, w->rects, w->png_rects, w->jpeg_rects, w->copies, w->cursors, w->bytes_out, w->resizes,
-      w->reconnects, w->audio_bytes, w->audio_dropped, w->mic_bytes, w->mic_dropped,
-      (unsigned long long)(mono_ms() - t_end));
+  char codecs[256];
+  gfx_codecs_used(w, codecs, sizeof(codecs));
+  wlog("exit: %lu frames, %lu rectangles (%lu png, %lu jpeg, %lu webp), %lu scroll copies, %lu cursors, %llu "
+       "bytes out, "
+       "%lu disp resizes, %lu reconnections, %lu audio bytes (%lu dropped), %lu microphone bytes (%lu "
+       "dropped); gfx codecs: %s; "
+       "teardown %llu ms",
+       w->frames, w->rects, w->png_rects, w->jpeg_rects, w->webp_rects, w->copies, w->cursors, w->bytes_out,
+       w->resizes, w->reconnects, w->audio_bytes, w->audio_dropped, w->mic_bytes, w->mic_dropped, codecs,
+       (unsigned long long)(mono_ms() - t_end));
   free(w->prev);
   for (size_t i = 0; i < ARG__N; i++)
     free(w->arg_store[i]);

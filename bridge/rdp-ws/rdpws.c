@@ -54,6 +54,7 @@ struct rdpws {
   char vm_id[65];
   struct vm_rdp *target;
   int width, height, dpi;
+  bool webp;                 /* the browser decodes image/webp */
   char drive_path[PATH_MAX]; /* the shared folder redirected as a drive, "" = none */
   struct guac_buf down;      /* bytes from the worker not yet cut into messages */
   struct guac_buf pending;   /* browser input before the handshake finished */
@@ -232,6 +233,11 @@ static const char *arg_value(struct rdpws *s, const char *name, char *tmp, size_
     return t->remote_app_args;
   if (strcmp(name, "remote-app-mode") == 0)
     return !t->remote_app[0] ? "" : t->remote_app_shell ? "shell" : "rail";
+  /* The graphics pipeline always; H.264 only for a machine across a network: a guest of ours
+   * would spend its (often emulated) CPU encoding video for a loopback link that needs no
+   * compression. */
+  if (strcmp(name, "graphics") == 0)
+    return t->forwarded ? "gfx" : "gfx-h264";
   if (strcmp(name, "drive-path") == 0)
     return s->drive_path;
   if (strcmp(name, "drive-name") == 0)
@@ -249,7 +255,7 @@ static int on_args(struct rdpws *s, struct guac_instr *in) {
   guac_putl(&b, "size", w, h, d, NULL);
   guac_putl(&b, "audio", "audio/L16", NULL); /* guacamole-common-js plays it (Web Audio) */
   guac_putl(&b, "video", NULL);
-  guac_putl(&b, "image", "image/png", "image/jpeg", NULL);
+  guac_putl(&b, "image", "image/png", "image/jpeg", s->webp ? "image/webp" : NULL, NULL);
   const char *vals[GUAC_MAX_ELEMENTS];
   char tmp[GUAC_MAX_ELEMENTS][16];
   for (size_t i = 0; i < in->argc; i++)
@@ -512,8 +518,8 @@ static int worker_path(char *out, size_t outlen) {
 }
 
 struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
-                         int width, int height, int dpi, const char *log_path, const char *config_dir,
-                         const char *shared_root, char *err, size_t errlen) {
+                         int width, int height, int dpi, bool webp, const char *log_path,
+                         const char *config_dir, const char *shared_root, char *err, size_t errlen) {
   char path[PATH_MAX + 32];
   if (n_all >= RDPWS_MAX_SESSIONS) {
     snprintf(err, errlen, "too many RDP sessions (%d)", RDPWS_MAX_SESSIONS);
@@ -541,6 +547,7 @@ struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
   s->width = width;
   s->height = height;
   s->dpi = dpi;
+  s->webp = webp;
   s->ins = xmalloc(sizeof(*s->ins));
   snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm_id);
   prepare_drive(s, shared_root, target);

@@ -23,6 +23,7 @@
 #ifndef QHM_RDPWS_H
 #define QHM_RDPWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -36,14 +37,14 @@ struct lws;
 struct rdpws;
 struct vm_rdp;
 
-/* Start the worker for WSI, connecting to TARGET with a WIDTH x HEIGHT desktop at DPI. Its
- * stdout and stderr go to LOG_PATH (appended; NULL = the daemon's stderr); CONFIG_DIR (mode 0700,
- * created if needed) holds FreeRDP's own files. SHARED_ROOT/NAME (TARGET's vm_name made a safe
- * file name; both created if missing, mode 0700) is redirected as the drive RDPWS_DRIVE_NAME;
+/* Start the worker for WSI, connecting to TARGET with a WIDTH x HEIGHT desktop at DPI (WEBP: the
+ * browser decodes image/webp). Its stdout and stderr go to LOG_PATH (appended; NULL = the daemon's stderr);
+ * CONFIG_DIR (mode 0700, created if needed) holds FreeRDP's own files. SHARED_ROOT/NAME (TARGET's vm_name
+ * made a safe file name; both created if missing, mode 0700) is redirected as the drive RDPWS_DRIVE_NAME;
  * NULL = no drive. NULL with ERR when the worker cannot be started. */
 struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
-                         int width, int height, int dpi, const char *log_path, const char *config_dir,
-                         const char *shared_root, char *err, size_t errlen);
+                         int width, int height, int dpi, bool webp, const char *log_path,
+                         const char *config_dir, const char *shared_root, char *err, size_t errlen);
 /* SHARED_ROOT/NAME for VM_NAME into OUT: '/' and control characters become '_', and a name that
  * would be "", "." or ".." becomes ID. -1 if it does not fit. */
 int rdpws_drive_dir(const char *shared_root, const char *vm_name, const char *id, char *out, size_t outlen);

@@ -70,7 +70,7 @@ class GuacClient:
         self.errors = []  # [(message, status)]
         self.frames = []  # Frame per sync
         self.instructions = 0
-        self.png_rects = self.jpeg_rects = self.copies = 0
+        self.png_rects = self.jpeg_rects = self.webp_rects = self.copies = 0
         self.buffers = {}  # layer index (negative) -> last PNG drawn into it
         self.cursors = []  # (hotspot x, hotspot y, width, height, PNG)
         self.bytes = 0
@@ -182,6 +182,8 @@ class GuacClient:
                 self.png_rects += 1
                 if self.decode:
                     self._paste(png.decode(b''.join(s['data'])), s['x'], s['y'])
+            elif s['mime'] == 'image/webp':
+                self.webp_rects += 1
             else:
                 self.jpeg_rects += 1
         elif op == 'cursor':

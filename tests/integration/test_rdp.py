@@ -191,6 +191,11 @@ def have_peer_tools():
 
 @unittest.skipUnless(have_peer_tools(), 'Xvfb, freerdp-shadow-cli, xdotool, xsetroot or xterm missing')
 class RDPTest(DaemonTestCase):
+    """Against freerdp-shadow-cli, an explicit host: by default the worker offers the graphics
+    pipeline with H.264 (the shadow server answers with AVC444v2); the subclasses below rerun the
+    display tests with QHM_RDP_GFX=gfx (no H.264) and legacy (no graphics pipeline)."""
+    GRAPHICS = None  # QHM_RDP_GFX for the daemon's workers; None = the daemon's choice
+
     @classmethod
     def setUpClass(cls):
         cls.peer = XPeer()
@@ -200,7 +205,7 @@ class RDPTest(DaemonTestCase):
         except Exception:
             cls.peer.stop()
             raise
-        cls.daemon = WSDaemon()
+        cls.daemon = WSDaemon(env={'QHM_RDP_GFX': cls.GRAPHICS} if cls.GRAPHICS else None)
         cls.data_dir = cls.daemon.data_dir
         try:
             cls.daemon.start()
@@ -460,9 +465,15 @@ class RDPTest(DaemonTestCase):
         finally:
             d.dispose(vm['id'])
 
+    def lossy(self):
+        """Whether the server's pictures are lossy here: H.264 (AVC444v2 from the shadow server)."""
+        return self.GRAPHICS in (None, 'gfx-h264')
+
     def test_15_scrolling_text_matches_the_screen(self):
         """Output scrolling in the xterm goes as `copy` + new rows; afterwards the browser's
-        picture equals the X screen (every 4th pixel, NSCodec tolerance)."""
+        picture equals the X screen (every 4th pixel, NSCodec tolerance). Through H.264 the picture
+        only comes close (video coding is lossy) and rows rarely repeat exactly, so there the
+        test asks for 99 % of the pixels within 48 per channel and no copies."""
         c = self.connected()
         c.pump(5, lambda c: c.frames and near(c.pixel(100, 100), BLUE))
         c.mouse(800, 560)
@@ -474,13 +485,65 @@ class RDPTest(DaemonTestCase):
         c.pump(1.5)  # and settles
         w, h, pixel = xwd_root(self.peer.env)
         self.assertEqual((w, h), (c.width, c.height))
-        bad = [(x, y) for y in range(0, h, 4) for x in range(0, w, 4) if not near(c.pixel(x, y), pixel(x, y), 6)]
-        self.assertFalse(bad, '%d pixels differ, e.g. %r: browser %r, screen %r'
-                         % (len(bad), bad[:3], c.pixel(*bad[0]) if bad else None, pixel(*bad[0]) if bad else None))
-        print('    %d frames, %d scroll copies, %d png / %d jpeg rects'
-              % (len(c.frames), c.copies, c.png_rects, c.jpeg_rects))
-        self.assertGreater(c.copies, 0, 'no scroll was sent as a copy')
+        tol, allowed = (48, (w // 4) * (h // 4) // 100) if self.lossy() else (6, 0)
+        bad = [(x, y) for y in range(0, h, 4) for x in range(0, w, 4) if not near(c.pixel(x, y), pixel(x, y), tol)]
+        self.assertLessEqual(len(bad), allowed, '%d pixels differ, e.g. %r: browser %r, screen %r'
+                             % (len(bad), bad[:3], c.pixel(*bad[0]) if bad else None,
+                                pixel(*bad[0]) if bad else None))
+        print('    %d frames, %d scroll copies, %d png / %d jpeg rects, %d bytes'
+              % (len(c.frames), c.copies, c.png_rects, c.jpeg_rects, c.bytes))
+        if not self.lossy():
+            self.assertGreater(c.copies, 0, 'no scroll was sent as a copy')
         c.ws.close()
+
+    def last_exit_line(self, vm, after):
+        """The exit line a worker wrote to VM's rdp.log after byte offset AFTER."""
+        path = os.path.join(self.data_dir, 'vms', vm, 'logs', 'rdp.log')
+        deadline = time.time() + 8
+        while True:
+            with open(path, 'rb') as f:
+                f.seek(after)
+                text = f.read().decode(errors='replace')
+            lines = [ln for ln in text.splitlines() if '] exit: ' in ln or ']: exit: ' in ln]
+            if lines:
+                return text, lines[-1]
+            self.assertLess(time.time(), deadline, 'no exit line in rdp.log:\n' + text[-2000:])
+            time.sleep(0.1)
+
+    def test_17_graphics_path(self):
+        """The codecs the server used, from the worker's own count: H.264 (AVC420/444) by
+        default, the graphics pipeline without H.264 with QHM_RDP_GFX=gfx, none with legacy; the
+        desktop and a colour change arrive either way."""
+        path = os.path.join(self.data_dir, 'vms', self.vm, 'logs', 'rdp.log')
+        start = os.path.getsize(path) if os.path.exists(path) else 0
+        c = self.connected()
+        self.assertTrue(c.pump(15, lambda c: c.frames and near(c.pixel(100, 100), BLUE)),
+                        'desktop not seen: %r' % (c.pixel(100, 100),))
+        self.peer.root((0x20, 0x40, 0x60))
+        try:
+            self.assertTrue(c.pump(15, lambda c: near(c.pixel(100, 100), (0x20, 0x40, 0x60), 24)),
+                            'colour change not seen: %r' % (c.pixel(100, 100),))
+        finally:
+            self.peer.root(BLUE)
+        c.ws.close()
+        text, line = self.last_exit_line(self.vm, start)
+        codecs = line.split('gfx codecs: ', 1)[1].split(';', 1)[0]
+        print('    graphics %s: %s' % (self.GRAPHICS or 'default', codecs))
+        if self.GRAPHICS == 'legacy':
+            self.assertEqual(codecs, 'off')
+            self.assertNotIn('gfx: the server chose', text)
+        else:
+            self.assertIn('gfx: the server chose version', text)
+            used = dict((k, int(v)) for k, v in (p.rsplit(' ', 1) for p in codecs.split(', ') if p[-1:].isdigit()))
+            h264 = sum(v for k, v in used.items() if k.startswith('avc'))
+            if self.lossy():
+                self.assertGreater(h264, 0, 'no H.264 surface command: %s' % codecs)
+            else:
+                # freerdp-shadow-cli 2.x draws through the pipeline only with H.264; without it,
+                # it falls back to surface bits on the opened pipeline (a real Windows server
+                # uses planar/ClearCodec/progressive there, which FreeRDP's GDI decodes).
+                self.assertIn('(no H.264)', text)
+                self.assertEqual(h264, 0, 'H.264 used though not offered: %s' % codecs)
 
     def test_16_pinned_certificate(self):
         """A pinned fingerprint is checked even on loopback: a wrong one ends the session with an
@@ -525,7 +588,7 @@ while b'connect' not in buf:          # select, then after args: size, audio, ..
         sys.exit(0)
     buf += d
     if b'6.select' in buf and b'4.args' not in buf:
-        out(b'4.args,13.VERSION_1_5_0,8.hostname,8.password;')
+        out(b'4.args,13.VERSION_1_5_0,8.hostname,8.password,8.graphics;')
         buf += b'4.args'
 while not buf.rstrip().endswith(b';') or b'7.connect' not in buf:
     buf += os.read(fd, 65536)
@@ -550,6 +613,42 @@ elif mode == 'flood':
 
 
 @unittest.skipUnless(shutil.which('python3'), 'python3 missing')
+
+class RDPGfxTest(RDPTest):
+    """The display tests again with the graphics pipeline but no H.264 (what the daemon asks for
+    on a VM's own forward): the pipeline opens without AVC, and the shadow server falls back to
+    NSCodec surface bits."""
+    GRAPHICS = 'gfx'
+
+    def test_02_first_frame_shows_the_desktop(self):
+        RDPTest.test_02_first_frame_shows_the_desktop(self)
+
+    def test_03_colour_change_arrives(self):
+        RDPTest.test_03_colour_change_arrives(self)
+
+    def test_15_scrolling_text_matches_the_screen(self):
+        RDPTest.test_15_scrolling_text_matches_the_screen(self)
+
+    def test_17_graphics_path(self):
+        RDPTest.test_17_graphics_path(self)
+
+
+class RDPLegacyTest(RDPGfxTest):
+    """The same without the graphics pipeline: bitmaps and NSCodec surface bits."""
+    GRAPHICS = 'legacy'
+
+    def test_02_first_frame_shows_the_desktop(self):
+        RDPTest.test_02_first_frame_shows_the_desktop(self)
+
+    def test_03_colour_change_arrives(self):
+        RDPTest.test_03_colour_change_arrives(self)
+
+    def test_15_scrolling_text_matches_the_screen(self):
+        RDPTest.test_15_scrolling_text_matches_the_screen(self)
+
+    def test_17_graphics_path(self):
+        RDPTest.test_17_graphics_path(self)
+
 class RDPHostileWorkerTest(DaemonTestCase):
     @classmethod
     def setUpClass(cls):
@@ -587,10 +686,23 @@ class RDPHostileWorkerTest(DaemonTestCase):
         c.handshake_done(10)
         seen = open(os.path.join(self.wdir, 'connect-seen'), 'rb').read().decode()
         # The password has Guacamole's own separators in it: it must arrive as one element.
-        self.assertIn('7.connect,13.VERSION_1_5_0,9.192.0.2.1,6.pw,;.x;', seen)
+        self.assertIn('7.connect,13.VERSION_1_5_0,9.192.0.2.1,6.pw,;.x,8.gfx-h264;', seen)
         self.assertIn('4.size,4.1024,3.768,2.96;', seen)
         self.assertIn('5.image,9.image/png,10.image/jpeg;', seen)
         c.ws.close()
+
+    def test_webp_when_the_browser_decodes_it(self):
+        # webp=1 in the URL (the page found WebP decodable) adds image/webp to the handshake.
+        self.mode('stubborn')
+        t = self.daemon.ok('POST', '/api/v1/vms/%s/console' % self.vm, body={'protocol': 'rdp'})
+        c = GuacClient(wsclient.connect(t['url'] + '&webp=1', protocols=['guacamole'], timeout=10), decode=False)
+        c.handshake_done(10)
+        seen = open(os.path.join(self.wdir, 'connect-seen'), 'rb').read().decode()
+        self.assertIn('5.image,9.image/png,10.image/jpeg,10.image/webp;', seen)
+        c.ws.close()
+        t = self.daemon.ok('POST', '/api/v1/vms/%s/console' % self.vm, body={'protocol': 'rdp'})
+        hs = wsclient.open_ws(t['url'] + '&webp=yes', protocols=['guacamole'])
+        self.assertEqual(hs.status, 400)
 
     def test_session_credentials(self):
         # Credentials given with the ticket are used for that session only.
@@ -601,7 +713,7 @@ class RDPHostileWorkerTest(DaemonTestCase):
         c = GuacClient(wsclient.connect(t['url'], protocols=['guacamole'], timeout=10), decode=False)
         c.handshake_done(10)
         seen = open(os.path.join(self.wdir, 'connect-seen'), 'rb').read().decode()
-        self.assertIn(',11.one;time,pw;', seen)
+        self.assertIn(',11.one;time,pw,', seen)
         self.assertNotIn('pw,;.x', seen)
         c.ws.close()
         vm = self.daemon.ok('GET', '/api/v1/vms/' + self.vm)
@@ -610,7 +722,7 @@ class RDPHostileWorkerTest(DaemonTestCase):
         # The next session uses the stored ones again.
         c = self.open()
         c.handshake_done(10)
-        self.assertIn('6.pw,;.x;', open(os.path.join(self.wdir, 'connect-seen'), 'rb').read().decode())
+        self.assertIn('6.pw,;.x,', open(os.path.join(self.wdir, 'connect-seen'), 'rb').read().decode())
         c.ws.close()
         # Bad input.
         for body, want in (({'protocol': 'vnc', 'credentials': {'username': 'a'}}, 'credentials: only for'),

@@ -50,6 +50,20 @@ import { MODIFIERS, BAR_KEYS, NAMED, XK, typeText } from '../console/keys.js';
 import { credentialsDialog, fingerprintDialog, FINGERPRINT_RE } from '../console/rdp-prompts.js';
 import { unlockAudio, playAudio, startMic } from '../console/rdp-audio.js';
 
+// Photo-like parts of the desktop come as WebP when this browser can show it (the worker then
+// sends fewer bytes than JPEG); a browser that can encode WebP can decode it.
+let webpChecked = null;
+function webpDecodable() {
+  if (webpChecked === null) {
+    try {
+      webpChecked = document.createElement('canvas').toDataURL('image/webp').startsWith('data:image/webp');
+    } catch {
+      webpChecked = false;
+    }
+  }
+  return webpChecked;
+}
+
 const store = { // shared with the VNC console: one touch mode, one keys-bar preference
   get: (k, d) => { try { return localStorage.getItem('qhm.console.' + k) ?? d; } catch { return d; } },
   set: (k, v) => { try { localStorage.setItem('qhm.console.' + k, v); } catch { /* private mode */ } },
@@ -513,7 +527,7 @@ export function mount(root, { id }) {
     attachTouch();
 
     try {
-      c.connect(`${query}&width=${size.w}&height=${size.h}&dpi=${size.dpi}`);
+      c.connect(`${query}&width=${size.w}&height=${size.h}&dpi=${size.dpi}${webpDecodable() ? '&webp=1' : ''}`);
     } catch (e) {
       if (my === gen) setStatus('error', t('rdp.error', { message: (e && e.message) || String(e), code: '?' }));
     }
