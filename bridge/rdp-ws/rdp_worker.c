@@ -61,6 +61,7 @@
 #include "guac.h"
 #include "rdp_display.h"
 #include "rdp_keys.h"
+#include "rdp_pcm.h"
 #include "rdp_text.h"
 
 #define MIN_FRAME_MS 16   /* at most ~60 frames per second */
@@ -185,6 +186,7 @@ struct worker {
   /* microphone (audin, drdynvc's thread): the browser's audio/L16 stream -> the server */
   long mic_stream; /* the browser's open audio stream, or -1 */
   unsigned mic_rate, mic_channels;
+  struct rdp_pcm mic_conv;  /* (lock) the browser's rate/channels -> the server's, when they differ */
   AudinReceive mic_receive; /* (lock) set while the server records */
   void *mic_user;           /* (lock) */
   AUDIO_FORMAT mic_format;  /* (lock) what the server chose */
@@ -884,6 +886,7 @@ static UINT mic_open(IAudinDevice *dev, AudinReceive receive, void *user) {
   pthread_mutex_lock(&w->lock);
   w->mic_receive = receive;
   w->mic_user = user;
+  w->mic_conv.in_rate = 0; /* a new recording: the converter starts afresh */
   pthread_mutex_unlock(&w->lock);
   return CHANNEL_RC_OK;
 }
@@ -956,12 +959,27 @@ static bool on_mic_blob(struct worker *w, struct guac_instr *in, long sid) {
    * callback only queues a write, it never waits for that thread). */
   pthread_mutex_lock(&w->lock);
   const AUDIO_FORMAT *f = &w->mic_format;
-  if (w->mic_receive && f->nSamplesPerSec == w->mic_rate && f->nChannels == w->mic_channels &&
-      n % (2u * f->nChannels) == 0 && w->mic_receive(f, pcm, n, w->mic_user) == CHANNEL_RC_OK)
+  unsigned char *data = pcm, *conv = NULL;
+  size_t len = n;
+  if (w->mic_receive && n % (2u * w->mic_channels) == 0 &&
+      (f->nSamplesPerSec != w->mic_rate || f->nChannels != w->mic_channels)) {
+    /* The server chose another format than the browser records: convert (rdp_pcm.c). */
+    struct rdp_pcm *c = &w->mic_conv;
+    if (c->in_rate != w->mic_rate || c->in_ch != w->mic_channels || c->out_rate != f->nSamplesPerSec ||
+        c->out_ch != f->nChannels)
+      rdp_pcm_init(c, w->mic_rate, w->mic_channels, f->nSamplesPerSec, f->nChannels);
+    size_t frames = n / (2u * w->mic_channels);
+    conv = malloc(rdp_pcm_max_out(c, frames) * 2u * f->nChannels);
+    len = conv ? rdp_pcm_convert(c, (const int16_t *)pcm, frames, (int16_t *)conv) * 2u * f->nChannels : 0;
+    data = conv;
+  }
+  if (w->mic_receive && data && len % (2u * f->nChannels) == 0 &&
+      (len == 0 || w->mic_receive(f, data, len, w->mic_user) == CHANNEL_RC_OK))
     w->mic_bytes += n;
   else
     w->mic_dropped += n;
   pthread_mutex_unlock(&w->lock);
+  free(conv);
   free(pcm);
   guac_putl(&w->out, "ack", in->argv[0], "OK", "0", NULL);
   return true;

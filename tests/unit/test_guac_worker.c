@@ -3,7 +3,8 @@
  * Unit tests for the RDP worker's pure parts: the keysym -> scancode table
  * (bridge/rdp-ws/rdp_keys.c) and the display helpers (rdp_display.c: dirty
  * rectangle coalescing, PNG/JPEG choice and encoding), the clipboard text
- * conversions (rdp_text.c) and the base64 decoder of guac.c. FreeRDP itself is
+ * conversions (rdp_text.c), the microphone PCM converter (rdp_pcm.c) and the
+ * base64 decoder of guac.c. FreeRDP itself is
  * exercised by tests/integration/test_rdp.py against a real RDP server.
  */
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include "guac.h"
 #include "rdp_display.h"
 #include "rdp_keys.h"
+#include "rdp_pcm.h"
 #include "rdp_text.h"
 
 static void test_text_to_utf16(void **state) {
@@ -306,6 +308,68 @@ static void test_scroll(void **state) {
   free(cur);
 }
 
+/* rdp_pcm: feed BLOCKS of a ramp signal, collect everything the converter gives. */
+static size_t pcm_run(struct rdp_pcm *p, const int16_t *in, const size_t *blocks, size_t nblocks,
+                      int16_t *out) {
+  size_t off = 0, n = 0;
+  for (size_t b = 0; b < nblocks; b++) {
+    size_t max = rdp_pcm_max_out(p, blocks[b]);
+    size_t got = rdp_pcm_convert(p, in + off * p->in_ch, blocks[b], out + n * p->out_ch);
+    assert_true(got <= max);
+    off += blocks[b];
+    n += got;
+  }
+  return n;
+}
+
+static void test_pcm_convert(void **state) {
+  (void)state;
+  static int16_t in[2 * 2000], out[2 * 12000];
+  struct rdp_pcm p;
+  /* same format: a copy, one frame late (the last frame waits for the next block) */
+  for (int i = 0; i < 20; i++)
+    in[i] = (int16_t)(i * 7);
+  rdp_pcm_init(&p, 48000, 1, 48000, 1);
+  size_t same[] = {10, 10};
+  assert_int_equal(pcm_run(&p, in, same, 2, out), 19);
+  for (int i = 0; i < 19; i++)
+    assert_int_equal(out[i], i * 7);
+  /* 48 kHz stereo -> 16 kHz mono: every 3rd frame, the mean of both channels, across odd blocks */
+  for (int i = 0; i < 600; i++) {
+    in[2 * i] = (int16_t)(3 * i + 10);
+    in[2 * i + 1] = (int16_t)(3 * i - 10);
+  }
+  rdp_pcm_init(&p, 48000, 2, 16000, 1);
+  size_t odd[] = {7, 11, 1, 2, 379, 200};
+  size_t n = pcm_run(&p, in, odd, 6, out);
+  assert_true(n >= 199 && n <= 200);
+  for (size_t k = 0; k < n; k++)
+    assert_int_equal(out[k], (int)(9 * k));
+  /* 8 kHz mono -> 44.1 kHz stereo: a ramp interpolated, both channels equal */
+  for (int i = 0; i < 800; i++)
+    in[i] = (int16_t)(40 * i - 16000);
+  rdp_pcm_init(&p, 8000, 1, 44100, 2);
+  size_t up[] = {160, 1, 3, 317, 319};
+  n = pcm_run(&p, in, up, 5, out);
+  assert_true(n >= 799 * 44100 / 8000 - 1 && n <= 799 * 44100 / 8000 + 1);
+  for (size_t k = 0; k < n; k++) {
+    double want = 40.0 * ((double)k * 8000 / 44100) - 16000;
+    assert_true(out[2 * k] >= want - 1.01 && out[2 * k] <= want + 1.01);
+    assert_int_equal(out[2 * k], out[2 * k + 1]);
+  }
+  /* extremes do not overflow */
+  for (int i = 0; i < 100; i++) {
+    in[2 * i] = i % 2 ? 32767 : -32768;
+    in[2 * i + 1] = i % 2 ? 32767 : -32768;
+  }
+  rdp_pcm_init(&p, 44100, 2, 48000, 2);
+  size_t ext[] = {100};
+  n = pcm_run(&p, in, ext, 1, out);
+  for (size_t k = 0; k < 2 * n; k++)
+    assert_true(out[k] >= -32768 && out[k] <= 32767);
+  assert_int_equal(rdp_pcm_convert(&p, in, 0, out), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_keys_letters_digits),
@@ -317,6 +381,7 @@ int main(void) {
       cmocka_unit_test(test_text_to_utf16),
       cmocka_unit_test(test_text_from_utf16),
       cmocka_unit_test(test_base64_decode),
+      cmocka_unit_test(test_pcm_convert),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
