@@ -4,10 +4,11 @@
 
   python3 bench/rdp.py --build build [--seconds 8] [--repeats 5] [--modes gfx-h264,legacy,...]
 
-Every measurement runs once per graphics mode, printed side by side: gfx-h264 (the worker's
-default for an explicit host; the shadow server answers with AVC444v2 H.264), gfx-h264+webp
-(the same with a browser that decodes WebP: photo-like rectangles as WebP instead of JPEG) and
-legacy (QHM_RDP_GFX=legacy: no graphics pipeline, NSCodec surface bits). No other
+Every measurement runs once per graphics mode, printed side by side: gfx (what the daemon asks
+for on a loopback target: the graphics pipeline without H.264; freerdp-shadow-cli 2.11 then
+falls back to NSCodec surface bits), gfx+webp (the same with a browser that decodes WebP:
+photo-like rectangles as WebP instead of JPEG), gfx-h264 (what it asks for on a host across a
+network; the shadow server sends AVC444v2) and legacy (QHM_RDP_GFX=legacy: no pipeline). No other
 Guacamole-protocol RDP gateway is packaged for Debian 12 (guacd left the archive), so the modes
 are each other's comparison.
 
@@ -114,6 +115,7 @@ def colour_changes(d, vm, peer, seconds):
     c.pump(seconds)
     stop.set()
     th.join()
+    peer.root(BLUE)  # as the next measurement expects it
     elapsed = time.time() - t0
     frames = c.frames[n0:]
     nbytes = c.bytes - b0
@@ -203,16 +205,22 @@ def window_id(peer, name, timeout=10):
     raise RuntimeError('no window named %r' % name)
 
 
+PHOTOS = [0]
+
+
 def photo(d, vm, peer, seconds, tmp):
     ids = []
     for i in range(2):
-        path = os.path.join(tmp, 'photo%d.xwd' % i)
-        write_xwd(path, 1280, 800, i + 1, 'photo%d' % i)  # xwud titles the window with it
+        PHOTOS[0] += 1
+        name = 'photo%d' % PHOTOS[0]  # unique: xdotool finds windows by name
+        path = os.path.join(tmp, name + '.xwd')
+        write_xwd(path, 1280, 800, i + 1, name)  # xwud titles the window with it
         peer.spawn(['xwud', '-noclick', '-in', path, '-geometry', '+0+0'])
-        ids.append(window_id(peer, 'photo%d' % i))
+        ids.append(window_id(peer, name))
     res = flip_windows(d, vm, peer, seconds, ids)
     for i in ids:
-        subprocess.run(['xdotool', 'windowunmap', i], env=peer.env, timeout=10)
+        subprocess.run(['xdotool', 'windowkill', i], env=peer.env, timeout=10)
+    time.sleep(0.5)
     return res
 
 
@@ -243,9 +251,10 @@ def scrolling_text(d, vm, peer, seconds, pause):
 
 
 MODES = (  # (name, QHM_RDP_GFX, extra URL parameters)
-    ('gfx-h264', None, ''),       # the default for an explicit host: the shadow server sends AVC444v2
-    ('gfx-h264+webp', None, '&webp=1'),
-    ('legacy', 'legacy', ''),     # no graphics pipeline: NSCodec surface bits
+    ('gfx', None, ''),             # the daemon's choice for a loopback target: pipeline, no H.264
+    ('gfx+webp', None, '&webp=1'),  # the same with a browser that decodes WebP (Chromium)
+    ('gfx-h264', 'gfx-h264', ''),  # the choice for a host across a network: AVC444v2 from the shadow server
+    ('legacy', 'legacy', ''),      # no graphics pipeline
 )
 
 

@@ -907,7 +907,6 @@ int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *o
           json_integer_value(hp) <= 65535) {
         snprintf(out->host, sizeof(out->host), "127.0.0.1");
         out->port = (uint16_t)json_integer_value(hp);
-        out->forwarded = true;
         break;
       }
     }
@@ -916,10 +915,11 @@ int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *o
       return -1;
     }
   }
-  /* Certificate policy (docs/architecture.md): a loopback target is this machine (our own
+  /* Certificate policy (docs/rdp.md): a loopback target is this machine (our own
    * forward, or a tunnel the user set up), so its self-signed certificate is accepted. */
   if (host_is_loopback(out->host) && !out->fingerprint[0]) /* a pinned fingerprint is always checked */
     out->ignore_cert = true;
+  out->local = host_is_loopback(out->host);
   out->set = true;
   return 0;
 }

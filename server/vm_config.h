@@ -60,7 +60,7 @@ struct vm_rdp {
   bool remote_app_shell;            /* mode "shell": alternate shell in a full session, not RemoteApp */
   /* Not config: filled by vm_manager_rdp_target for the console (the shared folder's name). */
   char vm_name[VM_NAME_MAX + 1];
-  bool forwarded; /* the target is the VM's own forward of guest port 3389 (a local guest) */
+  bool local; /* the target is on this machine: the VM's own forward of guest 3389, or loopback */
 };
 
 struct vm_config {

@@ -191,9 +191,10 @@ def have_peer_tools():
 
 @unittest.skipUnless(have_peer_tools(), 'Xvfb, freerdp-shadow-cli, xdotool, xsetroot or xterm missing')
 class RDPTest(DaemonTestCase):
-    """Against freerdp-shadow-cli, an explicit host: by default the worker offers the graphics
-    pipeline with H.264 (the shadow server answers with AVC444v2); the subclasses below rerun the
-    display tests with QHM_RDP_GFX=gfx (no H.264) and legacy (no graphics pipeline)."""
+    """Against freerdp-shadow-cli on 127.0.0.1: the daemon asks for the graphics pipeline without
+    H.264 there (a loopback target), which the shadow server answers with NSCodec surface bits;
+    the subclasses below rerun the display tests with QHM_RDP_GFX=gfx-h264 (the shadow server
+    then sends AVC444v2) and legacy (no graphics pipeline)."""
     GRAPHICS = None  # QHM_RDP_GFX for the daemon's workers; None = the daemon's choice
 
     @classmethod
@@ -467,7 +468,7 @@ class RDPTest(DaemonTestCase):
 
     def lossy(self):
         """Whether the server's pictures are lossy here: H.264 (AVC444v2 from the shadow server)."""
-        return self.GRAPHICS in (None, 'gfx-h264')
+        return self.GRAPHICS == 'gfx-h264'
 
     def test_15_scrolling_text_matches_the_screen(self):
         """Output scrolling in the xterm goes as `copy` + new rows; afterwards the browser's
@@ -511,9 +512,9 @@ class RDPTest(DaemonTestCase):
             time.sleep(0.1)
 
     def test_17_graphics_path(self):
-        """The codecs the server used, from the worker's own count: H.264 (AVC420/444) by
-        default, the graphics pipeline without H.264 with QHM_RDP_GFX=gfx, none with legacy; the
-        desktop and a colour change arrive either way."""
+        """The codecs the server used, from the worker's own count: H.264 (AVC420/444) with
+        QHM_RDP_GFX=gfx-h264, the pipeline without H.264 by default (a loopback target), none with
+        legacy; the desktop and a colour change arrive either way."""
         path = os.path.join(self.data_dir, 'vms', self.vm, 'logs', 'rdp.log')
         start = os.path.getsize(path) if os.path.exists(path) else 0
         c = self.connected()
@@ -614,11 +615,10 @@ elif mode == 'flood':
 
 @unittest.skipUnless(shutil.which('python3'), 'python3 missing')
 
-class RDPGfxTest(RDPTest):
-    """The display tests again with the graphics pipeline but no H.264 (what the daemon asks for
-    on a VM's own forward): the pipeline opens without AVC, and the shadow server falls back to
-    NSCodec surface bits."""
-    GRAPHICS = 'gfx'
+class RDPH264Test(RDPTest):
+    """The display tests again with H.264 offered (what the daemon asks for on a host across a
+    network): the shadow server sends AVC444v2, which FreeRDP decodes through FFmpeg."""
+    GRAPHICS = 'gfx-h264'
 
     def test_02_first_frame_shows_the_desktop(self):
         RDPTest.test_02_first_frame_shows_the_desktop(self)
@@ -633,7 +633,7 @@ class RDPGfxTest(RDPTest):
         RDPTest.test_17_graphics_path(self)
 
 
-class RDPLegacyTest(RDPGfxTest):
+class RDPLegacyTest(RDPH264Test):
     """The same without the graphics pipeline: bitmaps and NSCodec surface bits."""
     GRAPHICS = 'legacy'
 

@@ -50,13 +50,17 @@ import { MODIFIERS, BAR_KEYS, NAMED, XK, typeText } from '../console/keys.js';
 import { credentialsDialog, fingerprintDialog, FINGERPRINT_RE } from '../console/rdp-prompts.js';
 import { unlockAudio, playAudio, startMic } from '../console/rdp-audio.js';
 
-// Photo-like parts of the desktop come as WebP when this browser can show it (the worker then
-// sends fewer bytes than JPEG); a browser that can encode WebP can decode it.
+// Photo-like parts of the desktop come as WebP when this browser can show it and is on another
+// device (a paired phone or PC on the LAN): WebP is ~20 % smaller than JPEG but costs the bridge
+// ~2.5x the CPU per frame (bench/rdp.py), a bad trade over loopback. A browser that can encode
+// WebP can decode it.
 let webpChecked = null;
-function webpDecodable() {
+function webpWanted() {
   if (webpChecked === null) {
+    const h = location.hostname;
+    const local = h === 'localhost' || h === '[::1]' || h === '::1' || /^127\./.test(h);
     try {
-      webpChecked = document.createElement('canvas').toDataURL('image/webp').startsWith('data:image/webp');
+      webpChecked = !local && document.createElement('canvas').toDataURL('image/webp').startsWith('data:image/webp');
     } catch {
       webpChecked = false;
     }
@@ -527,7 +531,7 @@ export function mount(root, { id }) {
     attachTouch();
 
     try {
-      c.connect(`${query}&width=${size.w}&height=${size.h}&dpi=${size.dpi}${webpDecodable() ? '&webp=1' : ''}`);
+      c.connect(`${query}&width=${size.w}&height=${size.h}&dpi=${size.dpi}${webpWanted() ? '&webp=1' : ''}`);
     } catch (e) {
       if (my === gen) setStatus('error', t('rdp.error', { message: (e && e.message) || String(e), code: '?' }));
     }
