@@ -917,9 +917,9 @@ int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *o
   }
   /* Certificate policy (docs/rdp.md): a loopback target is this machine (our own
    * forward, or a tunnel the user set up), so its self-signed certificate is accepted. */
-  if (host_is_loopback(out->host) && !out->fingerprint[0]) /* a pinned fingerprint is always checked */
-    out->ignore_cert = true;
   out->local = host_is_loopback(out->host);
+  if (out->local && !out->fingerprint[0]) /* a pinned fingerprint is always checked */
+    out->ignore_cert = true;
   out->set = true;
   return 0;
 }

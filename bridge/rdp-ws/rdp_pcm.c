@@ -33,8 +33,6 @@ size_t rdp_pcm_convert(struct rdp_pcm *p, const int16_t *in, size_t in_frames, i
     return 0;
   const int64_t step = p->in_rate, unit = p->out_rate;
   size_t n = 0;
-  if (!p->have_last && p->acc < 0)
-    p->acc = 0;
   /* Output frame at time acc/unit (input frames from this block's first); it lies between
    * input frames i and i+1, both needed: i+1 <= in_frames-1. i = -1 is the kept last frame. */
   for (;;) {

@@ -151,7 +151,6 @@ struct worker {
   struct rdp_dirty dirty; /* (lock) */
   bool resized;           /* (lock) the GDI framebuffer changed size: the main loop tells the browser */
   enum { GFX_OFF, GFX_NO_H264, GFX_ON } gfx_mode; /* `graphics`, or QHM_RDP_GFX: see connect_rdp */
-  bool h264;                                      /* FreeRDP has an H.264 decoder, offered to the server */
   pcRdpgfxSurfaceCommand gfx_surface_command;     /* GDI's, wrapped to count the codecs used */
   pcRdpgfxCapsConfirm gfx_caps_confirm;           /* rdpgfx's, wrapped to log the version chosen */
   unsigned long gfx_codec_count[RDPGFX_CODECS];   /* surface commands per codec (drdynvc's thread) */
@@ -444,6 +443,18 @@ static void send_size(struct worker *w) {
 
 static void reset_prev(struct worker *w);
 
+/* The framebuffer has a new size: all of it is dirty, and the main loop tells the browser
+ * (apply_resize). Any thread. */
+static void mark_resized(struct worker *w) {
+  rdpGdi *gdi = w->instance->context->gdi;
+  pthread_mutex_lock(&w->lock);
+  w->dirty.n = 0;
+  w->resized = true;
+  rdp_dirty_add(&w->dirty, 0, 0, (int)gdi->width, (int)gdi->height, (int)gdi->width, (int)gdi->height);
+  pthread_mutex_unlock(&w->lock);
+  SetEvent(w->chan_ev);
+}
+
 /* The main thread, or drdynvc's for a GFX ResetGraphics: the browser learns the new size from the
  * main loop (apply_resize). gdi_resize reallocates the framebuffer: under fb_lock. */
 static BOOL on_desktop_resize(rdpContext *ctx) {
@@ -455,25 +466,22 @@ static BOOL on_desktop_resize(rdpContext *ctx) {
   fb_unlock(w);
   if (!ok)
     return FALSE;
-  pthread_mutex_lock(&w->lock);
-  w->dirty.n = 0;
-  w->resized = true;
-  rdp_dirty_add(&w->dirty, 0, 0, (int)ctx->gdi->width, (int)ctx->gdi->height, (int)ctx->gdi->width,
-                (int)ctx->gdi->height);
-  pthread_mutex_unlock(&w->lock);
-  SetEvent(w->chan_ev);
+  mark_resized(w);
   return TRUE;
 }
 
-/* Main thread, with the framebuffer held (fb_lock): a resize seen by on_desktop_resize. */
+/* Main thread: a resize marked by mark_resized -> the browser's `size`, and its copy of the screen
+ * starts again (all of it is dirty). Takes fb_lock (recursive) only when there is one. */
 static void apply_resize(struct worker *w) {
   pthread_mutex_lock(&w->lock);
   bool resized = w->resized;
   w->resized = false;
   pthread_mutex_unlock(&w->lock);
   if (resized) {
+    fb_lock(w);
     reset_prev(w);
     send_size(w);
+    fb_unlock(w);
   }
 }
 
@@ -1655,17 +1663,18 @@ static int connect_rdp(struct worker *w) {
   if (!gm || !gm[0])
     gm = w->args[ARG_GRAPHICS];
   w->gfx_mode = strcmp(gm, "legacy") == 0 ? GFX_OFF : strcmp(gm, "gfx") == 0 ? GFX_NO_H264 : GFX_ON;
+  bool h264 = false; /* FreeRDP has an H.264 decoder: offered to the server */
   if (w->gfx_mode == GFX_ON) {
     H264_CONTEXT *h = h264_context_new(FALSE);
-    w->h264 = h != NULL;
+    h264 = h != NULL;
     h264_context_free(h);
-    if (!w->h264)
+    if (!h264)
       wlog("gfx: FreeRDP has no H.264 decoder here: the server is offered the other codecs");
   }
   freerdp_settings_set_bool(s, FreeRDP_SupportGraphicsPipeline, w->gfx_mode != GFX_OFF);
-  freerdp_settings_set_bool(s, FreeRDP_GfxH264, w->h264);
-  freerdp_settings_set_bool(s, FreeRDP_GfxAVC444, w->h264);
-  freerdp_settings_set_bool(s, FreeRDP_GfxAVC444v2, w->h264);
+  freerdp_settings_set_bool(s, FreeRDP_GfxH264, h264);
+  freerdp_settings_set_bool(s, FreeRDP_GfxAVC444, h264);
+  freerdp_settings_set_bool(s, FreeRDP_GfxAVC444v2, h264);
   freerdp_settings_set_bool(s, FreeRDP_GfxProgressive, w->gfx_mode != GFX_OFF);
   freerdp_settings_set_bool(s, FreeRDP_GfxProgressiveV2, w->gfx_mode != GFX_OFF);
   freerdp_settings_set_bool(s, FreeRDP_GfxThinClient, FALSE);
@@ -1785,15 +1794,7 @@ static int reconnect(struct worker *w, long width, long height) {
     wlog("the server chose %ux%u instead: no more reconnections to resize", (unsigned)gdi->width,
          (unsigned)gdi->height);
   }
-  fb_lock(w);
-  pthread_mutex_lock(&w->lock);
-  w->resized = false;
-  w->dirty.n = 0;
-  rdp_dirty_add(&w->dirty, 0, 0, (int)gdi->width, (int)gdi->height, (int)gdi->width, (int)gdi->height);
-  pthread_mutex_unlock(&w->lock);
-  reset_prev(w);
-  send_size(w);
-  fb_unlock(w);
+  mark_resized(w);
   return 0;
 }
 
@@ -1850,9 +1851,7 @@ static void run(struct worker *w) {
     if (w->quit)
       break;
     now = mono_ms();
-    fb_lock(w);
     apply_resize(w); /* `size` goes out at once, even while frames wait for acks */
-    fb_unlock(w);
     if (w->n_unacked < MAX_UNACKED && now - w->last_flush >= MIN_FRAME_MS && dirty_pending(w)) {
       if (flush_frame(w) < 0)
         break;
