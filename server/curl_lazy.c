@@ -14,12 +14,12 @@
 /* The definitions below are the functions themselves, not calls to type-check. */
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "lazy.h"
 
 #define LIBCURL_SONAME "libcurl.so.4"
 
@@ -47,47 +47,36 @@ static struct {
   void (*free)(void *);
 } fn;
 
-static void *sym(void *h, const char *name) {
-  void *p = dlsym(h, name);
-  if (!p) {
-    log_err("curl: %s has no %s (libcurl 7.84 or later is needed)", LIBCURL_SONAME, name);
-    abort();
-  }
-  return p;
-}
-
-/* Load libcurl and every function used. A daemon without libcurl cannot download: that is a
- * broken installation (the package depends on it), not an input to recover from. */
+/* Load libcurl and every function used (core loop thread only). */
 static void load(void) {
-  if (fn.global_init)
+  static bool loaded;
+  if (loaded)
     return;
-  void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    log_err("curl: cannot load %s: %s", LIBCURL_SONAME, dlerror());
-    abort();
-  }
-  *(void **)&fn.easy_init = sym(h, "curl_easy_init");
-  *(void **)&fn.easy_cleanup = sym(h, "curl_easy_cleanup");
-  *(void **)&fn.easy_setopt = sym(h, "curl_easy_setopt");
-  *(void **)&fn.easy_getinfo = sym(h, "curl_easy_getinfo");
-  *(void **)&fn.easy_strerror = sym(h, "curl_easy_strerror");
-  *(void **)&fn.easy_header = sym(h, "curl_easy_header");
-  *(void **)&fn.multi_init = sym(h, "curl_multi_init");
-  *(void **)&fn.multi_cleanup = sym(h, "curl_multi_cleanup");
-  *(void **)&fn.multi_setopt = sym(h, "curl_multi_setopt");
-  *(void **)&fn.multi_add_handle = sym(h, "curl_multi_add_handle");
-  *(void **)&fn.multi_remove_handle = sym(h, "curl_multi_remove_handle");
-  *(void **)&fn.multi_assign = sym(h, "curl_multi_assign");
-  *(void **)&fn.multi_socket_action = sym(h, "curl_multi_socket_action");
-  *(void **)&fn.multi_info_read = sym(h, "curl_multi_info_read");
-  *(void **)&fn.share_init = sym(h, "curl_share_init");
-  *(void **)&fn.share_cleanup = sym(h, "curl_share_cleanup");
-  *(void **)&fn.share_setopt = sym(h, "curl_share_setopt");
-  *(void **)&fn.slist_append = sym(h, "curl_slist_append");
-  *(void **)&fn.slist_free_all = sym(h, "curl_slist_free_all");
-  *(void **)&fn.free = sym(h, "curl_free");
-  *(void **)&fn.global_init = sym(h, "curl_global_init"); /* last: marks "loaded" */
-  log_info("curl: loaded %s", LIBCURL_SONAME);
+  const struct lazy_fn fns[] = {
+      LAZY_FN(fn, easy_init, "curl_easy_init"),
+      LAZY_FN(fn, easy_cleanup, "curl_easy_cleanup"),
+      LAZY_FN(fn, easy_setopt, "curl_easy_setopt"),
+      LAZY_FN(fn, easy_getinfo, "curl_easy_getinfo"),
+      LAZY_FN(fn, easy_strerror, "curl_easy_strerror"),
+      LAZY_FN(fn, easy_header, "curl_easy_header"),
+      LAZY_FN(fn, multi_init, "curl_multi_init"),
+      LAZY_FN(fn, multi_cleanup, "curl_multi_cleanup"),
+      LAZY_FN(fn, multi_setopt, "curl_multi_setopt"),
+      LAZY_FN(fn, multi_add_handle, "curl_multi_add_handle"),
+      LAZY_FN(fn, multi_remove_handle, "curl_multi_remove_handle"),
+      LAZY_FN(fn, multi_assign, "curl_multi_assign"),
+      LAZY_FN(fn, multi_socket_action, "curl_multi_socket_action"),
+      LAZY_FN(fn, multi_info_read, "curl_multi_info_read"),
+      LAZY_FN(fn, share_init, "curl_share_init"),
+      LAZY_FN(fn, share_cleanup, "curl_share_cleanup"),
+      LAZY_FN(fn, share_setopt, "curl_share_setopt"),
+      LAZY_FN(fn, slist_append, "curl_slist_append"),
+      LAZY_FN(fn, slist_free_all, "curl_slist_free_all"),
+      LAZY_FN(fn, free, "curl_free"),
+      LAZY_FN(fn, global_init, "curl_global_init"),
+  };
+  lazy_load(LIBCURL_SONAME, fns, sizeof(fns) / sizeof(fns[0]));
+  loaded = true;
 }
 
 /* The argument kind of a setopt option: libcurl numbers options TYPE_BASE + n. */

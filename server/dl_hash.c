@@ -4,10 +4,38 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lazy.h"
 #include "util.h"
+
+/* libcrypto is loaded on the first digest (lazy.h): an idle daemon does not map it. Digests
+ * start on the core thread and on worker threads (imports), hence pthread_once. */
+#define LIBCRYPTO_SONAME "libcrypto.so.3"
+
+static struct {
+  const EVP_MD *(*sha256)(void);
+  const EVP_MD *(*sha512)(void);
+  EVP_MD_CTX *(*ctx_new)(void);
+  void (*ctx_free)(EVP_MD_CTX *);
+  int (*init_ex)(EVP_MD_CTX *, const EVP_MD *, ENGINE *);
+  int (*update)(EVP_MD_CTX *, const void *, size_t);
+  int (*final_ex)(EVP_MD_CTX *, unsigned char *, unsigned int *);
+} evp;
+
+static pthread_once_t evp_once = PTHREAD_ONCE_INIT;
+
+static void evp_load(void) {
+  const struct lazy_fn fns[] = {
+      LAZY_FN(evp, sha256, "EVP_sha256"),           LAZY_FN(evp, sha512, "EVP_sha512"),
+      LAZY_FN(evp, ctx_new, "EVP_MD_CTX_new"),      LAZY_FN(evp, ctx_free, "EVP_MD_CTX_free"),
+      LAZY_FN(evp, init_ex, "EVP_DigestInit_ex"),   LAZY_FN(evp, update, "EVP_DigestUpdate"),
+      LAZY_FN(evp, final_ex, "EVP_DigestFinal_ex"),
+  };
+  lazy_load(LIBCRYPTO_SONAME, fns, sizeof(fns) / sizeof(fns[0]));
+}
 
 struct dl_hash {
   enum dl_algo algo;
@@ -15,13 +43,14 @@ struct dl_hash {
 };
 
 static const EVP_MD *md_of(enum dl_algo a) {
-  return a == DL_SHA512 ? EVP_sha512() : EVP_sha256();
+  return a == DL_SHA512 ? evp.sha512() : evp.sha256();
 }
 
 struct dl_hash *dl_hash_new(enum dl_algo a) {
   struct dl_hash *h = xcalloc(1, sizeof(*h));
   h->algo = a;
-  h->ctx = EVP_MD_CTX_new();
+  pthread_once(&evp_once, evp_load);
+  h->ctx = evp.ctx_new();
   if (!h->ctx)
     abort();
   dl_hash_reset(h);
@@ -31,24 +60,24 @@ struct dl_hash *dl_hash_new(enum dl_algo a) {
 void dl_hash_free(struct dl_hash *h) {
   if (!h)
     return;
-  EVP_MD_CTX_free(h->ctx);
+  evp.ctx_free(h->ctx);
   free(h);
 }
 
 void dl_hash_reset(struct dl_hash *h) {
-  if (EVP_DigestInit_ex(h->ctx, md_of(h->algo), NULL) != 1)
+  if (evp.init_ex(h->ctx, md_of(h->algo), NULL) != 1)
     abort();
 }
 
 void dl_hash_update(struct dl_hash *h, const void *data, size_t len) {
-  if (len && EVP_DigestUpdate(h->ctx, data, len) != 1)
+  if (len && evp.update(h->ctx, data, len) != 1)
     abort();
 }
 
 void dl_hash_final_hex(struct dl_hash *h, char out[DL_HASH_MAX_HEX + 1]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned n = 0;
-  if (EVP_DigestFinal_ex(h->ctx, md, &n) != 1)
+  if (evp.final_ex(h->ctx, md, &n) != 1)
     abort();
   static const char hx[] = "0123456789abcdef";
   for (unsigned i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dl_hash: SHA-256 / SHA-512 for download verification (OpenSSL EVP, which
+ * dl_hash: SHA-256 / SHA-512 for download verification (OpenSSL EVP, loaded on first use, which
  * uses the CPU's SHA extensions where there are some), hex helpers and the
  * parser for checksum files (GNU "HASH  name", "HASH *name" and BSD
  * "SHA256 (name) = HASH" lines, as in Debian/Ubuntu SHA256SUMS, Fedora

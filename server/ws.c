@@ -2,13 +2,19 @@
 /* ws: see ws.h. Core loop thread only. */
 #include "ws.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
 
 #include "core.h"
 #include "events.h"
@@ -38,7 +44,11 @@ struct pss {
 struct ws {
   struct core *c;
   struct lws_context *ctx;
-  struct lws_vhost *vh;
+  struct lws_vhost *vh; /* ctx and vh: NULL until the first connection */
+  int listen_fd;
+  uv_poll_t listen_poll;
+  uv_timer_t accept_pause;
+  int closing;
   uint16_t port;
   char base[96];
   char origins[MAX_ORIGINS][96];
@@ -279,16 +289,17 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
-  struct ws *w = xcalloc(1, sizeof(*w));
-  w->c = c;
-  the_ws = w;
+/* libwebsockets is loaded on the first connection (lws_lazy.c): until then the daemon listens on
+ * its own socket, and every accepted connection is handed to lws as if lws had accepted it. */
+static int context_ensure(struct ws *w) {
+  if (w->ctx)
+    return 0;
+  lws_lazy_load();
   lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof(info));
-  void *loops[1] = {&c->loop};
-  info.port = port;
-  info.iface = bind_addr;
+  void *loops[1] = {&w->c->loop};
+  info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
   info.protocols = protocols;
   info.gid = -1;
   info.uid = -1;
@@ -301,15 +312,93 @@ struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *
   info.timeout_secs = 30;
   info.ka_time = 0;
   w->ctx = lws_create_context(&info);
-  if (!w->ctx) {
-    snprintf(err, errlen, "cannot start the WebSocket server on %s:%u", bind_addr, port);
-    the_ws = NULL;
+  w->vh = w->ctx ? lws_get_vhost_by_name(w->ctx, "default") : NULL;
+  if (!w->vh) {
+    log_err("ws: cannot create the libwebsockets context; connections are refused");
+    if (w->ctx)
+      lws_context_destroy(w->ctx);
+    w->ctx = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+static void on_accept_resume(uv_timer_t *t);
+
+static void on_listen_readable(uv_poll_t *h, int status, int events) {
+  struct ws *w = h->data;
+  (void)events;
+  if (status < 0)
+    return;
+  for (int i = 0; i < 64; i++) {
+    int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        /* out of descriptors: the pending connection stays queued; try again shortly rather
+         * than spin on a socket that stays readable */
+        log_warn("ws: accept: %s; pausing for 200 ms", strerror(errno));
+        uv_poll_stop(&w->listen_poll);
+        uv_timer_start(&w->accept_pause, on_accept_resume, 200, 0);
+      }
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* consoles are interactive */
+    if (context_ensure(w) < 0) {
+      close(fd);
+      continue;
+    }
+    if (!lws_adopt_socket_vhost(w->vh, fd)) /* closes FD on failure */
+      log_warn("ws: libwebsockets could not take a connection");
+  }
+}
+
+static void on_accept_resume(uv_timer_t *t) {
+  struct ws *w = t->data;
+  uv_poll_start(&w->listen_poll, UV_READABLE, on_listen_readable);
+}
+
+static int listen_on(struct ws *w, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
+    snprintf(err, errlen, "'%s' is not an IPv4 address", bind_addr);
+    return -1;
+  }
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  socklen_t sl = sizeof(sa);
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+      bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+    snprintf(err, errlen, "cannot start the WebSocket server on %s:%u: %s", bind_addr, port, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  w->listen_fd = fd;
+  w->port = ntohs(sa.sin_port);
+  return 0;
+}
+
+struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
+  struct ws *w = xcalloc(1, sizeof(*w));
+  w->c = c;
+  w->listen_fd = -1;
+  if (listen_on(w, bind_addr, port, err, errlen) < 0) {
     free(w);
     return NULL;
   }
-  w->vh = lws_get_vhost_by_name(w->ctx, "default");
-  int p = w->vh ? lws_get_vhost_listen_port(w->vh) : port;
-  w->port = (uint16_t)(p > 0 ? p : port);
+  the_ws = w;
+  uv_poll_init_socket(&c->loop, &w->listen_poll, w->listen_fd);
+  w->listen_poll.data = w;
+  uv_timer_init(&c->loop, &w->accept_pause);
+  w->accept_pause.data = w;
+  uv_poll_start(&w->listen_poll, UV_READABLE, on_listen_readable);
   snprintf(w->base, sizeof(w->base), "ws://%s:%u", bind_addr, w->port);
   return w;
 }
@@ -350,10 +439,21 @@ void ws_send_close(struct lws *wsi, int code, const char *reason) {
   lws_write(wsi, frame + LWS_PRE, 2 + rl, (enum lws_write_protocol)QHM_LWS_WRITE_CLOSE);
 }
 
+static void on_listener_closed(uv_handle_t *h) {
+  struct ws *w = h->data;
+  if (--w->closing == 0) {
+    close(w->listen_fd);
+    free(w);
+  }
+}
+
 void ws_stop(struct ws *w) {
   if (!w)
     return;
-  lws_context_destroy(w->ctx);
+  if (w->ctx)
+    lws_context_destroy(w->ctx);
   the_ws = NULL;
-  free(w);
+  w->closing = 2;
+  uv_close((uv_handle_t *)&w->listen_poll, on_listener_closed);
+  uv_close((uv_handle_t *)&w->accept_pause, on_listener_closed);
 }

@@ -13,6 +13,7 @@
 #ifndef QHM_WS_H
 #define QHM_WS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,10 @@ struct lws;
  * callback that then returns -1. lws 4.1 drops the TCP connection without a close frame
  * when a writeable callback returns -1 after lws_close_reason(), so bridges use this. */
 void ws_send_close(struct lws *wsi, int code, const char *reason);
+
+/* lws_lazy.c: libwebsockets is loaded on the first connection, not at start. */
+void lws_lazy_load(void);
+bool lws_lazy_loaded(void);
 
 /* Per-session limits, shared with the bridges. */
 #define WS_MAX_MESSAGE (1u << 20) /* one client message; larger is closed with 1009 */

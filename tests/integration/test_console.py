@@ -746,3 +746,79 @@ class ConsoleTest(DaemonTestCase):
         self.assertIn(hs.status, (403, 404, 409), 'ticket of a deleted VM: %r' % hs)
         self.assertAlive()
         self.assertConsoleWorks(msg='after tickets of dead VMs')
+
+
+# --------------------------------------------------------------------------
+# The listener: the daemon's own socket, libwebsockets loaded on the first connection
+
+
+def mapped_libraries(pid):
+    """Base names of the shared objects mapped into PID."""
+    names = set()
+    with open('/proc/%d/maps' % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and '.so' in parts[5]:
+                names.add(os.path.basename(parts[5]))
+    return names
+
+
+def has_lib(names, stem):
+    return any(n.startswith(stem + '.so') for n in names)
+
+
+class ListenerTest(DaemonTestCase):
+    """A fresh daemon per test: what is mapped before the first connection matters."""
+
+    @classmethod
+    def setUpClass(cls):
+        pass
+
+    @classmethod
+    def tearDownClass(cls):
+        pass
+
+    def setUp(self):
+        self.daemon = Daemon()
+        self.addCleanup(self.daemon.teardown)
+
+    def test_libraries_loaded_on_first_connection(self):
+        d = self.daemon.start()
+        d.ok('GET', '/api/v1/host')
+        d.ok('GET', '/api/v1/vms')
+        libs = mapped_libraries(d.proc.pid)
+        for stem in ('libwebsockets', 'libssl', 'libcrypto', 'libcurl'):
+            self.assertFalse(has_lib(libs, stem), '%s mapped by an idle daemon: %s' % (stem, sorted(libs)))
+        # The first connection loads libwebsockets, and the stream works.
+        _, js, _ = d.api('POST', '/api/v1/events/ticket')
+        ws = wsclient.open_ws(js['url']).ws
+        self.assertIsNotNone(ws, 'first upgrade refused')
+        self.addCleanup(ws.close)
+        self.assertTrue(has_lib(mapped_libraries(d.proc.pid), 'libwebsockets'))
+        vm = d.create(name='lazy-events', **idle_vm())
+        op, data = ws.recv_message(5)
+        self.assertEqual(op, OP_TEXT)
+        e = json.loads(data.decode())
+        self.assertEqual((e['type'], e['vm']), ('vm.created', vm['id']), e)
+        # Later connections reuse the context: a refusal still gets its status, an upgrade its 101.
+        _, js2, _ = d.api('POST', '/api/v1/events/ticket')
+        self.assertEqual(wsclient.open_ws(js2['url'].replace('ticket=', 'ticket=x')).status, 403)
+        ws2 = wsclient.open_ws(js2['url']).ws
+        self.assertIsNotNone(ws2, 'second upgrade refused')
+        ws2.close()
+        # Still serving HTTP, and the first stream still delivers.
+        d.ok('DELETE', '/api/v1/vms/' + vm['id'])
+        op, data = ws.recv_message(5)
+        self.assertEqual(json.loads(data.decode())['type'], 'vm.deleted')
+
+    def test_ws_port_in_use(self):
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(('127.0.0.1', 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        self.daemon.extra_args = ['--ws-port', str(port)]
+        with self.assertRaises(RuntimeError) as cm:
+            self.daemon.start()
+        self.assertIn('cannot start the WebSocket server on 127.0.0.1:%d: Address already in use' % port,
+                      str(cm.exception))
