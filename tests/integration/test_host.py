@@ -6,7 +6,7 @@ import platform
 import re
 import threading
 
-from harness import REPO, DaemonTestCase, kvm_probe
+from harness import REPO, Daemon, DaemonTestCase, kvm_probe
 
 
 def meson_version():
@@ -119,10 +119,35 @@ class HostTest(DaemonTestCase):
             self.assertEqual({v['id'] for v in js['vms']}, ids, 'request %d' % i)
         self.assertAlive()
 
-    def test_libcurl_loaded_only_for_downloads(self):
-        # The downloader's libcurl (and the dozen libraries it brings) is loaded on first use.
-        self.daemon.ok('GET', '/api/v1/host')
-        self.daemon.ok('GET', '/api/v1/vms')
-        with open('/proc/%d/maps' % self.daemon.proc.pid) as f:
-            maps = f.read()
-        self.assertNotIn('libcurl', maps, 'an idle daemon mapped libcurl')
+
+class KVMDecisionTest(DaemonTestCase):
+    """The daemon's own KVM decision (its probe boots a real-mode guest under KVM), with
+    QHM_NO_KVM taken away, against the harness's independent probe (SeaBIOS under KVM)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(env={'QHM_NO_KVM': None})
+        cls.data_dir = cls.daemon.data_dir
+        try:
+            cls.daemon.start(timeout=20)
+        except Exception:
+            cls.daemon.teardown()
+            raise
+
+    def test_kvm_decision(self):
+        h = self.daemon.ok('GET', '/api/v1/host')
+        kvm = h['kvm']
+        usable, why = kvm_probe()
+        self.assertEqual(kvm['usable'], usable, 'daemon says %r, independent probe: %s' % (kvm, why))
+        if usable:
+            self.assertIn('real-mode probe guest ran in', kvm['reason'], kvm)
+            self.assertEqual(h['arches']['x86_64']['accelerator'], 'kvm', h)
+        elif os.path.exists('/dev/kvm') and 'too slowly' in kvm['reason']:
+            self.assertIn('SeaBIOS under KVM did not finish', why)
+        if not usable:
+            self.assertEqual(h['arches']['x86_64']['accelerator'], 'tcg', h)
+        # Every VM log names the choice; the argv carries it.
+        vm = self.daemon.create(name='accel', arch='x86_64', memory_mib=128, cpus=1, disks=[])
+        self.addCleanup(self.daemon.dispose, vm['id'])
+        argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])
+        self.assertIn('kvm' if usable else 'tcg,thread=multi', ' '.join(argv['argv']), argv)
