@@ -46,6 +46,8 @@
 #include "dl_seg.h"
 #include "events.h"
 #include "util.h"
+#include "vm.h"
+#include "vm_config.h"
 
 #define DL_MAX_CONNS 16
 #define DL_DEFAULT_CONNS 8
@@ -2006,6 +2008,13 @@ static void route_images(struct dl_manager *m, struct core_req *r, char **seg, i
   if (strcmp(r->method, "GET") == 0) {
     core_req_reply_json(r, 200, img);
   } else if (strcmp(r->method, "DELETE") == 0) {
+    char who[VM_NAME_MAX + 32];
+    if (vm_manager_file_in_use(m->c->vms, json_string_value(json_object_get(img, "path")), who,
+                               sizeof(who))) {
+      json_decref(img);
+      core_req_reply_error(r, 409, "in_use", "the image is in use by %s: eject or detach it first", who);
+      return;
+    }
     unlink(json_string_value(json_object_get(img, "path")));
     db_delete(m, "images", seg[1]);
     json_decref(img);

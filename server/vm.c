@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1551,4 +1552,32 @@ void vm_manager_free(struct vm_manager *m) {
     v = next;
   }
   free(m);
+}
+
+/* The same path once symbolic links and "..": a hard link elsewhere is another file to the user
+ * (an import may hard-link the original into the library; the original stays in use). */
+static bool same_path(const char *real_a, const char *b) {
+  char rb[PATH_MAX];
+  if (!b[0])
+    return false;
+  return strcmp(real_a, b) == 0 || (realpath(b, rb) && strcmp(real_a, rb) == 0);
+}
+
+bool vm_manager_file_in_use(struct vm_manager *m, const char *path, char *who, size_t len) {
+  char ra[PATH_MAX];
+  if (!realpath(path, ra))
+    snprintf(ra, sizeof(ra), "%s", path);
+  for (struct vm *v = m->head; v; v = v->next) {
+    const char *as = NULL;
+    if (same_path(ra, v->cfg.cdrom))
+      as = "cdrom";
+    for (size_t i = 0; !as && i < v->cfg.n_disks; i++)
+      if (same_path(ra, v->cfg.disks[i].path))
+        as = "disk";
+    if (as) {
+      snprintf(who, len, "VM '%s' (%s)", v->cfg.name, as);
+      return true;
+    }
+  }
+  return false;
 }

@@ -47,5 +47,8 @@ struct vm_rdp;
  * ignore_cert set for loopback targets without a pinned fingerprint); -1 with a message when
  * there is no target. */
 int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *out, char *err, size_t errlen);
+/* Whether a VM uses the file at PATH as its cdrom or a disk (the same path once resolved).
+ * Writes "VM 'name' (cdrom)" into WHO. */
+bool vm_manager_file_in_use(struct vm_manager *m, const char *path, char *who, size_t len);
 
 #endif

@@ -560,6 +560,16 @@ class DownloadTest(unittest.TestCase):
                                                                   'disks': [], 'cdrom': img['path']})
         self.assertEqual(st, 201, vm)
         self.assertEqual(vm['cdrom'] if 'cdrom' in vm else vm['config']['cdrom'], img['path'])
+        # ... and then cannot be deleted from under the VM; the file stays.
+        st, js, _ = self.daemon.api('DELETE', '/api/v1/images/' + img['id'])
+        self.assertEqual(st, 409, js)
+        self.assertEqual(js['error']['code'], 'in_use', js)
+        self.assertIn("VM 'with-iso' (cdrom)", js['error']['message'], js)
+        self.assertTrue(os.path.exists(img['path']))
+        self.daemon.ok('PATCH', '/api/v1/vms/' + vm['id'], body={'cdrom': ''})
+        self.daemon.ok('DELETE', '/api/v1/images/' + img['id'])
+        self.assertFalse(os.path.exists(img['path']))
+        self.assertEqual(self.daemon.api('GET', '/api/v1/images/' + img['id'])[0], 404)
         self.daemon.api('DELETE', '/api/v1/vms/' + vm['id'])
 
 
