@@ -1613,6 +1613,51 @@ static void drain_input(struct worker *w) {
 
 /* ---- session ---- */
 
+/*
+ * FreeRDP 2's connection sequence (rdp_client_connect) reads what the server sent, then calls
+ * Sleep(100) before it looks again: every round trip of the sequence (MCS attach, channel joins,
+ * licensing, capabilities, finalization) costs up to 100 ms, ~1 s in all against a server on
+ * this machine. The worker defines WinPR's Sleep itself (exported, so libfreerdp2 binds to it
+ * rather than to libwinpr2's): on the main thread while freerdp_connect() runs, a sleep ends as
+ * soon as the connection has something to read. Everywhere else it sleeps like WinPR's.
+ */
+static pthread_t main_thread;
+static rdpContext *connecting; /* read and written by the main thread only */
+
+VOID Sleep(DWORD ms) {
+  if (pthread_equal(pthread_self(), main_thread) && connecting) {
+    HANDLE h[MAXIMUM_WAIT_OBJECTS];
+    DWORD n = freerdp_get_event_handles(connecting, h, MAXIMUM_WAIT_OBJECTS);
+    /* The transport's handles come first, then two of the channels' (freerdp_get_event_handles),
+     * which are not serviced while connecting. A descriptor that is already readable when the
+     * sequence sleeps is one it does not read now (after a reconnection, one stays readable):
+     * waking on it would end every sleep at once, and the sequence counts its sleeps to time
+     * out. So wait only for descriptors that become readable. */
+    struct pollfd p[MAXIMUM_WAIT_OBJECTS];
+    nfds_t k = 0;
+    for (DWORD i = 0; n > 2 && i < n - 2; i++) {
+      int fd = GetEventFileDescriptor(h[i]);
+      struct pollfd one = {.fd = fd, .events = POLLIN};
+      if (fd >= 0 && poll(&one, 1, 0) == 0)
+        p[k++] = one;
+    }
+    if (k > 0) {
+      poll(p, k, (int)ms);
+      return;
+    }
+  }
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+static BOOL connect_now(freerdp *instance) {
+  connecting = instance->context;
+  BOOL ok = freerdp_connect(instance);
+  connecting = NULL;
+  return ok;
+}
+
 static int connect_rdp(struct worker *w) {
   long port;
   const char *host = w->args[ARG_HOSTNAME];
@@ -1743,7 +1788,7 @@ static int connect_rdp(struct worker *w) {
   }
   if (!w->args[ARG_USERNAME][0]) /* NLA needs credentials */
     freerdp_settings_set_bool(s, FreeRDP_NlaSecurity, FALSE);
-  if (!freerdp_connect(instance)) {
+  if (!connect_now(instance)) {
     UINT32 e = freerdp_get_last_error(instance->context);
     if (w->cert_seen[0])
       send_error(w, GUAC_S_UPSTREAM_ERROR, "the certificate of %s:%ld is not trusted; its fingerprint is %s",
@@ -1779,7 +1824,7 @@ static int reconnect(struct worker *w, long width, long height) {
   freerdp_settings_set_uint32(s, FreeRDP_DesktopHeight, (UINT32)height);
   freerdp_settings_set_uint32(s, FreeRDP_DesktopPhysicalWidth, (UINT32)(width * 254 / (w->dpi * 10)));
   freerdp_settings_set_uint32(s, FreeRDP_DesktopPhysicalHeight, (UINT32)(height * 254 / (w->dpi * 10)));
-  if (!freerdp_connect(instance)) {
+  if (!connect_now(instance)) {
     UINT32 e = freerdp_get_last_error(instance->context);
     send_error(w, GUAC_S_UPSTREAM_ERROR, "reconnecting at %ldx%ld failed: %s", width, height,
                e ? freerdp_get_last_error_string(e) : "protocol error");
@@ -1869,6 +1914,7 @@ int main(int argc, char **argv) {
   struct worker wk = {
       .fd = 3, .width = 1024, .height = 768, .dpi = 96, .stream = 1, .clip_in_stream = -1, .mic_stream = -1};
   struct worker *w = &wk;
+  main_thread = pthread_self();
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc) {
       long fd;
