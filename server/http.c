@@ -16,6 +16,7 @@
 #include "api.h"
 #include "core.h"
 #include "dl_hash.h"
+#include "host.h"
 #include "util.h"
 
 struct http {
@@ -183,6 +184,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     x->upload_fd = -1;
     *con_cls = x;
     if (strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/images/upload") == 0) {
+      /* Refused before a byte of the body is read when the declared size cannot fit. */
+      const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+      char images[4200];
+      unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
+      uint64_t free_mib =
+          fmt_path(images, sizeof(images), "%s/images", h->c->data_dir) < 0 ? 0 : host_disk_free_mib(images);
+      if (want && want / (1024 * 1024) + HOST_DISK_RESERVE_MIB >= free_mib) {
+        char msg[256];
+        snprintf(
+            msg, sizeof(msg),
+            "upload: %llu bytes do not fit: %llu MiB are free in the data directory and 1 GiB is kept free",
+            want, (unsigned long long)free_mib);
+        return send_error(conn, 507, "insufficient_storage", msg);
+      }
       char rnd[17];
       random_hex(rnd, 16);
       x->upload = true;

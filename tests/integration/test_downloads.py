@@ -572,6 +572,27 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual(self.daemon.api('GET', '/api/v1/images/' + img['id'])[0], 404)
         self.daemon.api('DELETE', '/api/v1/vms/' + vm['id'])
 
+    def test_upload_larger_than_free_space_refused_at_once(self):
+        # The declared size (10 TiB) cannot fit: 507 before the body is read, nothing left behind.
+        with socket.create_connection((self.daemon.host, self.daemon.port), timeout=10) as s:
+            s.sendall(b'PUT /api/v1/images/upload?name=huge.iso HTTP/1.1\r\nHost: x\r\n'
+                      b'Content-Type: application/octet-stream\r\nContent-Length: 10995116277760\r\n\r\n'
+                      + b'x' * 4096)
+            data = b''
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b'\r\n\r\n')
+        self.assertTrue(head.startswith(b'HTTP/1.1 507 '), data[:300])
+        err = json.loads(body)['error']
+        self.assertEqual(err['code'], 'insufficient_storage', err)
+        self.assertIn('10995116277760 bytes do not fit', err['message'])
+        self.assertEqual([n for n in os.listdir(os.path.join(self.daemon.data_dir, 'images'))
+                          if n.startswith('.upload') or n == 'huge.iso'], [])
+        self.daemon.ok('GET', '/api/v1/images')
+
 
 @unittest.skipUnless(os.geteuid() == 0, 'mounting a tmpfs needs root')
 class SmallDiskTest(unittest.TestCase):
