@@ -10,6 +10,7 @@
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_snap.h"
 #include "ws.h"
 
 #define MAX_SEGMENTS 8
@@ -133,6 +134,14 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
     } else {
       method_not_allowed(r, "GET, PATCH, DELETE");
     }
+    return;
+  }
+  if (n >= 3 && n <= 5 && strcmp(seg[2], "snapshots") == 0) {
+    json_t *b = NULL;
+    if (n == 3 && is_method(r, "POST") && !(b = body_object(r)))
+      return;
+    vm_snap_req(m, r, id, r->method, n >= 4 ? seg[3] : NULL, n == 5 ? seg[4] : NULL, b);
+    json_decref(b);
     return;
   }
   if (n != 3) {

@@ -34,6 +34,7 @@
 #include "util.h"
 #include "vm_argv.h"
 #include "vm_config.h"
+#include "vm_priv.h"
 #include "vncws.h"
 #include "ws.h"
 
@@ -42,46 +43,8 @@
 #define SHUTDOWN_TIMEOUT_MS 120000
 #define CRASH_LOG_LINES 50
 
-enum vm_state { ST_STOPPED, ST_STARTING, ST_RUNNING, ST_PAUSED, ST_SHUTTING_DOWN, ST_CRASHED };
-static const char *const state_names[] = {"stopped", "starting",      "running",
-                                          "paused",  "shutting-down", "crashed"};
-
-struct waiter {
-  struct core_req *r;
-  struct waiter *next;
-};
-
-struct vm {
-  struct vm_manager *m;
-  struct vm_config cfg;
-  int64_t created;
-  enum vm_state state;
-  char reason[256];
-  /* The QEMU process, while there is one. */
-  pid_t pid;
-  bool is_child; /* started by this daemon: waitpid() gives its status */
-  bool adopted;  /* reattached after a daemon restart */
-  int pidfd;
-  uv_poll_t *pidpoll;
-  json_t *argv;
-  struct qmp *qmp;
-  bool qmp_ready;
-  bool quit_requested, guest_shutdown;
-  uv_timer_t *kill_timer, *shutdown_timer;
-  struct waiter *start_waiters, *exit_waiters;
-  json_t *forwards_active;
-  unsigned shot_seq;
-  json_t *last_exit; /* cache of store_exit_last(); valid when last_exit_known */
-  bool last_exit_known;
-  char *json_text; /* cache of vm_to_json() as compact text for listings; NULL when stale */
-  size_t json_len;
-  struct vm *next;
-};
-
-struct vm_manager {
-  struct core *c;
-  struct vm *head;
-};
+const char *const vm_state_names[] = {"stopped", "starting", "running", "paused", "shutting-down", "crashed"};
+#define state_names vm_state_names
 
 /* ---- small helpers ---- */
 
@@ -102,7 +65,7 @@ static void close_handle(void *h) {
     uv_close(h, free_on_close);
 }
 
-static struct vm *vm_find(struct vm_manager *m, const char *id) {
+struct vm *vm_find(struct vm_manager *m, const char *id) {
   for (struct vm *v = m->head; v; v = v->next)
     if (strcmp(v->cfg.id, id) == 0)
       return v;
@@ -120,7 +83,7 @@ static bool vm_active(const struct vm *v) {
   return v->state != ST_STOPPED && v->state != ST_CRASHED;
 }
 
-static void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen) {
+void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen) {
   struct vm_paths p;
   snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", v->m->c->data_dir, v->cfg.id);
   vm_paths_file(&p, rel, out, outlen);
@@ -170,7 +133,7 @@ static json_t *vm_to_json(struct vm *v) {
   return o;
 }
 
-static void reply_vm(struct core_req *r, int status, struct vm *v) {
+void reply_vm(struct core_req *r, int status, struct vm *v) {
   core_req_reply_json(r, status, vm_to_json(v));
 }
 
@@ -334,7 +297,7 @@ static void on_kill_timer(uv_timer_t *t) {
 
 /* ---- QMP ---- */
 
-static void apply_status(struct vm *v, json_t *ret) {
+void vm_apply_status(struct vm *v, json_t *ret) {
   const char *st = json_string_value(json_object_get(ret, "status"));
   bool running = json_is_true(json_object_get(ret, "running"));
   if (!st)
@@ -395,7 +358,7 @@ static void on_first_status(struct qmp *q, json_t *ret, const char *err, void *u
     log_warn("vm %s: query-status: %s", v->cfg.id, err);
     return; /* the connection is gone; exit handling answers the waiters */
   }
-  apply_status(v, ret);
+  vm_apply_status(v, ret);
   if (v->cfg.net_user && v->cfg.n_forwards > 0) {
     qmp_command(q, "human-monitor-command", json_pack("{s:s}", "command-line", "info usernet"), on_usernet,
                 v);
@@ -573,7 +536,7 @@ static bool regular_file(const char *path, char *err, size_t errlen, const char 
   return true;
 }
 
-static void vm_start(struct vm *v, struct core_req *r) {
+void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
   struct core *c = v->m->c;
   char err[1024] = "", path[4200];
   struct vm_argv av = {0};
@@ -581,6 +544,10 @@ static void vm_start(struct vm *v, struct core_req *r) {
 
   if (vm_active(v)) {
     core_req_reply_error(r, 409, "invalid_state", "cannot start: the VM is %s", state_names[v->state]);
+    return;
+  }
+  if (v->snap_busy) {
+    core_req_reply_error(r, 409, "busy", "cannot start: a snapshot operation is running");
     return;
   }
   uint64_t committed = vm_manager_committed_mib(v->m), limit = host_commit_limit_mib(&c->host);
@@ -607,6 +574,12 @@ static void vm_start(struct vm *v, struct core_req *r) {
   if (vm_argv_build(&v->cfg, &c->host.facts, &p, &av, err, sizeof(err)) < 0) {
     core_req_reply_error(r, 500, "internal", "%s", err);
     return;
+  }
+  if (loadvm) { /* this start only: not part of the config */
+    av.argv = xrealloc(av.argv, (av.argc + 3) * sizeof(char *));
+    av.argv[av.argc++] = xstrdup("-loadvm");
+    av.argv[av.argc++] = xstrdup(loadvm);
+    av.argv[av.argc] = NULL;
   }
   vm_path(v, "run", path, sizeof(path));
   mkdir_p(path, 0700);
@@ -696,7 +669,7 @@ static void on_after_status(struct qmp *q, json_t *ret, const char *err, void *u
   if (err) {
     core_req_reply_error(x->r, 500, "internal", "query-status: %s", err);
   } else {
-    apply_status(x->v, ret);
+    vm_apply_status(x->v, ret);
     reply_vm(x->r, 200, x->v);
   }
   free(x);
@@ -713,6 +686,52 @@ static void on_cmd_done(struct qmp *q, json_t *ret, const char *err, void *ud) {
     set_state(x->v, ST_SHUTTING_DOWN, "power button pressed");
   }
   qmp_command(q, "query-status", NULL, on_after_status, x);
+}
+
+json_t *vm_clipboard_backend(bool on) {
+  return on ? json_pack("{s:s, s:{s:s, s:{s:b}}}", "id", "vdagent0", "backend", "type", "qemu-vdagent",
+                        "data", "clipboard", 1)
+            : json_pack("{s:s, s:{s:s, s:{}}}", "id", "vdagent0", "backend", "type", "null", "data");
+}
+
+/*
+ * Pause and resume also detach and attach the clipboard (vm_priv.h): while QEMU's qemu-vdagent
+ * chardev is there, the machine cannot be saved (savevm: "doesn't yet support migration"), and
+ * a paused machine's virtio-serial port refuses chardev-change. So the chardev behind the port
+ * becomes a null one just before `stop`, and the clipboard comes back just after `cont`. A VM
+ * without it (an error answer) is paused and resumed all the same.
+ */
+static void on_clipboard_step(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct cmd_ctx *x = ud;
+  (void)ret;
+  if (err)
+    log_info("vm %s: clipboard chardev not changed around %s: %s", x->v->cfg.id, x->name, err);
+  if (strcmp(x->name, "stop") == 0)
+    qmp_command(q, "stop", NULL, on_cmd_done, x);
+  else
+    qmp_command(q, "query-status", NULL, on_after_status, x);
+}
+
+static void on_resumed(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct cmd_ctx *x = ud;
+  (void)ret;
+  if (err) {
+    core_req_reply_error(x->r, 500, "internal", "cont: %s", err);
+    free(x);
+    return;
+  }
+  qmp_command(q, "chardev-change", vm_clipboard_backend(true), on_clipboard_step, x);
+}
+
+static void pause_or_resume(struct vm *v, struct core_req *r, bool pause) {
+  struct cmd_ctx *x = xcalloc(1, sizeof(*x));
+  x->v = v;
+  x->r = r;
+  x->name = pause ? "stop" : "cont";
+  if (pause)
+    qmp_command(v->qmp, "chardev-change", vm_clipboard_backend(false), on_clipboard_step, x);
+  else
+    qmp_command(v->qmp, "cont", NULL, on_resumed, x);
 }
 
 static void qmp_then_status(struct vm *v, struct core_req *r, const char *cmd) {
@@ -752,13 +771,13 @@ void vm_req_action(struct vm_manager *m, struct core_req *r, const char *id, con
     return;
   }
   if (strcmp(action, "start") == 0) {
-    vm_start(v, r);
+    vm_start_from(v, r, NULL);
   } else if (strcmp(action, "pause") == 0) {
     if (require(v, r, action, S(ST_RUNNING)))
-      qmp_then_status(v, r, "stop");
+      pause_or_resume(v, r, true);
   } else if (strcmp(action, "resume") == 0) {
     if (require(v, r, action, S(ST_PAUSED)))
-      qmp_then_status(v, r, "cont");
+      pause_or_resume(v, r, false);
   } else if (strcmp(action, "reset") == 0) {
     if (require(v, r, action, S(ST_RUNNING) | S(ST_PAUSED) | S(ST_SHUTTING_DOWN)))
       qmp_then_status(v, r, "system_reset");
@@ -1393,6 +1412,10 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
   if (vm_active(v)) {
     core_req_reply_error(r, 409, "invalid_state", "cannot delete: the VM is %s; stop it first",
                          state_names[v->state]);
+    return;
+  }
+  if (v->snap_busy) {
+    core_req_reply_error(r, 409, "busy", "cannot delete: a snapshot operation is running");
     return;
   }
   char dir[4200], trash[4300];

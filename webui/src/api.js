@@ -66,6 +66,12 @@ export const screenshotUrl = (id) => `/api/v1${vmPath(id)}/screenshot?t=${Date.n
 export const consoleTicket = (id, protocol = 'vnc', credentials = null) =>
   api('POST', `${vmPath(id)}/console`, credentials ? { protocol, credentials } : { protocol });
 export const eventsTicket = () => api('POST', '/events/ticket');
+// Snapshots (docs/api.md): taking or restoring one with memory waits for QEMU to write or read it.
+const snapPath = (id, name) => `${vmPath(id)}/snapshots` + (name === undefined ? '' : `/${encodeURIComponent(name)}`);
+export const listSnapshots = (id) => api('GET', snapPath(id)).then((d) => (d && d.snapshots) || []);
+export const takeSnapshot = (id, name) => api('POST', snapPath(id), { name }, LONG);
+export const restoreSnapshot = (id, name) => api('POST', `${snapPath(id, name)}/restore`, undefined, LONG);
+export const deleteSnapshot = (id, name) => api('DELETE', snapPath(id, name), undefined, LONG);
 
 // Optional endpoints (other parts of the daemon may not have them yet):
 // null when the daemon answers 404/405, so callers can degrade.

@@ -4,7 +4,8 @@
 // last crash record (signal, exit code, last log lines) shown prominently;
 // the log as a live tail (polled while QEMU runs); the QEMU command line;
 // Settings (name any time; memory, CPUs and boot order while stopped, PATCH);
-// Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js);
+// Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js); Snapshots
+// (take, restore, delete: pages/vm-snapshots.js);
 // Delete with a confirmation. Guest and daemon text is set as text only.
 import { getVm, getHost, patchVm, deleteVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
@@ -12,6 +13,7 @@ import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
 import { stateBadge, setBadge, actionButtons, errorBanner, confirmDialog, field, withBusy, shellLine, fmtMiB, isLive } from '../ui.js';
 import { rdpSection } from './vm-rdp.js';
+import { snapshotsSection } from './vm-snapshots.js';
 
 const LOG_MS = 2000;
 const BOOT_ORDERS = [['cdrom', 'disk'], ['disk', 'cdrom'], ['cdrom'], ['disk'], ['network'], ['disk', 'network']];
@@ -27,6 +29,7 @@ export function mount(root, { id }) {
   let host = null;
   let logTimer = null;
   let ui = null;
+  let snaps = null;
 
   function build() {
     const title = h('h1', { class: 'vm-title', text: vm.name });
@@ -95,6 +98,7 @@ export function mount(root, { id }) {
 
     // Remote desktop: target, stored credentials, Open RDP console (pages/vm-rdp.js)
     const rdp = rdpSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
+    snaps = snapshotsSection({ id, onVm: (v) => setVm(v), onError: (e) => errors.show(e) });
 
     // Delete
     const delBtn = h('button', { type: 'button', class: 'btn danger', text: t('vm.delete') });
@@ -129,6 +133,7 @@ export function mount(root, { id }) {
       h('div', { class: 'vm-grid' },
         h('section', { 'aria-labelledby': 'ov-title' }, h('h2', { id: 'ov-title', text: t('vm.overview') }), shot, facts),
         h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: t('vm.settings') }), settings)),
+      snaps.el,
       rdp.el,
       h('section', { 'aria-labelledby': 'log-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-title', text: t('vm.log') }), logLive), logPre),
       h('section', { 'aria-labelledby': 'cmd-title' }, h('h2', { id: 'cmd-title', text: t('vm.cmdline') }), cmd),
@@ -160,6 +165,7 @@ export function mount(root, { id }) {
         for (const f of [fMem, fCpus, fBoot]) f.input.disabled = !editable;
         stoppedNote.hidden = editable;
         rdp.render(vm, formsToo);
+        snaps.render(vm);
         if (formsToo) {
           fName.input.value = vm.name;
           fMem.input.value = vm.memory_mib;
@@ -233,11 +239,13 @@ export function mount(root, { id }) {
   const unsubscribe = subscribe((ev) => {
     if (ev.type === 'resync' || ((ev.type === 'vm.state' || ev.type === 'vm.exit') && ev.vm === id)) load();
     else if (ev.type === 'vm.deleted' && ev.vm === id) window.qhmNavigate('/', { replace: true });
+    else if (ev.type === 'vm.snapshots' && ev.vm === id && snaps) snaps.refresh();
   });
 
   return () => {
     alive = false;
     clearTimeout(logTimer);
+    if (snaps) snaps.destroy();
     unsubscribe();
   };
 }

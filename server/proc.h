@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * proc: run a helper program (qemu-img) on the core loop without blocking it,
+ * collect what it prints, and call back once it has exited. Core loop thread only.
+ */
+#ifndef QHM_PROC_H
+#define QHM_PROC_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#define PROC_MAX_OUT (1u << 20) /* stdout kept; more is dropped and the run fails */
+#define PROC_MAX_ERR 4096       /* stderr kept (its start) */
+
+struct proc_result {
+  int exit_status; /* -1 when it could not be started or was killed by a signal */
+  int term_signal;
+  char *out; /* NUL-terminated; "" when nothing */
+  size_t out_len;
+  char *err; /* stderr, or why it could not run; "" when nothing */
+};
+
+typedef void (*proc_cb)(const struct proc_result *res, void *ud);
+
+/* Run ARGV (argv[0] an absolute path). CB is always called, later, from the loop. */
+void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud);
+
+#endif

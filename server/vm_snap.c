@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm_snap: internal qcow2 snapshots of a VM. Core loop thread only.
+ *
+ * Running or paused VM: QEMU takes them (HMP savevm / loadvm / delvm through
+ * QMP human-monitor-command): every writable disk plus the machine's memory
+ * and device state, stored in the first qcow2 disk. Stopped VM: qemu-img
+ * snapshot -c / -a / -d on each disk (disks only). The list is read from the
+ * disks themselves (qemu-img info -U, which may run beside QEMU), so it is
+ * never out of step with them. One operation per VM at a time (snap_busy),
+ * and neither start nor delete while one runs.
+ */
+#include "vm_snap.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "events.h"
+#include "proc.h"
+#include "qmp.h"
+#include "util.h"
+#include "vm_priv.h"
+
+#define SNAP_NAME_MAX 64
+
+enum snap_op { OP_LIST, OP_CREATE, OP_RESTORE, OP_DELETE };
+
+struct snap_ctx {
+  struct vm *v;
+  struct core_req *r;
+  enum snap_op op;
+  char name[SNAP_NAME_MAX + 1];
+  size_t disk;     /* next disk for qemu-img */
+  size_t done;     /* disks already changed (create: to undo on failure) */
+  json_t *found;   /* the snapshot as listed before the operation, when it matters */
+  char *failure;   /* set when a step failed (create: while undoing) */
+  int fail_status; /* its HTTP status: 409 when QEMU refused, else 500 */
+  bool swapped;    /* savevm: the clipboard chardev was swapped for a null one */
+};
+
+/* Letters, digits and . _ - + : @ (and any non-ASCII UTF-8), 1-64 bytes, not only digits: HMP
+ * reads the name as one word, and a number would be taken as a snapshot id. */
+bool vm_snap_name_valid(const char *s) {
+  size_t n = strlen(s);
+  bool digits_only = true;
+  if (n == 0 || n > SNAP_NAME_MAX || !utf8_valid(s, n))
+    return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p < 0x80 && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                       strchr("._-+:@", *p)))
+      return false;
+    if (*p < '0' || *p > '9')
+      digits_only = false;
+  }
+  return !digits_only && strcmp(s, ".") != 0 && strcmp(s, "..") != 0; /* not path segments */
+}
+
+static void ctx_free(struct snap_ctx *x) {
+  if (x->op != OP_LIST)
+    x->v->snap_busy = false;
+  json_decref(x->found);
+  free(x->failure);
+  free(x);
+}
+
+static void changed(struct vm *v) {
+  events_emit(json_pack("{s:s, s:s}", "type", "vm.snapshots", "vm", v->cfg.id));
+}
+
+/* One snapshot as the API shows it, from an entry of qemu-img info's "snapshots". */
+static json_t *snap_json(json_t *e) {
+  json_int_t vmsize = json_integer_value(json_object_get(e, "vm-state-size"));
+  json_int_t clk_s = json_integer_value(json_object_get(e, "vm-clock-sec"));
+  json_int_t clk_ns = json_integer_value(json_object_get(e, "vm-clock-nsec"));
+  return json_pack("{s:s, s:I, s:b, s:I, s:I}", "name", json_string_value(json_object_get(e, "name")),
+                   "created_at", json_integer_value(json_object_get(e, "date-sec")), "memory", vmsize > 0,
+                   "memory_bytes", vmsize, "vm_clock_ms", clk_s * 1000 + clk_ns / 1000000);
+}
+
+/* ---- list: qemu-img info of the first disk, kept only where every disk has the name ---- */
+
+struct list_ctx {
+  struct vm *v;
+  size_t disk;
+  json_t *names; /* name -> count of disks that have it */
+  json_t *first; /* the first disk's entries, in its order */
+  char *failure;
+  void (*done)(struct list_ctx *l, void *ud);
+  void *ud;
+};
+
+static void list_next(struct list_ctx *l);
+
+static void on_info(const struct proc_result *res, void *ud) {
+  struct list_ctx *l = ud;
+  json_t *info = res->exit_status == 0 ? json_loads(res->out, 0, NULL) : NULL;
+  if (!info) {
+    l->failure = xasprintf("cannot read the snapshots of %s: %s", l->v->cfg.disks[l->disk].path,
+                           res->exit_status == 0 ? "qemu-img printed no JSON" : res->err);
+    l->done(l, l->ud);
+    return;
+  }
+  json_t *snaps = json_object_get(info, "snapshots");
+  size_t i;
+  json_t *e;
+  json_array_foreach(snaps, i, e) {
+    const char *name = json_string_value(json_object_get(e, "name"));
+    if (!name)
+      continue;
+    json_t *cnt = json_object_get(l->names, name);
+    /* a name twice on one disk counts once */
+    if (!cnt || json_integer_value(cnt) == (json_int_t)l->disk)
+      json_object_set_new(l->names, name, json_integer((json_int_t)l->disk + 1));
+    if (l->disk == 0)
+      json_array_append(l->first, e);
+  }
+  json_decref(info);
+  l->disk++;
+  list_next(l);
+}
+
+static void list_next(struct list_ctx *l) {
+  if (l->disk >= l->v->cfg.n_disks) {
+    l->done(l, l->ud);
+    return;
+  }
+  char *argv[] = {l->v->m->c->host.qemu_img,     "info", "--output=json", "-U",
+                  l->v->cfg.disks[l->disk].path, NULL};
+  proc_run(&l->v->m->c->loop, argv, on_info, l);
+}
+
+static void list_start(struct vm *v, void (*done)(struct list_ctx *, void *), void *ud) {
+  struct list_ctx *l = xcalloc(1, sizeof(*l));
+  l->v = v;
+  l->names = json_object();
+  l->first = json_array();
+  l->done = done;
+  l->ud = ud;
+  list_next(l);
+}
+
+/* The snapshots on every disk, as API objects (new reference). */
+static json_t *list_result(struct list_ctx *l) {
+  json_t *out = json_array();
+  size_t i;
+  json_t *e;
+  json_array_foreach(l->first, i, e) {
+    const char *name = json_string_value(json_object_get(e, "name"));
+    if (json_integer_value(json_object_get(l->names, name)) == (json_int_t)l->v->cfg.n_disks) {
+      json_array_append_new(out, snap_json(e));
+      json_object_del(l->names, name); /* once */
+    }
+  }
+  return out;
+}
+
+static void list_free(struct list_ctx *l) {
+  json_decref(l->names);
+  json_decref(l->first);
+  free(l->failure);
+  free(l);
+}
+
+static json_t *find(json_t *list, const char *name) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i,
+                     e) if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0) return e;
+  return NULL;
+}
+
+/* ---- qemu-img snapshot on each disk, for a stopped VM ---- */
+
+static void img_next(struct snap_ctx *x);
+static void finish(struct snap_ctx *x);
+static void on_restored_status(struct qmp *q, json_t *ret, const char *err, void *ud);
+
+static void on_img(const struct proc_result *res, void *ud) {
+  struct snap_ctx *x = ud;
+  if (res->exit_status != 0) {
+    if (!x->failure)
+      x->failure = xasprintf("qemu-img snapshot on %s failed: %s", x->v->cfg.disks[x->disk].path,
+                             res->err[0] ? res->err : "no message");
+    if (x->op == OP_CREATE && x->done > 0) {
+      /* undo: delete the snapshot from the disks that already have it, last first */
+      x->op = OP_DELETE;
+      x->disk = x->done - 1;
+      x->done = 0;
+      img_next(x);
+      return;
+    }
+    finish(x);
+    return;
+  }
+  x->done++;
+  if (x->failure) { /* undoing a failed create, backwards */
+    if (x->disk == 0) {
+      finish(x);
+      return;
+    }
+    x->disk--;
+  } else {
+    x->disk++;
+  }
+  img_next(x);
+}
+
+static void img_next(struct snap_ctx *x) {
+  struct vm *v = x->v;
+  if (!x->failure && x->disk >= v->cfg.n_disks) {
+    finish(x);
+    return;
+  }
+  const char *flag = x->op == OP_CREATE ? "-c" : x->op == OP_RESTORE ? "-a" : "-d";
+  char *argv[] = {v->m->c->host.qemu_img,     "snapshot", (char *)flag, x->name,
+                  v->cfg.disks[x->disk].path, NULL};
+  proc_run(&v->m->c->loop, argv, on_img, x);
+}
+
+/* ---- answers ---- */
+
+static void on_relisted(struct list_ctx *l, void *ud) {
+  struct snap_ctx *x = ud;
+  json_t *all = l->failure ? NULL : list_result(l);
+  json_t *s = all ? find(all, x->name) : NULL;
+  if (s)
+    core_req_reply_json(x->r, 201, json_incref(s));
+  else
+    core_req_reply_error(x->r, 500, "internal", "the snapshot was taken but is not listed: %s",
+                         l->failure ? l->failure : "not on every disk");
+  json_decref(all);
+  list_free(l);
+  changed(x->v);
+  ctx_free(x);
+}
+
+static void finish(struct snap_ctx *x) {
+  struct vm *v = x->v;
+  if (x->failure) {
+    core_req_reply_error(x->r, x->fail_status ? x->fail_status : 500, "snapshot_failed", "%s", x->failure);
+    ctx_free(x);
+    return;
+  }
+  if (x->op == OP_CREATE) {
+    list_start(v, on_relisted, x); /* answer with the snapshot as the disks have it */
+    return;
+  }
+  if (x->op == OP_RESTORE && v->qmp_ready && (v->state == ST_RUNNING || v->state == ST_PAUSED)) {
+    /* loadvm stops the machine and runs it again if it ran: answer with the state it is in now */
+    qmp_command(v->qmp, "query-status", NULL, on_restored_status, x);
+    return;
+  }
+  if (x->op == OP_RESTORE)
+    reply_vm(x->r, 200, v);
+  else
+    core_req_reply_json(x->r, 200, json_pack("{s:s}", "deleted", x->name));
+  changed(v);
+  ctx_free(x);
+}
+
+static void on_restored_status(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct snap_ctx *x = ud;
+  (void)q;
+  if (!err)
+    vm_apply_status(x->v, ret);
+  reply_vm(x->r, 200, x->v);
+  changed(x->v);
+  ctx_free(x);
+}
+
+/* HMP through QMP: "" on success, else the monitor's message ("Error: ..."). */
+static void on_hmp_result(struct snap_ctx *x, json_t *ret, const char *err) {
+  const char *out = json_string_value(ret);
+  if (err || !out) {
+    x->failure = xasprintf("QEMU did not answer: %s", err ? err : "no text");
+  } else if (out[0]) {
+    char *msg = xstrdup(strncmp(out, "Error: ", 7) == 0 ? out + 7 : out);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+      msg[--n] = 0;
+    utf8_sanitize(msg);
+    x->failure = xasprintf("QEMU refused: %s", msg);
+    x->fail_status = 409;
+    free(msg);
+  }
+}
+
+static void on_hmp(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  (void)q;
+  on_hmp_result(ud, ret, err);
+  finish(ud);
+}
+
+static void hmp(struct snap_ctx *x, const char *verb) {
+  char *line = xasprintf("%s %s", verb, x->name);
+  qmp_command(x->v->qmp, "human-monitor-command", json_pack("{s:s}", "command-line", line), on_hmp, x);
+  free(line);
+}
+
+/*
+ * The clipboard's qemu-vdagent chardev blocks savevm ("doesn't yet support migration"). Its
+ * virtserialport must stay (virtio-serial saves which ports exist, and a start with -loadvm has
+ * it), so a running VM's chardev is swapped for a null one around savevm and back after, whatever
+ * savevm answered. A paused VM's already is a null one (pause swaps it, vm.c), and its port
+ * refuses the swap: savevm then goes on as is.
+ */
+static void on_vdagent_back(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  (void)q;
+  (void)ret;
+  if (err)
+    log_warn("vm %s: the clipboard chardev did not come back after the snapshot: %s",
+             ((struct snap_ctx *)ud)->v->cfg.id, err);
+  finish(ud);
+}
+
+static void on_saved(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct snap_ctx *x = ud;
+  on_hmp_result(x, ret, err);
+  if (!x->swapped || !x->v->qmp_ready) {
+    finish(x);
+    return;
+  }
+  qmp_command(q, "chardev-change", vm_clipboard_backend(true), on_vdagent_back, x);
+}
+
+static void on_vdagent_off(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct snap_ctx *x = ud;
+  (void)ret;
+  x->swapped = !err; /* a paused VM's port refuses: its chardev is the null one already */
+  char *line = xasprintf("savevm %s", x->name);
+  qmp_command(q, "human-monitor-command", json_pack("{s:s}", "command-line", line), on_saved, x);
+  free(line);
+}
+
+static void savevm(struct snap_ctx *x) {
+  qmp_command(x->v->qmp, "chardev-change", vm_clipboard_backend(false), on_vdagent_off, x);
+}
+
+/* The listing before an operation tells whether the name exists and whether it holds memory. */
+static void on_listed(struct list_ctx *l, void *ud) {
+  struct snap_ctx *x = ud;
+  struct vm *v = x->v;
+  json_t *all = l->failure ? NULL : list_result(l);
+  if (!all) {
+    core_req_reply_error(x->r, 500, "internal", "%s", l->failure);
+    list_free(l);
+    ctx_free(x);
+    return;
+  }
+  list_free(l);
+  if (x->op == OP_LIST) {
+    core_req_reply_json(x->r, 200, json_pack("{s:o}", "snapshots", all));
+    ctx_free(x);
+    return;
+  }
+  json_t *s = find(all, x->name);
+  x->found = json_incref(s);
+  json_decref(all);
+  bool live = v->state == ST_RUNNING || v->state == ST_PAUSED;
+  bool stopped = v->state == ST_STOPPED || v->state == ST_CRASHED;
+  if (!live && !stopped) { /* it changed while the list was read */
+    core_req_reply_error(x->r, 409, "invalid_state", "the VM is %s", vm_state_names[v->state]);
+    ctx_free(x);
+    return;
+  }
+  if (x->op == OP_CREATE && s) {
+    core_req_reply_error(x->r, 409, "conflict", "name: a snapshot named '%s' exists", x->name);
+    ctx_free(x);
+    return;
+  }
+  if (x->op != OP_CREATE && !s) {
+    core_req_reply_error(x->r, 404, "not_found", "no snapshot named '%s' on every disk of this VM", x->name);
+    ctx_free(x);
+    return;
+  }
+  bool memory = s && json_is_true(json_object_get(s, "memory"));
+  if (x->op == OP_RESTORE && live && !memory) {
+    core_req_reply_error(x->r, 409, "invalid_state", "'%s' holds the disks only: stop the VM to restore it",
+                         x->name);
+    ctx_free(x);
+    return;
+  }
+  if (x->op == OP_RESTORE && stopped && memory) {
+    /* the saved moment, memory included: start QEMU from it; the start answers */
+    struct core_req *r = x->r;
+    char name[SNAP_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s", x->name);
+    ctx_free(x);
+    vm_start_from(v, r, name);
+    if (v->state == ST_STARTING)
+      changed(v);
+    return;
+  }
+  if (live) {
+    if (x->op == OP_CREATE)
+      savevm(x);
+    else
+      hmp(x, x->op == OP_RESTORE ? "loadvm" : "delvm");
+  } else {
+    x->disk = 0;
+    img_next(x);
+  }
+}
+
+void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const char *method,
+                 const char *name, const char *action, json_t *body) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  enum snap_op op;
+  if (!name && strcmp(method, "GET") == 0) {
+    op = OP_LIST;
+  } else if (!name && strcmp(method, "POST") == 0) {
+    op = OP_CREATE;
+    json_t *n = json_object_get(body, "name");
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val) {
+      if (strcmp(key, "name") != 0) {
+        core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
+        return;
+      }
+    }
+    if (!json_is_string(n)) {
+      core_req_reply_error(r, 400, "invalid_field", "name: required, a string");
+      return;
+    }
+    name = json_string_value(n);
+  } else if (name && !action && strcmp(method, "DELETE") == 0) {
+    op = OP_DELETE;
+  } else if (name && action && strcmp(action, "restore") == 0 && strcmp(method, "POST") == 0) {
+    op = OP_RESTORE;
+  } else if (name && action && strcmp(action, "restore") != 0) {
+    core_req_reply_error(r, 404, "not_found", "no such resource");
+    return;
+  } else {
+    core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", method,
+                         !name    ? "GET, POST"
+                         : action ? "POST"
+                                  : "DELETE");
+    return;
+  }
+  if (name && !vm_snap_name_valid(name)) {
+    core_req_reply_error(r, 400, "invalid_field",
+                         "name: 1-%d bytes of letters, digits and . _ - + : @, not only digits",
+                         SNAP_NAME_MAX);
+    return;
+  }
+  if (op != OP_LIST) {
+    bool ok = v->state == ST_STOPPED || v->state == ST_CRASHED ||
+              ((v->state == ST_RUNNING || v->state == ST_PAUSED) && v->qmp_ready);
+    if (!ok) {
+      core_req_reply_error(r, 409, "invalid_state", "snapshots: the VM is %s", vm_state_names[v->state]);
+      return;
+    }
+    if (v->snap_busy) {
+      core_req_reply_error(r, 409, "busy", "another snapshot operation is running on this VM");
+      return;
+    }
+    if (v->cfg.n_disks == 0) {
+      core_req_reply_error(r, 409, "no_disk", "snapshots are kept in the VM's disks, and it has none");
+      return;
+    }
+    v->snap_busy = true;
+  }
+  struct snap_ctx *x = xcalloc(1, sizeof(*x));
+  x->v = v;
+  x->r = r;
+  x->op = op;
+  snprintf(x->name, sizeof(x->name), "%s", name ? name : "");
+  if (v->cfg.n_disks == 0) { /* list only, see above */
+    core_req_reply_json(r, 200, json_pack("{s:[]}", "snapshots"));
+    ctx_free(x);
+    return;
+  }
+  list_start(v, on_listed, x);
+}

@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""VM snapshots against real QEMU and real qcow2 disks: disk-only snapshots of a stopped VM (the
+disk content really goes back: written and read with qemu-io), snapshots with memory of a running
+VM (the screen of a paused memtest86+ comes back byte for byte), a stopped VM started from a
+snapshot with memory (-loadvm), two disks (a snapshot is on both or on none: a failure on the
+second disk is undone on the first), concurrent requests, and every bad input."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import png
+
+from harness import MEMTEST_ISO, DaemonTestCase
+
+QEMU_IMG = shutil.which('qemu-img') or '/usr/bin/qemu-img'
+QEMU_IO = shutil.which('qemu-io') or '/usr/bin/qemu-io'
+
+
+def qemu_io(disk, cmd):
+    """Run one qemu-io command on a qcow2 file of a stopped VM; True when it succeeded."""
+    p = subprocess.run([QEMU_IO, '-f', 'qcow2', '-c', cmd, disk], capture_output=True, text=True, timeout=30)
+    return p.returncode == 0 and 'Pattern verification failed' not in p.stdout + p.stderr
+
+
+def disk_snapshots(disk):
+    out = subprocess.run([QEMU_IMG, 'info', '--output=json', '-U', disk], capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    return [s['name'] for s in json.loads(out).get('snapshots', [])]
+
+
+class SnapshotTest(DaemonTestCase):
+    def snaps(self, vid):
+        return self.daemon.ok('GET', '/api/v1/vms/%s/snapshots' % vid)['snapshots']
+
+    def take(self, vid, name, expect=201):
+        return self.daemon.ok('POST', '/api/v1/vms/%s/snapshots' % vid, body={'name': name}, expect=expect,
+                              timeout=120)
+
+    def restore(self, vid, name):
+        return self.daemon.ok('POST', '/api/v1/vms/%s/snapshots/%s/restore' % (vid, name), timeout=120)
+
+    def shot_hash(self, vid):
+        st, data, h = self.daemon.screenshot(vid)
+        self.assertEqual(st, 200, data)
+        return hashlib.sha256(data).hexdigest()
+
+    def test_stopped_vm_disk_snapshots(self):
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
+        vid, disk = vm['id'], vm['disks'][0]['path']
+        self.assertEqual(self.snaps(vid), [])
+        self.assertTrue(qemu_io(disk, 'write -P 0x11 0 64k'))
+        s = self.take(vid, 'base')
+        self.assertEqual((s['name'], s['memory'], s['memory_bytes']), ('base', False, 0), s)
+        self.assertLess(abs(s['created_at'] - time.time()), 60, s)
+        self.assertEqual(disk_snapshots(disk), ['base'])
+        # Changes after the snapshot are undone by restoring it.
+        self.assertTrue(qemu_io(disk, 'write -P 0x22 0 64k'))
+        self.assertTrue(qemu_io(disk, 'read -P 0x22 0 64k'))
+        vmj = self.restore(vid, 'base')
+        self.assertEqual(vmj['state'], 'stopped', vmj)
+        self.assertTrue(qemu_io(disk, 'read -P 0x11 0 64k'), 'the disk did not go back to the snapshot')
+        self.take(vid, 'second')
+        self.assertEqual([x['name'] for x in self.snaps(vid)], ['base', 'second'])
+        self.assertEqual(self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/base' % vid), {'deleted': 'base'})
+        self.assertEqual(disk_snapshots(disk), ['second'])
+        self.assertEqual([x['name'] for x in self.snaps(vid)], ['second'])
+
+    def test_running_vm_snapshot_with_memory(self):
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
+        vid = vm['id']
+        self.daemon.action(vid, 'start')
+        self.daemon.wait_real_frame(vid, 120)
+        self.daemon.action(vid, 'pause')
+        before = self.shot_hash(vid)
+        s = self.take(vid, 'live')
+        self.assertTrue(s['memory'], s)
+        self.assertGreater(s['memory_bytes'], 0, s)
+        self.assertGreater(s['vm_clock_ms'], 0, s)
+        self.assertEqual(self.daemon.vm(vid)['state'], 'paused')
+        # memtest86+ keeps drawing (its clock): the screen moves on ...
+        self.daemon.action(vid, 'resume')
+        deadline = time.time() + 30
+        while True:
+            time.sleep(1.5)
+            self.daemon.action(vid, 'pause')
+            later = self.shot_hash(vid)
+            if later != before or time.time() > deadline:
+                break
+            self.daemon.action(vid, 'resume')
+        self.assertNotEqual(later, before, 'the guest screen did not change in 30 s')
+        # ... and restoring the snapshot brings the paused machine back to that moment.
+        vmj = self.restore(vid, 'live')
+        self.assertEqual(vmj['state'], 'paused', vmj)
+        self.assertEqual(self.shot_hash(vid), before, 'the screen after restore is not the snapshot\'s')
+        # Restored while running, it runs on from there; the clipboard chardev came back after savevm
+        # (a second snapshot works, which the chardev swap makes possible at all).
+        self.daemon.action(vid, 'resume')
+        self.assertEqual(self.restore(vid, 'live')['state'], 'running')
+        self.assertTrue(self.take(vid, 'live2')['memory'])
+        # A disk-only snapshot cannot be restored into a running VM.
+        self.daemon.action(vid, 'kill')
+        self.take(vid, 'cold')
+        self.daemon.action(vid, 'start')
+        self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots/cold/restore' % vid), 409, 'invalid_state',
+                         msg='disk-only snapshot into a running VM')
+        self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/live2' % vid)
+        self.assertEqual([x['name'] for x in self.snaps(vid)], ['live', 'cold'])
+
+    def test_stopped_vm_starts_from_memory_snapshot(self):
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
+        vid = vm['id']
+        self.daemon.action(vid, 'start')
+        self.daemon.wait_real_frame(vid, 120)
+        self.daemon.action(vid, 'pause')
+        st, before, _ = self.daemon.screenshot(vid)
+        self.take(vid, 'frozen')
+        self.daemon.action(vid, 'kill')
+        # Restoring it starts QEMU from the saved moment (-loadvm): memtest86+'s screen is there at
+        # once (a boot from scratch shows SeaBIOS or QEMU's placeholder first), nearly pixel for
+        # pixel (only its clock and progress have moved on).
+        vmj = self.restore(vid, 'frozen')
+        self.assertEqual(vmj['state'], 'running', vmj)
+        self.daemon.action(vid, 'pause')
+        st, after, _ = self.daemon.screenshot(vid)
+        a, b = png.decode(before), png.decode(after)
+        self.assertEqual(a.size, b.size)
+        same = sum(1 for i in range(0, len(a.rgb), 3) if a.rgb[i:i + 3] == b.rgb[i:i + 3]) / (a.width * a.height)
+        self.assertGreater(same, 0.97, 'the first screen after restore is not the snapshot\'s (%.3f equal)' % same)
+        self.assertIn('-loadvm frozen', self.log_text(vid))
+        # The next plain start is a normal boot: -loadvm was for that start only.
+        self.daemon.action(vid, 'kill')
+        argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vid)['argv']
+        self.assertNotIn('-loadvm', argv)
+
+    def log_text(self, vid):
+        st, data, _ = self.api('GET', '/api/v1/vms/%s/log?tail=400' % vid)
+        self.assertEqual(st, 200)
+        return data.decode() if isinstance(data, bytes) else json.dumps(data)
+
+    def test_two_disks_all_or_nothing(self):
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}, {'size_gib': 1}])
+        vid, d0, d1 = vm['id'], vm['disks'][0]['path'], vm['disks'][1]['path']
+        self.take(vid, 'both')
+        self.assertEqual((disk_snapshots(d0), disk_snapshots(d1)), (['both'], ['both']))
+        # A name on one disk only is not a snapshot of the VM.
+        subprocess.run([QEMU_IMG, 'snapshot', '-c', 'half', d0], check=True)
+        self.assertEqual([x['name'] for x in self.snaps(vid)], ['both'])
+        self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots/half/restore' % vid), 404, 'not_found')
+        # The second disk cannot take one (a raw file now): the first disk's is undone.
+        os.rename(d1, d1 + '.keep')
+        self.addCleanup(lambda: os.path.exists(d1 + '.keep') and os.replace(d1 + '.keep', d1))
+        with open(d1, 'wb') as f:
+            f.truncate(1 << 20)
+        self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots' % vid, body={'name': 'broken'}), 500,
+                         'snapshot_failed')
+        self.assertEqual(disk_snapshots(d0), ['both', 'half'], 'the first disk kept a half-taken snapshot')
+        os.replace(d1 + '.keep', d1)
+        self.assertEqual([x['name'] for x in self.snaps(vid)], ['both'])
+
+    def test_concurrent_requests_lose_nothing(self):
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
+        vid = vm['id']
+        results = {}
+
+        def take(i):
+            results[i] = self.api('POST', '/api/v1/vms/%s/snapshots' % vid, body={'name': 's%d' % i}, timeout=60)
+
+        threads = [threading.Thread(target=take, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        made = set()
+        for i, (st, js, _) in results.items():
+            self.assertIn(st, (201, 409), js)
+            if st == 201:
+                made.add('s%d' % i)
+            else:
+                self.assertEqual(js['error']['code'], 'busy', js)
+        self.assertTrue(made)
+        self.assertEqual({x['name'] for x in self.snaps(vid)}, made)
+        self.assertEqual(set(disk_snapshots(vm['disks'][0]['path'])), made)
+
+    def test_bad_input(self):
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
+        vid = vm['id']
+        base = '/api/v1/vms/%s/snapshots' % vid
+        for name in ('', 'a b', '123', 'x' * 65, 'a/b', "it's", 'tab\there', '..', '.', 42, None):
+            self.assertError(self.api('POST', base, body={'name': name}), 400, 'invalid_field', msg=repr(name))
+        self.assertError(self.api('POST', base, body={}), 400, 'invalid_field')
+        self.assertError(self.api('POST', base, body={'name': 'ok', 'extra': 1}), 400, 'invalid_field')
+        self.assertError(self.api('POST', base, raw=b'{not json'), 400, 'malformed_json')
+        self.take(vid, 'one')
+        self.assertError(self.api('POST', base, body={'name': 'one'}), 409, 'conflict')
+        self.assertError(self.api('DELETE', base + '/two'), 404, 'not_found')
+        self.assertError(self.api('POST', base + '/two/restore'), 404, 'not_found')
+        self.assertError(self.api('POST', base + '/one/rollback'), 404, 'not_found')
+        self.assertError(self.api('PUT', base), 405, 'method_not_allowed')
+        self.assertError(self.api('GET', base + '/one'), 405, 'method_not_allowed')
+        self.assertError(self.api('GET', '/api/v1/vms/0000000000000000/snapshots'), 404, 'not_found')
+        # A name fine for the daemon but not a word for QEMU's monitor never reaches it.
+        self.assertEqual([x['name'] for x in self.snaps(vid)], ['one'])
+        # Non-ASCII names are names.
+        s = self.take(vid, '快照-1')
+        self.assertEqual(s['name'], '快照-1')
+        self.restore(vid, urllib.parse.quote('快照-1'))
+        # No disk: nowhere to keep a snapshot.
+        nod = self.new_vm(memory_mib=128, disks=[])
+        self.assertEqual(self.snaps(nod['id']), [])
+        self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots' % nod['id'], body={'name': 'x'}), 409,
+                         'no_disk')
+        # The daemon still serves.
+        self.daemon.ok('GET', '/api/v1/vms')
