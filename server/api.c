@@ -10,6 +10,7 @@
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_disk.h"
 #include "vm_snap.h"
 #include "ws.h"
 
@@ -134,6 +135,17 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
     } else {
       method_not_allowed(r, "GET, PATCH, DELETE");
     }
+    return;
+  }
+  if ((n == 3 || n == 4) && strcmp(seg[2], "disks") == 0) {
+    json_t *b = NULL;
+    bool keep = false;
+    if ((is_method(r, "POST") || is_method(r, "PATCH")) && !(b = body_object(r)))
+      return;
+    if (is_method(r, "DELETE") && !parse_bool_arg(r, "keep_disks", r->query_keep_disks, &keep))
+      return;
+    vm_disk_req(m, r, id, r->method, n == 4 ? seg[3] : NULL, b, keep);
+    json_decref(b);
     return;
   }
   if (n >= 3 && n <= 5 && strcmp(seg[2], "snapshots") == 0) {

@@ -90,7 +90,7 @@ void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen) {
 }
 
 /* Anything vm_to_json() shows changed: drop the cached listing text. */
-static void vm_dirty(struct vm *v) {
+void vm_dirty(struct vm *v) {
   free(v->json_text);
   v->json_text = NULL;
 }
@@ -546,8 +546,8 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
     core_req_reply_error(r, 409, "invalid_state", "cannot start: the VM is %s", state_names[v->state]);
     return;
   }
-  if (v->snap_busy) {
-    core_req_reply_error(r, 409, "busy", "cannot start: a snapshot operation is running");
+  if (v->busy) {
+    core_req_reply_error(r, 409, "busy", "cannot start: a snapshot or disk operation is running");
     return;
   }
   uint64_t committed = vm_manager_committed_mib(v->m), limit = host_commit_limit_mib(&c->host);
@@ -1414,8 +1414,8 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
                          state_names[v->state]);
     return;
   }
-  if (v->snap_busy) {
-    core_req_reply_error(r, 409, "busy", "cannot delete: a snapshot operation is running");
+  if (v->busy) {
+    core_req_reply_error(r, 409, "busy", "cannot delete: a snapshot or disk operation is running");
     return;
   }
   char dir[4200], trash[4300];

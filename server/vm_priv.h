@@ -48,7 +48,7 @@ struct vm {
   bool last_exit_known;
   char *json_text; /* cache of vm_to_json() as compact text for listings; NULL when stale */
   size_t json_len;
-  bool snap_busy; /* a snapshot operation runs (vm_snap.c): no start, delete or other snapshot */
+  bool busy; /* a snapshot or disk operation runs (vm_snap.c, vm_disk.c): no start, delete or other one */
   struct vm *next;
 };
 
@@ -61,6 +61,8 @@ struct vm *vm_find(struct vm_manager *m, const char *id);
 /* DATA/vms/ID/REL */
 void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen);
 void reply_vm(struct core_req *r, int status, struct vm *v);
+/* Anything the VM's JSON shows changed (drops the cached listing text). */
+void vm_dirty(struct vm *v);
 /* A query-status answer: the state QEMU is really in. */
 void vm_apply_status(struct vm *v, json_t *ret);
 /* chardev-change arguments for the clipboard's chardev (vdagent0): the qemu-vdagent one (ON) or a

@@ -7,7 +7,7 @@
  * and device state, stored in the first qcow2 disk. Stopped VM: qemu-img
  * snapshot -c / -a / -d on each disk (disks only). The list is read from the
  * disks themselves (qemu-img info -U, which may run beside QEMU), so it is
- * never out of step with them. One operation per VM at a time (snap_busy),
+ * never out of step with them. One operation per VM at a time (busy),
  * and neither start nor delete while one runs.
  */
 #include "vm_snap.h"
@@ -60,7 +60,7 @@ bool vm_snap_name_valid(const char *s) {
 
 static void ctx_free(struct snap_ctx *x) {
   if (x->op != OP_LIST)
-    x->v->snap_busy = false;
+    x->v->busy = false;
   json_decref(x->found);
   free(x->failure);
   free(x);
@@ -458,15 +458,15 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
       core_req_reply_error(r, 409, "invalid_state", "snapshots: the VM is %s", vm_state_names[v->state]);
       return;
     }
-    if (v->snap_busy) {
-      core_req_reply_error(r, 409, "busy", "another snapshot operation is running on this VM");
+    if (v->busy) {
+      core_req_reply_error(r, 409, "busy", "another snapshot or disk operation is running on this VM");
       return;
     }
     if (v->cfg.n_disks == 0) {
       core_req_reply_error(r, 409, "no_disk", "snapshots are kept in the VM's disks, and it has none");
       return;
     }
-    v->snap_busy = true;
+    v->busy = true;
   }
   struct snap_ctx *x = xcalloc(1, sizeof(*x));
   x->v = v;

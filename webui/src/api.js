@@ -66,6 +66,11 @@ export const screenshotUrl = (id) => `/api/v1${vmPath(id)}/screenshot?t=${Date.n
 export const consoleTicket = (id, protocol = 'vnc', credentials = null) =>
   api('POST', `${vmPath(id)}/console`, credentials ? { protocol, credentials } : { protocol });
 export const eventsTicket = () => api('POST', '/events/ticket');
+// Disks after creation (docs/api.md): conversions and resizes wait for qemu-img.
+export const listDisks = (id) => api('GET', `${vmPath(id)}/disks`).then((d) => (d && d.disks) || []);
+export const addDisk = (id, body) => api('POST', `${vmPath(id)}/disks`, body, LONG);
+export const growDisk = (id, n, sizeGib) => api('PATCH', `${vmPath(id)}/disks/${n}`, { size_gib: sizeGib }, LONG);
+export const detachDisk = (id, n, keep) => api('DELETE', `${vmPath(id)}/disks/${n}` + (keep ? '?keep_disks=true' : ''), undefined, LONG);
 // Snapshots (docs/api.md): taking or restoring one with memory waits for QEMU to write or read it.
 const snapPath = (id, name) => `${vmPath(id)}/snapshots` + (name === undefined ? '' : `/${encodeURIComponent(name)}`);
 export const listSnapshots = (id) => api('GET', snapPath(id)).then((d) => (d && d.snapshots) || []);

@@ -5,7 +5,8 @@
 // the log as a live tail (polled while QEMU runs); the QEMU command line;
 // Settings (name any time; memory, CPUs and boot order while stopped, PATCH);
 // Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js); Snapshots
-// (take, restore, delete: pages/vm-snapshots.js);
+// (take, restore, delete: pages/vm-snapshots.js); Disks (add, grow, detach:
+// pages/vm-disks.js);
 // Delete with a confirmation. Guest and daemon text is set as text only.
 import { getVm, getHost, patchVm, deleteVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
@@ -14,6 +15,7 @@ import { subscribe } from '../events.js';
 import { stateBadge, setBadge, actionButtons, errorBanner, confirmDialog, field, withBusy, shellLine, fmtMiB, isLive } from '../ui.js';
 import { rdpSection } from './vm-rdp.js';
 import { snapshotsSection } from './vm-snapshots.js';
+import { disksSection } from './vm-disks.js';
 
 const LOG_MS = 2000;
 const BOOT_ORDERS = [['cdrom', 'disk'], ['disk', 'cdrom'], ['cdrom'], ['disk'], ['network'], ['disk', 'network']];
@@ -30,6 +32,7 @@ export function mount(root, { id }) {
   let logTimer = null;
   let ui = null;
   let snaps = null;
+  let disks = null;
 
   function build() {
     const title = h('h1', { class: 'vm-title', text: vm.name });
@@ -99,6 +102,7 @@ export function mount(root, { id }) {
     // Remote desktop: target, stored credentials, Open RDP console (pages/vm-rdp.js)
     const rdp = rdpSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     snaps = snapshotsSection({ id, onVm: (v) => setVm(v), onError: (e) => errors.show(e) });
+    disks = disksSection({ id, limits: host.limits, onVm: (v) => (v ? setVm(v) : load()), onError: (e) => errors.show(e) });
 
     // Delete
     const delBtn = h('button', { type: 'button', class: 'btn danger', text: t('vm.delete') });
@@ -133,6 +137,7 @@ export function mount(root, { id }) {
       h('div', { class: 'vm-grid' },
         h('section', { 'aria-labelledby': 'ov-title' }, h('h2', { id: 'ov-title', text: t('vm.overview') }), shot, facts),
         h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: t('vm.settings') }), settings)),
+      disks.el,
       snaps.el,
       rdp.el,
       h('section', { 'aria-labelledby': 'log-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-title', text: t('vm.log') }), logLive), logPre),
@@ -166,6 +171,7 @@ export function mount(root, { id }) {
         stoppedNote.hidden = editable;
         rdp.render(vm, formsToo);
         snaps.render(vm);
+        disks.render(vm);
         if (formsToo) {
           fName.input.value = vm.name;
           fMem.input.value = vm.memory_mib;
@@ -246,6 +252,7 @@ export function mount(root, { id }) {
     alive = false;
     clearTimeout(logTimer);
     if (snaps) snaps.destroy();
+    if (disks) disks.destroy();
     unsubscribe();
   };
 }
