@@ -50,6 +50,16 @@ class SnapshotTest(DaemonTestCase):
         self.assertEqual(st, 200, data)
         return hashlib.sha256(data).hexdigest()
 
+    def paused_memtest(self):
+        """A VM with a disk running memtest86+, paused once its screen is drawn: (id, screenshot PNG)."""
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
+        self.daemon.action(vm['id'], 'start')
+        self.daemon.wait_real_frame(vm['id'], 120)
+        self.daemon.action(vm['id'], 'pause')
+        st, png_bytes, _ = self.daemon.screenshot(vm['id'])
+        self.assertEqual(st, 200, png_bytes)
+        return vm['id'], png_bytes
+
     def test_stopped_vm_disk_snapshots(self):
         vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
         vid, disk = vm['id'], vm['disks'][0]['path']
@@ -72,12 +82,8 @@ class SnapshotTest(DaemonTestCase):
         self.assertEqual([x['name'] for x in self.snaps(vid)], ['second'])
 
     def test_running_vm_snapshot_with_memory(self):
-        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
-        vid = vm['id']
-        self.daemon.action(vid, 'start')
-        self.daemon.wait_real_frame(vid, 120)
-        self.daemon.action(vid, 'pause')
-        before = self.shot_hash(vid)
+        vid, shot = self.paused_memtest()
+        before = hashlib.sha256(shot).hexdigest()
         s = self.take(vid, 'live')
         self.assertTrue(s['memory'], s)
         self.assertGreater(s['memory_bytes'], 0, s)
@@ -113,12 +119,7 @@ class SnapshotTest(DaemonTestCase):
         self.assertEqual([x['name'] for x in self.snaps(vid)], ['live', 'cold'])
 
     def test_stopped_vm_starts_from_memory_snapshot(self):
-        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
-        vid = vm['id']
-        self.daemon.action(vid, 'start')
-        self.daemon.wait_real_frame(vid, 120)
-        self.daemon.action(vid, 'pause')
-        st, before, _ = self.daemon.screenshot(vid)
+        vid, before = self.paused_memtest()
         self.take(vid, 'frozen')
         self.daemon.action(vid, 'kill')
         # Restoring it starts QEMU from the saved moment (-loadvm): memtest86+'s screen is there at
