@@ -10,6 +10,7 @@
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_clone.h"
 #include "vm_disk.h"
 #include "vm_snap.h"
 #include "ws.h"
@@ -170,6 +171,18 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
         vm_req_action(m, r, id, what);
       return;
     }
+  }
+  if (strcmp(what, "clone") == 0) {
+    if (!is_method(r, "POST")) {
+      method_not_allowed(r, "POST");
+      return;
+    }
+    json_t *b = body_object(r);
+    if (b) {
+      vm_clone_req(m, r, id, b);
+      json_decref(b);
+    }
+    return;
   }
   if (strcmp(what, "console") == 0) {
     if (!is_method(r, "POST")) {

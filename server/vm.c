@@ -72,7 +72,7 @@ struct vm *vm_find(struct vm_manager *m, const char *id) {
   return NULL;
 }
 
-static struct vm *vm_find_name(struct vm_manager *m, const char *name, const struct vm *except) {
+struct vm *vm_find_name(struct vm_manager *m, const char *name, const struct vm *except) {
   for (struct vm *v = m->head; v; v = v->next)
     if (v != except && strcmp(v->cfg.name, name) == 0)
       return v;
@@ -1091,7 +1091,7 @@ void vm_req_get(struct vm_manager *m, struct core_req *r, const char *id) {
 
 /* ---- create ---- */
 
-static struct vm *vm_alloc(struct vm_manager *m) {
+struct vm *vm_alloc(struct vm_manager *m) {
   struct vm *v = xcalloc(1, sizeof(*v));
   v->m = m;
   v->pidfd = -1;
@@ -1103,7 +1103,7 @@ static struct vm *vm_alloc(struct vm_manager *m) {
   return v;
 }
 
-static void vm_release(struct vm *v) {
+void vm_release(struct vm *v) {
   if (!v)
     return;
   detach_process(v);
@@ -1162,20 +1162,14 @@ static void create_fail(struct create_ctx *x, int status, const char *code, cons
   free(x);
 }
 
-static void create_finish(struct create_ctx *x) {
-  struct vm_manager *m = x->m;
-  struct vm *v = x->v;
+int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r) {
   json_t *cfg = vm_config_to_json(&v->cfg);
   int rc = store_vm_insert(m->c->store, v->cfg.id, v->cfg.name, cfg, v->created);
   json_decref(cfg);
-  if (rc == STORE_CONFLICT) {
-    create_fail(x, 409, "conflict", "name: a VM with this name exists");
-    return;
-  }
-  if (rc != STORE_OK) {
-    create_fail(x, 500, "internal", "cannot save the VM in the database");
-    return;
-  }
+  if (rc == STORE_CONFLICT)
+    return 409;
+  if (rc != STORE_OK)
+    return 500;
   /* Append, so the list keeps creation order. */
   struct vm **pp = &m->head;
   while (*pp)
@@ -1184,7 +1178,24 @@ static void create_finish(struct create_ctx *x) {
   set_state(v, ST_STOPPED, "created");
   log_info("vm %s (%s): created", v->cfg.id, v->cfg.name);
   events_emit(json_pack("{s:s, s:s}", "type", "vm.created", "vm", v->cfg.id));
-  reply_vm(x->r, 201, v);
+  reply_vm(r, 201, v);
+  return 0;
+}
+
+void vm_register_failed(struct core_req *r, int status) {
+  if (status == 409)
+    core_req_reply_error(r, 409, "conflict", "name: a VM with this name exists");
+  else
+    core_req_reply_error(r, 500, "internal", "cannot save the VM in the database");
+}
+
+static void create_finish(struct create_ctx *x) {
+  int st = vm_register(x->m, x->v, x->r);
+  if (st) { /* the files go first: the answer must not come before they are gone */
+    rm_rf(x->dir);
+    vm_release(x->v);
+    vm_register_failed(x->r, st);
+  }
   free(x);
 }
 

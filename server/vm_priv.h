@@ -58,6 +58,15 @@ struct vm_manager {
 };
 
 struct vm *vm_find(struct vm_manager *m, const char *id);
+struct vm *vm_find_name(struct vm_manager *m, const char *name, const struct vm *except);
+/* A VM not yet in the manager (a create or clone in progress), and its disposal. */
+struct vm *vm_alloc(struct vm_manager *m);
+void vm_release(struct vm *v);
+/* Insert V (its files made) into the database and the manager, stopped, and answer 201 with it:
+ * 0. Otherwise the HTTP status (409: the name is taken, 500), nothing answered and V still the
+ * caller's: remove what was made, then answer with vm_register_failed(). */
+int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r);
+void vm_register_failed(struct core_req *r, int status);
 /* DATA/vms/ID/REL */
 void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen);
 void reply_vm(struct core_req *r, int status, struct vm *v);

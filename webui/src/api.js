@@ -58,6 +58,7 @@ export const getVm = (id) => api('GET', vmPath(id));
 export const createVm = (fields) => api('POST', '/vms', fields, LONG);
 export const patchVm = (id, fields) => api('PATCH', vmPath(id), fields);
 export const deleteVm = (id, keepDisks) => api('DELETE', vmPath(id) + (keepDisks ? '?keep_disks=true' : ''), undefined, LONG);
+export const cloneVm = (id, name) => api('POST', `${vmPath(id)}/clone`, { name }, LONG);
 export const vmAction = (id, action) => api('POST', `${vmPath(id)}/${action}`, undefined, LONG);
 export const vmLog = (id, tail = 200) => api('GET', `${vmPath(id)}/log?tail=${tail}`, undefined, { text: true });
 export const vmCmdline = (id) => api('GET', `${vmPath(id)}/cmdline`);

@@ -7,8 +7,9 @@
 // Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js); Snapshots
 // (take, restore, delete: pages/vm-snapshots.js); Disks (add, grow, detach:
 // pages/vm-disks.js);
-// Delete with a confirmation. Guest and daemon text is set as text only.
-import { getVm, getHost, patchVm, deleteVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
+// Clone (a stopped VM: a copy with its own disks, then its page); Delete with
+// a confirmation. Guest and daemon text is set as text only.
+import { getVm, getHost, patchVm, deleteVm, cloneVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
@@ -104,6 +105,29 @@ export function mount(root, { id }) {
     snaps = snapshotsSection({ id, onVm: (v) => setVm(v), onError: (e) => errors.show(e) });
     disks = disksSection({ id, limits: host.limits, onVm: (v) => (v ? setVm(v) : load()), onError: (e) => errors.show(e) });
 
+    // Clone
+    const cloneBtn = h('button', { type: 'button', class: 'btn', text: t('vm.clone') });
+    cloneBtn.addEventListener('click', async () => {
+      errors.clear();
+      const nameIn = h('input', { type: 'text', id: 'clone-name', maxlength: L.name_max_bytes, autocomplete: 'off', value: t('vm.clone_default', { name: vm.name }) });
+      const ok = await confirmDialog({
+        title: t('vm.clone_title', { name: vm.name }),
+        message: t('vm.clone_message'),
+        confirm: t('vm.clone'),
+        extra: h('div', { class: 'field' }, h('label', { for: 'clone-name', text: t('field.name') }), nameIn),
+      });
+      if (!ok) return;
+      status.textContent = t('vm.cloning');
+      try {
+        const c = await withBusy(cloneBtn, () => cloneVm(id, nameIn.value.trim()));
+        status.textContent = '';
+        if (alive && c && c.id) window.qhmNavigate(`/vm/${encodeURIComponent(c.id)}`);
+      } catch (err) {
+        status.textContent = '';
+        errors.show(err);
+      }
+    });
+
     // Delete
     const delBtn = h('button', { type: 'button', class: 'btn danger', text: t('vm.delete') });
     delBtn.addEventListener('click', async () => {
@@ -142,6 +166,8 @@ export function mount(root, { id }) {
       rdp.el,
       h('section', { 'aria-labelledby': 'log-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-title', text: t('vm.log') }), logLive), logPre),
       h('section', { 'aria-labelledby': 'cmd-title' }, h('h2', { id: 'cmd-title', text: t('vm.cmdline') }), cmd),
+      h('section', { 'aria-labelledby': 'clone-title' }, h('h2', { id: 'clone-title', text: t('vm.clone_section') }),
+        h('p', { class: 'hint', text: t('vm.clone_hint') }), cloneBtn),
       h('section', { class: 'danger-zone', 'aria-labelledby': 'del-title' }, h('h2', { id: 'del-title', text: t('vm.delete_section') }),
         h('p', { class: 'hint', text: t('vm.delete_hint') }), delBtn));
     status.textContent = '';
@@ -155,6 +181,7 @@ export function mount(root, { id }) {
         actions.update(vm.state);
         consoleLink.hidden = !isLive(vm.state);
         delBtn.disabled = vm.state !== 'stopped' && vm.state !== 'crashed';
+        cloneBtn.disabled = delBtn.disabled;
         facts.replaceChildren();
         const fact = (k, val) => facts.append(h('dt', { text: k }), h('dd', { text: val }));
         fact(t('field.arch'), vm.arch);

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm_clone: POST /vms/{id}/clone — a new, stopped VM with the source's
+ * settings and a copy of each of its disks as they are now (qemu-img
+ * convert: the data, not the internal snapshots), its UEFI variables, and a
+ * new id, SMBIOS UUID and MAC address. The source must be stopped, so its
+ * disks are consistent. Everything is made in the new VM's directory and the
+ * database row is inserted last: a failure removes the directory and leaves
+ * no VM. Core loop thread only.
+ */
+#include "vm_clone.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "host.h"
+#include "proc.h"
+#include "util.h"
+#include "vm_priv.h"
+
+struct clone_ctx {
+  struct vm *src, *v; /* v: the new VM, not yet registered */
+  struct core_req *r;
+  size_t disk;
+  char dir[4200];
+};
+
+/* The half-made copy goes before the answer: whoever reads the answer finds nothing left. */
+static void fail(struct clone_ctx *x, int status, const char *code, const char *msg) {
+  rm_rf(x->dir);
+  vm_release(x->v);
+  x->src->busy = false;
+  core_req_reply_error(x->r, status, code, "%s", msg);
+  free(x);
+}
+
+static void next_disk(struct clone_ctx *x);
+
+static void on_copied(const struct proc_result *res, void *ud) {
+  struct clone_ctx *x = ud;
+  if (res->exit_status != 0) {
+    char *msg = xasprintf("copying %s failed: %s", x->src->cfg.disks[x->disk].path,
+                          res->err[0] ? res->err : "qemu-img gave no reason");
+    fail(x, 500, "internal", msg);
+    free(msg);
+    return;
+  }
+  x->disk++;
+  next_disk(x);
+}
+
+static void next_disk(struct clone_ctx *x) {
+  struct vm *src = x->src;
+  if (x->disk < src->cfg.n_disks) {
+    /* its own copy of the disk, sparse, without the source's internal snapshots */
+    char *argv[] = {
+        src->m->c->host.qemu_img,      "convert", "-q", "-O", "qcow2", src->cfg.disks[x->disk].path,
+        x->v->cfg.disks[x->disk].path, NULL};
+    proc_run(&src->m->c->loop, argv, on_copied, x);
+    return;
+  }
+  char from[4300], to[4300];
+  vm_path(src, "efivars.fd", from, sizeof(from));
+  snprintf(to, sizeof(to), "%s/efivars.fd", x->dir);
+  if (access(from, F_OK) == 0 && copy_file(from, to, 0600) < 0) {
+    char *msg = xasprintf("cannot copy the UEFI variables: %s", strerror(errno));
+    fail(x, 500, "internal", msg);
+    free(msg);
+    return;
+  }
+  src->busy = false;
+  int st = vm_register(src->m, x->v, x->r);
+  if (st) {
+    rm_rf(x->dir);
+    vm_release(x->v);
+    vm_register_failed(x->r, st);
+  } else {
+    log_info("vm %s: cloned from %s (%s)", x->v->cfg.id, src->cfg.id, src->cfg.name);
+  }
+  free(x);
+}
+
+/* Bytes the source's disk files take now: a fair bound for sparse copies of them. */
+static uint64_t allocated_mib(const struct vm *v) {
+  uint64_t total = 0;
+  struct stat st;
+  for (size_t i = 0; i < v->cfg.n_disks; i++)
+    if (stat(v->cfg.disks[i].path, &st) == 0)
+      total += (uint64_t)st.st_blocks * 512;
+  return total / (1024 * 1024) + 1;
+}
+
+void vm_clone_req(struct vm_manager *m, struct core_req *r, const char *id, json_t *body) {
+  struct vm *src = vm_find(m, id);
+  if (!src) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  const char *key;
+  json_t *val;
+  json_object_foreach(body, key, val) {
+    if (strcmp(key, "name") != 0) {
+      core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
+      return;
+    }
+  }
+  json_t *name = json_object_get(body, "name");
+  if (!json_is_string(name) || !vm_name_valid(json_string_value(name))) {
+    core_req_reply_error(r, 400, "invalid_field", "name: required, 1-%d bytes of printable UTF-8",
+                         VM_NAME_MAX);
+    return;
+  }
+  if (vm_find_name(m, json_string_value(name), NULL)) {
+    core_req_reply_error(r, 409, "conflict", "name: a VM named '%s' exists", json_string_value(name));
+    return;
+  }
+  if (src->state != ST_STOPPED && src->state != ST_CRASHED) {
+    core_req_reply_error(r, 409, "invalid_state",
+                         "cannot clone: the VM is %s; stop it first (its disks change)",
+                         vm_state_names[src->state]);
+    return;
+  }
+  if (src->busy) {
+    core_req_reply_error(r, 409, "busy", "another snapshot or disk operation is running on this VM");
+    return;
+  }
+  if (src->cfg.n_disks && !m->c->host.qemu_img[0]) {
+    core_req_reply_error(r, 500, "internal", "qemu-img is not installed");
+    return;
+  }
+  uint64_t want = allocated_mib(src), free_mib = host_disk_free_mib(m->c->data_dir);
+  if (want + HOST_DISK_RESERVE_MIB > free_mib) {
+    core_req_reply_error(
+        r, 507, "insufficient_storage",
+        "the copy needs about %llu MiB but only %llu MiB are free (%d MiB are kept in reserve)",
+        (unsigned long long)want, (unsigned long long)free_mib, HOST_DISK_RESERVE_MIB);
+    return;
+  }
+  struct clone_ctx *x = xcalloc(1, sizeof(*x));
+  x->src = src;
+  x->r = r;
+  x->v = vm_alloc(m);
+  struct vm *v = x->v;
+  v->cfg = src->cfg;
+  snprintf(v->cfg.name, sizeof(v->cfg.name), "%s", json_string_value(name));
+  do {
+    random_hex(v->cfg.id, VM_ID_LEN);
+  } while (vm_find(m, v->cfg.id));
+  random_uuid(v->cfg.uuid);
+  v->created = now_unix();
+  snprintf(x->dir, sizeof(x->dir), "%s/vms/%s", m->c->data_dir, v->cfg.id);
+  if (mkdir(x->dir, 0700) < 0) {
+    char *msg = xasprintf("cannot create %s: %s", x->dir, strerror(errno));
+    x->dir[0] = 0; /* not ours to remove */
+    core_req_reply_error(r, 500, "internal", "%s", msg);
+    free(msg);
+    vm_release(v);
+    free(x);
+    return;
+  }
+  for (size_t i = 0; i < v->cfg.n_disks; i++) {
+    const char *base = strrchr(src->cfg.disks[i].path, '/');
+    snprintf(v->cfg.disks[i].path, sizeof(v->cfg.disks[i].path), "%s%s", x->dir, base ? base : "/disk.qcow2");
+  }
+  src->busy = true;
+  next_disk(x);
+}

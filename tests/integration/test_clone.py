@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Cloning a stopped VM against real qcow2 disks and real QEMU: the copy has the settings, its own
+disks with the same data (checked with qemu-io) and without the source's snapshots, its own id,
+SMBIOS UUID and MAC, and it boots; the two are independent afterwards; bad input and a failed copy
+leave no VM and no files behind."""
+
+import json
+import os
+import shutil
+import subprocess
+
+from harness import MEMTEST_ISO, DaemonTestCase
+
+QEMU_IMG = shutil.which('qemu-img') or '/usr/bin/qemu-img'
+QEMU_IO = shutil.which('qemu-io') or '/usr/bin/qemu-io'
+
+
+def qemu_io(path, cmd):
+    p = subprocess.run([QEMU_IO, '-f', 'qcow2', '-c', cmd, path], capture_output=True, text=True, timeout=30)
+    return p.returncode == 0 and 'Pattern verification failed' not in p.stdout + p.stderr
+
+
+def snapshots(path):
+    out = subprocess.run([QEMU_IMG, 'info', '--output=json', '-U', path], capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    return [s['name'] for s in json.loads(out).get('snapshots', [])]
+
+
+def mac(argv):
+    for a in argv:
+        if 'mac=' in a:
+            return a.split('mac=')[1].split(',')[0]
+    return None
+
+
+class CloneTest(DaemonTestCase):
+    def vm_dirs(self):
+        return sorted(os.listdir(os.path.join(self.daemon.data_dir, 'vms')))
+
+    def test_clone_is_a_full_independent_copy(self):
+        src = self.new_vm(name='original', memory_mib=128, cpus=1, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO,
+                          boot_order=['cdrom', 'disk'], network={'mode': 'user', 'forwards': [{'guest_port': 22}]})
+        sd = src['disks'][0]['path']
+        self.assertTrue(qemu_io(sd, 'write -P 0x42 0 1M'))
+        self.daemon.ok('POST', '/api/v1/vms/%s/snapshots' % src['id'], body={'name': 'old'}, expect=201)
+        c = self.daemon.ok('POST', '/api/v1/vms/%s/clone' % src['id'], body={'name': 'copy'}, expect=201)
+        self.addCleanup(self.daemon.dispose, c['id'])
+        self.assertEqual(c['name'], 'copy')
+        self.assertEqual(c['state'], 'stopped')
+        self.assertNotEqual(c['id'], src['id'])
+        self.assertNotEqual(c['uuid'], src['uuid'])
+        for k in ('arch', 'memory_mib', 'cpus', 'cdrom', 'boot_order', 'network', 'display'):
+            self.assertEqual(c[k], src[k], k)
+        cd = c['disks'][0]['path']
+        self.assertEqual(os.path.dirname(cd), os.path.join(self.daemon.data_dir, 'vms', c['id']))
+        self.assertTrue(qemu_io(cd, 'read -P 0x42 0 1M'), 'the data is not in the copy')
+        self.assertEqual(snapshots(cd), [], 'the copy has the source\'s snapshots')
+        self.assertEqual(snapshots(sd), ['old'])
+        a1 = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % src['id'])['argv']
+        a2 = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % c['id'])['argv']
+        self.assertNotEqual(mac(a1), mac(a2))
+        # Independent: writing to the copy leaves the source alone.
+        self.assertTrue(qemu_io(cd, 'write -P 0x77 0 1M'))
+        self.assertTrue(qemu_io(sd, 'read -P 0x42 0 1M'))
+        # Both listed; the copy boots; the source can start beside it.
+        names = [v['name'] for v in self.daemon.ok('GET', '/api/v1/vms')['vms']]
+        self.assertIn('original', names)
+        self.assertIn('copy', names)
+        self.daemon.action(c['id'], 'start')
+        self.daemon.wait_real_frame(c['id'], 120)
+        self.daemon.action(src['id'], 'start')
+        # A running VM is not cloned (its disks are changing).
+        self.assertError(self.api('POST', '/api/v1/vms/%s/clone' % src['id'], body={'name': 'copy2'}), 409,
+                         'invalid_state')
+
+    def test_bad_input_and_failure_leave_nothing(self):
+        src = self.new_vm(name='base', memory_mib=128, disks=[{'size_gib': 1}, {'size_gib': 1}])
+        path = '/api/v1/vms/%s/clone' % src['id']
+        dirs = self.vm_dirs()
+        n = len(self.daemon.ok('GET', '/api/v1/vms')['vms'])
+        self.assertError(self.api('POST', path, body={}), 400, 'invalid_field')
+        self.assertError(self.api('POST', path, body={'name': ''}), 400, 'invalid_field')
+        self.assertError(self.api('POST', path, body={'name': 'x', 'disks': []}), 400, 'invalid_field')
+        self.assertError(self.api('POST', path, body={'name': 'base'}), 409, 'conflict')
+        self.assertError(self.api('POST', path, raw=b'nope'), 400, 'malformed_json')
+        self.assertError(self.api('GET', path), 405, 'method_not_allowed')
+        self.assertError(self.api('POST', '/api/v1/vms/0000000000000000/clone', body={'name': 'y'}), 404,
+                         'not_found')
+        # The second disk cannot be read: the half-made copy is removed, no VM appears.
+        d1 = src['disks'][1]['path']
+        os.rename(d1, d1 + '.away')
+        self.addCleanup(lambda: os.path.exists(d1 + '.away') and os.replace(d1 + '.away', d1))
+        st, js, _ = self.api('POST', path, body={'name': 'broken'})
+        self.assertEqual(st, 500, js)
+        self.assertIn('copying', js['error']['message'])
+        os.replace(d1 + '.away', d1)
+        self.assertEqual(self.vm_dirs(), dirs)
+        self.assertEqual(len(self.daemon.ok('GET', '/api/v1/vms')['vms']), n)
+        # And the source is usable as before: a clone now works.
+        c = self.daemon.ok('POST', path, body={'name': 'broken'}, expect=201)
+        self.addCleanup(self.daemon.dispose, c['id'])
+        self.assertEqual(len(c['disks']), 2)
