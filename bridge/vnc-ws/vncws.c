@@ -48,8 +48,14 @@ struct vncws {
   size_t msg_len;     /* size of the client message being received */
   int close_code;
   char close_reason[100];
+  unsigned connect_tries;
+  uv_loop_t *loop;
+  char path[108]; /* the VNC socket (sun_path) */
   struct vncws *prev, *next;
 };
+
+#define CONNECT_TRIES 100   /* connecting to a busy VNC socket (EAGAIN), every CONNECT_RETRY_MS: */
+#define CONNECT_RETRY_MS 20 /* 2 s in all */
 
 static struct vncws *all;
 static unsigned n_all;
@@ -201,8 +207,36 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     lws_callback_on_writable(s->wsi);
 }
 
+static void on_connect(uv_connect_t *req, int status);
+
+static void on_retry_connect(uv_timer_t *t) {
+  struct vncws *s = t->data;
+  if (!s->closing && s->wsi)
+    uv_pipe_connect(&s->conn, &s->pipe, s->path, on_connect);
+}
+
+/* A refused socket is not connected again: a fresh handle is made once the old one is closed. */
+static void on_pipe_closed_for_retry(uv_handle_t *h) {
+  struct vncws *s = h->data;
+  if (s->closing || !s->wsi) {
+    unref(s); /* the pipe's reference: nothing to retry for */
+    return;
+  }
+  uv_pipe_init(s->loop, &s->pipe, 0);
+  s->pipe.data = s;
+  uv_timer_start(&s->eof_timer, on_retry_connect, CONNECT_RETRY_MS, 0);
+}
+
 static void on_connect(uv_connect_t *req, int status) {
   struct vncws *s = req->data;
+  /* QEMU listens on the VNC socket with a backlog of one: a second viewer connecting before QEMU
+   * has accepted the first is refused with EAGAIN. Try again for a while (the timer is idle until
+   * the connection exists; it serves the end-of-stream grace afterwards). */
+  if (status == UV_EAGAIN && !s->closing && s->wsi && ++s->connect_tries < CONNECT_TRIES &&
+      !uv_is_closing((uv_handle_t *)&s->pipe)) {
+    uv_close((uv_handle_t *)&s->pipe, on_pipe_closed_for_retry);
+    return;
+  }
   if (status < 0) {
     if (status != UV_ECANCELED) {
       char msg[100];
@@ -234,7 +268,9 @@ struct vncws *vncws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
     all->prev = s;
   all = s;
   n_all++;
-  uv_pipe_connect(&s->conn, &s->pipe, path, on_connect);
+  snprintf(s->path, sizeof(s->path), "%s", path);
+  s->loop = loop;
+  uv_pipe_connect(&s->conn, &s->pipe, s->path, on_connect);
   return s;
 }
 

@@ -397,6 +397,14 @@ class ConsoleTest(DaemonTestCase):
         b.request(incremental=False)
         self.assertTrue(b.wait_update(10))
 
+    def test_viewers_opening_at_once(self):
+        # QEMU accepts VNC connections with a backlog of one; eight viewers opened together must
+        # all get the greeting (the bridge retries a refused connect), not a 1011.
+        urls = [self.console()['url'] for _ in range(8)]
+        socks = [self.connect(u) for u in urls]
+        for ws in socks:
+            self.assertEqual(RFB(ws).greeting(10), b'RFB 003.008\n')
+
     # ----------------------------------------------------------------------
     # 4. A slow reader costs bounded memory
 
