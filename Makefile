@@ -25,6 +25,7 @@ run: build webui
 
 check:
 	@scripts/install-deps.sh test
+	@scripts/fetch-test-guest.sh
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
 	@ninja -C $(BUILD)
 	@scripts/build-webui.sh

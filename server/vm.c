@@ -523,6 +523,27 @@ static void __attribute__((noreturn)) child_exec(char **argv, int logfd, int qmp
   _exit(127);
 }
 
+static bool regular_file(const char *path, char *err, size_t errlen, const char *field);
+
+/* The files and directories of the config that must exist (cdrom, kernel, initrd, shared folders);
+ * false with the reason. At create, patch and start: they may go away in between. */
+static bool host_files_ok(const struct vm_config *c, char *err, size_t errlen) {
+  if (c->cdrom[0] && !regular_file(c->cdrom, err, errlen, "cdrom"))
+    return false;
+  if (c->kboot.kernel[0] && !regular_file(c->kboot.kernel, err, errlen, "kernel_boot.kernel"))
+    return false;
+  if (c->kboot.initrd[0] && !regular_file(c->kboot.initrd, err, errlen, "kernel_boot.initrd"))
+    return false;
+  for (size_t i = 0; i < c->n_shares; i++) {
+    struct stat st;
+    if (stat(c->shares[i].path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+      snprintf(err, errlen, "shared_folders[%zu].path: %s is not a directory", i, c->shares[i].path);
+      return false;
+    }
+  }
+  return true;
+}
+
 static bool regular_file(const char *path, char *err, size_t errlen, const char *field) {
   struct stat st;
   if (stat(path, &st) < 0) {
@@ -559,7 +580,7 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
         (unsigned long long)(committed + v->cfg.memory_mib), (unsigned long long)limit);
     return;
   }
-  if (v->cfg.cdrom[0] && !regular_file(v->cfg.cdrom, err, sizeof(err), "cdrom")) {
+  if (!host_files_ok(&v->cfg, err, sizeof(err))) {
     core_req_reply_error(r, 400, "invalid_field", "%s", err);
     return;
   }
@@ -1137,7 +1158,7 @@ static int check_host_limits(struct vm_manager *m, struct core_req *r, const str
                          h->cpus);
     return -1;
   }
-  if (cfg->cdrom[0] && !regular_file(cfg->cdrom, err, sizeof(err), "cdrom")) {
+  if (!host_files_ok(cfg, err, sizeof(err))) {
     core_req_reply_error(r, 400, "invalid_field", "%s", err);
     return -1;
   }

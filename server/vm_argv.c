@@ -275,6 +275,30 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   else
     argf(b, "ide-cd,drive=cd0,bus=ide.%zu%s", ide, bootindex(bi, boot_cd));
 
+  /* Shared folders: virtio-9p, one fsdev each. security_model=none: files keep the host's owners
+   * and modes and need no extended attributes on the host (any filesystem works). */
+  for (size_t i = 0; i < c->n_shares; i++) {
+    arg(b, "-fsdev");
+    argf(b, "local,id=fs%zu,path=%s,security_model=none%s", i, esc(b, c->shares[i].path),
+         c->shares[i].readonly ? ",readonly=on" : "");
+    arg(b, "-device");
+    argf(b, "virtio-9p-pci,fsdev=fs%zu,mount_tag=%s", i, c->shares[i].tag);
+  }
+
+  /* Direct kernel boot: QEMU loads the kernel (and initrd) itself, the firmware starts it. */
+  if (c->kboot.kernel[0]) {
+    arg(b, "-kernel");
+    arg(b, c->kboot.kernel);
+    if (c->kboot.initrd[0]) {
+      arg(b, "-initrd");
+      arg(b, c->kboot.initrd);
+    }
+    if (c->kboot.cmdline[0]) {
+      arg(b, "-append");
+      arg(b, c->kboot.cmdline);
+    }
+  }
+
   if (c->net_user) {
     size_t len = 0;
     char net[64 + VM_MAX_FORWARDS * 48];

@@ -680,17 +680,114 @@ static int f_rdp(struct ctx *x, json_t *v) {
   return 0;
 }
 
+static int f_shares(struct ctx *x, json_t *v) {
+  static const char *const keys[] = {"path", "tag", "readonly", NULL};
+  struct vm_config *c = x->c;
+  if (!json_is_array(v))
+    return fail(x, "shared_folders: must be an array");
+  if (json_array_size(v) > VM_MAX_SHARES)
+    return fail(x, "shared_folders: at most %d", VM_MAX_SHARES);
+  c->n_shares = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    struct vm_share *sh = &c->shares[i];
+    char pfx[40], field[56];
+    const char *tag = NULL;
+    snprintf(pfx, sizeof(pfx), "shared_folders[%zu]", i);
+    memset(sh, 0, sizeof(*sh));
+    if (!json_is_object(e))
+      return fail(x, "%s: must be an object", pfx);
+    if (check_keys(x, pfx, e, keys) < 0)
+      return -1;
+    snprintf(field, sizeof(field), "%s.path", pfx);
+    json_t *p = json_object_get(e, "path");
+    if (!p)
+      return fail(x, "%s: required", field);
+    if (get_path(x, field, p, sh->path, sizeof(sh->path)) < 0)
+      return -1;
+    snprintf(field, sizeof(field), "%s.tag", pfx);
+    p = json_object_get(e, "tag");
+    if (!p)
+      return fail(x, "%s: required", field);
+    if (get_str(x, field, p, &tag) < 0)
+      return -1;
+    size_t tl = strlen(tag);
+    bool ok = tl >= 1 && tl <= VM_SHARE_TAG_MAX;
+    for (size_t k = 0; ok && k < tl; k++)
+      ok = (tag[k] >= 'a' && tag[k] <= 'z') || (tag[k] >= 'A' && tag[k] <= 'Z') ||
+           (tag[k] >= '0' && tag[k] <= '9') || tag[k] == '_' || tag[k] == '.' || tag[k] == '-';
+    if (!ok)
+      return fail(x, "%s: 1-%d of letters, digits, _ . -", field, VM_SHARE_TAG_MAX);
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(c->shares[k].tag, tag) == 0)
+        return fail(x, "%s: '%s' is used twice", field, tag);
+    snprintf(sh->tag, sizeof(sh->tag), "%s", tag);
+    p = json_object_get(e, "readonly");
+    if (p && !json_is_boolean(p))
+      return fail(x, "%s.readonly: must be true or false", pfx);
+    sh->readonly = json_is_true(p);
+    c->n_shares = i + 1;
+  }
+  return 0;
+}
+
+static int f_kernel_boot(struct ctx *x, json_t *v) {
+  static const char *const keys[] = {"kernel", "initrd", "cmdline", NULL};
+  struct vm_kernel_boot *k = &x->c->kboot;
+  memset(k, 0, sizeof(*k));
+  if (json_is_null(v))
+    return 0;
+  if (!json_is_object(v))
+    return fail(x, "kernel_boot: must be an object or null");
+  if (check_keys(x, "kernel_boot", v, keys) < 0)
+    return -1;
+  json_t *p = json_object_get(v, "kernel");
+  if (!p)
+    return fail(x, "kernel_boot.kernel: required");
+  if (get_path(x, "kernel_boot.kernel", p, k->kernel, sizeof(k->kernel)) < 0)
+    return -1;
+  p = json_object_get(v, "initrd");
+  if (p && !json_is_null(p) && !(json_is_string(p) && json_string_length(p) == 0) &&
+      get_path(x, "kernel_boot.initrd", p, k->initrd, sizeof(k->initrd)) < 0)
+    return -1;
+  p = json_object_get(v, "cmdline");
+  if (p) {
+    const char *s = NULL;
+    if (get_str(x, "kernel_boot.cmdline", p, &s) < 0)
+      return -1;
+    size_t len = strlen(s);
+    if (len > VM_KERNEL_CMDLINE_MAX)
+      return fail(x, "kernel_boot.cmdline: must be at most %d bytes", VM_KERNEL_CMDLINE_MAX);
+    for (size_t i = 0; i < len; i++)
+      if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+        return fail(x, "kernel_boot.cmdline: printable ASCII only");
+    memcpy(k->cmdline, s, len + 1);
+  }
+  return 0;
+}
+
 /* The order errors are looked for in. "arch" is applied before the table
  * runs (it picks the defaults and the per-arch lists). */
 static const struct field {
   const char *key;
   int (*apply)(struct ctx *x, json_t *v);
 } fields[] = {
-    {"id", f_id},           {"uuid", f_uuid},         {"name", f_name},
-    {"arch", NULL},         {"memory_mib", f_memory}, {"cpus", f_cpus},
-    {"disks", f_disks},     {"cdrom", f_cdrom},       {"boot_order", f_boot},
-    {"display", f_display}, {"network", f_network},   {"rtc", f_rtc},
+    {"id", f_id},
+    {"uuid", f_uuid},
+    {"name", f_name},
+    {"arch", NULL},
+    {"memory_mib", f_memory},
+    {"cpus", f_cpus},
+    {"disks", f_disks},
+    {"cdrom", f_cdrom},
+    {"boot_order", f_boot},
+    {"display", f_display},
+    {"network", f_network},
+    {"rtc", f_rtc},
     {"rdp", f_rdp},
+    {"shared_folders", f_shares},
+    {"kernel_boot", f_kernel_boot},
 };
 
 static bool fixed_field(enum mode mode, const char *key) {
@@ -820,6 +917,17 @@ json_t *vm_config_to_json(const struct vm_config *c) {
   put(net, "forwards", fwd);
   put(o, "network", net);
   put(o, "rtc", json_string(c->rtc_localtime ? "localtime" : "utc"));
+  if (c->n_shares) { /* absent when empty, as "rdp" and "kernel_boot" */
+    json_t *a = must(json_array());
+    for (size_t i = 0; i < c->n_shares && i < VM_MAX_SHARES; i++)
+      push(a, json_pack("{s:o, s:s, s:b}", "path", jstr(c->shares[i].path), "tag", c->shares[i].tag,
+                        "readonly", c->shares[i].readonly));
+    put(o, "shared_folders", a);
+  }
+  if (c->kboot.kernel[0])
+    put(o, "kernel_boot",
+        json_pack("{s:o, s:o, s:s}", "kernel", jstr(c->kboot.kernel), "initrd",
+                  c->kboot.initrd[0] ? jstr(c->kboot.initrd) : json_null(), "cmdline", c->kboot.cmdline));
   if (c->rdp.set) { /* absent when unset: configs without it keep their stored form */
     const struct vm_rdp *r = &c->rdp;
     json_t *jr = must(json_object());

@@ -18,6 +18,9 @@
 #define VM_MAX_DISKS 4
 #define VM_MAX_FORWARDS 16
 #define VM_MAX_BOOT 3
+#define VM_MAX_SHARES 4
+#define VM_SHARE_TAG_MAX 31 /* mount_tag: [A-Za-z0-9_.-] */
+#define VM_KERNEL_CMDLINE_MAX 1024
 
 typedef enum { VM_ARCH_X86_64, VM_ARCH_I386, VM_ARCH_AARCH64, VM_ARCH__N } vm_arch;
 
@@ -35,6 +38,20 @@ struct vm_disk {
   char path[4096];   /* absolute; set by the daemon for new disks */
   uint64_t size_gib; /* size at creation (informational once created) */
   vm_disk_if iface;
+};
+
+/* A host directory shared with the guest over virtio-9p (mount -t 9p -o trans=virtio TAG DIR). */
+struct vm_share {
+  char path[4096]; /* absolute; a directory when the VM starts */
+  char tag[VM_SHARE_TAG_MAX + 1];
+  bool readonly;
+};
+
+/* Direct kernel boot: QEMU loads a Linux kernel (and initrd) itself, no boot loader. */
+struct vm_kernel_boot {
+  char kernel[4096]; /* "" = not used: boot from boot_order */
+  char initrd[4096]; /* "" = none */
+  char cmdline[VM_KERNEL_CMDLINE_MAX + 1];
 };
 
 struct vm_forward {
@@ -81,6 +98,9 @@ struct vm_config {
   size_t n_forwards;
   struct vm_forward forwards[VM_MAX_FORWARDS];
   bool rtc_localtime; /* Windows guests expect local time */
+  size_t n_shares;
+  struct vm_share shares[VM_MAX_SHARES];
+  struct vm_kernel_boot kboot;
   struct vm_rdp rdp;
 };
 

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Shared folders and Linux kernel boot sections of the VM page: a folder is
+// shared and unshared (a bad tag refused in the page, a folder that does not
+// exist refused by the daemon with its message), a kernel set and cleared;
+// each step checked in the daemon's VM.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function assert(cond, msg) {
+  if (!cond) throw new Error('assertion failed: ' + msg);
+}
+
+export const tests = [
+  {
+    name: 'shares: share a folder read-only and stop sharing it; boot a kernel directly and go back',
+    timeoutMs: 60000,
+    async fn(ctx) {
+      const d = ctx.daemon;
+      const dir = mkdtempSync(join(tmpdir(), 'qhm-e2e-share-'));
+      const kernel = join(dir, 'vmlinuz');
+      writeFileSync(kernel, 'not really a kernel');
+      const vm = await d.api('POST', '/vms', { name: 'sharer', memory_mib: 128, disks: [] });
+      const { page } = await ctx.browser();
+      await page.goto(`${d.http}/vm/${vm.id}`);
+      const shares = page.locator('section', { has: page.getByRole('heading', { name: 'Shared folders', exact: true }) });
+      await shares.getByText('No folders are shared.').waitFor({ timeout: 10000 });
+      await shares.getByLabel('Folder on this machine').fill(join(dir, 'missing'));
+      await shares.getByLabel('Tag (the name the guest mounts)').fill('two words');
+      await shares.getByRole('button', { name: 'Share folder' }).click();
+      await shares.getByText(/1-31 letters/).waitFor({ timeout: 5000 });
+      await shares.getByLabel('Tag (the name the guest mounts)').fill('media');
+      await shares.getByRole('button', { name: 'Share folder' }).click();
+      await page.getByRole('alert').filter({ hasText: 'is not a directory' }).waitFor({ timeout: 10000 });
+      await shares.getByLabel('Folder on this machine').fill(dir);
+      await shares.getByLabel('Read-only for the guest').check();
+      await shares.getByRole('button', { name: 'Share folder' }).click();
+      await shares.getByText('mount -t 9p -o trans=virtio,version=9p2000.L media /mnt/media').waitFor({ timeout: 10000 });
+      let v = await d.api('GET', `/vms/${vm.id}`);
+      assert(JSON.stringify(v.shared_folders) === JSON.stringify([{ path: dir, tag: 'media', readonly: true }]), JSON.stringify(v.shared_folders));
+      await shares.getByRole('button', { name: 'Stop sharing' }).click();
+      await shares.getByText('No folders are shared.').waitFor({ timeout: 10000 });
+      assert(!(await d.api('GET', `/vms/${vm.id}`)).shared_folders, 'unshared in the daemon');
+      // Kernel boot.
+      const kb = page.locator('section', { has: page.getByRole('heading', { name: 'Linux kernel boot', exact: true }) });
+      await kb.getByLabel('Kernel', { exact: true }).fill(kernel);
+      await kb.getByLabel('Kernel command line').fill('console=ttyS0');
+      await kb.getByRole('button', { name: 'Boot this kernel' }).click();
+      await kb.getByText('QEMU starts this Linux kernel itself; the boot order is not used.').waitFor({ timeout: 10000 });
+      v = await d.api('GET', `/vms/${vm.id}`);
+      assert(v.kernel_boot && v.kernel_boot.kernel === kernel && v.kernel_boot.cmdline === 'console=ttyS0', JSON.stringify(v.kernel_boot));
+      await kb.getByRole('button', { name: 'Use the boot order' }).click();
+      await kb.getByText(/Off: the VM boots from its boot order/).waitFor({ timeout: 10000 });
+      assert(!(await d.api('GET', `/vms/${vm.id}`)).kernel_boot, 'cleared in the daemon');
+    },
+  },
+];

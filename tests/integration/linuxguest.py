@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A tiny Linux guest for the shared-folder tests: Debian 12's kernel booted directly by QEMU
+(kernel_boot) with an initramfs built here from busybox-static and the kernel's own 9p modules
+(both unpacked from Debian packages by scripts/fetch-test-guest.sh). Its /init mounts the VM's
+shared folders by tag, runs a shell script given by the test, and powers the machine off.
+
+The initramfs is a gzipped "newc" cpio written by this module (no cpio tool needed)."""
+
+import glob
+import gzip
+import os
+
+CACHE = os.environ.get('QHM_GUEST_CACHE', '/var/cache/qemu-hmos/test-guest')
+ROOT = os.path.join(CACHE, 'root')
+WANT = ['virtio_pci', '9pnet_virtio', '9p']
+
+
+def kernel():
+    """(path of vmlinuz, its modules directory)."""
+    k = sorted(glob.glob(os.path.join(ROOT, 'boot', 'vmlinuz-*')))
+    if not k or not os.path.exists(os.path.join(ROOT, 'bin', 'busybox')):
+        raise RuntimeError('no test guest in %s: run scripts/fetch-test-guest.sh' % CACHE)
+    ver = os.path.basename(k[-1])[len('vmlinuz-'):]
+    return k[-1], os.path.join(ROOT, 'lib', 'modules', ver)
+
+
+def _depends(path):
+    """A module's "depends=" from its .modinfo strings (the .deb has no modules.dep)."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    i = data.find(b'\0depends=')
+    if i < 0:
+        return []
+    j = data.index(b'\0', i + 1)
+    return [d for d in data[i + 9:j].decode().split(',') if d]
+
+
+def modules_in_order(moddir, want=WANT):
+    """The .ko files WANT needs, dependencies first, each once (paths relative to MODDIR)."""
+    by_name = {}
+    for dirpath, _, files in os.walk(os.path.join(moddir, 'kernel')):
+        for f in files:
+            if f.endswith('.ko'):
+                by_name[f[:-3].replace('-', '_')] = os.path.relpath(os.path.join(dirpath, f), moddir)
+    out = []
+
+    def add(name):
+        rel = by_name[name.replace('-', '_')]
+        for d in _depends(os.path.join(moddir, rel)):
+            add(d)
+        if rel not in out:
+            out.append(rel)
+    for name in want:
+        add(name)
+    return out
+
+
+def _cpio_entry(name, data=b'', mode=0o100644, ino=1):
+    name_b = name.encode() + b'\0'
+    hdr = '070701' + ''.join('%08X' % v for v in (ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+    out = hdr.encode() + name_b
+    out += b'\0' * ((4 - len(out) % 4) % 4)
+    out += data
+    out += b'\0' * ((4 - len(data) % 4) % 4)
+    return out
+
+
+def build_initrd(path, script):
+    """Write the initramfs: /init mounts every 9p tag listed in SCRIPT's header, then runs SCRIPT."""
+    _, moddir = kernel()
+    mods = modules_in_order(moddir)
+    with open(os.path.join(ROOT, 'bin', 'busybox'), 'rb') as f:
+        busybox = f.read()
+    init = ['#!/bin/busybox sh', 'B=/bin/busybox', 'export PATH=/bin',
+            '$B mkdir -p /proc /sys /dev /mnt',
+            '$B mount -t proc proc /proc', '$B mount -t devtmpfs dev /dev']
+    init += ['$B insmod /lib/modules/%s' % os.path.basename(m) for m in mods]
+    init += [script, '$B sync', '$B poweroff -f', '']
+    entries = [_cpio_entry('bin', mode=0o40755, ino=1), _cpio_entry('lib', mode=0o40755, ino=2),
+               _cpio_entry('lib/modules', mode=0o40755, ino=3),
+               _cpio_entry('bin/busybox', busybox, mode=0o100755, ino=4),
+               _cpio_entry('init', '\n'.join(init).encode(), mode=0o100755, ino=5)]
+    for i, m in enumerate(mods):
+        with open(os.path.join(moddir, m), 'rb') as f:
+            entries.append(_cpio_entry('lib/modules/' + os.path.basename(m), f.read(), ino=10 + i))
+    entries.append(_cpio_entry('TRAILER!!!', ino=0, mode=0))
+    with gzip.open(path, 'wb', compresslevel=1) as f:
+        f.write(b''.join(entries))
+    return path

@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Shared folders (virtio-9p) and direct kernel boot, with a real Linux guest: Debian 12's kernel
+started by QEMU itself (kernel_boot) with a busybox initramfs (linuxguest.py) that mounts the VM's
+shared folders by tag, reads and writes through them, tries to write to the read-only one, and
+powers the machine off. Plus the checks on both fields: paths must exist (a directory, a file),
+tags are words and unique, the command line is printable; a missing folder at start is a 400."""
+
+import os
+import tempfile
+
+import linuxguest
+from harness import DaemonTestCase
+
+GUEST_SCRIPT = '''$B mkdir -p /mnt/s /mnt/r
+$B mount -t 9p -o trans=virtio,version=9p2000.L work /mnt/s
+$B mount -t 9p -o trans=virtio,version=9p2000.L media /mnt/r
+$B tr a-z A-Z < /mnt/s/in.txt > /mnt/s/out.txt
+$B ls /mnt/r > /mnt/s/ro-listing.txt
+if $B sh -c 'echo x > /mnt/r/written.txt' 2>/dev/null; then echo yes > /mnt/s/ro-writable.txt; else echo no > /mnt/s/ro-writable.txt; fi'''
+
+
+class SharedFolderTest(DaemonTestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='qhm-share-', dir=self.daemon.data_dir)
+        self.rw = os.path.join(self.tmp, 'work, with comma')
+        self.ro = os.path.join(self.tmp, 'media')
+        os.makedirs(self.rw)
+        os.makedirs(self.ro)
+
+    def guest(self, script=GUEST_SCRIPT):
+        kernel, _ = linuxguest.kernel()
+        initrd = linuxguest.build_initrd(os.path.join(self.tmp, 'initrd.gz'), script)
+        return {'kernel': kernel, 'initrd': initrd, 'cmdline': 'console=ttyS0 quiet panic=-1'}
+
+    def test_guest_reads_and_writes_through_shares(self):
+        with open(os.path.join(self.rw, 'in.txt'), 'w') as f:
+            f.write('hello from the host\n')
+        with open(os.path.join(self.ro, 'song.ogg'), 'w') as f:
+            f.write('la')
+        vm = self.new_vm(memory_mib=256, cpus=1, disks=[], kernel_boot=self.guest(),
+                         shared_folders=[{'path': self.rw, 'tag': 'work'},
+                                         {'path': self.ro, 'tag': 'media', 'readonly': True}])
+        self.assertEqual(vm['kernel_boot']['cmdline'], 'console=ttyS0 quiet panic=-1')
+        self.assertEqual([s['tag'] for s in vm['shared_folders']], ['work', 'media'])
+        self.assertEqual([s['readonly'] for s in vm['shared_folders']], [False, True])
+        self.daemon.action(vm['id'], 'start')
+        # The guest powers itself off once done: a clean stop, not a crash.
+        v = self.daemon.wait_state(vm['id'], 'stopped', timeout=180, interval=0.5)
+        self.assertEqual((v.get('last_exit') or {}).get('status'), 'stopped', v)
+        with open(os.path.join(self.rw, 'out.txt')) as f:
+            self.assertEqual(f.read(), 'HELLO FROM THE HOST\n', 'the guest did not write through the share')
+        with open(os.path.join(self.rw, 'ro-listing.txt')) as f:
+            self.assertEqual(f.read().split(), ['song.ogg'])
+        with open(os.path.join(self.rw, 'ro-writable.txt')) as f:
+            self.assertEqual(f.read().strip(), 'no', 'the read-only share took a write')
+        self.assertFalse(os.path.exists(os.path.join(self.ro, 'written.txt')))
+        argv = ' '.join(self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv'])
+        self.assertIn('path=%s,security_model=none' % self.rw.replace(',', ',,'), argv)
+        self.assertIn('-append console=ttyS0 quiet panic=-1', argv)
+
+    def test_bad_input(self):
+        kernel, _ = linuxguest.kernel()
+        base = dict(memory_mib=128, disks=[])
+
+        def refused(field, **kw):
+            st, js, _ = self.api('POST', '/api/v1/vms', body=dict(base, name='bad', **kw))
+            self.assertEqual(st, 400, '%r -> %d %r' % (kw, st, js))
+            self.assertTrue(js['error']['message'].startswith(field), js)
+
+        refused('shared_folders[0].path', shared_folders=[{'path': 'relative', 'tag': 'a'}])
+        refused('shared_folders[0].path', shared_folders=[{'path': '/nonexistent-dir', 'tag': 'a'}])
+        refused('shared_folders[0].path', shared_folders=[{'path': kernel, 'tag': 'a'}])  # a file
+        refused('shared_folders[0].tag', shared_folders=[{'path': self.rw, 'tag': 'two words'}])
+        refused('shared_folders[0].tag', shared_folders=[{'path': self.rw, 'tag': 'x' * 32}])
+        refused('shared_folders[1].tag', shared_folders=[{'path': self.rw, 'tag': 'a'}, {'path': self.ro, 'tag': 'a'}])
+        refused('shared_folders[0].readonly', shared_folders=[{'path': self.rw, 'tag': 'a', 'readonly': 'yes'}])
+        refused('shared_folders[0].mode', shared_folders=[{'path': self.rw, 'tag': 'a', 'mode': 1}])
+        refused('shared_folders', shared_folders=[{'path': self.rw, 'tag': 't%d' % i} for i in range(5)])
+        refused('kernel_boot.kernel', kernel_boot={'initrd': kernel})
+        refused('kernel_boot.kernel', kernel_boot={'kernel': '/nonexistent-vmlinuz'})
+        refused('kernel_boot.kernel', kernel_boot={'kernel': self.rw})  # a directory
+        refused('kernel_boot.initrd', kernel_boot={'kernel': kernel, 'initrd': '/nonexistent-initrd'})
+        refused('kernel_boot.cmdline', kernel_boot={'kernel': kernel, 'cmdline': 'a\nb'})
+        refused('kernel_boot.cmdline', kernel_boot={'kernel': kernel, 'cmdline': 'x' * 1025})
+        refused('kernel_boot', kernel_boot='vmlinuz')
+        # A folder removed after the VM was made: the start says which, QEMU is not run.
+        gone = os.path.join(self.tmp, 'gone')
+        os.makedirs(gone)
+        vm = self.new_vm(**dict(base, shared_folders=[{'path': gone, 'tag': 'g'}]))
+        os.rmdir(gone)
+        self.assertError(self.api('POST', '/api/v1/vms/%s/start' % vm['id']), 400, 'invalid_field')
+        # PATCH sets and clears both while stopped.
+        v = self.daemon.ok('PATCH', '/api/v1/vms/%s' % vm['id'],
+                           body={'shared_folders': [], 'kernel_boot': {'kernel': kernel}})
+        self.assertNotIn('shared_folders', v)
+        self.assertEqual(v['kernel_boot'], {'kernel': kernel, 'initrd': None, 'cmdline': ''})
+        v = self.daemon.ok('PATCH', '/api/v1/vms/%s' % vm['id'], body={'kernel_boot': None})
+        self.assertNotIn('kernel_boot', v)
