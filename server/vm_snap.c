@@ -41,8 +41,8 @@ struct snap_ctx {
   bool swapped;    /* savevm: the clipboard chardev was swapped for a null one */
 };
 
-/* Letters, digits and . _ - + : @ (and any non-ASCII UTF-8), 1-64 bytes, not only digits: HMP
- * reads the name as one word, and a number would be taken as a snapshot id. */
+/* Letters, digits and . _ - + : @ (and any non-ASCII UTF-8), 1-64 bytes, not only digits, not
+ * starting with '-': HMP reads the name as one word, and a number would be taken as an id. */
 bool vm_snap_name_valid(const char *s) {
   size_t n = strlen(s);
   bool digits_only = true;
@@ -55,7 +55,8 @@ bool vm_snap_name_valid(const char *s) {
     if (*p < '0' || *p > '9')
       digits_only = false;
   }
-  return !digits_only && strcmp(s, ".") != 0 && strcmp(s, "..") != 0; /* not path segments */
+  /* not path segments, not taken for an option by qemu-img */
+  return !digits_only && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && s[0] != '-';
 }
 
 static void ctx_free(struct snap_ctx *x) {

@@ -24,6 +24,8 @@ export const tests = [
       await section.getByLabel('Interface').selectOption('virtio');
       await section.getByRole('button', { name: 'Add disk' }).click();
       await section.getByText('Disk 1: 2 GiB, virtio').waitFor({ timeout: 30000 });
+      await section.evaluate((el) => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 72)); // below the top bar
+      await page.screenshot({ path: ctx.screenshot('vm-disks.png') });
       let disks = (await d.api('GET', `/vms/${vm.id}/disks`)).disks;
       assert(disks.length === 2 && disks[1].virtual_bytes === 2 ** 31, `daemon: ${JSON.stringify(disks)}`);
       // Grow disk 1 to 3 GiB.

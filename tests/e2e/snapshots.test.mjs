@@ -37,6 +37,8 @@ export const tests = [
       await item.getByText('disks + memory').waitFor({ timeout: 10000 });
       const listed = (await d.api('GET', `/vms/${vm.id}/snapshots`)).snapshots;
       assert(listed.length === 1 && listed[0].name === 'before-update' && listed[0].memory === true, `daemon list: ${JSON.stringify(listed)}`);
+      await section.evaluate((el) => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 72)); // below the top bar
+      await page.screenshot({ path: ctx.screenshot('vm-snapshots.png') });
       // Restore: asks, cancel does nothing, confirm restores (the VM keeps running).
       await item.getByRole('button', { name: 'Restore' }).click();
       const dlg = page.getByRole('dialog', { name: 'Restore before-update?' });

@@ -192,7 +192,7 @@ class SnapshotTest(DaemonTestCase):
         vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
         vid = vm['id']
         base = '/api/v1/vms/%s/snapshots' % vid
-        for name in ('', 'a b', '123', 'x' * 65, 'a/b', "it's", 'tab\there', '..', '.', 42, None):
+        for name in ('', 'a b', '123', 'x' * 65, 'a/b', "it's", 'tab\there', '..', '.', '-c', 42, None):
             self.assertError(self.api('POST', base, body={'name': name}), 400, 'invalid_field', msg=repr(name))
         self.assertError(self.api('POST', base, body={}), 400, 'invalid_field')
         self.assertError(self.api('POST', base, body={'name': 'ok', 'extra': 1}), 400, 'invalid_field')

@@ -34,7 +34,7 @@ export function disksSection({ id, onVm, onError, limits }) {
 
   function row(d, i) {
     const label = t('disks.disk', { n: i, size: d.size_gib, iface: d.interface });
-    const used = d.allocated_bytes != null ? t('disks.used', { used: fmtMiB(Math.round(d.allocated_bytes / 1048576)) }) : (d.error || '');
+    const used = d.allocated_bytes != null ? t('disks.used', { used: fmtMiB(Math.ceil(d.allocated_bytes / 1048576)) }) : (d.error || '');
     const grow = h('input', { type: 'number', min: d.size_gib + 1, max: limits.max_disk_gib, step: 1, inputmode: 'numeric',
       value: d.size_gib + 1, 'aria-label': t('disks.grow_to', { n: i }), class: 'num' });
     const growBtn = h('button', { type: 'button', class: 'btn small', text: t('disks.grow') });
