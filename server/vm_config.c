@@ -620,7 +620,7 @@ static int f_remote_app(struct ctx *x, json_t *v, struct vm_rdp *r) {
 static int f_rdp(struct ctx *x, json_t *v) {
   static const char *const keys[] = {"host",         "port",       "username",    "password",
                                      "domain",       "security",   "ignore_cert", "fingerprint",
-                                     "password_set", "remote_app", NULL};
+                                     "password_set", "remote_app", "graphics",    NULL};
   struct vm_rdp *r = &x->c->rdp;
   json_t *p;
   json_int_t n = 0;
@@ -671,6 +671,11 @@ static int f_rdp(struct ctx *x, json_t *v) {
       if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || (*c >= 'A' && *c <= 'F') || *c == ':' ||
             *c == ','))
         return fail(x, "rdp.fingerprint: must be hexadecimal pairs separated by ':' (several by ',')");
+  }
+  if ((p = json_object_get(v, "graphics"))) {
+    if (!str_is(p, "auto") && !str_is(p, "gfx") && !str_is(p, "gfx-h264") && !str_is(p, "legacy"))
+      return fail(x, "rdp.graphics: must be 'auto', 'gfx', 'gfx-h264' or 'legacy'");
+    snprintf(r->graphics, sizeof(r->graphics), "%s", str_is(p, "auto") ? "" : json_string_value(p));
   }
   if ((p = json_object_get(v, "password_set")) && !json_is_boolean(p))
     return fail(x, "rdp.password_set: must be true or false (it is ignored)");
@@ -939,6 +944,8 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(jr, "security", jstr(r->security));
     put(jr, "ignore_cert", json_boolean(r->ignore_cert));
     put(jr, "fingerprint", jstr(r->fingerprint));
+    if (r->graphics[0]) /* absent when auto, as "remote_app" */
+      put(jr, "graphics", jstr(r->graphics));
     if (r->remote_app[0]) /* absent when unset, as "rdp" itself */
       put(jr, "remote_app",
           json_pack("{s:s, s:s, s:s}", "program", r->remote_app, "args", r->remote_app_args, "mode",

@@ -75,6 +75,9 @@ struct vm_rdp {
   char remote_app[VM_RDP_STR];      /* "||alias" (a published RemoteApp) or a Windows path */
   char remote_app_args[VM_RDP_STR]; /* its command line */
   bool remote_app_shell;            /* mode "shell": alternate shell in a full session, not RemoteApp */
+  /* rdp.graphics: "" (auto: the pipeline, H.264 only for a target across a network), "gfx" (the
+   * pipeline without H.264), "gfx-h264", "legacy" (no pipeline: bitmap updates). */
+  char graphics[12];
   /* Not config: filled by vm_manager_rdp_target for the console (the shared folder's name). */
   char vm_name[VM_NAME_MAX + 1];
   bool local; /* the target is on this machine: the VM's own forward of guest 3389, or loopback */

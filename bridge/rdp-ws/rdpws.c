@@ -238,7 +238,7 @@ static const char *arg_value(struct rdpws *s, const char *name, char *tmp, size_
    * and the worker re-encodes the lossy pictures for the browser at several times the bytes
    * (bench/rdp.py: scrolling text 5.5x a full-screen PNG per frame, against 0.04 without). */
   if (strcmp(name, "graphics") == 0)
-    return t->local ? "gfx" : "gfx-h264";
+    return t->graphics[0] ? t->graphics : t->local ? "gfx" : "gfx-h264"; /* rdp.graphics overrides */
   if (strcmp(name, "drive-path") == 0)
     return s->drive_path;
   if (strcmp(name, "drive-name") == 0)

@@ -208,10 +208,15 @@ export const tests = [
         await page.getByLabel('Another host and port').check();
         await page.getByLabel('Host', { exact: true }).fill('127.0.0.1');
         await page.getByLabel('Port', { exact: true }).fill(String(peer.port));
+        await page.getByLabel('Graphics', { exact: true }).selectOption('legacy');
         await page.getByRole('button', { name: 'Save RDP target' }).click();
         await waitFor('Open RDP console enabled', async () => (await open.getAttribute('aria-disabled')) === null, { timeoutMs: 5000 });
-        const saved = await d.api('GET', `/vms/${vm.id}`);
-        assert(saved.rdp && saved.rdp.host === '127.0.0.1' && saved.rdp.port === peer.port, `rdp saved: ${JSON.stringify(saved.rdp)}`);
+        let saved = await d.api('GET', `/vms/${vm.id}`);
+        assert(saved.rdp && saved.rdp.host === '127.0.0.1' && saved.rdp.port === peer.port && saved.rdp.graphics === 'legacy', `rdp saved: ${JSON.stringify(saved.rdp)}`);
+        await page.getByLabel('Graphics', { exact: true }).selectOption('auto');
+        await page.getByRole('button', { name: 'Save RDP target' }).click();
+        await waitFor('graphics back to automatic', async () => !(await d.api('GET', `/vms/${vm.id}`)).rdp.graphics, { timeoutMs: 5000 });
+        saved = await d.api('GET', `/vms/${vm.id}`);
 
         // No password stored: the credentials dialog comes first; remembered → PATCHed, then connected.
         await open.click();

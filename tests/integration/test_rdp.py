@@ -546,6 +546,39 @@ class RDPTest(DaemonTestCase):
                 self.assertIn('(no H.264)', text)
                 self.assertEqual(h264, 0, 'H.264 used though not offered: %s' % codecs)
 
+    def test_18_per_vm_graphics(self):
+        """rdp.graphics overrides the daemon's choice for one VM: gfx-h264 on a loopback target gets
+        AVC444 from the shadow server, legacy no pipeline; auto goes back (and is not stored)."""
+        d = self.daemon
+        vm = d.create(name='rdp-graphics', memory_mib=128, cpus=1, disks=[],
+                      rdp={'host': '127.0.0.1', 'port': self.peer.port, 'graphics': 'gfx-h264'})
+        self.addCleanup(d.dispose, vm['id'])
+        self.assertEqual(vm['rdp']['graphics'], 'gfx-h264')
+
+        def codecs_of_a_session():
+            path = os.path.join(self.data_dir, 'vms', vm['id'], 'logs', 'rdp.log')
+            start = os.path.getsize(path) if os.path.exists(path) else 0
+            c = self.connected(vm=vm['id'])
+            self.assertTrue(c.pump(15, lambda c: c.frames and near(c.pixel(100, 100), BLUE)), 'desktop not seen')
+            self.peer.root((0x20, 0x40, 0x60))  # a change: drawn with the session's codecs
+            try:
+                self.assertTrue(c.pump(15, lambda c: near(c.pixel(100, 100), (0x20, 0x40, 0x60), 24)))
+            finally:
+                self.peer.root(BLUE)
+            c.ws.close()
+            return self.last_exit_line(vm['id'], start)[1].split('gfx codecs: ', 1)[1].split(';', 1)[0]
+
+        codecs = codecs_of_a_session()
+        self.assertIn('avc', codecs, 'no H.264 though the VM asks for it: %s' % codecs)
+        v = d.ok('PATCH', '/api/v1/vms/' + vm['id'], body={'rdp': {'graphics': 'legacy'}})
+        self.assertEqual(v['rdp']['graphics'], 'legacy')
+        self.assertEqual(codecs_of_a_session(), 'off')
+        v = d.ok('PATCH', '/api/v1/vms/' + vm['id'], body={'rdp': {'graphics': 'auto'}})
+        self.assertNotIn('graphics', v['rdp'])
+        st, js, _ = d.api('PATCH', '/api/v1/vms/' + vm['id'], body={'rdp': {'graphics': 'h265'}})
+        self.assertEqual(st, 400, js)
+        self.assertTrue(js['error']['message'].startswith('rdp.graphics'), js)
+
     def test_16_pinned_certificate(self):
         """A pinned fingerprint is checked even on loopback: a wrong one ends the session with an
         error naming the server's real fingerprint; pinning that one connects."""

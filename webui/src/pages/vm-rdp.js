@@ -5,7 +5,8 @@
 // daemon refuses while it runs), what is stored (username, password set,
 // pinned certificate; never the password itself), and "Open RDP console",
 // enabled only when the target is usable: an explicit host, or a running VM
-// with an active forward of guest port 3389. Used by pages/vm.js.
+// with an active forward of guest port 3389. The graphics mode (rdp.graphics: automatic, the
+// pipeline with or without H.264, legacy bitmaps) is saved with the target. Used by pages/vm.js.
 import { h, newId } from '../dom.js';
 import { t } from '../i18n.js';
 import { patchVm } from '../api.js';
@@ -23,6 +24,8 @@ export function rdpSection({ id, onSaved, onError }) {
     input: h('input', { type: 'text', maxlength: 255, autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', placeholder: 'win.example' }) });
   const fPort = field({ id: newId('rdp-port'), label: t('vm.rdp_port'), input: h('input', { type: 'number', min: 1, max: 65535, inputmode: 'numeric' }) });
   const hostPort = h('div', { class: 'rdp-hostport' }, fHost.wrap, fPort.wrap);
+  const gfxSel = h('select', {}, ['auto', 'gfx', 'gfx-h264', 'legacy'].map((g) => h('option', { value: g, text: t('vm.rdp_gfx_' + g.replace('-', '_')) })));
+  const fGfx = field({ id: newId('rdp-gfx'), label: t('vm.rdp_graphics'), input: gfxSel, hint: t('vm.rdp_graphics_hint') });
   const stoppedNote = h('p', { class: 'hint', text: t('vm.rdp_stopped') });
   const where = h('p', { class: 'hint', id: newId('rdp-where') });
   const stored = h('p', { class: 'hint' });
@@ -34,7 +37,7 @@ export function rdpSection({ id, onSaved, onError }) {
   const titleId = newId('rdp-title');
   const form = h('form', { class: 'rdp-box', novalidate: true },
     h('fieldset', {}, h('legend', { text: t('vm.rdp_target') }), viaFwd.el, viaHost.el, hostPort),
-    stoppedNote, where, stored, pinned,
+    fGfx.wrap, stoppedNote, where, stored, pinned,
     h('div', { class: 'row end' }, saveBtn, openLink), msg);
   const el = h('section', { 'aria-labelledby': titleId }, h('h2', { id: titleId, text: t('vm.rdp') }), form);
 
@@ -67,6 +70,7 @@ export function rdpSection({ id, onSaved, onError }) {
     } else {
       rdp = { host: '', port: 3389 };
     }
+    rdp.graphics = gfxSel.value;
     try {
       const v = await withBusy(saveBtn, () => patchVm(id, { rdp }));
       msg.textContent = t('vm.rdp_saved');
@@ -80,13 +84,14 @@ export function rdpSection({ id, onSaved, onError }) {
     vm = v;
     const r = vm.rdp || {};
     const editable = vm.state === 'stopped' || vm.state === 'crashed';
-    for (const x of [viaFwd.r, viaHost.r, fHost.input, fPort.input]) x.disabled = !editable;
+    for (const x of [viaFwd.r, viaHost.r, fHost.input, fPort.input, gfxSel]) x.disabled = !editable;
     saveBtn.disabled = !editable;
     stoppedNote.hidden = editable;
     if (formsToo) {
       (r.host ? viaHost : viaFwd).r.checked = true;
       fHost.input.value = r.host || '';
       fPort.input.value = r.port || 3389;
+      gfxSel.value = r.graphics || 'auto';
       syncHostPort();
     }
     const fwd = (vm.forwards_active || []).find((f) => f.guest_port === 3389 && (f.proto || 'tcp') === 'tcp');
