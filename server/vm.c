@@ -974,7 +974,7 @@ static void free_secret(char *secret) {
 
 /* {"username", "password", "domain"} given for one RDP session: validated by the rules of the
  * VM's rdp field and returned as JSON text for the ticket, or NULL after a 400. */
-static char *session_credentials(struct vm *v, json_t *creds, struct core_req *r) {
+static json_t *session_credentials(struct vm *v, json_t *creds, struct core_req *r) {
   const char *key;
   json_t *val;
   if (!json_is_object(creds)) {
@@ -991,7 +991,7 @@ static char *session_credentials(struct vm *v, json_t *creds, struct core_req *r
   *scratch = v->cfg;
   json_t *patch = json_pack("{s:O}", "rdp", creds);
   char err[1024];
-  char *out = NULL;
+  json_t *out = NULL;
   if (vm_config_apply_json(scratch, patch, false, err, sizeof(err)) < 0) {
     /* the rules are the rdp field's: say which field of this request broke them */
     const char *msg = strncmp(err, "rdp.", 4) == 0 ? err + 4 : err;
@@ -999,12 +999,10 @@ static char *session_credentials(struct vm *v, json_t *creds, struct core_req *r
   } else {
     static const char *const keys[] = {"username", "password", "domain"};
     const char *vals[] = {scratch->rdp.username, scratch->rdp.password, scratch->rdp.domain};
-    json_t *o = json_object();
+    out = json_object();
     for (size_t i = 0; i < 3; i++)
       if (json_object_get(creds, keys[i]))
-        json_object_set_new(o, keys[i], json_string(vals[i]));
-    out = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+        json_object_set_new(out, keys[i], json_string(vals[i]));
   }
   json_decref(patch);
   explicit_bzero(scratch, sizeof(*scratch));
@@ -1021,7 +1019,7 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
   const char *key;
   json_t *val;
   json_object_foreach(body, key, val) {
-    if (strcmp(key, "protocol") != 0 && strcmp(key, "credentials") != 0) {
+    if (strcmp(key, "protocol") != 0 && strcmp(key, "credentials") != 0 && strcmp(key, "shortcut") != 0) {
       core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
       return;
     }
@@ -1034,13 +1032,36 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
   }
   const char *proto = p ? json_string_value(p) : "vnc";
   char *secret = NULL;
-  json_t *creds = json_object_get(body, "credentials");
-  if (creds && strcmp(proto, "rdp") != 0) {
-    core_req_reply_error(r, 400, "invalid_field", "credentials: only for the \"rdp\" protocol");
+  json_t *creds = json_object_get(body, "credentials"), *sc = json_object_get(body, "shortcut");
+  if ((creds || sc) && strcmp(proto, "rdp") != 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s: only for the \"rdp\" protocol",
+                         creds ? "credentials" : "shortcut");
     return;
   }
-  if (creds && !(secret = session_credentials(v, creds, r)))
+  const struct vm_shortcut *app = NULL;
+  if (sc) { /* one of the VM's app shortcuts, by name: that program instead of rdp.remote_app */
+    for (size_t i = 0; json_is_string(sc) && i < v->cfg.n_shortcuts; i++)
+      if (strcmp(v->cfg.shortcuts[i].name, json_string_value(sc)) == 0)
+        app = &v->cfg.shortcuts[i];
+    if (!app) {
+      core_req_reply_error(r, 400, "invalid_field", "shortcut: this VM has no shortcut by that name");
+      return;
+    }
+  }
+  json_t *sec = NULL; /* what this session only gets: credentials, the program */
+  if (creds && !(sec = session_credentials(v, creds, r)))
     return;
+  if (app) {
+    if (!sec)
+      sec = json_object();
+    json_object_set_new(
+        sec, "app",
+        json_pack("{s:s, s:s, s:b}", "program", app->program, "args", app->args, "shell", app->shell));
+  }
+  if (sec) {
+    secret = json_dumps(sec, JSON_COMPACT);
+    json_decref(sec); /* the password's copy inside Jansson is freed unwiped, as in ws.c */
+  }
   if (strcmp(proto, "rdp") == 0) {
     struct vm_rdp target;
     char err[256];
@@ -1401,8 +1422,8 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val) {
-      /* name and rdp (read by new console sessions only) do not touch the running QEMU */
-      if (strcmp(key, "name") != 0 && strcmp(key, "rdp") != 0) {
+      /* name, rdp and shortcuts (read by new console sessions only) do not touch the running QEMU */
+      if (strcmp(key, "name") != 0 && strcmp(key, "rdp") != 0 && strcmp(key, "shortcuts") != 0) {
         core_req_reply_error(r, 409, "invalid_state",
                              "%s: can only be changed while the VM is stopped (it is %s)", key,
                              state_names[v->state]);

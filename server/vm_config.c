@@ -579,9 +579,43 @@ static bool remote_app_ok(const char *s) {
 }
 
 /* "rdp.remote_app": null clears; an object replaces: {"program": P, "args": A, "mode": "rail"|"shell"}. */
-static int f_remote_app(struct ctx *x, json_t *v, struct vm_rdp *r) {
-  static const char *const keys[] = {"program", "args", "mode", NULL};
+/* One program to open alone: {"program", "args", "mode"} under PFX (rdp.remote_app, shortcuts[i]). */
+static int get_app(struct ctx *x, const char *pfx, json_t *v, char prog[VM_RDP_STR], char args[VM_RDP_STR],
+                   bool *shell, const char *const *extra_keys) {
+  const char *keys[8] = {"program", "args", "mode"};
+  size_t nk = 3;
+  for (; extra_keys && *extra_keys && nk < 7; extra_keys++)
+    keys[nk++] = *extra_keys;
+  keys[nk] = NULL;
+  char field[64];
   json_t *p;
+  if (!json_is_object(v))
+    return fail(x, "%s: must be an object", pfx);
+  if (check_keys(x, pfx, v, keys) < 0)
+    return -1;
+  args[0] = 0;
+  *shell = false;
+  snprintf(field, sizeof(field), "%s.program", pfx);
+  if (!(p = json_object_get(v, "program")))
+    return fail(x, "%s: required", field);
+  if (get_text(x, field, p, prog, VM_RDP_STR) < 0)
+    return -1;
+  if (!remote_app_ok(prog))
+    return fail(x, "%s: must be \"||alias\" or an absolute Windows path without '\"'", field);
+  snprintf(field, sizeof(field), "%s.args", pfx);
+  if ((p = json_object_get(v, "args")) && get_text(x, field, p, args, VM_RDP_STR) < 0)
+    return -1;
+  if ((p = json_object_get(v, "mode"))) {
+    if (!str_is(p, "rail") && !str_is(p, "shell"))
+      return fail(x, "%s.mode: must be 'rail' or 'shell'", pfx);
+    *shell = str_is(p, "shell");
+  }
+  if (*shell && strncmp(prog, "||", 2) == 0)
+    return fail(x, "%s.program: an alias needs mode 'rail'", pfx);
+  return 0;
+}
+
+static int f_remote_app(struct ctx *x, json_t *v, struct vm_rdp *r) {
   if (json_is_null(v)) {
     r->remote_app[0] = r->remote_app_args[0] = 0;
     r->remote_app_shell = false;
@@ -589,28 +623,47 @@ static int f_remote_app(struct ctx *x, json_t *v, struct vm_rdp *r) {
   }
   if (!json_is_object(v))
     return fail(x, "rdp.remote_app: must be an object or null");
-  if (check_keys(x, "rdp.remote_app", v, keys) < 0)
-    return -1;
-  char prog[VM_RDP_STR], args[VM_RDP_STR] = "";
+  char prog[VM_RDP_STR], args[VM_RDP_STR];
   bool shell = false;
-  if (!(p = json_object_get(v, "program")))
-    return fail(x, "rdp.remote_app.program: required");
-  if (get_text(x, "rdp.remote_app.program", p, prog, sizeof(prog)) < 0)
+  if (get_app(x, "rdp.remote_app", v, prog, args, &shell, NULL) < 0)
     return -1;
-  if (!remote_app_ok(prog))
-    return fail(x, "rdp.remote_app.program: must be \"||alias\" or an absolute Windows path without '\"'");
-  if ((p = json_object_get(v, "args")) && get_text(x, "rdp.remote_app.args", p, args, sizeof(args)) < 0)
-    return -1;
-  if ((p = json_object_get(v, "mode"))) {
-    if (!str_is(p, "rail") && !str_is(p, "shell"))
-      return fail(x, "rdp.remote_app.mode: must be 'rail' or 'shell'");
-    shell = str_is(p, "shell");
-  }
-  if (shell && strncmp(prog, "||", 2) == 0)
-    return fail(x, "rdp.remote_app.program: an alias needs mode 'rail'");
   memcpy(r->remote_app, prog, sizeof(prog));
   memcpy(r->remote_app_args, args, sizeof(args));
   r->remote_app_shell = shell;
+  return 0;
+}
+
+static int f_shortcuts(struct ctx *x, json_t *v) {
+  static const char *const extra[] = {"name", NULL};
+  struct vm_config *c = x->c;
+  if (!json_is_array(v))
+    return fail(x, "shortcuts: must be an array");
+  if (json_array_size(v) > VM_MAX_SHORTCUTS)
+    return fail(x, "shortcuts: at most %d", VM_MAX_SHORTCUTS);
+  c->n_shortcuts = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(v, i, e) {
+    struct vm_shortcut *sc = &c->shortcuts[i];
+    char pfx[32], field[48];
+    snprintf(pfx, sizeof(pfx), "shortcuts[%zu]", i);
+    if (get_app(x, pfx, e, sc->program, sc->args, &sc->shell, extra) < 0)
+      return -1;
+    snprintf(field, sizeof(field), "%s.name", pfx);
+    json_t *n = json_object_get(e, "name");
+    const char *name = NULL;
+    if (!n)
+      return fail(x, "%s: required", field);
+    if (get_str(x, field, n, &name) < 0)
+      return -1;
+    if (!vm_name_valid(name))
+      return fail(x, "%s: must be 1-%d bytes of printable UTF-8", field, VM_NAME_MAX);
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(c->shortcuts[k].name, name) == 0)
+        return fail(x, "%s: '%s' is used twice", field, show(name, strlen(name)).s);
+    snprintf(sc->name, sizeof(sc->name), "%s", name);
+    c->n_shortcuts = i + 1;
+  }
   return 0;
 }
 
@@ -793,6 +846,7 @@ static const struct field {
     {"rdp", f_rdp},
     {"shared_folders", f_shares},
     {"kernel_boot", f_kernel_boot},
+    {"shortcuts", f_shortcuts},
 };
 
 static bool fixed_field(enum mode mode, const char *key) {
@@ -928,6 +982,14 @@ json_t *vm_config_to_json(const struct vm_config *c) {
       push(a, json_pack("{s:o, s:s, s:b}", "path", jstr(c->shares[i].path), "tag", c->shares[i].tag,
                         "readonly", c->shares[i].readonly));
     put(o, "shared_folders", a);
+  }
+  if (c->n_shortcuts) {
+    json_t *a = must(json_array());
+    for (size_t i = 0; i < c->n_shortcuts && i < VM_MAX_SHORTCUTS; i++)
+      push(a, json_pack("{s:o, s:o, s:o, s:s}", "name", jstr(c->shortcuts[i].name), "program",
+                        jstr(c->shortcuts[i].program), "args", jstr(c->shortcuts[i].args), "mode",
+                        c->shortcuts[i].shell ? "shell" : "rail"));
+    put(o, "shortcuts", a);
   }
   if (c->kboot.kernel[0])
     put(o, "kernel_boot",

@@ -21,6 +21,7 @@
 #define VM_MAX_SHARES 4
 #define VM_SHARE_TAG_MAX 31 /* mount_tag: [A-Za-z0-9_.-] */
 #define VM_KERNEL_CMDLINE_MAX 1024
+#define VM_MAX_SHORTCUTS 16
 
 typedef enum { VM_ARCH_X86_64, VM_ARCH_I386, VM_ARCH_AARCH64, VM_ARCH__N } vm_arch;
 
@@ -45,6 +46,15 @@ struct vm_share {
   char path[4096]; /* absolute; a directory when the VM starts */
   char tag[VM_SHARE_TAG_MAX + 1];
   bool readonly;
+};
+
+/* An app shortcut: one Windows program of the VM, opened alone through RDP (RemoteApp, or the
+ * alternate shell of a full session), from the library. */
+struct vm_shortcut {
+  char name[VM_NAME_MAX + 1];
+  char program[256]; /* "||alias" or an absolute Windows path, as rdp.remote_app */
+  char args[256];
+  bool shell;
 };
 
 /* Direct kernel boot: QEMU loads a Linux kernel (and initrd) itself, no boot loader. */
@@ -104,6 +114,8 @@ struct vm_config {
   size_t n_shares;
   struct vm_share shares[VM_MAX_SHARES];
   struct vm_kernel_boot kboot;
+  size_t n_shortcuts;
+  struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];
   struct vm_rdp rdp;
 };
 

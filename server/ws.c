@@ -128,8 +128,8 @@ static void wipe_secret(char *secret) {
   }
 }
 
-/* Credentials given for one session (POST console {"credentials"}: JSON text, validated when the
- * ticket was issued) replace the stored ones in TARGET. */
+/* What was given for one session (POST console {"credentials", "shortcut"}: JSON text, validated
+ * when the ticket was issued) replaces the stored credentials and program in TARGET. */
 static void apply_session_credentials(struct vm_rdp *target, const char *secret) {
   json_t *o = json_loads(secret, 0, NULL);
   const char *keys[] = {"username", "password", "domain"};
@@ -138,6 +138,14 @@ static void apply_session_credentials(struct vm_rdp *target, const char *secret)
     json_t *v = json_object_get(o, keys[i]);
     if (json_is_string(v))
       snprintf(dst[i], sizeof(target->username), "%s", json_string_value(v));
+  }
+  json_t *app = json_object_get(o, "app"); /* an app shortcut: this program, validated with the config */
+  if (json_is_object(app)) {
+    snprintf(target->remote_app, sizeof(target->remote_app), "%s",
+             json_string_value(json_object_get(app, "program")));
+    snprintf(target->remote_app_args, sizeof(target->remote_app_args), "%s",
+             json_string_value(json_object_get(app, "args")));
+    target->remote_app_shell = json_is_true(json_object_get(app, "shell"));
   }
   if (o) {
     /* the password's copy inside Jansson's object is freed without being wiped: Jansson

@@ -189,4 +189,45 @@ export const tests = [
       });
     },
   },
+  {
+    name: 'rdp channels: an app shortcut made on the VM page opens its program from the library (peer mode rail)',
+    timeoutMs: 60000,
+    async fn(ctx) {
+      const missing = peerMissing();
+      if (missing) { console.log(`    skipped: ${missing}`); return; }
+      const peer = await startChannelPeer(ctx.daemon.tmp, 'rail');
+      try {
+        const d = ctx.daemon;
+        const vm = await d.api('POST', '/vms', { name: 'win-apps', memory_mib: 128, cpus: 1, disks: [],
+          rdp: { host: '127.0.0.1', port: peer.port, username: 'tester', password: 's3cret' } });
+        const { page } = await ctx.browser();
+        await page.goto(`${d.http}/vm/${vm.id}`);
+        const sec = page.locator('section', { has: page.getByRole('heading', { name: 'App shortcuts', exact: true }) });
+        await sec.getByText('No app shortcuts.').waitFor({ timeout: 10000 });
+        await sec.getByLabel('Name', { exact: true }).fill('Editor');
+        await sec.getByLabel('Program (||alias or a Windows path)').fill('notepad.exe');
+        await sec.getByRole('button', { name: 'Add shortcut' }).click();
+        await sec.getByText(/absolute Windows path/).waitFor({ timeout: 5000 });
+        await sec.getByLabel('Program (||alias or a Windows path)').fill('C:\\Tools\\editor.exe');
+        await sec.getByRole('button', { name: 'Add shortcut' }).click();
+        await sec.getByRole('listitem').filter({ hasText: 'Editor' }).waitFor({ timeout: 10000 });
+        const saved = (await d.api('GET', `/vms/${vm.id}`)).shortcuts;
+        assert(JSON.stringify(saved) === JSON.stringify([{ name: 'Editor', program: 'C:\\Tools\\editor.exe', args: '', mode: 'rail' }]), JSON.stringify(saved));
+        // The library card offers it; it opens the RDP page for that program alone.
+        await page.goto(`${d.http}/`);
+        await page.getByRole('link', { name: '▶ Editor' }).click();
+        await waitFor('the RDP page of the shortcut', () => page.url().endsWith(`/vm/${vm.id}/rdp?app=Editor`), { timeoutMs: 5000 });
+        await page.getByRole('heading', { level: 1, name: 'Editor on win-apps' }).waitFor({ timeout: 10000 });
+        await waitStatus(page, 'connected');
+        assert(await peer.expect('RAIL_MODE 1', 10000), 'not in RemoteApp mode');
+        const exec = await peer.expect('RAIL_EXEC', 10000);
+        assert(exec === 'RAIL_EXEC C:\\Tools\\editor.exe|', `program started: ${exec}`);
+      } catch (e) {
+        e.message += `\n    peer: ${peer.log()}${rdpLog(ctx)}`;
+        throw e;
+      } finally {
+        await peer.stop();
+      }
+    },
+  },
 ];

@@ -137,13 +137,17 @@ class RDPChannelsTest(DaemonTestCase):
             out += '\npeer stdout: %r\npeer stderr: %r' % (cls.peer.seen, b''.join(cls.peer.stderr)[-2000:])
         return out + '\nrdp.log:\n' + cls.rdp_log
 
-    def session(self, mode, rdp=None, size=(1024, 768), dpi=96):
+    def session(self, mode, rdp=None, size=(1024, 768), dpi=96, shortcuts=None, shortcut=None):
         cls = type(self)
         cls.peer = Peer(mode, self.certs)
         target = {'host': '127.0.0.1', 'port': self.peer.port}
         target.update(rdp or {})
-        cls.vm = self.daemon.create(name='rdp-' + mode, memory_mib=128, cpus=1, disks=[], rdp=target)['id']
-        t = self.daemon.ok('POST', '/api/v1/vms/%s/console' % self.vm, body={'protocol': 'rdp'})
+        extra = {'shortcuts': shortcuts} if shortcuts else {}
+        cls.vm = self.daemon.create(name='rdp-' + mode, memory_mib=128, cpus=1, disks=[], rdp=target, **extra)['id']
+        body = {'protocol': 'rdp'}
+        if shortcut:
+            body['shortcut'] = shortcut
+        t = self.daemon.ok('POST', '/api/v1/vms/%s/console' % self.vm, body=body)
         url = t['url'] + '&width=%d&height=%d&dpi=%d' % (size[0], size[1], dpi)
         c = GuacClient(wsclient.connect(url, protocols=['guacamole'], timeout=10), decode=False)
         c.handshake_done(timeout=15)
@@ -312,6 +316,21 @@ class RDPChannelsTest(DaemonTestCase):
         c = self.session('clip')
         self.assertEqual(self.peer.expect('SHELL', 5), 'SHELL ')
         self.assertEqual(self.peer.expect('RAIL_MODE', 5), 'RAIL_MODE 0')
+
+    def test_rail_04_app_shortcut(self):
+        """A console ticket for one of the VM's app shortcuts opens that program (not rdp.remote_app,
+        not the desktop); an unknown shortcut, or one asked for a VNC console, is a 400."""
+        c = self.session('rail', rdp={'remote_app': {'program': 'C:\\Other\\x.exe'}},
+                         shortcuts=[{'name': 'Editor', 'program': 'C:\\Tools\\editor.exe'},
+                                    {'name': 'Calc', 'program': '||calc'}], shortcut='Editor')
+        self.assertEqual(self.peer.expect('RAIL_MODE', 5), 'RAIL_MODE 1')
+        self.assertEqual(self.peer.expect('RAIL_EXEC', 10), 'RAIL_EXEC C:\\Tools\\editor.exe|')
+        self.assertFalse(c.errors)
+        for body in ({'protocol': 'rdp', 'shortcut': 'Nope'}, {'protocol': 'rdp', 'shortcut': 3},
+                     {'protocol': 'vnc', 'shortcut': 'Editor'}):
+            st, js, _ = self.daemon.api('POST', '/api/v1/vms/%s/console' % self.vm, body=body)
+            self.assertEqual(st, 400, '%r -> %d %r' % (body, st, js))
+            self.assertTrue(js['error']['message'].startswith('shortcut'), js)
 
     def test_snd_02_refused_stream_stays_mute(self):
         """A browser that cannot play the stream answers it with an error ack: the server's next

@@ -64,8 +64,9 @@ export const vmLog = (id, tail = 200) => api('GET', `${vmPath(id)}/log?tail=${ta
 export const vmCmdline = (id) => api('GET', `${vmPath(id)}/cmdline`);
 export const screenshotUrl = (id) => `/api/v1${vmPath(id)}/screenshot?t=${Date.now()}`;
 // CREDENTIALS (RDP only): {username, password, domain} for the session this ticket opens, not stored.
-export const consoleTicket = (id, protocol = 'vnc', credentials = null) =>
-  api('POST', `${vmPath(id)}/console`, credentials ? { protocol, credentials } : { protocol });
+// SHORTCUT (RDP only): the name of one of the VM's app shortcuts, opened instead of the desktop.
+export const consoleTicket = (id, protocol = 'vnc', credentials = null, shortcut = null) =>
+  api('POST', `${vmPath(id)}/console`, { protocol, ...(credentials ? { credentials } : {}), ...(shortcut ? { shortcut } : {}) });
 export const eventsTicket = () => api('POST', '/events/ticket');
 // Disks after creation (docs/api.md): conversions and resizes wait for qemu-img.
 export const listDisks = (id) => api('GET', `${vmPath(id)}/disks`).then((d) => (d && d.disks) || []);

@@ -6,6 +6,7 @@
 // with a slow poll as a fallback. No VMs: an empty state leading to the wizard.
 import { listVms, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
+import { shortcutUrl } from './vm-shortcuts.js';
 import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
 import { stateBadge, setBadge, actionButtons, actionValid, errorBanner, isLive, fmtMiB } from '../ui.js';
@@ -55,12 +56,14 @@ export function mount(root) {
     c.consoleLink = consoleLink;
     c.nameEl = h('a', { id: nameId, class: 'vm-name', href: `/vm/${encodeURIComponent(vm.id)}`, 'data-link': true, text: vm.name });
     c.meta = h('p', { class: 'meta' });
+    c.apps = h('div', { class: 'apps', role: 'group', 'aria-label': t('library.apps', { name: vm.name }) });
     c.el = h('li', { class: 'card', dataset: { vmId: vm.id } },
       c.thumbWrap,
       h('div', { class: 'card-body' },
         h('div', { class: 'card-title' }, h('h2', {}, c.nameEl), c.badge),
         c.meta,
-        h('div', { class: 'actions' }, c.actions.buttons, consoleLink)));
+        h('div', { class: 'actions' }, c.actions.buttons, consoleLink),
+        c.apps));
     c.refresh = () => {
       c.nameEl.textContent = c.vm.name;
       c.meta.textContent = t('library.meta', { arch: c.vm.arch, memory: fmtMiB(c.vm.memory_mib), cpus: c.vm.cpus });
@@ -69,6 +72,11 @@ export function mount(root) {
       // Cards show only what can be done now; the VM page shows every action.
       for (const [aid, b] of c.actions.map) b.hidden = !actionValid(aid, c.vm.state) && !b.getAttribute('aria-busy');
       consoleLink.hidden = !isLive(c.vm.state);
+      // App shortcuts: one Windows program each, over RDP (pages/vm-shortcuts.js).
+      const apps = c.vm.shortcuts || [];
+      c.apps.replaceChildren(...apps.map((s) => h('a', { class: 'btn small', href: shortcutUrl(c.vm.id, s.name), 'data-link': true,
+        'aria-describedby': nameId, text: t('library.open_app', { app: s.name }) })));
+      c.apps.hidden = !apps.length;
       c.el.dataset.state = c.vm.state;
     };
     c.refresh();

@@ -83,6 +83,8 @@ let docKeyboard = null;
 const documentKeyboard = () => (docKeyboard ||= new Guacamole.Keyboard(document));
 
 export function mount(root, { id }) {
+  // ?app=NAME: one of the VM's app shortcuts (pages/vm-shortcuts.js) instead of the desktop.
+  const app = new URLSearchParams(window.location.search).get('app') || null;
   const btn = (key, onclick, extra = {}) =>
     h('button', { type: 'button', class: 'tool', onclick, ...extra, text: t(key) });
 
@@ -456,8 +458,8 @@ export function mount(root, { id }) {
     try {
       vm = await getVm(id);
       if (my !== gen || !alive) return;
-      title.textContent = vm.name;
-      document.title = t('rdp.title', { name: vm.name });
+      title.textContent = app ? t('rdp.app_title', { app, name: vm.name }) : vm.name;
+      document.title = t('rdp.title', { name: app ? `${app} — ${vm.name}` : vm.name });
       screen.setAttribute('aria-label', t('console.screen_label', { name: vm.name }));
     } catch (e) {
       if (my === gen && alive) setStatus('error', t('console.vm_error', { message: e.message }));
@@ -470,7 +472,7 @@ export function mount(root, { id }) {
     }
     let ticket;
     try {
-      ticket = await consoleTicket(id, 'rdp', sessionCreds);
+      ticket = await consoleTicket(id, 'rdp', sessionCreds, app);
     } catch (e) {
       if (my === gen && alive) setStatus(e.status === 409 ? 'stopped' : 'error', t('rdp.no_target', { message: e.message }));
       return;

@@ -6,7 +6,8 @@
 // Settings (name any time; memory, CPUs and boot order while stopped, PATCH);
 // Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js); Snapshots
 // (take, restore, delete: pages/vm-snapshots.js); Disks (add, grow, detach:
-// pages/vm-disks.js); Shared folders and Linux kernel boot (pages/vm-shares.js);
+// pages/vm-disks.js); Shared folders and Linux kernel boot (pages/vm-shares.js); App
+// shortcuts (pages/vm-shortcuts.js);
 // Clone (a stopped VM: a copy with its own disks, then its page); Delete with
 // a confirmation. Guest and daemon text is set as text only.
 import { getVm, getHost, patchVm, deleteVm, cloneVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
@@ -18,6 +19,7 @@ import { rdpSection } from './vm-rdp.js';
 import { snapshotsSection } from './vm-snapshots.js';
 import { disksSection } from './vm-disks.js';
 import { sharesSection, kernelSection } from './vm-shares.js';
+import { shortcutsSection } from './vm-shortcuts.js';
 
 const LOG_MS = 2000;
 const BOOT_ORDERS = [['cdrom', 'disk'], ['disk', 'cdrom'], ['cdrom'], ['disk'], ['network'], ['disk', 'network']];
@@ -104,6 +106,7 @@ export function mount(root, { id }) {
     // Remote desktop: target, stored credentials, Open RDP console (pages/vm-rdp.js)
     const rdp = rdpSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     snaps = snapshotsSection({ id, onVm: (v) => setVm(v), onError: (e) => errors.show(e) });
+    const shortcuts = shortcutsSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     const shares = sharesSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     const kboot = kernelSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     disks = disksSection({ id, limits: host.limits, onVm: (v) => (v ? setVm(v) : load()), onError: (e) => errors.show(e) });
@@ -169,6 +172,7 @@ export function mount(root, { id }) {
       shares.el,
       kboot.el,
       rdp.el,
+      shortcuts.el,
       h('section', { 'aria-labelledby': 'log-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-title', text: t('vm.log') }), logLive), logPre),
       h('section', { 'aria-labelledby': 'cmd-title' }, h('h2', { id: 'cmd-title', text: t('vm.cmdline') }), cmd),
       h('section', { 'aria-labelledby': 'clone-title' }, h('h2', { id: 'clone-title', text: t('vm.clone_section') }),
@@ -204,6 +208,7 @@ export function mount(root, { id }) {
         rdp.render(vm, formsToo);
         snaps.render(vm);
         shares.render(vm);
+        shortcuts.render(vm);
         kboot.render(vm, formsToo);
         disks.render(vm);
         if (formsToo) {
