@@ -34,7 +34,7 @@ from harness import REPO, DaemonTestCase
 from guacclient import GuacClient
 from test_console import WSDaemon
 import test_rdp
-from test_rdp import free_port, wait_port
+from test_rdp import free_port, near, wait_port
 import wsclient
 
 PEER = os.environ.get('QHM_RDP_PEER') or os.path.join(REPO, 'build', 'tests', 'qhm-rdp-peer')
@@ -137,7 +137,7 @@ class RDPChannelsTest(DaemonTestCase):
             out += '\npeer stdout: %r\npeer stderr: %r' % (cls.peer.seen, b''.join(cls.peer.stderr)[-2000:])
         return out + '\nrdp.log:\n' + cls.rdp_log
 
-    def session(self, mode, rdp=None, size=(1024, 768), dpi=96, shortcuts=None, shortcut=None):
+    def session(self, mode, rdp=None, size=(1024, 768), dpi=96, shortcuts=None, shortcut=None, decode=False):
         cls = type(self)
         cls.peer = Peer(mode, self.certs)
         target = {'host': '127.0.0.1', 'port': self.peer.port}
@@ -149,7 +149,7 @@ class RDPChannelsTest(DaemonTestCase):
             body['shortcut'] = shortcut
         t = self.daemon.ok('POST', '/api/v1/vms/%s/console' % self.vm, body=body)
         url = t['url'] + '&width=%d&height=%d&dpi=%d' % (size[0], size[1], dpi)
-        c = GuacClient(wsclient.connect(url, protocols=['guacamole'], timeout=10), decode=False)
+        c = GuacClient(wsclient.connect(url, protocols=['guacamole'], timeout=10), decode=decode)
         c.handshake_done(timeout=15)
         self.assertTrue(self.peer.expect('ACTIVATED', 10), 'the peer saw no activation')
         return c
@@ -331,6 +331,30 @@ class RDPChannelsTest(DaemonTestCase):
             st, js, _ = self.daemon.api('POST', '/api/v1/vms/%s/console' % self.vm, body=body)
             self.assertEqual(st, 400, '%r -> %d %r' % (body, st, js))
             self.assertTrue(js['error']['message'].startswith('shortcut'), js)
+
+    def test_gfx_01_pipeline_without_h264(self):
+        """The graphics pipeline as a Windows server uses it without H.264: a surface drawn with an
+        uncompressed and a planar surface command reaches the browser as pixels, the frame is
+        acknowledged, and the worker counts both codecs (freerdp-shadow-cli only ever sends H.264
+        through the pipeline)."""
+        c = self.session('gfx', decode=True)
+        self.assertTrue(self.peer.expect('GFX_CAPS', 10), 'the client advertised no gfx capabilities')
+        self.assertEqual(self.peer.expect('GFX_FRAME', 10), 'GFX_FRAME 1')
+        self.assertEqual(self.peer.expect('GFX_ACK', 10), 'GFX_ACK 1')
+        green, red = (0x22, 0x88, 0x44), (0xaa, 0x33, 0x11)
+        ok = c.pump(10, lambda c: c.fb is not None and near(c.pixel(100, 100), green) and near(c.pixel(900, 600), red))
+        self.assertTrue(ok, 'pixels: %r %r' % (c.fb and c.pixel(100, 100), c.fb and c.pixel(900, 600)))
+        path = os.path.join(self.daemon.data_dir, 'vms', self.vm, 'logs', 'rdp.log')
+        c.ws.close()
+        deadline = time.time() + 8
+        line = ''
+        while time.time() < deadline and 'gfx codecs' not in line:
+            with open(path, errors='replace') as f:
+                line = ''.join(l for l in f if 'gfx codecs' in l)
+            time.sleep(0.2)
+        self.assertIn('uncompressed 1', line)
+        self.assertIn('planar 1', line)
+        self.assertNotIn('avc', line)
 
     def test_snd_02_refused_stream_stays_mute(self):
         """A browser that cannot play the stream answers it with an error ack: the server's next

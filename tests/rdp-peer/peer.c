@@ -19,6 +19,10 @@
  *         "RAIL_MODE 0|1" when the client connects.)
  *   mic   audin: records PCM 44.1 kHz/16-bit/stereo from the client once
  *         drdynvc is up ("MIC_OPEN <result>"), prints "MIC_RECV <hex>" per packet.
+ *   gfx   the graphics pipeline (rdpgfx) without H.264: once the client advertises its
+ *         capabilities, confirms the first, makes a surface of the desktop's size and
+ *         draws one frame: the left half uncompressed #228844, the right half planar
+ *         #aa3311 ("GFX_CAPS <version hex>", "GFX_FRAME <id>", "GFX_ACK <id>").
  *   snd   rdpsnd: offers PCM 44.1 kHz/16-bit/stereo and sends PEER_SND_FRAMES
  *         frames of a known pattern (see snd_sample) once the client answers,
  *         and again 1.5 s later; prints "SND_SENT N" each time.
@@ -37,6 +41,7 @@
 #include <freerdp/channels/channels.h>
 #include <freerdp/channels/wtsvc.h>
 #include <freerdp/codec/audio.h>
+#include <freerdp/codec/planar.h>
 #include <freerdp/freerdp.h>
 #include <freerdp/listener.h>
 #include <freerdp/peer.h>
@@ -45,6 +50,7 @@
 #include <freerdp/server/disp.h>
 #include <freerdp/server/rail.h>
 #include <freerdp/server/rdpdr.h>
+#include <freerdp/server/rdpgfx.h>
 #include <freerdp/server/rdpsnd.h>
 #include <freerdp/settings.h>
 #include <winpr/ssl.h>
@@ -66,6 +72,7 @@ struct pctx {
   RdpdrServerContext *rdpdr;
   RailServerContext *rail;
   audin_server_context *mic;
+  RdpgfxServerContext *gfx;
   BOOL activated_once, clip_announced;
 };
 
@@ -373,6 +380,92 @@ static void mic_poll(struct pctx *p) {
   say("MIC_STARTED %d", c->Open(c) ? 1 : 0);
 }
 
+/* ---- gfx ---- */
+
+/* One colour, BGRX, W x H. */
+static BYTE *solid(UINT32 w, UINT32 h, BYTE r, BYTE g, BYTE b) {
+  BYTE *px = malloc((size_t)w * h * 4);
+  for (size_t i = 0; px && i < (size_t)w * h; i++) {
+    px[i * 4] = b;
+    px[i * 4 + 1] = g;
+    px[i * 4 + 2] = r;
+    px[i * 4 + 3] = 0xff;
+  }
+  return px;
+}
+
+static void gfx_draw(struct pctx *p, UINT32 w, UINT32 h) {
+  RdpgfxServerContext *g = p->gfx;
+  MONITOR_DEF mon = {0, 0, (INT32)w - 1, (INT32)h - 1, 1};
+  RDPGFX_RESET_GRAPHICS_PDU reset = {w, h, 1, &mon};
+  RDPGFX_CREATE_SURFACE_PDU cs = {1, (UINT16)w, (UINT16)h, GFX_PIXEL_FORMAT_XRGB_8888};
+  RDPGFX_MAP_SURFACE_TO_OUTPUT_PDU map = {1, 0, 0, 0};
+  g->ResetGraphics(g, &reset);
+  g->CreateSurface(g, &cs);
+  g->MapSurfaceToOutput(g, &map);
+  UINT32 half = w / 2;
+  BYTE *left = solid(half, h, 0x22, 0x88, 0x44), *right = solid(w - half, h, 0xaa, 0x33, 0x11);
+  BITMAP_PLANAR_CONTEXT *planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA, w - half, h);
+  UINT32 plen = 0;
+  BYTE *pdata = left && right && planar
+                    ? freerdp_bitmap_compress_planar(planar, right, PIXEL_FORMAT_BGRX32, w - half, h,
+                                                     (w - half) * 4, NULL, &plen)
+                    : NULL;
+  RDPGFX_START_FRAME_PDU sf = {0, 1};
+  RDPGFX_END_FRAME_PDU ef = {1};
+  RDPGFX_SURFACE_COMMAND raw = {
+      1,   RDPGFX_CODECID_UNCOMPRESSED, 0, PIXEL_FORMAT_BGRX32, 0, 0, half, h, half, h, half * h * 4, left,
+      NULL};
+  RDPGFX_SURFACE_COMMAND pl = {
+      1, RDPGFX_CODECID_PLANAR, 0, PIXEL_FORMAT_BGRX32, half, 0, w, h, w - half, h, plen, pdata, NULL};
+  if (pdata) {
+    g->StartFrame(g, &sf);
+    g->SurfaceCommand(g, &raw);
+    g->SurfaceCommand(g, &pl);
+    g->EndFrame(g, &ef);
+    say("GFX_FRAME 1");
+  }
+  free(pdata);
+  freerdp_bitmap_planar_context_free(planar);
+  free(left);
+  free(right);
+}
+
+static UINT gfx_caps(RdpgfxServerContext *g, const RDPGFX_CAPS_ADVERTISE_PDU *adv) {
+  struct pctx *p = g->custom;
+  if (!adv->capsSetCount)
+    return CHANNEL_RC_OK;
+  RDPGFX_CAPSET caps = adv->capsSets[0];
+  caps.flags &= ~(UINT32)RDPGFX_CAPS_FLAG_AVC420_ENABLED; /* no H.264 from this server */
+  RDPGFX_CAPS_CONFIRM_PDU confirm = {&caps};
+  say("GFX_CAPS %x", caps.version);
+  UINT rc = g->CapsConfirm(g, &confirm);
+  rdpSettings *s = p->ctx.settings;
+  if (rc == CHANNEL_RC_OK)
+    gfx_draw(p, freerdp_settings_get_uint32(s, FreeRDP_DesktopWidth),
+             freerdp_settings_get_uint32(s, FreeRDP_DesktopHeight));
+  return rc;
+}
+
+static UINT gfx_ack(RdpgfxServerContext *g, const RDPGFX_FRAME_ACKNOWLEDGE_PDU *ack) {
+  say("GFX_ACK %u", ack->frameId);
+  return CHANNEL_RC_OK;
+}
+
+static void gfx_poll(struct pctx *p) {
+  if (p->gfx || WTSVirtualChannelManagerGetDrdynvcState(p->vcm) != DRDYNVC_STATE_READY)
+    return;
+  RdpgfxServerContext *g = rdpgfx_server_context_new(p->vcm);
+  if (!g)
+    return;
+  g->custom = p;
+  g->rdpcontext = &p->ctx;
+  g->CapsAdvertise = gfx_caps;
+  g->FrameAcknowledge = gfx_ack;
+  p->gfx = g;
+  say("GFX_OPEN %d", g->Open(g) ? 1 : 0);
+}
+
 /* ---- rail ---- */
 
 static UINT rail_exec(RailServerContext *c, const RAIL_EXEC_ORDER *e) {
@@ -525,6 +618,10 @@ static void ctx_free(freerdp_peer *client, rdpContext *ctx) {
     p->mic->Close(p->mic);
     audin_server_context_free(p->mic);
   }
+  if (p->gfx) {
+    p->gfx->Close(p->gfx);
+    rdpgfx_server_context_free(p->gfx);
+  }
   if (p->rail) {
     p->rail->Stop(p->rail);
     rail_server_context_free(p->rail);
@@ -570,6 +667,7 @@ static int serve(freerdp_peer *client, const char *cert, const char *key) {
   freerdp_settings_set_bool(s, FreeRDP_SupportMonitorLayoutPdu, TRUE);
   freerdp_settings_set_bool(s, FreeRDP_RefreshRect, TRUE);
   freerdp_settings_set_bool(s, FreeRDP_SuppressOutput, TRUE);
+  freerdp_settings_set_bool(s, FreeRDP_SupportGraphicsPipeline, strcmp(mode, "gfx") == 0);
   client->PostConnect = on_post_connect;
   client->Activate = on_activate;
   if (!client->Initialize(client))
@@ -590,6 +688,8 @@ static int serve(freerdp_peer *client, const char *cert, const char *key) {
       disp_poll(p);
     if (strcmp(mode, "mic") == 0 && p->activated_once)
       mic_poll(p);
+    if (strcmp(mode, "gfx") == 0 && p->activated_once)
+      gfx_poll(p);
   }
   say("CLIENT_GONE");
   client->Disconnect(client);
@@ -600,7 +700,7 @@ static int serve(freerdp_peer *client, const char *cert, const char *key) {
 
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: qhm-rdp-peer PORT CERT KEY clip|disp|snd|drive|rail|mic\n");
+    fprintf(stderr, "usage: qhm-rdp-peer PORT CERT KEY clip|disp|snd|drive|rail|mic|gfx\n");
     return 2;
   }
   mode = argv[4];
