@@ -374,8 +374,12 @@ static void set_state(struct dl *d, enum dl_state st) {
   if (st == ST_COMPLETED || st == ST_FAILED)
     d->finished = now_unix();
   db_save(d);
-  events_emit(json_pack("{s:s, s:s, s:s, s:o}", "type", "download.state", "download", d->id, "state",
-                        state_names[st], "error", d->error ? json_string(d->error) : json_null()));
+  /* a completed download names the image it became, so a client can use it without a lookup */
+  events_emit(json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", "download.state", "download", d->id, "state",
+                        state_names[st], "error", d->error ? json_string(d->error) : json_null(), "image",
+                        st == ST_COMPLETED && d->image_id ? json_string(d->image_id) : json_null()));
+  if (st == ST_COMPLETED && d->image_id)
+    events_emit(json_pack("{s:s, s:s}", "type", "image.created", "image", d->image_id));
   log_info("download %s (%s): %s%s%s", d->id, d->name, state_names[st], d->error ? ": " : "",
            d->error ? d->error : "");
 }

@@ -373,6 +373,12 @@ class DownloadTest(unittest.TestCase):
         self.assertLessEqual(len(progress), 4 * took + 4, 'more than 4 progress events per second')
         self.assertTrue(all(p['total'] == SIZE and 0 <= p['bytes'] <= SIZE for p in progress), progress)
         self.assertEqual([p['bytes'] for p in progress], sorted(p['bytes'] for p in progress))
+        # The completed event names the image the download became; earlier ones name none.
+        done = [m for _, m in seen if m['type'] == 'download.state'][-1]
+        image = self.daemon.ok('GET', '/api/v1/images/%s' % done['image'])
+        self.assertEqual(image['sha256'], self.sha)
+        self.assertTrue(all(m['image'] is None for _, m in seen if m['type'] == 'download.state'
+                            and m['state'] != 'completed'))
 
     def test_pause_and_resume(self):
         d = self.post({'url': self.nginx.url('/files/big.bin'), 'sha256': self.sha, 'connections': 4,
