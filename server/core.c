@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "dl.h"
+#include "proc.h"
 #include "store.h"
 #include "ticket.h"
 #include "util.h"
@@ -85,13 +86,18 @@ static void close_walk(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
-void core_fini(struct core *c) {
-  ws_stop(c->ws); /* closes every WebSocket session and its VNC connection */
+void core_answer_all(struct core *c) {
+  proc_shutdown(); /* qemu-img runs of snapshot, disk and clone requests: answered before the VMs go */
+  ws_stop(c->ws);  /* closes every WebSocket session and its VNC connection */
   c->ws = NULL;
-  vm_manager_free(c->vms); /* detaches from QEMU; VMs keep running */
+  vm_manager_free(c->vms); /* answers parked requests; detaches from QEMU (VMs keep running) */
   c->vms = NULL;
   dl_manager_free(c->dls); /* records exact progress; transfers resume on the next start */
   c->dls = NULL;
+}
+
+void core_fini(struct core *c) {
+  core_answer_all(c); /* nothing left when main() did it already */
   store_free(c->store);
   c->store = NULL;
   ticket_store_free(c->tickets);

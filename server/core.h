@@ -62,6 +62,9 @@ struct core {
 int core_init(struct core *c, const char *data_dir, char *err, size_t errlen);
 void core_run(struct core *c);  /* until SIGTERM/SIGINT or core_stop() */
 void core_stop(struct core *c); /* any thread */
+/* After core_run: answer every request still waiting on the core (HTTP connections stay suspended
+ * until then, and libmicrohttpd aborts when stopped with one suspended). Before http_stop(). */
+void core_answer_all(struct core *c);
 void core_fini(struct core *c);
 
 void core_submit(struct core *c, struct core_req *r); /* any thread */

@@ -177,6 +177,7 @@ static int serve(int argc, char **argv) {
   core_run(&core);
 
   unlink(endpoint);
+  core_answer_all(&core); /* no HTTP connection may stay suspended when MHD stops */
   http_stop(http);
   core_fini(&core);
   log_info("stopped");

@@ -10,6 +10,7 @@
 #include "util.h"
 
 struct run {
+  struct run *prev, *next; /* the runs whose callback is still due */
   uv_process_t proc;
   uv_pipe_t out, err;
   int open_handles;
@@ -20,6 +21,19 @@ struct run {
   void *ud;
 };
 
+static struct run *active;
+static bool shutting_down;
+
+static void unlink_run(struct run *x) {
+  if (x->prev)
+    x->prev->next = x->next;
+  else if (active == x)
+    active = x->next;
+  if (x->next)
+    x->next->prev = x->prev;
+  x->prev = x->next = NULL;
+}
+
 static void on_closed(uv_handle_t *h) {
   struct run *x = h->data;
   if (--x->open_handles > 0)
@@ -29,7 +43,9 @@ static void on_closed(uv_handle_t *h) {
     free(x->res.err);
     x->res.err = xstrdup("too much output");
   }
-  x->cb(&x->res, x->ud);
+  unlink_run(x);
+  if (x->cb) /* NULL once proc_shutdown() answered for it */
+    x->cb(&x->res, x->ud);
   free(x->res.out);
   free(x->res.err);
   free(x);
@@ -72,7 +88,30 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig) {
   uv_close((uv_handle_t *)p, on_closed);
 }
 
+static void fail_now(proc_cb cb, void *ud) {
+  char why[] = "the daemon is shutting down";
+  char empty[] = "";
+  struct proc_result r = {.exit_status = -1, .out = empty, .err = why};
+  cb(&r, ud);
+}
+
+void proc_shutdown(void) {
+  shutting_down = true;
+  for (struct run *x = active, *next; x; x = next) {
+    next = x->next;
+    proc_cb cb = x->cb;
+    x->cb = NULL; /* the process still ends, and is reaped, on its own */
+    unlink_run(x);
+    if (cb)
+      fail_now(cb, x->ud);
+  }
+}
+
 void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud) {
+  if (shutting_down) {
+    fail_now(cb, ud);
+    return;
+  }
   struct run *x = xcalloc(1, sizeof(*x));
   x->cb = cb;
   x->ud = ud;
@@ -88,6 +127,10 @@ void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud) {
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&x->err}};
   uv_process_options_t o = {
       .file = argv[0], .args = (char **)argv, .exit_cb = on_proc_exit, .stdio_count = 3, .stdio = stdio};
+  x->next = active;
+  if (active)
+    active->prev = x;
+  active = x;
   int rc = uv_spawn(loop, &x->proc, &o);
   if (rc < 0) {
     x->res.exit_status = -1;

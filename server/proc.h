@@ -22,7 +22,11 @@ struct proc_result {
 
 typedef void (*proc_cb)(const struct proc_result *res, void *ud);
 
-/* Run ARGV (argv[0] an absolute path). CB is always called, later, from the loop. */
+/* Run ARGV (argv[0] an absolute path). CB is always called once: later, from the loop, or at
+ * once while the daemon shuts down. */
 void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud);
+/* The daemon is stopping: every callback still due is called now with a failure (so requests are
+ * answered and the VMs they refer to are still there), and later runs fail at once. */
+void proc_shutdown(void);
 
 #endif

@@ -320,7 +320,7 @@ static void on_vdagent_back(struct qmp *q, json_t *ret, const char *err, void *u
 static void on_saved(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct snap_ctx *x = ud;
   on_hmp_result(x, ret, err);
-  if (!x->swapped || !x->v->qmp_ready) {
+  if (!x->swapped || err || !x->v->qmp_ready) { /* err: the QMP connection is gone */
     finish(x);
     return;
   }

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 from harness import MEMTEST_ISO, DaemonTestCase
 
@@ -100,3 +101,34 @@ class CloneTest(DaemonTestCase):
         c = self.daemon.ok('POST', path, body={'name': 'broken'}, expect=201)
         self.addCleanup(self.daemon.dispose, c['id'])
         self.assertEqual(len(c['disks']), 2)
+
+
+class CloneShutdownTest(DaemonTestCase):
+    """SIGTERM while a clone copies a disk: the request is answered, the half-made copy is removed,
+    the daemon exits cleanly, and the next daemon sees the source only."""
+
+    def test_sigterm_during_copy(self):
+        import signal
+        import threading
+        src = self.new_vm(name='big', memory_mib=128, disks=[{'size_gib': 4}])
+        # Data to copy (a sparse disk would be copied at once): 1 GiB of a pattern.
+        self.assertTrue(qemu_io(src['disks'][0]['path'], 'write -P 0x5a 0 1G'))
+        dirs = sorted(os.listdir(os.path.join(self.daemon.data_dir, 'vms')))
+        out = {}
+
+        def clone():
+            out['r'] = self.api('POST', '/api/v1/vms/%s/clone' % src['id'], body={'name': 'copy'}, timeout=60)
+
+        t = threading.Thread(target=clone)
+        t.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and len(os.listdir(os.path.join(self.daemon.data_dir, 'vms'))) == len(dirs):
+            time.sleep(0.01)  # the copy's directory exists: qemu-img is running
+        self.daemon.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.daemon.proc.wait(30), 0, self.daemon.stderr_tail())
+        t.join(30)
+        st = out.get('r', (None,))[0]
+        self.assertIn(st, (500, 503, None), out)  # answered with an error, or the connection closed
+        self.assertEqual(sorted(os.listdir(os.path.join(self.daemon.data_dir, 'vms'))), dirs)
+        self.daemon.start()
+        self.assertEqual([v['name'] for v in self.daemon.ok('GET', '/api/v1/vms')['vms']], ['big'])
