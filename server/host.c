@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "vm_argv.h"
 
 static const char *const binary_names[VM_ARCH__N] = {
     [VM_ARCH_X86_64] = "qemu-system-x86_64",
@@ -252,6 +253,19 @@ void host_probe(struct host *h) {
   snprintf(h->aavmf_code, sizeof(h->aavmf_code), "%s/AAVMF_CODE.fd", fw && *fw ? fw : "/usr/share/AAVMF");
   snprintf(h->aavmf_vars, sizeof(h->aavmf_vars), "%s/AAVMF_VARS.fd", fw && *fw ? fw : "/usr/share/AAVMF");
   h->facts.aavmf_code = h->aavmf_code;
+  const char *ovmf = getenv("QHM_OVMF_DIR");
+  snprintf(h->ovmf_dir, sizeof(h->ovmf_dir), "%s", ovmf && *ovmf ? ovmf : "/usr/share/OVMF");
+  char probe[512];
+  bool have_ovmf = true;
+  const char *ovmf_files[] = {VM_OVMF_CODE, VM_OVMF_CODE_SECURE, VM_OVMF_VARS, VM_OVMF_VARS_SECURE};
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(probe, sizeof(probe), "%s/%s", h->ovmf_dir, ovmf_files[i]);
+    have_ovmf = have_ovmf && access(probe, R_OK) == 0;
+  }
+  if (!have_ovmf)
+    h->ovmf_dir[0] = 0;
+  h->facts.ovmf_dir = h->ovmf_dir[0] ? h->ovmf_dir : NULL;
+  find_binary("swtpm", h->swtpm, sizeof(h->swtpm));
   struct utsname u;
   uname(&u);
   h->host_arch = strcmp(u.machine, "x86_64") == 0    ? "x86_64"
@@ -308,10 +322,12 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
         json_object_set_new(o, "available", json_false());
       json_object_set_new(o, "firmware_found", json_boolean(fw));
     }
+    if (a == VM_ARCH_X86_64) /* UEFI (and Secure Boot) from Debian's ovmf */
+      json_object_set_new(o, "uefi", json_boolean(h->ovmf_dir[0] != 0));
     json_object_set_new(arches, vm_arch_name(a), o);
   }
   return json_pack("{s:s, s:o, s:{s:b, s:s}, s:s, s:i, s:I, s:I, s:I, s:s, s:{s:I, s:i, s:I, s:I, s:i, s:i, "
-                   "s:i, s:i, s:i}}",
+                   "s:i, s:i, s:i}, s:{s:b, s:o}}",
                    "version", QHM_VERSION, "arches", arches, "kvm", "usable", h->kvm_usable, "reason",
                    h->kvm_reason, "host_arch", h->host_arch, "cpus", (int)h->cpus, "memory_mib",
                    (json_int_t)h->memory_mib, "memory_available_mib", (json_int_t)host_mem_available_mib(),
@@ -319,5 +335,7 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
                    "max_memory_mib", (json_int_t)host_max_vm_memory_mib(h), "max_cpus", (int)h->cpus,
                    "commit_limit_mib", (json_int_t)host_commit_limit_mib(h), "committed_mib",
                    (json_int_t)committed_mib, "disk_reserve_mib", HOST_DISK_RESERVE_MIB, "max_body_bytes",
-                   1 << 20, "name_max_bytes", VM_NAME_MAX, "max_disks", VM_MAX_DISKS, "max_disk_gib", 65536);
+                   1 << 20, "name_max_bytes", VM_NAME_MAX, "max_disks", VM_MAX_DISKS, "max_disk_gib", 65536,
+                   "tpm", "available", h->swtpm[0] != 0, "binary",
+                   h->swtpm[0] ? json_string(h->swtpm) : json_null());
 }

@@ -21,6 +21,8 @@ struct host {
   char qemu_img[256];
   char aavmf_code[256];
   char aavmf_vars[256];
+  char ovmf_dir[256]; /* "" when Debian's ovmf (OVMF_CODE_4M.fd ...) is not installed */
+  char swtpm[256];    /* "" when swtpm is not installed */
   bool kvm_usable;
   char kvm_reason[256];
   const char *host_arch; /* "x86_64", "aarch64", ... */

@@ -27,6 +27,7 @@
 
 #include "core.h"
 #include "events.h"
+#include "proc.h"
 #include "qmp.h"
 #include "rdpws.h"
 #include "store.h"
@@ -211,7 +212,11 @@ static void detach_process(struct vm *v) {
   uv_timer_stop(v->shutdown_timer);
 }
 
+static void tpm_stop(struct vm *v);
+
 static void on_process_exit(struct vm *v) {
+  if (v->cfg.tpm)
+    tpm_stop(v); /* swtpm ends with its QEMU (--terminate); one that never got it does not */
   int status = 0, code = -1, sig = 0;
   bool have_status = false;
   if (v->is_child && waitpid(v->pid, &status, WNOHANG) == v->pid) {
@@ -557,11 +562,86 @@ static bool regular_file(const char *path, char *err, size_t errlen, const char 
   return true;
 }
 
+static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm);
+
+/* ---- TPM: swtpm, one per VM with tpm, started before QEMU ---- */
+
+/* swtpm's pid from its pidfile, when that process is still a swtpm of this VM; else 0. */
+static pid_t tpm_pid(struct vm *v) {
+  char path[4300], exe[4300];
+  vm_path(v, "run/swtpm.pid", path, sizeof(path));
+  char *txt = read_file(path, 64, NULL);
+  long pid = txt ? strtol(txt, NULL, 10) : 0;
+  free(txt);
+  if (pid <= 0)
+    return 0;
+  snprintf(exe, sizeof(exe), "/proc/%ld/cmdline", pid);
+  size_t len = 0;
+  char *cmd = read_file(exe, 8192, &len);
+  bool ours = cmd && len > 0 && strstr(cmd, "swtpm") && memmem(cmd, len, v->cfg.id, strlen(v->cfg.id));
+  free(cmd);
+  return ours ? (pid_t)pid : 0;
+}
+
+/* A swtpm left waiting (QEMU never connected, or failed) is stopped; with QEMU connected it ends
+ * on its own when QEMU does (--terminate). */
+static void tpm_stop(struct vm *v) {
+  pid_t pid = tpm_pid(v);
+  if (pid > 0)
+    kill(pid, SIGTERM);
+}
+
+struct tpm_ctx {
+  struct vm *v;
+  struct core_req *r;
+  char *loadvm;
+};
+
+static void on_swtpm(const struct proc_result *res, void *ud) {
+  struct tpm_ctx *t = ud;
+  t->v->busy = false;
+  if (res->exit_status != 0) {
+    char *why = xstrdup(res->err[0] ? res->err : "no message");
+    utf8_sanitize(why);
+    core_req_reply_error(t->r, 500, "internal", "tpm: swtpm did not start: %s", why);
+    free(why);
+  } else {
+    vm_start_now(t->v, t->r, t->loadvm);
+  }
+  free(t->loadvm);
+  free(t);
+}
+
+static void tpm_start(struct vm *v, struct core_req *r, const char *loadvm) {
+  char state[4300], sock[4300], pidf[4300], log[4300], a_state[4400], a_ctrl[4400], a_pid[4400], a_log[4400];
+  vm_path(v, "tpm", state, sizeof(state));
+  mkdir_p(state, 0700);
+  vm_path(v, "run", sock, sizeof(sock));
+  mkdir_p(sock, 0700);
+  vm_path(v, "logs", log, sizeof(log));
+  mkdir_p(log, 0700);
+  tpm_stop(v); /* one left from a start that failed */
+  vm_path(v, "run/swtpm.sock", sock, sizeof(sock));
+  vm_path(v, "run/swtpm.pid", pidf, sizeof(pidf));
+  vm_path(v, "logs/swtpm.log", log, sizeof(log));
+  unlink(sock);
+  snprintf(a_state, sizeof(a_state), "dir=%s,mode=0600", state);
+  snprintf(a_ctrl, sizeof(a_ctrl), "type=unixio,path=%s,mode=0600", sock);
+  snprintf(a_pid, sizeof(a_pid), "file=%s", pidf);
+  snprintf(a_log, sizeof(a_log), "file=%s", log);
+  char *argv[] = {v->m->c->host.swtpm, "socket",   "--tpm2", "--tpmstate", a_state, "--ctrl", a_ctrl,
+                  "--terminate",       "--daemon", "--pid",  a_pid,        "--log", a_log,    NULL};
+  struct tpm_ctx *t = xcalloc(1, sizeof(*t));
+  t->v = v;
+  t->r = r;
+  t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
+  v->busy = true;                              /* no second start, no delete, until QEMU runs */
+  proc_run(&v->m->c->loop, argv, on_swtpm, t); /* --daemon: returns once the socket listens */
+}
+
 void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
   struct core *c = v->m->c;
-  char err[1024] = "", path[4200];
-  struct vm_argv av = {0};
-  int qmpfd = -1, logfd = -1, nullfd = -1;
+  char err[1024] = "";
 
   if (vm_active(v)) {
     core_req_reply_error(r, 409, "invalid_state", "cannot start: the VM is %s", state_names[v->state]);
@@ -590,9 +670,26 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
       return;
     }
   }
+  if (v->cfg.tpm && !c->host.swtpm[0]) {
+    core_req_reply_error(r, 409, "unavailable", "tpm: swtpm is not installed (Debian package swtpm)");
+    return;
+  }
+  if (v->cfg.tpm) { /* its TPM first: QEMU connects to swtpm's socket when it starts */
+    tpm_start(v, r, loadvm);
+    return;
+  }
+  vm_start_now(v, r, loadvm);
+}
+
+static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
+  struct core *c = v->m->c;
+  char err[1024] = "", path[4200];
+  struct vm_argv av = {0};
+  int qmpfd = -1, logfd = -1, nullfd = -1;
   struct vm_paths p;
   snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", c->data_dir, v->cfg.id);
   if (vm_argv_build(&v->cfg, &c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+    tpm_stop(v);
     core_req_reply_error(r, 500, "internal", "%s", err);
     return;
   }
@@ -606,10 +703,16 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
   mkdir_p(path, 0700);
   vm_path(v, "logs", path, sizeof(path));
   mkdir_p(path, 0700);
-  if (v->cfg.arch == VM_ARCH_AARCH64) {
+  if (v->cfg.uefi) { /* the VM's own copy of the firmware's variable store */
+    char tmpl[4300];
+    if (v->cfg.arch == VM_ARCH_AARCH64)
+      snprintf(tmpl, sizeof(tmpl), "%s", c->host.aavmf_vars);
+    else
+      snprintf(tmpl, sizeof(tmpl), "%s/%s", c->host.ovmf_dir,
+               v->cfg.secure_boot ? VM_OVMF_VARS_SECURE : VM_OVMF_VARS);
     vm_path(v, "efivars.fd", path, sizeof(path));
-    if (access(path, F_OK) < 0 && copy_file(c->host.aavmf_vars, path, 0600) < 0) {
-      snprintf(err, sizeof(err), "cannot copy UEFI variables %s: %s", c->host.aavmf_vars, strerror(errno));
+    if (access(path, F_OK) < 0 && copy_file(tmpl, path, 0600) < 0) {
+      snprintf(err, sizeof(err), "cannot copy UEFI variables %s: %s", tmpl, strerror(errno));
       goto fail;
     }
   }
@@ -667,6 +770,7 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
   return;
 
 fail:
+  tpm_stop(v);
   vm_argv_free(&av);
   if (qmpfd >= 0)
     close(qmpfd);
@@ -1183,6 +1287,14 @@ static int check_host_limits(struct vm_manager *m, struct core_req *r, const str
     core_req_reply_error(r, 400, "invalid_field", "%s", err);
     return -1;
   }
+  if (cfg->uefi && cfg->arch == VM_ARCH_X86_64 && !h->ovmf_dir[0]) {
+    core_req_reply_error(r, 400, "invalid_field", "firmware: UEFI for x86_64 needs Debian's ovmf package");
+    return -1;
+  }
+  if (cfg->tpm && !h->swtpm[0]) {
+    core_req_reply_error(r, 400, "invalid_field", "tpm: needs swtpm (Debian package swtpm)");
+    return -1;
+  }
   return 0;
 }
 
@@ -1447,6 +1559,11 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
   if (rc != STORE_OK) {
     core_req_reply_error(r, 500, "internal", "cannot save the VM in the database");
     goto out;
+  }
+  if (cfg->arch != VM_ARCH_AARCH64 && (cfg->uefi != v->cfg.uefi || cfg->secure_boot != v->cfg.secure_boot)) {
+    char vars[4300]; /* another firmware: its own variable store from its template at the next start */
+    vm_path(v, "efivars.fd", vars, sizeof(vars));
+    unlink(vars);
   }
   v->cfg = *cfg;
   vm_dirty(v);

@@ -123,7 +123,7 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
                  const struct vm_paths *p, char *err, size_t errlen) {
   const char *arch = vm_arch_name(c->arch);
   bool x86 = c->arch != VM_ARCH_AARCH64, pc = c->arch == VM_ARCH_I386;
-  char vnc[4096], pid[4096], vars[4096], bi[24];
+  char vnc[4096], pid[4096], vars[4096], tpm_sock[4096], bi[24];
   const char *display_dev = NULL;
 
   if (!h->qemu_binary[c->arch]) {
@@ -134,6 +134,10 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
     snprintf(err, errlen, "no UEFI firmware for %s guests (AAVMF_CODE.fd not found)", arch);
     return -1;
   }
+  if (x86 && c->uefi && !h->ovmf_dir) {
+    snprintf(err, errlen, "firmware: no UEFI firmware for x86_64 guests (install the ovmf package)");
+    return -1;
+  }
   if (p->dir[0] != '/') {
     snprintf(err, errlen, "VM directory must be an absolute path");
     return -1;
@@ -141,7 +145,8 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   vm_paths_file(p, "run/vnc.sock", vnc, sizeof(vnc));
   vm_paths_file(p, "run/qemu.pid", pid, sizeof(pid));
   vm_paths_file(p, "efivars.fd", vars, sizeof(vars));
-  if (!vnc[0] || !pid[0] || !vars[0]) {
+  vm_paths_file(p, "run/swtpm.sock", tpm_sock, sizeof(tpm_sock));
+  if (!vnc[0] || !pid[0] || !vars[0] || !tpm_sock[0]) {
     snprintf(err, errlen, "VM directory path too long");
     return -1;
   }
@@ -176,7 +181,10 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   arg(b, "timestamp=on");
 
   arg(b, "-machine");
-  arg(b, machine[c->arch]);
+  if (c->secure_boot) /* the firmware's variables may only change in SMM: no guest can drop the keys */
+    argf(b, "%s,smm=on", machine[c->arch]);
+  else
+    arg(b, machine[c->arch]);
   arg(b, "-accel");
   arg(b, h->kvm[c->arch] ? "kvm" : "tcg,thread=multi");
   arg(b, "-cpu");
@@ -190,6 +198,24 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
     argf(b, "if=pflash,format=raw,unit=0,file=%s,readonly=on", esc(b, h->aavmf_code));
     arg(b, "-drive");
     argf(b, "if=pflash,format=raw,unit=1,file=%s", esc(b, vars));
+  } else if (c->uefi) { /* OVMF (4 MiB); with Microsoft's keys enrolled for Secure Boot */
+    if (c->secure_boot) {
+      arg(b, "-global");
+      arg(b, "driver=cfi.pflash01,property=secure,value=on");
+    }
+    arg(b, "-drive");
+    argf(b, "if=pflash,format=raw,unit=0,file=%s/%s,readonly=on", esc(b, h->ovmf_dir),
+         c->secure_boot ? VM_OVMF_CODE_SECURE : VM_OVMF_CODE);
+    arg(b, "-drive");
+    argf(b, "if=pflash,format=raw,unit=1,file=%s", esc(b, vars));
+  }
+  if (c->tpm) { /* swtpm, started by the daemon before QEMU, listens there (vm.c) */
+    arg(b, "-chardev");
+    argf(b, "socket,id=chrtpm,path=%s", esc(b, tpm_sock));
+    arg(b, "-tpmdev");
+    arg(b, "emulator,id=tpm0,chardev=chrtpm");
+    arg(b, "-device");
+    arg(b, x86 ? "tpm-crb,tpmdev=tpm0" : "tpm-tis-device,tpmdev=tpm0");
   }
 
   arg(b, "-chardev");

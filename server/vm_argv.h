@@ -15,6 +15,12 @@
 
 #define VM_ARGV_QMP_FD 3
 
+/* OVMF images in vm_host.ovmf_dir (Debian's ovmf), and the variable stores copied per VM. */
+#define VM_OVMF_CODE "OVMF_CODE_4M.fd"
+#define VM_OVMF_CODE_SECURE "OVMF_CODE_4M.ms.fd"
+#define VM_OVMF_VARS "OVMF_VARS_4M.fd"
+#define VM_OVMF_VARS_SECURE "OVMF_VARS_4M.ms.fd"
+
 struct vm_argv {
   size_t argc;
   char **argv; /* argc entries, then NULL */

@@ -825,6 +825,27 @@ static int f_kernel_boot(struct ctx *x, json_t *v) {
   return 0;
 }
 
+static int f_firmware(struct ctx *x, json_t *v) {
+  if (!str_is(v, "bios") && !str_is(v, "uefi"))
+    return fail(x, "firmware: must be 'bios' or 'uefi'");
+  x->c->uefi = str_is(v, "uefi");
+  return 0;
+}
+
+static int f_secure_boot(struct ctx *x, json_t *v) {
+  if (!json_is_boolean(v))
+    return fail(x, "secure_boot: must be true or false");
+  x->c->secure_boot = json_is_true(v);
+  return 0;
+}
+
+static int f_tpm(struct ctx *x, json_t *v) {
+  if (!json_is_boolean(v))
+    return fail(x, "tpm: must be true or false");
+  x->c->tpm = json_is_true(v);
+  return 0;
+}
+
 /* The order errors are looked for in. "arch" is applied before the table
  * runs (it picks the defaults and the per-arch lists). */
 static const struct field {
@@ -847,6 +868,9 @@ static const struct field {
     {"shared_folders", f_shares},
     {"kernel_boot", f_kernel_boot},
     {"shortcuts", f_shortcuts},
+    {"firmware", f_firmware},
+    {"secure_boot", f_secure_boot},
+    {"tpm", f_tpm},
 };
 
 static bool fixed_field(enum mode mode, const char *key) {
@@ -902,6 +926,14 @@ static int apply(struct vm_config *c, json_t *obj, enum mode mode, char *err, si
     if (v && fields[i].apply && fields[i].apply(&x, v) < 0)
       return -1;
   }
+  if (c->arch == VM_ARCH_AARCH64)
+    c->uefi = true; /* its only firmware */
+  if (c->uefi && c->arch == VM_ARCH_I386)
+    return fail(&x, "firmware: 'uefi' is for x86_64 and aarch64 guests (i386 boots SeaBIOS)");
+  if (c->secure_boot && !c->uefi)
+    return fail(&x, "secure_boot: needs firmware 'uefi'");
+  if (c->secure_boot && c->arch == VM_ARCH_AARCH64)
+    return fail(&x, "secure_boot: only for x86_64 guests");
   return 0;
 }
 
@@ -983,6 +1015,12 @@ json_t *vm_config_to_json(const struct vm_config *c) {
                         "readonly", c->shares[i].readonly));
     put(o, "shared_folders", a);
   }
+  if (c->arch != VM_ARCH_AARCH64 && c->uefi) /* absent: SeaBIOS (aarch64 is UEFI only: no choice) */
+    put(o, "firmware", json_string("uefi"));
+  if (c->secure_boot)
+    put(o, "secure_boot", json_true());
+  if (c->tpm)
+    put(o, "tpm", json_true());
   if (c->n_shortcuts) {
     json_t *a = must(json_array());
     for (size_t i = 0; i < c->n_shortcuts && i < VM_MAX_SHORTCUTS; i++)

@@ -114,6 +114,9 @@ struct vm_config {
   size_t n_shares;
   struct vm_share shares[VM_MAX_SHARES];
   struct vm_kernel_boot kboot;
+  bool uefi;        /* x86_64: OVMF instead of SeaBIOS (aarch64 is always UEFI) */
+  bool secure_boot; /* uefi: OVMF with Microsoft's keys enrolled, SMM (Windows 11) */
+  bool tpm;         /* a TPM 2.0 (swtpm, started by the daemon with the VM) */
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];
   struct vm_rdp rdp;
@@ -124,6 +127,7 @@ struct vm_config {
 struct vm_host {
   const char *qemu_binary[VM_ARCH__N]; /* absolute paths */
   const char *aavmf_code;              /* /usr/share/AAVMF/AAVMF_CODE.fd */
+  const char *ovmf_dir;                /* /usr/share/OVMF: OVMF_CODE_4M[.ms].fd; NULL when absent */
   bool kvm[VM_ARCH__N];                /* KVM usable for this guest arch */
 };
 

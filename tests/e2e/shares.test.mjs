@@ -54,4 +54,27 @@ export const tests = [
       assert(!(await d.api('GET', `/vms/${vm.id}`)).kernel_boot, 'cleared in the daemon');
     },
   },
+  {
+    name: 'settings: firmware UEFI with Secure Boot and a TPM for a Windows 11 guest, and back to BIOS',
+    timeoutMs: 60000,
+    async fn(ctx) {
+      const d = ctx.daemon;
+      const vm = await d.api('POST', '/vms', { name: 'win11', memory_mib: 256, disks: [] });
+      const { page } = await ctx.browser();
+      await page.goto(`${d.http}/vm/${vm.id}`);
+      await page.getByLabel('Firmware').selectOption('uefi-secure');
+      await page.getByLabel('TPM 2.0 (swtpm)').check();
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor({ timeout: 10000 });
+      let v = await d.api('GET', `/vms/${vm.id}`);
+      assert(v.firmware === 'uefi' && v.secure_boot === true && v.tpm === true, JSON.stringify(v));
+      await page.locator('dd', { hasText: 'UEFI with Secure Boot (Microsoft keys) + TPM 2.0' }).waitFor({ timeout: 5000 });
+      await page.getByLabel('Firmware').selectOption('bios');
+      await page.getByLabel('TPM 2.0 (swtpm)').uncheck();
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      await page.locator('dd', { hasText: 'BIOS (SeaBIOS)' }).waitFor({ timeout: 10000 });
+      v = await d.api('GET', `/vms/${vm.id}`);
+      assert(!v.firmware && !v.secure_boot && !v.tpm, JSON.stringify(v));
+    },
+  },
 ];

@@ -37,6 +37,7 @@
 
 #define VMS_DIR "/var/lib/qemu-hmos/vms"
 #define AAVMF_CODE "/usr/share/AAVMF/AAVMF_CODE.fd"
+#define OVMF_DIR "/usr/share/OVMF"
 
 static const char *golden_dir;
 static bool regenerate;
@@ -83,7 +84,7 @@ static char *run_input(const char *name, bool *is_err, char *problem, size_t ple
   json_error_t jerr;
   json_t *root = json_load_file(path, 0, &jerr), *vm, *host, *back = NULL;
   struct vm_config *c = xcalloc(1, sizeof(*c));
-  struct vm_host h = {.aavmf_code = AAVMF_CODE};
+  struct vm_host h = {.aavmf_code = AAVMF_CODE, .ovmf_dir = OVMF_DIR};
   struct vm_paths p;
   struct vm_argv av = {0};
   bool kvm[VM_ARCH__N] = {false}, missing[VM_ARCH__N] = {false};
@@ -252,6 +253,7 @@ static void host_all(struct vm_host *h) {
   for (int a = 0; a < VM_ARCH__N; a++)
     h->qemu_binary[a] = bins[a];
   h->aavmf_code = AAVMF_CODE;
+  h->ovmf_dir = OVMF_DIR;
 }
 
 /* vm_argv re-validates a struct filled in C, not only what came from JSON. */
@@ -309,6 +311,16 @@ static void test_argv_host_and_paths(void **state) {
   h.aavmf_code = NULL;
   assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
   assert_string_equal(err, "no UEFI firmware for aarch64 guests (AAVMF_CODE.fd not found)");
+
+  host_all(&h);
+  vm_config_defaults(c, VM_ARCH_X86_64);
+  fill_ids(c);
+  c->uefi = true;
+  h.ovmf_dir = NULL;
+  assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), -1);
+  assert_string_equal(err, "firmware: no UEFI firmware for x86_64 guests (install the ovmf package)");
+  vm_config_defaults(c, VM_ARCH_AARCH64);
+  fill_ids(c);
 
   host_all(&h);
   snprintf(p.dir, sizeof(p.dir), "vms/x");

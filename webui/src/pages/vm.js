@@ -68,11 +68,17 @@ export function mount(root, { id }) {
       hint: t('wizard.cpu_hint', { max: L.max_cpus }) });
     const bootSel = h('select', {}, BOOT_ORDERS.map((o) => h('option', { value: o.join(','), text: o.map((d) => t('boot.' + d)).join(' → ') })));
     const fBoot = field({ id: 's-boot', label: t('field.boot_order'), input: bootSel });
+    // Firmware (x86_64): SeaBIOS, UEFI, or UEFI with Secure Boot; a TPM 2.0 (Windows 11 wants both).
+    const fwSel = h('select', {}, ['bios', 'uefi', 'uefi-secure'].map((f) => h('option', { value: f, text: t('fw.' + f.replace('-', '_')) })));
+    const fFw = field({ id: 's-fw', label: t('field.firmware'), input: fwSel, hint: t('fw.hint') });
+    const tpmBox = h('input', { type: 'checkbox', id: 's-tpm' });
+    const tpmWrap = h('div', { class: 'choice' }, tpmBox, h('label', { for: 's-tpm', text: t('field.tpm') }));
+    const fwOf = (x) => (x.secure_boot ? 'uefi-secure' : x.firmware === 'uefi' ? 'uefi' : 'bios');
     const stoppedNote = h('p', { class: 'hint', text: t('vm.settings_stopped') });
     const saveBtn = h('button', { type: 'submit', class: 'btn primary', text: t('vm.save') });
     const settingsMsg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
     const settings = h('form', { class: 'settings', novalidate: true, 'aria-labelledby': 'settings-title' },
-      fName.wrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
+      fName.wrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
     settings.addEventListener('submit', async (e) => {
       e.preventDefault();
       errors.clear();
@@ -92,6 +98,11 @@ export function mount(root, { id }) {
         if (m !== vm.memory_mib) patch.memory_mib = m;
         if (c !== vm.cpus) patch.cpus = c;
         if (bootSel.value !== (vm.boot_order || []).join(',')) patch.boot_order = bootSel.value.split(',');
+        if (vm.arch === 'x86_64' && fwSel.value !== fwOf(vm)) {
+          patch.firmware = fwSel.value === 'bios' ? 'bios' : 'uefi';
+          patch.secure_boot = fwSel.value === 'uefi-secure';
+        }
+        if (tpmBox.checked !== !!vm.tpm) patch.tpm = tpmBox.checked;
       }
       if (!Object.keys(patch).length) { settingsMsg.textContent = t('vm.no_changes'); return; }
       try {
@@ -200,10 +211,14 @@ export function mount(root, { id }) {
         fact(t('vm.disks'), (vm.disks || []).map((d) => `${d.size_gib} GiB ${d.interface}`).join(', ') || t('wizard.no_disk'));
         fact(t('vm.cdrom'), vm.cdrom || '—');
         fact(t('field.boot_order'), (vm.boot_order || []).map((d) => t('boot.' + d)).join(' → '));
+        fact(t('field.firmware'), t('fw.' + (vm.arch === 'aarch64' ? 'uefi' : fwOf(vm).replace('-', '_'))) + (vm.tpm ? ' + TPM 2.0' : ''));
         if ((vm.forwards_active || []).length)
           fact(t('vm.forwards'), vm.forwards_active.map((f) => `${f.proto} 127.0.0.1:${f.host_port} → ${f.guest_port}`).join(', '));
         const editable = vm.state === 'stopped' || vm.state === 'crashed';
-        for (const f of [fMem, fCpus, fBoot]) f.input.disabled = !editable;
+        for (const f of [fMem, fCpus, fBoot, fFw]) f.input.disabled = !editable;
+        tpmBox.disabled = !editable || !(host.tpm && host.tpm.available);
+        fFw.wrap.hidden = vm.arch !== 'x86_64';
+        fwSel.querySelectorAll('option[value^="uefi"]').forEach((o) => { o.disabled = !host.arches.x86_64.uefi; });
         stoppedNote.hidden = editable;
         rdp.render(vm, formsToo);
         snaps.render(vm);
@@ -218,6 +233,8 @@ export function mount(root, { id }) {
           const bo = (vm.boot_order || []).join(',');
           if (![...bootSel.options].some((o) => o.value === bo)) bootSel.append(h('option', { value: bo, text: (vm.boot_order || []).map((d) => t('boot.' + d)).join(' → ') }));
           bootSel.value = bo;
+          fwSel.value = fwOf(vm);
+          tpmBox.checked = !!vm.tpm;
         }
         const ex = vm.last_exit;
         crash.hidden = !(ex && ex.status === 'crashed' && vm.state === 'crashed');
