@@ -266,6 +266,8 @@ export const tests = [
           urls: [srv.url('testos.iso')], checksum: { algo: 'sha256', value: sha('sha256', iso) } },
         { id: 'testos-1-aarch64', os: 'testos', name: 'Test OS', version: '1.0 ARM', arch: 'aarch64', file: 'testos-1.0-aarch64.iso',
           urls: [srv.url('testos.iso')], checksum: { algo: 'sha256', value: sha('sha256', iso) } },
+        { id: 'windows-lab-x86_64', os: 'windows', name: 'Windows Lab', version: '1', arch: 'x86_64', file: 'winlab.iso',
+          urls: [srv.url('testos.iso')], checksum: { algo: 'sha256', value: sha('sha256', iso) } },
         { id: 'windows-11-x86_64', os: 'windows', name: 'Windows 11', version: '24H2', arch: 'x86_64', file: 'Win11_24H2_x64.iso', urls: [],
           microsoft: { page_url: `${srv.base}/ms/page`, tags_url: `${srv.base}/ms/tags`, api_url: `${srv.base}/ms/api`,
             language: 'English (United States)', arch: 'x64' } },
@@ -282,7 +284,7 @@ export const tests = [
         const osSel = page.getByLabel('Operating system');
         assert(await archSel.inputValue() === host.host_arch, `the host's arch first: ${await archSel.inputValue()}`);
         const opts = async () => osSel.locator('option').allTextContents();
-        if (host.host_arch === 'x86_64') assert(JSON.stringify(await opts()) === JSON.stringify(['Test OS 1.0', 'Windows 11 24H2']), `x86_64 entries only: ${await opts()}`);
+        if (host.host_arch === 'x86_64') assert(JSON.stringify(await opts()) === JSON.stringify(['Test OS 1.0', 'Windows Lab 1', 'Windows 11 24H2']), `x86_64 entries only: ${await opts()}`);
         if (host.arches.aarch64 && host.arches.aarch64.available && host.host_arch !== 'aarch64') {
           await archSel.selectOption('aarch64');
           assert(JSON.stringify(await opts()) === JSON.stringify(['Test OS 1.0 ARM']), `aarch64 entries only: ${await opts()}`);
@@ -313,6 +315,23 @@ export const tests = [
         await page.getByText('from-catalog was created.').first().waitFor({ timeout: 20000 });
         const vm = (await d.api('GET', '/vms')).vms[0];
         assert(vm.cdrom === imgs[0].path && vm.arch === 'x86_64', `the VM boots the catalog ISO: ${vm.cdrom} ${vm.arch}`);
+        assert(!vm.firmware && !vm.tpm, 'a Linux ISO keeps BIOS');
+        // A Windows entry: the VM gets what Windows 11's setup checks for (UEFI, Secure Boot, TPM).
+        if (host.host_arch === 'x86_64' && host.arches.x86_64.uefi) {
+          await page.goto(d.http + '/new');
+          await page.getByLabel('Name', { exact: true }).fill('windows-vm');
+          await page.getByRole('radio', { name: 'Download an OS from the catalog' }).check();
+          await osSel.selectOption({ label: 'Windows Lab 1' });
+          await page.getByRole('button', { name: 'Next' }).click();
+          await page.getByRole('heading', { name: /Architecture/ }).waitFor({ timeout: 30000 });
+          for (let i = 0; i < 3; i++) await page.getByRole('button', { name: 'Next' }).click();
+          await page.getByRole('heading', { name: /Summary/ }).waitFor({ timeout: 5000 });
+          await page.getByRole('definition').filter({ hasText: 'UEFI with Secure Boot (Microsoft keys)' }).waitFor({ timeout: 5000 });
+          await page.getByRole('button', { name: 'Create', exact: true }).click();
+          await page.getByText('windows-vm was created.').first().waitFor({ timeout: 20000 });
+          const win = (await d.api('GET', '/vms')).vms.find((x) => x.name === 'windows-vm');
+          assert(win.firmware === 'uefi' && win.secure_boot === true && win.tpm === !!(host.tpm && host.tpm.available), `Windows firmware: ${JSON.stringify(win)}`);
+        }
       } finally {
         await d.stop();
         await srv.close();

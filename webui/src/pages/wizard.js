@@ -231,6 +231,7 @@ export function mount(root) {
       row(t('field.memory'), String(v.memory));
       row(t('field.cpus'), String(v.cpus));
       row(t('field.disk_size'), v.disk ? String(v.disk) : t('wizard.no_disk'));
+      if (fields.firmware) row(t('field.firmware'), t(fields.secure_boot ? 'fw.uefi_secure' : 'fw.uefi') + (fields.tpm ? ' + TPM 2.0' : ''));
       const cmd = h('pre', { class: 'cmdline', id: 'cmd-preview', tabindex: '0', 'aria-label': t('wizard.cmd_label'), text: t('wizard.cmd_loading') });
       const cmdNote = h('p', { class: 'hint' });
       body.append(dl, h('h2', { class: 'h3', text: t('wizard.cmd_title') }), cmd, cmdNote);
@@ -307,6 +308,7 @@ export function mount(root) {
       if (!img) { errors.show(t('wizard.download_failed', { message: '' })); return; }
       v.source = 'image';
       v.image = img.path;
+      v.windowsIso = entry && entry.os === 'windows' ? img.path : ''; // createFields: Windows 11's firmware
       step++;
       show();
     };
@@ -320,6 +322,12 @@ export function mount(root) {
     if (v.source === 'image' && v.image) f.cdrom = v.image;
     if (v.source === 'path' && v.path) f.cdrom = v.path;
     f.boot_order = f.cdrom ? (v.disk ? ['cdrom', 'disk'] : ['cdrom']) : (v.disk ? ['disk'] : ['network']);
+    // Windows from the catalog: what Windows 11's setup checks for, when this host has it.
+    if (v.windowsIso && v.windowsIso === f.cdrom && v.arch === 'x86_64' && host.arches.x86_64.uefi) {
+      f.firmware = 'uefi';
+      f.secure_boot = true;
+      if (host.tpm && host.tpm.available) f.tpm = true;
+    }
     return f;
   }
 
