@@ -134,6 +134,24 @@ static json_t *vm_to_json(struct vm *v) {
   return o;
 }
 
+bool vm_body_keys(struct core_req *r, json_t *body, const char *const *allowed) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(body, key, val) {
+    const char *const *a = allowed;
+    while (*a && strcmp(*a, key) != 0)
+      a++;
+    if (!*a) {
+      char *shown = xstrdup(key);
+      utf8_sanitize(shown);
+      core_req_reply_error(r, 400, "invalid_field", "%.100s: unknown field", shown);
+      free(shown);
+      return false;
+    }
+  }
+  return true;
+}
+
 void reply_vm(struct core_req *r, int status, struct vm *v) {
   core_req_reply_json(r, status, vm_to_json(v));
 }
@@ -1120,14 +1138,9 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
     return;
   }
-  const char *key;
-  json_t *val;
-  json_object_foreach(body, key, val) {
-    if (strcmp(key, "protocol") != 0 && strcmp(key, "credentials") != 0 && strcmp(key, "shortcut") != 0) {
-      core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
-      return;
-    }
-  }
+  static const char *const keys[] = {"protocol", "credentials", "shortcut", NULL};
+  if (!vm_body_keys(r, body, keys))
+    return;
   json_t *p = json_object_get(body, "protocol");
   if (p && !(json_is_string(p) &&
              (strcmp(json_string_value(p), "vnc") == 0 || strcmp(json_string_value(p), "rdp") == 0))) {

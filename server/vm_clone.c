@@ -101,14 +101,9 @@ void vm_clone_req(struct vm_manager *m, struct core_req *r, const char *id, json
     core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
     return;
   }
-  const char *key;
-  json_t *val;
-  json_object_foreach(body, key, val) {
-    if (strcmp(key, "name") != 0) {
-      core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
-      return;
-    }
-  }
+  static const char *const keys[] = {"name", NULL};
+  if (!vm_body_keys(r, body, keys))
+    return;
   json_t *name = json_object_get(body, "name");
   if (!json_is_string(name) || !vm_name_valid(json_string_value(name))) {
     core_req_reply_error(r, 400, "invalid_field", "name: required, 1-%d bytes of printable UTF-8",

@@ -196,14 +196,10 @@ static void on_source_info(const struct proc_result *res, void *ud) {
 
 static void add(struct disk_ctx *x, json_t *body) {
   struct vm *v = x->v;
-  const char *key;
-  json_t *val;
-  json_object_foreach(body, key, val) {
-    if (strcmp(key, "size_gib") != 0 && strcmp(key, "interface") != 0 && strcmp(key, "source") != 0) {
-      core_req_reply_error(x->r, 400, "invalid_field", "%s: unknown field", key);
-      done(x);
-      return;
-    }
+  static const char *const keys[] = {"size_gib", "interface", "source", NULL};
+  if (!vm_body_keys(x->r, body, keys)) {
+    done(x);
+    return;
   }
   json_t *size = json_object_get(body, "size_gib"), *iface = json_object_get(body, "interface"),
          *src = json_object_get(body, "source");
@@ -330,14 +326,10 @@ static void on_block_resized(struct qmp *q, json_t *ret, const char *err, void *
 
 static void grow(struct disk_ctx *x, json_t *body) {
   struct vm *v = x->v;
-  const char *key;
-  json_t *val;
-  json_object_foreach(body, key, val) {
-    if (strcmp(key, "size_gib") != 0) {
-      core_req_reply_error(x->r, 400, "invalid_field", "%s: unknown field (only size_gib can change)", key);
-      done(x);
-      return;
-    }
+  static const char *const keys[] = {"size_gib", NULL}; /* a disk's other fields stay */
+  if (!vm_body_keys(x->r, body, keys)) {
+    done(x);
+    return;
   }
   json_t *size = json_object_get(body, "size_gib");
   uint64_t cur = v->cfg.disks[x->index].size_gib;

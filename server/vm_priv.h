@@ -70,6 +70,8 @@ void vm_register_failed(struct core_req *r, int status);
 /* DATA/vms/ID/REL */
 void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen);
 void reply_vm(struct core_req *r, int status, struct vm *v);
+/* False, with 400 "KEY: unknown field" answered, when BODY has a key not in ALLOWED (NULL-ended). */
+bool vm_body_keys(struct core_req *r, json_t *body, const char *const *allowed);
 /* Anything the VM's JSON shows changed (drops the cached listing text). */
 void vm_dirty(struct vm *v);
 /* A query-status answer: the state QEMU is really in. */

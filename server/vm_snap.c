@@ -419,14 +419,9 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
   } else if (!name && strcmp(method, "POST") == 0) {
     op = OP_CREATE;
     json_t *n = json_object_get(body, "name");
-    const char *key;
-    json_t *val;
-    json_object_foreach(body, key, val) {
-      if (strcmp(key, "name") != 0) {
-        core_req_reply_error(r, 400, "invalid_field", "%s: unknown field", key);
-        return;
-      }
-    }
+    static const char *const keys[] = {"name", NULL};
+    if (!vm_body_keys(r, body, keys))
+      return;
     if (!json_is_string(n)) {
       core_req_reply_error(r, 400, "invalid_field", "name: required, a string");
       return;

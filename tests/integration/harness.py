@@ -135,6 +135,31 @@ def wait_pid_gone(pid, timeout):
 
 
 # --------------------------------------------------------------------------
+# qcow2 files, read and written by the tests themselves (qemu-utils)
+
+QEMU_IMG = shutil.which('qemu-img') or '/usr/bin/qemu-img'
+QEMU_IO = shutil.which('qemu-io') or '/usr/bin/qemu-io'
+
+
+def qemu_io(path, cmd, fmt='qcow2'):
+    """Run one qemu-io command (e.g. 'write -P 0x5a 0 64k', 'read -P 0x5a 0 64k') on an image no
+    QEMU has open; True when it succeeded (a read with -P checks the pattern)."""
+    p = subprocess.run([QEMU_IO, '-f', fmt, '-c', cmd, path], capture_output=True, text=True, timeout=60)
+    return p.returncode == 0 and 'Pattern verification failed' not in p.stdout + p.stderr
+
+
+def image_info(path):
+    """qemu-img info of PATH as a dict (-U: also while QEMU has it open)."""
+    out = subprocess.run([QEMU_IMG, 'info', '--output=json', '-U', path], capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    return json.loads(out)
+
+
+def image_snapshots(path):
+    return [s['name'] for s in image_info(path).get('snapshots', [])]
+
+
+# --------------------------------------------------------------------------
 # KVM: an independent probe, to check what the daemon reports.
 
 

@@ -4,28 +4,10 @@ disks with the same data (checked with qemu-io) and without the source's snapsho
 SMBIOS UUID and MAC, and it boots; the two are independent afterwards; bad input and a failed copy
 leave no VM and no files behind."""
 
-import json
 import os
-import shutil
-import subprocess
 import time
 
-from harness import MEMTEST_ISO, DaemonTestCase
-
-QEMU_IMG = shutil.which('qemu-img') or '/usr/bin/qemu-img'
-QEMU_IO = shutil.which('qemu-io') or '/usr/bin/qemu-io'
-
-
-def qemu_io(path, cmd):
-    p = subprocess.run([QEMU_IO, '-f', 'qcow2', '-c', cmd, path], capture_output=True, text=True, timeout=30)
-    return p.returncode == 0 and 'Pattern verification failed' not in p.stdout + p.stderr
-
-
-def snapshots(path):
-    out = subprocess.run([QEMU_IMG, 'info', '--output=json', '-U', path], capture_output=True, text=True,
-                         check=True, timeout=30).stdout
-    return [s['name'] for s in json.loads(out).get('snapshots', [])]
-
+from harness import MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_snapshots as snapshots, qemu_io
 
 def mac(argv):
     for a in argv:

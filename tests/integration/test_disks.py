@@ -4,27 +4,12 @@ from an existing image (raw and qcow2 sources; the data is there, checked with q
 disk while stopped (qemu-img) and while QEMU runs (block_resize: the running QEMU sees the new
 size), detach (deleted or kept), and every bad input leaves the VM and its files as they were."""
 
-import json
 import os
-import shutil
 import subprocess
 
-from harness import MEMTEST_ISO, DaemonTestCase
+from harness import MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_info as info, qemu_io
 
-QEMU_IMG = shutil.which('qemu-img') or '/usr/bin/qemu-img'
-QEMU_IO = shutil.which('qemu-io') or '/usr/bin/qemu-io'
 GIB = 1 << 30
-
-
-def info(path):
-    out = subprocess.run([QEMU_IMG, 'info', '--output=json', '-U', path], capture_output=True, text=True,
-                         check=True, timeout=30).stdout
-    return json.loads(out)
-
-
-def qemu_io(path, cmd, fmt='qcow2'):
-    p = subprocess.run([QEMU_IO, '-f', fmt, '-c', cmd, path], capture_output=True, text=True, timeout=30)
-    return p.returncode == 0 and 'Pattern verification failed' not in p.stdout + p.stderr
 
 
 class DiskTest(DaemonTestCase):

@@ -8,7 +8,6 @@ second disk is undone on the first), concurrent requests, and every bad input.""
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -16,23 +15,7 @@ import urllib.parse
 
 import png
 
-from harness import MEMTEST_ISO, DaemonTestCase
-
-QEMU_IMG = shutil.which('qemu-img') or '/usr/bin/qemu-img'
-QEMU_IO = shutil.which('qemu-io') or '/usr/bin/qemu-io'
-
-
-def qemu_io(disk, cmd):
-    """Run one qemu-io command on a qcow2 file of a stopped VM; True when it succeeded."""
-    p = subprocess.run([QEMU_IO, '-f', 'qcow2', '-c', cmd, disk], capture_output=True, text=True, timeout=30)
-    return p.returncode == 0 and 'Pattern verification failed' not in p.stdout + p.stderr
-
-
-def disk_snapshots(disk):
-    out = subprocess.run([QEMU_IMG, 'info', '--output=json', '-U', disk], capture_output=True, text=True,
-                         check=True, timeout=30).stdout
-    return [s['name'] for s in json.loads(out).get('snapshots', [])]
-
+from harness import MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_snapshots as disk_snapshots, qemu_io
 
 class SnapshotTest(DaemonTestCase):
     def snaps(self, vid):

@@ -11,6 +11,19 @@ import { field, withBusy } from '../ui.js';
 
 const TAG_RE = /^[A-Za-z0-9_.-]{1,31}$/;
 
+// PATCH FIELDS on the VM; MSG says DONE and onSaved gets the VM, or onError the failure. True when saved.
+export function patchSaver({ id, msg, onSaved, onError }) {
+  return async (fields, done) => {
+    msg.textContent = '';
+    try {
+      const v = await patchVm(id, fields);
+      msg.textContent = done;
+      onSaved(v);
+      return true;
+    } catch (e) { onError(e); return false; }
+  };
+}
+
 export function sharesSection({ id, onSaved, onError }) {
   const titleId = newId('shares-title');
   const list = h('ul', { class: 'snap-list', 'aria-labelledby': titleId });
@@ -27,16 +40,8 @@ export function sharesSection({ id, onSaved, onError }) {
     h('div', { class: 'choice' }, ro, h('label', { for: roId, text: t('shares.readonly') })), note, h('div', { class: 'row end' }, addBtn));
   const el = h('section', { 'aria-labelledby': titleId }, h('h2', { id: titleId, text: t('shares.title') }), list, msg, form);
   let vm = null;
-
-  async function save(shares, done) {
-    msg.textContent = '';
-    try {
-      const v = await patchVm(id, { shared_folders: shares });
-      msg.textContent = done;
-      onSaved(v);
-      return true;
-    } catch (e) { onError(e); return false; }
-  }
+  const patch = patchSaver({ id, msg, onSaved, onError });
+  const save = (shares, done) => patch({ shared_folders: shares }, done);
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -87,14 +92,8 @@ export function kernelSection({ id, onSaved, onError }) {
     h('div', { class: 'row end' }, clearBtn, saveBtn), msg);
   const el = h('section', { 'aria-labelledby': titleId }, h('h2', { id: titleId, text: t('kboot.title') }), form);
 
-  async function save(body, done) {
-    msg.textContent = '';
-    try {
-      const v = await patchVm(id, { kernel_boot: body });
-      msg.textContent = done;
-      onSaved(v);
-    } catch (e) { onError(e); }
-  }
+  const patch = patchSaver({ id, msg, onSaved, onError });
+  const save = (body, done) => patch({ kernel_boot: body }, done);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const kernel = fKernel.input.value.trim();

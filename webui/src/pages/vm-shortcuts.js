@@ -5,7 +5,7 @@
 // (/vm/{id}/rdp?app=NAME). Names and programs are text.
 import { h, newId } from '../dom.js';
 import { t } from '../i18n.js';
-import { patchVm } from '../api.js';
+import { patchSaver } from './vm-shares.js';
 import { field, withBusy } from '../ui.js';
 
 // The daemon's rule (rdp.remote_app): "||alias" or an absolute Windows path, no '"'.
@@ -28,16 +28,8 @@ export function shortcutsSection({ id, onSaved, onError }) {
     fName.wrap, fProg.wrap, fArgs.wrap, fMode.wrap, h('div', { class: 'row end' }, addBtn));
   const el = h('section', { 'aria-labelledby': titleId }, h('h2', { id: titleId, text: t('sc.title') }), list, msg, form);
   let vm = null;
-
-  async function save(shortcuts, done) {
-    msg.textContent = '';
-    try {
-      const v = await patchVm(id, { shortcuts });
-      msg.textContent = done;
-      onSaved(v);
-      return true;
-    } catch (e) { onError(e); return false; }
-  }
+  const patch = patchSaver({ id, msg, onSaved, onError });
+  const save = (shortcuts, done) => patch({ shortcuts }, done);
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
