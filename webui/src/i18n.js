@@ -916,6 +916,7 @@ const zhCN = {
 };
 
 const catalogs = { en, 'zh-CN': zhCN };
+export const CATALOGS = catalogs; // for tests/e2e/i18n.test.mjs
 export const LOCALES = [{ id: 'en', name: 'English' }, { id: 'zh-CN', name: '简体中文' }];
 
 export function pickLocale(languages) {
