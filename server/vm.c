@@ -372,6 +372,9 @@ static void on_usernet(struct qmp *q, json_t *ret, const char *err, void *ud) {
     parse_usernet(v, json_string_value(ret));
   else if (err)
     log_warn("vm %s: info usernet: %s", v->cfg.id, err);
+  if (json_array_size(v->forwards_active)) /* the ports the host picked, for pages showing the VM */
+    events_emit(
+        json_pack("{s:s, s:s, s:O}", "type", "vm.forwards", "vm", v->cfg.id, "forwards", v->forwards_active));
   answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
 }
 

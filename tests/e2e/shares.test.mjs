@@ -77,4 +77,38 @@ export const tests = [
       assert(!v.firmware && !v.secure_boot && !v.tpm, JSON.stringify(v));
     },
   },
+  {
+    name: 'network: a forward of guest port 3389 added on the VM page, its port shown while the VM runs, removed; network off',
+    timeoutMs: 90000,
+    async fn(ctx) {
+      const d = ctx.daemon;
+      const vm = await d.api('POST', '/vms', { name: 'winbox', memory_mib: 128, disks: [], cdrom: '/usr/lib/memtest86+/memtest86+x64.iso' });
+      const { page } = await ctx.browser();
+      await page.goto(`${d.http}/vm/${vm.id}`);
+      const net = page.locator('section', { has: page.getByRole('heading', { name: 'Network', exact: true }) });
+      await net.getByText('No ports are forwarded.').waitFor({ timeout: 10000 });
+      await net.getByLabel('Guest port').fill('70000');
+      await net.getByRole('button', { name: 'Add forward' }).click();
+      await net.getByText('A port number (guest 1-65535, host 0-65535).').waitFor({ timeout: 5000 });
+      await net.getByLabel('Guest port').fill('3389');
+      await net.getByRole('button', { name: 'Add forward' }).click();
+      await net.getByText('TCP 127.0.0.1:(picked at start) → guest 3389').waitFor({ timeout: 10000 });
+      let v = await d.api('GET', `/vms/${vm.id}`);
+      assert(JSON.stringify(v.network.forwards) === JSON.stringify([{ proto: 'tcp', host_port: 0, guest_port: 3389 }]), JSON.stringify(v.network));
+      // Running: the port the host picked is shown, and the RDP section uses it.
+      await d.api('POST', `/vms/${vm.id}/start`, undefined, { timeoutMs: 90000 });
+      v = await d.api('GET', `/vms/${vm.id}`);
+      const hp = v.forwards_active[0].host_port;
+      assert(hp > 0, JSON.stringify(v.forwards_active));
+      await net.getByText(`TCP 127.0.0.1:${hp} → guest 3389`).waitFor({ timeout: 15000 });
+      await d.api('POST', `/vms/${vm.id}/kill`);
+      await net.getByRole('button', { name: 'Remove' }).click();
+      await net.getByText('No ports are forwarded.').waitFor({ timeout: 10000 });
+      await net.getByLabel(/^Network \(user mode/).uncheck();
+      await net.getByRole('button', { name: 'Save network' }).click();
+      await net.getByText('Network saved.').waitFor({ timeout: 10000 });
+      v = await d.api('GET', `/vms/${vm.id}`);
+      assert(v.network.mode === 'none' && v.network.forwards.length === 0, JSON.stringify(v.network));
+    },
+  },
 ];

@@ -7,7 +7,7 @@
 // Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js); Snapshots
 // (take, restore, delete: pages/vm-snapshots.js); Disks (add, grow, detach:
 // pages/vm-disks.js); Shared folders and Linux kernel boot (pages/vm-shares.js); App
-// shortcuts (pages/vm-shortcuts.js);
+// shortcuts (pages/vm-shortcuts.js); Network and port forwards (pages/vm-network.js);
 // Clone (a stopped VM: a copy with its own disks, then its page); Delete with
 // a confirmation. Guest and daemon text is set as text only.
 import { getVm, getHost, patchVm, deleteVm, cloneVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
@@ -20,6 +20,7 @@ import { snapshotsSection } from './vm-snapshots.js';
 import { disksSection } from './vm-disks.js';
 import { sharesSection, kernelSection } from './vm-shares.js';
 import { shortcutsSection } from './vm-shortcuts.js';
+import { networkSection } from './vm-network.js';
 
 const LOG_MS = 2000;
 const BOOT_ORDERS = [['cdrom', 'disk'], ['disk', 'cdrom'], ['cdrom'], ['disk'], ['network'], ['disk', 'network']];
@@ -117,6 +118,7 @@ export function mount(root, { id }) {
     // Remote desktop: target, stored credentials, Open RDP console (pages/vm-rdp.js)
     const rdp = rdpSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     snaps = snapshotsSection({ id, onVm: (v) => setVm(v), onError: (e) => errors.show(e) });
+    const network = networkSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     const shortcuts = shortcutsSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     const shares = sharesSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     const kboot = kernelSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
@@ -179,6 +181,7 @@ export function mount(root, { id }) {
         h('section', { 'aria-labelledby': 'ov-title' }, h('h2', { id: 'ov-title', text: t('vm.overview') }), shot, facts),
         h('section', { 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title', text: t('vm.settings') }), settings)),
       disks.el,
+      network.el,
       snaps.el,
       shares.el,
       kboot.el,
@@ -224,6 +227,7 @@ export function mount(root, { id }) {
         snaps.render(vm);
         shares.render(vm);
         shortcuts.render(vm);
+        network.render(vm, formsToo);
         kboot.render(vm, formsToo);
         disks.render(vm);
         if (formsToo) {
@@ -299,7 +303,7 @@ export function mount(root, { id }) {
 
   load(true);
   const unsubscribe = subscribe((ev) => {
-    if (ev.type === 'resync' || ((ev.type === 'vm.state' || ev.type === 'vm.exit') && ev.vm === id)) load();
+    if (ev.type === 'resync' || ((ev.type === 'vm.state' || ev.type === 'vm.exit' || ev.type === 'vm.forwards') && ev.vm === id)) load();
     else if (ev.type === 'vm.deleted' && ev.vm === id) window.qhmNavigate('/', { replace: true });
     else if (ev.type === 'vm.snapshots' && ev.vm === id && snaps) snaps.refresh();
   });
