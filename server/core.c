@@ -67,6 +67,7 @@ int core_init(struct core *c, const char *data_dir, char *err, size_t errlen) {
   c->dls = dl_manager_new(c);
   if (dl_manager_load(c->dls, err, errlen) < 0)
     return -1;
+  vm_manager_autostart(c->vms); /* answered once the loop runs */
   return 0;
 }
 

@@ -1550,8 +1550,9 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val) {
-      /* name, rdp and shortcuts (read by new console sessions only) do not touch the running QEMU */
-      if (strcmp(key, "name") != 0 && strcmp(key, "rdp") != 0 && strcmp(key, "shortcuts") != 0) {
+      /* name, rdp, shortcuts (read by new console sessions) and autostart do not touch the running QEMU */
+      if (strcmp(key, "name") != 0 && strcmp(key, "rdp") != 0 && strcmp(key, "shortcuts") != 0 &&
+          strcmp(key, "autostart") != 0) {
         core_req_reply_error(r, 409, "invalid_state",
                              "%s: can only be changed while the VM is stopped (it is %s)", key,
                              state_names[v->state]);
@@ -1789,4 +1790,29 @@ bool vm_manager_file_in_use(struct vm_manager *m, const char *path, char *who, s
     }
   }
   return false;
+}
+
+/* ---- autostart ---- */
+
+static void on_autostarted(struct core_req *r) {
+  char *id = r->done_ud;
+  if (r->status == 200)
+    log_info("vm %s: started with the daemon (autostart)", id);
+  else
+    log_warn("vm %s: autostart failed (%d): %.*s", id, r->status,
+             (int)(r->resp_len > 300 ? 300 : r->resp_len), r->resp ? r->resp : "");
+  free(id);
+  core_req_free(r);
+}
+
+void vm_manager_autostart(struct vm_manager *m) {
+  for (struct vm *v = m->head; v; v = v->next) {
+    if (!v->cfg.autostart || vm_active(v))
+      continue; /* a VM still running (reattached) is left as it is */
+    struct core_req *r = xcalloc(1, sizeof(*r));
+    snprintf(r->method, sizeof(r->method), "POST");
+    r->done = on_autostarted;
+    r->done_ud = xstrdup(v->cfg.id);
+    vm_start_from(v, r, NULL);
+  }
 }

@@ -21,6 +21,8 @@ struct vm_manager;
 struct vm_manager *vm_manager_new(struct core *c);
 /* Load VMs from the store and reattach to QEMUs that still run. */
 int vm_manager_load(struct vm_manager *m, char *err, size_t errlen);
+/* Start every VM with autostart that is not running (after vm_manager_load: reattached VMs run). */
+void vm_manager_autostart(struct vm_manager *m);
 /* Detach from every QEMU (they keep running) and free. Pending requests get 503. */
 void vm_manager_free(struct vm_manager *m);
 uint64_t vm_manager_committed_mib(struct vm_manager *m);

@@ -839,6 +839,13 @@ static int f_secure_boot(struct ctx *x, json_t *v) {
   return 0;
 }
 
+static int f_autostart(struct ctx *x, json_t *v) {
+  if (!json_is_boolean(v))
+    return fail(x, "autostart: must be true or false");
+  x->c->autostart = json_is_true(v);
+  return 0;
+}
+
 static int f_tpm(struct ctx *x, json_t *v) {
   if (!json_is_boolean(v))
     return fail(x, "tpm: must be true or false");
@@ -871,6 +878,7 @@ static const struct field {
     {"firmware", f_firmware},
     {"secure_boot", f_secure_boot},
     {"tpm", f_tpm},
+    {"autostart", f_autostart},
 };
 
 static bool fixed_field(enum mode mode, const char *key) {
@@ -1021,6 +1029,8 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(o, "secure_boot", json_true());
   if (c->tpm)
     put(o, "tpm", json_true());
+  if (c->autostart)
+    put(o, "autostart", json_true());
   if (c->n_shortcuts) {
     json_t *a = must(json_array());
     for (size_t i = 0; i < c->n_shortcuts && i < VM_MAX_SHORTCUTS; i++)

@@ -117,6 +117,7 @@ struct vm_config {
   bool uefi;        /* x86_64: OVMF instead of SeaBIOS (aarch64 is always UEFI) */
   bool secure_boot; /* uefi: OVMF with Microsoft's keys enrolled, SMM (Windows 11) */
   bool tpm;         /* a TPM 2.0 (swtpm, started by the daemon with the VM) */
+  bool autostart;   /* started when the daemon starts (and the VM is not running) */
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];
   struct vm_rdp rdp;

@@ -64,10 +64,11 @@ export const tests = [
       await page.goto(`${d.http}/vm/${vm.id}`);
       await page.getByLabel('Firmware').selectOption('uefi-secure');
       await page.getByLabel('TPM 2.0 (swtpm)').check();
+      await page.getByLabel('Start this VM when qemu-hmos starts').check();
       await page.getByRole('button', { name: 'Save', exact: true }).click();
       await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor({ timeout: 10000 });
       let v = await d.api('GET', `/vms/${vm.id}`);
-      assert(v.firmware === 'uefi' && v.secure_boot === true && v.tpm === true, JSON.stringify(v));
+      assert(v.firmware === 'uefi' && v.secure_boot === true && v.tpm === true && v.autostart === true, JSON.stringify(v));
       await page.locator('dd', { hasText: 'UEFI with Secure Boot (Microsoft keys) + TPM 2.0' }).waitFor({ timeout: 5000 });
       await page.getByLabel('Firmware').selectOption('bios');
       await page.getByLabel('TPM 2.0 (swtpm)').uncheck();

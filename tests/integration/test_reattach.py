@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from harness import DaemonTestCase, guest_iso, pid_alive, qemu_pids, shows_guest_text, wait_pid_gone
+from harness import MEMTEST_ISO, DaemonTestCase, guest_iso, pid_alive, qemu_pids, shows_guest_text, wait_pid_gone
 
 
 class ReattachTest(DaemonTestCase):
@@ -78,3 +78,30 @@ class ReattachTest(DaemonTestCase):
         g = d.wait_state(vm['id'], ('crashed', 'stopped'), timeout=3)
         self.assertEqual(g['state'], 'crashed', g)
         self.assertEqual((g.get('last_exit') or {}).get('status'), 'crashed', g)
+
+
+class AutostartTest(DaemonTestCase):
+    """autostart: a stopped VM with it starts when the daemon starts; one still running is
+    reattached, not started twice; one without it stays stopped."""
+
+    def test_autostart_on_daemon_start(self):
+        auto = self.new_vm(name='auto', memory_mib=128, cpus=1, disks=[], cdrom=MEMTEST_ISO, autostart=True)
+        plain = self.new_vm(name='plain', memory_mib=128, cpus=1, disks=[], cdrom=MEMTEST_ISO)
+        self.assertTrue(auto['autostart'])
+        self.assertNotIn('autostart', plain)
+        self.daemon.stop()
+        self.daemon.start()
+        v = self.daemon.wait_state(auto['id'], 'running', timeout=30)
+        self.daemon.wait_real_frame(auto['id'], 120)
+        self.assertEqual(self.daemon.vm(plain['id'])['state'], 'stopped')
+        pid = v['pid']
+        # Running when the daemon restarts: reattached, the same QEMU.
+        self.daemon.stop()
+        self.daemon.start()
+        self.assertEqual(self.daemon.wait_state(auto['id'], 'running', timeout=30)['pid'], pid)
+        # Changed while it runs (it does not touch QEMU), and honoured at the next daemon start.
+        self.daemon.ok('PATCH', '/api/v1/vms/' + auto['id'], body={'autostart': False})
+        self.daemon.action(auto['id'], 'kill')
+        self.daemon.stop()
+        self.daemon.start()
+        self.assertEqual(self.daemon.vm(auto['id'])['state'], 'stopped')

@@ -74,12 +74,14 @@ export function mount(root, { id }) {
     const fFw = field({ id: 's-fw', label: t('field.firmware'), input: fwSel, hint: t('fw.hint') });
     const tpmBox = h('input', { type: 'checkbox', id: 's-tpm' });
     const tpmWrap = h('div', { class: 'choice' }, tpmBox, h('label', { for: 's-tpm', text: t('field.tpm') }));
+    const autoBox = h('input', { type: 'checkbox', id: 's-auto' });
+    const autoWrap = h('div', { class: 'choice' }, autoBox, h('label', { for: 's-auto', text: t('field.autostart') }));
     const fwOf = (x) => (x.secure_boot ? 'uefi-secure' : x.firmware === 'uefi' ? 'uefi' : 'bios');
     const stoppedNote = h('p', { class: 'hint', text: t('vm.settings_stopped') });
     const saveBtn = h('button', { type: 'submit', class: 'btn primary', text: t('vm.save') });
     const settingsMsg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
     const settings = h('form', { class: 'settings', novalidate: true, 'aria-labelledby': 'settings-title' },
-      fName.wrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
+      fName.wrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap, autoWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
     settings.addEventListener('submit', async (e) => {
       e.preventDefault();
       errors.clear();
@@ -89,6 +91,7 @@ export function mount(root, { id }) {
       if (!name) { fName.error(t('wizard.err.name_required')); fName.input.focus(); return; }
       fName.error('');
       if (name !== vm.name) patch.name = name;
+      if (autoBox.checked !== !!vm.autostart) patch.autostart = autoBox.checked; // any time: QEMU is not touched
       const editable = !isLive(vm.state) && vm.state !== 'starting' && vm.state !== 'shutting-down';
       if (editable) {
         const m = Number(fMem.input.value), c = Number(fCpus.input.value);
@@ -239,6 +242,7 @@ export function mount(root, { id }) {
           bootSel.value = bo;
           fwSel.value = fwOf(vm);
           tpmBox.checked = !!vm.tpm;
+          autoBox.checked = !!vm.autostart;
         }
         const ex = vm.last_exit;
         crash.hidden = !(ex && ex.status === 'crashed' && vm.state === 'crashed');
