@@ -10,6 +10,7 @@
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_agent.h"
 #include "vm_clone.h"
 #include "vm_disk.h"
 #include "vm_snap.h"
@@ -171,6 +172,13 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
         vm_req_action(m, r, id, what);
       return;
     }
+  }
+  if (strcmp(what, "guest") == 0) {
+    if (!is_method(r, "GET"))
+      method_not_allowed(r, "GET");
+    else
+      vm_agent_req(m, r, id);
+    return;
   }
   if (strcmp(what, "clone") == 0) {
     if (!is_method(r, "POST")) {

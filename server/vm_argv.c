@@ -123,7 +123,7 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
                  const struct vm_paths *p, char *err, size_t errlen) {
   const char *arch = vm_arch_name(c->arch);
   bool x86 = c->arch != VM_ARCH_AARCH64, pc = c->arch == VM_ARCH_I386;
-  char vnc[4096], pid[4096], vars[4096], tpm_sock[4096], bi[24];
+  char vnc[4096], pid[4096], vars[4096], tpm_sock[4096], qga[4096], bi[24];
   const char *display_dev = NULL;
 
   if (!h->qemu_binary[c->arch]) {
@@ -146,7 +146,8 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   vm_paths_file(p, "run/qemu.pid", pid, sizeof(pid));
   vm_paths_file(p, "efivars.fd", vars, sizeof(vars));
   vm_paths_file(p, "run/swtpm.sock", tpm_sock, sizeof(tpm_sock));
-  if (!vnc[0] || !pid[0] || !vars[0] || !tpm_sock[0]) {
+  vm_paths_file(p, "run/qga.sock", qga, sizeof(qga));
+  if (!vnc[0] || !pid[0] || !vars[0] || !tpm_sock[0] || !qga[0]) {
     snprintf(err, errlen, "VM directory path too long");
     return -1;
   }
@@ -251,6 +252,12 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   arg(b, "qemu-vdagent,id=vdagent0,clipboard=on");
   arg(b, "-device");
   arg(b, "virtserialport,bus=vser0.0,chardev=vdagent0,name=com.redhat.spice.0");
+  if (c->guest_agent) { /* the QEMU guest agent's port; the daemon connects to it per query (vm_agent.c) */
+    arg(b, "-chardev");
+    argf(b, "socket,id=qga0,path=%s,server=on,wait=off", esc(b, qga));
+    arg(b, "-device");
+    arg(b, "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
+  }
 
   /* pc IDE slots for disks, leaving ide.1 unit 0 to the CD-ROM. */
   static const struct { int bus, unit; } pc_slots[] = {{0, 0}, {0, 1}, {1, 1}};

@@ -846,6 +846,13 @@ static int f_autostart(struct ctx *x, json_t *v) {
   return 0;
 }
 
+static int f_guest_agent(struct ctx *x, json_t *v) {
+  if (!json_is_boolean(v))
+    return fail(x, "guest_agent: must be true or false");
+  x->c->guest_agent = json_is_true(v);
+  return 0;
+}
+
 static int f_tpm(struct ctx *x, json_t *v) {
   if (!json_is_boolean(v))
     return fail(x, "tpm: must be true or false");
@@ -879,6 +886,7 @@ static const struct field {
     {"secure_boot", f_secure_boot},
     {"tpm", f_tpm},
     {"autostart", f_autostart},
+    {"guest_agent", f_guest_agent},
 };
 
 static bool fixed_field(enum mode mode, const char *key) {
@@ -928,6 +936,9 @@ static int apply(struct vm_config *c, json_t *obj, enum mode mode, char *err, si
         return fail(&x, "arch: unknown architecture '%s' (x86_64, i386, aarch64)", show(s, strlen(s)).s);
     }
     vm_config_defaults(c, arch);
+    /* New VMs get the guest agent's port; a stored config without the key had none (its saved
+     * memory snapshots expect that set of virtio-serial ports). */
+    c->guest_agent = mode == MODE_CREATE;
   }
   for (size_t i = 0; i < N_ELEMS(fields); i++) {
     json_t *v = json_object_get(obj, fields[i].key);
@@ -1031,6 +1042,8 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(o, "tpm", json_true());
   if (c->autostart)
     put(o, "autostart", json_true());
+  if (c->guest_agent)
+    put(o, "guest_agent", json_true());
   if (c->n_shortcuts) {
     json_t *a = must(json_array());
     for (size_t i = 0; i < c->n_shortcuts && i < VM_MAX_SHORTCUTS; i++)

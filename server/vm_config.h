@@ -118,6 +118,7 @@ struct vm_config {
   bool secure_boot; /* uefi: OVMF with Microsoft's keys enrolled, SMM (Windows 11) */
   bool tpm;         /* a TPM 2.0 (swtpm, started by the daemon with the VM) */
   bool autostart;   /* started when the daemon starts (and the VM is not running) */
+  bool guest_agent; /* a virtio-serial port for the QEMU guest agent (new VMs: on; older: off) */
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];
   struct vm_rdp rdp;

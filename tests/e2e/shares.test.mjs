@@ -2,7 +2,7 @@
 // Shared folders and Linux kernel boot sections of the VM page: a folder is
 // shared and unshared (a bad tag refused in the page, a folder that does not
 // exist refused by the daemon with its message), a kernel set and cleared;
-// each step checked in the daemon's VM.
+// each step checked in the daemon's VM. Network forwards, firmware, autostart, the guest fact.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +102,8 @@ export const tests = [
       const hp = v.forwards_active[0].host_port;
       assert(hp > 0, JSON.stringify(v.forwards_active));
       await net.getByText(`TCP 127.0.0.1:${hp} → guest 3389`).waitFor({ timeout: 15000 });
+      // memtest86+ has no guest agent: the overview says so (the agent path itself: test_agent.py).
+      await page.locator('dd', { hasText: 'No guest agent answers (install qemu-guest-agent in the guest).' }).waitFor({ timeout: 15000 });
       await d.api('POST', `/vms/${vm.id}/kill`);
       await net.getByRole('button', { name: 'Remove' }).click();
       await net.getByText('No ports are forwarded.').waitFor({ timeout: 10000 });

@@ -9,6 +9,7 @@ The initramfs is a gzipped "newc" cpio written by this module (no cpio tool need
 import glob
 import gzip
 import os
+import subprocess
 
 CACHE = os.environ.get('QHM_GUEST_CACHE', '/var/cache/qemu-hmos/test-guest')
 ROOT = os.path.join(CACHE, 'root')
@@ -65,10 +66,26 @@ def _cpio_entry(name, data=b'', mode=0o100644, ino=1):
     return out
 
 
-def build_initrd(path, script):
-    """Write the initramfs: /init mounts every 9p tag listed in SCRIPT's header, then runs SCRIPT."""
+def qemu_ga_files():
+    """The guest agent from Debian's qemu-guest-agent (in the cache) and the shared libraries it
+    needs, taken from this Debian 12 host (ldd): {path in the guest: (bytes, mode)}."""
+    ga = os.path.join(ROOT, 'usr', 'sbin', 'qemu-ga')
+    files = {'usr/sbin/qemu-ga': (open(ga, 'rb').read(), 0o100755)}
+    out = subprocess.run(['ldd', ga], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        lib = parts[2] if '=>' in parts and len(parts) > 2 else parts[0]
+        if lib.startswith('/') and os.path.exists(lib):
+            with open(os.path.realpath(lib), 'rb') as f:
+                files[lib.lstrip('/')] = (f.read(), 0o100755)
+    return files
+
+
+def build_initrd(path, script, modules=WANT, files=None):
+    """Write the initramfs: busybox, MODULES (and what they need) loaded by /init, FILES
+    ({path: (bytes, mode)}) in place, then SCRIPT, then power off."""
     _, moddir = kernel()
-    mods = modules_in_order(moddir)
+    mods = modules_in_order(moddir, modules)
     with open(os.path.join(ROOT, 'bin', 'busybox'), 'rb') as f:
         busybox = f.read()
     init = ['#!/bin/busybox sh', 'B=/bin/busybox', 'export PATH=/bin',
@@ -83,6 +100,18 @@ def build_initrd(path, script):
     for i, m in enumerate(mods):
         with open(os.path.join(moddir, m), 'rb') as f:
             entries.append(_cpio_entry('lib/modules/' + os.path.basename(m), f.read(), ino=10 + i))
+    made = {'bin', 'lib', 'lib/modules'}
+    ino = 1000
+    for name, (data, mode) in sorted((files or {}).items()):
+        parts = name.split('/')
+        for k in range(1, len(parts)):
+            d = '/'.join(parts[:k])
+            if d not in made:
+                made.add(d)
+                ino += 1
+                entries.append(_cpio_entry(d, mode=0o40755, ino=ino))
+        ino += 1
+        entries.append(_cpio_entry(name, data, mode=mode, ino=ino))
     entries.append(_cpio_entry('TRAILER!!!', ino=0, mode=0))
     with gzip.open(path, 'wb', compresslevel=1) as f:
         f.write(b''.join(entries))

@@ -513,14 +513,14 @@ struct good {
   "\"boot_order\": "                                                                                         \
   "[\"cdrom\", \"disk\"], \"display\": \"std\", \"network\": {\"mode\": \"user\", \"nic\": \"e1000e\", "     \
   "\"forwards\": "                                                                                           \
-  "[]}, \"rtc\": \"utc\"}"
+  "[]}, \"rtc\": \"utc\", \"guest_agent\": true}"
 
 #define X86_DEFAULTS_R                                                                                       \
   "{\"id\": \"\", \"uuid\": \"\", \"name\": \"r\", \"arch\": \"x86_64\", \"memory_mib\": 2048, \"cpus\": "   \
   "2, "                                                                                                      \
   "\"disks\": [{\"path\": \"\", \"size_gib\": 32, \"interface\": \"ahci\"}], \"cdrom\": null, "              \
   "\"boot_order\": [\"cdrom\", \"disk\"], \"display\": \"std\", \"network\": {\"mode\": \"user\", "          \
-  "\"nic\": \"e1000e\", \"forwards\": []}, \"rtc\": \"utc\"}"
+  "\"nic\": \"e1000e\", \"forwards\": []}, \"rtc\": \"utc\", \"guest_agent\": true}"
 
 static const struct good good_cases[] = {
     /* rdp: defaults filled, absent from the output when unset, null clears, objects merge */
@@ -568,7 +568,7 @@ static const struct good good_cases[] = {
      "\"disks\": [{\"path\": \"\", \"size_gib\": 32, \"interface\": \"nvme\"}], \"cdrom\": null, "
      "\"boot_order\": "
      "[\"cdrom\", \"disk\"], \"display\": \"virtio-gpu\", \"network\": {\"mode\": \"user\", \"nic\": "
-     "\"virtio-net-pci\", \"forwards\": []}, \"rtc\": \"utc\"}"},
+     "\"virtio-net-pci\", \"forwards\": []}, \"rtc\": \"utc\", \"guest_agent\": true}"},
     {CREATE, NULL, "{\"name\": \"old\", \"arch\": \"i386\"}",
      "*{\"id\": \"\", \"uuid\": \"\", \"name\": \"old\", \"arch\": \"i386\", \"memory_mib\": 2048, \"cpus\": "
      "2, "
@@ -576,7 +576,7 @@ static const struct good good_cases[] = {
      "\"boot_order\": "
      "[\"cdrom\", \"disk\"], \"display\": \"std\", \"network\": {\"mode\": \"user\", \"nic\": \"e1000\", "
      "\"forwards\": "
-     "[]}, \"rtc\": \"utc\"}"},
+     "[]}, \"rtc\": \"utc\", \"guest_agent\": true}"},
     /* everything at once */
     {CREATE, NULL,
      "{\"name\": \"Windows 11 \\u00e9\\ud83d\\ude00\", \"arch\": \"x86_64\", \"memory_mib\": 8192, \"cpus\": "
@@ -598,7 +598,8 @@ static const struct good good_cases[] = {
      "{\"mode\": "
      "\"user\", \"nic\": \"virtio-net-pci\", \"forwards\": [{\"proto\": \"tcp\", \"host_port\": 0, "
      "\"guest_port\": "
-     "3389}, {\"proto\": \"udp\", \"host_port\": 3389, \"guest_port\": 3389}]}, \"rtc\": \"localtime\"}"},
+     "3389}, {\"proto\": \"udp\", \"host_port\": 3389, \"guest_port\": 3389}]}, \"rtc\": \"localtime\", "
+     "\"guest_agent\": true}"},
     /* limits, inclusive */
     {CREATE, NULL, "{\"name\": \"a\", \"memory_mib\": 64, \"cpus\": 1}", "{\"memory_mib\": 64, \"cpus\": 1}"},
     {CREATE, NULL, "{\"name\": \"a\", \"memory_mib\": 4194304, \"cpus\": 255}",
@@ -670,7 +671,7 @@ static const struct good good_cases[] = {
      "*{\"id\": \"\", \"uuid\": \"\", \"name\": \"base\", \"arch\": \"x86_64\", \"memory_mib\": "
      "2048, \"cpus\": 2, \"disks\": [{\"path\": \"\", \"size_gib\": 32, \"interface\": \"ahci\"}], "
      "\"cdrom\": null, \"boot_order\": [\"cdrom\", \"disk\"], \"display\": \"std\", \"network\": "
-     "{\"mode\": \"user\", \"nic\": \"e1000e\", \"forwards\": []}, \"rtc\": \"utc\"}"},
+     "{\"mode\": \"user\", \"nic\": \"e1000e\", \"forwards\": []}, \"rtc\": \"utc\", \"guest_agent\": true}"},
     {PATCH, NULL, "{\"name\": \"renamed\", \"memory_mib\": 4096, \"cpus\": 8, \"rtc\": \"localtime\"}",
      "{\"name\": \"renamed\", \"memory_mib\": 4096, \"cpus\": 8, \"rtc\": \"localtime\", \"display\": "
      "\"std\"}"},

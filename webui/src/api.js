@@ -62,6 +62,8 @@ export const cloneVm = (id, name) => api('POST', `${vmPath(id)}/clone`, { name }
 export const vmAction = (id, action) => api('POST', `${vmPath(id)}/${action}`, undefined, LONG);
 export const vmLog = (id, tail = 200) => api('GET', `${vmPath(id)}/log?tail=${tail}`, undefined, { text: true });
 export const vmCmdline = (id) => api('GET', `${vmPath(id)}/cmdline`);
+// The QEMU guest agent's view of a running VM: {agent: true, version, hostname, os, interfaces} or {agent: false, reason}.
+export const vmGuest = (id) => api('GET', `${vmPath(id)}/guest`);
 export const screenshotUrl = (id) => `/api/v1${vmPath(id)}/screenshot?t=${Date.now()}`;
 // CREDENTIALS (RDP only): {username, password, domain} for the session this ticket opens, not stored.
 // SHORTCUT (RDP only): the name of one of the VM's app shortcuts, opened instead of the desktop.

@@ -10,7 +10,7 @@
 // shortcuts (pages/vm-shortcuts.js); Network and port forwards (pages/vm-network.js);
 // Clone (a stopped VM: a copy with its own disks, then its page); Delete with
 // a confirmation. Guest and daemon text is set as text only.
-import { getVm, getHost, patchVm, deleteVm, cloneVm, vmLog, vmCmdline, screenshotUrl } from '../api.js';
+import { getVm, getHost, patchVm, deleteVm, cloneVm, vmLog, vmCmdline, vmGuest, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
@@ -218,6 +218,16 @@ export function mount(root, { id }) {
         fact(t('vm.cdrom'), vm.cdrom || '—');
         fact(t('field.boot_order'), (vm.boot_order || []).map((d) => t('boot.' + d)).join(' → '));
         fact(t('field.firmware'), t('fw.' + (vm.arch === 'aarch64' ? 'uefi' : fwOf(vm).replace('-', '_'))) + (vm.tpm ? ' + TPM 2.0' : ''));
+        if (isLive(vm.state) && vm.guest_agent) { // what the guest agent says, when one runs in the guest
+          const dd = h('dd', { text: t('guest.asking') });
+          facts.append(h('dt', { text: t('guest.title') }), dd);
+          vmGuest(id).then((g) => {
+            if (!alive) return;
+            if (!g.agent) { dd.textContent = t('guest.none'); return; }
+            const ips = (g.interfaces || []).filter((i) => i.name !== 'lo').flatMap((i) => i.addresses.map((a) => a.address));
+            dd.textContent = t('guest.info', { host: g.hostname || '?', os: (g.os && (g.os.name || g.os.kernel)) || '?', ips: ips.join(', ') || '—' });
+          }).catch((e) => { if (alive) dd.textContent = e.message; });
+        }
         if ((vm.forwards_active || []).length)
           fact(t('vm.forwards'), vm.forwards_active.map((f) => `${f.proto} 127.0.0.1:${f.host_port} → ${f.guest_port}`).join(', '));
         const editable = vm.state === 'stopped' || vm.state === 'crashed';
