@@ -606,8 +606,8 @@ class QMPClient:
 
 
 def bare_argv(argv, tmp, datadir):
-    """The daemon's argv with the fd-passed QMP chardev, the pidfile and the VNC socket
-    moved to TMP (everything else identical)."""
+    """The daemon's argv with the fd-passed QMP chardev, the pidfile, the VNC socket and the
+    guest agent's socket moved to TMP (everything else identical)."""
     out, i, replaced = [], 0, set()
     while i < len(argv):
         a = argv[i]
@@ -623,6 +623,9 @@ def bare_argv(argv, tmp, datadir):
         elif a == '-vnc' and nxt.startswith('unix:'):
             out += [a, 'unix:%s/vnc.sock' % tmp]
             replaced.add('vnc')
+            i += 2
+        elif a == '-chardev' and nxt.startswith('socket,id=qga0,'):  # the guest agent's port
+            out += [a, 'socket,id=qga0,path=%s/qga.sock,server=on,wait=off' % tmp]
             i += 2
         else:
             out.append(a)
@@ -643,7 +646,7 @@ class BareQemu:
         self.qmp = None
 
     def start(self, extra=(), deadline_s=30):
-        for n in ('qmp.sock', 'vnc.sock', 'qemu.pid', 'shot.png'):
+        for n in ('qmp.sock', 'vnc.sock', 'qga.sock', 'qemu.pid', 'shot.png'):
             try:
                 os.unlink(os.path.join(self.tmp, n))
             except FileNotFoundError:

@@ -832,32 +832,28 @@ static int f_firmware(struct ctx *x, json_t *v) {
   return 0;
 }
 
-static int f_secure_boot(struct ctx *x, json_t *v) {
+/* A true/false field. */
+static int get_flag(struct ctx *x, const char *field, json_t *v, bool *out) {
   if (!json_is_boolean(v))
-    return fail(x, "secure_boot: must be true or false");
-  x->c->secure_boot = json_is_true(v);
+    return fail(x, "%s: must be true or false", field);
+  *out = json_is_true(v);
   return 0;
+}
+
+static int f_secure_boot(struct ctx *x, json_t *v) {
+  return get_flag(x, "secure_boot", v, &x->c->secure_boot);
 }
 
 static int f_autostart(struct ctx *x, json_t *v) {
-  if (!json_is_boolean(v))
-    return fail(x, "autostart: must be true or false");
-  x->c->autostart = json_is_true(v);
-  return 0;
+  return get_flag(x, "autostart", v, &x->c->autostart);
 }
 
 static int f_guest_agent(struct ctx *x, json_t *v) {
-  if (!json_is_boolean(v))
-    return fail(x, "guest_agent: must be true or false");
-  x->c->guest_agent = json_is_true(v);
-  return 0;
+  return get_flag(x, "guest_agent", v, &x->c->guest_agent);
 }
 
 static int f_tpm(struct ctx *x, json_t *v) {
-  if (!json_is_boolean(v))
-    return fail(x, "tpm: must be true or false");
-  x->c->tpm = json_is_true(v);
-  return 0;
+  return get_flag(x, "tpm", v, &x->c->tpm);
 }
 
 /* The order errors are looked for in. "arch" is applied before the table
