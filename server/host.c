@@ -242,6 +242,11 @@ uint64_t host_disk_free_mib(const char *path) {
   return (uint64_t)sv.f_bavail * sv.f_frsize / (1024 * 1024);
 }
 
+bool host_disk_fits(const char *path, uint64_t want_mib, uint64_t *free_mib) {
+  *free_mib = host_disk_free_mib(path);
+  return want_mib + HOST_DISK_RESERVE_MIB <= *free_mib;
+}
+
 void host_probe(struct host *h) {
   memset(h, 0, sizeof(*h));
   for (int a = 0; a < VM_ARCH__N; a++) {

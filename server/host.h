@@ -36,6 +36,9 @@ void host_probe(struct host *h);
 uint64_t host_mem_available_mib(void);
 /* Free MiB on the filesystem holding PATH, or 0 when statvfs fails. */
 uint64_t host_disk_free_mib(const char *path);
+/* Whether WANT_MIB more fit on PATH's filesystem with HOST_DISK_RESERVE_MIB left over; the free
+ * MiB seen in *FREE_MIB (for the caller's message). */
+bool host_disk_fits(const char *path, uint64_t want_mib, uint64_t *free_mib);
 uint64_t host_max_vm_memory_mib(const struct host *h);
 uint64_t host_commit_limit_mib(const struct host *h);
 const char *host_accel_name(const struct host *h, vm_arch a);

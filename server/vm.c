@@ -142,10 +142,7 @@ bool vm_body_keys(struct core_req *r, json_t *body, const char *const *allowed) 
     while (*a && strcmp(*a, key) != 0)
       a++;
     if (!*a) {
-      char *shown = xstrdup(key);
-      utf8_sanitize(shown);
-      core_req_reply_error(r, 400, "invalid_field", "%.100s: unknown field", shown);
-      free(shown);
+      core_req_reply_error(r, 400, "invalid_field", "%.100s: unknown field", key);
       return false;
     }
   }
@@ -622,10 +619,8 @@ static void on_swtpm(const struct proc_result *res, void *ud) {
   struct tpm_ctx *t = ud;
   t->v->busy = false;
   if (res->exit_status != 0) {
-    char *why = xstrdup(res->err[0] ? res->err : "no message");
-    utf8_sanitize(why);
-    core_req_reply_error(t->r, 500, "internal", "tpm: swtpm did not start: %s", why);
-    free(why);
+    core_req_reply_error(t->r, 500, "internal", "tpm: swtpm did not start: %s",
+                         res->err[0] ? res->err : "no message");
   } else {
     vm_start_now(t->v, t->r, t->loadvm);
   }
@@ -1320,9 +1315,6 @@ struct create_ctx {
   struct vm *v;
   size_t next_disk;
   char dir[4200];
-  char errfile[4300];
-  char *failmsg;
-  uv_process_t proc;
 };
 
 static void create_fail(struct create_ctx *x, int status, const char *code, const char *msg) {
@@ -1371,34 +1363,23 @@ static void create_finish(struct create_ctx *x) {
 
 static void create_next_disk(struct create_ctx *x);
 
-static void on_qemu_img_closed(uv_handle_t *h) {
-  struct create_ctx *x = h->data;
-  if (x->failmsg) {
-    char *msg = x->failmsg;
+static void on_disk_created(const struct proc_result *res, void *ud) {
+  struct create_ctx *x = ud;
+  if (res->exit_status != 0) {
+    char *msg = xasprintf("qemu-img create failed (status %d, signal %d): %s", res->exit_status,
+                          res->term_signal, res->err[0] ? res->err : "no output");
     create_fail(x, 500, "internal", msg);
     free(msg);
     return;
   }
+  x->next_disk++;
   create_next_disk(x);
 }
 
-static void on_qemu_img_exit(uv_process_t *p, int64_t status, int sig) {
-  struct create_ctx *x = p->data;
-  if (status != 0 || sig != 0) {
-    char *out = read_file(x->errfile, 4096, NULL);
-    x->failmsg = xasprintf("qemu-img create failed (status %lld, signal %d): %s", (long long)status, sig,
-                           out ? out : "no output");
-    free(out);
-  } else {
-    x->next_disk++;
-  }
-  uv_close((uv_handle_t *)p, on_qemu_img_closed);
-}
-
+/* One qemu-img create per disk, one after the other (proc.c: stderr kept for the message). */
 static void create_next_disk(struct create_ctx *x) {
   struct vm *v = x->v;
   if (x->next_disk >= v->cfg.n_disks) {
-    unlink(x->errfile);
     create_finish(x);
     return;
   }
@@ -1406,25 +1387,7 @@ static void create_next_disk(struct create_ctx *x) {
   char size[32];
   snprintf(size, sizeof(size), "%lluG", (unsigned long long)d->size_gib);
   char *args[] = {x->m->c->host.qemu_img, "create", "-q", "-f", "qcow2", d->path, size, NULL};
-  int errfd = open(x->errfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (errfd < 0) {
-    char *msg = xasprintf("%s: %s", x->errfile, strerror(errno));
-    create_fail(x, 500, "internal", msg);
-    free(msg);
-    return;
-  }
-  uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD}};
-  stdio[2].data.fd = errfd;
-  uv_process_options_t o = {
-      .file = args[0], .args = args, .exit_cb = on_qemu_img_exit, .stdio_count = 3, .stdio = stdio};
-  x->proc.data = x;
-  int rc = uv_spawn(&x->m->c->loop, &x->proc, &o);
-  close(errfd);
-  if (rc < 0) {
-    /* libuv wants a failed process handle closed too; the failure is reported from the close callback. */
-    x->failmsg = xasprintf("cannot run qemu-img (%s): %s", args[0], uv_strerror(rc));
-    uv_close((uv_handle_t *)&x->proc, on_qemu_img_closed);
-  }
+  proc_run(&x->m->c->loop, args, on_disk_created, x);
 }
 
 static void reply_dry_run(struct vm_manager *m, struct core_req *r, struct vm *v) {
@@ -1474,12 +1437,12 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
     vm_release(v);
     return;
   }
-  uint64_t want_mib = 0, free_mib = host_disk_free_mib(c->data_dir);
+  uint64_t want_mib = 0, free_mib = 0;
   for (size_t i = 0; i < v->cfg.n_disks; i++)
     want_mib += v->cfg.disks[i].size_gib * 1024;
   if (v->cfg.arch == VM_ARCH_AARCH64)
     want_mib += 64;
-  if (want_mib + HOST_DISK_RESERVE_MIB > free_mib) {
+  if (!host_disk_fits(c->data_dir, want_mib, &free_mib)) {
     core_req_reply_error(r, 507, "insufficient_storage",
                          "disks: %llu MiB requested but only %llu MiB are free (%d MiB are kept in reserve)",
                          (unsigned long long)want_mib, (unsigned long long)free_mib, HOST_DISK_RESERVE_MIB);
@@ -1527,7 +1490,6 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
       return;
     }
   }
-  snprintf(x->errfile, sizeof(x->errfile), "%s/.qemu-img.err", x->dir);
   create_next_disk(x);
 }
 

@@ -128,8 +128,8 @@ void vm_clone_req(struct vm_manager *m, struct core_req *r, const char *id, json
     core_req_reply_error(r, 500, "internal", "qemu-img is not installed");
     return;
   }
-  uint64_t want = allocated_mib(src), free_mib = host_disk_free_mib(m->c->data_dir);
-  if (want + HOST_DISK_RESERVE_MIB > free_mib) {
+  uint64_t want = allocated_mib(src), free_mib = 0;
+  if (!host_disk_fits(m->c->data_dir, want, &free_mib)) {
     core_req_reply_error(
         r, 507, "insufficient_storage",
         "the copy needs about %llu MiB but only %llu MiB are free (%d MiB are kept in reserve)",

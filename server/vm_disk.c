@@ -86,8 +86,8 @@ static int commit(struct disk_ctx *x, const struct vm_config *nc) {
 }
 
 static bool space_for(struct disk_ctx *x, uint64_t gib) {
-  uint64_t free_mib = host_disk_free_mib(x->v->m->c->data_dir);
-  if (gib * 1024 + HOST_DISK_RESERVE_MIB <= free_mib)
+  uint64_t free_mib = 0;
+  if (host_disk_fits(x->v->m->c->data_dir, gib * 1024, &free_mib))
     return true;
   core_req_reply_error(x->r, 507, "insufficient_storage",
                        "size_gib: %llu MiB needed but only %llu MiB are free (%d MiB are kept in reserve)",

@@ -35,7 +35,6 @@ struct snap_ctx {
   char name[SNAP_NAME_MAX + 1];
   size_t disk;     /* next disk for qemu-img */
   size_t done;     /* disks already changed (create: to undo on failure) */
-  json_t *found;   /* the snapshot as listed before the operation, when it matters */
   char *failure;   /* set when a step failed (create: while undoing) */
   int fail_status; /* its HTTP status: 409 when QEMU refused, else 500 */
   bool swapped;    /* savevm: the clipboard chardev was swapped for a null one */
@@ -62,7 +61,6 @@ bool vm_snap_name_valid(const char *s) {
 static void ctx_free(struct snap_ctx *x) {
   if (x->op != OP_LIST)
     x->v->busy = false;
-  json_decref(x->found);
   free(x->failure);
   free(x);
 }
@@ -168,8 +166,10 @@ static void list_free(struct list_ctx *l) {
 static json_t *find(json_t *list, const char *name) {
   size_t i;
   json_t *e;
-  json_array_foreach(list, i,
-                     e) if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0) return e;
+  json_array_foreach(list, i, e) {
+    if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0)
+      return e;
+  }
   return NULL;
 }
 
@@ -282,7 +282,6 @@ static void on_hmp_result(struct snap_ctx *x, json_t *ret, const char *err) {
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
       msg[--n] = 0;
-    utf8_sanitize(msg);
     x->failure = xasprintf("QEMU refused: %s", msg);
     x->fail_status = 409;
     free(msg);
@@ -358,7 +357,7 @@ static void on_listed(struct list_ctx *l, void *ud) {
     return;
   }
   json_t *s = find(all, x->name);
-  x->found = json_incref(s);
+  bool exists = s != NULL, memory = s && json_is_true(json_object_get(s, "memory"));
   json_decref(all);
   bool live = v->state == ST_RUNNING || v->state == ST_PAUSED;
   bool stopped = v->state == ST_STOPPED || v->state == ST_CRASHED;
@@ -367,17 +366,16 @@ static void on_listed(struct list_ctx *l, void *ud) {
     ctx_free(x);
     return;
   }
-  if (x->op == OP_CREATE && s) {
+  if (x->op == OP_CREATE && exists) {
     core_req_reply_error(x->r, 409, "conflict", "name: a snapshot named '%s' exists", x->name);
     ctx_free(x);
     return;
   }
-  if (x->op != OP_CREATE && !s) {
+  if (x->op != OP_CREATE && !exists) {
     core_req_reply_error(x->r, 404, "not_found", "no snapshot named '%s' on every disk of this VM", x->name);
     ctx_free(x);
     return;
   }
-  bool memory = s && json_is_true(json_object_get(s, "memory"));
   if (x->op == OP_RESTORE && live && !memory) {
     core_req_reply_error(x->r, 409, "invalid_state", "'%s' holds the disks only: stop the VM to restore it",
                          x->name);
