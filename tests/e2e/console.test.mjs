@@ -7,14 +7,10 @@
 import { createServer } from 'node:http';
 import { decodePng } from './lib/png.mjs';
 import { canvasImage, statusOf } from './lib/browser.mjs';
-import { waitFor, sleep } from './lib/daemon.mjs';
+import { waitFor, sleep, assert } from './lib/daemon.mjs';
 import { showsGuest, dominant, similarity, changedRows, findRun, textRows, cellKey, blankCell, CELL_H } from './lib/frame.mjs';
 import { MEMTEST, GRUB, openConsole, waitStatus, waitCanvas } from './lib/console.mjs';
 import { recordRfb } from './lib/rfb.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 // The canvas and the daemon's screendump show the same picture (the guest
 // may redraw between the two reads, so a few tries are allowed).

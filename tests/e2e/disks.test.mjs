@@ -2,11 +2,7 @@
 // Disks section of the VM page: add a blank disk, grow it, detach it with a
 // confirmation; each step checked against the daemon (and so against the
 // qcow2 files it describes with qemu-img). Clone from the VM page.
-import { waitFor } from './lib/daemon.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
+import { waitFor, assert } from './lib/daemon.mjs';
 
 export const tests = [
   {

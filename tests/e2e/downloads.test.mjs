@@ -14,12 +14,8 @@
 import { writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PHONE } from './lib/browser.mjs';
-import { waitFor, sleep, startDaemon } from './lib/daemon.mjs';
+import { waitFor, sleep, startDaemon, assert } from './lib/daemon.mjs';
 import { serveFiles, makeFile, sha } from './lib/files.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 const row = (page, name) => page.locator('li.dl-item').filter({ has: page.getByRole('heading', { name, exact: true }) });
 const badgeText = (r) => r.locator('.badge').textContent();

@@ -4,12 +4,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { assert } from './lib/daemon.mjs';
 
 const src = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'webui', 'src');
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 function sources(dir) {
   return readdirSync(dir).flatMap((n) => {

@@ -3,12 +3,8 @@
 // event stream and show a live thumbnail, the empty state leads to the
 // wizard, language switching (and zh-CN from the browser), the router's
 // fallbacks, first paint.
-import { waitFor } from './lib/daemon.mjs';
+import { waitFor, assert } from './lib/daemon.mjs';
 import { MEMTEST, waitStatus } from './lib/console.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 const HOSTILE = '<img src=x onerror="window.__xss=1">&amp;';
 

@@ -14,12 +14,8 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { statusOf } from './lib/browser.mjs';
-import { waitFor, sleep } from './lib/daemon.mjs';
+import { waitFor, sleep, assert } from './lib/daemon.mjs';
 import { startChannelPeer, peerMissing, PEER_CLIP_TEXT } from './lib/channelpeer.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 async function waitStatus(page, state, timeoutMs = 15000) {
   return waitFor(`RDP status "${state}"`, async () => {

@@ -17,12 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { statusOf } from './lib/browser.mjs';
 import { touchInput } from './lib/touch.mjs';
-import { waitFor, sleep } from './lib/daemon.mjs';
+import { waitFor, sleep, assert } from './lib/daemon.mjs';
 import { startPeer, missingTools, rdpWorkers, near, BLUE } from './lib/rdppeer.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 const VIEW = { width: 1400, height: 900 };
 

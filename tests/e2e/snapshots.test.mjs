@@ -3,12 +3,8 @@
 // running VM keeps its memory (the daemon's list says so), a bad name is
 // refused before any request, restore and delete ask first and then act on
 // the real qcow2 disk; the list follows the event stream.
-import { waitFor } from './lib/daemon.mjs';
+import { waitFor, assert } from './lib/daemon.mjs';
 import { MEMTEST } from './lib/console.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 export const tests = [
   {

@@ -6,14 +6,11 @@
 // gestures; the expected pointer positions are computed from the canvas's
 // on-screen size exactly as the page does.
 import { PHONE } from './lib/browser.mjs';
-import { waitFor, sleep } from './lib/daemon.mjs';
+import { waitFor, sleep, assert } from './lib/daemon.mjs';
 import { GRUB, openConsole, waitStatus, waitCanvas } from './lib/console.mjs';
 import { recordRfb, pointerBytes } from './lib/rfb.mjs';
 import { touchInput } from './lib/touch.mjs';
 
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 const hex = (msgs) => msgs.map((m) => m.bytes.toString('hex')).join(' ');
 function assertPointers(got, want, what) {
   const g = hex(got), w = want.map((b) => b.toString('hex')).join(' ');

@@ -9,12 +9,8 @@ import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PHONE, DESKTOP } from './lib/browser.mjs';
-import { waitFor, sleep } from './lib/daemon.mjs';
+import { waitFor, sleep, assert } from './lib/daemon.mjs';
 import { GRUB, waitStatus, waitCanvas } from './lib/console.mjs';
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
 
 const tap = (loc, touch) => (touch ? loc.tap() : loc.click());
 

@@ -10,6 +10,11 @@ import { join } from 'node:path';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The test fails with MSG unless COND holds.
+export function assert(cond, msg) {
+  if (!cond) throw new Error('assertion failed: ' + msg);
+}
+
 // Poll FN until it returns a truthy value or TIMEOUT_MS passes; the error
 // names WHAT and the last value/error seen.
 export async function waitFor(what, fn, { timeoutMs = 30000, intervalMs = 250 } = {}) {
