@@ -20,8 +20,12 @@ build: deps
 webui:
 	@scripts/build-webui.sh --no-e2e
 
+# The daemon prints the link to open (http://127.0.0.1:PORT/?token=...). Host paths in requests
+# (ISOs, kernels, shared folders) may point into your home directory (ALLOW_PATH).
+ALLOW_PATH ?= $(HOME)
 run: build webui
-	$(BUILD)/qemu-hmos serve --bind $(BIND) --port $(PORT) --ui-dir webui/dist $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(BUILD)/qemu-hmos serve --bind $(BIND) --port $(PORT) --ws-port $$(($(PORT) + 1)) --ui-dir webui/dist \
+	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(foreach p,$(ALLOW_PATH),--allow-path $(p))
 
 check:
 	@scripts/install-deps.sh test
@@ -44,10 +48,7 @@ clean:
 	rm -rf $(BUILD)
 
 FUZZ_SECONDS ?= 30
+# Every fuzz target on its committed corpus (which it never changes), FUZZ_SECONDS each; make
+# check runs the same script as its "fuzz" suite.
 fuzz:
-	@scripts/install-deps.sh fuzz
-	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzzing=true
-	@ninja -C build-fuzz
-	@for f in qmp vm_config ticket guac dl_checksum; do mkdir -p build-fuzz/corpus/$$f; \
-	  build-fuzz/tests/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$f \
-	    tests/fuzz/corpus/$$f || exit 1; done
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh

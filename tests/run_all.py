@@ -7,7 +7,9 @@ test case). Integration tests: tests/integration/run.py against the real
 daemon and real QEMU. End-to-end tests: tests/e2e/run.mjs (Node, Debian
 Chromium through playwright-core) against the daemon serving webui/dist, each
 browser test counted on its own; scripts/build-webui.sh must have run first
-(`make check` does that).
+(`make check` does that). Fuzzing: scripts/run-fuzz.sh builds build-fuzz and runs
+every libFuzzer target for FUZZ_SECONDS (30) on its committed corpus, each
+target counted on its own.
 """
 import argparse
 import json
@@ -74,11 +76,17 @@ def run_e2e(build):
                              os.path.join(build, "qemu-hmos"), "--ui", os.path.join(ROOT, "webui", "dist")])
 
 
+def run_fuzz():
+    # Its own build (build-fuzz, clang + sanitizers), not --build's.
+    return run_suite("fuzz", ["sh", os.path.join(ROOT, "scripts", "run-fuzz.sh")])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--unit-only", action="store_true")
     ap.add_argument("--no-e2e", action="store_true", help="skip the browser tests")
+    ap.add_argument("--no-fuzz", action="store_true", help="skip the fuzz targets")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     # Guests run under TCG in the tests unless QHM_TEST_KVM=1: the target machines have no KVM,
@@ -91,7 +99,8 @@ def main():
     p1, f1 = run_unit(build)
     p2, f2 = (0, 0) if a.unit_only else run_integration(build)
     p3, f3 = (0, 0) if a.unit_only or a.no_e2e else run_e2e(build)
-    passed, failed = p1 + p2 + p3, f1 + f2 + f3
+    p4, f4 = (0, 0) if a.unit_only or a.no_fuzz else run_fuzz()
+    passed, failed = p1 + p2 + p3 + p4, f1 + f2 + f3 + f4
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -290,6 +290,10 @@ size_t guac_base64_decode(const char *in, size_t len, unsigned char *out) {
       if (pad || (v[k] = b64_value(c)) < 0)
         return (size_t)-1; /* a character after '=', or not base64 */
     }
+    /* Canonical padding only: the bits below the last whole byte ("xx==": the low 4 bits of the
+     * 2nd character, "xxx=": the low 2 of the 3rd) must be zero, else two texts decode alike. */
+    if ((pad == 2 && (v[1] & 15)) || (pad == 1 && (v[2] & 3)))
+      return (size_t)-1;
     uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
     out[o++] = (unsigned char)(x >> 16);
     if (pad < 2)

@@ -219,6 +219,27 @@ static void test_blob_and_base64(void **state) {
   guac_buf_free(&b);
 }
 
+/* Found by fuzz_guac (tests/fuzz/corpus/guac/noncanonical-padding): "kka=" decoded to the same
+ * two bytes as "kkY=", so it did not round-trip. Bits below the last whole byte must be zero. */
+static void test_base64_canonical_padding(void **state) {
+  unsigned char o[8];
+  char text[8];
+  assert_int_equal(guac_base64_decode("kka=", 4, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("kkY=", 4, o), 2);
+  assert_memory_equal(o, "\x92\x46", 2);
+  guac_base64(o, 2, text);
+  assert_string_equal(text, "kkY=");
+  /* "xx==": the low 4 bits of the second character */
+  assert_int_equal(guac_base64_decode("kh==", 4, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("kv==", 4, o), (size_t)-1);
+  assert_int_equal(guac_base64_decode("kg==", 4, o), 1);
+  assert_int_equal(o[0], 0x92);
+  /* only the last group can be padded; a canonical one after whole groups still decodes */
+  assert_int_equal(guac_base64_decode("Zm9vkkY=", 8, o), 5);
+  assert_memory_equal(o, "foo\x92\x46", 5);
+  assert_int_equal(guac_base64_decode("Zm9vkkZ=", 8, o), (size_t)-1);
+}
+
 static void test_arg_int(void **state) {
   long v;
   assert_true(guac_arg_int("0", 0, 10, &v) && v == 0);
@@ -251,6 +272,7 @@ int main(void) {
       cmocka_unit_test(test_whole_prefix),
       cmocka_unit_test(test_encoder_round_trip),
       cmocka_unit_test(test_blob_and_base64),
+      cmocka_unit_test(test_base64_canonical_padding),
       cmocka_unit_test(test_arg_int),
       cmocka_unit_test(test_utf8_chars),
   };
