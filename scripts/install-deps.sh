@@ -6,7 +6,7 @@ set -eu
 
 build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libjansson-dev libsqlite3-dev
        libuv1-dev libcmocka-dev libwebsockets-dev libwebsockets-evlib-uv
-       freerdp2-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev libssl-dev"
+       freerdp2-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev libssl-dev libgnutls28-dev"
 run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64 ovmf swtpm"
 test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core
       freerdp2-shadow-x11 libfreerdp-server2-2 openssl xvfb x11-apps x11-xserver-utils xdotool xterm nginx"
@@ -24,6 +24,21 @@ for set in "$@"; do
   *) echo "install-deps: unknown set '$set'" >&2; exit 2 ;;
   esac
 done
+
+# As root the daemon runs QEMU, swtpm and the RDP worker as this unprivileged user (server/priv.h),
+# as libvirt runs QEMU as libvirt-qemu. In group kvm (when there is one) for /dev/kvm.
+# Run as yourself, the daemon needs no such user. Again after the packages (they bring group kvm).
+vm_user() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  if ! getent passwd qemu-hmos >/dev/null; then
+    echo "install-deps: creating the system user qemu-hmos"
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin qemu-hmos
+  fi
+  if getent group kvm >/dev/null && ! id -nG qemu-hmos | tr ' ' '\n' | grep -qx kvm; then
+    usermod -aG kvm qemu-hmos
+  fi
+}
+vm_user
 
 missing=""
 for p in $want; do
@@ -44,3 +59,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+vm_user

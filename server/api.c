@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "core.h"
 #include "dl.h"
+#include "paths.h"
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
@@ -16,11 +18,7 @@
 #include "vm_snap.h"
 #include "ws.h"
 
-#define MAX_SEGMENTS 8
-
-/* Split "/api/v1/vms/ID/start" into segments after "/api/v1/". Returns the count, or -1 for
- * anything else, including empty segments ("//") and dot segments. */
-static int split_path(char *path, char *seg[MAX_SEGMENTS]) {
+int api_split_path(char *path, char *seg[API_MAX_SEGMENTS]) {
   const char *prefix = "/api/v1/";
   size_t plen = strlen(prefix);
   if (strncmp(path, prefix, plen) != 0)
@@ -34,7 +32,7 @@ static int split_path(char *path, char *seg[MAX_SEGMENTS]) {
     char *slash = strchr(p, '/');
     if (slash)
       *slash = 0;
-    if (!*p || strcmp(p, ".") == 0 || strcmp(p, "..") == 0 || n == MAX_SEGMENTS)
+    if (!*p || strcmp(p, ".") == 0 || strcmp(p, "..") == 0 || n == API_MAX_SEGMENTS)
       return -1;
     seg[n++] = p;
     if (!slash)
@@ -223,15 +221,69 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
   core_req_reply_error(r, 404, "not_found", "no such resource");
 }
 
-void api_dispatch(struct core *c, struct core_req *r) {
-  char *path = xstrdup(r->path ? r->path : "");
-  char *seg[MAX_SEGMENTS];
-  int n = split_path(path, seg);
-  if (n >= 1 && strcmp(seg[0], "host") == 0 && n == 1) {
+/* LAN mode's pairing and paired devices: the owner's alone (a paired device cannot pair others). */
+static void route_devices(struct core *c, struct core_req *r, char **seg, int n) {
+  if (r->device[0]) {
+    core_req_reply_error(r, 403, "owner_only", "only the device's owner may pair or revoke devices");
+    return;
+  }
+  if (strcmp(seg[0], "pairing") == 0 && n == 1) {
+    if (!is_method(r, "POST")) {
+      method_not_allowed(r, "POST");
+    } else if (!c->lan_url[0]) {
+      core_req_reply_error(r, 409, "lan_off", "LAN mode is off: start the daemon with --lan");
+    } else {
+      char code[7];
+      uint64_t ttl;
+      auth_pairing_new(c->auth, now_ms(), code, &ttl);
+      core_req_reply_json(r, 200,
+                          json_pack("{s:s, s:I, s:I, s:s, s:s}", "code", code, "expires_in_ms",
+                                    (json_int_t)ttl, "expires_at",
+                                    (json_int_t)(now_unix() + (int64_t)ttl / 1000), "url", c->lan_url,
+                                    "fingerprint", c->lan_fingerprint));
+    }
+  } else if (strcmp(seg[0], "devices") == 0 && n == 1) {
     if (!is_method(r, "GET"))
       method_not_allowed(r, "GET");
     else
-      core_req_reply_json(r, 200, host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms)));
+      core_req_reply_json(r, 200, json_pack("{s:o}", "devices", auth_devices_json(c->auth)));
+  } else if (strcmp(seg[0], "devices") == 0 && n == 2) {
+    if (!is_method(r, "DELETE")) {
+      method_not_allowed(r, "DELETE");
+    } else if (auth_device_revoke(c->auth, seg[1]) < 0) {
+      core_req_reply_error(r, 404, "not_found", "no paired device with id '%s'", seg[1]);
+    } else {
+      if (c->ws)
+        ws_close_device(c->ws, seg[1]); /* its open consoles and event streams end now */
+      log_info("auth: device %s revoked", seg[1]);
+      core_req_reply_json(r, 200, json_pack("{s:s, s:b}", "id", seg[1], "revoked", 1));
+    }
+  } else {
+    core_req_reply_error(r, 404, "not_found", "no such resource");
+  }
+}
+
+void api_dispatch(struct core *c, struct core_req *r) {
+  char *path = xstrdup(r->path ? r->path : "");
+  char *seg[API_MAX_SEGMENTS];
+  int n = api_split_path(path, seg);
+  if (n >= 1 && strcmp(seg[0], "host") == 0 && n == 1) {
+    if (!is_method(r, "GET")) {
+      method_not_allowed(r, "GET");
+    } else {
+      json_t *j = host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms));
+      json_object_set_new(j, "allowed_paths", path_roots_json(c->roots));
+      json_object_set_new(j, "lan",
+                          c->lan_url[0]
+                              ? json_pack("{s:s, s:s}", "url", c->lan_url, "fingerprint", c->lan_fingerprint)
+                              : json_null());
+      json_object_set_new(j, "you",
+                          json_pack("{s:s, s:o}", "via", r->lan ? "lan" : "loopback", "device",
+                                    r->device[0] ? json_string(r->device) : json_null()));
+      core_req_reply_json(r, 200, j);
+    }
+  } else if (n >= 1 && (strcmp(seg[0], "pairing") == 0 || strcmp(seg[0], "devices") == 0)) {
+    route_devices(c, r, seg, n);
   } else if (n == 2 && strcmp(seg[0], "events") == 0 && strcmp(seg[1], "ticket") == 0) {
     if (!is_method(r, "POST")) {
       method_not_allowed(r, "POST");
@@ -239,8 +291,8 @@ void api_dispatch(struct core *c, struct core_req *r) {
       core_req_reply_error(r, 500, "internal", "the WebSocket server is not running");
     } else {
       char t[TICKET_LEN + 1];
-      ticket_issue(c->tickets, "", "events", now_ms(), t);
-      char *url = xasprintf("%s/events?ticket=%s", ws_base_url(c->ws), t);
+      ticket_issue_as(c->tickets, "", "events", now_ms(), r->device, NULL, t);
+      char *url = xasprintf("%s/events?ticket=%s", ws_url_for(c->ws, r->lan), t);
       core_req_reply_json(
           r, 200, json_pack("{s:s, s:s, s:i}", "ticket", t, "url", url, "expires_in_ms", TICKET_TTL_MS));
       free(url);

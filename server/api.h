@@ -11,6 +11,11 @@ struct core;
 struct core_req;
 
 #define API_MAX_BODY (1u << 20)
+#define API_MAX_SEGMENTS 8
+
+/* Split "/api/v1/vms/ID/start" (in place) into segments after "/api/v1/". Returns the count, or
+ * -1 for anything else, including empty segments ("//") and dot segments. Fuzzed. */
+int api_split_path(char *path, char *seg[API_MAX_SEGMENTS]);
 
 void api_dispatch(struct core *c, struct core_req *r);
 

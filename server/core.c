@@ -42,8 +42,11 @@ static void on_signal(uv_signal_t *s, int signum) {
   core_stop(c);
 }
 
-int core_init(struct core *c, const char *data_dir, char *err, size_t errlen) {
+int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, char *err,
+              size_t errlen) {
   memset(c, 0, sizeof(*c));
+  c->auth = auth; /* before the VMs load: autostart checks paths */
+  c->roots = roots;
   snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir);
   pthread_mutex_init(&c->lock, NULL);
   uv_loop_init(&c->loop);

@@ -22,6 +22,7 @@ struct vm_manager;
 struct dl_manager;
 struct ws;
 struct ticket_store;
+struct auth;
 
 struct core_req {
   /* Set by the submitter. */
@@ -33,6 +34,9 @@ struct core_req {
   char *body;          /* request body (may be NULL) */
   size_t body_len;
   char *upload_tmp;                 /* PUT /api/v1/images/upload: the file http.c streamed the body into */
+  bool lan;                         /* came through the LAN listener (HTTPS): tickets get its wss:// URL */
+  bool cookie;                      /* authenticated by a browser cookie (not Bearer) */
+  char device[17];                  /* a paired LAN device's id; "" for the owner */
   void (*done)(struct core_req *r); /* called on the core thread once answered */
   void *done_ud;
   /* Set by the core thread. */
@@ -57,9 +61,16 @@ struct core {
   struct dl_manager *dls; /* downloads, image library, catalog */
   struct ws *ws;          /* NULL until ws_start() */
   struct ticket_store *tickets;
+  struct auth *auth;        /* set by main before any listener starts; freed by main */
+  struct path_roots *roots; /* where host paths from requests may point (paths.h) */
+  char lan_url[128];        /* LAN mode: "https://ADDR:PORT"; "" without --lan */
+  char lan_fingerprint[96]; /* its certificate's SHA-256 */
 };
 
-int core_init(struct core *c, const char *data_dir, char *err, size_t errlen);
+struct path_roots;
+/* AUTH and ROOTS stay the caller's (main). */
+int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, char *err,
+              size_t errlen);
 void core_run(struct core *c);  /* until SIGTERM/SIGINT or core_stop() */
 void core_stop(struct core *c); /* any thread */
 /* After core_run: answer every request still waiting on the core (HTTP connections stay suspended

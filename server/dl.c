@@ -45,6 +45,8 @@
 #include "dl_ms.h"
 #include "dl_seg.h"
 #include "events.h"
+#include "img.h"
+#include "paths.h"
 #include "util.h"
 #include "vm.h"
 #include "vm_config.h"
@@ -717,6 +719,14 @@ static int image_insert(struct dl_manager *m, const char *id, const char *name, 
   return rc;
 }
 
+/* An image for the library (downloaded, imported, uploaded) that names another host file, or is
+ * not the format its name claims, is refused (img.h): IMG_OK, or the reason in ERR. */
+static enum img_result library_check(const char *path, const char *name, char *err, size_t errlen) {
+  const char *fmt;
+  enum img_result ir = img_check_file(path, &fmt, err, errlen);
+  return ir == IMG_OK ? img_check_claim(name, fmt, err, errlen) : ir;
+}
+
 static void finalize(struct dl *d) {
   dl_hash_final_hex(d->h, d->actual);
   dl_hash_reset(d->h);
@@ -736,6 +746,13 @@ static void finalize(struct dl *d) {
   }
   if (fdatasync(d->fd) < 0) {
     fail(d, 500, "io_error", "cannot sync %s: %s", part, strerror(errno));
+    return;
+  }
+  char ierr[256];
+  enum img_result ir = library_check(part, d->name, ierr, sizeof(ierr));
+  if (ir != IMG_OK) {
+    unlink(part);
+    fail(d, 400, img_result_code(ir), "%s (the file was deleted and not added to the images)", ierr);
     return;
   }
   char path[4400], base[256];
@@ -1517,7 +1534,41 @@ static bool get_hex(struct core_req *r, json_t *b, const char *key, size_t len, 
   return true;
 }
 
+/* Caps that keep a flood of requests from filling the disk or the database. */
+#define DL_MAX_DOWNLOADS 100 /* listed downloads, finished ones included until deleted */
+#define DL_MAX_IMAGES 1000
+
+static unsigned image_count(struct dl_manager *m) {
+  sqlite3_stmt *s;
+  unsigned n = 0;
+  if (sqlite3_prepare_v2(m->db, "SELECT COUNT(*) FROM images", -1, &s, NULL) == SQLITE_OK) {
+    if (sqlite3_step(s) == SQLITE_ROW)
+      n = (unsigned)sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+  }
+  return n;
+}
+
+/* Room for one more image (and, with DOWNLOAD, one more download); else answers 422. */
+static bool room_for(struct dl_manager *m, struct core_req *r, bool download) {
+  unsigned n = 0;
+  for (struct dl *d = m->list; d; d = d->next)
+    n += !d->dead;
+  if (download && n >= DL_MAX_DOWNLOADS) {
+    core_req_reply_error(r, 422, "over_limit", "at most %d downloads are kept: delete finished ones first",
+                         DL_MAX_DOWNLOADS);
+    return false;
+  }
+  if (image_count(m) + (download ? n : 0) >= DL_MAX_IMAGES) {
+    core_req_reply_error(r, 422, "over_limit", "the image library holds at most %d images", DL_MAX_IMAGES);
+    return false;
+  }
+  return true;
+}
+
 static void req_create(struct dl_manager *m, struct core_req *r) {
+  if (!room_for(m, r, true))
+    return;
   json_t *b = parse_body(r);
   if (!b)
     return;
@@ -1795,7 +1846,7 @@ struct import_job {
 /* Worker: reflink, else hard link, else copy (hashing the copy). */
 static void import_work(uv_work_t *w) {
   struct import_job *j = w->data;
-  int in = open(j->src, O_RDONLY | O_CLOEXEC);
+  int in = open(j->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* resolved and confined before */
   if (in < 0) {
     j->err = errno;
     return;
@@ -1865,6 +1916,8 @@ static void import_after(uv_work_t *w, int status) {
   struct import_job *j = w->data;
   struct core_req *r = j->r;
   struct dl_manager *m = j->m;
+  char ierr[256];
+  enum img_result ir;
   m->imports--;
   if (m->closing) {
     if (!j->err)
@@ -1876,6 +1929,9 @@ static void import_after(uv_work_t *w, int status) {
     core_req_reply_error(r, j->err == ENOSPC ? 507 : 500,
                          j->err == ENOSPC ? "insufficient_storage" : "io_error", "path: cannot import %s: %s",
                          j->src, strerror(j->err));
+  } else if ((ir = library_check(j->dst, j->name, ierr, sizeof(ierr))) != IMG_OK) {
+    unlink(j->dst);
+    core_req_reply_error(r, 400, img_result_code(ir), "%s", ierr);
   } else {
     char id[37];
     random_uuid(id);
@@ -1893,6 +1949,8 @@ static void import_after(uv_work_t *w, int status) {
 }
 
 static void req_import(struct dl_manager *m, struct core_req *r) {
+  if (!room_for(m, r, false))
+    return;
   json_t *b = parse_body(r);
   if (!b)
     return;
@@ -1907,9 +1965,12 @@ static void req_import(struct dl_manager *m, struct core_req *r) {
   const char *nm = json_string_value(json_object_get(b, "name"));
   struct stat st;
   char name[160];
+  char real[4096], perr[512];
   if (!path || path[0] != '/' || strlen(path) >= 4096) {
     core_req_reply_error(r, 400, "invalid_field", "path: must be an absolute path to a file on this machine");
-  } else if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, R_OK) < 0) {
+  } else if (path_confine(m->c->roots, "path", path, real, sizeof(real), perr, sizeof(perr)) < 0) {
+    core_req_reply_error(r, 403, "path_not_allowed", "%s", perr);
+  } else if ((path = real, stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, R_OK) < 0)) {
     core_req_reply_error(r, 400, "invalid_field", "path: %s is not a readable regular file (%s)", path,
                          errno ? strerror(errno) : "not a regular file");
   } else if (json_object_get(b, "name") &&
@@ -1947,10 +2008,14 @@ static void req_upload(struct dl_manager *m, struct core_req *r) {
   const char *err = json_string_value(json_object_get(b, "error"));
   const char *sha = json_string_value(json_object_get(b, "sha256"));
   int64_t size = json_integer_value(json_object_get(b, "size"));
-  char name[160] = "", path[4400], base[256];
+  char name[160] = "", path[4400], base[256], ierr[256];
+  enum img_result ir;
   if (nm)
     safe_name(nm, name, sizeof(name));
-  if (err) {
+  if (image_count(m) >= DL_MAX_IMAGES) {
+    unlink(r->upload_tmp);
+    room_for(m, r, false);
+  } else if (err) {
     unlink(r->upload_tmp);
     bool full = strstr(err, "No space") != NULL;
     core_req_reply_error(r, full ? 507 : 500, full ? "insufficient_storage" : "io_error", "upload: %s", err);
@@ -1958,6 +2023,9 @@ static void req_upload(struct dl_manager *m, struct core_req *r) {
     unlink(r->upload_tmp);
     core_req_reply_error(r, 400, "invalid_field",
                          "name: the ?name= query must be a file name of letters, digits, '.', '_', '-', '+'");
+  } else if ((ir = library_check(r->upload_tmp, name, ierr, sizeof(ierr))) != IMG_OK) {
+    unlink(r->upload_tmp); /* before the answer: R is the HTTP thread's once answered */
+    core_req_reply_error(r, 400, img_result_code(ir), "%s", ierr);
   } else if (unique_image_path(m, name, path, sizeof(path), base, sizeof(base)) < 0 ||
              rename(r->upload_tmp, path) < 0) {
     unlink(r->upload_tmp);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "priv.h"
 #include "util.h"
 #include "vm_argv.h"
 
@@ -178,6 +179,8 @@ static void probe_kvm_qemu(struct host *h, vm_arch a) {
     dup2(in[0], 0);
     dup2(nul, 1);
     dup2(errfd, 2);
+    if (priv_child_drop() < 0) /* probe KVM as the user the VMs run as (/dev/kvm's group) */
+      _exit(126);
     execv(h->binary[a], x86 ? argv_x86 : argv_stopped);
     _exit(127);
   }
@@ -270,6 +273,7 @@ void host_probe(struct host *h) {
   if (!have_ovmf)
     h->ovmf_dir[0] = 0;
   h->facts.ovmf_dir = h->ovmf_dir[0] ? h->ovmf_dir : NULL;
+  h->facts.share_passthrough = priv_share_roots();
   find_binary("swtpm", h->swtpm, sizeof(h->swtpm));
   struct utsname u;
   uname(&u);

@@ -5,26 +5,50 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "core.h"
 #include "dl_hash.h"
 #include "host.h"
 #include "util.h"
+
+/* Per-connection state (MHD's socket context): the header deadline's bookkeeping. */
+struct conn_ctx {
+  MHD_socket fd;
+  uint64_t since;       /* when the connection, or its current request, began */
+  bool waiting_headers; /* no complete request head yet */
+  bool cut;             /* shut down by the sweep */
+  struct conn_ctx *prev, *next;
+};
 
 struct http {
   struct MHD_Daemon *d;
   char ui_dir[PATH_MAX]; /* "" = no UI */
   struct core *c;
   uint16_t port;
+  bool tls; /* the LAN listener: HTTPS, pairing */
+  struct auth_hosts hosts;
+  /* Slowloris: a connection must send a whole request head within HTTP_HEADER_DEADLINE_MS. */
+  pthread_mutex_t conns_lock;
+  pthread_cond_t sweep_cond;
+  struct conn_ctx *conns;
+  pthread_t sweeper;
+  bool sweeping, stop_sweep;
 };
+
+#define HTTP_HEADER_DEADLINE_MS 10000
+#define HTTP_PER_IP_CONNECTIONS 64
 
 /* Per-request state, owned by MHD's connection until request_completed. */
 struct req_ctx {
@@ -33,6 +57,9 @@ struct req_ctx {
   char *body;
   size_t len;
   bool too_large, submitted;
+  bool pair; /* POST /api/v1/pair: answered on this thread (it sets a cookie) */
+  enum auth_kind who;
+  char device[AUTH_DEVICE_ID_HEX + 1];
   struct core_req *r; /* set once submitted */
   /* PUT /api/v1/images/upload: the body goes to a temp file, never into memory. */
   bool upload;
@@ -95,6 +122,162 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const
   char *txt = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   return send_response(conn, status, "application/json", txt, strlen(txt));
+}
+
+static const char *header(struct MHD_Connection *conn, const char *name) {
+  return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* The client's address as text ("127.0.0.2"), for pairing's rate limit. */
+static void client_addr(struct MHD_Connection *conn, char *out, size_t len) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  snprintf(out, len, "?");
+  if (!ci || !ci->client_addr)
+    return;
+  const struct sockaddr *sa = ci->client_addr;
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+static void cookie_header(struct http *h, char *out, size_t len, const char *name, const char *value) {
+  snprintf(out, len, "%s=%s; Path=/; Max-Age=31536000; HttpOnly; SameSite=Strict%s", name, value,
+           h->tls ? "; Secure" : "");
+}
+
+/* GET /?token=TOKEN (any UI path): the owner's cookie, then the same path without the token, so
+ * it stays neither in the address bar nor in the history. */
+static enum MHD_Result token_exchange(struct http *h, struct MHD_Connection *conn, const char *url,
+                                      const char *token) {
+  struct auth *a = h->c->auth;
+  if (!auth_secret_eq(token, auth_token(a)))
+    return send_error(conn, 401, "unauthorized",
+                      "the token in this link is not this daemon's: open the link `make run` printed "
+                      "(DATA/run/endpoint.json \"token\")");
+  char cookie[256];
+  cookie_header(h, cookie, sizeof(cookie), AUTH_COOKIE_SESSION, auth_session_value(a));
+  struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  MHD_add_response_header(resp, "Set-Cookie", cookie);
+  MHD_add_response_header(resp, "Location", url[0] == '/' && url[1] != '/' ? url : "/");
+  MHD_add_response_header(resp, "Cache-Control", "no-store");
+  MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+  enum MHD_Result rc = MHD_queue_response(conn, 303, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
+/* POST /api/v1/pair {"code", "name"} from a LAN browser: its own device cookie. */
+static enum MHD_Result pair(struct http *h, struct MHD_Connection *conn, struct req_ctx *x) {
+  json_t *b = x->body ? json_loadb(x->body, x->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+  const char *code = json_string_value(json_object_get(b, "code")),
+             *name = json_string_value(json_object_get(b, "name"));
+  enum MHD_Result rc;
+  char addr[64], cookie[AUTH_DEVICE_COOKIE_MAX + 1], id[AUTH_DEVICE_ID_HEX + 1];
+  bool name_ok = name && name[0] && strlen(name) <= 60 && utf8_valid(name, strlen(name));
+  for (const char *p = name; name_ok && *p; p++)
+    name_ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+  if (!json_is_object(b) || json_object_size(b) != 2 || !code || strlen(code) != 6) {
+    rc = send_error(conn, 400, "invalid_field",
+                    "the body must be {\"code\": \"6 digits\", \"name\": \"...\"}");
+  } else if (!name_ok) {
+    rc = send_error(conn, 400, "invalid_field", "name: 1 to 60 printable characters");
+  } else {
+    client_addr(conn, addr, sizeof(addr));
+    switch (auth_pair(h->c->auth, addr, code, name, now_ms(), cookie, id)) {
+    case PAIR_OK: {
+      char set[512];
+      cookie_header(h, set, sizeof(set), AUTH_COOKIE_DEVICE, cookie);
+      explicit_bzero(cookie, sizeof(cookie));
+      char *txt = xasprintf("{\"id\":\"%s\"}", id);
+      struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(strlen(txt), txt, free);
+      MHD_add_response_header(resp, "Content-Type", "application/json");
+      MHD_add_response_header(resp, "Cache-Control", "no-store");
+      MHD_add_response_header(resp, "Set-Cookie", set);
+      explicit_bzero(set, sizeof(set));
+      rc = MHD_queue_response(conn, 200, resp);
+      MHD_destroy_response(resp);
+      log_info("auth: paired device %s (%s) from %s", id, name, addr);
+      break;
+    }
+    case PAIR_WRONG:
+      rc = send_error(conn, 403, "wrong_code", "this is not the pairing code shown on the device");
+      break;
+    case PAIR_NO_CODE:
+      rc = send_error(conn, 409, "no_pairing_code",
+                      "no pairing code is waiting: ask for a new one on the device (Host page)");
+      break;
+    case PAIR_RATE_LIMITED:
+      rc = send_error(conn, 429, "rate_limited", "too many tries from this address: wait a minute");
+      break;
+    case PAIR_FULL:
+      rc = send_error(conn, 409, "too_many_devices", "64 devices are paired: revoke one first");
+      break;
+    default:
+      rc = send_error(conn, 500, "internal", "cannot save the paired device");
+    }
+  }
+  json_decref(b);
+  return rc;
+}
+
+static bool unsafe_method(const char *m) {
+  return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
+}
+
+/* Access control for a request whose head is complete (auth.h): NULL when it may go on, else
+ * the error already queued is returned through *RC. */
+static bool admit(struct http *h, struct MHD_Connection *conn, struct req_ctx *x, const char *url,
+                  const char *method, enum MHD_Result *rc) {
+  struct auth *a = h->c->auth;
+  if (!auth_hosts_match(&h->hosts, header(conn, "Host"))) {
+    *rc = send_error(conn, 403, "forbidden_host",
+                     "this daemon does not answer to that Host name (DNS rebinding is refused)");
+    return false;
+  }
+  if (strncmp(url, "/api/", 5) != 0) {
+    const char *token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+    if (token && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
+      *rc = token_exchange(h, conn, url, token);
+      return false;
+    }
+    return true; /* the static UI is public; every answer it needs is not */
+  }
+  x->pair = strcmp(url, "/api/v1/pair") == 0;
+  if (x->pair && !h->tls) {
+    *rc = send_error(conn, 404, "not_found", "pairing is for LAN browsers (serve --lan)");
+    return false;
+  }
+  if (x->pair && strcmp(method, "POST") != 0) {
+    *rc = send_error(conn, 405, "method_not_allowed", "POST is allowed here");
+    return false;
+  }
+  x->who =
+      x->pair ? AUTH_NONE : auth_check(a, header(conn, "Authorization"), header(conn, "Cookie"), x->device);
+  if (!x->pair && x->who == AUTH_NONE) {
+    *rc = send_error(conn, 401, "unauthorized",
+                     h->tls ? "pair this browser first: ask the device's owner for a pairing code"
+                            : "open the link `make run` printed (http://HOST:PORT/?token=...), or send "
+                              "Authorization: Bearer TOKEN (DATA/run/endpoint.json \"token\")");
+    return false;
+  }
+  if (x->who == AUTH_BEARER)
+    return true; /* a program: no ambient credential a page could borrow */
+  if (unsafe_method(method) && !auth_origin_ok(a, header(conn, "Origin"))) {
+    *rc = send_error(conn, 403, "forbidden_origin",
+                     "a change made with the browser's cookie must come from this daemon's own page");
+    return false;
+  }
+  const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  bool body = (cl && strcmp(cl, "0") != 0) || header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  const char *want = x->upload ? "application/octet-stream" : "application/json";
+  if (body && !auth_media_type_is(header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), want)) {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "the body must be sent as Content-Type: %s", want);
+    *rc = send_error(conn, 415, "unsupported_media_type", msg);
+    return false;
+  }
+  return true;
 }
 
 static const char *mime_type(const char *path) {
@@ -183,7 +366,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     x->conn = conn;
     x->upload_fd = -1;
     *con_cls = x;
-    if (strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/images/upload") == 0) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+    if (cc) { /* the head is complete: the header deadline no longer applies */
+      pthread_mutex_lock(&h->conns_lock);
+      cc->waiting_headers = false;
+      pthread_mutex_unlock(&h->conns_lock);
+    }
+    x->upload = strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/images/upload") == 0;
+    enum MHD_Result rc;
+    if (!admit(h, conn, x, url, method, &rc))
+      return rc;
+    if (x->upload) {
       /* Refused before a byte of the body is read when the declared size cannot fit. */
       const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       char images[4200];
@@ -200,7 +394,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       }
       char rnd[17];
       random_hex(rnd, 16);
-      x->upload = true;
       if (fmt_path(x->upload_tmp, sizeof(x->upload_tmp), "%s/images/.upload-%s", h->c->data_dir, rnd) < 0 ||
           (x->upload_fd = open(x->upload_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
         x->upload_errno = errno ? errno : ENAMETOOLONG;
@@ -212,6 +405,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *p = upload;
     size_t n = *upload_size;
     dl_hash_update(x->upload_hash, p, n);
+    /* A body without Content-Length (chunked) keeps the same 1 GiB reserve: checked every 64 MiB. */
+    if (!x->upload_errno && (x->upload_len >> 26) != ((x->upload_len + n) >> 26)) {
+      char images[4200];
+      if (fmt_path(images, sizeof(images), "%s/images", h->c->data_dir) == 0 &&
+          host_disk_free_mib(images) <= HOST_DISK_RESERVE_MIB)
+        x->upload_errno = ENOSPC;
+    }
     x->upload_len += n;
     while (n && !x->upload_errno) {
       ssize_t w = write(x->upload_fd, p, n);
@@ -249,7 +449,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!x->submitted) {
     if (strncmp(url, "/api/", 5) != 0)
       return serve_static(h, conn, url, method);
+    if (x->pair)
+      return pair(h, conn, x);
     struct core_req *r = xcalloc(1, sizeof(*r));
+    r->lan = h->tls;
+    r->cookie = x->who == AUTH_OWNER_COOKIE || x->who == AUTH_DEVICE_COOKIE;
+    memcpy(r->device, x->device, sizeof(r->device));
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->path = xstrdup(url);
     r->query_tail = dup_arg(conn, "tail");
@@ -296,6 +501,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode t) {
+  struct http *h = cls;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+  if (cc) { /* a kept-alive connection's next request head has the same deadline */
+    pthread_mutex_lock(&h->conns_lock);
+    cc->waiting_headers = true;
+    cc->since = now_ms();
+    pthread_mutex_unlock(&h->conns_lock);
+  }
   struct req_ctx *x = *con_cls;
   if (!x)
     return;
@@ -316,43 +530,163 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   *con_cls = NULL;
 }
 
-struct http *http_start(struct core *c, const char *bind_addr, uint16_t port, const char *ui_dir, char *err,
-                        size_t errlen) {
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-  if (inet_pton(AF_INET, bind_addr, &sa.sin_addr) != 1) {
-    snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", bind_addr);
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  struct http *h = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    struct conn_ctx *cc = xcalloc(1, sizeof(*cc));
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    cc->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+    cc->since = now_ms();
+    cc->waiting_headers = true;
+    pthread_mutex_lock(&h->conns_lock);
+    cc->next = h->conns;
+    if (h->conns)
+      h->conns->prev = cc;
+    h->conns = cc;
+    pthread_mutex_unlock(&h->conns_lock);
+    *socket_context = cc;
+  } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+    struct conn_ctx *cc = *socket_context;
+    pthread_mutex_lock(&h->conns_lock);
+    if (cc->prev)
+      cc->prev->next = cc->next;
+    else
+      h->conns = cc->next;
+    if (cc->next)
+      cc->next->prev = cc->prev;
+    pthread_mutex_unlock(&h->conns_lock);
+    free(cc);
+    *socket_context = NULL;
+  }
+}
+
+/* Once a second: a connection still without a whole request head after the deadline is shut
+ * down (the socket stays MHD's to close), so half-sent requests cannot hold connection slots. */
+static void *sweep(void *arg) {
+  struct http *h = arg;
+  pthread_mutex_lock(&h->conns_lock);
+  while (!h->stop_sweep) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&h->sweep_cond, &h->conns_lock, &ts);
+    uint64_t now = now_ms();
+    unsigned n = 0;
+    for (struct conn_ctx *cc = h->conns; cc; cc = cc->next) {
+      if (cc->waiting_headers && !cc->cut && cc->fd != MHD_INVALID_SOCKET &&
+          now - cc->since > HTTP_HEADER_DEADLINE_MS) {
+        shutdown(cc->fd, SHUT_RDWR);
+        cc->cut = true;
+        n++;
+      }
+    }
+    if (n)
+      log_debug("http: %u connection(s) sent no whole request within %d s: closed", n,
+                HTTP_HEADER_DEADLINE_MS / 1000);
+  }
+  pthread_mutex_unlock(&h->conns_lock);
+  return NULL;
+}
+
+/* The Host names of this listener: loopback names, or for the LAN listener its address (every
+ * interface's for 0.0.0.0) and the names given with --lan-name. */
+static void listener_hosts(struct http *h, const struct http_opts *o) {
+  if (!o->tls) {
+    auth_hosts_add_loopback(&h->hosts, o->bind, h->port);
+    return;
+  }
+  if (strcmp(o->bind, "0.0.0.0") == 0) {
+    struct ifaddrs *ifs = NULL, *i;
+    if (getifaddrs(&ifs) == 0) {
+      for (i = ifs; i; i = i->ifa_next) {
+        char a[INET_ADDRSTRLEN];
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof(a)))
+          auth_hosts_add(&h->hosts, a, h->port, true);
+      }
+      freeifaddrs(ifs);
+    }
+  } else {
+    auth_hosts_add(&h->hosts, o->bind, h->port, true);
+  }
+  for (int i = 0; i < o->n_names; i++)
+    auth_hosts_add(&h->hosts, o->names[i], h->port, true);
+}
+
+struct http *http_start(struct core *c, const struct http_opts *o, char *err, size_t errlen) {
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(o->port)};
+  if (inet_pton(AF_INET, o->bind, &sa.sin_addr) != 1) {
+    snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", o->bind);
     return NULL;
   }
   struct http *h = xcalloc(1, sizeof(*h));
   h->c = c;
-  if (ui_dir && (!realpath(ui_dir, h->ui_dir) || access(h->ui_dir, R_OK) < 0)) {
-    snprintf(err, errlen, "--ui-dir %s: %s (build the UI with `make webui`)", ui_dir, strerror(errno));
-    free(h);
-    return NULL;
+  h->tls = o->tls;
+  pthread_mutex_init(&h->conns_lock, NULL);
+  pthread_cond_init(&h->sweep_cond, NULL);
+  if (o->ui_dir && (!realpath(o->ui_dir, h->ui_dir) || access(h->ui_dir, R_OK) < 0)) {
+    snprintf(err, errlen, "--ui-dir %s: %s (build the UI with `make webui`)", o->ui_dir, strerror(errno));
+    goto fail;
   }
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  if (o->tls) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      snprintf(err, errlen, "--lan: this libmicrohttpd has no TLS support");
+      goto fail;
+    }
+    flags |= MHD_USE_TLS;
+  }
+  struct MHD_OptionItem tls_opts[] = {
+      {o->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)o->key_pem},
+      {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->cert_pem},
+      {MHD_OPTION_END, 0, NULL},
+  };
   h->d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, port,
-      NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-      (unsigned)2, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-      MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+      flags, o->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      (unsigned)HTTP_PER_IP_CONNECTIONS, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+      MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
   if (!h->d) {
-    snprintf(err, errlen, "cannot listen on %s:%u (in use, or not allowed)", bind_addr, port);
-    free(h);
-    return NULL;
+    snprintf(err, errlen, "cannot listen on %s:%u (in use, or not allowed)", o->bind, o->port);
+    goto fail;
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-  h->port = info ? info->port : port;
+  h->port = info ? info->port : o->port;
+  listener_hosts(h, o);
+  if (pthread_create(&h->sweeper, NULL, sweep, h) == 0)
+    h->sweeping = true;
   return h;
+fail:
+  pthread_cond_destroy(&h->sweep_cond);
+  pthread_mutex_destroy(&h->conns_lock);
+  free(h);
+  return NULL;
 }
 
 uint16_t http_port(struct http *h) {
   return h->port;
 }
 
+const struct auth_hosts *http_hosts(struct http *h) {
+  return &h->hosts;
+}
+
 void http_stop(struct http *h) {
   if (!h)
     return;
+  if (h->sweeping) {
+    pthread_mutex_lock(&h->conns_lock);
+    h->stop_sweep = true;
+    pthread_cond_signal(&h->sweep_cond);
+    pthread_mutex_unlock(&h->conns_lock);
+    pthread_join(h->sweeper, NULL);
+  }
   MHD_stop_daemon(h->d);
+  pthread_cond_destroy(&h->sweep_cond);
+  pthread_mutex_destroy(&h->conns_lock);
   free(h);
 }

@@ -38,6 +38,9 @@ static struct {
   int (*frame_is_binary)(struct lws *);
   int (*is_first_fragment)(struct lws *);
   int (*is_final_fragment)(struct lws *);
+  struct lws_vhost *(*create_vhost)(struct lws_context *, const struct lws_context_creation_info *);
+  struct lws_vhost *(*get_vhost)(struct lws *);
+  lws_sockfd_type (*get_socket_fd)(struct lws *);
 } fn;
 
 static bool loaded;
@@ -70,6 +73,9 @@ void lws_lazy_load(void) {
       LAZY_FN(fn, frame_is_binary, "lws_frame_is_binary"),
       LAZY_FN(fn, is_first_fragment, "lws_is_first_fragment"),
       LAZY_FN(fn, is_final_fragment, "lws_is_final_fragment"),
+      LAZY_FN(fn, create_vhost, "lws_create_vhost"),
+      LAZY_FN(fn, get_vhost, "lws_get_vhost"),
+      LAZY_FN(fn, get_socket_fd, "lws_get_socket_fd"),
   };
   lazy_load(LWS_SONAME, fns, sizeof(fns) / sizeof(fns[0]));
   loaded = true;
@@ -157,4 +163,16 @@ int lws_is_first_fragment(struct lws *wsi) {
 
 int lws_is_final_fragment(struct lws *wsi) {
   return fn.is_final_fragment(wsi);
+}
+
+struct lws_vhost *lws_create_vhost(struct lws_context *ctx, const struct lws_context_creation_info *info) {
+  return fn.create_vhost(ctx, info);
+}
+
+struct lws_vhost *lws_get_vhost(struct lws *wsi) {
+  return fn.get_vhost(wsi);
+}
+
+lws_sockfd_type lws_get_socket_fd(struct lws *wsi) {
+  return fn.get_socket_fd(wsi);
 }

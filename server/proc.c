@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "priv.h"
 #include "util.h"
 
 struct run {
@@ -107,7 +108,7 @@ void proc_shutdown(void) {
   }
 }
 
-void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud) {
+static void run(uv_loop_t *loop, char *const argv[], bool unprivileged, proc_cb cb, void *ud) {
   if (shutting_down) {
     fail_now(cb, ud);
     return;
@@ -127,6 +128,8 @@ void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud) {
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&x->err}};
   uv_process_options_t o = {
       .file = argv[0], .args = (char **)argv, .exit_cb = on_proc_exit, .stdio_count = 3, .stdio = stdio};
+  if (unprivileged)
+    priv_spawn_options(&o);
   x->next = active;
   if (active)
     active->prev = x;
@@ -142,4 +145,12 @@ void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud) {
   }
   uv_read_start((uv_stream_t *)&x->out, on_alloc, on_read);
   uv_read_start((uv_stream_t *)&x->err, on_alloc, on_read);
+}
+
+void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud) {
+  run(loop, argv, false, cb, ud);
+}
+
+void proc_run_unprivileged(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud) {
+  run(loop, argv, true, cb, ud);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * proc: run a helper program (qemu-img) on the core loop without blocking it,
+ * proc: run a helper program (qemu-img, swtpm) on the core loop without blocking it,
  * collect what it prints, and call back once it has exited. Core loop thread only.
  */
 #ifndef QHM_PROC_H
@@ -25,6 +25,9 @@ typedef void (*proc_cb)(const struct proc_result *res, void *ud);
 /* Run ARGV (argv[0] an absolute path). CB is always called once: later, from the loop, or at
  * once while the daemon shuts down. */
 void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud);
+/* proc_run as the unprivileged user the VMs' processes run as when the daemon is root (priv.h):
+ * swtpm. qemu-img stays the daemon's (proc_run): it makes files in directories only it writes. */
+void proc_run_unprivileged(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud);
 /* The daemon is stopping: every callback still due is called now with a failure (so requests are
  * answered and the VMs they refer to are still there), and later runs fail at once. */
 void proc_shutdown(void);

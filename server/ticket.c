@@ -16,6 +16,7 @@ struct ticket {
   uint64_t expires;
   bool used;
   char *secret; /* optional, handed to the redeemer (per-session credentials) */
+  char who[17]; /* the paired LAN device it was issued to; "" for the owner */
 };
 
 struct ticket_store {
@@ -74,6 +75,11 @@ void ticket_issue(struct ticket_store *s, const char *vm_id, const char *proto, 
 
 void ticket_issue_secret(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms,
                          const char *secret, char *out) {
+  ticket_issue_as(s, vm_id, proto, now_ms, "", secret, out);
+}
+
+void ticket_issue_as(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms,
+                     const char *who, const char *secret, char *out) {
   /* Ring of TICKET_MAX slots: a new ticket replaces the oldest one. */
   struct ticket *t = &s->t[s->next];
   s->next = (s->next + 1) % TICKET_MAX;
@@ -88,6 +94,7 @@ void ticket_issue_secret(struct ticket_store *s, const char *vm_id, const char *
   b64url(raw, sizeof(raw), t->value);
   snprintf(t->vm_id, sizeof(t->vm_id), "%s", vm_id);
   snprintf(t->proto, sizeof(t->proto), "%s", proto);
+  snprintf(t->who, sizeof(t->who), "%s", who ? who : "");
   t->expires = now_ms + ttl_ms();
   t->used = false;
   memcpy(out, t->value, TICKET_LEN + 1);
@@ -108,6 +115,13 @@ enum ticket_result ticket_redeem(struct ticket_store *s, const char *ticket, con
 
 enum ticket_result ticket_redeem_secret(struct ticket_store *s, const char *ticket, const char *proto,
                                         uint64_t now_ms, char vm_id[65], char **secret) {
+  return ticket_redeem_as(s, ticket, proto, now_ms, vm_id, secret, NULL);
+}
+
+enum ticket_result ticket_redeem_as(struct ticket_store *s, const char *ticket, const char *proto,
+                                    uint64_t now_ms, char vm_id[65], char **secret, char who[17]) {
+  if (who)
+    who[0] = 0;
   if (secret)
     *secret = NULL;
   if (!ticket || strlen(ticket) != TICKET_LEN)
@@ -125,6 +139,8 @@ enum ticket_result ticket_redeem_secret(struct ticket_store *s, const char *tick
     else {
       res = TICKET_OK;
       memcpy(vm_id, t->vm_id, sizeof(t->vm_id));
+      if (who)
+        memcpy(who, t->who, sizeof(t->who));
       if (secret) {
         *secret = t->secret;
         t->secret = NULL;

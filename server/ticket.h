@@ -28,6 +28,10 @@ void ticket_issue(struct ticket_store *s, const char *vm_id, const char *proto, 
  * issued. */
 void ticket_issue_secret(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms,
                          const char *secret, char *out);
+/* The same, for WHO (a paired LAN device's id, "" for the owner): its consoles close when the
+ * device is revoked. */
+void ticket_issue_as(struct ticket_store *s, const char *vm_id, const char *proto, uint64_t now_ms,
+                     const char *who, const char *secret, char *out);
 /* Redeem: on TICKET_OK copies the VM id (<= 64 bytes) to VM_ID. Any presented ticket that
  * matches is consumed, whatever the outcome, so it can never be tried twice. */
 enum ticket_result ticket_redeem(struct ticket_store *s, const char *ticket, const char *proto,
@@ -36,6 +40,9 @@ enum ticket_result ticket_redeem(struct ticket_store *s, const char *ticket, con
  * wipes and frees it). */
 enum ticket_result ticket_redeem_secret(struct ticket_store *s, const char *ticket, const char *proto,
                                         uint64_t now_ms, char vm_id[65], char **secret);
+/* Redeem with the secret and WHO the ticket was issued to (17 bytes; may be NULL). */
+enum ticket_result ticket_redeem_as(struct ticket_store *s, const char *ticket, const char *proto,
+                                    uint64_t now_ms, char vm_id[65], char **secret, char who[17]);
 /* Drop the tickets of a VM (it stopped or was deleted). */
 void ticket_revoke_vm(struct ticket_store *s, const char *vm_id);
 unsigned ticket_count(struct ticket_store *s);

@@ -151,10 +151,26 @@ int rm_rf(const char *path) {
   return 0;
 }
 
+static char *read_fd(int fd, size_t max, size_t *len);
+
 char *read_file(const char *path, size_t max, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  return fd < 0 ? NULL : read_fd(fd, max, len);
+}
+
+char *read_file_owned(const char *path, uid_t owner, size_t max, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != owner)) {
+    close(fd);
+    errno = EINVAL;
     return NULL;
+  }
+  return fd < 0 ? NULL : read_fd(fd, max, len);
+}
+
+/* The rest of FD, which it closes. */
+static char *read_fd(int fd, size_t max, size_t *len) {
   size_t cap = 4096, n = 0;
   char *buf = xmalloc(cap + 1);
   for (;;) {

@@ -38,6 +38,10 @@ int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 /* Read a whole file (at most MAX bytes). Returns NULL with errno set. */
 char *read_file(const char *path, size_t max, size_t *len);
+/* read_file of a regular file owned by OWNER only (EINVAL otherwise), never through a symlink at
+ * PATH: for files a less privileged process wrote (VM run/ directories), which it could have
+ * replaced by a link to someone else's file, or a FIFO. */
+char *read_file_owned(const char *path, uid_t owner, size_t max, size_t *len);
 /* Write atomically (tmp file + fsync + rename). 0 or -1 with errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int copy_file(const char *src, const char *dst, mode_t mode);

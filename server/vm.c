@@ -27,6 +27,8 @@
 
 #include "core.h"
 #include "events.h"
+#include "paths.h"
+#include "priv.h"
 #include "proc.h"
 #include "qmp.h"
 #include "rdpws.h"
@@ -479,7 +481,7 @@ static int listen_unix(const char *path, char *err, size_t errlen) {
       close(fd);
     return -1;
   }
-  chmod(path, 0600);
+  fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW); /* run/ is QEMU's user's: never through a link */
   return fd;
 }
 
@@ -539,6 +541,14 @@ static void __attribute__((noreturn)) child_exec(char **argv, int logfd, int qmp
   if (write(2, line, n) < 0) {
     /* nothing to do: the log is best effort */
   }
+  /* As root: become the VMs' unprivileged user now, so QEMU opens every file as that user
+   * (-runas would setuid after -sandbox's elevateprivileges=deny is in force). */
+  if (priv_child_drop() < 0) {
+    const char *msg = "qemu-hmos: cannot switch to the VMs' unprivileged user; QEMU not started\n";
+    if (write(2, msg, strlen(msg)) < 0) {
+    }
+    _exit(126);
+  }
   execv(argv[0], argv);
   const char *msg = "qemu-hmos: exec of QEMU failed\n";
   if (write(2, msg, strlen(msg)) < 0) {
@@ -550,6 +560,38 @@ static bool regular_file(const char *path, char *err, size_t errlen, const char 
 
 /* The files and directories of the config that must exist (cdrom, kernel, initrd, shared folders);
  * false with the reason. At create, patch and start: they may go away in between. */
+/* The config's host paths (cdrom, kernel, initrd, shared folders) must lie inside the allowed
+ * roots (paths.h). RESOLVE: each is replaced by its resolved form (create, patch), so what QEMU
+ * opens is what was checked; at start it is only checked. 0, or -1 with ERR. */
+static int confine_paths(const struct path_roots *pr, struct vm_config *c, bool resolve, char *err,
+                         size_t errlen) {
+  char out[PATH_MAX];
+  struct {
+    const char *field;
+    char *path;
+    size_t size;
+  } f[3 + VM_MAX_SHARES] = {{"cdrom", c->cdrom, sizeof(c->cdrom)},
+                            {"kernel_boot.kernel", c->kboot.kernel, sizeof(c->kboot.kernel)},
+                            {"kernel_boot.initrd", c->kboot.initrd, sizeof(c->kboot.initrd)}};
+  size_t n = 3;
+  char names[VM_MAX_SHARES][40];
+  for (size_t i = 0; i < c->n_shares && i < VM_MAX_SHARES; i++, n++) {
+    snprintf(names[i], sizeof(names[i]), "shared_folders[%zu].path", i);
+    f[n].field = names[i];
+    f[n].path = c->shares[i].path;
+    f[n].size = sizeof(c->shares[i].path);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!f[i].path[0])
+      continue;
+    if (path_confine(pr, f[i].field, f[i].path, out, sizeof(out), err, errlen) < 0)
+      return -1;
+    if (resolve && strlen(out) < f[i].size)
+      memcpy(f[i].path, out, strlen(out) + 1);
+  }
+  return 0;
+}
+
 static bool host_files_ok(const struct vm_config *c, char *err, size_t errlen) {
   if (c->cdrom[0] && !regular_file(c->cdrom, err, errlen, "cdrom"))
     return false;
@@ -582,13 +624,66 @@ static bool regular_file(const char *path, char *err, size_t errlen, const char 
 
 static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm);
 
+/* The files QEMU opens by path outside the VM's directory (cdrom, kernel, initrd, shared folders)
+ * must be usable by the user it runs as (priv.h: the unprivileged user when the daemon is root);
+ * false with the reason, so that a start fails with it instead of QEMU's exit. */
+static bool host_files_reachable(const struct vm_config *c, char *err, size_t errlen) {
+  struct {
+    char field[40];
+    const char *path;
+    int mode;
+  } f[3 + VM_MAX_SHARES];
+  size_t n = 0;
+  const char *const files[3][2] = {
+      {"cdrom", c->cdrom}, {"kernel_boot.kernel", c->kboot.kernel}, {"kernel_boot.initrd", c->kboot.initrd}};
+  for (size_t i = 0; i < 3; i++) {
+    if (files[i][1][0]) {
+      snprintf(f[n].field, sizeof(f[n].field), "%s", files[i][0]);
+      f[n].path = files[i][1];
+      f[n++].mode = R_OK;
+    }
+  }
+  for (size_t i = 0; i < c->n_shares && i < VM_MAX_SHARES; i++) {
+    snprintf(f[n].field, sizeof(f[n].field), "shared_folders[%zu].path", i);
+    f[n].path = c->shares[i].path;
+    f[n++].mode = R_OK | X_OK | (c->shares[i].readonly ? 0 : W_OK);
+  }
+  for (size_t i = 0; i < n; i++) {
+    int e = priv_access(f[i].path, f[i].mode);
+    if (e == EROFS)
+      e = priv_access(f[i].path, f[i].mode & ~W_OK);
+    if (e) {
+      char who[96];
+      if (priv_active())
+        snprintf(who, sizeof(who), "user %s (uid %u), which QEMU runs as", priv_user(), (unsigned)priv_uid());
+      else
+        snprintf(who, sizeof(who), "the daemon's user (uid %u), which QEMU runs as", (unsigned)priv_uid());
+      snprintf(err, errlen, "%s: %s is not %s by %s: %s (it and every directory above it must allow that)",
+               f[i].field, f[i].path, f[i].mode & W_OK ? "readable and writable" : "readable", who,
+               strerror(e));
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Give the VM's files that QEMU and swtpm write to the unprivileged user (priv.h). */
+static int own_vm_files(struct vm *v, char *err, size_t errlen) {
+  char dir[4200];
+  const char *disks[VM_MAX_DISKS];
+  for (size_t i = 0; i < v->cfg.n_disks && i < VM_MAX_DISKS; i++)
+    disks[i] = v->cfg.disks[i].path;
+  snprintf(dir, sizeof(dir), "%s/vms/%s", v->m->c->data_dir, v->cfg.id);
+  return priv_own_vm_dir(dir, disks, v->cfg.n_disks, err, errlen);
+}
+
 /* ---- TPM: swtpm, one per VM with tpm, started before QEMU ---- */
 
 /* swtpm's pid from its pidfile, when that process is still a swtpm of this VM; else 0. */
 static pid_t tpm_pid(struct vm *v) {
   char path[4300], exe[4300];
   vm_path(v, "run/swtpm.pid", path, sizeof(path));
-  char *txt = read_file(path, 64, NULL);
+  char *txt = read_file_owned(path, priv_uid(), 64, NULL); /* swtpm (the VMs' user) writes it */
   long pid = txt ? strtol(txt, NULL, 10) : 0;
   free(txt);
   if (pid <= 0)
@@ -598,6 +693,11 @@ static pid_t tpm_pid(struct vm *v) {
   char *cmd = read_file(exe, 8192, &len);
   bool ours = cmd && len > 0 && strstr(cmd, "swtpm") && memmem(cmd, len, v->cfg.id, strlen(v->cfg.id));
   free(cmd);
+  /* and it runs as the user swtpm is started as: the pidfile is that user's to write */
+  snprintf(exe, sizeof(exe), "/proc/%ld/status", pid);
+  char *status = ours ? read_file(exe, 8192, NULL) : NULL, *uid = status ? strstr(status, "\nUid:") : NULL;
+  ours = uid && strtoul(uid + 5, NULL, 10) == (unsigned long)priv_uid();
+  free(status);
   return ours ? (pid_t)pid : 0;
 }
 
@@ -641,6 +741,14 @@ static void tpm_start(struct vm *v, struct core_req *r, const char *loadvm) {
   vm_path(v, "run/swtpm.pid", pidf, sizeof(pidf));
   vm_path(v, "logs/swtpm.log", log, sizeof(log));
   unlink(sock);
+  int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (logfd >= 0)
+    close(logfd); /* made here, so that the daemon gives it to swtpm's user below */
+  char err[1024];
+  if (own_vm_files(v, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 500, "internal", "tpm: %s", err);
+    return;
+  }
   snprintf(a_state, sizeof(a_state), "dir=%s,mode=0600", state);
   snprintf(a_ctrl, sizeof(a_ctrl), "type=unixio,path=%s,mode=0600", sock);
   snprintf(a_pid, sizeof(a_pid), "file=%s", pidf);
@@ -651,8 +759,8 @@ static void tpm_start(struct vm *v, struct core_req *r, const char *loadvm) {
   t->v = v;
   t->r = r;
   t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
-  v->busy = true;                              /* no second start, no delete, until QEMU runs */
-  proc_run(&v->m->c->loop, argv, on_swtpm, t); /* --daemon: returns once the socket listens */
+  v->busy = true;                                           /* no second start, no delete, until QEMU runs */
+  proc_run_unprivileged(&v->m->c->loop, argv, on_swtpm, t); /* --daemon: returns once it listens */
 }
 
 void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
@@ -676,7 +784,15 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
         (unsigned long long)(committed + v->cfg.memory_mib), (unsigned long long)limit);
     return;
   }
+  if (confine_paths(c->roots, &v->cfg, false, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 403, "path_not_allowed", "%s", err);
+    return;
+  }
   if (!host_files_ok(&v->cfg, err, sizeof(err))) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    return;
+  }
+  if (!host_files_reachable(&v->cfg, err, sizeof(err))) {
     core_req_reply_error(r, 400, "invalid_field", "%s", err);
     return;
   }
@@ -732,6 +848,8 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
       goto fail;
     }
   }
+  if (own_vm_files(v, err, sizeof(err)) < 0)
+    goto fail;
   vm_path(v, "run/vnc.sock", path, sizeof(path));
   unlink(path);
   vm_path(v, "run/qmp.sock", path, sizeof(path));
@@ -956,7 +1074,7 @@ static void on_screendump(struct qmp *q, json_t *ret, const char *err, void *ud)
   char *png = NULL;
   if (err) {
     core_req_reply_error(x->r, 500, "internal", "screendump: %s", err);
-  } else if (!(png = read_file(x->path, 64u << 20, &len))) {
+  } else if (!(png = read_file_owned(x->path, priv_uid(), 64u << 20, &len))) { /* QEMU's user wrote it */
     core_req_reply_error(x->r, 500, "internal", "screendump: %s: %s", x->path, strerror(errno));
   } else {
     core_req_reply_bytes(x->r, 200, "image/png", png, len);
@@ -1196,9 +1314,9 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     return;
   }
   char t[TICKET_LEN + 1];
-  ticket_issue_secret(m->c->tickets, v->cfg.id, proto, now_ms(), secret, t);
+  ticket_issue_as(m->c->tickets, v->cfg.id, proto, now_ms(), r->device, secret, t);
   free_secret(secret);
-  char *url = xasprintf("%s/%s/%s?ticket=%s", ws_base_url(m->c->ws), proto, v->cfg.id, t);
+  char *url = xasprintf("%s/%s/%s?ticket=%s", ws_url_for(m->c->ws, r->lan), proto, v->cfg.id, t);
   core_req_reply_json(r, 200,
                       json_pack("{s:s, s:s, s:s, s:i}", "protocol", proto, "ticket", t, "url", url,
                                 "expires_in_ms", TICKET_TTL_MS));
@@ -1274,7 +1392,7 @@ void vm_release(struct vm *v) {
 }
 
 /* Host-dependent checks shared by create and patch: 0, or -1 after answering R. */
-static int check_host_limits(struct vm_manager *m, struct core_req *r, const struct vm_config *cfg) {
+static int check_host_limits(struct vm_manager *m, struct core_req *r, struct vm_config *cfg) {
   const struct host *h = &m->c->host;
   char err[1024];
   if (!h->binary[cfg->arch][0]) {
@@ -1292,6 +1410,10 @@ static int check_host_limits(struct vm_manager *m, struct core_req *r, const str
   if (cfg->cpus > h->cpus) {
     core_req_reply_error(r, 422, "over_limit", "cpus: %u is more than this host's %u CPUs", cfg->cpus,
                          h->cpus);
+    return -1;
+  }
+  if (confine_paths(m->c->roots, cfg, true, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 403, "path_not_allowed", "%s", err);
     return -1;
   }
   if (!host_files_ok(cfg, err, sizeof(err))) {
@@ -1414,9 +1536,21 @@ static void reply_dry_run(struct vm_manager *m, struct core_req *r, struct vm *v
                                 "argv", a, "accelerator", host_accel_name(&m->c->host, v->cfg.arch)));
 }
 
+bool vm_manager_room(struct vm_manager *m, struct core_req *r) {
+  unsigned n = 0;
+  for (struct vm *v = m->head; v; v = v->next)
+    n++;
+  if (n < VM_MAX_COUNT)
+    return true;
+  core_req_reply_error(r, 422, "over_limit", "at most %d VMs: delete one first", VM_MAX_COUNT);
+  return false;
+}
+
 void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool dry_run) {
   struct core *c = m->c;
   char err[1024];
+  if (!dry_run && !vm_manager_room(m, r))
+    return;
   struct vm *v = vm_alloc(m);
   if (vm_config_apply_json(&v->cfg, body, true, err, sizeof(err)) < 0) {
     core_req_reply_error(r, 400, "invalid_field", "%s", err);

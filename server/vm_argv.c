@@ -111,6 +111,25 @@ static const struct {
     {"ramfb", "ramfb"},
 };
 
+/* Whether PATH is one of H's passthrough roots or under one, by its text: a path with a "." or
+ * ".." component never is. */
+static bool share_passthrough(const struct vm_host *h, const char *path) {
+  for (const char *p = path; *p; p++) {
+    if (p[0] == '/' && p[1] == '.' && (p[2] == '/' || !p[2] || (p[2] == '.' && (p[3] == '/' || !p[3]))))
+      return false;
+  }
+  for (const char *const *r = h->share_passthrough; r && *r; r++) {
+    size_t n = strlen(*r);
+    while (n > 1 && (*r)[n - 1] == '/')
+      n--;
+    if (n == 1 && (*r)[0] == '/')
+      return true;
+    if (n > 0 && strncmp(path, *r, n) == 0 && (path[n] == 0 || path[n] == '/'))
+      return true;
+  }
+  return false;
+}
+
 /* ",bootindex=N" or "" when the device is not in the boot order. */
 static const char *bootindex(char buf[24], int idx) {
   if (idx <= 0)
@@ -180,6 +199,10 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   arg(b, "-nodefaults");
   arg(b, "-msg");
   arg(b, "timestamp=on");
+  /* seccomp: no obsolete syscalls, no setuid (the daemon dropped privileges before exec), no new
+   * processes, no scheduler or CPU affinity changes. */
+  arg(b, "-sandbox");
+  arg(b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 
   arg(b, "-machine");
   if (c->secure_boot) /* the firmware's variables may only change in SMM: no guest can drop the keys */
@@ -308,11 +331,14 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   else
     argf(b, "ide-cd,drive=cd0,bus=ide.%zu%s", ide, bootindex(bi, boot_cd));
 
-  /* Shared folders: virtio-9p, one fsdev each. security_model=none: files keep the host's owners
-   * and modes and need no extended attributes on the host (any filesystem works). */
+  /* Shared folders: virtio-9p, one fsdev each. security_model=mapped-xattr: the guest's owners and
+   * modes live in user.virtfs.* extended attributes, so guest root is not host root (the host
+   * filesystem needs user xattrs). Under a --share-passthrough root: none, the host's own owners
+   * and modes (any filesystem). */
   for (size_t i = 0; i < c->n_shares; i++) {
     arg(b, "-fsdev");
-    argf(b, "local,id=fs%zu,path=%s,security_model=none%s", i, esc(b, c->shares[i].path),
+    argf(b, "local,id=fs%zu,path=%s,security_model=%s%s", i, esc(b, c->shares[i].path),
+         share_passthrough(h, c->shares[i].path) ? "none" : "mapped-xattr",
          c->shares[i].readonly ? ",readonly=on" : "");
     arg(b, "-device");
     argf(b, "virtio-9p-pci,fsdev=fs%zu,mount_tag=%s", i, c->shares[i].tag);

@@ -58,9 +58,16 @@ static void next_disk(struct clone_ctx *x) {
   struct vm *src = x->src;
   if (x->disk < src->cfg.n_disks) {
     /* its own copy of the disk, sparse, without the source's internal snapshots */
-    char *argv[] = {
-        src->m->c->host.qemu_img,      "convert", "-q", "-O", "qcow2", src->cfg.disks[x->disk].path,
-        x->v->cfg.disks[x->disk].path, NULL};
+    char *argv[] = {src->m->c->host.qemu_img,
+                    "convert",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-O",
+                    "qcow2",
+                    src->cfg.disks[x->disk].path,
+                    x->v->cfg.disks[x->disk].path,
+                    NULL};
     proc_run(&src->m->c->loop, argv, on_copied, x);
     return;
   }
@@ -102,7 +109,7 @@ void vm_clone_req(struct vm_manager *m, struct core_req *r, const char *id, json
     return;
   }
   static const char *const keys[] = {"name", NULL};
-  if (!vm_body_keys(r, body, keys))
+  if (!vm_body_keys(r, body, keys) || !vm_manager_room(m, r))
     return;
   json_t *name = json_object_get(body, "name");
   if (!json_is_string(name) || !vm_name_valid(json_string_value(name))) {

@@ -131,6 +131,9 @@ struct vm_host {
   const char *aavmf_code;              /* /usr/share/AAVMF/AAVMF_CODE.fd */
   const char *ovmf_dir;                /* /usr/share/OVMF: OVMF_CODE_4M[.ms].fd; NULL when absent */
   bool kvm[VM_ARCH__N];                /* KVM usable for this guest arch */
+  /* Shared folders at or under one of these directories (NULL-terminated; NULL = none) keep the
+   * host's owners and modes (virtio-9p security_model=none); others are mapped-xattr. */
+  const char *const *share_passthrough;
 };
 
 /* Where one VM's files live: DIR/vms/ID and its run/ and logs/ children. */

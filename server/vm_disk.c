@@ -22,6 +22,8 @@
 
 #include "core.h"
 #include "host.h"
+#include "img.h"
+#include "paths.h"
 #include "proc.h"
 #include "qmp.h"
 #include "store.h"
@@ -38,7 +40,8 @@ struct disk_ctx {
   uint64_t size_gib;   /* wanted size */
   bool resized;        /* add from a source: grown to size_gib after the conversion */
   char iface_name[16]; /* add: as given, else the arch's default */
-  char source[4096];   /* add: the image to convert, "" = a blank disk */
+  char source[4096];   /* add: the image to convert (resolved), "" = a blank disk */
+  char source_fmt[16]; /* its format, from its first bytes (img.h): qemu-img gets it with -f */
   char tmp[4200], path[4200];
   json_t *list; /* GET: the disks being described */
 };
@@ -164,7 +167,24 @@ static void on_source_info(const struct proc_result *res, void *ud) {
   struct disk_ctx *x = ud;
   json_t *info = res->exit_status == 0 ? json_loads(res->out, 0, NULL) : NULL;
   json_int_t vsize = json_integer_value(json_object_get(info, "virtual-size"));
+  /* what qemu-img sees that names another file (a vmdk descriptor's extents, a vhdx parent) */
+  bool other_file =
+      json_object_get(info, "backing-filename") || json_object_get(info, "full-backing-filename");
+  json_t *extents =
+      json_object_get(json_object_get(json_object_get(info, "format-specific"), "data"), "extents");
+  size_t i;
+  json_t *e;
+  json_array_foreach(extents, i, e) {
+    const char *f = json_string_value(json_object_get(e, "filename"));
+    other_file |= f && strcmp(f, x->source) != 0;
+  }
   json_decref(info);
+  if (other_file) {
+    core_req_reply_error(x->r, 400, "backing_file",
+                         "source: an image that refers to other files (backing file, extents) is refused");
+    done(x);
+    return;
+  }
   if (vsize <= 0) {
     core_req_reply_error(x->r, 400, "invalid_field", "source: not a disk image qemu-img can read: %s",
                          res->exit_status == 0 ? "no size" : tool_error(res));
@@ -190,7 +210,16 @@ static void on_source_info(const struct proc_result *res, void *ud) {
     done(x);
     return;
   }
-  char *argv[] = {x->v->m->c->host.qemu_img, "convert", "-q", "-O", "qcow2", x->source, x->tmp, NULL};
+  char *argv[] = {x->v->m->c->host.qemu_img,
+                  "convert",
+                  "-q",
+                  "-f",
+                  x->source_fmt,
+                  "-O",
+                  "qcow2",
+                  x->source,
+                  x->tmp,
+                  NULL};
   proc_run(&x->v->m->c->loop, argv, on_made, x);
 }
 
@@ -225,13 +254,27 @@ static void add(struct disk_ctx *x, json_t *body) {
     return;
   }
   struct stat st;
-  if (src && (stat(json_string_value(src), &st) < 0 || !S_ISREG(st.st_mode) ||
-              access(json_string_value(src), R_OK) < 0)) {
+  char real[4096], err0[512];
+  if (src && path_confine(v->m->c->roots, "source", json_string_value(src), real, sizeof(real), err0,
+                          sizeof(err0)) < 0) {
+    core_req_reply_error(x->r, 403, "path_not_allowed", "%s", err0);
+    done(x);
+    return;
+  }
+  if (src && (stat(real, &st) < 0 || !S_ISREG(st.st_mode) || access(real, R_OK) < 0)) {
     core_req_reply_error(x->r, 400, "invalid_field", "source: %s is not a readable regular file",
                          json_string_value(src));
     done(x);
     return;
   }
+  const char *fmt = "";
+  enum img_result ir = src ? img_check_file(real, &fmt, err0, sizeof(err0)) : IMG_OK;
+  if (ir != IMG_OK) {
+    core_req_reply_error(x->r, ir == IMG_IO ? 400 : 400, img_result_code(ir), "source: %s", err0);
+    done(x);
+    return;
+  }
+  snprintf(x->source_fmt, sizeof(x->source_fmt), "%s", fmt);
   if (v->cfg.n_disks >= VM_MAX_DISKS) {
     core_req_reply_error(x->r, 409, "conflict", "disks: at most %d", VM_MAX_DISKS);
     done(x);
@@ -242,7 +285,7 @@ static void add(struct disk_ctx *x, json_t *body) {
     snprintf(x->iface_name, sizeof(x->iface_name), "%s", json_string_value(iface));
   else
     default_iface(v, x->iface_name, sizeof(x->iface_name));
-  snprintf(x->source, sizeof(x->source), "%s", src ? json_string_value(src) : "");
+  snprintf(x->source, sizeof(x->source), "%s", src ? real : "");
   /* the first free diskN.qcow2 */
   for (unsigned n = 0;; n++) {
     bool used = false;
@@ -273,7 +316,8 @@ static void add(struct disk_ctx *x, json_t *body) {
     return;
   }
   if (x->source[0]) {
-    char *argv[] = {v->m->c->host.qemu_img, "info", "--output=json", "-U", x->source, NULL};
+    char *argv[] = {
+        v->m->c->host.qemu_img, "info", "--output=json", "-U", "-f", x->source_fmt, x->source, NULL};
     proc_run(&v->m->c->loop, argv, on_source_info, x);
     return;
   }
@@ -441,7 +485,7 @@ static void list_next(struct disk_ctx *x) {
     return;
   }
   const char *p = json_string_value(json_object_get(json_array_get(x->list, x->index), "path"));
-  char *argv[] = {v->m->c->host.qemu_img, "info", "--output=json", "-U", (char *)p, NULL};
+  char *argv[] = {v->m->c->host.qemu_img, "info", "--output=json", "-U", "-f", "qcow2", (char *)p, NULL};
   proc_run(&v->m->c->loop, argv, on_disk_info, x);
 }
 

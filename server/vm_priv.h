@@ -57,6 +57,9 @@ struct vm_manager {
   struct vm *head;
 };
 
+#define VM_MAX_COUNT 200
+/* Room for one more VM; else answers R 422 over_limit. */
+bool vm_manager_room(struct vm_manager *m, struct core_req *r);
 struct vm *vm_find(struct vm_manager *m, const char *id);
 struct vm *vm_find_name(struct vm_manager *m, const char *name, const struct vm *except);
 /* A VM not yet in the manager (a create or clone in progress), and its disposal. */

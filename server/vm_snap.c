@@ -126,7 +126,7 @@ static void list_next(struct list_ctx *l) {
     l->done(l, l->ud);
     return;
   }
-  char *argv[] = {l->v->m->c->host.qemu_img,     "info", "--output=json", "-U",
+  char *argv[] = {l->v->m->c->host.qemu_img,     "info", "--output=json", "-U", "-f", "qcow2",
                   l->v->cfg.disks[l->disk].path, NULL};
   proc_run(&l->v->m->c->loop, argv, on_info, l);
 }
@@ -216,9 +216,19 @@ static void img_next(struct snap_ctx *x) {
     return;
   }
   const char *flag = x->op == OP_CREATE ? "-c" : x->op == OP_RESTORE ? "-a" : "-d";
-  char *argv[] = {v->m->c->host.qemu_img,     "snapshot", (char *)flag, x->name,
-                  v->cfg.disks[x->disk].path, NULL};
+  /* qemu-img snapshot has no -f: the format is given with --image-opts (commas doubled) */
+  const char *path = v->cfg.disks[x->disk].path;
+  char *opts = xmalloc(strlen(path) * 2 + 64), *o = opts;
+  o += sprintf(o, "driver=qcow2,file.driver=file,file.filename=");
+  for (const char *p = path; *p; p++) {
+    if (*p == ',')
+      *o++ = ',';
+    *o++ = *p;
+  }
+  *o = 0;
+  char *argv[] = {v->m->c->host.qemu_img, "snapshot", "--image-opts", (char *)flag, x->name, opts, NULL};
   proc_run(&v->m->c->loop, argv, on_img, x);
+  free(opts);
 }
 
 /* ---- answers ---- */

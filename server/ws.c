@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "core.h"
 #include "events.h"
 #include "rdpws.h"
@@ -34,6 +35,10 @@ enum sess_kind { SESS_NONE, SESS_VNC, SESS_RDP, SESS_EVENTS };
 struct pss {
   enum sess_kind kind;
   char vm_id[65];
+  char device[17]; /* opened with a paired LAN device's ticket: closed when it is revoked */
+  bool revoked;
+  struct lws *wsi;
+  struct pss *dev_prev, *dev_next; /* in ws.dev_sessions while device[0] */
   union {
     struct vncws *vnc;
     struct rdpws *rdp;
@@ -41,18 +46,27 @@ struct pss {
   } u;
 };
 
+/* One listening socket: loopback (ws://) or LAN (wss://, --lan). */
+struct listener {
+  struct ws *w;
+  int fd;
+  uv_poll_t poll;
+  uv_timer_t pause;
+  uint16_t port;
+  bool tls;
+  char base[96];
+  struct auth_hosts hosts;
+};
+
 struct ws {
   struct core *c;
   struct lws_context *ctx;
-  struct lws_vhost *vh; /* ctx and vh: NULL until the first connection */
-  int listen_fd;
-  uv_poll_t listen_poll;
-  uv_timer_t accept_pause;
+  struct lws_vhost *vh, *vh_lan; /* ctx and vh: NULL until the first connection */
   int closing;
-  uint16_t port;
-  char base[96];
-  char origins[MAX_ORIGINS][96];
-  unsigned n_origins;
+  struct listener lo;
+  struct listener *lan; /* NULL without --lan */
+  char cert_path[4200], key_path[4200];
+  struct pss *dev_sessions;
 };
 
 static struct ws *the_ws; /* lws callbacks reach it through the context user pointer too */
@@ -83,15 +97,64 @@ static int refuse(struct lws *wsi, int status, const char *why) {
 }
 
 static bool origin_allowed(struct ws *w, struct lws *wsi) {
-  char origin[128];
+  char origin[160];
   int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
   if (n <= 0)
     return lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) ==
            0; /* no Origin: not a browser; the ticket decides */
-  for (unsigned i = 0; i < w->n_origins; i++)
-    if (strcmp(origin, w->origins[i]) == 0)
-      return true;
-  return false;
+  return auth_origin_ok(w->c->auth, origin);
+}
+
+/* The connection came through the LAN listener: its local port and address are that socket's
+ * (lws may move a wsi to another vhost by its Host header, so the vhost does not tell). */
+static bool on_lan(struct ws *w, struct lws *wsi) {
+  if (!w->lan)
+    return false;
+  struct sockaddr_in sa;
+  socklen_t sl = sizeof(sa);
+  if (getsockname(lws_get_socket_fd(wsi), (struct sockaddr *)&sa, &sl) < 0 || sa.sin_family != AF_INET)
+    return false;
+  return ntohs(sa.sin_port) == w->lan->port;
+}
+
+/* The Host header names this listener (DNS rebinding). */
+static bool host_allowed(struct ws *w, struct lws *wsi) {
+  char host[128] = "";
+  const struct listener *l = on_lan(w, wsi) ? w->lan : &w->lo;
+  bool ok = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0 && auth_hosts_match(&l->hosts, host);
+  if (!ok)
+    log_debug("ws: Host '%s' is not one of the %s listener's %u names (first: %s)", host,
+              l->tls ? "LAN" : "loopback", l->hosts.n, l->hosts.n ? l->hosts.h[0] : "-");
+  return ok;
+}
+
+static void dev_link(struct ws *w, struct pss *pss) {
+  pss->dev_prev = NULL;
+  pss->dev_next = w->dev_sessions;
+  if (w->dev_sessions)
+    w->dev_sessions->dev_prev = pss;
+  w->dev_sessions = pss;
+}
+
+static void dev_unlink(struct ws *w, struct pss *pss) {
+  if (!pss->device[0])
+    return;
+  if (pss->dev_prev)
+    pss->dev_prev->dev_next = pss->dev_next;
+  else if (w && w->dev_sessions == pss)
+    w->dev_sessions = pss->dev_next;
+  if (pss->dev_next)
+    pss->dev_next->dev_prev = pss->dev_prev;
+  pss->device[0] = 0;
+}
+
+void ws_close_device(struct ws *w, const char *device) {
+  for (struct pss *p = w->dev_sessions; p; p = p->dev_next) {
+    if (strcmp(p->device, device) == 0) {
+      p->revoked = true; /* closed with 1008 from its next WRITEABLE callback */
+      lws_callback_on_writable(p->wsi);
+    }
+  }
 }
 
 /* An optional integer URL argument NAME ("width=") in [LO, HI]; DEF when absent, -1 when bad.
@@ -185,6 +248,11 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
     return refuse(wsi, 400, "no request path");
   /* Returns a pointer into TICKET just past "ticket=". */
   const char *tv = lws_get_urlarg_by_name(wsi, "ticket=", ticket, sizeof(ticket));
+  if (!host_allowed(w, wsi)) {
+    if (tv)
+      ticket_redeem(w->c->tickets, tv, "", now_ms(), vm_id);
+    return refuse(wsi, 403, "host not allowed");
+  }
   if (!origin_allowed(w, wsi)) {
     /* A ticket shown from a foreign page is spent: it must not be replayed from elsewhere. */
     if (tv)
@@ -207,15 +275,25 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
     return refuse(wsi, 404, "no such stream");
   }
   char *secret = NULL; /* per-session credentials given with an RDP ticket */
-  enum ticket_result tr = ticket_redeem_secret(w->c->tickets, tv, proto, now_ms(), vm_id, &secret);
+  char who[17];
+  enum ticket_result tr = ticket_redeem_as(w->c->tickets, tv, proto, now_ms(), vm_id, &secret, who);
   if (tr != TICKET_OK)
     return refuse(wsi, 403, ticket_result_str(tr));
+  if (who[0] && !auth_device_valid(w->c->auth, who)) {
+    wipe_secret(secret);
+    return refuse(wsi, 403, "this device's pairing was revoked");
+  }
   if (want_vm && strcmp(want_vm, vm_id) != 0) {
     wipe_secret(secret);
     return refuse(wsi, 403, "ticket is for another VM");
   }
   memset(pss, 0, sizeof(*pss));
   snprintf(pss->vm_id, sizeof(pss->vm_id), "%s", vm_id);
+  pss->wsi = wsi;
+  if (who[0]) {
+    snprintf(pss->device, sizeof(pss->device), "%s", who);
+    dev_link(w, pss);
+  }
   if (strcmp(proto, "rdp") == 0) {
     int rc = filter_rdp(w, wsi, pss, vm_id, secret);
     wipe_secret(secret);
@@ -254,6 +332,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return -1; /* the event stream is one-way; a chatty client is dropped */
     return 0;
   case LWS_CALLBACK_SERVER_WRITEABLE:
+    if (pss->revoked) {
+      ws_send_close(wsi, 1008, "this device's pairing was revoked");
+      return -1;
+    }
     if (pss->kind == SESS_VNC)
       return vncws_on_writeable(pss->u.vnc);
     if (pss->kind == SESS_RDP)
@@ -262,6 +344,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return events_on_writeable(pss->u.ev);
     return 0;
   case LWS_CALLBACK_CLOSED:
+    dev_unlink(w, pss);
     if (pss->kind == SESS_VNC)
       vncws_on_ws_closed(pss->u.vnc);
     else if (pss->kind == SESS_RDP)
@@ -272,6 +355,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return 0;
   case LWS_CALLBACK_WSI_DESTROY:
     /* Sessions are opened in the filter; if the upgrade then failed, CLOSED never came. */
+    if (pss)
+      dev_unlink(w, pss);
     if (pss && pss->kind == SESS_RDP)
       rdpws_on_ws_closed(pss->u.rdp);
     else if (pss && pss->kind == SESS_VNC)
@@ -311,7 +396,8 @@ static int context_ensure(struct ws *w) {
   info.protocols = protocols;
   info.gid = -1;
   info.uid = -1;
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6 |
+                 (w->lan ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
   info.foreign_loops = loops;
   info.max_http_header_data = 4096;
   /* lws reads a WebSocket into this per-thread buffer (default 4 KiB): one read() and one
@@ -328,18 +414,32 @@ static int context_ensure(struct ws *w) {
     w->ctx = NULL;
     return -1;
   }
+  if (w->lan) { /* LAN mode: a second vhost with the daemon's certificate (wss://) */
+    info.vhost_name = "lan";
+    info.ssl_cert_filepath = w->cert_path;
+    info.ssl_private_key_filepath = w->key_path;
+    /* not listening (the daemon accepts and adopts): lws makes no TLS context unless asked, and
+     * looks for DO_SSL_GLOBAL_INIT in the vhost's options too */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX |
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    w->vh_lan = lws_create_vhost(w->ctx, &info);
+    if (!w->vh_lan)
+      log_err("ws: cannot create the TLS vhost from %s; LAN consoles are refused", w->cert_path);
+  }
   return 0;
 }
 
 static void on_accept_resume(uv_timer_t *t);
 
 static void on_listen_readable(uv_poll_t *h, int status, int events) {
-  struct ws *w = h->data;
+  struct listener *l = h->data;
+  struct ws *w = l->w;
   (void)events;
   if (status < 0)
     return;
   for (int i = 0; i < 64; i++) {
-    int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
@@ -347,28 +447,31 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
         /* out of descriptors: the pending connection stays queued; try again shortly rather
          * than spin on a socket that stays readable */
         log_warn("ws: accept: %s; pausing for 200 ms", strerror(errno));
-        uv_poll_stop(&w->listen_poll);
-        uv_timer_start(&w->accept_pause, on_accept_resume, 200, 0);
+        uv_poll_stop(&l->poll);
+        uv_timer_start(&l->pause, on_accept_resume, 200, 0);
       }
       return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* consoles are interactive */
-    if (context_ensure(w) < 0) {
+    struct lws_vhost *vh = context_ensure(w) < 0 ? NULL : l->tls ? w->vh_lan : w->vh;
+    if (!vh) {
       close(fd);
       continue;
     }
-    if (!lws_adopt_socket_vhost(w->vh, fd)) /* closes FD on failure */
+    /* lws_adopt_socket_vhost() allows TLS: on the LAN vhost the handshake comes first */
+    if (!lws_adopt_socket_vhost(vh, fd)) /* closes FD on failure */
       log_warn("ws: libwebsockets could not take a connection");
   }
 }
 
 static void on_accept_resume(uv_timer_t *t) {
-  struct ws *w = t->data;
-  uv_poll_start(&w->listen_poll, UV_READABLE, on_listen_readable);
+  struct listener *l = t->data;
+  uv_poll_start(&l->poll, UV_READABLE, on_listen_readable);
 }
 
-static int listen_on(struct ws *w, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
+static int listen_on(struct ws *w, struct listener *l, const char *bind_addr, uint16_t port, bool tls,
+                     char *err, size_t errlen) {
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof(sa));
   sa.sin_family = AF_INET;
@@ -388,49 +491,71 @@ static int listen_on(struct ws *w, const char *bind_addr, uint16_t port, char *e
       close(fd);
     return -1;
   }
-  w->listen_fd = fd;
-  w->port = ntohs(sa.sin_port);
+  l->w = w;
+  l->fd = fd;
+  l->tls = tls;
+  l->port = ntohs(sa.sin_port);
+  snprintf(l->base, sizeof(l->base), "%s://%s:%u", tls ? "wss" : "ws", bind_addr, l->port);
+  uv_poll_init_socket(&w->c->loop, &l->poll, fd);
+  l->poll.data = l;
+  uv_timer_init(&w->c->loop, &l->pause);
+  l->pause.data = l;
+  uv_poll_start(&l->poll, UV_READABLE, on_listen_readable);
   return 0;
 }
 
 struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *err, size_t errlen) {
   struct ws *w = xcalloc(1, sizeof(*w));
   w->c = c;
-  w->listen_fd = -1;
-  if (listen_on(w, bind_addr, port, err, errlen) < 0) {
+  if (listen_on(w, &w->lo, bind_addr, port, false, err, errlen) < 0) {
     free(w);
     return NULL;
   }
+  auth_hosts_add_loopback(&w->lo.hosts, bind_addr, w->lo.port);
   the_ws = w;
-  uv_poll_init_socket(&c->loop, &w->listen_poll, w->listen_fd);
-  w->listen_poll.data = w;
-  uv_timer_init(&c->loop, &w->accept_pause);
-  w->accept_pause.data = w;
-  uv_poll_start(&w->listen_poll, UV_READABLE, on_listen_readable);
-  snprintf(w->base, sizeof(w->base), "ws://%s:%u", bind_addr, w->port);
   return w;
 }
 
+int ws_start_lan(struct ws *w, const char *bind_addr, uint16_t port, const char *cert_path,
+                 const char *key_path, const struct auth_hosts *names, char *err, size_t errlen) {
+  struct listener *l = xcalloc(1, sizeof(*l));
+  if (listen_on(w, l, bind_addr, port, true, err, errlen) < 0) {
+    free(l);
+    return -1;
+  }
+  snprintf(w->cert_path, sizeof(w->cert_path), "%s", cert_path);
+  snprintf(w->key_path, sizeof(w->key_path), "%s", key_path);
+  /* the LAN HTTP listener's names, on this port */
+  for (unsigned i = 0; i < names->n; i++) {
+    char name[96];
+    snprintf(name, sizeof(name), "%s", names->h[i]);
+    char *colon = strrchr(name, ':');
+    if (colon && !strchr(colon, ']'))
+      *colon = 0;
+    if (name[0] == '[') { /* [v6] */
+      memmove(name, name + 1, strlen(name));
+      name[strcspn(name, "]")] = 0;
+    }
+    auth_hosts_add(&l->hosts, name, l->port, true);
+  }
+  w->lan = l;
+  return 0;
+}
+
 uint16_t ws_port(struct ws *w) {
-  return w->port;
+  return w->lo.port;
 }
 
 const char *ws_base_url(struct ws *w) {
-  return w->base;
+  return w->lo.base;
 }
 
-void ws_allow_origin(struct ws *w, const char *origin) {
-  if (w->n_origins < MAX_ORIGINS)
-    snprintf(w->origins[w->n_origins++], sizeof(w->origins[0]), "%s", origin);
+const char *ws_lan_url(struct ws *w) {
+  return w->lan ? w->lan->base : NULL;
 }
 
-void ws_allow_ui_port(struct ws *w, uint16_t http_port) {
-  char o[96];
-  const char *hosts[] = {"127.0.0.1", "localhost", "[::1]"};
-  for (size_t i = 0; i < 3; i++) {
-    snprintf(o, sizeof(o), "http://%s:%u", hosts[i], http_port);
-    ws_allow_origin(w, o);
-  }
+const char *ws_url_for(struct ws *w, bool lan) {
+  return lan && w->lan ? w->lan->base : w->lo.base;
 }
 
 /* lws_write()'s opcode for a close frame: internal to lws (LWS_WRITE_CLOSE, 4 in every 4.x). */
@@ -448,9 +573,13 @@ void ws_send_close(struct lws *wsi, int code, const char *reason) {
 }
 
 static void on_listener_closed(uv_handle_t *h) {
-  struct ws *w = h->data;
+  struct ws *w = ((struct listener *)h->data)->w;
   if (--w->closing == 0) {
-    close(w->listen_fd);
+    close(w->lo.fd);
+    if (w->lan) {
+      close(w->lan->fd);
+      free(w->lan);
+    }
     free(w);
   }
 }
@@ -461,7 +590,11 @@ void ws_stop(struct ws *w) {
   if (w->ctx)
     lws_context_destroy(w->ctx);
   the_ws = NULL;
-  w->closing = 2;
-  uv_close((uv_handle_t *)&w->listen_poll, on_listener_closed);
-  uv_close((uv_handle_t *)&w->accept_pause, on_listener_closed);
+  w->closing = w->lan ? 4 : 2;
+  uv_close((uv_handle_t *)&w->lo.poll, on_listener_closed);
+  uv_close((uv_handle_t *)&w->lo.pause, on_listener_closed);
+  if (w->lan) {
+    uv_close((uv_handle_t *)&w->lan->poll, on_listener_closed);
+    uv_close((uv_handle_t *)&w->lan->pause, on_listener_closed);
+  }
 }

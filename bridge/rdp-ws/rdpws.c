@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "guac.h"
+#include "priv.h"
 #include "util.h"
 #include "vm_config.h"
 #include "ws.h"
@@ -493,6 +494,12 @@ static void prepare_drive(struct rdpws *s, const char *shared_root, const struct
     return;
   }
   close(fd);
+  /* the worker runs as the VMs' unprivileged user when the daemon is root (priv.h) */
+  if (priv_traversable(shared_root) < 0 || priv_own(dir, 0700) < 0) {
+    log_warn("rdp %s: cannot give the shared folder %s to user %s: %s", s->vm_id, dir, priv_user(),
+             strerror(errno));
+    return;
+  }
   if (guac_utf8_chars(dir, strlen(dir)) == (size_t)-1) /* it travels as a Guacamole value */
     return;
   snprintf(s->drive_path, sizeof(s->drive_path), "%s", dir);
@@ -556,7 +563,7 @@ struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
   uv_timer_init(loop, &s->timer);
   s->sock.data = s->timer.data = s->proc.data = s;
 
-  if (config_dir && mkdir(config_dir, 0700) < 0 && errno != EEXIST)
+  if (config_dir && ((mkdir(config_dir, 0700) < 0 && errno != EEXIST) || priv_own(config_dir, 0700) < 0))
     config_dir = NULL; /* FreeRDP then uses ~/.config/freerdp: our callback still decides unless a
                           known_hosts entry there matches */
   char *args[] = {path, "--fd", "3", config_dir ? "--config-dir" : NULL, (char *)config_dir, NULL};
@@ -573,6 +580,7 @@ struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
   o.exit_cb = on_worker_exit;
   o.stdio = stdio;
   o.stdio_count = 4;
+  priv_spawn_options(&o); /* as the VMs' unprivileged user when the daemon is root */
   int rc = uv_spawn(loop, &s->proc, &o);
   close(sv[1]);
   if (logfd >= 0)

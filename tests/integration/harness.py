@@ -61,11 +61,25 @@ def work_dir():
         else:
             _work_dir = tempfile.mkdtemp(prefix='qhm-it-work-')
             atexit.register(lambda: shutil.rmtree(_work_dir, ignore_errors=True))
+        # QEMU opens the ISOs built here; run as root, the daemon runs it as an unprivileged user
+        os.chmod(_work_dir, 0o755)
     return _work_dir
 
 
 def guest_iso(kind):
     return guests.build_iso(kind, work_dir())
+
+
+VM_USER = 'qemu-hmos'  # the daemon's default --run-as
+
+
+def vm_user_ids():
+    """(uid, gid) that QEMU runs as under a daemon run as root (the tests' own when not root)."""
+    if os.geteuid() != 0:
+        return os.geteuid(), os.getegid()
+    import pwd
+    pw = pwd.getpwnam(VM_USER)
+    return pw.pw_uid, pw.pw_gid
 
 
 # --------------------------------------------------------------------------
@@ -494,12 +508,22 @@ class Daemon:
     """One qemu-hmos daemon process and its data directory, started with `--port 0 --ws-port 0`
     plus EXTRA_ARGS, with ENV added to the environment; ws_url is endpoint.json's "ws"."""
 
-    def __init__(self, data_dir=None, binary=None, extra_args=(), env=None):
+    # Host paths the tests' VMs use (ISOs of Debian packages, the test guest's cache, temp dirs).
+    DEFAULT_ALLOWED = ('/usr/lib/memtest86+', '/usr/lib/grub-rescue', '/var/cache/qemu-hmos',
+                       tempfile.gettempdir())
+
+    def __init__(self, data_dir=None, binary=None, extra_args=(), env=None, allow_paths=DEFAULT_ALLOWED):
+        """ALLOW_PATHS: the --allow-path roots (a test of path confinement passes its own)."""
+        self.allow_paths = list(allow_paths)
+        self.token = None
         self.binary = binary or daemon_path()
         self.extra_args = list(extra_args)
         self.extra_env = dict(env or {})
         self.ws_url = None
-        self.data_dir = data_dir or tempfile.mkdtemp(prefix='qhm-it-')
+        if not data_dir:
+            data_dir = tempfile.mkdtemp(prefix='qhm-it-')
+            os.chmod(data_dir, 0o711)  # mkdtemp's 0700 would keep the VMs' unprivileged user out
+        self.data_dir = data_dir
         self.stderr_path = os.path.join(self.data_dir, 'daemon.stderr')
         self.proc = None
         self.url = None
@@ -518,7 +542,7 @@ class Daemon:
                      % (self.starts, time.strftime('%H:%M:%S'))).encode())
         errf = open(self.stderr_path, 'ab')
         argv = [self.binary, 'serve', '--data-dir', self.data_dir, '--bind', '127.0.0.1', '--port', '0',
-                '--ws-port', '0'] + self.extra_args
+                '--ws-port', '0'] + self.allow_args() + self.extra_args
         env = dict(os.environ)
         env.update(self.extra_env)
         for k in [k for k, v in env.items() if v is None]:  # extra_env {NAME: None} removes NAME
@@ -544,6 +568,9 @@ class Daemon:
                                    % (endpoint, timeout, self.stderr_tail()))
             time.sleep(0.05)
         self.endpoint = ep
+        self.token = ep.get('token')
+        if not self.token or len(self.token) < 32:
+            raise RuntimeError('endpoint.json has no API token: %r' % ep)
         self.url = ep['http']
         u = urllib.parse.urlsplit(self.url)
         self.host, self.port = u.hostname, u.port
@@ -551,6 +578,17 @@ class Daemon:
         if not self.ws_url or not self.ws_url.startswith('ws://127.0.0.1:'):
             raise RuntimeError('endpoint.json has no ws://127.0.0.1:PORT "ws" value: %r' % ep)
         return self
+
+    def allow_args(self):
+        out = []
+        for p in self.allow_paths:
+            if os.path.isdir(p):
+                out += ['--allow-path', p]
+        return out
+
+    def auth_headers(self):
+        """What a command-line client sends: the API token from endpoint.json."""
+        return {'Authorization': 'Bearer ' + self.token}
 
     def kill9(self):
         if self.proc and self.proc.poll() is None:
@@ -596,6 +634,7 @@ class Daemon:
         if self.port is None:
             raise RuntimeError('daemon not started')
         hdrs = {'Connection': 'close'}
+        hdrs.update(self.auth_headers())
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -605,6 +644,7 @@ class Daemon:
             hdrs['Content-Type'] = 'application/json'
         if headers:
             hdrs.update(headers)
+        hdrs = {k: v for k, v in hdrs.items() if v is not None}  # HEADERS {NAME: None} leaves NAME out
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)

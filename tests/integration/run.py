@@ -77,6 +77,7 @@ def main():
     if args.keep:
         os.environ['QHM_KEEP'] = '1'
     work = tempfile.mkdtemp(prefix='qhm-it-work-')
+    os.chmod(work, 0o755)  # QEMU and the RDP worker run as an unprivileged user under a root daemon
     os.environ['QHM_WORK'] = work
 
     passed = failed = 0

@@ -24,7 +24,8 @@ $B mkdir -p /var/run /tmp
 
 class AgentTest(DaemonTestCase):
     def guest(self, script):
-        tmp = tempfile.mkdtemp(prefix='qhm-agent-', dir=self.daemon.data_dir)
+        tmp = tempfile.mkdtemp(prefix='qhm-agent-', dir=os.path.join(self.daemon.data_dir, 'shared'))
+        os.chmod(tmp, 0o711)  # QEMU (run as an unprivileged user under a root daemon) reads the initrd
         kernel, _ = linuxguest.kernel()
         initrd = linuxguest.build_initrd(os.path.join(tmp, 'initrd.gz'), script,
                                          modules=['virtio_pci', 'virtio_console'], files=linuxguest.qemu_ga_files())

@@ -693,7 +693,8 @@ class ConsoleTest(DaemonTestCase):
         try:
             while len(tickets) < 3000:
                 try:
-                    conn.request('POST', path, body=b'{}', headers={'Content-Type': 'application/json'})
+                    conn.request('POST', path, body=b'{}', headers=dict(self.daemon.auth_headers(),
+                                                                       **{'Content-Type': 'application/json'}))
                     r = conn.getresponse()
                     body = r.read()
                 except (OSError, http.client.HTTPException):

@@ -5,6 +5,7 @@ disk while stopped (qemu-img) and while QEMU runs (block_resize: the running QEM
 size), detach (deleted or kept), and every bad input leaves the VM and its files as they were."""
 
 import os
+import tempfile
 import subprocess
 
 from harness import MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_info as info, qemu_io
@@ -54,7 +55,7 @@ class DiskTest(DaemonTestCase):
     def test_add_from_images(self):
         vm = self.new_vm(memory_mib=128, disks=[])
         vid = vm['id']
-        tmp = os.path.join(self.daemon.data_dir, 'src')
+        tmp = os.path.join(self.daemon.data_dir, 'images', 'src')  # DATA's own folders only
         os.makedirs(tmp)
         raw = os.path.join(tmp, 'cloud.raw')
         with open(raw, 'wb') as f:
@@ -112,7 +113,7 @@ class DiskTest(DaemonTestCase):
         for body, field in (({}, 'size_gib'), ({'size_gib': 0}, 'size_gib'), ({'size_gib': 'big'}, 'size_gib'),
                             ({'size_gib': 70000}, 'size_gib'), ({'size_gib': 1, 'interface': 'scsi'}, 'interface'),
                             ({'size_gib': 1, 'extra': True}, 'extra'), ({'source': 'rel/path'}, 'source'),
-                            ({'source': '/nonexistent.qcow2'}, 'source'), ({'source': '/tmp'}, 'source')):
+                            ({'source': tempfile.gettempdir() + '/nonexistent.qcow2'}, 'source'), ({'source': '/tmp'}, 'source')):
             st, js, _ = self.api('POST', base, body=body)
             self.assertEqual(st, 400, '%r -> %d %r' % (body, st, js))
             self.assertTrue(js['error']['message'].startswith(field), js)

@@ -581,9 +581,10 @@ class DownloadTest(unittest.TestCase):
     def test_upload_larger_than_free_space_refused_at_once(self):
         # The declared size (10 TiB) cannot fit: 507 before the body is read, nothing left behind.
         with socket.create_connection((self.daemon.host, self.daemon.port), timeout=10) as s:
-            s.sendall(b'PUT /api/v1/images/upload?name=huge.iso HTTP/1.1\r\nHost: x\r\n'
+            s.sendall(b'PUT /api/v1/images/upload?name=huge.iso HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n'
+                      b'Authorization: Bearer %s\r\n'
                       b'Content-Type: application/octet-stream\r\nContent-Length: 10995116277760\r\n\r\n'
-                      + b'x' * 4096)
+                      % (self.daemon.port, self.daemon.token.encode()) + b'x' * 4096)
             data = b''
             while True:
                 chunk = s.recv(65536)

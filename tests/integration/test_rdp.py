@@ -23,7 +23,7 @@ import threading
 import time
 import unittest
 
-from harness import MEMTEST_ISO, DaemonTestCase, error_code, wait_pid_gone
+from harness import MEMTEST_ISO, DaemonTestCase, error_code, vm_user_ids, wait_pid_gone
 import guacclient
 from guacclient import GuacClient, GuacError
 from test_console import WSDaemon
@@ -681,6 +681,7 @@ class RDPHostileWorkerTest(DaemonTestCase):
         with open(cls.worker, 'w') as f:
             f.write(FAKE_WORKER)
         os.chmod(cls.worker, 0o755)
+        os.chown(cls.wdir, *vm_user_ids())  # the worker (run as that user) writes connect-seen there
         cls.daemon = WSDaemon(env={'QHM_RDP_WORKER': cls.worker})
         cls.data_dir = cls.daemon.data_dir
         try:

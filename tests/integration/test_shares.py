@@ -9,7 +9,7 @@ import os
 import tempfile
 
 import linuxguest
-from harness import DaemonTestCase
+from harness import DaemonTestCase, vm_user_ids
 
 GUEST_SCRIPT = '''$B mkdir -p /mnt/s /mnt/r
 $B mount -t 9p -o trans=virtio,version=9p2000.L work /mnt/s
@@ -21,11 +21,15 @@ if $B sh -c 'echo x > /mnt/r/written.txt' 2>/dev/null; then echo yes > /mnt/s/ro
 
 class SharedFolderTest(DaemonTestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='qhm-share-', dir=self.daemon.data_dir)
+        self.tmp = tempfile.mkdtemp(prefix='qhm-share-', dir=os.path.join(self.daemon.data_dir, 'shared'))
         self.rw = os.path.join(self.tmp, 'work, with comma')
         self.ro = os.path.join(self.tmp, 'media')
         os.makedirs(self.rw)
         os.makedirs(self.ro)
+        # What a user does for a daemon run as root: QEMU runs as its unprivileged user, which must
+        # get to the folders and may write to the one the guest writes to.
+        os.chmod(self.tmp, 0o711)
+        os.chown(self.rw, *vm_user_ids())
 
     def guest(self, script=GUEST_SCRIPT):
         kernel, _ = linuxguest.kernel()
@@ -55,7 +59,8 @@ class SharedFolderTest(DaemonTestCase):
             self.assertEqual(f.read().strip(), 'no', 'the read-only share took a write')
         self.assertFalse(os.path.exists(os.path.join(self.ro, 'written.txt')))
         argv = ' '.join(self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv'])
-        self.assertIn('path=%s,security_model=none' % self.rw.replace(',', ',,'), argv)
+        # guest root is not host root: owners and modes the guest sets live in user.virtfs.* xattrs
+        self.assertIn('path=%s,security_model=mapped-xattr' % self.rw.replace(',', ',,'), argv)
         self.assertIn('-append console=ttyS0 quiet panic=-1', argv)
 
     def test_bad_input(self):
@@ -68,7 +73,7 @@ class SharedFolderTest(DaemonTestCase):
             self.assertTrue(js['error']['message'].startswith(field), js)
 
         refused('shared_folders[0].path', shared_folders=[{'path': 'relative', 'tag': 'a'}])
-        refused('shared_folders[0].path', shared_folders=[{'path': '/nonexistent-dir', 'tag': 'a'}])
+        refused('shared_folders[0].path', shared_folders=[{'path': self.tmp + '/nonexistent-dir', 'tag': 'a'}])
         refused('shared_folders[0].path', shared_folders=[{'path': kernel, 'tag': 'a'}])  # a file
         refused('shared_folders[0].tag', shared_folders=[{'path': self.rw, 'tag': 'two words'}])
         refused('shared_folders[0].tag', shared_folders=[{'path': self.rw, 'tag': 'x' * 32}])
@@ -77,9 +82,9 @@ class SharedFolderTest(DaemonTestCase):
         refused('shared_folders[0].mode', shared_folders=[{'path': self.rw, 'tag': 'a', 'mode': 1}])
         refused('shared_folders', shared_folders=[{'path': self.rw, 'tag': 't%d' % i} for i in range(5)])
         refused('kernel_boot.kernel', kernel_boot={'initrd': kernel})
-        refused('kernel_boot.kernel', kernel_boot={'kernel': '/nonexistent-vmlinuz'})
+        refused('kernel_boot.kernel', kernel_boot={'kernel': self.tmp + '/nonexistent-vmlinuz'})
         refused('kernel_boot.kernel', kernel_boot={'kernel': self.rw})  # a directory
-        refused('kernel_boot.initrd', kernel_boot={'kernel': kernel, 'initrd': '/nonexistent-initrd'})
+        refused('kernel_boot.initrd', kernel_boot={'kernel': kernel, 'initrd': self.tmp + '/nonexistent-initrd'})
         refused('kernel_boot.cmdline', kernel_boot={'kernel': kernel, 'cmdline': 'a\nb'})
         refused('kernel_boot.cmdline', kernel_boot={'kernel': kernel, 'cmdline': 'x' * 1025})
         refused('kernel_boot', kernel_boot='vmlinuz')

@@ -15,7 +15,7 @@ import urllib.parse
 
 import png
 
-from harness import MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_snapshots as disk_snapshots, qemu_io
+from harness import QEMU_IO, MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_snapshots as disk_snapshots, qemu_io
 
 class SnapshotTest(DaemonTestCase):
     def snaps(self, vid):
@@ -136,15 +136,17 @@ class SnapshotTest(DaemonTestCase):
         subprocess.run([QEMU_IMG, 'snapshot', '-c', 'half', d0], check=True)
         self.assertEqual([x['name'] for x in self.snaps(vid)], ['both'])
         self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots/half/restore' % vid), 404, 'not_found')
-        # The second disk cannot take one (a raw file now): the first disk's is undone.
-        os.rename(d1, d1 + '.keep')
-        self.addCleanup(lambda: os.path.exists(d1 + '.keep') and os.replace(d1 + '.keep', d1))
-        with open(d1, 'wb') as f:
-            f.truncate(1 << 20)
-        self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots' % vid, body={'name': 'broken'}), 500,
-                         'snapshot_failed')
+        # The second disk cannot take one (another process holds its write lock): the first disk's
+        # is undone.
+        holder = subprocess.Popen([QEMU_IO, '-f', 'qcow2', d1], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)  # qemu-io has opened (and locked) the image
+            self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots' % vid, body={'name': 'broken'}), 500,
+                             'snapshot_failed')
+        finally:
+            holder.communicate(b'quit\n', timeout=10)
         self.assertEqual(disk_snapshots(d0), ['both', 'half'], 'the first disk kept a half-taken snapshot')
-        os.replace(d1 + '.keep', d1)
         self.assertEqual([x['name'] for x in self.snaps(vid)], ['both'])
 
     def test_concurrent_requests_lose_nothing(self):

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Golden tests for vm_argv, libvirt style. Every DIR/NAME.json
- *   {"vm": <stored VM config>, "host": {"kvm": [arch...], "missing": [arch...]}}
+ *   {"vm": <stored VM config>, "host": {"kvm": [arch...], "missing": [arch...],
+ *                                       "share_passthrough": [dir...]}}
  * is one test: the config goes through vm_config_from_json and vm_argv_build
  * with fixed host facts (binaries /usr/bin/qemu-system-ARCH, AAVMF under
  * /usr/share/AAVMF, VM directory /var/lib/qemu-hmos/vms/ID) and the result is
@@ -89,6 +90,7 @@ static char *run_input(const char *name, bool *is_err, char *problem, size_t ple
   struct vm_argv av = {0};
   bool kvm[VM_ARCH__N] = {false}, missing[VM_ARCH__N] = {false};
   char *binaries[VM_ARCH__N] = {NULL};
+  const char *passthrough[4] = {NULL};
   char err[512];
   const char *bad;
 
@@ -102,10 +104,27 @@ static char *run_input(const char *name, bool *is_err, char *problem, size_t ple
     snprintf(problem, plen, "%s: want {\"vm\": {...}, \"host\": {...}}", path);
     goto out;
   }
+  json_t *pt = json_object_get(host, "share_passthrough");
   if (host && (json_object_size(host) !=
-               (size_t)(!!json_object_get(host, "kvm") + !!json_object_get(host, "missing")))) {
-    snprintf(problem, plen, "%s: host takes only \"kvm\" and \"missing\"", path);
+               (size_t)(!!json_object_get(host, "kvm") + !!json_object_get(host, "missing") + !!pt))) {
+    snprintf(problem, plen, "%s: host takes only \"kvm\", \"missing\" and \"share_passthrough\"", path);
     goto out;
+  }
+  if (pt) {
+    size_t i;
+    json_t *d;
+    if (!json_is_array(pt) || json_array_size(pt) >= sizeof(passthrough) / sizeof(passthrough[0])) {
+      snprintf(problem, plen, "%s: share_passthrough: an array of at most 3 directories", path);
+      goto out;
+    }
+    json_array_foreach(pt, i, d) {
+      if (!json_is_string(d)) {
+        snprintf(problem, plen, "%s: share_passthrough holds strings", path);
+        goto out;
+      }
+      passthrough[i] = json_string_value(d);
+    }
+    h.share_passthrough = passthrough;
   }
   if ((bad = arch_list(json_object_get(host, "kvm"), kvm)) ||
       (bad = arch_list(json_object_get(host, "missing"), missing))) {
