@@ -19,6 +19,7 @@
 
 #include "core.h"
 #include "host.h"
+#include "img.h"
 #include "proc.h"
 #include "util.h"
 #include "vm_priv.h"
@@ -57,6 +58,21 @@ static void on_copied(const struct proc_result *res, void *ud) {
 static void next_disk(struct clone_ctx *x) {
   struct vm *src = x->src;
   if (x->disk < src->cfg.n_disks) {
+    /* QEMU (unprivileged) could have rewritten the container: qemu-img, the daemon's user, must not
+     * follow a backing file into a host file while copying */
+    const char *fmt;
+    char err[256];
+    enum img_result ir = img_check_file(src->cfg.disks[x->disk].path, &fmt, err, sizeof(err));
+    if (ir == IMG_OK && strcmp(fmt, "qcow2") != 0) {
+      snprintf(err, sizeof(err), "not a qcow2 image but %s", fmt);
+      ir = IMG_WRONG_FORMAT;
+    }
+    if (ir != IMG_OK) {
+      char *msg = xasprintf("%s: %s", src->cfg.disks[x->disk].path, err);
+      fail(x, 409, img_result_code(ir), msg);
+      free(msg);
+      return;
+    }
     /* its own copy of the disk, sparse, without the source's internal snapshots */
     char *argv[] = {src->m->c->host.qemu_img,
                     "convert",

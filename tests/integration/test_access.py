@@ -423,6 +423,20 @@ class PathConfinementTest(DaemonTestCase):
         self.daemon.ok('POST', '/api/v1/vms/%s/disks' % vm['id'], body={'source': good}, expect=(200, 201), timeout=120)
 
 
+class RewrittenDiskTest(DaemonTestCase):
+    def test_clone_refuses_a_disk_that_names_a_host_file(self):
+        """QEMU runs unprivileged but owns its disks: a QEMU taken over could give its qcow2 a backing
+        file. The daemon's own qemu-img (clone) must not read through it."""
+        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
+        disk = vm['disks'][0]['path']
+        subprocess.run([QEMU_IMG, 'rebase', '-q', '-u', '-f', 'qcow2', '-b', '/etc/shadow', '-F', 'raw', disk],
+                       check=True)
+        before = sorted(os.listdir(os.path.join(self.data_dir, 'vms')))
+        st, js, _ = self.api('POST', '/api/v1/vms/%s/clone' % vm['id'], body={'name': 'copy'})
+        self.assertEqual((st, error_code(js)), (409, 'backing_file'), js)
+        self.assertEqual(sorted(os.listdir(os.path.join(self.data_dir, 'vms'))), before)
+
+
 class LimitsTest(DaemonTestCase):
     def test_vm_count_is_capped(self):
         have = len(self.daemon.ok('GET', '/api/v1/vms')['vms'])
