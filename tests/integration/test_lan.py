@@ -16,6 +16,7 @@ import wsclient
 from harness import Daemon, DaemonTestCase, error_code
 
 LAN_ADDR = '127.0.0.2'
+MEMTEST = '/usr/lib/memtest86+/memtest86+x64.iso'
 
 
 def tls_ctx():
@@ -181,6 +182,39 @@ class LanTest(DaemonTestCase):
         self.assertEqual(self.daemon.endpoint['lan']['fingerprint'], self.fingerprint, 'the same certificate')
         st, js, _ = self.lan('GET', '/api/v1/host', headers={'Cookie': cookie})
         self.assertEqual(st, 401)
+
+    def test_revoke_closes_an_open_vnc_console(self):
+        vm = self.new_vm(memory_mib=128, disks=[], cdrom=MEMTEST)
+        self.daemon.action(vm['id'], 'start', timeout=90)
+        dev, cookie = self.pair('laptop')
+        hdrs = {'Cookie': cookie, 'Origin': self.lan_url}
+        st, t, _ = self.lan('POST', '/api/v1/vms/%s/console' % vm['id'], body={'protocol': 'vnc'}, headers=hdrs)
+        self.assertEqual(st, 200, t)
+        self.assertTrue(t['url'].startswith('wss://'), t)
+        hs = wsclient.open_ws(t['url'], origin=self.lan_url, protocols=['binary'])
+        self.assertEqual(hs.status, 101, hs)
+        ws = hs.ws
+        op, greeting = ws.recv_message(timeout=10)
+        self.assertTrue(greeting.startswith(b'RFB 003.008'), greeting)
+        self.daemon.ok('DELETE', '/api/v1/devices/' + dev)
+        deadline = time.time() + 5
+        code = None
+        while time.time() < deadline and code is None:
+            try:
+                f = ws.recv_frame(timeout=1)
+            except wsclient.Timeout:
+                continue
+            except (wsclient.ConnectionClosed, OSError):
+                code = 'closed'
+                break
+            if f.opcode == 8:
+                code = int.from_bytes(f.payload[:2], 'big') if len(f.payload) >= 2 else 'empty'
+        self.assertEqual(code, 1008, 'the revoked device\'s console must close with 1008 (policy)')
+        # the owner's own console on the loopback side is not touched
+        t2 = self.daemon.ok('POST', '/api/v1/vms/%s/console' % vm['id'], body={'protocol': 'vnc'})
+        hs2 = wsclient.open_ws(t2['url'], protocols=['binary'])
+        self.assertEqual(hs2.status, 101)
+        hs2.ws.close()
 
     def test_wrong_codes_are_limited(self):
         code = self.new_code()
