@@ -13,7 +13,7 @@
 // shown with its message, a download with progress that becomes the VM's CD.
 import { writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PHONE } from './lib/browser.mjs';
+import { PHONE, login } from './lib/browser.mjs';
 import { waitFor, sleep, startDaemon, assert } from './lib/daemon.mjs';
 import { serveFiles, makeFile, sha } from './lib/files.mjs';
 
@@ -272,8 +272,9 @@ export const tests = [
       const d = await startDaemon({ daemon: ctx.args.daemon, ui: ctx.args.ui, name: 'catalog', env: { QHM_CATALOG: catalogPath } });
       try {
         const host = await d.api('GET', '/host');
-        const { page } = await ctx.browser();
-        await page.goto(d.http + '/new');
+        // This daemon's own token link (the cookie jar keeps one qhm_session per host, whatever the port).
+        const { page } = await ctx.browser({ login: false });
+        await login(page, d, '/new');
         await page.getByLabel('Name', { exact: true }).fill('from-catalog');
         await page.getByRole('radio', { name: 'Download an OS from the catalog' }).check();
         const archSel = page.getByLabel('Architecture of the OS');

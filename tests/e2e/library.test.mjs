@@ -119,7 +119,7 @@ export const tests = [
       await page.getByRole('link', { name: 'Host', exact: true }).click();
       await page.getByRole('heading', { level: 2, name: 'Acceleration' }).waitFor({ timeout: 5000 });
       const host = await d.api('GET', '/host');
-      const note = await page.locator('.note').first().textContent();
+      const note = await page.locator('section', { has: page.getByRole('heading', { name: 'Acceleration' }) }).locator('.note').textContent();
       assert(note.includes(host.kvm.usable ? 'KVM works' : host.kvm.reason), `host page explains acceleration: ${note}`);
       assert(await page.getByRole('row', { name: /aarch64/ }).count() === 1, 'one row per arch');
       await page.getByRole('combobox', { name: 'Language' }).selectOption('zh-CN');

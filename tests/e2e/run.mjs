@@ -11,7 +11,7 @@ import { existsSync, readdirSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startDaemon } from './lib/daemon.mjs';
-import { launch, CHROMIUM } from './lib/browser.mjs';
+import { launch, login, CHROMIUM } from './lib/browser.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -82,12 +82,23 @@ async function main() {
   for (const t of selected) {
     const started = Date.now();
     let daemon = null, browser = null, error = null;
+    const extra = []; // more browsers a test opened (ctx.newBrowser), closed after it
     const ctx = {
       args,
       get daemon() { return daemon; },
-      async browser(opts) {
-        if (!browser) browser = await launch(daemon.tmp, opts);
+      // The test's browser, logged in through the daemon's ?token= link (opts.login: false → not).
+      async browser(opts = {}) {
+        if (!browser) {
+          browser = await launch(daemon.tmp, opts);
+          if (opts.login !== false) await login(browser.page, daemon);
+        }
         return browser;
+      },
+      // Another browser with its own profile (no cookies of the first), not logged in.
+      async newBrowser(opts = {}) {
+        const b = await launch(daemon.tmp, { ...opts, profile: `chromium-profile-${extra.length + 2}` });
+        extra.push(b);
+        return b;
       },
       screenshot: (name) => join(args.screenshots, name),
     };
@@ -102,7 +113,15 @@ async function main() {
     if (error && browser) {
       try { await browser.page.screenshot({ path: join(daemon.tmp, 'failure.png'), timeout: 5000 }); diag.push(`page: ${join(daemon.tmp, 'failure.png')}`); } catch { /* page gone */ }
     }
+    if (error) {
+      for (const [i, b] of extra.entries()) {
+        const png = join(daemon.tmp, `failure-${i + 2}.png`);
+        try { await b.page.screenshot({ path: png, timeout: 5000 }); diag.push(`page of browser ${i + 2}: ${png}`); } catch { /* page gone */ }
+        if (b.messages.length) diag.push(`browser ${i + 2} console (tail):\n` + b.messages.slice(-10).join('\n'));
+      }
+    }
     if (browser) await browser.context.close().catch(() => {});
+    for (const b of extra) await b.context.close().catch(() => {});
     if (daemon) {
       if (error) diag.push('daemon log (tail):\n' + daemon.log(25));
       if (error && browser && browser.messages.length) diag.push('browser console (tail):\n' + browser.messages.slice(-15).join('\n'));

@@ -3,8 +3,7 @@
 // shared and unshared (a bad tag refused in the page, a folder that does not
 // exist refused by the daemon with its message), a kernel set and cleared;
 // each step checked in the daemon's VM. Network forwards, firmware, autostart, the guest fact.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from './lib/daemon.mjs';
 
@@ -14,7 +13,8 @@ export const tests = [
     timeoutMs: 60000,
     async fn(ctx) {
       const d = ctx.daemon;
-      const dir = mkdtempSync(join(tmpdir(), 'qhm-e2e-share-'));
+      const dir = mkdtempSync(join(d.tmp, 'share-')); // inside an allowed path; removed with the test's dir
+      chmodSync(dir, 0o755); // as root the daemon runs QEMU as an unprivileged user, which must read it
       const kernel = join(dir, 'vmlinuz');
       writeFileSync(kernel, 'not really a kernel');
       const vm = await d.api('POST', '/vms', { name: 'sharer', memory_mib: 128, disks: [] });

@@ -2,7 +2,9 @@
 // api: the one fetch wrapper for the daemon's REST API (docs/api.md). Every
 // failure becomes an ApiError carrying the API's {"error": {"code",
 // "message"}} when the daemon sent one, so pages can show the daemon's own
-// message (as text) instead of a bare status code.
+// message (as text) instead of a bare status code. A 401 (this browser has no
+// session cookie, or its paired device was revoked) is also reported to the
+// handler main.js sets, which replaces the page with how to get in.
 import { t } from './i18n.js';
 
 export class ApiError extends Error {
@@ -15,6 +17,15 @@ export class ApiError extends Error {
 }
 
 const TIMEOUT_MS = 20000;
+
+let unauthorizedHandler = null;
+// fn(err) runs on every 401 answer (main.js: show the sign-in or pairing page).
+export function setUnauthorizedHandler(fn) { unauthorizedHandler = fn; }
+// Tell the handler about ERR (an ApiError with status 401); also used by the XHR upload.
+export function reportUnauthorized(err) {
+  if (!unauthorizedHandler) return;
+  try { unauthorizedHandler(err); } catch (e) { console.error(e); }
+}
 
 // method, path under /api/v1, JSON body (optional); opts.text → the body as text;
 // opts.timeoutMs for slow actions (start waits for QEMU).
@@ -42,9 +53,11 @@ export async function api(method, path, body, { text = false, timeoutMs = TIMEOU
   }
   if (!resp.ok) {
     const err = data && typeof data === 'object' && data.error;
-    if (err && typeof err.message === 'string')
-      throw new ApiError(resp.status, String(err.code || 'error'), err.message);
-    throw new ApiError(resp.status, 'http', t('error.http', { status: resp.status }));
+    const e = err && typeof err.message === 'string'
+      ? new ApiError(resp.status, String(err.code || 'error'), err.message)
+      : new ApiError(resp.status, 'http', t('error.http', { status: resp.status }));
+    if (resp.status === 401) reportUnauthorized(e);
+    throw e;
   }
   return text ? raw : data;
 }
@@ -105,3 +118,20 @@ export const previewCreate = (fields) => api('POST', '/vms?dry_run=true', fields
 // Downloads into the image library (optional: null when the daemon has none).
 export const startDownload = (fields) => optional(api('POST', '/downloads', fields));
 export const getDownload = (id) => api('GET', `/downloads/${encodeURIComponent(id)}`);
+
+// Access (docs/api.md, "Access control"). LAN mode: the owner asks for a pairing code
+// ({code, expires_in_ms, expires_at, url, fingerprint}) and lists or revokes paired
+// browsers; a LAN browser pairs itself with the code ({id}, and its cookie).
+export const newPairingCode = () => api('POST', '/pairing');
+export const listDevices = () => api('GET', '/devices').then((d) => (d && d.devices) || []);
+export const revokeDevice = (id) => api('DELETE', `/devices/${encodeURIComponent(id)}`);
+export const pairBrowser = (code, name) => api('POST', '/pair', { code, name });
+// Whether TOKEN is this daemon's API token (a Bearer request; nothing is stored).
+export async function tokenWorks(token) {
+  try {
+    const r = await fetch('/api/v1/host', { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}

@@ -6,6 +6,8 @@
 // Same-origin links marked data-link navigate with history.pushState. The
 // console pages (noVNC; guacamole-common-js for RDP) are separate chunks
 // loaded on first use. Changing the language or theme re-renders the current page.
+// Once any API call answers 401 (no session cookie, or a revoked device) every
+// render shows the access page instead (pages/access.js) until a reload.
 import { t, getLocale, setLocale, LOCALES, onLocaleChange } from './i18n.js';
 import { h } from './dom.js';
 import * as library from './pages/library.js';
@@ -14,6 +16,8 @@ import * as vmPage from './pages/vm.js';
 import * as hostPage from './pages/host.js';
 import * as downloadsPage from './pages/downloads.js';
 import * as imagesPage from './pages/images.js';
+import * as accessPage from './pages/access.js';
+import { setUnauthorizedHandler } from './api.js';
 
 const lazyConsole = { load: () => import('./pages/console.js') };
 const lazyRdp = { load: () => import('./pages/rdp.js') }; // guacamole-common-js: its own chunk
@@ -47,7 +51,8 @@ function applyTheme() {
   else document.documentElement.dataset.theme = th;
 }
 
-function shell(nav) {
+// NAV: the current section; withNav false → brand and preferences only (the access page).
+function shell(nav, withNav = true) {
   const lang = h('select', { id: 'lang-select', 'aria-label': t('shell.language') },
     LOCALES.map((l) => h('option', { value: l.id, text: l.name })));
   lang.value = getLocale();
@@ -60,13 +65,14 @@ function shell(nav) {
   return h('header', { class: 'appbar' },
     h('a', { class: 'skip', href: '#main', text: t('shell.skip') }),
     h('a', { class: 'brand', href: '/', 'data-link': true, text: t('app.title') }),
-    h('nav', { 'aria-label': t('shell.nav') }, link('/', 'nav.library', 'library'),
-      link('/images', 'nav.images', 'images'), link('/downloads', 'nav.downloads', 'downloads'), link('/host', 'nav.host', 'host')),
+    withNav ? h('nav', { 'aria-label': t('shell.nav') }, link('/', 'nav.library', 'library'),
+      link('/images', 'nav.images', 'images'), link('/downloads', 'nav.downloads', 'downloads'), link('/host', 'nav.host', 'host')) : null,
     h('div', { class: 'prefs' }, lang, theme));
 }
 
 let cleanup = null;
 let seq = 0;
+let unauthorized = null; // the 401 (ApiError) that locked the UI, or null
 
 async function render() {
   const my = ++seq;
@@ -74,6 +80,11 @@ async function render() {
   if (cleanup) {
     try { cleanup(); } catch (e) { console.error(e); }
     cleanup = null;
+  }
+  if (unauthorized) {
+    root.replaceChildren(shell(null, false));
+    cleanup = accessPage.mount(root, { error: unauthorized }) || null;
+    return;
   }
   const path = location.pathname;
   let route = routes.find((r) => r.re.test(path));
@@ -99,6 +110,12 @@ export function navigate(href, { replace = false } = {}) {
   render();
 }
 window.qhmNavigate = navigate; // pages import navigate lazily through this to avoid an import cycle
+// The first 401 unmounts the page (its later answers find it gone) and shows how to get in.
+setUnauthorizedHandler((err) => {
+  if (unauthorized) return;
+  unauthorized = err;
+  render();
+});
 
 applyTheme();
 document.documentElement.lang = getLocale();

@@ -6,7 +6,7 @@
 // state, and followDownloads(): downloads kept current by the event stream,
 // with a poll only while the stream is down. Used by the Downloads and Images
 // pages and by the wizard's download sources. No page state lives here.
-import { api, ApiError } from './api.js';
+import { api, ApiError, reportUnauthorized } from './api.js';
 import { h } from './dom.js';
 import { t, getLocale } from './i18n.js';
 import { subscribe, streamUp, onStream } from './events.js';
@@ -120,8 +120,10 @@ export function uploadImage(file, name, onProgress) {
       try { data = JSON.parse(xhr.responseText); } catch { data = null; }
       if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
       const err = data && data.error;
-      if (err && typeof err.message === 'string') reject(new ApiError(xhr.status, String(err.code || 'error'), err.message));
-      else reject(new ApiError(xhr.status, 'http', t('error.http', { status: xhr.status })));
+      const e = err && typeof err.message === 'string' ? new ApiError(xhr.status, String(err.code || 'error'), err.message)
+        : new ApiError(xhr.status, 'http', t('error.http', { status: xhr.status }));
+      if (xhr.status === 401) reportUnauthorized(e);
+      reject(e);
     });
     xhr.addEventListener('error', () => reject(new ApiError(0, 'network', t('error.network', { detail: t('images.upload') }))));
     xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', t('images.upload_aborted'))));

@@ -2,6 +2,8 @@
 // browser: Debian's Chromium, headless, through playwright-core (no
 // downloaded browser), with a fresh profile in the test's temp dir. Also the
 // page-side helpers the tests share: reading the noVNC canvas as RGBA.
+// login() opens the daemon's ?token= link once, as a person would: the daemon
+// sets its session cookie (qhm_session) and the page's API calls carry it.
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 
@@ -11,14 +13,16 @@ export const CHROMIUM = process.env.QHM_CHROMIUM || '/usr/bin/chromium';
 export const PHONE = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 1 };
 export const DESKTOP = { viewport: { width: 1280, height: 800 } };
 
-// The profile dir is new for every test (the runner gives each its own temp dir).
+// The profile dir is new for every test (the runner gives each its own temp dir);
+// PROFILE names another one (a second, separate browser); ARGS: more Chromium flags
+// (e.g. --host-resolver-rules=..., --ignore-certificate-errors).
 export async function launch(tmp, { locale = 'en-US', viewport = DESKTOP.viewport, hasTouch = false, isMobile = false,
-  deviceScaleFactor = 1, colorScheme = 'light' } = {}) {
-  const context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
+  deviceScaleFactor = 1, colorScheme = 'light', profile = 'chromium-profile', args = [] } = {}) {
+  const context = await chromium.launchPersistentContext(join(tmp, profile), {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+      '--disable-component-update', '--disable-sync', ...args],
     locale,
     viewport,
     hasTouch,
@@ -37,6 +41,20 @@ export async function launch(tmp, { locale = 'en-US', viewport = DESKTOP.viewpor
   watch(page);
   context.on('page', watch);
   return { context, page, messages };
+}
+
+// Open DAEMON's ?token= link for PATH in PAGE once: the daemon answers 303 to PATH with
+// the qhm_session cookie, which every later same-origin request carries. Checks both.
+export async function login(page, daemon, path = '/') {
+  const resp = await page.goto(daemon.uiUrl(path), { waitUntil: 'domcontentloaded' });
+  const url = new URL(page.url());
+  if (url.searchParams.has('token') || url.pathname !== path.split('?')[0])
+    throw new Error(`the token link did not land on ${path} without the token: ${page.url()}`);
+  if (!resp || !resp.ok()) throw new Error(`the token link answered ${resp && resp.status()}`);
+  const cookies = await page.context().cookies(daemon.http);
+  if (!cookies.some((c) => c.name === 'qhm_session' && c.httpOnly && c.sameSite === 'Strict'))
+    throw new Error(`no HttpOnly SameSite=Strict qhm_session cookie after the token link: ${JSON.stringify(cookies.map((c) => c.name))}`);
+  return resp;
 }
 
 // The noVNC canvas as {width, height, data: Uint8Array RGBA}, or null before

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // daemon: one real qemu-hmos per test, on port 0 with a temp data dir.
-// startDaemon() waits (bounded) for DIR/run/endpoint.json; stop() ends the
-// daemon, then every QEMU whose command line contains the temp dir (VMs
-// outlive the daemon by design), then removes the dir.
+// startDaemon() waits (bounded) for DIR/run/endpoint.json (and takes the API
+// token from it); stop() ends the daemon, then every QEMU whose command line
+// contains the temp dir (VMs outlive the daemon by design), then removes the
+// dir. d.api()/d.bytes() are a program's calls (Authorization: Bearer);
+// d.uiUrl(path) is the link a person opens once in a browser (?token=, which
+// the daemon trades for its session cookie).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -67,23 +70,35 @@ export class ApiError extends Error {
   }
 }
 
-export async function startDaemon({ daemon, ui, name = 'test', env = {} }) {
+// Host paths the tests hand the daemon (ISOs, kernels, shared folders, imports): the daemon
+// refuses any outside its allowed roots, so these are allowed as tests/integration/harness.py does.
+export const ALLOWED_PATHS = ['/usr/lib/memtest86+', '/usr/lib/grub-rescue', '/var/cache/qemu-hmos', tmpdir()];
+const isDir = (p) => { try { return statSync(p).isDirectory(); } catch { return false; } };
+
+// ARGS: more `serve` options (e.g. --lan ...); BIND: the --bind address.
+export async function startDaemon({ daemon, ui, name = 'test', env = {}, args = [], bind = '127.0.0.1' }) {
   const tmp = mkdtempSync(join(tmpdir(), `qhm-e2e-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 24)}-`));
+  chmodSync(tmp, 0o711); // run as root, the daemon runs QEMU as an unprivileged user that must get through
   const dataDir = join(tmp, 'data');
   const logPath = join(tmp, 'daemon.log');
   const logFd = openSync(logPath, 'a');
-  const proc = spawn(daemon, ['serve', '--data-dir', dataDir, '--bind', '127.0.0.1', '--port', '0',
-    '--ws-port', '0', '--ui-dir', ui], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
+  const allow = ALLOWED_PATHS.filter(isDir).flatMap((p) => ['--allow-path', p]);
+  const proc = spawn(daemon, ['serve', '--data-dir', dataDir, '--bind', bind, '--port', '0',
+    '--ws-port', '0', '--ui-dir', ui, ...allow, ...args], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
   closeSync(logFd);
   let exited = null;
   proc.on('exit', (code, sig) => { exited = { code, sig }; });
   const d = {
-    tmp, dataDir, logPath, proc, http: null, ws: null, pid: null,
+    tmp, dataDir, logPath, proc, http: null, ws: null, pid: null, token: null, lan: null,
+    // What a program sends: the API token from endpoint.json.
+    auth: () => ({ Authorization: 'Bearer ' + d.token }),
+    // The link that logs a browser in (the daemon answers 303 to PATH with its session cookie).
+    uiUrl: (path = '/') => d.http + path + (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(d.token),
     log: (n = 40) => { try { return readFileSync(logPath, 'utf8').split('\n').slice(-n).join('\n'); } catch { return ''; } },
     async api(method, path, body, { timeoutMs = 60000 } = {}) {
       const r = await fetch(d.http + '/api/v1' + path, {
         method, body: body === undefined ? undefined : JSON.stringify(body),
-        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        headers: { ...d.auth(), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
         signal: AbortSignal.timeout(timeoutMs),
       });
       const text = await r.text();
@@ -93,7 +108,7 @@ export async function startDaemon({ daemon, ui, name = 'test', env = {} }) {
       return json;
     },
     async bytes(path, { timeoutMs = 20000 } = {}) {
-      const r = await fetch(d.http + '/api/v1' + path, { signal: AbortSignal.timeout(timeoutMs) });
+      const r = await fetch(d.http + '/api/v1' + path, { headers: d.auth(), signal: AbortSignal.timeout(timeoutMs) });
       const buf = Buffer.from(await r.arrayBuffer());
       if (!r.ok) throw new ApiError(r.status, buf.toString('utf8'));
       return buf;
@@ -123,8 +138,8 @@ export async function startDaemon({ daemon, ui, name = 'test', env = {} }) {
       if (!existsSync(ep)) return null;
       try { return JSON.parse(readFileSync(ep, 'utf8')); } catch { return null; }
     }, { timeoutMs: 15000, intervalMs: 50 });
-    if (!info.http || !info.ws) throw new Error('endpoint.json lacks "http" or "ws": ' + JSON.stringify(info));
-    Object.assign(d, { http: info.http, ws: info.ws, pid: info.pid });
+    if (!info.http || !info.ws || !info.token) throw new Error('endpoint.json lacks "http", "ws" or "token": ' + JSON.stringify(info));
+    Object.assign(d, { http: info.http, ws: info.ws, pid: info.pid, token: info.token, lan: info.lan || null });
   } catch (e) {
     await d.stop();
     throw e;

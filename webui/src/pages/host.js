@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // host page (/host): what this device offers — per-arch emulator and
-// accelerator (and why KVM is or is not used), CPUs, memory, disk, and the
-// limits the daemon enforces. Read-only, from GET /api/v1/host.
+// accelerator (and why KVM is or is not used), CPUs, memory, disk, the
+// limits the daemon enforces and the host folders requests may name, from
+// GET /api/v1/host; then other devices (LAN mode: address, certificate
+// fingerprint, pairing, paired browsers — pages/host-lan.js).
 import { getHost } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { errorBanner, fmtMiB } from '../ui.js';
+import { lanSection } from './host-lan.js';
 
 export function mount(root) {
   document.title = t('host.title') + ' — ' + t('app.title');
@@ -14,6 +17,7 @@ export function mount(root) {
   const main = h('main', { class: 'page', id: 'main' }, h('h1', { text: t('host.title') }), errors.el, status);
   root.append(main);
   let alive = true;
+  let lan = null;
 
   getHost().then((host) => {
     if (!alive) return;
@@ -26,6 +30,7 @@ export function mount(root) {
       h('td', { text: a.available ? t('host.yes') : t('host.no') }),
       h('td', { text: a.available ? t('accel.' + a.accelerator) : '—' }),
       h('td', { class: 'mono', text: a.binary || '—' })));
+    lan = lanSection(host);
     main.append(
       h('section', { 'aria-labelledby': 'h-sys' }, h('h2', { id: 'h-sys', text: t('host.system') }), dl([
         [t('host.version'), host.version],
@@ -35,6 +40,7 @@ export function mount(root) {
         [t('host.disk_free'), fmtMiB(host.disk_free_mib)],
         [t('host.data_dir'), host.data_dir],
       ])),
+      lan.el,
       h('section', { 'aria-labelledby': 'h-accel' }, h('h2', { id: 'h-accel', text: t('host.acceleration') }),
         h('p', { class: 'note', dataset: { kind: kvm.usable ? 'ok' : 'warn' }, text: kvm.usable ? t('host.kvm_yes') : t('host.kvm_no', { reason: kvm.reason || '?' }) }),
         h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
@@ -49,7 +55,12 @@ export function mount(root) {
         [t('host.max_disk'), `${L.max_disk_gib} GiB`],
         [t('host.name_max'), L.name_max_bytes],
       ])));
+    const paths = Array.isArray(host.allowed_paths) ? host.allowed_paths : [];
+    main.append(h('section', { 'aria-labelledby': 'h-paths' }, h('h2', { id: 'h-paths', text: t('host.paths') }),
+      h('p', { class: 'hint', text: t('host.paths_hint') }),
+      paths.length ? h('ul', { class: 'paths', 'aria-labelledby': 'h-paths' }, paths.map((p) => h('li', { class: 'mono', text: String(p) })))
+        : h('p', { text: t('host.paths_none') })));
   }).catch((e) => { if (alive) { status.textContent = ''; errors.show(e); } });
 
-  return () => { alive = false; };
+  return () => { alive = false; if (lan) lan.stop(); };
 }
