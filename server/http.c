@@ -146,11 +146,16 @@ static void cookie_header(struct http *h, char *out, size_t len, const char *nam
            h->tls ? "; Secure" : "");
 }
 
+static enum MHD_Result serve_static(struct http *h, struct MHD_Connection *conn, const char *url,
+                                    const char *method, unsigned status);
+
 /* GET /?token=TOKEN (any UI path): the owner's cookie, then the same path without the token, so
  * it stays neither in the address bar nor in the history. */
 static enum MHD_Result token_exchange(struct http *h, struct MHD_Connection *conn, const char *url,
                                       const char *token) {
   struct auth *a = h->c->auth;
+  if (!auth_secret_eq(token, auth_token(a)) && h->ui_dir[0])
+    return serve_static(h, conn, url, "GET", 401); /* the UI, with its page that says how to get in */
   if (!auth_secret_eq(token, auth_token(a)))
     return send_error(conn, 401, "unauthorized",
                       "the token in this link is not this daemon's: open the link `make run` printed "
@@ -322,7 +327,7 @@ static int open_ui_file(struct http *h, const char *rel, struct stat *st) {
 
 /* The web UI: files from ui_dir; any other path gets index.html (the UI routes by path). */
 static enum MHD_Result serve_static(struct http *h, struct MHD_Connection *conn, const char *url,
-                                    const char *method) {
+                                    const char *method, unsigned status) {
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
     return send_error(conn, 405, "method_not_allowed", "only GET and HEAD are allowed here");
   if (!h->ui_dir[0])
@@ -345,7 +350,7 @@ static enum MHD_Result serve_static(struct http *h, struct MHD_Connection *conn,
   MHD_add_response_header(resp, "Content-Security-Policy",
                           "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
                           "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
-  enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+  enum MHD_Result rc = MHD_queue_response(conn, status, resp);
   MHD_destroy_response(resp);
   return rc;
 }
@@ -448,7 +453,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_error(conn, 413, "payload_too_large", "the request body is over 1 MiB");
   if (!x->submitted) {
     if (strncmp(url, "/api/", 5) != 0)
-      return serve_static(h, conn, url, method);
+      return serve_static(h, conn, url, method, MHD_HTTP_OK);
     if (x->pair)
       return pair(h, conn, x);
     struct core_req *r = xcalloc(1, sizeof(*r));
