@@ -89,15 +89,23 @@ static int check_ancestors(const char *data, char *err, size_t errlen) {
   return 0;
 }
 
-/* Add BITS to the mode of PATH (not through a symlink); nothing when PATH does not exist. */
-static int add_mode(const char *path, mode_t bits) {
-  struct stat st;
-  if (lstat(path, &st) < 0)
+/* lstat of PATH that is not a symlink: 1, 0 when it does not exist, -1 (ELOOP for a symlink). */
+static int lstat_nolink(const char *path, struct stat *st) {
+  if (lstat(path, st) < 0)
     return errno == ENOENT ? 0 : -1;
-  if (S_ISLNK(st.st_mode)) {
+  if (S_ISLNK(st->st_mode)) {
     errno = ELOOP;
     return -1;
   }
+  return 1;
+}
+
+/* Add BITS to the mode of PATH (not through a symlink); nothing when PATH does not exist. */
+static int add_mode(const char *path, mode_t bits) {
+  struct stat st;
+  int e = lstat_nolink(path, &st);
+  if (e <= 0)
+    return e;
   if ((st.st_mode & bits) == bits)
     return 0;
   return chmod(path, (st.st_mode & 07777) | bits);
@@ -111,12 +119,9 @@ int priv_own(const char *path, mode_t mode) {
   if (!P.active)
     return 0;
   struct stat st;
-  if (lstat(path, &st) < 0)
-    return errno == ENOENT ? 0 : -1;
-  if (S_ISLNK(st.st_mode)) {
-    errno = ELOOP;
-    return -1;
-  }
+  int e = lstat_nolink(path, &st);
+  if (e <= 0)
+    return e;
   if ((st.st_uid != P.uid || st.st_gid != P.gid) && lchown(path, P.uid, P.gid) < 0)
     return -1;
   if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)

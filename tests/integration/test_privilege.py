@@ -180,7 +180,7 @@ class PrivilegeTest(DaemonTestCase):
 
     def test_unreadable_iso_fails_the_start_with_its_path(self):
         self.root_only()
-        secret = tempfile.mkdtemp(prefix='secret-', dir=self.data_dir)  # 0700, root's
+        secret = tempfile.mkdtemp(prefix='secret-', dir=os.path.join(self.data_dir, 'shared'))  # 0700, root's
         iso = os.path.join(secret, 'private.iso')
         shutil.copy(MEMTEST_ISO, iso)
         os.chmod(iso, 0o600)
@@ -251,7 +251,7 @@ class SharePassthroughTest(DaemonTestCase):
         root = tempfile.mkdtemp(prefix='qhm-passthrough-')
         self.addCleanup(shutil.rmtree, root, True)
         os.makedirs(os.path.join(root, 'music'))
-        other = tempfile.mkdtemp(prefix='mapped-', dir=self.data_dir)
+        other = tempfile.mkdtemp(prefix='mapped-', dir=os.path.join(self.data_dir, 'shared'))
         d = Daemon(extra_args=['--share-passthrough', root])
         self.addCleanup(d.teardown)
         d.start()
