@@ -68,8 +68,11 @@ static void next_disk(struct clone_ctx *x) {
       ir = IMG_WRONG_FORMAT;
     }
     if (ir != IMG_OK) {
-      char *msg = xasprintf("%s: %s", src->cfg.disks[x->disk].path, err);
-      fail(x, 409, img_result_code(ir), msg);
+      char *msg = xasprintf("copying %s: %s", src->cfg.disks[x->disk].path, err);
+      if (ir == IMG_IO) /* the disk went away: the copy failed */
+        fail(x, 500, "internal", msg);
+      else
+        fail(x, 409, img_result_code(ir), msg);
       free(msg);
       return;
     }
