@@ -164,10 +164,17 @@ static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
   static const char *const actions[] = {"start", "pause", "resume", "shutdown", "kill", "reset"};
   for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
     if (strcmp(what, actions[i]) == 0) {
-      if (!is_method(r, "POST"))
+      if (!is_method(r, "POST")) {
         method_not_allowed(r, "POST");
-      else
+      } else if (strcmp(what, "kill") == 0) { /* {"orphan_pid": PID} confirms killing an orphan */
+        json_t *b = NULL;
+        if (r->body_len && !(b = body_object(r)))
+          return;
+        vm_req_kill(m, r, id, b);
+        json_decref(b);
+      } else {
         vm_req_action(m, r, id, what);
+      }
       return;
     }
   }

@@ -2,6 +2,7 @@
 /* qmp: see qmp.h. */
 #include "qmp.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,16 +12,24 @@ struct pending {
   json_int_t id;
   qmp_reply_cb cb;
   void *ud;
+  char name[48];     /* the command, for messages */
+  uint64_t sent;     /* now_ms() when sent */
+  uint64_t deadline; /* now_ms() by which the reply is due; 0: none */
+  bool abandoned;    /* its deadline passed and CB was told: a late reply is dropped */
   struct pending *next;
 };
 
 struct qmp {
   uv_pipe_t pipe;
   uv_connect_t conn_req;
+  uv_timer_t timer; /* the earliest deadline of a pending command */
+  int open_handles; /* pipe and timer: freed when both are closed */
   struct qmp_callbacks cb;
   void *ud;
   bool connected, ready, closing, broken, fuzzing;
-  char *buf; /* partial line */
+  bool stalled;        /* a command's deadline passed and no reply came since */
+  char stall_why[160]; /* which, for the commands refused meanwhile */
+  char *buf;           /* partial line */
   size_t len, cap;
   json_int_t next_id;
   struct pending *head, *tail;
@@ -34,9 +43,10 @@ struct write_req {
 static void fail_pending(struct qmp *q, const char *why) {
   struct pending *p = q->head;
   q->head = q->tail = NULL;
+  uv_timer_stop(&q->timer);
   while (p) {
     struct pending *next = p->next;
-    if (p->cb)
+    if (p->cb && !p->abandoned)
       p->cb(q, NULL, why, p->ud);
     free(p);
     p = next;
@@ -45,6 +55,8 @@ static void fail_pending(struct qmp *q, const char *why) {
 
 static void on_handle_closed(uv_handle_t *h) {
   struct qmp *q = h->data;
+  if (--q->open_handles > 0)
+    return;
   free(q->buf);
   free(q);
 }
@@ -55,6 +67,64 @@ void qmp_close(struct qmp *q) {
   q->closing = true;
   fail_pending(q, "QMP connection closed");
   uv_close((uv_handle_t *)&q->pipe, on_handle_closed);
+  uv_close((uv_handle_t *)&q->timer, on_handle_closed);
+}
+
+bool qmp_stalled(const struct qmp *q) {
+  return q && q->stalled;
+}
+
+const char *qmp_stall_reason(const struct qmp *q) {
+  return q && q->stalled ? q->stall_why : "";
+}
+
+static void arm_timer(struct qmp *q);
+
+/*
+ * Deadlines. QEMU answers commands in order, from its main loop: a QEMU that is stopped
+ * (SIGSTOP), hung or busy for long does not answer at all, and without a deadline the request
+ * behind the command would wait forever. When one passes, its caller is told, the command is
+ * abandoned (its reply, if QEMU ever sends it, is dropped) and the connection is "stalled": new
+ * commands are refused at once instead of queueing behind it (they would run whenever QEMU
+ * wakes up, long after anybody waited for them). The next reply of any command ends the stall.
+ */
+static void on_timer(uv_timer_t *t) {
+  struct qmp *q = t->data;
+  uint64_t now = now_ms();
+  for (;;) { /* from the head each time: a callback may close Q (and free every pending) */
+    struct pending *p = q->head;
+    while (p && (p->abandoned || !p->deadline || p->deadline > now))
+      p = p->next;
+    if (!p || q->closing)
+      break;
+    p->abandoned = true;
+    char why[160];
+    snprintf(why, sizeof(why), "QEMU did not answer %s within %llu s", p->name,
+             (unsigned long long)((p->deadline - p->sent + 999) / 1000));
+    if (!q->stalled) {
+      q->stalled = true;
+      snprintf(q->stall_why, sizeof(q->stall_why), "%s", why);
+      if (q->cb.stall)
+        q->cb.stall(q, true, why, q->ud);
+    }
+    if (p->cb && !q->closing)
+      p->cb(q, NULL, why, p->ud); /* may send commands: refused, the connection is stalled */
+  }
+  if (!q->closing)
+    arm_timer(q);
+}
+
+static void arm_timer(struct qmp *q) {
+  uint64_t first = 0;
+  for (struct pending *p = q->head; p; p = p->next)
+    if (!p->abandoned && p->deadline && (!first || p->deadline < first))
+      first = p->deadline;
+  if (!first) {
+    uv_timer_stop(&q->timer);
+    return;
+  }
+  uint64_t now = now_ms();
+  uv_timer_start(&q->timer, on_timer, first > now ? first - now : 0, 0);
 }
 
 /* The peer went away or misbehaved: tell the owner once, who then calls qmp_close(). */
@@ -102,16 +172,33 @@ static void send_json(struct qmp *q, json_t *msg) {
 }
 
 void qmp_command(struct qmp *q, const char *name, json_t *args, qmp_reply_cb cb, void *ud) {
+  qmp_command_timeout(q, name, args, QMP_TIMEOUT_MS, cb, ud);
+}
+
+void qmp_command_timeout(struct qmp *q, const char *name, json_t *args, unsigned timeout_ms, qmp_reply_cb cb,
+                         void *ud) {
   if (q->closing || q->broken || !q->connected) {
     json_decref(args);
     if (cb)
       cb(q, NULL, "QMP not connected", ud);
     return;
   }
+  if (q->stalled) {
+    json_decref(args);
+    if (cb) {
+      char why[240];
+      snprintf(why, sizeof(why), "QEMU is not answering (%s); %s was not sent", q->stall_why, name);
+      cb(q, NULL, why, ud);
+    }
+    return;
+  }
   struct pending *p = xcalloc(1, sizeof(*p));
   p->id = ++q->next_id;
   p->cb = cb;
   p->ud = ud;
+  snprintf(p->name, sizeof(p->name), "%s", name);
+  p->sent = now_ms();
+  p->deadline = timeout_ms ? p->sent + timeout_ms : 0;
   if (q->tail)
     q->tail->next = p;
   else
@@ -122,6 +209,8 @@ void qmp_command(struct qmp *q, const char *name, json_t *args, qmp_reply_cb cb,
     json_object_set_new(msg, "arguments", args);
   send_json(q, msg);
   json_decref(msg);
+  if (p->deadline && !q->closing && !q->broken)
+    arm_timer(q);
 }
 
 static void on_capabilities(struct qmp *q, json_t *ret, const char *err, void *ud) {
@@ -141,7 +230,8 @@ static void handle_message(struct qmp *q, json_t *msg) {
       broken(q, "unexpected second QMP greeting");
       return;
     }
-    qmp_command(q, "qmp_capabilities", NULL, on_capabilities, NULL);
+    /* no deadline of its own: the owner knows how long a starting QEMU may take (vm.c) */
+    qmp_command_timeout(q, "qmp_capabilities", NULL, 0, on_capabilities, NULL);
     return;
   }
   if ((v = json_object_get(msg, "event"))) {
@@ -176,7 +266,15 @@ static void handle_message(struct qmp *q, json_t *msg) {
     q->head = p->next;
   if (q->tail == p)
     q->tail = prev;
-  if (p->cb) {
+  if (q->stalled) { /* QEMU answers again */
+    q->stalled = false;
+    q->stall_why[0] = 0;
+    if (q->cb.stall)
+      q->cb.stall(q, false, NULL, q->ud);
+  }
+  if (p->deadline && !q->closing)
+    arm_timer(q);
+  if (p->cb && !p->abandoned && !q->closing) {
     if (error) {
       const char *desc = json_string_value(json_object_get(error, "desc"));
       p->cb(q, NULL, desc ? desc : "QMP error", p->ud);
@@ -255,7 +353,10 @@ struct qmp *qmp_new(uv_loop_t *loop, const struct qmp_callbacks *cb, void *ud) {
   q->cb = *cb;
   q->ud = ud;
   uv_pipe_init(loop, &q->pipe, 0);
+  uv_timer_init(loop, &q->timer);
+  q->open_handles = 2;
   q->pipe.data = q;
+  q->timer.data = q;
   q->conn_req.data = q;
   return q;
 }

@@ -187,9 +187,18 @@ int store_vm_each(struct store *st, store_vm_cb cb, void *ud) {
   return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
-int store_runtime_set(struct store *st, const char *id, pid_t pid, json_t *argv, int64_t started) {
-  return run(st, "INSERT OR REPLACE INTO vm_runtime(vm_id, pid, argv, started_at) VALUES(?, ?, ?, ?)", "siji",
-             id, (int64_t)pid, argv, started);
+int store_runtime_set(struct store *st, const char *id, const struct store_runtime *rt) {
+  return run(
+      st,
+      "INSERT OR REPLACE INTO vm_runtime(vm_id, pid, argv, started_at, start_time, boot_id, exe, tpm_pid, "
+      "tpm_start_time) VALUES(?, ?, ?, ?, NULLIF(?, -1), NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, 0), "
+      "NULLIF(?, -1))",
+      "sijiissii", id, (int64_t)rt->pid, rt->argv, rt->started, rt->start_time, rt->boot_id, rt->exe,
+      (int64_t)rt->tpm_pid, rt->tpm_start_time);
+}
+
+int store_runtime_set_exe(struct store *st, const char *id, const char *exe) {
+  return run(st, "UPDATE vm_runtime SET exe = NULLIF(?, '') WHERE vm_id = ?", "ss", exe, id);
 }
 
 int store_runtime_clear(struct store *st, const char *id) {
@@ -197,22 +206,35 @@ int store_runtime_clear(struct store *st, const char *id) {
   return rc == STORE_NOT_FOUND ? STORE_OK : rc;
 }
 
-int store_runtime_get(struct store *st, const char *id, pid_t *pid, json_t **argv, int64_t *started) {
+int store_runtime_get(struct store *st, const char *id, struct store_runtime *rt) {
   sqlite3_stmt *s;
   int rc = STORE_ERROR;
-  if (sqlite3_prepare_v2(st->db, "SELECT pid, argv, started_at FROM vm_runtime WHERE vm_id = ?", -1, &s,
-                         NULL) != SQLITE_OK)
+  memset(rt, 0, sizeof(*rt));
+  rt->start_time = rt->tpm_start_time = -1;
+  if (sqlite3_prepare_v2(st->db,
+                         "SELECT pid, argv, started_at, start_time, boot_id, exe, tpm_pid, tpm_start_time "
+                         "FROM vm_runtime WHERE vm_id = ?",
+                         -1, &s, NULL) != SQLITE_OK)
     return STORE_ERROR;
   sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
   int step = sqlite3_step(s);
   if (step == SQLITE_ROW) {
-    *pid = (pid_t)sqlite3_column_int64(s, 0);
-    *argv = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
-    *started = sqlite3_column_int64(s, 2);
-    rc = json_is_array(*argv) ? STORE_OK : STORE_ERROR;
+    rt->pid = (pid_t)sqlite3_column_int64(s, 0);
+    rt->argv = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+    rt->started = sqlite3_column_int64(s, 2);
+    if (sqlite3_column_type(s, 3) != SQLITE_NULL) /* NULL: a row from before migration 3 */
+      rt->start_time = sqlite3_column_int64(s, 3);
+    const char *t = (const char *)sqlite3_column_text(s, 4);
+    snprintf(rt->boot_id, sizeof(rt->boot_id), "%s", t ? t : "");
+    t = (const char *)sqlite3_column_text(s, 5);
+    snprintf(rt->exe, sizeof(rt->exe), "%s", t ? t : "");
+    rt->tpm_pid = (pid_t)sqlite3_column_int64(s, 6);
+    if (sqlite3_column_type(s, 7) != SQLITE_NULL)
+      rt->tpm_start_time = sqlite3_column_int64(s, 7);
+    rc = json_is_array(rt->argv) ? STORE_OK : STORE_ERROR;
     if (rc != STORE_OK) {
-      json_decref(*argv);
-      *argv = NULL;
+      json_decref(rt->argv);
+      rt->argv = NULL;
     }
   } else if (step == SQLITE_DONE) {
     rc = STORE_NOT_FOUND;

@@ -37,10 +37,22 @@ int store_vm_delete(struct store *st, const char *id);
 typedef void (*store_vm_cb)(const char *id, json_t *config, int64_t created, void *ud);
 int store_vm_each(struct store *st, store_vm_cb cb, void *ud);
 
-int store_runtime_set(struct store *st, const char *id, pid_t pid, json_t *argv, int64_t started);
+/* The QEMU process a running VM has, for a restarted daemon (vm.c reattach; pident.h). */
+struct store_runtime {
+  pid_t pid;
+  json_t *argv;           /* what it was started with; borrowed by set, a new reference from get */
+  int64_t started;        /* Unix time of the start */
+  int64_t start_time;     /* the pid's start time (pident.h); -1: not recorded (a row from before v3) */
+  char boot_id[40];       /* the boot it started in; "" not recorded */
+  char exe[4096];         /* /proc/PID/exe once QMP answered; "" not yet */
+  pid_t tpm_pid;          /* its swtpm, 0 none */
+  int64_t tpm_start_time; /* -1 none */
+};
+int store_runtime_set(struct store *st, const char *id, const struct store_runtime *rt);
+int store_runtime_set_exe(struct store *st, const char *id, const char *exe);
 int store_runtime_clear(struct store *st, const char *id);
-/* *argv is a new reference on success; STORE_NOT_FOUND when none is recorded. */
-int store_runtime_get(struct store *st, const char *id, pid_t *pid, json_t **argv, int64_t *started);
+/* STORE_NOT_FOUND when none is recorded. */
+int store_runtime_get(struct store *st, const char *id, struct store_runtime *rt);
 
 int store_exit_add(struct store *st, const char *id, int64_t at, const char *status, int exit_code,
                    int signal, const char *reason, json_t *log_tail);

@@ -14,9 +14,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +30,7 @@
 #include "core.h"
 #include "events.h"
 #include "paths.h"
+#include "pident.h"
 #include "priv.h"
 #include "proc.h"
 #include "qmp.h"
@@ -45,28 +48,29 @@
 #define KILL_GRACE_MS 3000
 #define SHUTDOWN_TIMEOUT_MS 120000
 #define CRASH_LOG_LINES 50
+/* QMP's greeting: a QEMU that has not sent it this long after its start is killed (it loads the
+ * machine first; with -loadvm also the memory of the snapshot). A reattached one is waited for. */
+#define START_QMP_DEADLINE_MS 60000
+#define LOADVM_QMP_DEADLINE_MS 600000
+#define REATTACH_NOTE_MS 10000
 
-const char *const vm_state_names[] = {"stopped", "starting", "running", "paused", "shutting-down", "crashed"};
+const char *const vm_state_names[] = {"stopped",       "starting", "running", "paused",
+                                      "shutting-down", "crashed",  "orphaned"};
 #define state_names vm_state_names
 
 /* ---- small helpers ---- */
 
-static int pidfd_open_(pid_t pid) {
-  return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_signal(int pidfd, int sig) {
-  return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
+#define pidfd_signal pident_pidfd_signal
 
 static void free_on_close(uv_handle_t *h) {
   free(h);
 }
 
-static void close_handle(void *h) {
+void vm_close_handle(void *h) {
   if (h && !uv_is_closing(h))
     uv_close(h, free_on_close);
 }
+#define close_handle vm_close_handle
 
 struct vm *vm_find(struct vm_manager *m, const char *id) {
   for (struct vm *v = m->head; v; v = v->next)
@@ -98,7 +102,7 @@ void vm_dirty(struct vm *v) {
   v->json_text = NULL;
 }
 
-static void set_state(struct vm *v, enum vm_state s, const char *reason) {
+void vm_set_state(struct vm *v, enum vm_state s, const char *reason) {
   vm_dirty(v);
   if (v->state != s || strcmp(v->reason, reason) != 0)
     log_info("vm %s (%s): %s -> %s (%s)", v->cfg.id, v->cfg.name, state_names[v->state], state_names[s],
@@ -111,7 +115,7 @@ static void set_state(struct vm *v, enum vm_state s, const char *reason) {
                           state_names[s], "reason", v->reason));
 }
 
-static void forget_last_exit(struct vm *v) {
+void vm_forget_last_exit(struct vm *v) {
   vm_dirty(v);
   json_decref(v->last_exit);
   v->last_exit = NULL;
@@ -125,6 +129,9 @@ static json_t *vm_to_json(struct vm *v) {
   json_object_set_new(o, "state_reason", json_string(v->reason));
   json_object_set_new(o, "accelerator", json_string(host_accel_name(&v->m->c->host, v->cfg.arch)));
   json_object_set_new(o, "pid", v->pid > 0 ? json_integer(v->pid) : json_null());
+  json_object_set_new(o, "qemu_binary", v->pid > 0 && v->exe ? json_string(v->exe) : json_null());
+  if (v->state == ST_ORPHANED)
+    json_object_set_new(o, "orphans", vm_orphans_json(v));
   json_object_set_new(o, "forwards_active",
                       v->forwards_active ? json_incref(v->forwards_active) : json_array());
   if (!v->last_exit_known) { /* one query per exit, not one per listing */
@@ -155,16 +162,14 @@ void reply_vm(struct core_req *r, int status, struct vm *v) {
   core_req_reply_json(r, status, vm_to_json(v));
 }
 
-static void park(struct waiter **list, struct core_req *r) {
+void vm_park(struct waiter **list, struct core_req *r) {
   struct waiter *w = xcalloc(1, sizeof(*w));
   w->r = r;
   w->next = *list;
   *list = w;
 }
 
-/* Answer every parked request: with the VM when ERRMSG is NULL, else with a 500 error. */
-static void answer_waiters(struct vm *v, struct waiter **list, int status, const char *code,
-                           const char *errmsg) {
+void vm_answer_waiters(struct vm *v, struct waiter **list, int status, const char *code, const char *errmsg) {
   struct waiter *w = *list;
   *list = NULL;
   while (w) {
@@ -227,6 +232,25 @@ static void detach_process(struct vm *v) {
   }
   uv_timer_stop(v->kill_timer);
   uv_timer_stop(v->shutdown_timer);
+  uv_timer_stop(v->ready_timer);
+}
+
+/* Forget the process (after its exit, or when it is not proven to be this VM's). */
+static void forget_process(struct vm *v) {
+  v->pid = 0;
+  v->start_time = 0;
+  free(v->exe);
+  v->exe = NULL;
+  v->is_child = v->adopted = v->confirmed = false;
+  v->fail_note[0] = 0;
+  v->tpm_pid = 0;
+  v->tpm_start_time = 0;
+  json_decref(v->argv);
+  v->argv = NULL;
+  json_decref(v->forwards_active);
+  v->forwards_active = NULL;
+  v->quit_requested = v->guest_shutdown = v->proc_stopped = false;
+  vm_dirty(v);
 }
 
 static void tpm_stop(struct vm *v);
@@ -248,7 +272,10 @@ static void on_process_exit(struct vm *v) {
 
   char reason[256];
   bool clean;
-  if (v->quit_requested) {
+  if (v->fail_note[0]) { /* the daemon killed it: say why */
+    clean = false;
+    snprintf(reason, sizeof(reason), "%s", v->fail_note);
+  } else if (v->quit_requested) {
     clean = true;
     snprintf(reason, sizeof(reason), "force stopped");
   } else if (have_status && code == 0) {
@@ -267,7 +294,7 @@ static void on_process_exit(struct vm *v) {
     snprintf(reason, sizeof(reason), "%s",
              v->guest_shutdown ? "guest powered off" : "QEMU exited (status unknown)");
   }
-  if (was_starting && !v->quit_requested) {
+  if (was_starting && !v->adopted && !v->quit_requested && !v->fail_note[0]) {
     clean = false;
     char tmp[256];
     snprintf(tmp, sizeof(tmp), "QEMU failed to start: %s", reason);
@@ -276,7 +303,7 @@ static void on_process_exit(struct vm *v) {
   json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
   store_exit_add(v->m->c->store, v->cfg.id, now_unix(), clean ? "stopped" : "crashed", code, sig, reason,
                  tail);
-  forget_last_exit(v);
+  vm_forget_last_exit(v);
   events_emit(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:O}", "type", "vm.exit", "vm", v->cfg.id, "status",
                         clean ? "stopped" : "crashed", "reason", reason, "exit_code",
                         code >= 0 ? json_integer(code) : json_null(), "signal",
@@ -287,31 +314,27 @@ static void on_process_exit(struct vm *v) {
   vncws_close_vm(v->cfg.id, why);
   ticket_revoke_vm(v->m->c->tickets, v->cfg.id);
   store_runtime_clear(v->m->c->store, v->cfg.id);
-  v->pid = 0;
-  v->is_child = v->adopted = false;
-  json_decref(v->argv);
-  v->argv = NULL;
-  json_decref(v->forwards_active);
-  v->forwards_active = NULL;
-  v->quit_requested = v->guest_shutdown = false;
-  set_state(v, clean ? ST_STOPPED : ST_CRASHED, reason);
+  forget_process(v);
+  vm_set_state(v, clean ? ST_STOPPED : ST_CRASHED, reason);
   if (v->start_waiters) {
     char *logtxt = log_tail_text(v, 15);
     char *msg = xasprintf("%s\n%s", reason, logtxt);
-    answer_waiters(v, &v->start_waiters, 500, "internal", msg);
+    vm_answer_waiters(v, &v->start_waiters, 500, "internal", msg);
     free(msg);
     free(logtxt);
   }
-  answer_waiters(v, &v->exit_waiters, 0, NULL, NULL);
+  vm_answer_waiters(v, &v->exit_waiters, 0, NULL, NULL);
 }
 
 static void on_pidfd(uv_poll_t *p, int status, int events) {
   on_process_exit(p->data);
 }
 
-static void on_kill_timer(uv_timer_t *t) {
+void vm_on_kill_timer(uv_timer_t *t) {
   struct vm *v = t->data;
-  if (v->pidfd >= 0) {
+  if (v->state == ST_ORPHANED) {
+    vm_orphans_on_kill_timer(v);
+  } else if (v->pidfd >= 0) {
     log_warn("vm %s: QEMU did not quit within %d ms, sending SIGKILL", v->cfg.id, KILL_GRACE_MS);
     pidfd_signal(v->pidfd, SIGKILL);
   }
@@ -326,13 +349,13 @@ void vm_apply_status(struct vm *v, json_t *ret) {
     return;
   if (running) {
     if (v->state != ST_SHUTTING_DOWN)
-      set_state(v, ST_RUNNING, v->state == ST_STARTING ? "started" : "running");
+      vm_set_state(v, ST_RUNNING, v->state == ST_STARTING ? "started" : "running");
   } else if (strcmp(st, "shutdown") == 0) {
-    set_state(v, ST_SHUTTING_DOWN, "guest is powering off");
+    vm_set_state(v, ST_SHUTTING_DOWN, "guest is powering off");
   } else {
     char why[64];
     snprintf(why, sizeof(why), "%s", strcmp(st, "paused") == 0 ? "paused" : st);
-    set_state(v, ST_PAUSED, why);
+    vm_set_state(v, ST_PAUSED, why);
   }
 }
 
@@ -374,14 +397,19 @@ static void on_usernet(struct qmp *q, json_t *ret, const char *err, void *ud) {
   if (json_array_size(v->forwards_active)) /* the ports the host picked, for pages showing the VM */
     events_emit(
         json_pack("{s:s, s:s, s:O}", "type", "vm.forwards", "vm", v->cfg.id, "forwards", v->forwards_active));
-  answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
+  vm_answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
 }
 
 static void on_first_status(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct vm *v = ud;
   if (err) {
     log_warn("vm %s: query-status: %s", v->cfg.id, err);
-    return; /* the connection is gone; exit handling answers the waiters */
+    if (v->start_waiters && q == v->qmp && qmp_stalled(q)) { /* it runs, but does not answer */
+      char *msg = xasprintf("QEMU started (pid %d) but does not answer: %s", (int)v->pid, err);
+      vm_answer_waiters(v, &v->start_waiters, 504, "qemu_not_answering", msg);
+      free(msg);
+    }
+    return; /* else the connection is gone; exit handling answers the waiters */
   }
   vm_apply_status(v, ret);
   if (v->cfg.net_user && v->cfg.n_forwards > 0) {
@@ -389,11 +417,88 @@ static void on_first_status(struct qmp *q, json_t *ret, const char *err, void *u
                 v);
     return;
   }
-  answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
+  vm_answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
+}
+
+/* A line of the daemon's own in the VM's log (QEMU writes there too; both append). */
+static void vm_log_note(struct vm *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vm_log_note(struct vm *v, const char *fmt, ...) {
+  char path[4200];
+  vm_path(v, "logs/qemu.log", path, sizeof(path));
+  int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  dprintf(fd, "=== qemu-hmos: ");
+  vdprintf(fd, fmt, ap);
+  dprintf(fd, "\n");
+  va_end(ap);
+  close(fd);
+}
+
+/* What runs, now that QMP answers (before, a wrapper script may still be the process): the ELF
+ * behind /proc/PID/exe, kept in the runtime row, shown as qemu_binary, written to the VM log. */
+static void record_exe(struct vm *v) {
+  char exe[PATH_MAX];
+  if (pident_exe(v->pid, exe, sizeof(exe)) < 0) {
+    log_warn("vm %s: cannot read /proc/%d/exe: %s", v->cfg.id, (int)v->pid, strerror(errno));
+    return;
+  }
+  free(v->exe);
+  v->exe = xstrdup(exe);
+  vm_dirty(v);
+  store_runtime_set_exe(v->m->c->store, v->cfg.id, exe);
+  const char *argv0 = json_string_value(json_array_get(v->argv, 0));
+  vm_log_note(v, "%s QEMU pid %d, which runs %s%s%s%s", v->adopted ? "reattached to" : "started", (int)v->pid,
+              exe, argv0 && strcmp(argv0, exe) ? " (started as " : "",
+              argv0 && strcmp(argv0, exe) ? argv0 : "", argv0 && strcmp(argv0, exe) ? ")" : "");
+}
+
+static void settle_unproven(struct vm *v, const char *why_not, const char *stopped_reason);
+
+/* The process an adopted VM was identified by (pid, start time, boot) says over QMP that it is
+ * some other machine: let go of it (never killed) and look at what holds the files. */
+static void disown(struct vm *v, const char *why) {
+  log_err("vm %s: pid %d is not this VM's QEMU: %s; letting go of it", v->cfg.id, (int)v->pid, why);
+  detach_process(v);
+  forget_process(v);
+  settle_unproven(v, why, why);
+}
+
+static void qmp_sync(struct vm *v);
+
+static void on_uuid(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct vm *v = ud;
+  if (err) { /* stalled: asked again when QEMU answers (on_qmp_stall); else the connection is gone */
+    log_warn("vm %s: query-uuid: %s", v->cfg.id, err);
+    return;
+  }
+  const char *uuid = json_string_value(json_object_get(ret, "UUID"));
+  if (!uuid || strcasecmp(uuid, v->cfg.uuid) != 0) {
+    char why[160];
+    snprintf(why, sizeof(why), "QMP query-uuid says %.40s, not this VM's uuid", uuid ? uuid : "nothing");
+    disown(v, why);
+    return;
+  }
+  v->confirmed = true;
+  log_info("vm %s: pid %d confirmed by QMP (uuid %s)", v->cfg.id, (int)v->pid, uuid);
+  record_exe(v);
+  qmp_sync(v);
+}
+
+/* After QMP's greeting, and again when a stalled QEMU answers: an adopted QEMU proves it is this
+ * VM (query-uuid), then the state comes from query-status. */
+static void qmp_sync(struct vm *v) {
+  if (v->adopted && !v->confirmed)
+    qmp_command(v->qmp, "query-uuid", NULL, on_uuid, v);
+  else
+    qmp_command(v->qmp, "query-status", NULL, on_first_status, v);
 }
 
 static void on_qmp_ready(struct qmp *q, const char *err, void *ud) {
   struct vm *v = ud;
+  uv_timer_stop(v->ready_timer);
   if (err) {
     log_err("vm %s: QMP connection failed: %s", v->cfg.id, err);
     qmp_close(v->qmp);
@@ -404,7 +509,94 @@ static void on_qmp_ready(struct qmp *q, const char *err, void *ud) {
     return;
   }
   v->qmp_ready = true;
-  qmp_command(q, "query-status", NULL, on_first_status, v);
+  if (!v->adopted) /* an adopted one once it has said it is this VM (on_uuid) */
+    record_exe(v);
+  qmp_sync(v);
+}
+
+/* No QMP greeting yet: a starting QEMU is given up (killed: a start must end), a reattached one
+ * (this VM's by its identity) is waited for, and the reason says what its process is doing. */
+static void on_ready_timer(uv_timer_t *t) {
+  struct vm *v = t->data;
+  if (v->qmp_ready || v->pid <= 0 || v->pidfd < 0)
+    return;
+  struct pident id;
+  const char *what = pident_read(v->pid, &id) == 0 ? pident_state_text(id.state) : "";
+  char reason[300];
+  if (v->adopted) {
+    snprintf(reason, sizeof(reason), "reattaching: QEMU pid %d has not answered QMP for %d s%s%s",
+             (int)v->pid, REATTACH_NOTE_MS / 1000, what[0] ? "; its process is " : "", what);
+    vm_set_state(v, ST_STARTING, reason);
+    return;
+  }
+  snprintf(v->fail_note, sizeof(v->fail_note),
+           "QEMU did not answer QMP within %u s of its start; it was killed", v->ready_deadline_ms / 1000);
+  log_err("vm %s: %s%s%s", v->cfg.id, v->fail_note, what[0] ? "; its process was " : "", what);
+  pidfd_signal(v->pidfd, SIGKILL);
+}
+
+/* QEMU stopped answering (a command's deadline passed), or answers again. */
+static void on_qmp_stall(struct qmp *q, bool stalled, const char *why, void *ud) {
+  struct vm *v = ud;
+  if (!stalled) {
+    log_info("vm %s: QEMU answers again", v->cfg.id);
+    if (v->qmp_ready)
+      qmp_sync(v); /* the state and the reason from QEMU again */
+    return;
+  }
+  struct pident id;
+  const char *what = pident_read(v->pid, &id) == 0 ? pident_state_text(id.state) : "";
+  char reason[400];
+  snprintf(reason, sizeof(reason), "QEMU is not answering: %s%s%s (Force stop ends it)", why,
+           what[0] ? "; its process is " : "", what);
+  log_warn("vm %s: %s", v->cfg.id, reason);
+  vm_set_state(v, v->state, reason);
+}
+
+/* A QEMU stopped by a signal or a debugger cannot answer: the reason says so while it is (read at
+ * each GET and listing: one /proc read per running VM), and comes from QEMU again after. */
+static void note_process_state(struct vm *v) {
+  struct pident id;
+  if (v->pid <= 0 || !vm_active(v))
+    return;
+  bool stopped = pident_read(v->pid, &id) == 0 && (id.state == 'T' || id.state == 't');
+  if (stopped == v->proc_stopped)
+    return;
+  v->proc_stopped = stopped;
+  if (stopped) {
+    char reason[300];
+    snprintf(reason, sizeof(reason), "QEMU is not answering: its process (pid %d) is %s (Force stop ends it)",
+             (int)v->pid, pident_state_text(id.state));
+    log_warn("vm %s: %s", v->cfg.id, reason);
+    vm_set_state(v, v->state, reason);
+  } else if (v->qmp_ready && !qmp_stalled(v->qmp)) {
+    qmp_sync(v); /* the reason from QEMU again */
+  }
+}
+
+bool vm_not_answering(struct vm *v, char *why, size_t len) {
+  struct pident id;
+  if (v->pid > 0 && pident_read(v->pid, &id) == 0 && (id.state == 'T' || id.state == 't')) {
+    snprintf(why, len, "QEMU (pid %d) is %s", (int)v->pid, pident_state_text(id.state));
+    note_process_state(v);
+    return true;
+  }
+  if (v->qmp && qmp_stalled(v->qmp)) {
+    snprintf(why, len, "QEMU (pid %d) is not answering: %s", (int)v->pid, qmp_stall_reason(v->qmp));
+    return true;
+  }
+  return false;
+}
+
+void vm_reply_qmp_error(struct vm *v, struct core_req *r, const char *what, const char *err) {
+  if (v->qmp && qmp_stalled(v->qmp)) {
+    struct pident id;
+    const char *st = v->pid > 0 && pident_read(v->pid, &id) == 0 ? pident_state_text(id.state) : "";
+    core_req_reply_error(r, 504, "qemu_not_answering", "%s: %s%s%s; Force stop (POST kill) ends it", what,
+                         err, st[0] ? "; its process is " : "", st);
+  } else {
+    core_req_reply_error(r, 500, "internal", "%s: %s", what, err);
+  }
 }
 
 static void on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud) {
@@ -412,18 +604,18 @@ static void on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud
   log_debug("vm %s: QMP event %s", v->cfg.id, name);
   if (strcmp(name, "STOP") == 0) {
     if (v->state == ST_RUNNING)
-      set_state(v, ST_PAUSED, "paused");
+      vm_set_state(v, ST_PAUSED, "paused");
   } else if (strcmp(name, "RESUME") == 0) {
     if (v->state == ST_PAUSED || v->state == ST_STARTING)
-      set_state(v, ST_RUNNING, "running");
+      vm_set_state(v, ST_RUNNING, "running");
   } else if (strcmp(name, "SHUTDOWN") == 0) {
     const char *why = json_string_value(json_object_get(data, "reason"));
     v->guest_shutdown = json_is_true(json_object_get(data, "guest"));
     char reason[128];
     snprintf(reason, sizeof(reason), "shutting down (%s)", why ? why : "unknown");
-    set_state(v, ST_SHUTTING_DOWN, reason);
+    vm_set_state(v, ST_SHUTTING_DOWN, reason);
   } else if (strcmp(name, "POWERDOWN") == 0) {
-    set_state(v, ST_SHUTTING_DOWN, "power button pressed");
+    vm_set_state(v, ST_SHUTTING_DOWN, "power button pressed");
   } else if (strcmp(name, "RESET") == 0) {
     if (v->state == ST_RUNNING || v->state == ST_PAUSED) {
       snprintf(v->reason, sizeof(v->reason), "reset");
@@ -441,12 +633,10 @@ static void on_qmp_closed(struct qmp *q, const char *why, void *ud) {
   /* The process exit (pidfd) decides the state. */
 }
 
-static const struct qmp_callbacks qmp_cbs = {on_qmp_ready, on_qmp_event, on_qmp_closed};
+static const struct qmp_callbacks qmp_cbs = {on_qmp_ready, on_qmp_event, on_qmp_closed, on_qmp_stall};
 
-static int watch_process(struct vm *v, pid_t pid) {
-  int fd = pidfd_open_(pid);
-  if (fd < 0)
-    return -1;
+/* Watch PID through FD, a pidfd of it. */
+static void watch_pidfd(struct vm *v, pid_t pid, int fd) {
   v->pid = pid;
   vm_dirty(v);
   v->pidfd = fd;
@@ -454,6 +644,13 @@ static int watch_process(struct vm *v, pid_t pid) {
   uv_poll_init(&v->m->c->loop, v->pidpoll, fd);
   v->pidpoll->data = v;
   uv_poll_start(v->pidpoll, UV_READABLE, on_pidfd);
+}
+
+static int watch_process(struct vm *v, pid_t pid) {
+  int fd = pident_pidfd_open(pid);
+  if (fd < 0)
+    return -1;
+  watch_pidfd(v, pid, fd);
   return 0;
 }
 
@@ -679,25 +876,26 @@ static int own_vm_files(struct vm *v, char *err, size_t errlen) {
 
 /* ---- TPM: swtpm, one per VM with tpm, started before QEMU ---- */
 
-/* swtpm's pid from its pidfile, when that process is still a swtpm of this VM; else 0. */
+/* This VM's swtpm, or 0. Known since its start (pid from its pidfile, with its start time:
+ * pident.h) it is that process or none. Else (a start that failed before it was recorded) the
+ * pidfile's pid when that process is a swtpm (its executable) of this VM (its command line names
+ * the VM's directory) run by the user swtpm is started as (the pidfile is that user's to write). */
 static pid_t tpm_pid(struct vm *v) {
-  char path[4300], exe[4300];
+  if (v->tpm_pid > 0)
+    return pident_is(v->tpm_pid, v->tpm_start_time) ? v->tpm_pid : 0;
+  char path[4300], exe[PATH_MAX];
   vm_path(v, "run/swtpm.pid", path, sizeof(path));
   char *txt = read_file_owned(path, priv_uid(), 64, NULL); /* swtpm (the VMs' user) writes it */
   long pid = txt ? strtol(txt, NULL, 10) : 0;
   free(txt);
-  if (pid <= 0)
+  if (pid <= 0 || pid > INT_MAX || pident_exe((pid_t)pid, exe, sizeof(exe)) < 0)
     return 0;
-  snprintf(exe, sizeof(exe), "/proc/%ld/cmdline", pid);
+  const char *base = strrchr(exe, '/');
+  vm_path(v, "", path, sizeof(path)); /* DATA/vms/ID/ */
   size_t len = 0;
-  char *cmd = read_file(exe, 8192, &len);
-  bool ours = cmd && len > 0 && strstr(cmd, "swtpm") && memmem(cmd, len, v->cfg.id, strlen(v->cfg.id));
+  char *cmd = strcmp(base ? base + 1 : exe, "swtpm") == 0 ? pident_cmdline((pid_t)pid, &len) : NULL;
+  bool ours = cmd && memmem(cmd, len, path, strlen(path)) && pident_uid((pid_t)pid) == priv_uid();
   free(cmd);
-  /* and it runs as the user swtpm is started as: the pidfile is that user's to write */
-  snprintf(exe, sizeof(exe), "/proc/%ld/status", pid);
-  char *status = ours ? read_file(exe, 8192, NULL) : NULL, *uid = status ? strstr(status, "\nUid:") : NULL;
-  ours = uid && strtoul(uid + 5, NULL, 10) == (unsigned long)priv_uid();
-  free(status);
   return ours ? (pid_t)pid : 0;
 }
 
@@ -707,6 +905,21 @@ static void tpm_stop(struct vm *v) {
   pid_t pid = tpm_pid(v);
   if (pid > 0)
     kill(pid, SIGTERM);
+  v->tpm_pid = 0;
+  v->tpm_start_time = 0;
+}
+
+/* Right after swtpm started (--daemon: its pidfile is written): which process it is. */
+static void tpm_record(struct vm *v) {
+  v->tpm_pid = 0;
+  pid_t pid = tpm_pid(v);
+  struct pident id;
+  if (pid > 0 && pident_read(pid, &id) == 0) {
+    v->tpm_pid = pid;
+    v->tpm_start_time = id.start_time;
+  } else {
+    log_warn("vm %s: swtpm started but its pidfile does not name it", v->cfg.id);
+  }
 }
 
 struct tpm_ctx {
@@ -722,6 +935,7 @@ static void on_swtpm(const struct proc_result *res, void *ud) {
     core_req_reply_error(t->r, 500, "internal", "tpm: swtpm did not start: %s",
                          res->err[0] ? res->err : "no message");
   } else {
+    tpm_record(t->v);
     vm_start_now(t->v, t->r, t->loadvm);
   }
   free(t->loadvm);
@@ -767,12 +981,22 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
   struct core *c = v->m->c;
   char err[1024] = "";
 
+  if (v->state == ST_ORPHANED) {
+    vm_orphans_refuse(v, r, "start");
+    return;
+  }
   if (vm_active(v)) {
     core_req_reply_error(r, 409, "invalid_state", "cannot start: the VM is %s", state_names[v->state]);
     return;
   }
   if (v->busy) {
     core_req_reply_error(r, 409, "busy", "cannot start: a snapshot or disk operation is running");
+    return;
+  }
+  /* Never a second QEMU on the same disks: not one the daemon lost track of either (an older
+   * version could show a live VM stopped), nor any process holding them. */
+  if (vm_orphans_check(v, "found when the VM was to start; the daemon has no record of it")) {
+    vm_orphans_refuse(v, r, "start");
     return;
   }
   uint64_t committed = vm_manager_committed_mib(v->m), limit = host_commit_limit_mib(&c->host);
@@ -886,8 +1110,14 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
   vm_argv_free(&av);
 
   v->is_child = true;
-  v->adopted = false;
+  v->adopted = v->confirmed = false;
   v->quit_requested = v->guest_shutdown = false;
+  v->fail_note[0] = 0;
+  /* Who it is, for a restarted daemon: read now, the forked child exists (a wrapper script that
+   * execs QEMU later keeps this pid and start time). */
+  struct pident id;
+  if (pident_read(pid, &id) < 0)
+    id.start_time = 0;
   if (watch_process(v, pid) < 0) {
     /* Without a pidfd the VM cannot be supervised: do not leave it running unwatched. */
     kill(pid, SIGKILL);
@@ -897,10 +1127,20 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
     return;
   }
   v->argv = argv_json;
-  store_runtime_set(c->store, v->cfg.id, pid, argv_json, now_unix());
-  set_state(v, ST_STARTING, "starting");
-  park(&v->start_waiters, r);
+  v->start_time = id.start_time;
+  struct store_runtime rt = {.pid = pid,
+                             .argv = argv_json,
+                             .started = now_unix(),
+                             .start_time = id.start_time ? (int64_t)id.start_time : -1,
+                             .tpm_pid = v->tpm_pid,
+                             .tpm_start_time = v->tpm_pid ? (int64_t)v->tpm_start_time : -1};
+  snprintf(rt.boot_id, sizeof(rt.boot_id), "%s", pident_boot_id());
+  store_runtime_set(c->store, v->cfg.id, &rt);
+  vm_set_state(v, ST_STARTING, "starting");
+  vm_park(&v->start_waiters, r);
   connect_qmp(v);
+  v->ready_deadline_ms = loadvm ? LOADVM_QMP_DEADLINE_MS : START_QMP_DEADLINE_MS;
+  uv_timer_start(v->ready_timer, on_ready_timer, v->ready_deadline_ms, 0);
   return;
 
 fail:
@@ -926,7 +1166,7 @@ struct cmd_ctx {
 static void on_after_status(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct cmd_ctx *x = ud;
   if (err) {
-    core_req_reply_error(x->r, 500, "internal", "query-status: %s", err);
+    vm_reply_qmp_error(x->v, x->r, "query-status", err);
   } else {
     vm_apply_status(x->v, ret);
     reply_vm(x->r, 200, x->v);
@@ -937,12 +1177,12 @@ static void on_after_status(struct qmp *q, json_t *ret, const char *err, void *u
 static void on_cmd_done(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct cmd_ctx *x = ud;
   if (err) {
-    core_req_reply_error(x->r, 500, "internal", "%s: %s", x->name, err);
+    vm_reply_qmp_error(x->v, x->r, x->name, err);
     free(x);
     return;
   }
   if (strcmp(x->name, "system_powerdown") == 0) {
-    set_state(x->v, ST_SHUTTING_DOWN, "power button pressed");
+    vm_set_state(x->v, ST_SHUTTING_DOWN, "power button pressed");
   }
   qmp_command(q, "query-status", NULL, on_after_status, x);
 }
@@ -975,7 +1215,7 @@ static void on_resumed(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct cmd_ctx *x = ud;
   (void)ret;
   if (err) {
-    core_req_reply_error(x->r, 500, "internal", "cont: %s", err);
+    vm_reply_qmp_error(x->v, x->r, "cont", err);
     free(x);
     return;
   }
@@ -1004,15 +1244,23 @@ static void qmp_then_status(struct vm *v, struct core_req *r, const char *cmd) {
 static void on_shutdown_timer(uv_timer_t *t) {
   struct vm *v = t->data;
   if (v->state == ST_SHUTTING_DOWN && v->pid > 0) {
-    set_state(v, ST_RUNNING, "shutdown request ignored by guest");
+    vm_set_state(v, ST_RUNNING, "shutdown request ignored by guest");
   }
 }
 
 static bool require(struct vm *v, struct core_req *r, const char *action, unsigned mask) {
   if (mask & (1u << v->state)) {
-    if (v->state != ST_STOPPED && v->state != ST_CRASHED && !v->qmp_ready && strcmp(action, "kill") != 0) {
+    if (strcmp(action, "kill") == 0 || v->state == ST_STOPPED || v->state == ST_CRASHED)
+      return true;
+    char why[600];
+    if (!v->qmp_ready) {
       core_req_reply_error(r, 409, "invalid_state", "cannot %s: QEMU is not answering yet (state %s)", action,
                            state_names[v->state]);
+      return false;
+    }
+    if (vm_not_answering(v, why, sizeof(why))) { /* at once, not after a command's deadline */
+      core_req_reply_error(r, 504, "qemu_not_answering", "cannot %s: %s; Force stop (POST kill) ends it",
+                           action, why);
       return false;
     }
     return true;
@@ -1046,18 +1294,38 @@ void vm_req_action(struct vm_manager *m, struct core_req *r, const char *id, con
       qmp_then_status(v, r, "system_powerdown");
     }
   } else if (strcmp(action, "kill") == 0) {
-    if (!require(v, r, action, S(ST_STARTING) | S(ST_RUNNING) | S(ST_PAUSED) | S(ST_SHUTTING_DOWN)))
-      return;
-    v->quit_requested = true;
-    park(&v->exit_waiters, r);
-    if (v->qmp_ready)
-      qmp_command(v->qmp, "quit", NULL, NULL, NULL);
-    else
-      pidfd_signal(v->pidfd, SIGTERM);
-    uv_timer_start(v->kill_timer, on_kill_timer, KILL_GRACE_MS, 0);
+    vm_req_kill(m, r, id, NULL);
   } else {
     core_req_reply_error(r, 404, "not_found", "unknown action '%s'", action);
   }
+}
+
+void vm_req_kill(struct vm_manager *m, struct core_req *r, const char *id, json_t *body) {
+  struct vm *v = vm_find(m, id);
+  if (!v) {
+    core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
+    return;
+  }
+  static const char *const keys[] = {"orphan_pid", NULL};
+  if (body && !vm_body_keys(r, body, keys))
+    return;
+  json_t *orphan = body ? json_object_get(body, "orphan_pid") : NULL;
+  if (v->state == ST_ORPHANED || orphan) {
+    vm_orphan_kill(v, r, orphan);
+    return;
+  }
+  if (!require(v, r, "kill", S(ST_STARTING) | S(ST_RUNNING) | S(ST_PAUSED) | S(ST_SHUTTING_DOWN)))
+    return;
+  v->quit_requested = true;
+  vm_park(&v->exit_waiters, r);
+  char why[600];
+  if (v->qmp_ready && !vm_not_answering(v, why, sizeof(why))) {
+    qmp_command(v->qmp, "quit", NULL, NULL, NULL);
+  } else { /* QEMU quits on SIGTERM too; one stopped by a signal needs SIGCONT to see it */
+    pidfd_signal(v->pidfd, SIGTERM);
+    pidfd_signal(v->pidfd, SIGCONT);
+  }
+  uv_timer_start(v->kill_timer, vm_on_kill_timer, KILL_GRACE_MS, 0);
 }
 
 /* ---- screenshot, log, cmdline ---- */
@@ -1073,7 +1341,7 @@ static void on_screendump(struct qmp *q, json_t *ret, const char *err, void *ud)
   size_t len = 0;
   char *png = NULL;
   if (err) {
-    core_req_reply_error(x->r, 500, "internal", "screendump: %s", err);
+    vm_reply_qmp_error(x->v, x->r, "screendump", err);
   } else if (!(png = read_file_owned(x->path, priv_uid(), 64u << 20, &len))) { /* QEMU's user wrote it */
     core_req_reply_error(x->r, 500, "internal", "screendump: %s: %s", x->path, strerror(errno));
   } else {
@@ -1331,6 +1599,7 @@ void vm_req_list(struct vm_manager *m, struct core_req *r) {
   static const char head[] = "{\"vms\":[", tail[] = "]}";
   size_t len = sizeof(head) - 1 + sizeof(tail) - 1;
   for (struct vm *v = m->head; v; v = v->next) {
+    note_process_state(v);
     if (!v->json_text) {
       json_t *o = vm_to_json(v);
       v->json_text = json_dumps(o, JSON_COMPACT);
@@ -1358,10 +1627,12 @@ void vm_req_list(struct vm_manager *m, struct core_req *r) {
 
 void vm_req_get(struct vm_manager *m, struct core_req *r, const char *id) {
   struct vm *v = vm_find(m, id);
-  if (!v)
+  if (!v) {
     core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
-  else
-    reply_vm(r, 200, v);
+    return;
+  }
+  note_process_state(v);
+  reply_vm(r, 200, v);
 }
 
 /* ---- create ---- */
@@ -1372,9 +1643,11 @@ struct vm *vm_alloc(struct vm_manager *m) {
   v->pidfd = -1;
   v->kill_timer = xcalloc(1, sizeof(uv_timer_t));
   v->shutdown_timer = xcalloc(1, sizeof(uv_timer_t));
+  v->ready_timer = xcalloc(1, sizeof(uv_timer_t));
   uv_timer_init(&m->c->loop, v->kill_timer);
   uv_timer_init(&m->c->loop, v->shutdown_timer);
-  v->kill_timer->data = v->shutdown_timer->data = v;
+  uv_timer_init(&m->c->loop, v->ready_timer);
+  v->kill_timer->data = v->shutdown_timer->data = v->ready_timer->data = v;
   return v;
 }
 
@@ -1382,8 +1655,11 @@ void vm_release(struct vm *v) {
   if (!v)
     return;
   detach_process(v);
+  vm_orphans_release(v);
   close_handle(v->kill_timer);
   close_handle(v->shutdown_timer);
+  close_handle(v->ready_timer);
+  free(v->exe);
   json_decref(v->argv);
   json_decref(v->forwards_active);
   json_decref(v->last_exit);
@@ -1459,7 +1735,7 @@ int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r) {
   while (*pp)
     pp = &(*pp)->next;
   *pp = v;
-  set_state(v, ST_STOPPED, "created");
+  vm_set_state(v, ST_STOPPED, "created");
   log_info("vm %s (%s): created", v->cfg.id, v->cfg.name);
   events_emit(json_pack("{s:s, s:s}", "type", "vm.created", "vm", v->cfg.id));
   reply_vm(r, 201, v);
@@ -1764,12 +2040,12 @@ uint64_t vm_manager_committed_mib(struct vm_manager *m) {
   return sum;
 }
 
-/* True when /proc/PID/cmdline is exactly ARGV (NUL-separated): guards against pid reuse. */
-static bool cmdline_matches(pid_t pid, json_t *argv) {
-  char path[64];
+/* For a runtime row from before the identity was recorded (db/003): /proc/PID/cmdline is ARGV,
+ * except that argv[0] may be another path to a program of the same name (a wrapper script that
+ * execs the real binary with "$@": Debian's qemu-system-i386). */
+static bool cmdline_matches_legacy(pid_t pid, json_t *argv) {
   size_t len = 0;
-  snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-  char *data = read_file(path, 1u << 20, &len);
+  char *data = pident_cmdline(pid, &len);
   if (!data)
     return false;
   size_t off = 0, i;
@@ -1777,42 +2053,93 @@ static bool cmdline_matches(pid_t pid, json_t *argv) {
   bool ok = true;
   json_array_foreach(argv, i, a) {
     const char *s = json_string_value(a);
-    size_t n = s ? strlen(s) + 1 : 0;
-    if (!s || off + n > len || memcmp(data + off, s, n) != 0) {
+    size_t n = s ? strlen(s) + 1 : 0, have = off < len ? strnlen(data + off, len - off) + 1 : 0;
+    if (!s || off + have > len) {
       ok = false;
       break;
     }
-    off += n;
+    if (i == 0) {
+      const char *b1 = strrchr(s, '/'), *b2 = strrchr(data, '/');
+      ok = strcmp(b1 ? b1 + 1 : s, b2 ? b2 + 1 : data) == 0;
+    } else {
+      ok = n == have && memcmp(data + off, s, n) == 0;
+    }
+    if (!ok)
+      break;
+    off += have;
   }
   ok = ok && off == len;
   free(data);
   return ok;
 }
 
-static void reattach(struct vm *v) {
-  struct store *st = v->m->c->store;
-  pid_t pid = 0;
-  json_t *argv = NULL;
-  int64_t started = 0;
-  if (store_runtime_get(st, v->cfg.id, &pid, &argv, &started) != STORE_OK)
-    return;
-  if (pid > 0 && cmdline_matches(pid, argv) && watch_process(v, pid) == 0) {
-    v->argv = argv;
-    v->adopted = true;
-    v->is_child = false;
-    set_state(v, ST_STARTING, "reattaching");
-    connect_qmp(v);
-    log_info("vm %s: reattaching to QEMU pid %d", v->cfg.id, (int)pid);
-    return;
+/*
+ * A restarted daemon and the QEMU a VM ran (libvirt's model, without trusting the command line):
+ * the runtime row says which process the daemon forked (pid, its start time, the boot). That
+ * process, alive, is adopted: watched through a pidfd opened before its start time is checked
+ * again (a pid reused in between shows another one), its QMP reconnected, and it must say this
+ * VM's uuid (query-uuid) before it counts. Anything else is not adopted; WHY_NOT says why.
+ */
+static bool reattach(struct vm *v, struct store_runtime *rt, char *why_not, size_t len) {
+  pid_t pid = rt->pid;
+  int fd = -1;
+  if (rt->start_time >= 0) {
+    if (!rt->boot_id[0] || strcmp(rt->boot_id, pident_boot_id()) != 0) {
+      snprintf(why_not, len, "the recorded QEMU (pid %d) ran before the host rebooted", (int)pid);
+      return false;
+    }
+    fd = pid > 0 ? pident_pidfd_open_checked(pid, (uint64_t)rt->start_time) : -1;
+    if (fd < 0) {
+      snprintf(why_not, len, "the recorded QEMU (pid %d) has exited%s", (int)pid,
+               pident_read(pid, &(struct pident){0}) == 0 ? "; that pid is another process now" : "");
+      return false;
+    }
+  } else { /* a row from an older version: command line, and started when the row says */
+    struct pident id;
+    int64_t at = pid > 0 && pident_read(pid, &id) == 0 ? pident_start_unix(id.start_time) : -1;
+    if (at < 0 || at < rt->started - 2 || at > rt->started + 1 || !cmdline_matches_legacy(pid, rt->argv) ||
+        (fd = pident_pidfd_open_checked(pid, id.start_time)) < 0) {
+      snprintf(why_not, len, "the recorded QEMU (pid %d) is not found by its command line and start time",
+               (int)pid);
+      return false;
+    }
+    rt->start_time = (int64_t)id.start_time; /* recorded the new way from now on */
+    snprintf(rt->boot_id, sizeof(rt->boot_id), "%s", pident_boot_id());
+    store_runtime_set(v->m->c->store, v->cfg.id, rt);
   }
-  json_decref(argv);
-  json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
-  const char *why = "QEMU exited while the daemon was not running (exit status unknown)";
-  store_exit_add(st, v->cfg.id, now_unix(), "stopped", -1, 0, why, tail);
-  forget_last_exit(v);
-  json_decref(tail);
+  watch_pidfd(v, pid, fd);
+  v->start_time = (uint64_t)rt->start_time;
+  v->argv = json_incref(rt->argv);
+  v->adopted = true;
+  v->is_child = v->confirmed = false;
+  if (rt->tpm_pid > 0 && rt->tpm_start_time >= 0) {
+    v->tpm_pid = rt->tpm_pid;
+    v->tpm_start_time = (uint64_t)rt->tpm_start_time;
+  }
+  vm_set_state(v, ST_STARTING, "reattaching");
+  connect_qmp(v);
+  uv_timer_start(v->ready_timer, on_ready_timer, REATTACH_NOTE_MS, 0);
+  log_info("vm %s: reattaching to QEMU pid %d", v->cfg.id, (int)pid);
+  return true;
+}
+
+/* V has no QEMU the daemon can prove to be its own (and it holds none now). */
+static void unproven_stopped(struct vm *v, const char *stopped_reason) {
+  struct store *st = v->m->c->store;
+  if (stopped_reason) { /* it had one when the daemon last looked */
+    json_t *tail = log_tail_json(v, CRASH_LOG_LINES);
+    store_exit_add(st, v->cfg.id, now_unix(), "stopped", -1, 0, stopped_reason, tail);
+    vm_forget_last_exit(v);
+    json_decref(tail);
+  }
   store_runtime_clear(st, v->cfg.id);
-  set_state(v, ST_STOPPED, why);
+  vm_set_state(v, ST_STOPPED, stopped_reason ? stopped_reason : "stopped");
+}
+
+/* Orphaned when something holds V's files; else stopped (STOPPED_REASON: NULL when V had no QEMU). */
+static void settle_unproven(struct vm *v, const char *why_not, const char *stopped_reason) {
+  if (!vm_orphans_check(v, why_not))
+    unproven_stopped(v, stopped_reason);
 }
 
 struct load_ctx {
@@ -1841,8 +2168,38 @@ int vm_manager_load(struct vm_manager *m, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot read VMs from the database");
     return -1;
   }
+  /* The VMs not adopted are looked for holders of their files with one pass over /proc. */
+  size_t n = 0, k = 0;
   for (struct vm *v = m->head; v; v = v->next)
-    reattach(v);
+    n++;
+  struct vm **left = xcalloc(n + 1, sizeof(*left));
+  char(*why)[200] = xcalloc(n + 1, sizeof(*why));
+  const char **whyp = xcalloc(n + 1, sizeof(*whyp));
+  bool *had = xcalloc(n + 1, sizeof(*had)), *orphaned = xcalloc(n + 1, sizeof(*orphaned));
+  for (struct vm *v = m->head; v; v = v->next) {
+    struct store_runtime rt;
+    int rc = store_runtime_get(m->c->store, v->cfg.id, &rt);
+    if (rc == STORE_OK && reattach(v, &rt, why[k], sizeof(why[k]))) {
+      json_decref(rt.argv);
+      continue;
+    }
+    json_decref(rt.argv);
+    if (rc != STORE_OK)
+      snprintf(why[k], sizeof(why[k]), "the daemon has no record of starting it");
+    had[k] = rc == STORE_OK;
+    whyp[k] = why[k];
+    left[k++] = v;
+  }
+  vm_orphans_check_all(left, whyp, k, orphaned);
+  for (size_t i = 0; i < k; i++)
+    if (!orphaned[i])
+      unproven_stopped(left[i],
+                       had[i] ? "QEMU exited while the daemon was not running (exit status unknown)" : NULL);
+  free(left);
+  free(why);
+  free(whyp);
+  free(had);
+  free(orphaned);
   return 0;
 }
 
@@ -1852,8 +2209,9 @@ void vm_manager_free(struct vm_manager *m) {
   struct vm *v = m->head;
   while (v) {
     struct vm *next = v->next;
-    answer_waiters(v, &v->start_waiters, 503, "shutting_down", "the daemon is shutting down");
-    answer_waiters(v, &v->exit_waiters, 503, "shutting_down", "the daemon is shutting down");
+    vm_answer_waiters(v, &v->start_waiters, 503, "shutting_down", "the daemon is shutting down");
+    vm_answer_waiters(v, &v->exit_waiters, 503, "shutting_down", "the daemon is shutting down");
+    vm_answer_waiters(v, &v->orphan_waiters, 503, "shutting_down", "the daemon is shutting down");
     vm_release(v); /* QEMU keeps running: it is reattached on the next start */
     v = next;
   }

@@ -36,6 +36,9 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
 void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, bool keep_disks);
 /* ACTION: start, pause, resume, shutdown, kill, reset. */
 void vm_req_action(struct vm_manager *m, struct core_req *r, const char *id, const char *action);
+/* POST kill: QMP quit, SIGKILL after 3 s. BODY (NULL: none) may hold {"orphan_pid": PID}, the
+ * confirmation an orphaned VM needs (vm_orphan.h). */
+void vm_req_kill(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
 void vm_req_screenshot(struct vm_manager *m, struct core_req *r, const char *id);
 void vm_req_log(struct vm_manager *m, struct core_req *r, const char *id, unsigned tail);
 void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id);

@@ -243,6 +243,11 @@ void vm_agent_req(struct vm_manager *m, struct core_req *r, const char *id) {
     core_req_reply_error(r, 409, "invalid_state", "the VM is %s", vm_state_names[v->state]);
     return;
   }
+  char why[600];
+  if (vm_not_answering(v, why, sizeof(why))) { /* the agent's socket is QEMU's: nobody would answer */
+    core_req_reply_error(r, 504, "qemu_not_answering", "%s; Force stop (POST kill) ends it", why);
+    return;
+  }
   struct agent_q *q = xcalloc(1, sizeof(*q));
   char path[4300];
   q->r = r;

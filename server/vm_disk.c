@@ -360,6 +360,11 @@ static void on_block_resized(struct qmp *q, json_t *ret, const char *err, void *
   struct disk_ctx *x = ud;
   (void)q;
   (void)ret;
+  if (err && x->v->qmp && qmp_stalled(x->v->qmp)) {
+    vm_reply_qmp_error(x->v, x->r, "block_resize", err);
+    done(x);
+    return;
+  }
   if (err) {
     core_req_reply_error(x->r, 409, "resize_failed", "block_resize: %s", err);
     done(x);

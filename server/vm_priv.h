@@ -16,7 +16,9 @@
 
 struct core_req;
 
-enum vm_state { ST_STOPPED, ST_STARTING, ST_RUNNING, ST_PAUSED, ST_SHUTTING_DOWN, ST_CRASHED };
+/* ST_ORPHANED: no QEMU of the daemon's, but a process it cannot prove to be this VM's holds the
+ * VM's files (vm_orphan.h); counts as active (no start, delete or config change). */
+enum vm_state { ST_STOPPED, ST_STARTING, ST_RUNNING, ST_PAUSED, ST_SHUTTING_DOWN, ST_CRASHED, ST_ORPHANED };
 extern const char *const vm_state_names[];
 
 struct waiter {
@@ -29,18 +31,27 @@ struct vm {
   struct vm_config cfg;
   int64_t created;
   enum vm_state state;
-  char reason[256];
+  char reason[512];
   /* The QEMU process, while there is one. */
   pid_t pid;
-  bool is_child; /* started by this daemon: waitpid() gives its status */
-  bool adopted;  /* reattached after a daemon restart */
+  uint64_t start_time; /* with the pid and the boot, which process it is (pident.h) */
+  char *exe;           /* what runs: /proc/PID/exe once QMP answered (the ELF behind a wrapper) */
+  bool is_child;       /* started by this daemon: waitpid() gives its status */
+  bool adopted;        /* reattached after a daemon restart */
+  bool confirmed;      /* an adopted QEMU said this VM's uuid over QMP */
+  char fail_note[160]; /* why the daemon killed a QEMU that did not come up, for its exit reason */
+  unsigned ready_deadline_ms;
+  pid_t tpm_pid; /* its swtpm when known (pidfile read at its start), with its start time */
+  uint64_t tpm_start_time;
   int pidfd;
   uv_poll_t *pidpoll;
   json_t *argv;
   struct qmp *qmp;
   bool qmp_ready;
   bool quit_requested, guest_shutdown;
+  bool proc_stopped; /* its process was last seen stopped (SIGSTOP, a debugger): the reason says so */
   uv_timer_t *kill_timer, *shutdown_timer;
+  uv_timer_t *ready_timer; /* QMP's greeting is due: a start fails, a reattach says it waits */
   struct waiter *start_waiters, *exit_waiters;
   json_t *forwards_active;
   unsigned shot_seq;
@@ -49,6 +60,13 @@ struct vm {
   char *json_text; /* cache of vm_to_json() as compact text for listings; NULL when stale */
   size_t json_len;
   bool busy; /* a snapshot or disk operation runs (vm_snap.c, vm_disk.c): no start, delete or other one */
+  /* ST_ORPHANED (vm_orphan.c): what holds the files, why it is not adopted, kills in progress. */
+  struct vm_orphan **orphans;
+  size_t n_orphans;
+  char orphan_why[200];
+  char orphan_gone[300];
+  bool orphan_killed;
+  struct waiter *orphan_waiters;
   struct vm *next;
 };
 
@@ -84,5 +102,36 @@ void vm_apply_status(struct vm *v, json_t *ret);
 json_t *vm_clipboard_backend(bool on);
 /* Start V as POST start does; LOADVM non-NULL: from that snapshot (-loadvm). */
 void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm);
+/* Answer R for the QMP command WHAT that failed with ERR: 504 qemu_not_answering when QEMU did not
+ * answer in time (qmp.h: stalled), with what its process is doing; else 500 internal. */
+void vm_reply_qmp_error(struct vm *v, struct core_req *r, const char *what, const char *err);
+/* QEMU cannot answer now: its QMP connection is stalled, or its process is stopped (SIGSTOP, a
+ * debugger). WHY says so for an error message. */
+bool vm_not_answering(struct vm *v, char *why, size_t len);
+
+/* vm.c's pieces vm_orphan.c uses. */
+void vm_set_state(struct vm *v, enum vm_state s, const char *reason);
+void vm_close_handle(void *h); /* uv_close + free */
+void vm_park(struct waiter **list, struct core_req *r);
+/* Answer every parked request: with the VM when ERRMSG is NULL, else with STATUS and CODE. */
+void vm_answer_waiters(struct vm *v, struct waiter **list, int status, const char *code, const char *errmsg);
+void vm_forget_last_exit(struct vm *v);
+void vm_on_kill_timer(uv_timer_t *t);
+
+/* vm_orphan.c (vm_orphan.h). V has no QEMU of its own: look for processes holding its files.
+ * Left-over swtpm processes alone are stopped; anything else makes V orphaned (WHY_NOT: why the
+ * daemon did not adopt it, for the reason). True when V is orphaned now. */
+bool vm_orphans_check(struct vm *v, const char *why_not);
+/* The same for N VMs with one pass over /proc (daemon start); ORPHANED[i] the answer for VS[i]. */
+void vm_orphans_check_all(struct vm **vs, const char *const *why_not, size_t n, bool *orphaned);
+/* POST kill of an orphaned VM with {"orphan_pid": PID} (JPID, NULL when absent): PID checked again
+ * (still the process found, still holding the files), then it and the VM's swtpm processes get
+ * SIGTERM (SIGKILL after 3 s); R is answered once they are gone. */
+void vm_orphan_kill(struct vm *v, struct core_req *r, json_t *jpid);
+/* 409 orphaned for ACTION ("start"), naming the pids. */
+void vm_orphans_refuse(struct vm *v, struct core_req *r, const char *action);
+void vm_orphans_on_kill_timer(struct vm *v);
+json_t *vm_orphans_json(struct vm *v);
+void vm_orphans_release(struct vm *v);
 
 #endif

@@ -25,6 +25,9 @@
 #include "vm_priv.h"
 
 #define SNAP_NAME_MAX 64
+/* savevm, loadvm and delvm write or read the machine's memory and walk the disks' clusters:
+ * minutes for a big machine, not forever (QEMU hung, or stopped). */
+#define SNAP_QMP_TIMEOUT_MS (20 * 60 * 1000)
 
 enum snap_op { OP_LIST, OP_CREATE, OP_RESTORE, OP_DELETE };
 
@@ -36,7 +39,7 @@ struct snap_ctx {
   size_t disk;     /* next disk for qemu-img */
   size_t done;     /* disks already changed (create: to undo on failure) */
   char *failure;   /* set when a step failed (create: while undoing) */
-  int fail_status; /* its HTTP status: 409 when QEMU refused, else 500 */
+  int fail_status; /* its HTTP status: 409 when QEMU refused, 504 when it did not answer, else 500 */
   bool swapped;    /* savevm: the clipboard chardev was swapped for a null one */
 };
 
@@ -251,7 +254,8 @@ static void on_relisted(struct list_ctx *l, void *ud) {
 static void finish(struct snap_ctx *x) {
   struct vm *v = x->v;
   if (x->failure) {
-    core_req_reply_error(x->r, x->fail_status ? x->fail_status : 500, "snapshot_failed", "%s", x->failure);
+    core_req_reply_error(x->r, x->fail_status ? x->fail_status : 500,
+                         x->fail_status == 504 ? "qemu_not_answering" : "snapshot_failed", "%s", x->failure);
     ctx_free(x);
     return;
   }
@@ -287,6 +291,8 @@ static void on_hmp_result(struct snap_ctx *x, json_t *ret, const char *err) {
   const char *out = json_string_value(ret);
   if (err || !out) {
     x->failure = xasprintf("QEMU did not answer: %s", err ? err : "no text");
+    if (x->v->qmp && qmp_stalled(x->v->qmp))
+      x->fail_status = 504;
   } else if (out[0]) {
     char *msg = xstrdup(strncmp(out, "Error: ", 7) == 0 ? out + 7 : out);
     size_t n = strlen(msg);
@@ -306,7 +312,8 @@ static void on_hmp(struct qmp *q, json_t *ret, const char *err, void *ud) {
 
 static void hmp(struct snap_ctx *x, const char *verb) {
   char *line = xasprintf("%s %s", verb, x->name);
-  qmp_command(x->v->qmp, "human-monitor-command", json_pack("{s:s}", "command-line", line), on_hmp, x);
+  qmp_command_timeout(x->v->qmp, "human-monitor-command", json_pack("{s:s}", "command-line", line),
+                      SNAP_QMP_TIMEOUT_MS, on_hmp, x);
   free(line);
 }
 
@@ -341,7 +348,8 @@ static void on_vdagent_off(struct qmp *q, json_t *ret, const char *err, void *ud
   (void)ret;
   x->swapped = !err; /* a paused VM's port refuses: its chardev is the null one already */
   char *line = xasprintf("savevm %s", x->name);
-  qmp_command(q, "human-monitor-command", json_pack("{s:s}", "command-line", line), on_saved, x);
+  qmp_command_timeout(q, "human-monitor-command", json_pack("{s:s}", "command-line", line),
+                      SNAP_QMP_TIMEOUT_MS, on_saved, x);
   free(line);
 }
 
@@ -464,6 +472,12 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
     }
     if (v->busy) {
       core_req_reply_error(r, 409, "busy", "another snapshot or disk operation is running on this VM");
+      return;
+    }
+    char why[600];
+    if ((v->state == ST_RUNNING || v->state == ST_PAUSED) && vm_not_answering(v, why, sizeof(why))) {
+      core_req_reply_error(r, 504, "qemu_not_answering", "snapshots: %s; Force stop (POST kill) ends it",
+                           why);
       return;
     }
     if (v->cfg.n_disks == 0) {

@@ -17,7 +17,7 @@ static void on_ready(struct qmp *q, const char *err, void *ud) {
 }
 static void on_event(struct qmp *q, const char *name, json_t *data, void *ud) {}
 static void on_closed(struct qmp *q, const char *why, void *ud) {}
-static const struct qmp_callbacks cbs = {on_ready, on_event, on_closed};
+static const struct qmp_callbacks cbs = {on_ready, on_event, on_closed, NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uv_loop_t loop;

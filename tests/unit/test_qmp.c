@@ -30,7 +30,7 @@ struct fx {
   int lfd, peer;
   uv_loop_t loop;
   struct qmp *q;
-  int ready, closed, events, replies;
+  int ready, closed, events, replies, stalls, unstalls;
   char last_err[256], last_event[64];
   json_t *last_ret;
 };
@@ -54,7 +54,15 @@ static void on_closed(struct qmp *q, const char *why, void *ud) {
   snprintf(f->last_err, sizeof(f->last_err), "%s", why);
 }
 
-static const struct qmp_callbacks cbs = {on_ready, on_event, on_closed};
+static void on_stall(struct qmp *q, bool stalled, const char *why, void *ud) {
+  struct fx *f = ud;
+  if (stalled)
+    f->stalls++;
+  else
+    f->unstalls++;
+}
+
+static const struct qmp_callbacks cbs = {on_ready, on_event, on_closed, on_stall};
 
 static void pump(struct fx *f, int ms) {
   for (int i = 0; i < ms; i++) {
@@ -236,6 +244,57 @@ static void test_peer_hangup_before_greeting(void **state) {
   assert_int_equal(f->closed, 0);
 }
 
+/* A QEMU that does not answer (stopped, hung): the command fails at its deadline, the next one at
+ * once without being sent; the late reply is dropped (not "a reply to an unknown command") and
+ * ends the stall. */
+static void test_deadline_and_stall(void **state) {
+  struct fx *f = *state;
+  handshake(f);
+  qmp_command_timeout(f->q, "screendump", NULL, 50, on_reply, f);
+  json_int_t id = peer_read_id(f, "screendump");
+  pump(f, 150);
+  assert_int_equal(f->replies, 1);
+  assert_non_null(strstr(f->last_err, "did not answer screendump within 1 s"));
+  assert_int_equal(f->stalls, 1);
+  assert_true(qmp_stalled(f->q));
+  qmp_command(f->q, "query-status", NULL, on_reply, f); /* refused at once */
+  assert_int_equal(f->replies, 2);
+  assert_non_null(strstr(f->last_err, "not answering"));
+  assert_non_null(strstr(f->last_err, "query-status was not sent"));
+  struct pollfd p = {f->peer, POLLIN, 0};
+  assert_int_equal(poll(&p, 1, 20), 0); /* nothing reached QEMU */
+  char reply[128];
+  snprintf(reply, sizeof(reply), "{\"return\": {}, \"id\": %lld}\r\n", (long long)id);
+  peer_write(f, reply);
+  pump(f, 20);
+  assert_int_equal(f->replies, 2); /* the abandoned command's callback does not run twice */
+  assert_int_equal(f->closed, 0);
+  assert_int_equal(f->unstalls, 1);
+  assert_false(qmp_stalled(f->q));
+  qmp_command(f->q, "query-status", NULL, on_reply, f);
+  id = peer_read_id(f, "query-status");
+  snprintf(reply, sizeof(reply), "{\"return\": {\"status\": \"running\"}, \"id\": %lld}\r\n", (long long)id);
+  peer_write(f, reply);
+  pump(f, 20);
+  assert_int_equal(f->replies, 3);
+  assert_string_equal(f->last_err, "");
+}
+
+/* A command without a deadline waits; closing fails it once. */
+static void test_no_deadline_waits(void **state) {
+  struct fx *f = *state;
+  handshake(f);
+  qmp_command_timeout(f->q, "human-monitor-command", NULL, 0, on_reply, f);
+  peer_read_id(f, "human-monitor-command");
+  pump(f, 100);
+  assert_int_equal(f->replies, 0);
+  assert_false(qmp_stalled(f->q));
+  qmp_close(f->q);
+  f->q = NULL;
+  assert_int_equal(f->replies, 1);
+  assert_non_null(strstr(f->last_err, "closed"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_handshake_events_and_split_reply, setup, teardown),
@@ -244,6 +303,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reply_to_unknown_id_closes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_endless_line_is_capped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_peer_hangup_before_greeting, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deadline_and_stall, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_deadline_waits, setup, teardown),
   };
   return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }

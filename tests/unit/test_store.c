@@ -90,17 +90,27 @@ static void test_runtime_and_exits_cascade(void **state) {
   assert_int_equal(store_vm_insert(f->st, "vm", "vm", cfg, 1), STORE_OK);
   json_decref(cfg);
   json_t *argv = json_pack("[s, s]", "/usr/bin/qemu-system-x86_64", "-m");
-  assert_int_equal(store_runtime_set(f->st, "vm", 1234, argv, 5), STORE_OK);
+  struct store_runtime rt = {
+      .pid = 1234, .argv = argv, .started = 5, .start_time = 777, .tpm_start_time = -1};
+  snprintf(rt.boot_id, sizeof(rt.boot_id), "b00t");
+  assert_int_equal(store_runtime_set(f->st, "vm", &rt), STORE_OK);
   /* No such VM: the foreign key refuses the row (a constraint, like a duplicate name). */
-  assert_int_equal(store_runtime_set(f->st, "ghost", 1, argv, 5), STORE_CONFLICT);
-  pid_t pid;
-  json_t *back;
-  int64_t started;
-  assert_int_equal(store_runtime_get(f->st, "vm", &pid, &back, &started), STORE_OK);
-  assert_int_equal(pid, 1234);
-  assert_int_equal(started, 5);
-  assert_true(json_equal(argv, back));
-  json_decref(back);
+  assert_int_equal(store_runtime_set(f->st, "ghost", &rt), STORE_CONFLICT);
+  struct store_runtime back;
+  assert_int_equal(store_runtime_get(f->st, "vm", &back), STORE_OK);
+  assert_int_equal(back.pid, 1234);
+  assert_int_equal(back.started, 5);
+  assert_int_equal(back.start_time, 777);
+  assert_string_equal(back.boot_id, "b00t");
+  assert_string_equal(back.exe, "");
+  assert_int_equal(back.tpm_pid, 0);
+  assert_int_equal(back.tpm_start_time, -1);
+  assert_true(json_equal(argv, back.argv));
+  json_decref(back.argv);
+  assert_int_equal(store_runtime_set_exe(f->st, "vm", "/usr/libexec/qemu-system-i386"), STORE_OK);
+  assert_int_equal(store_runtime_get(f->st, "vm", &back), STORE_OK);
+  assert_string_equal(back.exe, "/usr/libexec/qemu-system-i386");
+  json_decref(back.argv);
   json_decref(argv);
   for (int i = 0; i < 25; i++) {
     json_t *tail = json_pack("[s]", "line");
@@ -115,11 +125,43 @@ static void test_runtime_and_exits_cascade(void **state) {
   assert_true(json_is_null(json_object_get(last, "exit_code")));
   json_decref(last);
   assert_int_equal(store_vm_delete(f->st, "vm"), STORE_OK);
-  assert_int_equal(store_runtime_get(f->st, "vm", &pid, &back, &started), STORE_NOT_FOUND);
+  assert_int_equal(store_runtime_get(f->st, "vm", &back), STORE_NOT_FOUND);
   assert_null(store_exit_last(f->st, "vm"));
   int n = 0;
   assert_int_equal(store_vm_each(f->st, count_cb, &n), STORE_OK);
   assert_int_equal(n, 0);
+}
+
+/* A runtime row written before migration 3 (no identity columns) stays readable: start_time -1,
+ * boot_id "" (vm.c then identifies the process the old way). */
+static void test_runtime_row_from_v2(void **state) {
+  struct fx *f = *state;
+  store_free(f->st);
+  f->st = NULL;
+  unlink(f->path);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  for (unsigned i = 0; i < 2; i++)
+    assert_int_equal(sqlite3_exec(db, store_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "PRAGMA user_version = 2;"
+                   "INSERT INTO vms VALUES('vm', 'vm', '{}', 1, 1);"
+                   "INSERT INTO vm_runtime VALUES('vm', 42, '[\"/usr/bin/qemu-system-i386\"]', 9);",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  char err[256];
+  f->st = store_open(f->path, err, sizeof(err));
+  assert_non_null(f->st);
+  struct store_runtime rt;
+  assert_int_equal(store_runtime_get(f->st, "vm", &rt), STORE_OK);
+  assert_int_equal(rt.pid, 42);
+  assert_int_equal(rt.started, 9);
+  assert_int_equal(rt.start_time, -1);
+  assert_string_equal(rt.boot_id, "");
+  assert_int_equal(rt.tpm_start_time, -1);
+  json_decref(rt.argv);
 }
 
 int main(void) {
@@ -128,6 +170,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_vm_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runtime_and_exits_cascade, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_runtime_row_from_v2, setup, teardown),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
