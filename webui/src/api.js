@@ -72,7 +72,8 @@ export const createVm = (fields) => api('POST', '/vms', fields, LONG);
 export const patchVm = (id, fields) => api('PATCH', vmPath(id), fields);
 export const deleteVm = (id, keepDisks) => api('DELETE', vmPath(id) + (keepDisks ? '?keep_disks=true' : ''), undefined, LONG);
 export const cloneVm = (id, name) => api('POST', `${vmPath(id)}/clone`, { name }, LONG);
-export const vmAction = (id, action) => api('POST', `${vmPath(id)}/${action}`, undefined, LONG);
+// BODY: optional, e.g. kill of an orphaned VM: {orphan_pid} (the pid shown, as the confirmation).
+export const vmAction = (id, action, body) => api('POST', `${vmPath(id)}/${action}`, body, LONG);
 export const vmLog = (id, tail = 200) => api('GET', `${vmPath(id)}/log?tail=${tail}`, undefined, { text: true });
 export const vmCmdline = (id) => api('GET', `${vmPath(id)}/cmdline`);
 // The QEMU guest agent's view of a running VM: {agent: true, version, hostname, os, interfaces} or {agent: false, reason}.

@@ -7,7 +7,7 @@ import { h } from './dom.js';
 import { t } from './i18n.js';
 import { vmAction } from './api.js';
 
-export const STATES = ['stopped', 'starting', 'running', 'paused', 'shutting-down', 'crashed'];
+export const STATES = ['stopped', 'starting', 'running', 'paused', 'shutting-down', 'crashed', 'orphaned'];
 
 export function stateLabel(state) {
   return STATES.includes(state) ? t('state.' + state) : String(state);

@@ -81,15 +81,35 @@ export async function startDaemon({ daemon, ui, name = 'test', env = {}, args = 
   chmodSync(tmp, 0o711); // run as root, the daemon runs QEMU as an unprivileged user that must get through
   const dataDir = join(tmp, 'data');
   const logPath = join(tmp, 'daemon.log');
-  const logFd = openSync(logPath, 'a');
   const allow = ALLOWED_PATHS.filter(isDir).flatMap((p) => ['--allow-path', p]);
-  const proc = spawn(daemon, ['serve', '--data-dir', dataDir, '--bind', bind, '--port', '0',
-    '--ws-port', '0', '--ui-dir', ui, ...allow, ...args], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
-  closeSync(logFd);
+  let proc = null;
   let exited = null;
-  proc.on('exit', (code, sig) => { exited = { code, sig }; });
+  const spawnDaemon = () => {
+    const logFd = openSync(logPath, 'a');
+    const p = spawn(daemon, ['serve', '--data-dir', dataDir, '--bind', bind, '--port', '0',
+      '--ws-port', '0', '--ui-dir', ui, ...allow, ...args], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
+    closeSync(logFd);
+    exited = null;
+    p.on('exit', (code, sig) => { if (proc === p) exited = { code, sig }; });
+    proc = p;
+    d.proc = p;
+  };
+  // Wait (bounded) for THIS process's endpoint.json (an old one stays behind a daemon killed with -9).
+  const readEndpoint = async () => {
+    const ep = join(dataDir, 'run', 'endpoint.json');
+    const info = await waitFor('the daemon to write run/endpoint.json', () => {
+      if (exited) throw new Error(`daemon exited (${JSON.stringify(exited)}): ${d.log(20)}`);
+      if (!existsSync(ep)) return null;
+      try {
+        const j = JSON.parse(readFileSync(ep, 'utf8'));
+        return j.pid === proc.pid ? j : null;
+      } catch { return null; }
+    }, { timeoutMs: 15000, intervalMs: 50 });
+    if (!info.http || !info.ws || !info.token) throw new Error('endpoint.json lacks "http", "ws" or "token": ' + JSON.stringify(info));
+    Object.assign(d, { http: info.http, ws: info.ws, pid: info.pid, token: info.token, lan: info.lan || null });
+  };
   const d = {
-    tmp, dataDir, logPath, proc, http: null, ws: null, pid: null, token: null, lan: null,
+    tmp, dataDir, logPath, proc: null, http: null, ws: null, pid: null, token: null, lan: null,
     // What a program sends: the API token from endpoint.json.
     auth: () => ({ Authorization: 'Bearer ' + d.token }),
     // The link that logs a browser in (the daemon answers 303 to PATH with its session cookie).
@@ -118,6 +138,18 @@ export async function startDaemon({ daemon, ui, name = 'test', env = {}, args = 
       const vm = await d.api('POST', '/vms', fields);
       return d.api('POST', `/vms/${vm.id}/start`, undefined, { timeoutMs: 90000 });
     },
+    // The daemon killed with -9: its VMs' QEMUs run on (what a crash or an OOM kill leaves).
+    async kill9() {
+      if (!exited) { try { proc.kill('SIGKILL'); } catch { /* gone */ } }
+      await waitFor('the daemon to die', () => exited, { timeoutMs: 5000, intervalMs: 20 });
+    },
+    // A new daemon on the same data dir (after kill9() or stop-less changes to its database):
+    // new ports and token, so a browser logs in again (ctx.browser() after this does).
+    async restart() {
+      if (!exited) await d.kill9();
+      spawnDaemon();
+      await readEndpoint();
+    },
     async stop({ keep = false } = {}) {
       if (!exited) {
         try { proc.kill('SIGTERM'); } catch { /* gone */ }
@@ -132,14 +164,8 @@ export async function startDaemon({ daemon, ui, name = 'test', env = {}, args = 
     },
   };
   try {
-    const ep = join(dataDir, 'run', 'endpoint.json');
-    const info = await waitFor('the daemon to write run/endpoint.json', () => {
-      if (exited) throw new Error(`daemon exited (${JSON.stringify(exited)}): ${d.log(20)}`);
-      if (!existsSync(ep)) return null;
-      try { return JSON.parse(readFileSync(ep, 'utf8')); } catch { return null; }
-    }, { timeoutMs: 15000, intervalMs: 50 });
-    if (!info.http || !info.ws || !info.token) throw new Error('endpoint.json lacks "http", "ws" or "token": ' + JSON.stringify(info));
-    Object.assign(d, { http: info.http, ws: info.ws, pid: info.pid, token: info.token, lan: info.lan || null });
+    spawnDaemon();
+    await readEndpoint();
   } catch (e) {
     await d.stop();
     throw e;

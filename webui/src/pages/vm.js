@@ -2,6 +2,8 @@
 // VM page (/vm/{id}): state live from the event stream; Start, Pause, Resume,
 // Shut down, Force stop, Reset (each enabled only when valid); Console; the
 // last crash record (signal, exit code, last log lines) shown prominently;
+// an orphaned VM's processes (pid, program, why not adopted) each with Kill
+// process PID (confirmed; the kill names the pid: {orphan_pid});
 // the log as a live tail (polled while QEMU runs); the QEMU command line;
 // Settings (name any time; memory, CPUs and boot order while stopped, PATCH);
 // Remote desktop (RDP target, Open RDP console: pages/vm-rdp.js); Snapshots
@@ -10,7 +12,7 @@
 // shortcuts (pages/vm-shortcuts.js); Network and port forwards (pages/vm-network.js);
 // Clone (a stopped VM: a copy with its own disks, then its page); Delete with
 // a confirmation. Guest and daemon text is set as text only.
-import { getVm, getHost, patchVm, deleteVm, cloneVm, vmLog, vmCmdline, vmGuest, screenshotUrl } from '../api.js';
+import { getVm, getHost, patchVm, deleteVm, cloneVm, vmAction, vmLog, vmCmdline, vmGuest, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
@@ -55,6 +57,51 @@ export function mount(root, { id }) {
 
     const facts = h('dl', { class: 'facts' });
     const crash = h('section', { class: 'crash', role: 'region', 'aria-labelledby': 'crash-title', hidden: true });
+    const orphans = h('section', { class: 'orphans', role: 'region', 'aria-labelledby': 'orphans-title', hidden: true });
+    let orphansKey = null; // the list drawn last: redrawn only when it changes (a button keeps its focus)
+
+    // An orphaned VM: its process ends only through this confirmation, which names the pid.
+    async function killOrphan(o, btn) {
+      errors.clear();
+      const ok = await confirmDialog({
+        title: t('vm.orphan_kill_title', { pid: o.pid }),
+        message: t('vm.orphan_kill_message', { pid: o.pid, exe: o.exe || '?' }),
+        confirm: t('vm.orphan_kill', { pid: o.pid }),
+        danger: true,
+      });
+      if (!ok) return;
+      status.textContent = t('vm.orphan_killing', { pid: o.pid });
+      try {
+        const v = await withBusy(btn, () => vmAction(id, 'kill', { orphan_pid: o.pid }));
+        status.textContent = '';
+        if (alive && v && v.id) setVm(v);
+      } catch (err) {
+        status.textContent = '';
+        errors.show(err);
+        load();
+      }
+    }
+
+    function renderOrphans() {
+      const list = vm.state === 'orphaned' ? vm.orphans || [] : [];
+      orphans.hidden = !list.length;
+      const key = JSON.stringify(list);
+      if (key === orphansKey) return;
+      orphansKey = key;
+      orphans.replaceChildren(
+        h('h2', { id: 'orphans-title', text: t('vm.orphans_title') }),
+        h('p', { class: 'hint', text: t('vm.orphans_hint') }),
+        h('ul', {}, list.map((o) => {
+          const btn = h('button', { type: 'button', class: 'btn danger', dataset: { orphanPid: String(o.pid) }, text: t('vm.orphan_kill', { pid: o.pid }) });
+          btn.addEventListener('click', () => killOrphan(o, btn));
+          return h('li', { dataset: { pid: String(o.pid) } },
+            h('dl', {},
+              h('dt', { text: t('vm.orphan_pid') }), h('dd', { class: 'orphan-pid', text: String(o.pid) + (o.swtpm ? ` — ${t('vm.orphan_swtpm')}` : '') }),
+              h('dt', { text: t('vm.orphan_exe') }), h('dd', { class: 'orphan-exe', text: o.exe || '—' }),
+              h('dt', { text: t('vm.orphan_why') }), h('dd', { class: 'orphan-why', text: o.why || '—' })),
+            h('div', { class: 'row' }, btn));
+        })));
+    }
 
     const logPre = h('pre', { class: 'log', tabindex: '0', 'aria-label': t('vm.log') });
     const logLive = h('span', { class: 'tag' });
@@ -179,6 +226,7 @@ export function mount(root, { id }) {
       h('div', { class: 'page-head' }, h('div', { class: 'title-row' }, title, badge), consoleLink),
       reason,
       h('div', { class: 'actions toolbar-actions', role: 'group', 'aria-label': t('vm.actions') }, actions.buttons),
+      orphans,
       crash,
       h('div', { class: 'vm-grid' },
         h('section', { 'aria-labelledby': 'ov-title' }, h('h2', { id: 'ov-title', text: t('vm.overview') }), shot, facts),
@@ -211,6 +259,7 @@ export function mount(root, { id }) {
         facts.replaceChildren();
         const fact = (k, val) => facts.append(h('dt', { text: k }), h('dd', { text: val }));
         fact(t('field.arch'), vm.arch);
+        if (vm.qemu_binary) fact(t('vm.qemu_binary'), vm.qemu_binary); // what runs (Debian's i386 wrapper execs another)
         fact(t('vm.accelerator'), vm.accelerator ? t('accel.' + vm.accelerator) : '—');
         fact(t('field.memory'), String(vm.memory_mib));
         fact(t('field.cpus'), String(vm.cpus));
@@ -254,6 +303,7 @@ export function mount(root, { id }) {
           tpmBox.checked = !!vm.tpm;
           autoBox.checked = !!vm.autostart;
         }
+        renderOrphans();
         const ex = vm.last_exit;
         crash.hidden = !(ex && ex.status === 'crashed' && vm.state === 'crashed');
         if (!crash.hidden) {
