@@ -2,12 +2,15 @@
 /* core: see core.h. */
 #include "core.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
+#include "crashpt.h"
 #include "dl.h"
 #include "proc.h"
 #include "store.h"
@@ -42,6 +45,31 @@ static void on_signal(uv_signal_t *s, int signum) {
   core_stop(c);
 }
 
+/* write_file_atomic()'s NAME.tmp.PID files that a killed daemon left in run/, secrets/, tls/
+ * (this daemon holds run/daemon.lock: no other one is writing there). */
+static void sweep_atomic_temps(const char *data_dir) {
+  static const char *const dirs[] = {"run", "secrets", "tls"};
+  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+    char dir[4200], path[4500];
+    if (fmt_path(dir, sizeof(dir), "%s/%s", data_dir, dirs[i]) < 0)
+      continue;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      const char *t = strstr(e->d_name, ".tmp.");
+      char *end;
+      long pid = t ? strtol(t + 5, &end, 10) : 0;
+      if (!t || t == e->d_name || pid <= 0 || *end || pid == (long)getpid() ||
+          fmt_path(path, sizeof(path), "%s/%s", dir, e->d_name) < 0)
+        continue;
+      log_info("start-up: removing %s (left by a killed daemon)", path);
+      unlink(path);
+    }
+    if (d)
+      closedir(d);
+  }
+}
+
 int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, char *err,
               size_t errlen) {
   memset(c, 0, sizeof(*c));
@@ -64,6 +92,8 @@ int core_init(struct core *c, const char *data_dir, struct auth *auth, struct pa
   c->store = store_open(path, err, errlen);
   if (!c->store)
     return -1;
+  crashpt_init();
+  sweep_atomic_temps(data_dir);
   c->vms = vm_manager_new(c);
   if (vm_manager_load(c->vms, err, errlen) < 0)
     return -1;

@@ -24,6 +24,7 @@
 #include "dl.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "crashpt.h"
 #include "dl_engine.h"
 #include "dl_hash.h"
 #include "dl_ms.h"
@@ -249,10 +251,17 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v) {
 
 static void db_save(struct dl *d) {
   sqlite3_stmt *s;
+  /* An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, and ON DELETE CASCADE took
+   * the download's segment rows with it at every state change (a restart then fetched it all again). */
   const char *sql =
-      "INSERT OR REPLACE INTO downloads(id, name, urls, catalog_id, algo, expected, state, total, "
+      "INSERT INTO downloads(id, name, urls, catalog_id, algo, expected, state, total, "
       "single, connections, speed_limit, error, image_id, created_at, finished_at, boot_id) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
+      "urls = excluded.urls, catalog_id = excluded.catalog_id, algo = excluded.algo, "
+      "expected = excluded.expected, state = excluded.state, total = excluded.total, "
+      "single = excluded.single, connections = excluded.connections, speed_limit = excluded.speed_limit, "
+      "error = excluded.error, image_id = excluded.image_id, created_at = excluded.created_at, "
+      "finished_at = excluded.finished_at, boot_id = excluded.boot_id";
   if (sqlite3_prepare_v2(d->m->db, sql, -1, &s, NULL) != SQLITE_OK) {
     log_err("dl: SQLite: %s", sqlite3_errmsg(d->m->db));
     return;
@@ -756,21 +765,36 @@ static void finalize(struct dl *d) {
     return;
   }
   char path[4400], base[256];
-  if (unique_image_path(d->m, d->name, path, sizeof(path), base, sizeof(base)) < 0 ||
-      rename(part, path) < 0) {
-    fail(d, 500, "io_error", "cannot move %s into the image library: %s", part, strerror(errno));
+  if (unique_image_path(d->m, d->name, path, sizeof(path), base, sizeof(base)) < 0) {
+    fail(d, 500, "io_error", "cannot move %s into the image library: no free name for %s", part, d->name);
     return;
   }
+  /* The image's row and the download's "completed" in one transaction, then the rename: a crash
+   * in between leaves a complete, verified .part that the next start renames (dl_manager_load). */
+  crashpt("download:before_row");
   char iid[37];
   random_uuid(iid);
   const char *origin = d->eff_url ? d->eff_url : json_string_value(json_array_get(d->urls, 0));
+  db_exec(d->m->db, "BEGIN");
   image_insert(d->m, iid, base, path, (int64_t)size, d->algo == DL_SHA256 ? d->actual : NULL, "download",
                origin);
   d->image_id = xstrdup(iid);
   if (d->total < 0)
     d->total = (int64_t)size;
-  db_save_segs(d->m, d->id, NULL, NULL);
   set_state(d, ST_COMPLETED);
+  db_exec(d->m->db, "COMMIT");
+  crashpt("download:before_rename");
+  if (rename(part, path) < 0) {
+    int e = errno;
+    db_delete(d->m, "images", iid);
+    free(d->image_id);
+    d->image_id = NULL;
+    d->state = ST_VERIFYING; /* so that fail() announces the change */
+    fail(d, 500, "io_error", "cannot move %s into the image library: %s", part, strerror(e));
+    return;
+  }
+  crashpt("download:after_rename");
+  db_save_segs(d->m, d->id, NULL, NULL);
   close(d->fd);
   d->fd = -1;
 }
@@ -784,8 +808,10 @@ static void check_complete(struct dl *d) {
   bool done = d->single ? true : dl_segs_complete(&d->segs);
   if (!done)
     return;
-  if (d->state == ST_RUNNING)
+  if (d->state == ST_RUNNING) {
+    save_written(d); /* every byte is there: a restart while verifying fetches nothing again */
     set_state(d, ST_VERIFYING);
+  }
   uint64_t size = dl_bytes(d);
   if (d->hashed < size || d->hash_busy) {
     hash_kick(d);
@@ -1838,6 +1864,7 @@ struct import_job {
   struct dl_manager *m;
   struct core_req *r;
   char src[4096], dst[4400], name[256], mode[16];
+  char tmp[4400]; /* DATA/images/.import-RANDOM: written there, renamed to dst once checked */
   char sha[DL_HASH_MAX_HEX + 1];
   int64_t size;
   int err;
@@ -1851,7 +1878,7 @@ static void import_work(uv_work_t *w) {
     j->err = errno;
     return;
   }
-  int out = open(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (out < 0) {
     j->err = errno;
     close(in);
@@ -1862,13 +1889,13 @@ static void import_work(uv_work_t *w) {
     goto done;
   }
   close(out);
-  unlink(j->dst);
+  unlink(j->tmp);
   out = -1;
-  if (link(j->src, j->dst) == 0) {
+  if (link(j->src, j->tmp) == 0) {
     snprintf(j->mode, sizeof(j->mode), "hardlink");
     goto done;
   }
-  out = open(j->dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  out = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (out < 0) {
     j->err = errno;
     goto done;
@@ -1897,7 +1924,7 @@ static void import_work(uv_work_t *w) {
     dl_hash_final_hex(h, j->sha);
   dl_hash_free(h);
   if (j->err)
-    unlink(j->dst);
+    unlink(j->tmp);
 done:
   if (out >= 0)
     close(out);
@@ -1921,7 +1948,7 @@ static void import_after(uv_work_t *w, int status) {
   m->imports--;
   if (m->closing) {
     if (!j->err)
-      unlink(j->dst);
+      unlink(j->tmp);
     core_req_reply_error(r, 503, "shutting_down", "the daemon is shutting down");
     if (m->imports == 0)
       manager_free_rest(m);
@@ -1929,12 +1956,18 @@ static void import_after(uv_work_t *w, int status) {
     core_req_reply_error(r, j->err == ENOSPC ? 507 : 500,
                          j->err == ENOSPC ? "insufficient_storage" : "io_error", "path: cannot import %s: %s",
                          j->src, strerror(j->err));
-  } else if ((ir = library_check(j->dst, j->name, ierr, sizeof(ierr))) != IMG_OK) {
-    unlink(j->dst);
+  } else if ((ir = library_check(j->tmp, j->name, ierr, sizeof(ierr))) != IMG_OK) {
+    unlink(j->tmp);
     core_req_reply_error(r, 400, img_result_code(ir), "%s", ierr);
+  } else if ((crashpt("import:before_rename"),
+              unique_image_path(m, j->name, j->dst, sizeof(j->dst), j->name, sizeof(j->name))) < 0 ||
+             rename(j->tmp, j->dst) < 0) {
+    unlink(j->tmp);
+    core_req_reply_error(r, 409, "conflict", "name: cannot name the image %s", j->name);
   } else {
     char id[37];
     random_uuid(id);
+    crashpt("import:before_row");
     if (image_insert(j->m, id, j->name, j->dst, j->size, j->sha[0] ? j->sha : NULL, "import", j->src) < 0) {
       unlink(j->dst);
       core_req_reply_error(r, 500, "internal", "cannot record the image");
@@ -1990,10 +2023,14 @@ static void req_import(struct dl_manager *m, struct core_req *r) {
     j->r = r;
     j->size = st.st_size;
     snprintf(j->src, sizeof(j->src), "%s", path);
-    if (unique_image_path(m, name, j->dst, sizeof(j->dst), j->name, sizeof(j->name)) < 0) {
+    char rnd[17];
+    random_hex(rnd, 16);
+    if (unique_image_path(m, name, j->dst, sizeof(j->dst), j->name, sizeof(j->name)) < 0 ||
+        fmt_path(j->tmp, sizeof(j->tmp), "%s/.import-%s", m->dir_img, rnd) < 0) {
       free(j);
       core_req_reply_error(r, 409, "conflict", "name: too many images named %s", name);
     } else {
+      snprintf(j->name, sizeof(j->name), "%s", name); /* its free name is chosen again when done */
       m->imports++;
       uv_queue_work(&m->c->loop, &j->w, import_work, import_after);
     }
@@ -2026,7 +2063,8 @@ static void req_upload(struct dl_manager *m, struct core_req *r) {
   } else if ((ir = library_check(r->upload_tmp, name, ierr, sizeof(ierr))) != IMG_OK) {
     unlink(r->upload_tmp); /* before the answer: R is the HTTP thread's once answered */
     core_req_reply_error(r, 400, img_result_code(ir), "%s", ierr);
-  } else if (unique_image_path(m, name, path, sizeof(path), base, sizeof(base)) < 0 ||
+  } else if ((crashpt("upload:before_rename"),
+              unique_image_path(m, name, path, sizeof(path), base, sizeof(base))) < 0 ||
              rename(r->upload_tmp, path) < 0) {
     unlink(r->upload_tmp);
     core_req_reply_error(r, 500, "io_error", "cannot move the upload into the image library: %s",
@@ -2034,6 +2072,7 @@ static void req_upload(struct dl_manager *m, struct core_req *r) {
   } else {
     char id[37];
     random_uuid(id);
+    crashpt("upload:before_row");
     if (image_insert(m, id, base, path, size, sha, "upload", NULL) < 0) {
       unlink(path);
       core_req_reply_error(r, 500, "internal", "cannot record the image");
@@ -2087,8 +2126,9 @@ static void route_images(struct dl_manager *m, struct core_req *r, char **seg, i
       core_req_reply_error(r, 409, "in_use", "the image is in use by %s: eject or detach it first", who);
       return;
     }
+    db_delete(m, "images", seg[1]); /* the row first: a crash between leaves a file the start removes */
+    crashpt("image_delete:after_row");
     unlink(json_string_value(json_object_get(img, "path")));
-    db_delete(m, "images", seg[1]);
     json_decref(img);
     events_emit(json_pack("{s:s, s:s}", "type", "image.deleted", "image", seg[1]));
     core_req_reply_json(r, 200, json_pack("{s:s}", "deleted", seg[1]));
@@ -2146,6 +2186,101 @@ struct dl_manager *dl_manager_new(struct core *c) {
     log_warn("%s", m->catalog_err);
   }
   return m;
+}
+
+/* Start-up: what a killed daemon left half-done in the library. A completed download whose rename
+ * did not happen is renamed now (its row and .part are both there); then the temp files in DATA/images
+ * (.upload-*, .import-*) are removed, a file without a row there that is an image the library takes
+ * (a rename whose row never came, or one copied in by hand) gets its row, every row without its file
+ * is dropped, and every DATA/downloads/ID.part without a download is removed. */
+static void sweep_library(struct dl_manager *m) {
+  for (struct dl *d = m->list; d; d = d->next) {
+    json_t *img = d->state == ST_COMPLETED && d->image_id ? image_get(m, d->image_id) : NULL;
+    const char *path = json_string_value(json_object_get(img, "path"));
+    char part[4300];
+    dl_path(d, part, sizeof(part));
+    if (path && access(path, F_OK) < 0 && access(part, F_OK) == 0) {
+      if (rename(part, path) == 0)
+        log_info("download %s (%s): start-up: moved into the library (interrupted at the end)", d->id,
+                 d->name);
+      else
+        log_err("download %s: start-up: cannot move %s to %s: %s", d->id, part, path, strerror(errno));
+    }
+    json_decref(img);
+  }
+  sqlite3_stmt *s;
+  json_t *names = json_object(), *gone = json_array();
+  /* Rows are matched by name in DATA/images; a row elsewhere (the data directory was moved or
+   * named another way) means doubt: then only the temp files go. */
+  bool doubt = sqlite3_prepare_v2(m->db, "SELECT id, path FROM images", -1, &s, NULL) != SQLITE_OK;
+  size_t dlen = strlen(m->dir_img);
+  while (!doubt && sqlite3_step(s) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(s, 0), *path = (const char *)sqlite3_column_text(s, 1);
+    if (!id || !path || strncmp(path, m->dir_img, dlen) != 0 || path[dlen] != '/' ||
+        strchr(path + dlen + 1, '/')) {
+      doubt = true;
+      break;
+    }
+    json_object_set_new(names, path + dlen + 1, json_true());
+    if (access(path, F_OK) < 0 && errno == ENOENT)
+      json_array_append_new(gone, json_string(id));
+  }
+  sqlite3_finalize(s);
+  if (doubt) {
+    log_info("dl: start-up: image rows outside %s: only temp files are removed there", m->dir_img);
+    json_array_clear(gone);
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach(gone, i, v) {
+    log_info("dl: start-up: image %s has no file, its row is dropped", json_string_value(v));
+    db_delete(m, "images", json_string_value(v));
+  }
+  DIR *dir = opendir(m->dir_img);
+  struct dirent *e;
+  while (dir && (e = readdir(dir))) {
+    char path[4600];
+    struct stat st;
+    bool temp = strncmp(e->d_name, ".upload-", 8) == 0 || strncmp(e->d_name, ".import-", 8) == 0;
+    if ((doubt && !temp) || fmt_path(path, sizeof(path), "%s/%s", m->dir_img, e->d_name) < 0 ||
+        lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || json_object_get(names, e->d_name))
+      continue;
+    char ierr[256] = "a hidden file", id[37];
+    if (!temp && e->d_name[0] != '.' && library_check(path, e->d_name, ierr, sizeof(ierr)) == IMG_OK) {
+      /* a file with a proper name (a rename whose row never came, or one the user copied in by
+       * hand): kept, as an image of the library; nothing is deleted that may be someone's */
+      random_uuid(id);
+      if (image_insert(m, id, e->d_name, path, (int64_t)st.st_size, NULL, "import", path) == 0) {
+        log_info("dl: start-up: %s had no row: added to the library", path);
+        continue;
+      }
+    }
+    if (!temp) {
+      log_warn("dl: start-up: %s is in the library folder but not an image it accepts (%s): left alone", path,
+               ierr);
+      continue;
+    }
+    log_info("dl: start-up: removing %s (a temp file of an interrupted upload or import)", path);
+    unlink(path);
+  }
+  if (dir)
+    closedir(dir);
+  dir = opendir(m->dir_dl);
+  while (dir && (e = readdir(dir))) {
+    size_t n = strlen(e->d_name);
+    if (n < 6 || strcmp(e->d_name + n - 5, ".part") != 0)
+      continue;
+    char id[64], path[4600];
+    snprintf(id, sizeof(id), "%.*s", (int)(n - 5), e->d_name);
+    if (dl_find(m, id) || fmt_path(path, sizeof(path), "%s/%s", m->dir_dl, e->d_name) < 0)
+      continue;
+    log_info("dl: start-up: removing %s (no download has it)", path);
+    unlink(path);
+  }
+  if (dir)
+    closedir(dir);
+  json_decref(names);
+  json_decref(gone);
 }
 
 int dl_manager_load(struct dl_manager *m, char *err, size_t errlen) {
@@ -2232,6 +2367,7 @@ int dl_manager_load(struct dl_manager *m, char *err, size_t errlen) {
     }
   }
   sqlite3_finalize(s);
+  sweep_library(m);
   for (struct dl *d = m->list; d; d = d->next) {
     if (d->state == ST_STARTING || d->state == ST_RUNNING || d->state == ST_VERIFYING) {
       log_info("download %s (%s): resuming after a restart", d->id, d->name);

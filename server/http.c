@@ -479,7 +479,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
       json_t *j =
           json_pack("{s:s?, s:I, s:s}", "name", name, "size", (json_int_t)x->upload_len, "sha256", hex);
-      if (x->upload_errno)
+      if (x->upload_errno == ENOSPC) /* "No space" makes it a 507 (dl.c) */
+        json_object_set_new(j, "error",
+                            json_string("No space left on device: the data directory has less "
+                                        "than the 1 GiB reserve free; the partial file is removed"));
+      else if (x->upload_errno)
         json_object_set_new(j, "error", json_string(strerror(x->upload_errno)));
       free(r->body);
       r->body = json_dumps(j, JSON_COMPACT);

@@ -230,6 +230,14 @@ static int serve(int argc, char **argv) {
     }
     strcpy(data_dir, abs);
   }
+  /* A data directory that cannot be written (a read-only mount, a full disk remounted ro after
+   * errors) is said plainly before anything tries to create or migrate in it. */
+  if (access(data_dir, W_OK) < 0 && errno != ENOENT) {
+    int e = errno;
+    fprintf(stderr, "qemu-hmos: the data directory %s is not writable: %s%s\n", data_dir, strerror(e),
+            e == EROFS ? " (remount it read-write or choose another --data-dir)" : "");
+    return 1;
+  }
   if (priv_init(run_as, passthrough, n_passthrough, data_dir, err, sizeof(err)) < 0) {
     fprintf(stderr, "qemu-hmos: %s\n", err);
     return 1;
@@ -242,7 +250,11 @@ static int serve(int argc, char **argv) {
   }
   snprintf(lock_path, sizeof(lock_path), "%s/daemon.lock", run_dir);
   int lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+  if (lockfd < 0) {
+    fprintf(stderr, "qemu-hmos: cannot open %s: %s\n", lock_path, strerror(errno));
+    return 1;
+  }
+  if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
     fprintf(stderr, "qemu-hmos: another qemu-hmos is serving %s\n", data_dir);
     return 1;
   }

@@ -300,8 +300,8 @@ int priv_own_vm_dir(const char *dir, const char *const *disks, size_t n_disks, c
   static const struct {
     const char *rel;
     mode_t mode; /* 0: only traversable, stays the daemon's */
-  } items[] = {{"", 0},       {"logs", 0},          {"run", 0700},
-               {"tpm", 0700}, {"efivars.fd", 0600}, {"logs/swtpm.log", 0600}};
+  } items[] = {
+      {"", 0}, {"logs", 0}, {"run", 0700}, {"tpm", 0700}, {"efivars.qcow2", 0600}, {"logs/swtpm.log", 0600}};
   for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
     if (fmt_path(p, sizeof(p), "%s%s%s", dir, items[i].rel[0] ? "/" : "", items[i].rel) < 0) {
       snprintf(err, errlen, "path too long: %s", dir);

@@ -53,7 +53,7 @@ void priv_spawn_options(uv_process_options_t *o);
 int priv_own(const char *path, mode_t mode);
 /* Add search permission for group and others to the directory DIR (0 when not active). */
 int priv_traversable(const char *dir);
-/* Before a VM's processes start: DIR (DATA/vms/ID) and logs/ traversable; run/, tpm/, efivars.fd,
+/* Before a VM's processes start: DIR (DATA/vms/ID) and logs/ traversable; run/, tpm/, efivars.qcow2,
  * logs/swtpm.log and the N_DISKS disks in DISKS (those directly in DIR) given to the user. 0 when
  * not active; -1 with a message. */
 int priv_own_vm_dir(const char *dir, const char *const *disks, size_t n_disks, char *err, size_t errlen);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "crashpt.h"
 #include "events.h"
 #include "paths.h"
 #include "pident.h"
@@ -40,7 +41,9 @@
 #include "util.h"
 #include "vm_argv.h"
 #include "vm_config.h"
+#include "vm_efivars.h"
 #include "vm_priv.h"
+#include "vm_sweep.h"
 #include "vncws.h"
 #include "ws.h"
 
@@ -342,11 +345,66 @@ void vm_on_kill_timer(uv_timer_t *t) {
 
 /* ---- QMP ---- */
 
+/* A disk error that paused the guest (werror=enospc, vm_argv.c), as the reason: which disk and why.
+ * DEVICE is the drive id (diskN, cdN); NOSPACE: the host filesystem is full. */
+static void set_io_error(struct vm *v, const char *device, const char *op, bool nospace, const char *why) {
+  const char *path = "";
+  unsigned long n = 0;
+  char *end = NULL;
+  if (device && strncmp(device, "disk", 4) == 0) {
+    n = strtoul(device + 4, &end, 10);
+    if (end && !*end && end != device + 4 && n < v->cfg.n_disks)
+      path = v->cfg.disks[n].path;
+  }
+  char disk[4200];
+  if (path[0])
+    snprintf(disk, sizeof(disk), "disks[%lu] (%s)", n, path);
+  else
+    snprintf(disk, sizeof(disk), "drive %s", device ? device : "?");
+  if (nospace)
+    snprintf(v->io_error, sizeof(v->io_error),
+             "disk full: cannot write %s, its host filesystem has no space left; free space, then resume",
+             disk);
+  else
+    snprintf(v->io_error, sizeof(v->io_error), "I/O error: cannot %s %s: %s; fix it, then resume",
+             op && strcmp(op, "read") == 0 ? "read" : "write", disk, why ? why : "unknown error");
+}
+
+/* A VM found paused on an I/O error with no event seen (the daemon restarted since): which disk
+ * says query-block's io-status. */
+static void on_query_block(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct vm *v = ud;
+  (void)q;
+  size_t i;
+  json_t *b;
+  if (err || !json_is_array(ret) || v->io_error[0])
+    return;
+  json_array_foreach(ret, i, b) {
+    const char *io = json_string_value(json_object_get(b, "io-status"));
+    if (io && strcmp(io, "ok") != 0) {
+      set_io_error(v, json_string_value(json_object_get(b, "device")), "write", strcmp(io, "nospace") == 0,
+                   io);
+      break;
+    }
+  }
+  if (v->io_error[0] && v->state == ST_PAUSED)
+    vm_set_state(v, ST_PAUSED, v->io_error);
+}
+
 void vm_apply_status(struct vm *v, json_t *ret) {
   const char *st = json_string_value(json_object_get(ret, "status"));
   bool running = json_is_true(json_object_get(ret, "running"));
   if (!st)
     return;
+  if (running)
+    v->io_error[0] = 0;
+  if (!running && strcmp(st, "io-error") == 0) {
+    if (!v->io_error[0] && v->qmp_ready && v->qmp && !qmp_stalled(v->qmp))
+      qmp_command(v->qmp, "query-block", NULL, on_query_block, v);
+    vm_set_state(v, ST_PAUSED,
+                 v->io_error[0] ? v->io_error : "I/O error on a disk (see the VM log); fix it, then resume");
+    return;
+  }
   if (running) {
     if (v->state != ST_SHUTTING_DOWN)
       vm_set_state(v, ST_RUNNING, v->state == ST_STARTING ? "started" : "running");
@@ -509,7 +567,8 @@ static void on_qmp_ready(struct qmp *q, const char *err, void *ud) {
     return;
   }
   v->qmp_ready = true;
-  if (!v->adopted) /* an adopted one once it has said it is this VM (on_uuid) */
+  v->io_error[0] = 0; /* a new QEMU or a restarted daemon: QEMU says again (vm_apply_status) */
+  if (!v->adopted)    /* an adopted one once it has said it is this VM (on_uuid) */
     record_exe(v);
   qmp_sync(v);
 }
@@ -602,10 +661,28 @@ void vm_reply_qmp_error(struct vm *v, struct core_req *r, const char *what, cons
 static void on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud) {
   struct vm *v = ud;
   log_debug("vm %s: QMP event %s", v->cfg.id, name);
-  if (strcmp(name, "STOP") == 0) {
+  if (strcmp(name, "BLOCK_IO_ERROR") == 0) {
+    /* Comes before the STOP it causes (action "stop"); "report" errors went to the guest. */
+    const char *action = json_string_value(json_object_get(data, "action"));
+    const char *device = json_string_value(json_object_get(data, "device"));
+    const char *why = json_string_value(json_object_get(data, "reason"));
+    const char *op = json_string_value(json_object_get(data, "operation"));
+    log_warn("vm %s: I/O error on %s (%s, action %s): %s", v->cfg.id, device ? device : "?", op ? op : "?",
+             action ? action : "?", why ? why : "?");
+    if (action && strcmp(action, "stop") == 0) {
+      char was[sizeof(v->io_error)];
+      snprintf(was, sizeof(was), "%s", v->io_error);
+      set_io_error(v, device, op, json_is_true(json_object_get(data, "nospace")), why);
+      if (strcmp(was, v->io_error) != 0) /* once, not per failed request */
+        vm_log_note(v, "%s", v->io_error);
+      if (v->state == ST_PAUSED)
+        vm_set_state(v, ST_PAUSED, v->io_error);
+    }
+  } else if (strcmp(name, "STOP") == 0) {
     if (v->state == ST_RUNNING)
-      vm_set_state(v, ST_PAUSED, "paused");
+      vm_set_state(v, ST_PAUSED, v->io_error[0] ? v->io_error : "paused");
   } else if (strcmp(name, "RESUME") == 0) {
+    v->io_error[0] = 0;
     if (v->state == ST_PAUSED || v->state == ST_STARTING)
       vm_set_state(v, ST_RUNNING, "running");
   } else if (strcmp(name, "SHUTDOWN") == 0) {
@@ -820,6 +897,7 @@ static bool regular_file(const char *path, char *err, size_t errlen, const char 
 }
 
 static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm);
+static void start_vars(struct vm *v, struct core_req *r, const char *loadvm);
 
 /* The files QEMU opens by path outside the VM's directory (cdrom, kernel, initrd, shared folders)
  * must be usable by the user it runs as (priv.h: the unprivileged user when the daemon is root);
@@ -936,7 +1014,7 @@ static void on_swtpm(const struct proc_result *res, void *ud) {
                          res->err[0] ? res->err : "no message");
   } else {
     tpm_record(t->v);
-    vm_start_now(t->v, t->r, t->loadvm);
+    start_vars(t->v, t->r, t->loadvm);
   }
   free(t->loadvm);
   free(t);
@@ -975,6 +1053,51 @@ static void tpm_start(struct vm *v, struct core_req *r, const char *loadvm) {
   t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
   v->busy = true;                                           /* no second start, no delete, until QEMU runs */
   proc_run_unprivileged(&v->m->c->loop, argv, on_swtpm, t); /* --daemon: returns once it listens */
+}
+
+/* ---- UEFI variable store (vm_efivars.h): made, or an older raw one converted, before QEMU ---- */
+
+static bool vm_uefi(const struct vm *v) {
+  return v->cfg.arch == VM_ARCH_AARCH64 || v->cfg.uefi;
+}
+
+static void on_efivars(const char *err, void *ud) {
+  struct tpm_ctx *t = ud; /* the same three things to carry */
+  t->v->busy = false;
+  if (err) {
+    tpm_stop(t->v); /* one started for this QEMU would wait for it */
+    core_req_reply_error(t->r, 500, "internal", "firmware: %s", err);
+  } else {
+    vm_start_now(t->v, t->r, t->loadvm);
+  }
+  free(t->loadvm);
+  free(t);
+}
+
+static void efivars_start(struct vm *v, struct core_req *r, const char *loadvm) {
+  struct core *c = v->m->c;
+  char dir[4200], tmpl[4300];
+  snprintf(dir, sizeof(dir), "%s/vms/%s", c->data_dir, v->cfg.id);
+  if (v->cfg.arch == VM_ARCH_AARCH64)
+    snprintf(tmpl, sizeof(tmpl), "%s", c->host.aavmf_vars);
+  else
+    snprintf(tmpl, sizeof(tmpl), "%s/%s", c->host.ovmf_dir,
+             v->cfg.secure_boot ? VM_OVMF_VARS_SECURE : VM_OVMF_VARS);
+  struct tpm_ctx *t = xcalloc(1, sizeof(*t));
+  t->v = v;
+  t->r = r;
+  t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
+  v->busy = true; /* no second start, no delete, until it is made */
+  vm_efivars_make(&c->loop, c->host.qemu_img, dir, tmpl, on_efivars, t);
+}
+
+/* After swtpm (when the VM has a TPM), before QEMU. */
+static void start_vars(struct vm *v, struct core_req *r, const char *loadvm) {
+  if (vm_uefi(v)) {
+    efivars_start(v, r, loadvm);
+    return;
+  }
+  vm_start_now(v, r, loadvm);
 }
 
 void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
@@ -1034,7 +1157,7 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
     tpm_start(v, r, loadvm);
     return;
   }
-  vm_start_now(v, r, loadvm);
+  start_vars(v, r, loadvm);
 }
 
 static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
@@ -1059,19 +1182,6 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
   mkdir_p(path, 0700);
   vm_path(v, "logs", path, sizeof(path));
   mkdir_p(path, 0700);
-  if (v->cfg.uefi) { /* the VM's own copy of the firmware's variable store */
-    char tmpl[4300];
-    if (v->cfg.arch == VM_ARCH_AARCH64)
-      snprintf(tmpl, sizeof(tmpl), "%s", c->host.aavmf_vars);
-    else
-      snprintf(tmpl, sizeof(tmpl), "%s/%s", c->host.ovmf_dir,
-               v->cfg.secure_boot ? VM_OVMF_VARS_SECURE : VM_OVMF_VARS);
-    vm_path(v, "efivars.fd", path, sizeof(path));
-    if (access(path, F_OK) < 0 && copy_file(tmpl, path, 0600) < 0) {
-      snprintf(err, sizeof(err), "cannot copy UEFI variables %s: %s", tmpl, strerror(errno));
-      goto fail;
-    }
-  }
   if (own_vm_files(v, err, sizeof(err)) < 0)
     goto fail;
   vm_path(v, "run/vnc.sock", path, sizeof(path));
@@ -1750,6 +1860,7 @@ void vm_register_failed(struct core_req *r, int status) {
 }
 
 static void create_finish(struct create_ctx *x) {
+  crashpt("create:before_row");
   int st = vm_register(x->m, x->v, x->r);
   if (st) { /* the files go first: the answer must not come before they are gone */
     rm_rf(x->dir);
@@ -1770,6 +1881,7 @@ static void on_disk_created(const struct proc_result *res, void *ud) {
     free(msg);
     return;
   }
+  crashpt("create:after_disk");
   x->next_disk++;
   create_next_disk(x);
 }
@@ -1786,6 +1898,15 @@ static void create_next_disk(struct create_ctx *x) {
   snprintf(size, sizeof(size), "%lluG", (unsigned long long)d->size_gib);
   char *args[] = {x->m->c->host.qemu_img, "create", "-q", "-f", "qcow2", d->path, size, NULL};
   proc_run(&x->m->c->loop, args, on_disk_created, x);
+}
+
+static void on_create_efivars(const char *err, void *ud) {
+  struct create_ctx *x = ud;
+  if (err) {
+    create_fail(x, 500, "internal", err);
+    return;
+  }
+  create_next_disk(x);
 }
 
 static void reply_dry_run(struct vm_manager *m, struct core_req *r, struct vm *v) {
@@ -1842,7 +1963,7 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
     vm_release(v);
     return;
   }
-  if (v->cfg.n_disks > 0 && !c->host.qemu_img[0]) {
+  if ((v->cfg.n_disks > 0 || v->cfg.arch == VM_ARCH_AARCH64) && !c->host.qemu_img[0]) {
     core_req_reply_error(r, 500, "internal", "qemu-img is not installed");
     vm_release(v);
     return;
@@ -1888,17 +2009,14 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
   for (size_t i = 0; i < v->cfg.n_disks; i++)
     snprintf(v->cfg.disks[i].path, sizeof(v->cfg.disks[i].path), "%s/disk%zu.qcow2", x->dir, i);
   char sub[4300];
+  crashpt("create:after_mkdir");
   snprintf(sub, sizeof(sub), "%s/logs", x->dir);
   mkdir(sub, 0700);
   snprintf(sub, sizeof(sub), "%s/run", x->dir);
   mkdir(sub, 0700);
-  if (v->cfg.arch == VM_ARCH_AARCH64) {
-    snprintf(sub, sizeof(sub), "%s/efivars.fd", x->dir);
-    if (copy_file(c->host.aavmf_vars, sub, 0600) < 0) {
-      snprintf(err, sizeof(err), "cannot copy UEFI variables %s: %s", c->host.aavmf_vars, strerror(errno));
-      create_fail(x, 500, "internal", err);
-      return;
-    }
+  if (v->cfg.arch == VM_ARCH_AARCH64) { /* its UEFI variable store first, then the disks */
+    vm_efivars_make(&c->loop, c->host.qemu_img, x->dir, c->host.aavmf_vars, on_create_efivars, x);
+    return;
   }
   create_next_disk(x);
 }
@@ -1950,9 +2068,9 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     goto out;
   }
   if (cfg->arch != VM_ARCH_AARCH64 && (cfg->uefi != v->cfg.uefi || cfg->secure_boot != v->cfg.secure_boot)) {
-    char vars[4300]; /* another firmware: its own variable store from its template at the next start */
-    vm_path(v, "efivars.fd", vars, sizeof(vars));
-    unlink(vars);
+    char dir[4200]; /* another firmware: its own variable store from its template at the next start */
+    snprintf(dir, sizeof(dir), "%s/vms/%s", m->c->data_dir, v->cfg.id);
+    vm_efivars_remove(dir);
   }
   v->cfg = *cfg;
   vm_dirty(v);
@@ -1979,7 +2097,9 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
   }
   char dir[4200], trash[4300];
   snprintf(dir, sizeof(dir), "%s/vms/%s", c->data_dir, v->cfg.id);
-  snprintf(trash, sizeof(trash), "%s/vms/.deleting-%s", c->data_dir, v->cfg.id);
+  /* ".keep": a start-up after a crash finishes the delete as asked (vm_sweep.c) */
+  snprintf(trash, sizeof(trash), "%s/vms/.deleting-%s%s", c->data_dir, v->cfg.id,
+           keep_disks && v->cfg.n_disks > 0 ? ".keep" : "");
   json_t *kept = json_array();
   /* Move the directory aside first: a failure after this point never leaves a half-deleted VM. */
   if (rename(dir, trash) < 0 && errno != ENOENT) {
@@ -1987,12 +2107,14 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
     json_decref(kept);
     return;
   }
+  crashpt("delete:after_rename");
   if (store_vm_delete(c->store, v->cfg.id) == STORE_ERROR) {
     rename(trash, dir);
     core_req_reply_error(r, 500, "internal", "cannot delete the VM from the database");
     json_decref(kept);
     return;
   }
+  crashpt("delete:after_row");
   if (keep_disks && v->cfg.n_disks > 0) {
     char disks[4200];
     snprintf(disks, sizeof(disks), "%s/disks", c->data_dir);
@@ -2008,6 +2130,7 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
         log_err("vm %s: cannot keep disk %s: %s", v->cfg.id, from, strerror(errno));
     }
   }
+  crashpt("delete:before_rm");
   if (rm_rf(trash) < 0)
     log_err("vm %s: cannot remove %s: %s", v->cfg.id, trash, strerror(errno));
   for (struct vm **pp = &m->head; *pp; pp = &(*pp)->next) {
@@ -2168,6 +2291,7 @@ int vm_manager_load(struct vm_manager *m, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot read VMs from the database");
     return -1;
   }
+  vm_sweep(m); /* what a killed daemon left half-done, before any VM is adopted */
   /* The VMs not adopted are looked for holders of their files with one pass over /proc. */
   size_t n = 0, k = 0;
   for (struct vm *v = m->head; v; v = v->next)

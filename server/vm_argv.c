@@ -163,7 +163,7 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   }
   vm_paths_file(p, "run/vnc.sock", vnc, sizeof(vnc));
   vm_paths_file(p, "run/qemu.pid", pid, sizeof(pid));
-  vm_paths_file(p, "efivars.fd", vars, sizeof(vars));
+  vm_paths_file(p, VM_EFIVARS, vars, sizeof(vars));
   vm_paths_file(p, "run/swtpm.sock", tpm_sock, sizeof(tpm_sock));
   vm_paths_file(p, "run/qga.sock", qga, sizeof(qga));
   if (!vnc[0] || !pid[0] || !vars[0] || !tpm_sock[0] || !qga[0]) {
@@ -220,8 +220,6 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   if (!x86) {
     arg(b, "-drive");
     argf(b, "if=pflash,format=raw,unit=0,file=%s,readonly=on", esc(b, h->aavmf_code));
-    arg(b, "-drive");
-    argf(b, "if=pflash,format=raw,unit=1,file=%s", esc(b, vars));
   } else if (c->uefi) { /* OVMF (4 MiB); with Microsoft's keys enrolled for Secure Boot */
     if (c->secure_boot) {
       arg(b, "-global");
@@ -230,8 +228,6 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
     arg(b, "-drive");
     argf(b, "if=pflash,format=raw,unit=0,file=%s/%s,readonly=on", esc(b, h->ovmf_dir),
          c->secure_boot ? VM_OVMF_CODE_SECURE : VM_OVMF_CODE);
-    arg(b, "-drive");
-    argf(b, "if=pflash,format=raw,unit=1,file=%s", esc(b, vars));
   }
   if (c->tpm) { /* swtpm, started by the daemon before QEMU, listens there (vm.c) */
     arg(b, "-chardev");
@@ -288,8 +284,12 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   for (size_t i = 0; i < c->n_disks; i++) {
     const struct vm_disk *d = &c->disks[i];
     const char *boot = bootindex(bi, i == 0 ? boot_disk : 0);
+    /* A full host filesystem pauses the VM (io-error; vm.c names the disk) instead of failing the
+     * guest's write: freed space and a resume retry it. Read errors reach the guest. */
     arg(b, "-drive");
-    argf(b, "file=%s,format=qcow2,if=none,id=disk%zu,discard=unmap,cache=writeback", esc(b, d->path), i);
+    argf(b,
+         "file=%s,format=qcow2,if=none,id=disk%zu,discard=unmap,cache=writeback,werror=enospc,rerror=report",
+         esc(b, d->path), i);
     arg(b, "-device");
     switch (d->iface) {
     case VM_DISK_IF_VIRTIO:
@@ -315,6 +315,13 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
       argf(b, "usb-storage,drive=disk%zu,bus=xhci.0%s", i, boot);
       break;
     }
+  }
+
+  /* The VM's UEFI variable store (vm_efivars.h): qcow2, so that savevm snapshots it too. After the
+   * disks: savevm stores the memory in the first drive that takes snapshots, which must be disk0. */
+  if (!x86 || c->uefi) {
+    arg(b, "-drive");
+    argf(b, "if=pflash,format=qcow2,unit=1,file=%s", esc(b, vars));
   }
 
   /* The CD-ROM drive always exists so that media can be inserted later. */

@@ -20,6 +20,8 @@
 #define VM_OVMF_CODE_SECURE "OVMF_CODE_4M.ms.fd"
 #define VM_OVMF_VARS "OVMF_VARS_4M.fd"
 #define VM_OVMF_VARS_SECURE "OVMF_VARS_4M.ms.fd"
+/* The VM's own variable store in its directory, made from those templates (vm_efivars.h). */
+#define VM_EFIVARS "efivars.qcow2"
 
 struct vm_argv {
   size_t argc;
@@ -33,7 +35,7 @@ int vm_argv_build(const struct vm_config *c, const struct vm_host *h, const stru
 void vm_argv_free(struct vm_argv *a);
 
 /* Path helpers shared with the supervisor: DIR/run/qmp.sock, DIR/run/vnc.sock,
- * DIR/run/qemu.pid, DIR/logs/qemu.log, DIR/efivars.fd. */
+ * DIR/run/qemu.pid, DIR/logs/qemu.log, DIR/efivars.qcow2. */
 void vm_paths_file(const struct vm_paths *p, const char *rel, char *out, size_t outlen);
 
 #endif

@@ -18,10 +18,12 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "crashpt.h"
 #include "host.h"
 #include "img.h"
 #include "proc.h"
 #include "util.h"
+#include "vm_efivars.h"
 #include "vm_priv.h"
 
 struct clone_ctx {
@@ -41,6 +43,7 @@ static void fail(struct clone_ctx *x, int status, const char *code, const char *
 }
 
 static void next_disk(struct clone_ctx *x);
+static void on_efivars(const char *err, void *ud);
 
 static void on_copied(const struct proc_result *res, void *ud) {
   struct clone_ctx *x = ud;
@@ -51,6 +54,7 @@ static void on_copied(const struct proc_result *res, void *ud) {
     free(msg);
     return;
   }
+  crashpt("clone:after_disk");
   x->disk++;
   next_disk(x);
 }
@@ -90,16 +94,20 @@ static void next_disk(struct clone_ctx *x) {
     proc_run(&src->m->c->loop, argv, on_copied, x);
     return;
   }
-  char from[4300], to[4300];
-  vm_path(src, "efivars.fd", from, sizeof(from));
-  snprintf(to, sizeof(to), "%s/efivars.fd", x->dir);
-  if (access(from, F_OK) == 0 && copy_file(from, to, 0600) < 0) {
-    char *msg = xasprintf("cannot copy the UEFI variables: %s", strerror(errno));
-    fail(x, 500, "internal", msg);
-    free(msg);
+  char from[4200]; /* the UEFI variables last, without the source's snapshots (vm_efivars.h) */
+  snprintf(from, sizeof(from), "%s/vms/%s", src->m->c->data_dir, src->cfg.id);
+  vm_efivars_copy(&src->m->c->loop, src->m->c->host.qemu_img, from, x->dir, on_efivars, x);
+}
+
+static void on_efivars(const char *err, void *ud) {
+  struct clone_ctx *x = ud;
+  struct vm *src = x->src;
+  if (err) {
+    fail(x, 500, "internal", err);
     return;
   }
   src->busy = false;
+  crashpt("clone:before_row");
   int st = vm_register(src->m, x->v, x->r);
   if (st) {
     rm_rf(x->dir);
@@ -189,5 +197,6 @@ void vm_clone_req(struct vm_manager *m, struct core_req *r, const char *id, json
     snprintf(v->cfg.disks[i].path, sizeof(v->cfg.disks[i].path), "%s%s", x->dir, base ? base : "/disk.qcow2");
   }
   src->busy = true;
+  crashpt("clone:after_mkdir");
   next_disk(x);
 }

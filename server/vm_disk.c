@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "crashpt.h"
 #include "host.h"
 #include "img.h"
 #include "paths.h"
@@ -123,6 +124,7 @@ static void add_finish(struct disk_ctx *x) {
   json_t *disks = disks_json(v);
   json_array_append_new(disks, json_pack("{s:s, s:I, s:s}", "path", x->path, "size_gib",
                                          (json_int_t)x->size_gib, "interface", x->iface_name));
+  crashpt("disk_add:before_rename");
   if (rename(x->tmp, x->path) < 0) {
     core_req_reply_error(x->r, 500, "internal", "cannot move the new disk into place: %s", strerror(errno));
     unlink(x->tmp);
@@ -130,7 +132,7 @@ static void add_finish(struct disk_ctx *x) {
   } else if (config_with_disks(v, disks, nc, err, sizeof(err)) < 0) {
     core_req_reply_error(x->r, 400, "invalid_field", "%s", err);
     unlink(x->path);
-  } else if (commit(x, nc) < 0) {
+  } else if ((crashpt("disk_add:before_row"), commit(x, nc)) < 0) {
     unlink(x->path);
   } else {
     log_info("vm %s: disk %s added (%llu GiB%s%s)", v->cfg.id, x->path, (unsigned long long)x->size_gib,
@@ -338,6 +340,7 @@ static void grow_finish(struct disk_ctx *x) {
   struct vm_config *nc = xmalloc(sizeof(*nc));
   *nc = v->cfg;
   nc->disks[x->index].size_gib = x->size_gib;
+  crashpt("disk_grow:before_row");
   if (commit(x, nc) == 0) {
     log_info("vm %s: disk %zu grown to %llu GiB", v->cfg.id, x->index, (unsigned long long)x->size_gib);
     reply_vm(x->r, 200, v);
@@ -436,16 +439,29 @@ static void detach(struct disk_ctx *x, bool keep) {
       if (access(kept, F_OK) < 0)
         break;
     }
-    if (rename(x->path, kept) < 0 && errno != ENOENT) {
-      core_req_reply_error(x->r, 500, "internal", "cannot keep %s: %s", x->path, strerror(errno));
-      goto out;
-    }
   }
+  /* The config first, then the file: a crash between leaves a disk the config does not list
+   * (moved to DATA/disks at start-up, vm_sweep.c), never a config that lists a missing disk. */
+  struct vm_config *old = xmalloc(sizeof(*old));
+  *old = v->cfg;
   if (commit(x, nc) < 0) {
-    if (keep)
-      rename(kept, x->path); /* back where it was */
+    free(old);
     goto out;
   }
+  crashpt("disk_detach:after_row");
+  if (keep && rename(x->path, kept) < 0 && errno != ENOENT) {
+    int e = errno;
+    json_t *stored = vm_config_to_json(old); /* back as it was */
+    if (store_vm_update(v->m->c->store, v->cfg.id, old->name, stored) == STORE_OK) {
+      v->cfg = *old;
+      vm_dirty(v);
+    }
+    json_decref(stored);
+    free(old);
+    core_req_reply_error(x->r, 500, "internal", "cannot keep %s: %s", x->path, strerror(e));
+    goto out;
+  }
+  free(old);
   if (!keep)
     unlink(x->path);
   log_info("vm %s: disk %s detached (%s)", v->cfg.id, x->path, keep ? kept : "deleted");

@@ -49,7 +49,8 @@ struct vm {
   struct qmp *qmp;
   bool qmp_ready;
   bool quit_requested, guest_shutdown;
-  bool proc_stopped; /* its process was last seen stopped (SIGSTOP, a debugger): the reason says so */
+  bool proc_stopped;  /* its process was last seen stopped (SIGSTOP, a debugger): the reason says so */
+  char io_error[600]; /* why QEMU stopped the guest on a disk error (BLOCK_IO_ERROR), until it runs again */
   uv_timer_t *kill_timer, *shutdown_timer;
   uv_timer_t *ready_timer; /* QMP's greeting is due: a start fails, a reattach says it waits */
   struct waiter *start_waiters, *exit_waiters;

@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "core.h"
+#include "crashpt.h"
 #include "events.h"
+#include "host.h"
 #include "proc.h"
 #include "qmp.h"
 #include "util.h"
@@ -199,6 +201,9 @@ static void on_img(const struct proc_result *res, void *ud) {
     finish(x);
     return;
   }
+  crashpt(x->op == OP_CREATE    ? "snapshot_take:after_disk"
+          : x->op == OP_RESTORE ? "snapshot_restore:after_disk"
+                                : "snapshot_delete:after_disk");
   x->done++;
   if (x->failure) { /* undoing a failed create, backwards */
     if (x->disk == 0) {
@@ -254,8 +259,13 @@ static void on_relisted(struct list_ctx *l, void *ud) {
 static void finish(struct snap_ctx *x) {
   struct vm *v = x->v;
   if (x->failure) {
-    core_req_reply_error(x->r, x->fail_status ? x->fail_status : 500,
-                         x->fail_status == 504 ? "qemu_not_answering" : "snapshot_failed", "%s", x->failure);
+    int status = x->fail_status ? x->fail_status : 500;
+    const char *code = status == 504 ? "qemu_not_answering" : "snapshot_failed";
+    if (status == 500 && strstr(x->failure, "No space left on device")) { /* a filesystem that filled */
+      status = 507;
+      code = "insufficient_storage";
+    }
+    core_req_reply_error(x->r, status, code, "%s", x->failure);
     ctx_free(x);
     return;
   }
@@ -482,6 +492,17 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
     }
     if (v->cfg.n_disks == 0) {
       core_req_reply_error(r, 409, "no_disk", "snapshots are kept in the VM's disks, and it has none");
+      return;
+    }
+    /* A snapshot grows the disks (savevm also stores the memory in the first one): refused at once
+     * on a nearly full filesystem, as create and clone are, rather than failing halfway. */
+    uint64_t want_mib = v->state == ST_STOPPED || v->state == ST_CRASHED ? 16 : v->cfg.memory_mib + 16;
+    uint64_t free_mib = 0;
+    if (op == OP_CREATE && !host_disk_fits(v->cfg.disks[0].path, want_mib, &free_mib)) {
+      core_req_reply_error(
+          r, 507, "insufficient_storage",
+          "snapshots: about %llu MiB are needed but only %llu MiB are free (%d MiB are kept in reserve)",
+          (unsigned long long)want_mib, (unsigned long long)free_mib, HOST_DISK_RESERVE_MIB);
       return;
     }
     v->busy = true;

@@ -5,9 +5,10 @@ SMBIOS UUID and MAC, and it boots; the two are independent afterwards; bad input
 leave no VM and no files behind."""
 
 import os
+import subprocess
 import time
 
-from harness import MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_snapshots as snapshots, qemu_io
+from harness import MEMTEST_ISO, QEMU_IMG, DaemonTestCase, image_info, image_snapshots as snapshots, qemu_io
 
 def mac(argv):
     for a in argv:
@@ -55,6 +56,20 @@ class CloneTest(DaemonTestCase):
         # A running VM is not cloned (its disks are changing).
         self.assertError(self.api('POST', '/api/v1/vms/%s/clone' % src['id'], body={'name': 'copy2'}), 409,
                          'invalid_state')
+
+    def test_uefi_variables_are_copied_without_snapshots(self):
+        # aarch64 gets its variable store (qcow2) at create; the copy has the same variables, not the
+        # source's internal snapshots (savevm puts one in the store too)
+        src = self.new_vm(name='uefi-src', arch='aarch64', memory_mib=256, disks=[])
+        sv = os.path.join(self.daemon.data_dir, 'vms', src['id'], 'efivars.qcow2')
+        subprocess.run([QEMU_IMG, 'snapshot', '-c', 'old', sv], check=True)
+        c = self.daemon.ok('POST', '/api/v1/vms/%s/clone' % src['id'], body={'name': 'uefi-copy'}, expect=201)
+        self.addCleanup(self.daemon.dispose, c['id'])
+        cv = os.path.join(self.daemon.data_dir, 'vms', c['id'], 'efivars.qcow2')
+        self.assertEqual(image_info(cv)['virtual-size'], os.path.getsize('/usr/share/AAVMF/AAVMF_VARS.fd'))
+        self.assertEqual(snapshots(cv), [])
+        self.assertEqual(snapshots(sv), ['old'])
+        self.assertEqual(subprocess.run([QEMU_IMG, 'compare', '-q', sv, cv]).returncode, 0)
 
     def test_bad_input_and_failure_leave_nothing(self):
         src = self.new_vm(name='base', memory_mib=128, disks=[{'size_gib': 1}, {'size_gib': 1}])

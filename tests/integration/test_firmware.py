@@ -7,7 +7,9 @@ its TPM state; swtpm goes away with QEMU; and the combinations that cannot work 
 import os
 import time
 
-from harness import DaemonTestCase, proc_cmdline, wait_pid_gone
+import subprocess
+
+from harness import QEMU_IMG, DaemonTestCase, image_info, proc_cmdline, wait_pid_gone
 
 
 def swtpm_pids(vid):
@@ -30,9 +32,33 @@ class FirmwareTest(DaemonTestCase):
         self.assertEqual(vm['firmware'], 'uefi')
         self.daemon.action(vm['id'], 'start')
         self.daemon.wait_real_frame(vm['id'], 120)  # the TianoCore logo, then the boot manager
-        vars_path = os.path.join(self.daemon.data_dir, 'vms', vm['id'], 'efivars.fd')
+        # the VM's variable store: qcow2 (savevm snapshots it), the template's size (the pflash's)
+        vars_path = os.path.join(self.daemon.data_dir, 'vms', vm['id'], 'efivars.qcow2')
+        info = image_info(vars_path)
+        self.assertEqual(info['format'], 'qcow2', info)
+        self.assertEqual(info['virtual-size'], os.path.getsize('/usr/share/OVMF/OVMF_VARS_4M.fd'), info)
+        self.assertFalse(os.path.exists(os.path.join(self.daemon.data_dir, 'vms', vm['id'], 'efivars.fd')))
+
+    def test_raw_vars_of_an_older_version_are_converted(self):
+        """An older version's raw efivars.fd keeps its variables: qcow2 at the next start, the raw removed."""
+        vm = self.new_vm(memory_mib=256, cpus=1, disks=[], firmware='uefi')
+        d = os.path.join(self.daemon.data_dir, 'vms', vm['id'])
         with open('/usr/share/OVMF/OVMF_VARS_4M.fd', 'rb') as f:
-            self.assertEqual(os.path.getsize(vars_path), len(f.read()))
+            raw = bytearray(f.read())
+        marker = b'qemu-hmos raw vars marker'
+        raw[-4096:-4096 + len(marker)] = marker  # the spare block's end: the firmware leaves it
+        with open(os.path.join(d, 'efivars.fd'), 'wb') as f:
+            f.write(raw)
+        self.daemon.action(vm['id'], 'start')
+        self.daemon.action(vm['id'], 'kill')
+        self.assertFalse(os.path.exists(os.path.join(d, 'efivars.fd')))
+        out = os.path.join(self.daemon.data_dir, 'vars-back.raw')
+        subprocess.run([QEMU_IMG, 'convert', '-U', '-f', 'qcow2', '-O', 'raw', os.path.join(d, 'efivars.qcow2'), out],
+                       check=True)
+        with open(out, 'rb') as f:
+            back = f.read()
+        self.assertEqual(len(back), len(raw))
+        self.assertEqual(back[-4096:-4096 + len(marker)], marker)
 
     def test_secure_boot_and_tpm(self):
         vm = self.new_vm(memory_mib=256, cpus=1, disks=[], firmware='uefi', secure_boot=True, tpm=True)
@@ -46,8 +72,7 @@ class FirmwareTest(DaemonTestCase):
         self.assertTrue(os.listdir(os.path.join(d, 'tpm')), 'no TPM state written')
         with open('/usr/share/OVMF/OVMF_VARS_4M.ms.fd', 'rb') as f:
             ms = f.read()
-        with open(os.path.join(d, 'efivars.fd'), 'rb') as f:
-            self.assertEqual(len(f.read()), len(ms))
+        self.assertEqual(image_info(os.path.join(d, 'efivars.qcow2'))['virtual-size'], len(ms))
         argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vid)['argv']
         self.assertIn('q35,smm=on', argv)
         self.assertIn('tpm-crb,tpmdev=tpm0', argv)
@@ -60,7 +85,7 @@ class FirmwareTest(DaemonTestCase):
         # Turning Secure Boot off takes a fresh variable store from the plain template.
         v = self.daemon.ok('PATCH', '/api/v1/vms/' + vid, body={'secure_boot': False})
         self.assertNotIn('secure_boot', v)
-        self.assertFalse(os.path.exists(os.path.join(d, 'efivars.fd')))
+        self.assertFalse(os.path.exists(os.path.join(d, 'efivars.qcow2')))
 
     def test_refused_combinations(self):
         for body, field in (({'arch': 'i386', 'firmware': 'uefi'}, 'firmware'),

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from harness import (MEMTEST_IA32_ISO, MEMTEST_ISO, DaemonTestCase, error_message, image_snapshots, pid_alive,
+from harness import (MEMTEST_IA32_ISO, MEMTEST_ISO, DaemonTestCase, image_snapshots, pid_alive,
                      qemu_io, shows_memtest, wait_pid_gone)
 
 
@@ -24,8 +24,6 @@ class _ArchMatrix:
     LABEL = None         # the tests' suffix when not the arch alone (another firmware)
     FIELDS = {}
     DISK = {}            # the arch's default interface unless said
-    MEMORY_SNAPSHOT_BLOCKER = None  # QEMU's refusal of savevm known for this arch's VM, not yet fixed
-    MEMORY_SNAPSHOT_WHY = None
     FRAME_TIMEOUT = 90   # TCG on a shared CPU: aarch64 UEFI takes the longest
     ACCEPT = None        # what the guest's screen must show beyond "a real frame"
     SCREEN_MOVES = False  # the guest redraws by itself (memtest's clock): a paused screen is a moment
@@ -114,9 +112,6 @@ class _ArchMatrix:
         self.daemon.action(vid, 'pause')
         before = self.shot_hash(vid)
         st, s, _ = self.api('POST', '/api/v1/vms/%s/snapshots' % vid, body={'name': 'live'}, timeout=180)
-        if st == 409 and self.MEMORY_SNAPSHOT_BLOCKER and self.MEMORY_SNAPSHOT_BLOCKER in error_message(s):
-            self.daemon.action(vid, 'resume')
-            self.skipTest('the daemon cannot yet: %s (%s)' % (error_message(s), self.MEMORY_SNAPSHOT_WHY))
         self.assertEqual(st, 201, s)
         self.assertEqual((s['name'], s['memory']), ('live', True), s)
         self.assertGreater(s['memory_bytes'], 0, s)
@@ -201,12 +196,11 @@ class MatrixX86_64Test(_ArchMatrix, DaemonTestCase):
 
 @per_arch
 class MatrixX86_64UefiTest(_ArchMatrix, DaemonTestCase):
-    """The firmware is part of the matrix too: OVMF, its variable store a pflash drive."""
+    """The firmware is part of the matrix too: OVMF, its variable store a qcow2 pflash drive (savevm
+    snapshots it with the disk; the memory goes to the disk)."""
     ARCH = 'x86_64'
     LABEL = 'x86_64_uefi'
     FIELDS = dict(memory_mib=256, firmware='uefi')
-    MEMORY_SNAPSHOT_BLOCKER = "'pflash1' is writable but does not support snapshots"
-    MEMORY_SNAPSHOT_WHY = 'UEFI vars are a raw pflash drive'
     FRAME_TIMEOUT = 120
 
 
@@ -225,8 +219,4 @@ class MatrixAarch64Test(_ArchMatrix, DaemonTestCase):
     # Not the arch's default nvme: QEMU's nvme device cannot be migrated, so savevm refuses a VM
     # with one ("State blocked by non-migratable device '...nvme'").
     DISK = dict(interface='virtio')
-    # The UEFI variable store (pflash unit 1) is a raw file: savevm refuses any writable drive that
-    # cannot hold a snapshot. Fixed when the daemon keeps the VM's vars as qcow2 (vm_argv.c).
-    MEMORY_SNAPSHOT_BLOCKER = "'pflash1' is writable but does not support snapshots"
-    MEMORY_SNAPSHOT_WHY = 'UEFI vars are a raw pflash drive'
     FRAME_TIMEOUT = 180

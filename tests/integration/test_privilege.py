@@ -136,7 +136,7 @@ class PrivilegeTest(DaemonTestCase):
         pids = pids_named('swtpm', marker=vid)
         self.assertEqual(len(pids), 1, pids)
         self.assert_unprivileged(pids[0], 'swtpm')
-        self.assertEqual(self.owner('vms', vid, 'efivars.fd'), (self.uid, self.gid))
+        self.assertEqual(self.owner('vms', vid, 'efivars.qcow2'), (self.uid, self.gid))
         self.assertEqual(self.owner('vms', vid, 'tpm'), (self.uid, self.gid))
         self.assertEqual(self.owner('vms', vid, 'logs', 'swtpm.log'), (self.uid, self.gid))
         wait_for('swtpm to write its state', lambda: os.listdir(os.path.join(self.data_dir, 'vms', vid, 'tpm')))
