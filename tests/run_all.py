@@ -9,7 +9,9 @@ Chromium through playwright-core) against the daemon serving webui/dist, each
 browser test counted on its own; scripts/build-webui.sh must have run first
 (`make check` does that). Fuzzing: scripts/run-fuzz.sh builds build-fuzz and runs
 every libFuzzer target for FUZZ_SECONDS (30) on its committed corpus, each
-target counted on its own.
+target counted on its own. Sanitizers: tests/asan/run.py sets up and builds build-asan (ASan,
+LSan, UBSan) and runs part of the integration suite against that daemon; any sanitizer report
+in a daemon's stderr is a failure.
 """
 import argparse
 import json
@@ -81,12 +83,18 @@ def run_fuzz():
     return run_suite("fuzz", ["sh", os.path.join(ROOT, "scripts", "run-fuzz.sh")])
 
 
+def run_asan():
+    # Its own build (build-asan: -Db_sanitize=address,undefined), not --build's.
+    return run_suite("asan", [sys.executable, os.path.join(ROOT, "tests", "asan", "run.py")])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--unit-only", action="store_true")
     ap.add_argument("--no-e2e", action="store_true", help="skip the browser tests")
     ap.add_argument("--no-fuzz", action="store_true", help="skip the fuzz targets")
+    ap.add_argument("--no-asan", action="store_true", help="skip the sanitizer build's integration tests")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     # Guests run under TCG in the tests unless QHM_TEST_KVM=1: the target machines have no KVM,
@@ -100,7 +108,8 @@ def main():
     p2, f2 = (0, 0) if a.unit_only else run_integration(build)
     p3, f3 = (0, 0) if a.unit_only or a.no_e2e else run_e2e(build)
     p4, f4 = (0, 0) if a.unit_only or a.no_fuzz else run_fuzz()
-    passed, failed = p1 + p2 + p3 + p4, f1 + f2 + f3 + f4
+    p5, f5 = (0, 0) if a.unit_only or a.no_asan else run_asan()
+    passed, failed = p1 + p2 + p3 + p4 + p5, f1 + f2 + f3 + f4 + f5
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

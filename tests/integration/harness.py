@@ -12,7 +12,10 @@ temporary data directory, talking to real QEMU.
 - Guests: guests.py builds the tiny boot CDs.
 
 Environment: QHM_DAEMON (daemon path, set by run.py), QHM_KEEP=1 keeps data
-dirs, QHM_WORK (shared scratch dir for ISOs and the placeholder reference).
+dirs, QHM_WORK (shared scratch dir for ISOs and the placeholder reference),
+QHM_SANITIZER_LOG (a file: every sanitizer report a daemon wrote to its stderr
+is appended there before its data dir goes, and a stopped daemon gets 60 s, not
+5, to exit by itself so that LeakSanitizer can report; tests/asan/run.py).
 """
 
 import atexit
@@ -504,6 +507,14 @@ class APIError(AssertionError):
     pass
 
 
+# What AddressSanitizer, LeakSanitizer and UBSan print first in a report.
+SANITIZER_MARKERS = (b'ERROR: AddressSanitizer', b'ERROR: LeakSanitizer', b'runtime error:')
+
+
+def sanitizer_log():
+    return os.environ.get('QHM_SANITIZER_LOG')
+
+
 class Daemon:
     """One qemu-hmos daemon process and its data directory, started with `--port 0 --ws-port 0`
     plus EXTRA_ARGS, with ENV added to the environment; ws_url is endpoint.json's "ws"."""
@@ -525,6 +536,7 @@ class Daemon:
             os.chmod(data_dir, 0o711)  # mkdtemp's 0700 would keep the VMs' unprivileged user out
         self.data_dir = data_dir
         self.stderr_path = os.path.join(self.data_dir, 'daemon.stderr')
+        self.stderr_scanned = 0  # how far collect_sanitizer_reports() has read
         self.proc = None
         self.url = None
         self.host = None
@@ -536,6 +548,7 @@ class Daemon:
     def start(self, timeout=10.0):
         if not os.path.exists(self.binary):
             raise RuntimeError('daemon binary not found: %s (build it, or pass --daemon)' % self.binary)
+        self.collect_sanitizer_reports()  # of a previous run that ended by itself
         self.starts += 1
         with open(self.stderr_path, 'ab') as f:
             f.write(('\n===== daemon start #%d at %s =====\n'
@@ -594,6 +607,7 @@ class Daemon:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+        self.collect_sanitizer_reports()
 
     def restart(self, timeout=10.0):
         self.kill9()
@@ -603,10 +617,35 @@ class Daemon:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(5)
+                # A sanitizer build needs the time to exit by itself: LeakSanitizer reports at exit.
+                self.proc.wait(60 if sanitizer_log() else 5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.collect_sanitizer_reports()
+
+    def collect_sanitizer_reports(self):
+        """Under QHM_SANITIZER_LOG: append what this daemon's stderr gained since the last call to
+        that file when it holds a sanitizer report (the data dir, and its daemon.stderr, go at
+        teardown)."""
+        log = sanitizer_log()
+        if not log:
+            return
+        try:
+            with open(self.stderr_path, 'rb') as f:
+                f.seek(self.stderr_scanned)
+                text = f.read()
+        except OSError:
+            return
+        self.stderr_scanned += len(text)
+        if not any(m in text for m in SANITIZER_MARKERS):
+            return
+        test = os.environ.get('QHM_CURRENT_TEST', '?')
+        with open(log, 'ab') as f:
+            f.write(('===== sanitizer report: daemon %s (data %s) during %s =====\n'
+                     % (self.binary, self.data_dir, test)).encode())
+            f.write(text)
+            f.write(b'\n')
 
     def teardown(self):
         self.stop()

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Run the qemu-hmos integration tests against a real daemon and real QEMU.
 
-    /usr/bin/python3 tests/integration/run.py [--daemon PATH] [-k SUBSTRING] [--keep]
+    /usr/bin/python3 tests/integration/run.py [--daemon PATH] [-k SUBSTRING] [--module NAME...] [--keep]
 
 Discovers tests/integration/test_*.py, runs every test class (each class
 that needs isolation starts its own daemon with its own data dir in
@@ -31,12 +31,15 @@ def indent(text, prefix='    '):
     return '\n'.join(prefix + line for line in text.rstrip('\n').splitlines())
 
 
-def discover(k):
-    """[(class, [method names])] in file order, then definition order."""
+def discover(k, modules=None):
+    """[(class, [method names])] in file order, then definition order; MODULES: only those
+    (test_NAME, without .py)."""
     sys.path.insert(0, HERE)
     plan = []
     for fn in sorted(os.listdir(HERE)):
         if not (fn.startswith('test_') and fn.endswith('.py')):
+            continue
+        if modules and fn[:-3] not in modules:
             continue
         mod = importlib.import_module(fn[:-3])
         classes = [c for _, c in inspect.getmembers(mod, inspect.isclass)
@@ -70,8 +73,13 @@ def main():
     ap.add_argument('--daemon', default=os.path.join(REPO, 'build', 'qemu-hmos'),
                     help='daemon binary (default build/qemu-hmos)')
     ap.add_argument('-k', default='', help='run only tests whose module.Class.test_name contains this')
+    ap.add_argument('--module', action='append', default=[],
+                    help='run only this module (test_NAME; may be repeated)')
     ap.add_argument('--keep', action='store_true', help='keep the data directories')
     args = ap.parse_args()
+    for m in args.module:
+        if not os.path.exists(os.path.join(HERE, m + '.py')):
+            ap.error('no module %s in %s' % (m, HERE))
 
     os.environ['QHM_DAEMON'] = os.path.abspath(args.daemon)
     if args.keep:
@@ -83,9 +91,10 @@ def main():
     passed = failed = 0
     t0 = time.time()
     try:
-        plan = discover(args.k)
+        plan = discover(args.k, args.module)
         for cls, names in plan:
             cname = '%s.%s' % (cls.__module__, cls.__name__)
+            os.environ['QHM_CURRENT_TEST'] = cname  # names the test in a sanitizer report
             try:
                 cls.setUpClass()
             except Exception:  # noqa: BLE001
@@ -102,6 +111,7 @@ def main():
                 continue
             for n in names:
                 t = time.time()
+                os.environ['QHM_CURRENT_TEST'] = '%s.%s' % (cname, n)
                 result = unittest.TestResult()
                 cls(n).run(result)
                 problems = result.failures + result.errors + [
