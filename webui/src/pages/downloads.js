@@ -131,7 +131,10 @@ export function mount(root) {
 
   const algoName = (a) => (a === 'sha512' ? 'SHA-512' : 'SHA-256');
 
+  // Deleted ids never come back: a list read answered before the delete must not re-add them.
+  const gone = new Set();
   function remove(id) {
+    gone.add(id);
     const r = rows.get(id);
     if (r) { r.el.remove(); rows.delete(id); }
     empty.hidden = rows.size > 0;
@@ -142,7 +145,7 @@ export function mount(root) {
     const seen = new Set();
     const items = [];
     for (const d of downloads) {
-      if (!d || !d.id) continue;
+      if (!d || !d.id || gone.has(d.id)) continue;
       seen.add(d.id);
       let r = rows.get(d.id);
       if (r) { r.d = d; r.refresh(); } else { r = row(d); rows.set(d.id, r); }
