@@ -39,7 +39,6 @@ static struct {
   int (*is_first_fragment)(struct lws *);
   int (*is_final_fragment)(struct lws *);
   struct lws_vhost *(*create_vhost)(struct lws_context *, const struct lws_context_creation_info *);
-  struct lws_vhost *(*get_vhost)(struct lws *);
   lws_sockfd_type (*get_socket_fd)(struct lws *);
 } fn;
 
@@ -74,7 +73,6 @@ void lws_lazy_load(void) {
       LAZY_FN(fn, is_first_fragment, "lws_is_first_fragment"),
       LAZY_FN(fn, is_final_fragment, "lws_is_final_fragment"),
       LAZY_FN(fn, create_vhost, "lws_create_vhost"),
-      LAZY_FN(fn, get_vhost, "lws_get_vhost"),
       LAZY_FN(fn, get_socket_fd, "lws_get_socket_fd"),
   };
   lazy_load(LWS_SONAME, fns, sizeof(fns) / sizeof(fns[0]));
@@ -167,10 +165,6 @@ int lws_is_final_fragment(struct lws *wsi) {
 
 struct lws_vhost *lws_create_vhost(struct lws_context *ctx, const struct lws_context_creation_info *info) {
   return fn.create_vhost(ctx, info);
-}
-
-struct lws_vhost *lws_get_vhost(struct lws *wsi) {
-  return fn.get_vhost(wsi);
 }
 
 lws_sockfd_type lws_get_socket_fd(struct lws *wsi) {

@@ -26,7 +26,6 @@
 #include "vm_config.h"
 #include "vncws.h"
 
-#define MAX_ORIGINS 8
 #define WS_SERV_BUF_SIZE (256u << 10) /* one per service thread (we have one) */
 
 enum sess_kind { SESS_NONE, SESS_VNC, SESS_RDP, SESS_EVENTS };
