@@ -12,7 +12,7 @@
 #include "api.h"
 #include "crashpt.h"
 #include "dl.h"
-#include "proc.h"
+#include "launch.h"
 #include "store.h"
 #include "ticket.h"
 #include "util.h"
@@ -70,8 +70,8 @@ static void sweep_atomic_temps(const char *data_dir) {
   }
 }
 
-int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, char *err,
-              size_t errlen) {
+int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, bool signals,
+              char *err, size_t errlen) {
   memset(c, 0, sizeof(*c));
   c->auth = auth; /* before the VMs load: autostart checks paths */
   c->roots = roots;
@@ -80,13 +80,17 @@ int core_init(struct core *c, const char *data_dir, struct auth *auth, struct pa
   uv_loop_init(&c->loop);
   uv_async_init(&c->loop, &c->wake, on_wake);
   c->wake.data = c;
-  uv_signal_init(&c->loop, &c->sigterm);
-  uv_signal_init(&c->loop, &c->sigint);
-  c->sigterm.data = c->sigint.data = c;
-  uv_signal_start(&c->sigterm, on_signal, SIGTERM);
-  uv_signal_start(&c->sigint, on_signal, SIGINT);
+  c->signals = signals;
+  if (signals) {
+    uv_signal_init(&c->loop, &c->sigterm);
+    uv_signal_init(&c->loop, &c->sigint);
+    c->sigterm.data = c->sigint.data = c;
+    uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&c->sigint, on_signal, SIGINT);
+  }
   c->tickets = ticket_store_new();
-  host_probe(&c->host);
+  c->launcher = launcher_new(&c->loop, NULL);
+  host_probe(&c->host, c->launcher);
   char path[4200];
   snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
   c->store = store_open(path, err, errlen);
@@ -121,8 +125,10 @@ static void close_walk(uv_handle_t *h, void *arg) {
 }
 
 void core_answer_all(struct core *c) {
-  proc_shutdown(); /* qemu-img runs of snapshot, disk and clone requests: answered before the VMs go */
-  ws_stop(c->ws);  /* closes every WebSocket session and its VNC connection */
+  if (c->launcher)
+    launcher_shutdown(
+        c->launcher); /* qemu-img runs of snapshot, disk and clone requests: answered before the VMs go */
+  ws_stop(c->ws);     /* closes every WebSocket session and its VNC connection */
   c->ws = NULL;
   vm_manager_free(c->vms); /* answers parked requests; detaches from QEMU (VMs keep running) */
   c->vms = NULL;
@@ -137,14 +143,18 @@ void core_fini(struct core *c) {
   ticket_store_free(c->tickets);
   c->tickets = NULL;
   uv_close((uv_handle_t *)&c->wake, NULL);
-  uv_close((uv_handle_t *)&c->sigterm, NULL);
-  uv_close((uv_handle_t *)&c->sigint, NULL);
+  if (c->signals) {
+    uv_close((uv_handle_t *)&c->sigterm, NULL);
+    uv_close((uv_handle_t *)&c->sigint, NULL);
+  }
   uv_run(&c->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&c->loop) != 0) {
     uv_walk(&c->loop, close_walk, NULL); /* anything left is ours to close now */
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
   }
+  launcher_free(c->launcher);
+  c->launcher = NULL;
   pthread_mutex_destroy(&c->lock);
 }
 

@@ -23,6 +23,7 @@ struct dl_manager;
 struct ws;
 struct ticket_store;
 struct auth;
+struct launcher;
 
 struct core_req {
   /* Set by the submitter. */
@@ -50,12 +51,14 @@ struct core_req {
 struct core {
   uv_loop_t loop;
   uv_async_t wake;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint; /* only when core_init was asked for signals */
+  bool signals;
   pthread_mutex_t lock;
   struct core_req *queue_head, *queue_tail;
   bool stopping;
   char data_dir[4096];
   struct host host;
+  struct launcher *launcher; /* every child process starts through it (launch.h) */
   struct store *store;
   struct vm_manager *vms;
   struct dl_manager *dls; /* downloads, image library, catalog */
@@ -68,10 +71,11 @@ struct core {
 };
 
 struct path_roots;
-/* AUTH and ROOTS stay the caller's (main). */
-int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, char *err,
-              size_t errlen);
-void core_run(struct core *c);  /* until SIGTERM/SIGINT or core_stop() */
+/* AUTH and ROOTS stay the caller's (daemon.c). SIGNALS: SIGTERM and SIGINT stop the loop (the
+ * command line; an embedding application keeps its own signals). */
+int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, bool signals,
+              char *err, size_t errlen);
+void core_run(struct core *c);  /* until core_stop() (or SIGTERM/SIGINT with SIGNALS) */
 void core_stop(struct core *c); /* any thread */
 /* After core_run: answer every request still waiting on the core (HTTP connections stay suspended
  * until then, and libmicrohttpd aborts when stopped with one suspended). Before http_stop(). */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "launch.h"
 #include "priv.h"
 #include "util.h"
 #include "vm_argv.h"
@@ -133,11 +134,10 @@ static long elapsed_ms(const struct timespec *t0) {
   return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-static void probe_kvm_qemu(struct host *h, vm_arch a) {
+static void probe_kvm_qemu(struct host *h, struct launcher *l, vm_arch a) {
   bool x86 = a != VM_ARCH_AARCH64;
-  char bios[64] = "", errpath[] = "/tmp/qemu-hmos-kvm-probe-XXXXXX";
-  int fwfd = x86 ? probe_firmware_fd() : -1;
-  snprintf(bios, sizeof(bios), "/proc/self/fd/%d", fwfd);
+  char bios[] = "/proc/self/fd/3", errpath[] = "/tmp/qemu-hmos-kvm-probe-XXXXXX";
+  int fwfd = x86 ? probe_firmware_fd() : -1; /* QEMU's descriptor 3 */
   char *argv_x86[] = {h->binary[a],
                       "-accel",
                       "kvm",
@@ -173,16 +173,24 @@ static void probe_kvm_qemu(struct host *h, vm_arch a) {
   unlink(errpath);
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int nul = open("/dev/null", O_WRONLY);
-    dup2(in[0], 0);
-    dup2(nul, 1);
-    dup2(errfd, 2);
-    if (priv_child_drop() < 0) /* probe KVM as the user the VMs run as (/dev/kvm's group) */
-      _exit(126);
-    execv(h->binary[a], x86 ? argv_x86 : argv_stopped);
-    _exit(127);
+  /* As the user the VMs run as (/dev/kvm's group). */
+  struct launch_spec spec = {.name = "kvm-probe",
+                             .entry = "libqemu_child.so:Main",
+                             .argv = x86 ? argv_x86 : argv_stopped,
+                             .fds = {in[0], -1, errfd, fwfd},
+                             .n_fds = x86 ? 4 : 3,
+                             .flags = LAUNCH_UNPRIVILEGED};
+  struct launch_child child;
+  char why[200];
+  pid_t pid = launch_spawn(l, &spec, &child, why, sizeof(why)) == 0 ? child.pid : -1;
+  if (pid > 0 && child.pidfd >= 0)
+    close(child.pidfd);
+  if (pid < 0)
+    dprintf(errfd, "%s\n", why);
+  if (pid > 0 && !child.own) { /* the probe needs QEMU's exit status: only a child of ours has one */
+    kill(pid, SIGKILL);
+    pid = -1;
+    dprintf(errfd, "the %s launcher does not report exit statuses\n", launcher_backend_name(l));
   }
   close(in[0]);
   if (fwfd >= 0)
@@ -250,7 +258,7 @@ bool host_disk_fits(const char *path, uint64_t want_mib, uint64_t *free_mib) {
   return want_mib + HOST_DISK_RESERVE_MIB <= *free_mib;
 }
 
-void host_probe(struct host *h) {
+void host_probe(struct host *h, struct launcher *l) {
   memset(h, 0, sizeof(*h));
   for (int a = 0; a < VM_ARCH__N; a++) {
     find_binary(binary_names[a], h->binary[a], sizeof(h->binary[a]));
@@ -288,7 +296,7 @@ void host_probe(struct host *h) {
     snprintf(h->kvm_reason, sizeof(h->kvm_reason), "disabled by QHM_NO_KVM");
   }
   if (h->kvm_usable && h->binary[native][0])
-    probe_kvm_qemu(h, native);
+    probe_kvm_qemu(h, l, native);
   /* KVM runs a guest only of the host's own arch (and i386 on an x86_64 host). */
   if (h->kvm_usable) {
     bool x86 = strcmp(h->host_arch, "x86_64") == 0;

@@ -32,7 +32,9 @@ struct host {
 };
 
 /* QHM_QEMU_DIR (env) may name the directory of the qemu-system-* binaries. */
-void host_probe(struct host *h);
+struct launcher;
+/* The KVM probe runs QEMU through L (launch.h). */
+void host_probe(struct host *h, struct launcher *l);
 uint64_t host_mem_available_mib(void);
 /* Free MiB on the filesystem holding PATH, or 0 when statvfs fails. */
 uint64_t host_disk_free_mib(const char *path);

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,6 +29,7 @@
 #include "core.h"
 #include "crashpt.h"
 #include "events.h"
+#include "launch.h"
 #include "paths.h"
 #include "pident.h"
 #include "priv.h"
@@ -47,7 +47,6 @@
 #include "vncws.h"
 #include "ws.h"
 
-#define HMOS_JIT_PRCTL 0x6a6974
 #define KILL_GRACE_MS 3000
 #define SHUTDOWN_TIMEOUT_MS 120000
 #define CRASH_LOG_LINES 50
@@ -759,77 +758,6 @@ static int listen_unix(const char *path, char *err, size_t errlen) {
   return fd;
 }
 
-static size_t fmt_int(char *out, long v) {
-  char tmp[24];
-  size_t n = 0, k = 0;
-  bool neg = v < 0;
-  unsigned long u = neg ? (unsigned long)-v : (unsigned long)v;
-  do {
-    tmp[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (neg)
-    out[k++] = '-';
-  while (n)
-    out[k++] = tmp[--n];
-  out[k] = 0;
-  return k;
-}
-
-/* In the forked child: only async-signal-safe calls from here to exec. */
-static void __attribute__((noreturn)) child_exec(char **argv, int logfd, int qmpfd, int nullfd) {
-  setsid();
-  sigset_t all;
-  sigemptyset(&all);
-  sigprocmask(SIG_SETMASK, &all, NULL);
-  signal(SIGPIPE, SIG_DFL);
-  if (qmpfd == VM_ARGV_QMP_FD) {
-    int flags = fcntl(qmpfd, F_GETFD);
-    fcntl(qmpfd, F_SETFD, flags & ~FD_CLOEXEC);
-  } else if (dup2(qmpfd, VM_ARGV_QMP_FD) < 0) {
-    _exit(126);
-  }
-  if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
-    _exit(126);
-  close_range(VM_ARGV_QMP_FD + 1, ~0U, 0);
-  /* HarmonyOS: ask for the JIT permission TCG needs. Plain Linux answers EINVAL. */
-  errno = 0;
-  int rc = prctl(HMOS_JIT_PRCTL, 1, 0, 0, 0);
-  int e = errno;
-  char line[160], num[24];
-  size_t n = 0;
-  const char *pre = "qemu-hmos: JIT grant prctl(0x6a6974, 1) = ";
-  memcpy(line, pre, strlen(pre));
-  n = strlen(pre);
-  n += fmt_int(num, rc), memcpy(line + n - strlen(num), num, strlen(num));
-  const char *what = rc == 0       ? " (granted)\n"
-                     : e == EINVAL ? " (EINVAL: not HarmonyOS, ignored)\n"
-                                   : " (errno ";
-  memcpy(line + n, what, strlen(what));
-  n += strlen(what);
-  if (rc != 0 && e != EINVAL) {
-    n += fmt_int(line + n, e);
-    memcpy(line + n, ", ignored)\n", 11);
-    n += 11;
-  }
-  if (write(2, line, n) < 0) {
-    /* nothing to do: the log is best effort */
-  }
-  /* As root: become the VMs' unprivileged user now, so QEMU opens every file as that user
-   * (-runas would setuid after -sandbox's elevateprivileges=deny is in force). */
-  if (priv_child_drop() < 0) {
-    const char *msg = "qemu-hmos: cannot switch to the VMs' unprivileged user; QEMU not started\n";
-    if (write(2, msg, strlen(msg)) < 0) {
-    }
-    _exit(126);
-  }
-  execv(argv[0], argv);
-  const char *msg = "qemu-hmos: exec of QEMU failed\n";
-  if (write(2, msg, strlen(msg)) < 0) {
-  }
-  _exit(127);
-}
-
 static bool regular_file(const char *path, char *err, size_t errlen, const char *field);
 
 /* The files and directories of the config that must exist (cdrom, kernel, initrd, shared folders);
@@ -1051,8 +979,8 @@ static void tpm_start(struct vm *v, struct core_req *r, const char *loadvm) {
   t->v = v;
   t->r = r;
   t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
-  v->busy = true;                                           /* no second start, no delete, until QEMU runs */
-  proc_run_unprivileged(&v->m->c->loop, argv, on_swtpm, t); /* --daemon: returns once it listens */
+  v->busy = true; /* no second start, no delete, until QEMU runs */
+  proc_run_unprivileged(v->m->c->launcher, argv, on_swtpm, t); /* --daemon: returns once it listens */
 }
 
 /* ---- UEFI variable store (vm_efivars.h): made, or an older raw one converted, before QEMU ---- */
@@ -1088,7 +1016,7 @@ static void efivars_start(struct vm *v, struct core_req *r, const char *loadvm) 
   t->r = r;
   t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
   v->busy = true; /* no second start, no delete, until it is made */
-  vm_efivars_make(&c->loop, c->host.qemu_img, dir, tmpl, on_efivars, t);
+  vm_efivars_make(c->launcher, c->host.qemu_img, dir, tmpl, on_efivars, t);
 }
 
 /* After swtpm (when the VM has a TPM), before QEMU. */
@@ -1206,18 +1134,28 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
   dprintf(logfd, "\n=== accelerator: %s (%s)\n", host_accel_name(&c->host, v->cfg.arch),
           c->host.facts.kvm[v->cfg.arch] ? "KVM usable" : c->host.kvm_reason);
 
-  pid_t pid = fork();
-  if (pid < 0) {
-    snprintf(err, sizeof(err), "fork: %s", strerror(errno));
-    json_decref(argv_json);
-    goto fail;
-  }
-  if (pid == 0)
-    child_exec(av.argv, logfd, qmpfd, nullfd);
+  /* Its own session (a daemon crash does not take it down), the JIT grant, the VMs' user; the
+   * QMP listener as descriptor VM_ARGV_QMP_FD, its output to the log. */
+  struct launch_spec spec = {.name = "qemu",
+                             .entry = "libqemu_child.so:Main",
+                             .argv = av.argv,
+                             .fds = {nullfd, logfd, logfd, qmpfd},
+                             .n_fds = VM_ARGV_QMP_FD + 1,
+                             .flags = LAUNCH_DETACH | LAUNCH_JIT_GRANT | LAUNCH_UNPRIVILEGED};
+  struct launch_child child;
+  int spawned = launch_spawn(c->launcher, &spec, &child, err, sizeof(err));
   close(qmpfd);
   close(logfd);
   close(nullfd);
+  qmpfd = logfd = nullfd = -1;
+  if (spawned < 0) {
+    json_decref(argv_json);
+    goto fail;
+  }
   vm_argv_free(&av);
+  pid_t pid = child.pid;
+  if (child.pidfd >= 0)
+    close(child.pidfd); /* watch_process opens its own */
 
   v->is_child = true;
   v->adopted = v->confirmed = false;
@@ -1897,7 +1835,7 @@ static void create_next_disk(struct create_ctx *x) {
   char size[32];
   snprintf(size, sizeof(size), "%lluG", (unsigned long long)d->size_gib);
   char *args[] = {x->m->c->host.qemu_img, "create", "-q", "-f", "qcow2", d->path, size, NULL};
-  proc_run(&x->m->c->loop, args, on_disk_created, x);
+  proc_run(x->m->c->launcher, args, on_disk_created, x);
 }
 
 static void on_create_efivars(const char *err, void *ud) {
@@ -2015,7 +1953,7 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
   snprintf(sub, sizeof(sub), "%s/run", x->dir);
   mkdir(sub, 0700);
   if (v->cfg.arch == VM_ARCH_AARCH64) { /* its UEFI variable store first, then the disks */
-    vm_efivars_make(&c->loop, c->host.qemu_img, x->dir, c->host.aavmf_vars, on_create_efivars, x);
+    vm_efivars_make(c->launcher, c->host.qemu_img, x->dir, c->host.aavmf_vars, on_create_efivars, x);
     return;
   }
   create_next_disk(x);

@@ -91,12 +91,12 @@ static void next_disk(struct clone_ctx *x) {
                     src->cfg.disks[x->disk].path,
                     x->v->cfg.disks[x->disk].path,
                     NULL};
-    proc_run(&src->m->c->loop, argv, on_copied, x);
+    proc_run(src->m->c->launcher, argv, on_copied, x);
     return;
   }
   char from[4200]; /* the UEFI variables last, without the source's snapshots (vm_efivars.h) */
   snprintf(from, sizeof(from), "%s/vms/%s", src->m->c->data_dir, src->cfg.id);
-  vm_efivars_copy(&src->m->c->loop, src->m->c->host.qemu_img, from, x->dir, on_efivars, x);
+  vm_efivars_copy(src->m->c->launcher, src->m->c->host.qemu_img, from, x->dir, on_efivars, x);
 }
 
 static void on_efivars(const char *err, void *ud) {

@@ -159,7 +159,7 @@ static void on_made(const struct proc_result *res, void *ud) {
     char size[32];
     snprintf(size, sizeof(size), "%lluG", (unsigned long long)x->size_gib);
     char *argv[] = {x->v->m->c->host.qemu_img, "resize", "-q", "-f", "qcow2", x->tmp, size, NULL};
-    proc_run(&x->v->m->c->loop, argv, on_made, x);
+    proc_run(x->v->m->c->launcher, argv, on_made, x);
     return;
   }
   add_finish(x);
@@ -222,7 +222,7 @@ static void on_source_info(const struct proc_result *res, void *ud) {
                   x->source,
                   x->tmp,
                   NULL};
-  proc_run(&x->v->m->c->loop, argv, on_made, x);
+  proc_run(x->v->m->c->launcher, argv, on_made, x);
 }
 
 static void add(struct disk_ctx *x, json_t *body) {
@@ -320,7 +320,7 @@ static void add(struct disk_ctx *x, json_t *body) {
   if (x->source[0]) {
     char *argv[] = {
         v->m->c->host.qemu_img, "info", "--output=json", "-U", "-f", x->source_fmt, x->source, NULL};
-    proc_run(&v->m->c->loop, argv, on_source_info, x);
+    proc_run(v->m->c->launcher, argv, on_source_info, x);
     return;
   }
   if (!space_for(x, x->size_gib)) {
@@ -330,7 +330,7 @@ static void add(struct disk_ctx *x, json_t *body) {
   char size_s[32];
   snprintf(size_s, sizeof(size_s), "%lluG", (unsigned long long)x->size_gib);
   char *argv[] = {v->m->c->host.qemu_img, "create", "-q", "-f", "qcow2", x->tmp, size_s, NULL};
-  proc_run(&v->m->c->loop, argv, on_made, x);
+  proc_run(v->m->c->launcher, argv, on_made, x);
 }
 
 /* ---- grow ---- */
@@ -407,7 +407,7 @@ static void grow(struct disk_ctx *x, json_t *body) {
     snprintf(size_s, sizeof(size_s), "%lluG", (unsigned long long)x->size_gib);
     char *argv[] = {v->m->c->host.qemu_img,      "resize", "-q", "-f", "qcow2",
                     v->cfg.disks[x->index].path, size_s,   NULL};
-    proc_run(&v->m->c->loop, argv, on_resized, x);
+    proc_run(v->m->c->launcher, argv, on_resized, x);
     return;
   }
   char dev[32];
@@ -507,7 +507,7 @@ static void list_next(struct disk_ctx *x) {
   }
   const char *p = json_string_value(json_object_get(json_array_get(x->list, x->index), "path"));
   char *argv[] = {v->m->c->host.qemu_img, "info", "--output=json", "-U", "-f", "qcow2", (char *)p, NULL};
-  proc_run(&v->m->c->loop, argv, on_disk_info, x);
+  proc_run(v->m->c->launcher, argv, on_disk_info, x);
 }
 
 /* ---- dispatch ---- */

@@ -53,8 +53,8 @@ static void on_converted(const struct proc_result *res, void *ud) {
 }
 
 /* qemu-img convert -f FMT -O qcow2 FROM DIR/.new-efivars.qcow2, then renamed to DIR/efivars.qcow2. */
-static void convert(uv_loop_t *loop, const char *qemu_img, const char *fmt, const char *from, const char *dir,
-                    const char *old, vm_efivars_cb cb, void *ud) {
+static void convert(struct launcher *launcher, const char *qemu_img, const char *fmt, const char *from,
+                    const char *dir, const char *old, vm_efivars_cb cb, void *ud) {
   struct efivars_job *j = xcalloc(1, sizeof(*j));
   j->cb = cb;
   j->ud = ud;
@@ -73,10 +73,10 @@ static void convert(uv_loop_t *loop, const char *qemu_img, const char *fmt, cons
   unlink(j->tmp);
   char *argv[] = {(char *)qemu_img, "convert",    "-q",   "-f", (char *)fmt, "-O",
                   "qcow2",          (char *)from, j->tmp, NULL};
-  proc_run(loop, argv, on_converted, j);
+  proc_run(launcher, argv, on_converted, j);
 }
 
-void vm_efivars_make(uv_loop_t *loop, const char *qemu_img, const char *dir, const char *tmpl,
+void vm_efivars_make(struct launcher *launcher, const char *qemu_img, const char *dir, const char *tmpl,
                      vm_efivars_cb cb, void *ud) {
   char raw[4200];
   bool have_raw = dir_file(raw, sizeof(raw), dir, VM_EFIVARS_RAW) == 0 && access(raw, F_OK) == 0;
@@ -87,14 +87,14 @@ void vm_efivars_make(uv_loop_t *loop, const char *qemu_img, const char *dir, con
     return;
   }
   if (have_raw) {
-    convert(loop, qemu_img, "raw", raw, dir, raw, cb, ud); /* an older version's: keep its variables */
+    convert(launcher, qemu_img, "raw", raw, dir, raw, cb, ud); /* an older version's: keep its variables */
     return;
   }
-  convert(loop, qemu_img, "raw", tmpl, dir, NULL, cb, ud);
+  convert(launcher, qemu_img, "raw", tmpl, dir, NULL, cb, ud);
 }
 
-void vm_efivars_copy(uv_loop_t *loop, const char *qemu_img, const char *from_dir, const char *to_dir,
-                     vm_efivars_cb cb, void *ud) {
+void vm_efivars_copy(struct launcher *launcher, const char *qemu_img, const char *from_dir,
+                     const char *to_dir, vm_efivars_cb cb, void *ud) {
   char from[4200];
   if (dir_file(from, sizeof(from), from_dir, VM_EFIVARS) == 0 && access(from, F_OK) == 0) {
     /* QEMU (unprivileged) writes it: qemu-img, the daemon's user, must not follow a backing file */
@@ -110,11 +110,11 @@ void vm_efivars_copy(uv_loop_t *loop, const char *qemu_img, const char *from_dir
       cb(msg, ud);
       return;
     }
-    convert(loop, qemu_img, "qcow2", from, to_dir, NULL, cb, ud);
+    convert(launcher, qemu_img, "qcow2", from, to_dir, NULL, cb, ud);
     return;
   }
   if (dir_file(from, sizeof(from), from_dir, VM_EFIVARS_RAW) == 0 && access(from, F_OK) == 0) {
-    convert(loop, qemu_img, "raw", from, to_dir, NULL, cb, ud); /* not started since the upgrade */
+    convert(launcher, qemu_img, "raw", from, to_dir, NULL, cb, ud); /* not started since the upgrade */
     return;
   }
   cb(NULL, ud);

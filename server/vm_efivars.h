@@ -17,6 +17,8 @@
 
 #include "vm_argv.h" /* VM_EFIVARS: the store QEMU opens (format=qcow2) */
 
+struct launcher;
+
 #define VM_EFIVARS_RAW "efivars.fd" /* older versions' raw store: converted at the next start */
 
 /* ERR: NULL when it worked, else why not. */
@@ -26,12 +28,12 @@ typedef void (*vm_efivars_cb)(const char *err, void *ud);
  * (a raw firmware variable store). Made as DIR/.new-efivars.qcow2 and renamed (start-up removes
  * a left-over .new-*). CB is called once: at once when DIR has its store (a raw one left beside it
  * is removed) or nothing can run, else later from the loop. */
-void vm_efivars_make(uv_loop_t *loop, const char *qemu_img, const char *dir, const char *tmpl,
+void vm_efivars_make(struct launcher *launcher, const char *qemu_img, const char *dir, const char *tmpl,
                      vm_efivars_cb cb, void *ud);
 /* FROM_DIR's store (qcow2, or an older raw one) copied into TO_DIR as efivars.qcow2, without the
  * source's internal snapshots; CB(NULL) at once when FROM_DIR has none. */
-void vm_efivars_copy(uv_loop_t *loop, const char *qemu_img, const char *from_dir, const char *to_dir,
-                     vm_efivars_cb cb, void *ud);
+void vm_efivars_copy(struct launcher *launcher, const char *qemu_img, const char *from_dir,
+                     const char *to_dir, vm_efivars_cb cb, void *ud);
 /* DIR's store removed (both forms): the next start makes it again from the firmware's template. */
 void vm_efivars_remove(const char *dir);
 

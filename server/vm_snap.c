@@ -133,7 +133,7 @@ static void list_next(struct list_ctx *l) {
   }
   char *argv[] = {l->v->m->c->host.qemu_img,     "info", "--output=json", "-U", "-f", "qcow2",
                   l->v->cfg.disks[l->disk].path, NULL};
-  proc_run(&l->v->m->c->loop, argv, on_info, l);
+  proc_run(l->v->m->c->launcher, argv, on_info, l);
 }
 
 static void list_start(struct vm *v, void (*done)(struct list_ctx *, void *), void *ud) {
@@ -235,7 +235,7 @@ static void img_next(struct snap_ctx *x) {
   }
   *o = 0;
   char *argv[] = {v->m->c->host.qemu_img, "snapshot", "--image-opts", (char *)flag, x->name, opts, NULL};
-  proc_run(&v->m->c->loop, argv, on_img, x);
+  proc_run(v->m->c->launcher, argv, on_img, x);
   free(opts);
 }
 

@@ -231,7 +231,7 @@ static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char
   snprintf(config_dir, sizeof(config_dir), "%s/run/freerdp", w->c->data_dir);
   snprintf(shared_root, sizeof(shared_root), "%s/shared", w->c->data_dir);
   pss->kind = SESS_RDP;
-  pss->u.rdp = rdpws_open(&w->c->loop, wsi, vm_id, &target, (int)width, (int)height, (int)dpi, webp == 1,
+  pss->u.rdp = rdpws_open(w->c->launcher, wsi, vm_id, &target, (int)width, (int)height, (int)dpi, webp == 1,
                           log_path, config_dir, shared_root, err, sizeof(err));
   explicit_bzero(&target, sizeof(target));
   if (!pss->u.rdp) {

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "guac.h"
+#include "launch.h"
 #include "priv.h"
 #include "util.h"
 #include "vm_config.h"
@@ -45,9 +47,11 @@ struct up_write {
 struct rdpws {
   struct lws *wsi; /* NULL once the WebSocket is closed */
   uv_pipe_t sock;
-  uv_process_t proc;
-  uv_timer_t timer; /* exit grace, then the SIGTERM/SIGKILL teardown */
-  int refs;         /* wsi + sock + proc + timer */
+  pid_t pid;                  /* the worker, started through the launcher (launch.h) */
+  int pidfd;                  /* -1 once it exited (or when the launcher gave none) */
+  struct launch_watch *watch; /* its exit; NULL once seen */
+  uv_timer_t timer;           /* exit grace, then the SIGTERM/SIGKILL teardown */
+  int refs;                   /* wsi + sock + the worker's exit + timer */
   enum phase phase;
   bool reading, read_paused, rx_paused, closing, sock_closed, sock_eof, exited, killing, term_sent;
   int64_t exit_status;
@@ -159,23 +163,26 @@ static void on_timer(uv_timer_t *t) {
     return;
   if (!s->term_sent) {
     s->term_sent = true;
-    log_warn("rdp %s: worker %d still runs %d ms after its socket closed: SIGTERM", s->vm_id, s->proc.pid,
+    log_warn("rdp %s: worker %d still runs %d ms after its socket closed: SIGTERM", s->vm_id, s->pid,
              RDPWS_TERM_MS);
-    uv_process_kill(&s->proc, SIGTERM);
+    kill(s->pid, SIGTERM); /* not yet collected: the pid is still the worker's */
     uv_timer_start(&s->timer, on_timer, RDPWS_KILL_MS - RDPWS_TERM_MS, 0);
   } else {
-    log_warn("rdp %s: worker %d ignored SIGTERM: SIGKILL", s->vm_id, s->proc.pid);
-    uv_process_kill(&s->proc, SIGKILL);
+    log_warn("rdp %s: worker %d ignored SIGTERM: SIGKILL", s->vm_id, s->pid);
+    kill(s->pid, SIGKILL);
   }
 }
 
-static void on_worker_exit(uv_process_t *p, int64_t status, int sig) {
-  struct rdpws *s = p->data;
+static void on_worker_exit(pid_t pid, int wstatus, void *ud) {
+  struct rdpws *s = ud;
+  s->watch = NULL;
+  if (s->pidfd >= 0)
+    close(s->pidfd), s->pidfd = -1;
   s->exited = true;
-  s->exit_status = status;
-  s->term_signal = sig;
-  log_info("rdp %s: worker %d exited (status %lld, signal %d)", s->vm_id, p->pid, (long long)status, sig);
-  uv_close((uv_handle_t *)&s->proc, on_handle_closed);
+  s->exit_status = wstatus >= 0 && WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : wstatus < 0 ? -1 : 0;
+  s->term_signal = wstatus >= 0 && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+  log_info("rdp %s: worker %d exited (status %lld, signal %d)", s->vm_id, pid, (long long)s->exit_status,
+           s->term_signal);
   if (s->killing || s->sock_closed) {
     uv_timer_stop(&s->timer);
     if (!uv_is_closing((uv_handle_t *)&s->timer))
@@ -184,6 +191,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig) {
     uv_timer_stop(&s->timer);
     close_for_exit(s);
   }
+  unref(s); /* the worker's share: last, it may free S */
 }
 
 /* ---- worker -> browser ---- */
@@ -525,9 +533,10 @@ static int worker_path(char *out, size_t outlen) {
   return 0;
 }
 
-struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
-                         int width, int height, int dpi, bool webp, const char *log_path,
-                         const char *config_dir, const char *shared_root, char *err, size_t errlen) {
+struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char *vm_id,
+                         const struct vm_rdp *target, int width, int height, int dpi, bool webp,
+                         const char *log_path, const char *config_dir, const char *shared_root, char *err,
+                         size_t errlen) {
   char path[PATH_MAX + 32];
   if (n_all >= RDPWS_MAX_SESSIONS) {
     snprintf(err, errlen, "too many RDP sessions (%d)", RDPWS_MAX_SESSIONS);
@@ -559,37 +568,36 @@ struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
   s->ins = xmalloc(sizeof(*s->ins));
   snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm_id);
   prepare_drive(s, shared_root, target);
+  uv_loop_t *loop = launcher_loop(launcher);
   uv_pipe_init(loop, &s->sock, 0);
   uv_timer_init(loop, &s->timer);
-  s->sock.data = s->timer.data = s->proc.data = s;
+  s->sock.data = s->timer.data = s;
+  s->pidfd = -1;
 
   if (config_dir && ((mkdir(config_dir, 0700) < 0 && errno != EEXIST) || priv_own(config_dir, 0700) < 0))
     config_dir = NULL; /* FreeRDP then uses ~/.config/freerdp: our callback still decides unless a
                           known_hosts entry there matches */
   char *args[] = {path, "--fd", "3", config_dir ? "--config-dir" : NULL, (char *)config_dir, NULL};
-  uv_stdio_container_t stdio[4];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = stdio[2].flags = UV_INHERIT_FD;
-  stdio[1].data.fd = stdio[2].data.fd = logfd >= 0 ? logfd : 2;
-  stdio[3].flags = UV_INHERIT_FD;
-  stdio[3].data.fd = sv[1];
-  uv_process_options_t o;
-  memset(&o, 0, sizeof(o));
-  o.file = path;
-  o.args = args;
-  o.exit_cb = on_worker_exit;
-  o.stdio = stdio;
-  o.stdio_count = 4;
-  priv_spawn_options(&o); /* as the VMs' unprivileged user when the daemon is root */
-  int rc = uv_spawn(loop, &s->proc, &o);
+  int out = logfd >= 0 ? logfd : 2;
+  /* As the VMs' unprivileged user when the daemon is root. */
+  struct launch_spec spec = {.name = "rdp-worker",
+                             .entry = "libqemu_hmos_rdp.so:Main",
+                             .argv = args,
+                             .fds = {-1, out, out, sv[1]},
+                             .n_fds = 4,
+                             .flags = LAUNCH_UNPRIVILEGED};
+  struct launch_child child;
+  char why[256];
+  int rc = launch_spawn(launcher, &spec, &child, why, sizeof(why));
   close(sv[1]);
   if (logfd >= 0)
     close(logfd);
   if (rc < 0) {
-    snprintf(err, errlen, "cannot start the RDP worker: %s", uv_strerror(rc));
+    snprintf(err, errlen, "cannot start the RDP worker: %s", why);
     close(sv[0]);
-    s->refs = 3; /* sock, timer, proc: all closed below; no wsi */
+    s->refs = 2; /* sock, timer: both closed below; no wsi, no worker */
     s->sock_closed = true;
+    s->exited = true;
     n_all++; /* unref's bookkeeping */
     s->next = all;
     if (all)
@@ -597,9 +605,11 @@ struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
     all = s;
     uv_close((uv_handle_t *)&s->sock, on_handle_closed);
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&s->proc, on_handle_closed);
     return NULL;
   }
+  s->pid = child.pid;
+  s->pidfd = child.pidfd;
+  s->watch = launch_watch(launcher, &child, on_worker_exit, s);
   uv_pipe_open(&s->sock, sv[0]);
   s->wsi = wsi;
   s->refs = 4;
@@ -608,8 +618,7 @@ struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
     all->prev = s;
   all = s;
   n_all++;
-  log_info("rdp %s: worker %d for %s:%u (%dx%d)", vm_id, s->proc.pid, target->host, target->port, width,
-           height);
+  log_info("rdp %s: worker %d for %s:%u (%dx%d)", vm_id, s->pid, target->host, target->port, width, height);
   static const char select_rdp[] = "6.select,3.rdp;";
   write_up(s, select_rdp, sizeof(select_rdp) - 1);
   s->reading = true;
@@ -628,5 +637,5 @@ unsigned rdpws_count(void) {
 }
 
 pid_t rdpws_pid(struct rdpws *s) {
-  return s->exited ? 0 : s->proc.pid;
+  return s->exited ? 0 : s->pid;
 }

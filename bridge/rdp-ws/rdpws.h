@@ -33,6 +33,7 @@
 #define RDPWS_KILL_MS 5000
 #define RDPWS_DRIVE_NAME "qemuhmos" /* what Windows shows for the shared folder (RDP: 8 characters) */
 
+struct launcher;
 struct lws;
 struct rdpws;
 struct vm_rdp;
@@ -42,9 +43,10 @@ struct vm_rdp;
  * CONFIG_DIR (mode 0700, created if needed) holds FreeRDP's own files. SHARED_ROOT/NAME (TARGET's vm_name
  * made a safe file name; both created if missing, mode 0700) is redirected as the drive RDPWS_DRIVE_NAME;
  * NULL = no drive. NULL with ERR when the worker cannot be started. */
-struct rdpws *rdpws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const struct vm_rdp *target,
-                         int width, int height, int dpi, bool webp, const char *log_path,
-                         const char *config_dir, const char *shared_root, char *err, size_t errlen);
+struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char *vm_id,
+                         const struct vm_rdp *target, int width, int height, int dpi, bool webp,
+                         const char *log_path, const char *config_dir, const char *shared_root, char *err,
+                         size_t errlen);
 /* SHARED_ROOT/NAME for VM_NAME into OUT: '/' and control characters become '_', and a name that
  * would be "", "." or ".." becomes ID. -1 if it does not fit. */
 int rdpws_drive_dir(const char *shared_root, const char *vm_name, const char *id, char *out, size_t outlen);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * proc: run a helper program (qemu-img, swtpm) on the core loop without blocking it,
- * collect what it prints, and call back once it has exited. Core loop thread only.
+ * proc: run a helper program (qemu-img, swtpm) to completion through the launcher (launch.h)
+ * without blocking the core loop, collect what it prints, and call back once it has exited. Core
+ * loop thread only.
  */
 #ifndef QHM_PROC_H
 #define QHM_PROC_H
 
 #include <stddef.h>
-#include <uv.h>
+
+#include "launch.h"
 
 #define PROC_MAX_OUT (1u << 20) /* stdout kept; more is dropped and the run fails */
 #define PROC_MAX_ERR 4096       /* stderr kept (its start) */
@@ -24,12 +26,11 @@ typedef void (*proc_cb)(const struct proc_result *res, void *ud);
 
 /* Run ARGV (argv[0] an absolute path). CB is always called once: later, from the loop, or at
  * once while the daemon shuts down. */
-void proc_run(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud);
+void proc_run(struct launcher *l, char *const argv[], proc_cb cb, void *ud);
 /* proc_run as the unprivileged user the VMs' processes run as when the daemon is root (priv.h):
  * swtpm. qemu-img stays the daemon's (proc_run): it makes files in directories only it writes. */
-void proc_run_unprivileged(uv_loop_t *loop, char *const argv[], proc_cb cb, void *ud);
-/* The daemon is stopping: every callback still due is called now with a failure (so requests are
+void proc_run_unprivileged(struct launcher *l, char *const argv[], proc_cb cb, void *ud);
+/* launcher_shutdown(): every callback still due is called then with a failure (so requests are
  * answered and the VMs they refer to are still there), and later runs fail at once. */
-void proc_shutdown(void);
 
 #endif

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * daemon: libqemu-hmos's public face (include/qemu-hmos.h). Checks the options,
+ * takes the data directory's lock, wires the layers together (core, HTTP, the
+ * WebSocket listener, the LAN side), writes DATA/run/endpoint.json, and takes
+ * it all down again. Everything it makes lives in struct qhm_daemon.
+ */
+#include "qemu-hmos.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "core.h"
+#include "http.h"
+#include "launch.h"
+#include "paths.h"
+#include "priv.h"
+#include "tls.h"
+#include "util.h"
+#include "ws.h"
+
+struct qhm_daemon {
+  struct core core;
+  struct path_roots roots;
+  struct http *http, *http_lan;
+  bool core_up; /* core_init ran: core_fini is due */
+  int lockfd;
+  atomic_bool running;
+  char endpoint[4300];
+  char http_url[64];
+};
+
+/* 127.0.0.0/8 */
+static bool is_loopback(const char *addr) {
+  struct in_addr a;
+  return inet_pton(AF_INET, addr, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+int qhm_options_check(const struct qhm_options *o, char *err, size_t errlen) {
+  const char *bind_addr = o->bind ? o->bind : "127.0.0.1";
+  struct in_addr in;
+  if (!o->data_dir || o->data_dir[0] != '/') {
+    snprintf(err, errlen, "the data directory must be an absolute path");
+    return -1;
+  }
+  if (strlen(o->data_dir) >= 4000) {
+    snprintf(err, errlen, "the data directory's path is too long");
+    return -1;
+  }
+  if (inet_pton(AF_INET, bind_addr, &in) != 1) {
+    snprintf(err, errlen, "--bind: '%s' is not an IPv4 address", bind_addr);
+    return -1;
+  }
+  if (!o->lan && !is_loopback(bind_addr)) {
+    snprintf(err, errlen,
+             "--bind %s is not a loopback address: serving other devices needs --lan (HTTPS, and each "
+             "browser paired with a code shown on this device)",
+             bind_addr);
+    return -1;
+  }
+  if (!o->lan && (o->n_lan_names || (o->lan_port && o->lan_port != 8443) ||
+                  (o->lan_ws_port && o->lan_ws_port != 8444))) {
+    snprintf(err, errlen, "--lan-port, --lan-ws-port and --lan-name need --lan");
+    return -1;
+  }
+  if (o->n_allow_origins > 5 || o->n_lan_names > 8 || o->n_allow_paths > PATHS_MAX_ROOTS - 8) {
+    snprintf(err, errlen, "too many --allow-origin (5), --lan-name (8) or --allow-path (%d)",
+             PATHS_MAX_ROOTS - 8);
+    return -1;
+  }
+  for (size_t i = 0; i < o->n_allow_origins; i++)
+    if (strlen(o->allow_origins[i]) > 90) {
+      snprintf(err, errlen, "--allow-origin: at most 5, each under 90 bytes");
+      return -1;
+    }
+  return 0;
+}
+
+/* The lock on DATA/run/daemon.lock: one daemon a data directory. */
+static int take_lock(struct qhm_daemon *d, const char *data_dir, char *err, size_t errlen) {
+  char run_dir[4200], lock_path[4300];
+  snprintf(run_dir, sizeof(run_dir), "%s/run", data_dir);
+  if (mkdir_p(run_dir, 0700) < 0) {
+    snprintf(err, errlen, "cannot create %s: %s", run_dir, strerror(errno));
+    return -1;
+  }
+  snprintf(lock_path, sizeof(lock_path), "%s/daemon.lock", run_dir);
+  d->lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (d->lockfd < 0) {
+    snprintf(err, errlen, "cannot open %s: %s", lock_path, strerror(errno));
+    return -1;
+  }
+  if (flock(d->lockfd, LOCK_EX | LOCK_NB) < 0) {
+    snprintf(err, errlen, "another qemu-hmos is serving %s", data_dir);
+    return -1;
+  }
+  snprintf(d->endpoint, sizeof(d->endpoint), "%s/endpoint.json", run_dir);
+  return 0;
+}
+
+/* Before anything is created or migrated in it. */
+static int check_data_dir(const char *data_dir, char *err, size_t errlen) {
+  if (access(data_dir, W_OK) < 0 && errno != ENOENT) {
+    int e = errno;
+    snprintf(err, errlen, "the data directory %s is not writable: %s%s", data_dir, strerror(e),
+             e == EROFS ? " (remount it read-write or choose another --data-dir)" : "");
+    return -1;
+  }
+  return 0;
+}
+
+static int add_roots(struct qhm_daemon *d, const struct qhm_options *o, char *err, size_t errlen) {
+  char why[512];
+  if (path_roots_add_data(&d->roots, o->data_dir, why, sizeof(why)) < 0) {
+    snprintf(err, errlen, "cannot start: %s", why);
+    return -1;
+  }
+  for (size_t i = 0; i < o->n_allow_paths + o->n_share_passthrough; i++) {
+    bool allow = i < o->n_allow_paths;
+    const char *dir = allow ? o->allow_paths[i] : o->share_passthrough[i - o->n_allow_paths];
+    if (path_roots_add(&d->roots, dir, why, sizeof(why)) < 0) {
+      snprintf(err, errlen, "%s %s", allow ? "--allow-path" : "--share-passthrough", why);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The LAN side: HTTPS on BIND, WSS, the certificate's fingerprint. */
+static int start_lan(struct qhm_daemon *d, const struct qhm_options *o, const struct tls_cert *cert,
+                     const char *ui_dir, char *err, size_t errlen) {
+  struct core *c = &d->core;
+  const char *lan_addr = o->bind;
+  char why[512];
+  struct http_opts lo = {.bind = lan_addr,
+                         .port = o->lan_port,
+                         .ui_dir = ui_dir,
+                         .tls = true,
+                         .cert_pem = cert->cert_pem,
+                         .key_pem = cert->key_pem,
+                         .names = o->lan_names,
+                         .n_names = (int)o->n_lan_names};
+  d->http_lan = http_start(c, &lo, why, sizeof(why));
+  if (!d->http_lan || ws_start_lan(c->ws, lan_addr, o->lan_ws_port, cert->cert_path, cert->key_path,
+                                   http_hosts(d->http_lan), why, sizeof(why)) < 0) {
+    snprintf(err, errlen, "LAN mode: %s", why);
+    return -1;
+  }
+  auth_allow_origins_of(c->auth, http_hosts(d->http_lan), true);
+  snprintf(c->lan_url, sizeof(c->lan_url), "https://%s:%u",
+           strcmp(lan_addr, "0.0.0.0") == 0 && o->n_lan_names ? o->lan_names[0] : lan_addr,
+           http_port(d->http_lan));
+  snprintf(c->lan_fingerprint, sizeof(c->lan_fingerprint), "%s", cert->fingerprint);
+  return 0;
+}
+
+static void write_endpoint(struct qhm_daemon *d, const char *bind_addr) {
+  struct core *c = &d->core;
+  char lan_json[512] = "";
+  if (c->lan_url[0])
+    snprintf(lan_json, sizeof(lan_json),
+             ", \"lan\": {\"url\": \"%s\", \"ws\": \"%s\", \"fingerprint\": \"%s\"}", c->lan_url,
+             ws_lan_url(c->ws), c->lan_fingerprint);
+  char *ep =
+      xasprintf("{\"http\": \"%s\", \"ws\": \"%s\", \"pid\": %d, \"version\": \"%s\", "
+                "\"token\": \"%s\"%s}\n",
+                d->http_url, ws_base_url(c->ws), (int)getpid(), QHM_VERSION, auth_token(c->auth), lan_json);
+  if (write_file_atomic(d->endpoint, ep, strlen(ep), 0600) < 0)
+    log_err("cannot write %s: %s", d->endpoint, strerror(errno));
+  explicit_bzero(ep, strlen(ep));
+  free(ep);
+  log_info("qemu-hmos %s serving %s and %s (data %s, launcher %s)", QHM_VERSION, d->http_url,
+           ws_base_url(c->ws), c->data_dir, launcher_backend_name(c->launcher));
+  if (c->lan_url[0])
+    log_info("LAN mode: %s (and %s), certificate SHA-256 %s", c->lan_url, ws_lan_url(c->ws),
+             c->lan_fingerprint);
+  (void)bind_addr;
+}
+
+/* Everything after the lock and the roots: auth, TLS, core, listeners. */
+static int start_services(struct qhm_daemon *d, const struct qhm_options *o, char *err, size_t errlen) {
+  struct core *c = &d->core;
+  const char *bind_addr = o->lan || !o->bind ? "127.0.0.1" : o->bind; /* the device's own shell: loopback */
+  char why[1024];
+  struct auth *auth = auth_new(o->data_dir, o->new_token, why, sizeof(why));
+  if (!auth) {
+    snprintf(err, errlen, "cannot start: %s", why);
+    return -1;
+  }
+  struct tls_cert cert = {0};
+  if (o->lan && tls_load_or_make(&cert, o->data_dir, o->bind, o->lan_names, (int)o->n_lan_names, why,
+                                 sizeof(why)) < 0) {
+    snprintf(err, errlen, "cannot start LAN mode: %s", why);
+    auth_free(auth);
+    return -1;
+  }
+  d->core_up = true;
+  int rc = -1;
+  if (core_init(c, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) < 0) {
+    c->auth = auth; /* freed with the core */
+    snprintf(err, errlen, "cannot start: %s", why);
+    goto out;
+  }
+  c->ws = ws_start(c, bind_addr, o->ws_port, why, sizeof(why));
+  if (!c->ws) {
+    snprintf(err, errlen, "%s", why);
+    goto out;
+  }
+  for (size_t i = 0; i < o->n_allow_origins; i++)
+    auth_allow_origin(c->auth, o->allow_origins[i]);
+  struct http_opts ho = {.bind = bind_addr, .port = o->port, .ui_dir = o->ui_dir};
+  d->http = http_start(c, &ho, why, sizeof(why));
+  if (!d->http) {
+    snprintf(err, errlen, "%s", why);
+    goto out;
+  }
+  auth_allow_origins_of(c->auth, http_hosts(d->http), false);
+  snprintf(d->http_url, sizeof(d->http_url), "http://%s:%u", bind_addr, http_port(d->http));
+  if (o->lan && start_lan(d, o, &cert, o->ui_dir, err, errlen) < 0)
+    goto out;
+  write_endpoint(d, bind_addr);
+  if (o->print_link) /* like Jupyter: the one link that opens the UI with its cookie */
+    fprintf(stderr, "\n    Open the UI: %s/?token=%s\n\n", d->http_url, auth_token(c->auth));
+  rc = 0;
+out:
+  tls_cert_clear(&cert);
+  return rc;
+}
+
+/* Take down what start made, in the order that keeps every connection answered. */
+static void teardown(struct qhm_daemon *d) {
+  if (d->endpoint[0] && d->http)
+    unlink(d->endpoint);
+  if (d->core_up)
+    core_answer_all(&d->core); /* no HTTP connection may stay suspended when MHD stops */
+  http_stop(d->http);
+  http_stop(d->http_lan);
+  d->http = d->http_lan = NULL;
+  if (d->core_up) {
+    struct auth *auth = d->core.auth;
+    core_fini(&d->core);
+    auth_free(auth);
+    d->core_up = false;
+  }
+  if (d->lockfd >= 0)
+    close(d->lockfd);
+  d->lockfd = -1;
+}
+
+struct qhm_daemon *qhm_daemon_start(const struct qhm_options *o, char *err, size_t errlen) {
+  if (qhm_options_check(o, err, errlen) < 0 || check_data_dir(o->data_dir, err, errlen) < 0)
+    return NULL;
+  char why[1024];
+  if (priv_init(o->run_as, (const char *const *)o->share_passthrough, o->n_share_passthrough, o->data_dir,
+                why, sizeof(why)) < 0) {
+    snprintf(err, errlen, "%s", why);
+    return NULL;
+  }
+  struct qhm_daemon *d = xcalloc(1, sizeof(*d));
+  d->lockfd = -1;
+  if (o->handle_signals)
+    signal(SIGPIPE, SIG_IGN);
+  if (take_lock(d, o->data_dir, err, errlen) < 0 || add_roots(d, o, err, errlen) < 0 ||
+      start_services(d, o, err, errlen) < 0) {
+    teardown(d);
+    free(d);
+    return NULL;
+  }
+  return d;
+}
+
+void qhm_daemon_run(struct qhm_daemon *d) {
+  /* A write to a closed pipe or socket on this thread answers EPIPE instead of killing the process;
+   * the mask is this thread's alone (MHD and lws send with MSG_NOSIGNAL). */
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  atomic_store(&d->running, true);
+  core_run(&d->core);
+  atomic_store(&d->running, false);
+  /* A SIGPIPE left pending for this thread is dropped before the old mask comes back. */
+  struct timespec zero = {0, 0};
+  while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)
+    ;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void qhm_daemon_stop(struct qhm_daemon *d) {
+  core_stop(&d->core);
+}
+
+void qhm_daemon_free(struct qhm_daemon *d) {
+  if (!d)
+    return;
+  teardown(d);
+  log_info("stopped");
+  free(d);
+}
+
+void qhm_daemon_status(const struct qhm_daemon *d, struct qhm_status *out) {
+  const struct core *c = &d->core;
+  out->http_url = d->http_url;
+  out->ws_url = c->ws ? ws_base_url(c->ws) : "";
+  out->lan_url = c->lan_url;
+  out->token = c->auth ? auth_token(c->auth) : "";
+  out->launcher = c->launcher ? launcher_backend_name(c->launcher) : "";
+  out->running = atomic_load(&((struct qhm_daemon *)d)->running);
+}

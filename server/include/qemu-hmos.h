@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libqemu-hmos: the qemu-hmos daemon as a library. The `qemu-hmos serve`
+ * command line is one user; the HarmonyOS shell's N-API module is another.
+ *
+ *   struct qhm_daemon *d = qhm_daemon_start(&opts, err, sizeof(err));
+ *   ... on a thread the caller owns:  qhm_daemon_run(d);   (returns after qhm_daemon_stop)
+ *   ... from any thread:              qhm_daemon_stop(d);
+ *   qhm_daemon_free(d);
+ *
+ * Everything a daemon holds lives in its handle; a process may start and free
+ * one daemon after another. Embedded (handle_signals false) it installs no
+ * signal handler and no atexit hook: the core thread blocks SIGPIPE for itself
+ * only. VMs keep running after a stop, as after a crash; the next start
+ * reattaches them.
+ */
+#ifndef QEMU_HMOS_H
+#define QEMU_HMOS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct qhm_options {
+  const char *data_dir;           /* absolute; created when missing. Required. */
+  const char *bind;               /* a loopback IPv4 address; NULL: 127.0.0.1. With lan: the LAN address */
+  uint16_t port;                  /* REST API and UI; 0 picks a free one */
+  uint16_t ws_port;               /* WebSocket consoles and events; 0 picks */
+  const char *ui_dir;             /* the web UI's files; NULL: not served */
+  const char *const *allow_paths; /* host paths requests may name, besides DATA's own folders */
+  size_t n_allow_paths;
+  const char *const *allow_origins; /* more Origins allowed to write with the cookie (at most 5) */
+  size_t n_allow_origins;
+  bool new_token; /* replace the API token */
+  bool lan;       /* also serve BIND over HTTPS/WSS to paired devices */
+  uint16_t lan_port, lan_ws_port;
+  const char *const *lan_names; /* host names the LAN side answers to (at most 8) */
+  size_t n_lan_names;
+  const char *run_as; /* as root: the user QEMU, swtpm and RDP workers run as; NULL: qemu-hmos */
+  const char *const *share_passthrough;
+  size_t n_share_passthrough;
+  bool handle_signals; /* the CLI: SIGTERM/SIGINT stop the daemon, SIGPIPE ignored process-wide */
+  bool print_link;     /* the CLI: print the UI's link with its token on stderr */
+};
+
+struct qhm_daemon;
+
+/* The checks qhm_daemon_start makes of OPTS before touching anything (a command line can answer
+ * them as usage errors): 0, or -1 with a message in ERR. */
+int qhm_options_check(const struct qhm_options *opts, char *err, size_t errlen);
+
+/* Take DATA's lock, open the store, reattach VMs, start listening, write DATA/run/endpoint.json.
+ * NULL with a message for the user in ERR. Requests are answered once qhm_daemon_run runs. */
+struct qhm_daemon *qhm_daemon_start(const struct qhm_options *opts, char *err, size_t errlen);
+/* The core loop, on the caller's thread, until qhm_daemon_stop (or SIGTERM with handle_signals). */
+void qhm_daemon_run(struct qhm_daemon *d);
+/* Any thread, any number of times. */
+void qhm_daemon_stop(struct qhm_daemon *d);
+/* After qhm_daemon_run returned (or instead of running it): close every listener and free D. */
+void qhm_daemon_free(struct qhm_daemon *d);
+
+struct qhm_status {
+  const char *http_url; /* "http://127.0.0.1:N" */
+  const char *ws_url;   /* "ws://127.0.0.1:M" */
+  const char *lan_url;  /* "https://ADDR:N" or "" */
+  const char *token;    /* the API secret (Bearer; the UI's ?token=) */
+  const char *launcher; /* the launch backend's name ("exec") */
+  bool running;         /* qhm_daemon_run is in its loop */
+};
+/* Valid until qhm_daemon_free. Any thread. */
+void qhm_daemon_status(const struct qhm_daemon *d, struct qhm_status *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* launch: see launch.h. The exec backend, exit watches, the launcher's life. */
+#include "launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch_priv.h"
+#include "priv.h"
+#include "util.h"
+
+#define HMOS_JIT_PRCTL 0x6a6974
+#define WATCH_POLL_MS 250 /* the fallback when there is no pidfd */
+
+struct launch_watch {
+  struct launch_watch *prev, *next;
+  struct launcher *l;
+  pid_t pid;
+  bool own;
+  uv_poll_t poll;   /* on the pidfd */
+  uv_timer_t timer; /* without one, or as the backend's notification may never come */
+  bool polling;
+  int open_handles;
+  launch_exit_cb cb; /* NULL once called or cancelled */
+  void *ud;
+};
+
+/* ---- the exec backend ---- */
+
+static size_t fmt_long(char *out, long v) { /* async-signal-safe */
+  char tmp[24];
+  size_t n = 0, k = 0;
+  unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
+  do
+    tmp[n++] = (char)('0' + u % 10);
+  while ((u /= 10) != 0);
+  if (v < 0)
+    out[k++] = '-';
+  while (n)
+    out[k++] = tmp[--n];
+  return k;
+}
+
+static void put(const char *s, size_t n) {
+  if (write(2, s, n) < 0) {
+    /* the log is best effort */
+  }
+}
+
+/* HarmonyOS: ask for the JIT permission TCG needs. Plain Linux answers EINVAL. Says so on fd 2. */
+static void jit_grant(void) {
+  errno = 0;
+  int rc = prctl(HMOS_JIT_PRCTL, 1, 0, 0, 0);
+  int e = errno;
+  char line[160];
+  static const char pre[] = "qemu-hmos: JIT grant prctl(0x6a6974, 1) = ";
+  size_t n = sizeof(pre) - 1;
+  memcpy(line, pre, n);
+  n += fmt_long(line + n, rc);
+  const char *what = rc == 0       ? " (granted)\n"
+                     : e == EINVAL ? " (EINVAL: not HarmonyOS, ignored)\n"
+                                   : " (errno ";
+  memcpy(line + n, what, strlen(what));
+  n += strlen(what);
+  if (rc != 0 && e != EINVAL) {
+    n += fmt_long(line + n, e);
+    memcpy(line + n, ", ignored)\n", 11);
+    n += 11;
+  }
+  put(line, n);
+}
+
+/* In the forked child: report errno E on REPORT and end. */
+static void __attribute__((noreturn)) child_fail(int report, int e, int code) {
+  if (write(report, &e, sizeof(e)) < 0) {
+    /* the parent then sees the exit status */
+  }
+  _exit(code);
+}
+
+/* In the forked child (async-signal-safe calls only): descriptors, session, privileges, exec. */
+static void __attribute__((noreturn)) child_exec(const struct launch_spec *s, int nullfd, int report) {
+  if (s->flags & LAUNCH_DETACH)
+    setsid();
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  /* Every wanted descriptor first to a number above the final ones, then into place: a source
+   * may sit on a target's number. */
+  unsigned n = s->n_fds < 3 ? 3 : s->n_fds;
+  int tmp[LAUNCH_MAX_FDS];
+  for (unsigned i = 0; i < n; i++) {
+    int src = i < s->n_fds ? s->fds[i] : -1;
+    if (src < 0 && i < 3)
+      src = nullfd;
+    tmp[i] = src < 0 ? -1 : fcntl(src, F_DUPFD_CLOEXEC, LAUNCH_MAX_FDS + 3);
+    if (src >= 0 && tmp[i] < 0)
+      child_fail(report, errno, 126);
+  }
+  for (unsigned i = 0; i < n; i++)
+    if (tmp[i] >= 0 && dup2(tmp[i], (int)i) < 0) /* dup2 clears FD_CLOEXEC on the copy */
+      child_fail(report, errno, 126);
+  /* Everything else closes: what is not already close-on-exec now, the report pipe at exec. */
+  for (int fd = (int)n; fd < LAUNCH_MAX_FDS + 3; fd++)
+    if (fd != report)
+      close(fd);
+  if (report + 1 > LAUNCH_MAX_FDS + 3)
+    syscall(SYS_close_range, (unsigned)LAUNCH_MAX_FDS + 3, (unsigned)report - 1, 0);
+  syscall(SYS_close_range, (unsigned)report + 1, ~0U, 0);
+  if (s->flags & LAUNCH_JIT_GRANT)
+    jit_grant();
+  /* As root: become the VMs' unprivileged user before the program runs, so it opens every file
+   * as that user (QEMU's own -runas would setuid after -sandbox forbids it). */
+  if ((s->flags & LAUNCH_UNPRIVILEGED) && priv_child_drop() < 0) {
+    int e = errno;
+    static const char msg[] = "qemu-hmos: cannot switch to the unprivileged user; not started\n";
+    put(msg, sizeof(msg) - 1);
+    child_fail(report, e, 126);
+  }
+  execv(s->argv[0], s->argv);
+  child_fail(report, errno, 127);
+}
+
+static int exec_spawn(const struct launch_spec *s, struct launch_child *out, char *err, size_t errlen) {
+  if (!s->argv || !s->argv[0] || s->argv[0][0] != '/' || s->n_fds > LAUNCH_MAX_FDS) {
+    snprintf(err, errlen, "cannot run %s: not an absolute program path", s->name);
+    return -1;
+  }
+  int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  int rep[2];
+  if (nullfd < 0 || pipe2(rep, O_CLOEXEC) < 0) {
+    snprintf(err, errlen, "cannot run %s: %s", s->name, strerror(errno));
+    if (nullfd >= 0)
+      close(nullfd);
+    return -1;
+  }
+  /* The write end above every number the child maps, so the mapping cannot clobber it. */
+  int report = fcntl(rep[1], F_DUPFD_CLOEXEC, LAUNCH_MAX_FDS + 3);
+  close(rep[1]);
+  if (report < 0) {
+    snprintf(err, errlen, "cannot run %s: %s", s->name, strerror(errno));
+    close(rep[0]), close(nullfd);
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid == 0)
+    child_exec(s, nullfd, report);
+  int fork_errno = errno;
+  close(report);
+  close(nullfd);
+  if (pid < 0) {
+    close(rep[0]);
+    snprintf(err, errlen, "cannot run %s: fork: %s", s->name, strerror(fork_errno));
+    return -1;
+  }
+  int e = 0;
+  ssize_t got;
+  while ((got = read(rep[0], &e, sizeof(e))) < 0 && errno == EINTR)
+    ;
+  close(rep[0]);
+  if (got == (ssize_t)sizeof(e)) { /* exec (or the set-up before it) failed */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+    snprintf(err, errlen, "cannot run %s: %s", s->argv[0], strerror(e));
+    return -1;
+  }
+  out->pid = pid;
+  out->own = true;
+  out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 on kernels before 5.3: polled */
+  if (out->pidfd >= 0)
+    fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
+  return 0;
+}
+
+const struct launch_backend launch_exec_backend = {"exec", exec_spawn};
+
+/* ---- the launcher ---- */
+
+struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *backend) {
+  struct launcher *l = xcalloc(1, sizeof(*l));
+  l->loop = loop;
+  l->backend = backend ? backend : &launch_exec_backend;
+  return l;
+}
+
+const char *launcher_backend_name(const struct launcher *l) {
+  return l->backend->name;
+}
+
+uv_loop_t *launcher_loop(struct launcher *l) {
+  return l->loop;
+}
+
+int launch_spawn(struct launcher *l, const struct launch_spec *spec, struct launch_child *out, char *err,
+                 size_t errlen) {
+  memset(out, 0, sizeof(*out));
+  out->pidfd = -1;
+  if (l->stopping) {
+    snprintf(err, errlen, "cannot run %s: the daemon is shutting down", spec->name);
+    return -1;
+  }
+  return l->backend->spawn(spec, out, err, errlen);
+}
+
+/* ---- exit watches ---- */
+
+static void watch_unlink(struct launch_watch *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else if (w->l->watches == w)
+    w->l->watches = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  w->prev = w->next = NULL;
+}
+
+static void on_watch_closed(uv_handle_t *h) {
+  struct launch_watch *w = h->data;
+  if (--w->open_handles == 0)
+    free(w);
+}
+
+static void watch_close(struct launch_watch *w) {
+  watch_unlink(w);
+  w->cb = NULL;
+  if (w->polling)
+    uv_close((uv_handle_t *)&w->poll, on_watch_closed);
+  uv_close((uv_handle_t *)&w->timer, on_watch_closed);
+}
+
+static void watch_fire(struct launch_watch *w, int status) {
+  launch_exit_cb cb = w->cb;
+  void *ud = w->ud;
+  pid_t pid = w->pid;
+  watch_close(w);
+  if (cb)
+    cb(pid, status, ud);
+}
+
+/* 1 when the process is gone (STATUS set when it was ours to collect), 0 while it runs. */
+static int watch_check(struct launch_watch *w, int *status) {
+  *status = -1;
+  if (w->own) {
+    int st;
+    pid_t r = waitpid(w->pid, &st, WNOHANG);
+    if (r == w->pid) {
+      *status = st;
+      return 1;
+    }
+    if (r == 0)
+      return 0;
+    return errno == ECHILD ? 1 : 0; /* collected elsewhere */
+  }
+  return kill(w->pid, 0) < 0 && errno == ESRCH ? 1 : 0;
+}
+
+static void on_watch_poll(uv_poll_t *p, int status, int events) {
+  struct launch_watch *w = p->data;
+  int st;
+  if (watch_check(w, &st) || status < 0)
+    watch_fire(w, st);
+}
+
+static void on_watch_timer(uv_timer_t *t) {
+  struct launch_watch *w = t->data;
+  int st;
+  if (watch_check(w, &st))
+    watch_fire(w, st);
+}
+
+struct launch_watch *launch_watch(struct launcher *l, const struct launch_child *child, launch_exit_cb cb,
+                                  void *ud) {
+  struct launch_watch *w = xcalloc(1, sizeof(*w));
+  w->l = l;
+  w->pid = child->pid;
+  w->own = child->own;
+  w->cb = cb;
+  w->ud = ud;
+  w->poll.data = w->timer.data = w;
+  uv_timer_init(l->loop, &w->timer);
+  w->open_handles = 1;
+  if (child->pidfd >= 0 && uv_poll_init(l->loop, &w->poll, child->pidfd) == 0) {
+    w->polling = true;
+    w->open_handles++;
+    uv_poll_start(&w->poll, UV_READABLE, on_watch_poll);
+  } else {
+    uv_timer_start(&w->timer, on_watch_timer, WATCH_POLL_MS, WATCH_POLL_MS);
+  }
+  w->next = l->watches;
+  if (l->watches)
+    l->watches->prev = w;
+  l->watches = w;
+  return w;
+}
+
+void launch_watch_cancel(struct launch_watch *w) {
+  if (w)
+    watch_close(w);
+}
+
+void launch_exited(struct launcher *l, pid_t pid, int status) {
+  for (struct launch_watch *w = l->watches; w; w = w->next)
+    if (w->pid == pid) {
+      int st;
+      if (w->own && watch_check(w, &st) == 1)
+        status = st;
+      watch_fire(w, status);
+      return;
+    }
+}
+
+void launcher_shutdown(struct launcher *l) {
+  l->stopping = true;
+  proc_shutdown_runs(l);
+}
+
+void launcher_free(struct launcher *l) {
+  if (!l)
+    return;
+  /* Watches still open were the callers' to cancel before the loop closed. */
+  free(l);
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * launch: the one door through which the daemon starts a child process
+ * (QEMU, the KVM probe, qemu-img, swtpm, the RDP worker). A backend does the
+ * starting; everything above (vm/, dl/, the bridges) describes what to start in
+ * a struct launch_spec and never calls fork, exec or uv_spawn itself.
+ *
+ * The spec carries what a HarmonyOS native child gets from the system: an
+ * entry "LIB.so:Function", one argument string (the argv, joined by the
+ * backend), at most LAUNCH_MAX_FDS inherited descriptors, and an exit
+ * notification that may come late or not at all (the watch polls as a
+ * fallback). The default backend, "exec", forks and execs argv[0]; a "child"
+ * backend for HarmonyOS plugs in with launcher_new() without touching callers.
+ *
+ * A launcher belongs to one daemon (core.h) and its loop; core loop thread only,
+ * except launch_spawn, which any thread may call (it touches no loop state).
+ */
+#ifndef QHM_LAUNCH_H
+#define QHM_LAUNCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#define LAUNCH_MAX_FDS 16
+
+enum launch_flags {
+  LAUNCH_DETACH = 1u << 0,       /* its own session: it outlives the daemon (QEMU) */
+  LAUNCH_UNPRIVILEGED = 1u << 1, /* as the VMs' unprivileged user when the daemon is root (priv.h) */
+  LAUNCH_JIT_GRANT = 1u << 2,    /* HarmonyOS JIT grant (prctl 0x6a6974) first; the result goes to fd 2 */
+};
+
+struct launch_spec {
+  const char *name;        /* for messages: "qemu", "qemu-img", "swtpm", "rdp-worker", "kvm-probe" */
+  const char *entry;       /* the child backend's "LIB.so:Function"; NULL: the exec backend only */
+  char *const *argv;       /* NULL-terminated; argv[0] is the program's absolute path for "exec" */
+  int fds[LAUNCH_MAX_FDS]; /* the child's descriptor i is fds[i]; -1: /dev/null for 0-2, absent above */
+  unsigned n_fds;          /* how many of fds[] are meant (0: stdin, stdout and stderr on /dev/null) */
+  unsigned flags;          /* enum launch_flags */
+};
+
+struct launch_child {
+  pid_t pid;
+  int pidfd; /* -1 when the backend has none: exits are then noticed by polling */
+  bool own;  /* a child of this process: its status can be collected (waitpid) */
+};
+
+struct launch_backend {
+  const char *name;
+  /* Start SPEC. 0 with OUT filled, or -1 with a message in ERR; never blocks for long. */
+  int (*spawn)(const struct launch_spec *spec, struct launch_child *out, char *err, size_t errlen);
+};
+
+/* fork + exec (Linux, and HarmonyOS PCs where exec is allowed). */
+extern const struct launch_backend launch_exec_backend;
+
+struct launcher;
+struct launch_watch;
+
+/* BACKEND NULL: launch_exec_backend. */
+struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *backend);
+const char *launcher_backend_name(const struct launcher *l);
+uv_loop_t *launcher_loop(struct launcher *l);
+/* The daemon is stopping: proc runs still due are answered now with a failure (proc.h), later
+ * spawns fail at once, watches stop. Before the loop's last run. */
+void launcher_shutdown(struct launcher *l);
+/* After the loop has closed every handle. */
+void launcher_free(struct launcher *l);
+
+int launch_spawn(struct launcher *l, const struct launch_spec *spec, struct launch_child *out, char *err,
+                 size_t errlen);
+
+/* Exit watching. STATUS is the wait status when the child's own status could be collected, else
+ * -1 (not our child, or the backend did not say). CB is called once; the watch is then gone. */
+typedef void (*launch_exit_cb)(pid_t pid, int status, void *ud);
+/* Takes no ownership of CHILD->pidfd (the caller closes it after the callback or the cancel). */
+struct launch_watch *launch_watch(struct launcher *l, const struct launch_child *child, launch_exit_cb cb,
+                                  void *ud);
+/* The callback will not be called. */
+void launch_watch_cancel(struct launch_watch *w);
+/* A backend's exit notification (HarmonyOS: the system's child-exit callback, on the loop thread). */
+void launch_exited(struct launcher *l, pid_t pid, int status);
+
+#endif

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* launch_priv: the launcher's state, shared by launch.c and proc.c (only those two include it). */
+#ifndef QHM_LAUNCH_PRIV_H
+#define QHM_LAUNCH_PRIV_H
+
+#include "launch.h"
+
+struct proc_run;
+
+struct launcher {
+  uv_loop_t *loop;
+  const struct launch_backend *backend;
+  struct launch_watch *watches; /* every live watch */
+  struct proc_run *runs;        /* proc.c: the runs whose callback is still due */
+  bool stopping;
+};
+
+/* proc.c: answer every run still due with a failure (launcher_shutdown). */
+void proc_shutdown_runs(struct launcher *l);
+
+#endif
