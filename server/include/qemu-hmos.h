@@ -25,6 +25,8 @@
 extern "C" {
 #endif
 
+#define QHM_API __attribute__((visibility("default")))
+
 struct qhm_options {
   const char *data_dir;           /* absolute; created when missing. Required. */
   const char *bind;               /* a loopback IPv4 address; NULL: 127.0.0.1. With lan: the LAN address */
@@ -51,17 +53,17 @@ struct qhm_daemon;
 
 /* The checks qhm_daemon_start makes of OPTS before touching anything (a command line can answer
  * them as usage errors): 0, or -1 with a message in ERR. */
-int qhm_options_check(const struct qhm_options *opts, char *err, size_t errlen);
+QHM_API int qhm_options_check(const struct qhm_options *opts, char *err, size_t errlen);
 
 /* Take DATA's lock, open the store, reattach VMs, start listening, write DATA/run/endpoint.json.
  * NULL with a message for the user in ERR. Requests are answered once qhm_daemon_run runs. */
-struct qhm_daemon *qhm_daemon_start(const struct qhm_options *opts, char *err, size_t errlen);
+QHM_API struct qhm_daemon *qhm_daemon_start(const struct qhm_options *opts, char *err, size_t errlen);
 /* The core loop, on the caller's thread, until qhm_daemon_stop (or SIGTERM with handle_signals). */
-void qhm_daemon_run(struct qhm_daemon *d);
+QHM_API void qhm_daemon_run(struct qhm_daemon *d);
 /* Any thread, any number of times. */
-void qhm_daemon_stop(struct qhm_daemon *d);
+QHM_API void qhm_daemon_stop(struct qhm_daemon *d);
 /* After qhm_daemon_run returned (or instead of running it): close every listener and free D. */
-void qhm_daemon_free(struct qhm_daemon *d);
+QHM_API void qhm_daemon_free(struct qhm_daemon *d);
 
 struct qhm_status {
   const char *http_url; /* "http://127.0.0.1:N" */
@@ -72,7 +74,7 @@ struct qhm_status {
   bool running;         /* qhm_daemon_run is in its loop */
 };
 /* Valid until qhm_daemon_free. Any thread. */
-void qhm_daemon_status(const struct qhm_daemon *d, struct qhm_status *out);
+QHM_API void qhm_daemon_status(const struct qhm_daemon *d, struct qhm_status *out);
 
 #ifdef __cplusplus
 }
