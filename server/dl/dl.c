@@ -75,7 +75,7 @@
 #define DL_MAX_URLS 8
 #define DL_SPEED_SAMPLES 40 /* ticks in the speed window (1 s) */
 
-enum dl_state { ST_STARTING, ST_RUNNING, ST_PAUSED, ST_VERIFYING, ST_COMPLETED, ST_FAILED };
+enum dl_state { DL_ST_STARTING, DL_ST_RUNNING, DL_ST_PAUSED, DL_ST_VERIFYING, DL_ST_COMPLETED, DL_ST_FAILED };
 static const char *const state_names[] = {"starting",  "running",   "paused",
                                           "verifying", "completed", "failed"};
 
@@ -350,7 +350,7 @@ static void db_delete(struct dl_manager *m, const char *table, const char *id) {
 static json_t *dl_json(struct dl *d) {
   uint64_t bytes = dl_bytes(d);
   json_t *eta = json_null();
-  if (d->state == ST_RUNNING && d->total >= 0 && d->speed > 1)
+  if (d->state == DL_ST_RUNNING && d->total >= 0 && d->speed > 1)
     eta = json_integer((json_int_t)(((double)d->total - (double)bytes) / d->speed + 0.999));
   json_t *ck = json_pack("{s:s, s:o, s:o, s:b}", "algo", dl_algo_name(d->algo), "expected",
                          d->expected[0] ? json_string(d->expected) : json_null(), "actual",
@@ -363,7 +363,7 @@ static json_t *dl_json(struct dl *d) {
       d->id, "name", d->name, "url", url ? json_string(url) : json_null(), "urls", d->urls, "catalog_id",
       d->catalog_id ? json_string(d->catalog_id) : json_null(), "state", state_names[d->state], "bytes",
       (json_int_t)bytes, "total", d->total >= 0 ? json_integer(d->total) : json_null(), "speed",
-      (json_int_t)(d->state == ST_RUNNING ? d->speed : 0), "eta", eta, "error",
+      (json_int_t)(d->state == DL_ST_RUNNING ? d->speed : 0), "eta", eta, "error",
       d->error ? json_string(d->error) : json_null(), "connections", (int)d->nconns, "speed_limit",
       (json_int_t)d->speed_limit, "ranges", !d->single, "checksum", ck, "image_id",
       d->image_id ? json_string(d->image_id) : json_null(), "created_at", (json_int_t)d->created,
@@ -382,14 +382,14 @@ static void set_state(struct dl *d, enum dl_state st) {
   if (d->state == st)
     return;
   d->state = st;
-  if (st == ST_COMPLETED || st == ST_FAILED)
+  if (st == DL_ST_COMPLETED || st == DL_ST_FAILED)
     d->finished = now_unix();
   db_save(d);
   /* a completed download names the image it became, so a client can use it without a lookup */
   events_emit(json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", "download.state", "download", d->id, "state",
                         state_names[st], "error", d->error ? json_string(d->error) : json_null(), "image",
-                        st == ST_COMPLETED && d->image_id ? json_string(d->image_id) : json_null()));
-  if (st == ST_COMPLETED && d->image_id)
+                        st == DL_ST_COMPLETED && d->image_id ? json_string(d->image_id) : json_null()));
+  if (st == DL_ST_COMPLETED && d->image_id)
     events_emit(json_pack("{s:s, s:s}", "type", "image.created", "image", d->image_id));
   log_info("download %s (%s): %s%s%s", d->id, d->name, state_names[st], d->error ? ": " : "",
            d->error ? d->error : "");
@@ -444,7 +444,7 @@ static void fail(struct dl *d, int status, const char *code, const char *fmt, ..
   stop_transfers(d);
   free(d->error);
   d->error = xstrdup(msg);
-  set_state(d, ST_FAILED);
+  set_state(d, DL_ST_FAILED);
   reply_pending_error(d, status, code);
 }
 
@@ -564,7 +564,7 @@ static void hash_after(uv_work_t *w, int status) {
     } else {
       d->hashed = j->to;
     }
-    if (d->state == ST_RUNNING || d->state == ST_VERIFYING)
+    if (d->state == DL_ST_RUNNING || d->state == DL_ST_VERIFYING)
       hash_kick(d);
   }
   free(j);
@@ -576,7 +576,7 @@ static void hash_kick(struct dl *d) {
     return;
   uint64_t prefix = d->single ? d->spos : dl_segs_prefix(&d->segs);
   if (prefix <= d->hashed) {
-    if (d->state == ST_VERIFYING)
+    if (d->state == DL_ST_VERIFYING)
       check_complete(d);
     return;
   }
@@ -781,7 +781,7 @@ static void finalize(struct dl *d) {
   d->image_id = xstrdup(iid);
   if (d->total < 0)
     d->total = (int64_t)size;
-  set_state(d, ST_COMPLETED);
+  set_state(d, DL_ST_COMPLETED);
   db_exec(d->m->db, "COMMIT");
   crashpt("download:before_rename");
   if (rename(part, path) < 0) {
@@ -789,7 +789,7 @@ static void finalize(struct dl *d) {
     db_delete(d->m, "images", iid);
     free(d->image_id);
     d->image_id = NULL;
-    d->state = ST_VERIFYING; /* so that fail() announces the change */
+    d->state = DL_ST_VERIFYING; /* so that fail() announces the change */
     fail(d, 500, "io_error", "cannot move %s into the image library: %s", part, strerror(e));
     return;
   }
@@ -800,7 +800,7 @@ static void finalize(struct dl *d) {
 }
 
 static void check_complete(struct dl *d) {
-  if (d->state != ST_RUNNING && d->state != ST_VERIFYING)
+  if (d->state != DL_ST_RUNNING && d->state != DL_ST_VERIFYING)
     return;
   for (unsigned i = 0; i < DL_MAX_CONNS; i++)
     if (d->conns[i].active || d->conns[i].waiting)
@@ -808,9 +808,9 @@ static void check_complete(struct dl *d) {
   bool done = d->single ? true : dl_segs_complete(&d->segs);
   if (!done)
     return;
-  if (d->state == ST_RUNNING) {
+  if (d->state == DL_ST_RUNNING) {
     save_written(d); /* every byte is there: a restart while verifying fetches nothing again */
-    set_state(d, ST_VERIFYING);
+    set_state(d, DL_ST_VERIFYING);
   }
   uint64_t size = dl_bytes(d);
   if (d->hashed < size || d->hash_busy) {
@@ -1166,7 +1166,7 @@ static bool take_worth(struct dl *d) {
 /* Give connection K its next piece of work, or leave it idle. */
 static void conn_next(struct conn *k) {
   struct dl *d = k->d;
-  if (d->state != ST_RUNNING || k->active || k->waiting)
+  if (d->state != DL_ST_RUNNING || k->active || k->waiting)
     return;
   conn_setup(k);
   if (d->single) {
@@ -1268,7 +1268,7 @@ static void start_transfer(struct dl *d, long code, int64_t total, bool ranges, 
   d->last_progress_ms = now_ms();
   free(d->error);
   d->error = NULL;
-  set_state(d, ST_RUNNING);
+  set_state(d, DL_ST_RUNNING);
   db_save(d);
   ckpt_kick(d);
   if (d->pending) {
@@ -1304,7 +1304,7 @@ static void probe_start(struct dl *d) {
 
 static void on_probe_retry(uv_timer_t *t) {
   struct dl *d = t->data;
-  if (d->state == ST_STARTING || d->state == ST_RUNNING)
+  if (d->state == DL_ST_STARTING || d->state == DL_ST_RUNNING)
     probe_start(d);
 }
 
@@ -1416,12 +1416,12 @@ static void on_ms(void *ud, const char *url, const char *err) {
 static struct dl_ms_params ms_params_of(json_t *e, const char **why);
 
 static void dl_start(struct dl *d) {
-  if (d->state != ST_STARTING && d->state != ST_RUNNING) {
+  if (d->state != DL_ST_STARTING && d->state != DL_ST_RUNNING) {
     free(d->error);
     d->error = NULL;
-    set_state(d, ST_STARTING);
-  } else if (d->state == ST_RUNNING) {
-    set_state(d, ST_STARTING);
+    set_state(d, DL_ST_STARTING);
+  } else if (d->state == DL_ST_RUNNING) {
+    set_state(d, DL_ST_STARTING);
   }
   if (json_array_size(d->urls) == 0) { /* a Microsoft entry: get the link first */
     json_t *e = NULL, *x;
@@ -1448,7 +1448,7 @@ static void dl_start(struct dl *d) {
 
 static void dl_pause(struct dl *d) {
   stop_transfers(d);
-  set_state(d, ST_PAUSED);
+  set_state(d, DL_ST_PAUSED);
   ckpt_kick(d);
   if (d->pending) {
     struct core_req *r = d->pending;
@@ -1463,7 +1463,7 @@ static void on_tick(uv_timer_t *t) {
   struct dl_manager *m = t->data;
   bool any = false;
   for (struct dl *d = m->list; d; d = d->next) {
-    if (d->state != ST_RUNNING && d->state != ST_VERIFYING)
+    if (d->state != DL_ST_RUNNING && d->state != DL_ST_VERIFYING)
       continue;
     any = true;
     uint64_t b = dl_bytes(d);
@@ -1472,7 +1472,7 @@ static void on_tick(uv_timer_t *t) {
     unsigned n = d->ticks < DL_SPEED_SAMPLES ? d->ticks : DL_SPEED_SAMPLES;
     uint64_t old = d->samples[(d->ticks - n) % DL_SPEED_SAMPLES];
     d->speed = n > 1 && b >= old ? (double)(b - old) * 1000.0 / ((n - 1) * DL_TICK_MS) : 0;
-    if (d->state == ST_RUNNING) {
+    if (d->state == DL_ST_RUNNING) {
       if (b != d->saved_written)
         save_written(d);
       if (d->ticks % DL_CKPT_EVERY == 0)
@@ -1482,7 +1482,7 @@ static void on_tick(uv_timer_t *t) {
       for (unsigned i = 0; i < (d->single ? 1 : d->nconns); i++)
         conn_next(&d->conns[i]);
       check_complete(d);
-      if (d->state == ST_RUNNING && now_ms() - d->last_progress_ms > DL_STALL_MS + 5000)
+      if (d->state == DL_ST_RUNNING && now_ms() - d->last_progress_ms > DL_STALL_MS + 5000)
         next_mirror(d, "no data for 25 s");
     }
     if (d->ticks % DL_PROGRESS_EVERY == 0)
@@ -1745,7 +1745,7 @@ static void req_create(struct dl_manager *m, struct core_req *r) {
   d->nconns = nconns;
   d->speed_limit = limit;
   d->created = now_unix();
-  d->state = ST_STARTING;
+  d->state = DL_ST_STARTING;
   d->pending = r;
   db_save(d);
   dl_start(d);
@@ -1812,18 +1812,18 @@ static void route_downloads(struct dl_manager *m, struct core_req *r, char **seg
     return;
   }
   if (act[0] == 'p') {
-    if (d->state != ST_RUNNING && d->state != ST_STARTING) {
+    if (d->state != DL_ST_RUNNING && d->state != DL_ST_STARTING) {
       core_req_reply_error(r, 409, "invalid_state", "the download is %s, not running", state_names[d->state]);
       return;
     }
     dl_pause(d);
   } else {
-    if (d->state != ST_PAUSED && d->state != ST_FAILED) {
+    if (d->state != DL_ST_PAUSED && d->state != DL_ST_FAILED) {
       core_req_reply_error(r, 409, "invalid_state", "the download is %s, not paused or failed",
                            state_names[d->state]);
       return;
     }
-    if (d->state == ST_FAILED && d->single)
+    if (d->state == DL_ST_FAILED && d->single)
       d->spos = 0;
     d->mirror = 0;
     d->probe_tries = 0;
@@ -2195,7 +2195,7 @@ struct dl_manager *dl_manager_new(struct core *c) {
  * is dropped, and every DATA/downloads/ID.part without a download is removed. */
 static void sweep_library(struct dl_manager *m) {
   for (struct dl *d = m->list; d; d = d->next) {
-    json_t *img = d->state == ST_COMPLETED && d->image_id ? image_get(m, d->image_id) : NULL;
+    json_t *img = d->state == DL_ST_COMPLETED && d->image_id ? image_get(m, d->image_id) : NULL;
     const char *path = json_string_value(json_object_get(img, "path"));
     char part[4300];
     dl_path(d, part, sizeof(part));
@@ -2321,8 +2321,8 @@ int dl_manager_load(struct dl_manager *m, char *err, size_t errlen) {
     if (sqlite3_column_text(s, 5))
       snprintf(d->expected, sizeof(d->expected), "%s", (const char *)sqlite3_column_text(s, 5));
     const char *st = (const char *)sqlite3_column_text(s, 6);
-    d->state = ST_FAILED;
-    for (int i = 0; i <= ST_FAILED; i++)
+    d->state = DL_ST_FAILED;
+    for (int i = 0; i <= DL_ST_FAILED; i++)
       if (strcmp(st, state_names[i]) == 0)
         d->state = (enum dl_state)i;
     d->total = sqlite3_column_int64(s, 7);
@@ -2360,7 +2360,7 @@ int dl_manager_load(struct dl_manager *m, char *err, size_t errlen) {
         break;
       dl_segs_clear(&d->segs);
     }
-    if (d->state == ST_PAUSED) {
+    if (d->state == DL_ST_PAUSED) {
       char part[4300];
       dl_path(d, part, sizeof(part));
       d->fd = open(part, O_RDWR | O_CLOEXEC);
@@ -2369,9 +2369,9 @@ int dl_manager_load(struct dl_manager *m, char *err, size_t errlen) {
   sqlite3_finalize(s);
   sweep_library(m);
   for (struct dl *d = m->list; d; d = d->next) {
-    if (d->state == ST_STARTING || d->state == ST_RUNNING || d->state == ST_VERIFYING) {
+    if (d->state == DL_ST_STARTING || d->state == DL_ST_RUNNING || d->state == DL_ST_VERIFYING) {
       log_info("download %s (%s): resuming after a restart", d->id, d->name);
-      d->state = ST_PAUSED; /* so that dl_start announces the change */
+      d->state = DL_ST_PAUSED; /* so that dl_start announces the change */
       dl_start(d);
     }
   }
