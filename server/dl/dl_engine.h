@@ -26,10 +26,8 @@ void dl_engine_add(struct dl_engine *e, CURL *easy, dl_engine_done_cb cb, void *
 /* Remove without calling back. Safe for a handle not added. Not from curl callbacks. */
 void dl_engine_remove(struct dl_engine *e, CURL *easy);
 /* CB(UD) runs after every curl_multi_socket_action call, before finished transfers are
- * reported: write callbacks may batch data and flush it there (dl.c). */
+ * reported: write callbacks may batch data and flush it there (dl_transfer.c). */
 void dl_engine_on_action(struct dl_engine *e, void (*cb)(void *ud), void *ud);
-/* Shares DNS and TLS session caches and connections between easy handles. */
-CURLSH *dl_engine_share(struct dl_engine *e);
 
 /* Options every transfer of ours gets: http/https only (also after redirects, so a
  * mirror cannot send us to file:// or anything else), up to 10 redirects, timeouts,

@@ -204,11 +204,6 @@ void dl_engine_on_action(struct dl_engine *e, void (*cb)(void *ud), void *ud) {
   e->after_ud = ud;
 }
 
-CURLSH *dl_engine_share(struct dl_engine *e) {
-  engine_start(e);
-  return e->share;
-}
-
 void dl_engine_common_opts(CURL *easy) {
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);

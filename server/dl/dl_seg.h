@@ -8,7 +8,7 @@
  * [pos, end) still to fetch; OWNER is the connection working on it (-1: none).
  * Connections take work in file order, one CHUNK at a time (cut off the front
  * of the first unowned segment), so the downloaded region grows as a front a
- * few chunks wide and the in-order hash (dl.c) trails it closely. When nothing
+ * few chunks wide and the in-order hash (dl_verify.c) trails it closely. When nothing
  * is left unowned, a split cuts the remaining part of the owned segment with
  * the most bytes left in two and hands out the upper half, so a connection
  * that finished early takes over half of the slowest one's work (work
