@@ -25,7 +25,7 @@ for set in "$@"; do
   esac
 done
 
-# As root the daemon runs QEMU, swtpm and the RDP worker as this unprivileged user (server/priv.h),
+# As root the daemon runs QEMU, swtpm and the RDP worker as this unprivileged user (server/launch/priv.h),
 # as libvirt runs QEMU as libvirt-qemu. In group kvm (when there is one) for /dev/kvm.
 # Run as yourself, the daemon needs no such user. Again after the packages (they bring group kvm).
 vm_user() {

@@ -21,7 +21,7 @@
 #include "priv.h"
 #include "util.h"
 #include "vm_config.h"
-#include "ws.h"
+#include "stream.h"
 
 #define READ_CHUNK 65536
 #define MAX_MESSAGE (256u << 10) /* worker output per WebSocket message (whole instructions) */

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 
 #include "util.h"
-#include "ws.h"
+#include "stream.h"
 
 #define READ_CHUNK (256u << 10) /* one read from the VNC socket, one frame to the browser */
 #define CHUNK_CACHE 8           /* full-size read buffers kept for reuse while consoles are open */

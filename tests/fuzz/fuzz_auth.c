@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * libFuzzer harness: the request headers access control reads from any client (server/auth.c):
+ * libFuzzer harness: the request headers access control reads from any client (server/core/auth.c):
  * Cookie, Authorization, Content-Type and Host. The input is split at the first NUL bytes into a
  * header value and a name. Checks: nothing is read or written outside the buffers (ASan), a value
  * found is a substring of the header, shorter than its buffer, and a Host matches only one of the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer harness: the first bytes of a disk image from a mirror, an upload or a guest's disk
- * (server/img.c). Checks: no read past the input (ASan); a qcow2 header with a backing-file
+ * (server/core/img.c). Checks: no read past the input (ASan); a qcow2 header with a backing-file
  * offset is never accepted; a file named .iso is accepted only as raw.
  */
 #include <stdint.h>

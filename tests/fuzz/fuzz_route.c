@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer harness: request paths as a client sends them, through the route table's path split
- * (server/api.c api_split_path). Checks: at most API_MAX_SEGMENTS segments, none empty, "." or
+ * (server/http/api.c api_split_path). Checks: at most API_MAX_SEGMENTS segments, none empty, "." or
  * "..", none holding a '/', and joined again they give back the path (one trailing slash aside).
  */
 #include <stdint.h>

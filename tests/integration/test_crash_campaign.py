@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Crash consistency campaign: the daemon is killed with SIGKILL at every step boundary of every
 multi-step operation and restarted on the same data directory, and the data directory must be
-whole again. Kill points are deterministic: QHM_TEST_KILL_POINT=NAME:N (server/crashpt.c) makes the
+whole again. Kill points are deterministic: QHM_TEST_KILL_POINT=NAME:N (server/core/crashpt.c) makes the
 daemon SIGKILL itself the Nth time it reaches the point NAME.
 
 Operations: create (two disks), delete (with and without keep_disks), clone, disk add / grow /

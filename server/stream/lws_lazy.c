@@ -12,7 +12,7 @@
 #include <stdbool.h>
 
 #include "lazy.h"
-#include "ws.h"
+#include "stream.h"
 
 #define LWS_SONAME "libwebsockets.so.17"
 

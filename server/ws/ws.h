@@ -38,19 +38,4 @@ const char *ws_url_for(struct ws *w, bool lan);
 void ws_close_device(struct ws *w, const char *device);
 void ws_stop(struct ws *w);
 
-struct lws;
-/* Write a close frame with CODE and REASON (at most 123 bytes) from a SERVER_WRITEABLE
- * callback that then returns -1. lws 4.1 drops the TCP connection without a close frame
- * when a writeable callback returns -1 after lws_close_reason(), so bridges use this. */
-void ws_send_close(struct lws *wsi, int code, const char *reason);
-
-/* lws_lazy.c: libwebsockets is loaded on the first connection, not at start. */
-void lws_lazy_load(void);
-bool lws_lazy_loaded(void);
-
-/* Per-session limits, shared with the bridges. */
-#define WS_MAX_MESSAGE (1u << 20) /* one client message; larger is closed with 1009 */
-#define WS_QUEUE_HIGH (1u << 20)  /* bytes queued toward one side before the other side is paused */
-#define WS_QUEUE_LOW (256u << 10)
-
 #endif

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "stream.h"
 #include "util.h"
-#include "ws.h"
 
 /* One serialised event, shared by every queue it is in. */
 struct msg {
