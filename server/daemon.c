@@ -8,6 +8,7 @@
 #include "qemu-hmos.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,21 +20,27 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "auth.h"
 #include "core.h"
+#include "crashpt.h"
+#include "dl.h"
 #include "http.h"
 #include "launch.h"
 #include "paths.h"
 #include "priv.h"
+#include "store.h"
+#include "ticket.h"
 #include "tls.h"
 #include "util.h"
+#include "vm.h"
 #include "ws.h"
 
 struct qhm_daemon {
   struct core core;
   struct path_roots roots;
   struct http *http, *http_lan;
-  bool core_up; /* core_init ran: core_fini is due */
+  bool core_up; /* parts_init ran: parts_fini is due */
   int lockfd;
   atomic_bool running;
   char endpoint[4300];
@@ -84,6 +91,85 @@ int qhm_options_check(const struct qhm_options *o, char *err, size_t errlen) {
       return -1;
     }
   return 0;
+}
+
+/* write_file_atomic()'s NAME.tmp.PID files that a killed daemon left in run/, secrets/, tls/
+ * (this daemon holds run/daemon.lock: no other one is writing there). */
+static void sweep_atomic_temps(const char *data_dir) {
+  static const char *const dirs[] = {"run", "secrets", "tls"};
+  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+    char dir[4200], path[4500];
+    if (fmt_path(dir, sizeof(dir), "%s/%s", data_dir, dirs[i]) < 0)
+      continue;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      const char *t = strstr(e->d_name, ".tmp.");
+      char *end;
+      long pid = t ? strtol(t + 5, &end, 10) : 0;
+      if (!t || t == e->d_name || pid <= 0 || *end || pid == (long)getpid() ||
+          fmt_path(path, sizeof(path), "%s/%s", dir, e->d_name) < 0)
+        continue;
+      log_info("start-up: removing %s (left by a killed daemon)", path);
+      unlink(path);
+    }
+    if (d)
+      closedir(d);
+  }
+}
+
+/* The parts that run on the core loop, in the order they depend on each other. */
+static int parts_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots,
+                      bool signals, char *err, size_t errlen) {
+  memset(c, 0, sizeof(*c));
+  c->auth = auth; /* before the VMs load: autostart checks paths */
+  c->roots = roots;
+  c->dispatch = api_dispatch;
+  snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir);
+  core_loop_init(c, signals);
+  c->tickets = ticket_store_new();
+  c->launcher = launcher_new(&c->loop, NULL);
+  host_probe(&c->host, c->launcher);
+  char path[4200];
+  snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
+  c->store = store_open(path, err, errlen);
+  if (!c->store)
+    return -1;
+  crashpt_init();
+  sweep_atomic_temps(data_dir);
+  c->vms = vm_manager_new(c);
+  if (vm_manager_load(c->vms, err, errlen) < 0)
+    return -1;
+  c->dls = dl_manager_new(c);
+  if (dl_manager_load(c->dls, err, errlen) < 0)
+    return -1;
+  vm_manager_autostart(c->vms); /* answered once the loop runs */
+  return 0;
+}
+
+/* After the loop: answer every request still waiting on the core (HTTP connections stay
+ * suspended until then, and libmicrohttpd aborts when stopped with one suspended). Before
+ * http_stop(); again in parts_fini (then a no-op). */
+static void parts_answer_all(struct core *c) {
+  if (c->launcher)
+    launcher_shutdown(c->launcher); /* qemu-img runs of snapshot, disk and clone requests first */
+  ws_stop(c->ws);                   /* closes every WebSocket session and its VNC connection */
+  c->ws = NULL;
+  vm_manager_free(c->vms); /* answers parked requests; detaches from QEMU (VMs keep running) */
+  c->vms = NULL;
+  dl_manager_free(c->dls); /* records exact progress; transfers resume on the next start */
+  c->dls = NULL;
+}
+
+static void parts_fini(struct core *c) {
+  parts_answer_all(c);
+  store_free(c->store);
+  c->store = NULL;
+  ticket_store_free(c->tickets);
+  c->tickets = NULL;
+  core_loop_fini(c);
+  launcher_free(c->launcher);
+  c->launcher = NULL;
 }
 
 /* The lock on DATA/run/daemon.lock: one daemon a data directory. */
@@ -206,7 +292,7 @@ static int start_services(struct qhm_daemon *d, const struct qhm_options *o, cha
   }
   d->core_up = true;
   int rc = -1;
-  if (core_init(c, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) < 0) {
+  if (parts_init(c, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) < 0) {
     c->auth = auth; /* freed with the core */
     snprintf(err, errlen, "cannot start: %s", why);
     goto out;
@@ -242,13 +328,13 @@ static void teardown(struct qhm_daemon *d) {
   if (d->endpoint[0] && d->http)
     unlink(d->endpoint);
   if (d->core_up)
-    core_answer_all(&d->core); /* no HTTP connection may stay suspended when MHD stops */
+    parts_answer_all(&d->core); /* no HTTP connection may stay suspended when MHD stops */
   http_stop(d->http);
   http_stop(d->http_lan);
   d->http = d->http_lan = NULL;
   if (d->core_up) {
     struct auth *auth = d->core.auth;
-    core_fini(&d->core);
+    parts_fini(&d->core);
     auth_free(auth);
     d->core_up = false;
   }

@@ -55,6 +55,7 @@ struct core {
   bool signals;
   pthread_mutex_t lock;
   struct core_req *queue_head, *queue_tail;
+  void (*dispatch)(struct core *c, struct core_req *r); /* answers a request (api.c's router) */
   bool stopping;
   char data_dir[4096];
   struct host host;
@@ -70,17 +71,13 @@ struct core {
   char lan_fingerprint[96]; /* its certificate's SHA-256 */
 };
 
-struct path_roots;
-/* AUTH and ROOTS stay the caller's (daemon.c). SIGNALS: SIGTERM and SIGINT stop the loop (the
- * command line; an embedding application keeps its own signals). */
-int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, bool signals,
-              char *err, size_t errlen);
+/* The loop, its wake-up and (SIGNALS: the command line) SIGTERM/SIGINT handlers. The parts
+ * that run on it (store, VMs, downloads, listeners) are made and freed by daemon.c. */
+void core_loop_init(struct core *c, bool signals);
 void core_run(struct core *c);  /* until core_stop() (or SIGTERM/SIGINT with SIGNALS) */
 void core_stop(struct core *c); /* any thread */
-/* After core_run: answer every request still waiting on the core (HTTP connections stay suspended
- * until then, and libmicrohttpd aborts when stopped with one suspended). Before http_stop(). */
-void core_answer_all(struct core *c);
-void core_fini(struct core *c);
+/* Closes the loop's own handles, runs it until every handle closed, closes it. */
+void core_loop_fini(struct core *c);
 
 void core_submit(struct core *c, struct core_req *r); /* any thread */
 

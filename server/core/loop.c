@@ -1,23 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* core: see core.h. */
+/* core: see core.h. The loop's life, the request queue and the answers; what runs on the loop
+ * is wired in by daemon.c. */
 #include "core.h"
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "api.h"
-#include "crashpt.h"
-#include "dl.h"
-#include "launch.h"
-#include "store.h"
-#include "ticket.h"
 #include "util.h"
-#include "vm.h"
-#include "ws.h"
 
 static void on_wake(uv_async_t *a) {
   struct core *c = a->data;
@@ -32,7 +23,7 @@ static void on_wake(uv_async_t *a) {
     if (stopping)
       core_req_reply_error(r, 503, "shutting_down", "the daemon is shutting down");
     else
-      api_dispatch(c, r);
+      c->dispatch(c, r);
     r = next;
   }
   if (stopping)
@@ -45,37 +36,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   core_stop(c);
 }
 
-/* write_file_atomic()'s NAME.tmp.PID files that a killed daemon left in run/, secrets/, tls/
- * (this daemon holds run/daemon.lock: no other one is writing there). */
-static void sweep_atomic_temps(const char *data_dir) {
-  static const char *const dirs[] = {"run", "secrets", "tls"};
-  for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-    char dir[4200], path[4500];
-    if (fmt_path(dir, sizeof(dir), "%s/%s", data_dir, dirs[i]) < 0)
-      continue;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-      const char *t = strstr(e->d_name, ".tmp.");
-      char *end;
-      long pid = t ? strtol(t + 5, &end, 10) : 0;
-      if (!t || t == e->d_name || pid <= 0 || *end || pid == (long)getpid() ||
-          fmt_path(path, sizeof(path), "%s/%s", dir, e->d_name) < 0)
-        continue;
-      log_info("start-up: removing %s (left by a killed daemon)", path);
-      unlink(path);
-    }
-    if (d)
-      closedir(d);
-  }
-}
-
-int core_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots, bool signals,
-              char *err, size_t errlen) {
-  memset(c, 0, sizeof(*c));
-  c->auth = auth; /* before the VMs load: autostart checks paths */
-  c->roots = roots;
-  snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir);
+void core_loop_init(struct core *c, bool signals) {
   pthread_mutex_init(&c->lock, NULL);
   uv_loop_init(&c->loop);
   uv_async_init(&c->loop, &c->wake, on_wake);
@@ -88,35 +49,6 @@ int core_init(struct core *c, const char *data_dir, struct auth *auth, struct pa
     uv_signal_start(&c->sigterm, on_signal, SIGTERM);
     uv_signal_start(&c->sigint, on_signal, SIGINT);
   }
-  c->tickets = ticket_store_new();
-  c->launcher = launcher_new(&c->loop, NULL);
-  host_probe(&c->host, c->launcher);
-  char path[4200];
-  snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
-  c->store = store_open(path, err, errlen);
-  if (!c->store)
-    return -1;
-  crashpt_init();
-  sweep_atomic_temps(data_dir);
-  c->vms = vm_manager_new(c);
-  if (vm_manager_load(c->vms, err, errlen) < 0)
-    return -1;
-  c->dls = dl_manager_new(c);
-  if (dl_manager_load(c->dls, err, errlen) < 0)
-    return -1;
-  vm_manager_autostart(c->vms); /* answered once the loop runs */
-  return 0;
-}
-
-void core_run(struct core *c) {
-  uv_run(&c->loop, UV_RUN_DEFAULT);
-}
-
-void core_stop(struct core *c) {
-  pthread_mutex_lock(&c->lock);
-  c->stopping = true;
-  pthread_mutex_unlock(&c->lock);
-  uv_async_send(&c->wake);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -124,24 +56,7 @@ static void close_walk(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
-void core_answer_all(struct core *c) {
-  if (c->launcher)
-    launcher_shutdown(
-        c->launcher); /* qemu-img runs of snapshot, disk and clone requests: answered before the VMs go */
-  ws_stop(c->ws);     /* closes every WebSocket session and its VNC connection */
-  c->ws = NULL;
-  vm_manager_free(c->vms); /* answers parked requests; detaches from QEMU (VMs keep running) */
-  c->vms = NULL;
-  dl_manager_free(c->dls); /* records exact progress; transfers resume on the next start */
-  c->dls = NULL;
-}
-
-void core_fini(struct core *c) {
-  core_answer_all(c); /* nothing left when main() did it already */
-  store_free(c->store);
-  c->store = NULL;
-  ticket_store_free(c->tickets);
-  c->tickets = NULL;
+void core_loop_fini(struct core *c) {
   uv_close((uv_handle_t *)&c->wake, NULL);
   if (c->signals) {
     uv_close((uv_handle_t *)&c->sigterm, NULL);
@@ -153,9 +68,18 @@ void core_fini(struct core *c) {
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
   }
-  launcher_free(c->launcher);
-  c->launcher = NULL;
   pthread_mutex_destroy(&c->lock);
+}
+
+void core_run(struct core *c) {
+  uv_run(&c->loop, UV_RUN_DEFAULT);
+}
+
+void core_stop(struct core *c) {
+  pthread_mutex_lock(&c->lock);
+  c->stopping = true;
+  pthread_mutex_unlock(&c->lock);
+  uv_async_send(&c->wake);
 }
 
 void core_submit(struct core *c, struct core_req *r) {
