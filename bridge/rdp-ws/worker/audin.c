@@ -17,8 +17,7 @@ struct qmic {
 };
 
 static BOOL mic_format_supported(IAudinDevice *dev, const AUDIO_FORMAT *f) {
-  return f->wFormatTag == WAVE_FORMAT_PCM && f->wBitsPerSample == 16 &&
-         (f->nChannels == 1 || f->nChannels == 2) && f->nSamplesPerSec >= 8000 && f->nSamplesPerSec <= 48000;
+  return pcm16_supported(f);
 }
 
 static UINT mic_set_format(IAudinDevice *dev, const AUDIO_FORMAT *f, UINT32 frames_per_packet) {

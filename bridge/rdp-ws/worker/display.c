@@ -194,6 +194,8 @@ static BOOL ptr_set_position(rdpContext *ctx, UINT32 x, UINT32 y) {
   return TRUE; /* the browser's pointer is the user's; the server does not move it */
 }
 
+/* FreeRDP connected (main thread): its GDI renders into a BGRX32 framebuffer, and the paint, resize
+ * and pointer callbacks above are ours. */
 BOOL on_post_connect(freerdp *instance) {
   if (!gdi_init(instance, PIXEL_FORMAT_BGRX32))
     return FALSE;

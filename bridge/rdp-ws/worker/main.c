@@ -50,6 +50,7 @@ struct worker *the_worker; /* one session per process; rdpsnd and audin devices 
  * this machine. The worker defines WinPR's Sleep itself (exported, so libfreerdp2 binds to it
  * rather than to libwinpr2's): on the main thread while freerdp_connect() runs, a sleep ends as
  * soon as the connection has something to read. Everywhere else it sleeps like WinPR's.
+ * Sleep gets no context: what it needs is in the two globals below (this file's only).
  */
 static pthread_t main_thread;
 static rdpContext *connecting; /* read and written by the main thread only */

@@ -20,8 +20,7 @@ struct qsnd {
 };
 
 static BOOL snd_format_supported(rdpsndDevicePlugin *dev, const AUDIO_FORMAT *f) {
-  return f->wFormatTag == WAVE_FORMAT_PCM && f->wBitsPerSample == 16 &&
-         (f->nChannels == 1 || f->nChannels == 2) && f->nSamplesPerSec >= 8000 && f->nSamplesPerSec <= 48000;
+  return pcm16_supported(f);
 }
 
 static BOOL snd_open(rdpsndDevicePlugin *dev, const AUDIO_FORMAT *f, UINT32 latency) {

@@ -223,6 +223,13 @@ static inline struct worker *W(rdpContext *ctx) {
   return ((struct wctx *)ctx)->w;
 }
 
+/* The audio formats both directions carry (audio/L16): 16-bit PCM, mono or stereo, 8..48 kHz. Any
+ * thread (rdpsnd.c, audin.c). */
+static inline BOOL pcm16_supported(const AUDIO_FORMAT *f) {
+  return f->wFormatTag == WAVE_FORMAT_PCM && f->wBitsPerSample == 16 &&
+         (f->nChannels == 1 || f->nChannels == 2) && f->nSamplesPerSec >= 8000 && f->nSamplesPerSec <= 48000;
+}
+
 /* The one global (main.c): rdpsnd and audin devices are created by an entry point that gets no
  * context pointer (rdpsnd.c, audin.c). Everything else reaches the worker through W() or a
  * channel's `custom`. */
