@@ -41,8 +41,9 @@ bench:
 	@ninja -C $(BUILD)
 	@python3 bench/run.py --build $(BUILD)
 
+# Every C folder, subfolders included (bridge/rdp-ws/worker, ...).
 format:
-	@clang-format -i server/*.c server/*.h tests/unit/*.c
+	@find server bridge tests/unit -name '*.[ch]' -print0 | xargs -0 clang-format -i
 
 clean:
 	rm -rf $(BUILD)

@@ -635,7 +635,3 @@ void rdpws_close_vm(const char *vm_id, const char *reason) {
 unsigned rdpws_count(void) {
   return n_all;
 }
-
-pid_t rdpws_pid(struct rdpws *s) {
-  return s->exited ? 0 : s->pid;
-}

@@ -57,7 +57,5 @@ void rdpws_on_ws_closed(struct rdpws *s);
 /* Close every RDP console of VM_ID with REASON (the VM was deleted). */
 void rdpws_close_vm(const char *vm_id, const char *reason);
 unsigned rdpws_count(void);
-/* The worker's pid for a session (tests and logs), or 0. */
-pid_t rdpws_pid(struct rdpws *s);
 
 #endif

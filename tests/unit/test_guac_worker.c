@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests for the RDP worker's pure parts: the keysym -> scancode table
- * (bridge/rdp-ws/rdp_keys.c) and the display helpers (rdp_display.c: dirty
+ * (bridge/rdp-ws/worker/rdp_keys.c) and the display helpers (rdp_display.c: dirty
  * rectangle coalescing, PNG/JPEG choice and encoding), the clipboard text
  * conversions (rdp_text.c), the microphone PCM converter (rdp_pcm.c) and the
  * base64 decoder of guac.c. FreeRDP itself is

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/* rdp_pcm: see rdp_pcm.h. Pure; any thread. */
 #include "rdp_pcm.h"
 
 void rdp_pcm_init(struct rdp_pcm *p, unsigned in_rate, unsigned in_ch, unsigned out_rate, unsigned out_ch) {
