@@ -19,9 +19,10 @@
 #include "guac.h"
 #include "launch.h"
 #include "priv.h"
+#include "relay.h"
+#include "stream.h"
 #include "util.h"
 #include "vm_config.h"
-#include "stream.h"
 
 #define READ_CHUNK 65536
 #define MAX_MESSAGE (256u << 10) /* worker output per WebSocket message (whole instructions) */
@@ -31,12 +32,6 @@
 
 enum phase { PH_ARGS, PH_RELAY };
 
-struct chunk {
-  struct chunk *next;
-  size_t len;
-  unsigned char data[]; /* LWS_PRE headroom, then len bytes */
-};
-
 struct up_write {
   uv_write_t req;
   struct rdpws *s;
@@ -45,7 +40,7 @@ struct up_write {
 };
 
 struct rdpws {
-  struct lws *wsi; /* NULL once the WebSocket is closed */
+  struct relay r; /* the browser's side: queue, watermarks, close (relay.h) */
   uv_pipe_t sock;
   pid_t pid;                  /* the worker, started through the launcher (launch.h) */
   int pidfd;                  /* -1 once it exited (or when the launcher gave none) */
@@ -53,7 +48,7 @@ struct rdpws {
   uv_timer_t timer;           /* exit grace, then the SIGTERM/SIGKILL teardown */
   int refs;                   /* wsi + sock + the worker's exit + timer */
   enum phase phase;
-  bool reading, read_paused, rx_paused, closing, sock_closed, sock_eof, exited, killing, term_sent;
+  bool reading, sock_closed, sock_eof, exited, killing, term_sent;
   int64_t exit_status;
   int term_signal;
   char vm_id[65];
@@ -64,10 +59,6 @@ struct rdpws {
   struct guac_buf down;      /* bytes from the worker not yet cut into messages */
   struct guac_buf pending;   /* browser input before the handshake finished */
   struct guac_instr *ins;    /* handshake only */
-  struct chunk *head, *tail;
-  size_t down_queued, up_queued, msg_len;
-  int close_code;
-  char close_reason[120];
   struct rdpws *prev, *next;
 };
 
@@ -77,11 +68,7 @@ static unsigned n_all;
 static void unref(struct rdpws *s) {
   if (--s->refs > 0)
     return;
-  while (s->head) {
-    struct chunk *c = s->head;
-    s->head = c->next;
-    free(c);
-  }
+  relay_free(&s->r);
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -119,21 +106,32 @@ static void close_sock(struct rdpws *s) {
   }
 }
 
-/* Ask for the WebSocket to be closed with CODE and REASON once queued data is out. */
-static void begin_close(struct rdpws *s, int code, const char *reason) {
-  if (s->closing)
-    return;
-  s->closing = true;
+/* relay.h's closing hook: nothing more is read from the worker; without a WebSocket, its socket
+ * goes now. */
+static void relay_closing(void *owner) {
+  struct rdpws *s = owner;
   if (s->reading) {
     uv_read_stop((uv_stream_t *)&s->sock);
     s->reading = false;
   }
-  s->close_code = code;
-  snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
-  if (s->wsi)
-    lws_callback_on_writable(s->wsi);
-  else
+  if (!s->r.wsi)
     close_sock(s);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+static void relay_resume(void *owner) {
+  struct rdpws *s = owner;
+  s->reading = true;
+  uv_read_start((uv_stream_t *)&s->sock, on_alloc, on_read);
+}
+
+static const struct relay_ops relay_ops = {relay_resume, NULL, relay_closing};
+
+/* Ask for the WebSocket to be closed with CODE and REASON once queued data is out. */
+static void begin_close(struct rdpws *s, int code, const char *reason) {
+  relay_begin_close(&s->r, code, reason);
 }
 
 /* The session is over from the worker's side: name the reason from its exit. */
@@ -197,18 +195,10 @@ static void on_worker_exit(pid_t pid, int wstatus, void *ud) {
 /* ---- worker -> browser ---- */
 
 static void queue_down(struct rdpws *s, const char *data, size_t len) {
-  struct chunk *c = xmalloc(sizeof(*c) + LWS_PRE + len);
-  c->next = NULL;
+  struct relay_chunk *c = relay_chunk_new(len);
   c->len = len;
   memcpy(c->data + LWS_PRE, data, len);
-  if (s->tail)
-    s->tail->next = c;
-  else
-    s->head = c;
-  s->tail = c;
-  s->down_queued += len;
-  if (s->wsi)
-    lws_callback_on_writable(s->wsi);
+  relay_push_down(&s->r, c); /* on_read pauses reading once the whole read is cut */
 }
 
 static void write_up(struct rdpws *s, const char *data, size_t len);
@@ -360,10 +350,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   }
   s->down.len += (size_t)n;
   process_down(s);
-  if (s->reading && s->down_queued >= WS_QUEUE_HIGH) {
+  if (s->reading && s->r.down_queued >= WS_QUEUE_HIGH) {
     uv_read_stop(st);
     s->reading = false;
-    s->read_paused = true;
+    s->r.read_paused = true;
   }
 }
 
@@ -372,15 +362,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
 static void on_up_written(uv_write_t *req, int status) {
   struct up_write *w = (struct up_write *)req;
   struct rdpws *s = w->s;
-  s->up_queued -= w->len;
+  size_t len = w->len;
   explicit_bzero(w->data, w->len);
   free(w);
   if (status < 0 && status != UV_ECANCELED)
     begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the RDP worker closed its socket");
-  if (s->rx_paused && s->up_queued <= WS_QUEUE_LOW && s->wsi) {
-    s->rx_paused = false;
-    lws_rx_flow_control(s->wsi, 1);
-  }
+  relay_up_written(&s->r, len);
 }
 
 static void write_up(struct rdpws *s, const char *data, size_t len) {
@@ -391,32 +378,17 @@ static void write_up(struct rdpws *s, const char *data, size_t len) {
   w->len = len;
   memcpy(w->data, data, len);
   uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-  s->up_queued += len;
   if (uv_write(&w->req, (uv_stream_t *)&s->sock, &b, 1, on_up_written) < 0) {
-    s->up_queued -= len;
     free(w);
     begin_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "the RDP worker closed its socket");
     return;
   }
-  if (s->up_queued > WS_QUEUE_HIGH && !s->rx_paused && s->wsi) {
-    s->rx_paused = true;
-    lws_rx_flow_control(s->wsi, 0);
-  }
+  relay_up_queued(&s->r, len);
 }
 
 int rdpws_on_receive(struct rdpws *s, const void *in, size_t len, int binary, int first, int final) {
-  if (s->closing)
+  if (!relay_accept(&s->r, len, binary, first, "binary frames are not accepted: send Guacamole text"))
     return 0;
-  if (binary) {
-    begin_close(s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-                "binary frames are not accepted: send Guacamole text");
-    return 0;
-  }
-  s->msg_len = first ? len : s->msg_len + len;
-  if (s->msg_len > WS_MAX_MESSAGE) {
-    begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over 1 MiB");
-    return 0;
-  }
   if (len == 0)
     return 0;
   if (s->phase != PH_RELAY) {
@@ -434,34 +406,11 @@ int rdpws_on_receive(struct rdpws *s, const void *in, size_t len, int binary, in
 }
 
 int rdpws_on_writeable(struct rdpws *s) {
-  struct chunk *c = s->head;
-  if (c) {
-    s->head = c->next;
-    if (!s->head)
-      s->tail = NULL;
-    s->down_queued -= c->len;
-    int w = lws_write(s->wsi, c->data + LWS_PRE, c->len, LWS_WRITE_TEXT);
-    free(c);
-    if (w < 0)
-      return -1;
-    if (s->read_paused && s->down_queued <= WS_QUEUE_LOW && !s->closing && !s->sock_closed) {
-      s->read_paused = false;
-      s->reading = true;
-      uv_read_start((uv_stream_t *)&s->sock, on_alloc, on_read);
-    }
-    if (s->head || s->closing)
-      lws_callback_on_writable(s->wsi);
-    return 0;
-  }
-  if (s->closing) {
-    ws_send_close(s->wsi, s->close_code, s->close_reason);
-    return -1;
-  }
-  return 0;
+  return relay_on_writeable(&s->r, !s->sock_closed);
 }
 
 void rdpws_on_ws_closed(struct rdpws *s) {
-  s->wsi = NULL;
+  s->r.wsi = NULL;
   if (s->reading) {
     uv_read_stop((uv_stream_t *)&s->sock);
     s->reading = false;
@@ -559,6 +508,7 @@ struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char 
   }
   int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
   struct rdpws *s = xcalloc(1, sizeof(*s));
+  relay_init(&s->r, NULL, &relay_ops, s, false); /* the WebSocket once the worker runs */
   s->target = xmalloc(sizeof(*s->target));
   *s->target = *target;
   s->width = width;
@@ -611,7 +561,7 @@ struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char 
   s->pidfd = child.pidfd;
   s->watch = launch_watch(launcher, &child, on_worker_exit, s);
   uv_pipe_open(&s->sock, sv[0]);
-  s->wsi = wsi;
+  s->r.wsi = wsi;
   s->refs = 4;
   s->next = all;
   if (all)

@@ -9,8 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "util.h"
+#include "relay.h"
 #include "stream.h"
+#include "util.h"
 
 #define READ_CHUNK (256u << 10) /* one read from the VNC socket, one frame to the browser */
 #define CHUNK_CACHE 8           /* full-size read buffers kept for reuse while consoles are open */
@@ -18,12 +19,6 @@
 #define UP_CACHE 4
 #define VNC_SNDBUF (512 << 10) /* toward QEMU: fewer partial writes and wake-ups (the kernel doubles it) */
 #define EOF_GRACE_MS 300       /* let the VM's exit name the reason before "VNC closed" does */
-
-struct chunk {
-  struct chunk *next;
-  size_t len, cap;
-  unsigned char data[]; /* LWS_PRE headroom, then len bytes */
-};
 
 struct up_write {
   uv_write_t req;
@@ -33,21 +28,15 @@ struct up_write {
 };
 
 struct vncws {
-  struct lws *wsi; /* NULL once the WebSocket is closed */
+  struct relay r; /* the browser's side: queue, watermarks, close (relay.h) */
   uv_pipe_t pipe;
   uv_connect_t conn;
   uv_timer_t eof_timer;
   uv_check_t flush;       /* writes the staged upstream bytes once lws is done with this loop turn */
   struct up_write *stage; /* upstream bytes received in this loop turn, not written yet */
   int refs;               /* wsi + pipe + timer + flush */
-  bool connected, reading, read_paused, rx_paused, closing;
+  bool connected, reading;
   char vm_id[65];
-  struct chunk *head, *tail;
-  size_t down_queued; /* bytes waiting for the browser */
-  size_t up_queued;   /* bytes waiting for QEMU */
-  size_t msg_len;     /* size of the client message being received */
-  int close_code;
-  char close_reason[100];
   unsigned connect_tries;
   uv_loop_t *loop;
   char path[108]; /* the VNC socket (sun_path) */
@@ -62,13 +51,13 @@ static unsigned n_all;
 
 /* Full-size read buffers are recycled rather than returned to malloc, which would unmap them
  * (or trim the heap) and fault fresh zeroed pages in for the next read (bench/bridge.py, perf). */
-static struct chunk *cache[CHUNK_CACHE];
+static struct relay_chunk *cache[CHUNK_CACHE];
 static unsigned n_cache;
 
-static struct chunk *chunk_get(void) {
+static struct relay_chunk *chunk_get(void) {
   if (n_cache)
     return cache[--n_cache];
-  return xmalloc(sizeof(struct chunk) + LWS_PRE + READ_CHUNK);
+  return relay_chunk_new(READ_CHUNK);
 }
 
 static struct up_write *up_cache[UP_CACHE];
@@ -90,7 +79,7 @@ static void up_put(struct up_write *w) {
     free(w);
 }
 
-static void chunk_put(struct chunk *c) {
+static void chunk_put(struct relay_chunk *c) {
   if (c && c->cap == READ_CHUNK && n_cache < CHUNK_CACHE)
     cache[n_cache++] = c;
   else
@@ -102,11 +91,7 @@ static void unref(struct vncws *s) {
     return;
   if (s->stage)
     up_put(s->stage);
-  while (s->head) {
-    struct chunk *c = s->head;
-    s->head = c->next;
-    chunk_put(c);
-  }
+  relay_free(&s->r);
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -135,23 +120,32 @@ static void close_pipe(struct vncws *s) {
     uv_close((uv_handle_t *)&s->flush, on_handle_closed);
 }
 
-/* Ask for the WebSocket to be closed with CODE and REASON once queued data is out. */
-static void begin_close(struct vncws *s, int code, const char *reason) {
-  if (s->closing)
-    return;
-  s->closing = true;
-  if (s->reading) { /* what is queued still goes out; nothing new is read */
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+static void stop_reading(void *owner) {
+  struct vncws *s = owner;
+  if (s->reading) {
     uv_read_stop((uv_stream_t *)&s->pipe);
     s->reading = false;
   }
-  s->close_code = code;
-  snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
-  if (s->wsi)
-    lws_callback_on_writable(s->wsi);
+}
+
+static void resume_reading(void *owner) {
+  struct vncws *s = owner;
+  s->reading = true;
+  uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+}
+
+static const struct relay_ops relay_ops = {resume_reading, chunk_put, stop_reading};
+
+/* Ask for the WebSocket to be closed with CODE and REASON once queued data is out. */
+static void begin_close(struct vncws *s, int code, const char *reason) {
+  relay_begin_close(&s->r, code, reason);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
-  struct chunk *c = chunk_get();
+  struct relay_chunk *c = chunk_get();
   c->next = NULL;
   c->len = 0;
   c->cap = READ_CHUNK;
@@ -163,27 +157,22 @@ static void on_eof_timer(uv_timer_t *t) {
   begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
 }
 
-/* Queue chunk C holding N (> 0) bytes read from the VNC socket. */
-static struct chunk *enqueue(struct vncws *s, struct chunk *c, size_t n) {
+/* Queue chunk C holding N (> 0) bytes read from the VNC socket. True: the queue is full. */
+static bool enqueue(struct vncws *s, struct relay_chunk *c, size_t n) {
   if (n < READ_CHUNK / 16) { /* do not keep 256 KiB for a few bytes while the browser is slow */
     c = xrealloc(c, sizeof(*c) + LWS_PRE + n);
     c->cap = n;
   }
   c->len = n;
-  c->next = NULL;
-  if (s->tail)
-    s->tail->next = c;
-  else
-    s->head = c;
-  s->tail = c;
-  s->down_queued += n;
-  return c;
+  return relay_push_down(&s->r, c);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   struct vncws *s = st->data;
-  struct chunk *c =
-      b->base ? (struct chunk *)((unsigned char *)b->base - LWS_PRE - offsetof(struct chunk, data)) : NULL;
+  struct relay_chunk *c =
+      b->base
+          ? (struct relay_chunk *)((unsigned char *)b->base - LWS_PRE - offsetof(struct relay_chunk, data))
+          : NULL;
   if (n <= 0) {
     chunk_put(c);
     if (n < 0) {
@@ -193,32 +182,25 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     }
     return;
   }
-  /* Ask for a writeable callback only for the first chunk: while chunks wait, one is pending
-   * (lws keeps POLLOUT until it has called us), and asking again restarts lws's uv_poll, an
-   * epoll DEL + ADD that also drops the writability already reported in this loop turn. */
-  bool was_empty = !s->head;
-  enqueue(s, c, (size_t)n);
-  if (s->down_queued >= WS_QUEUE_HIGH) {
+  if (enqueue(s, c, (size_t)n)) {
     uv_read_stop(st);
     s->reading = false;
-    s->read_paused = true;
+    s->r.read_paused = true;
   }
-  if (s->wsi && was_empty)
-    lws_callback_on_writable(s->wsi);
 }
 
 static void on_connect(uv_connect_t *req, int status);
 
 static void on_retry_connect(uv_timer_t *t) {
   struct vncws *s = t->data;
-  if (!s->closing && s->wsi)
+  if (!s->r.closing && s->r.wsi)
     uv_pipe_connect(&s->conn, &s->pipe, s->path, on_connect);
 }
 
 /* A refused socket is not connected again: a fresh handle is made once the old one is closed. */
 static void on_pipe_closed_for_retry(uv_handle_t *h) {
   struct vncws *s = h->data;
-  if (s->closing || !s->wsi) {
+  if (s->r.closing || !s->r.wsi) {
     unref(s); /* the pipe's reference: nothing to retry for */
     return;
   }
@@ -232,7 +214,7 @@ static void on_connect(uv_connect_t *req, int status) {
   /* QEMU listens on the VNC socket with a backlog of one: a second viewer connecting before QEMU
    * has accepted the first is refused with EAGAIN. Try again for a while (the timer is idle until
    * the connection exists; it serves the end-of-stream grace afterwards). */
-  if (status == UV_EAGAIN && !s->closing && s->wsi && ++s->connect_tries < CONNECT_TRIES &&
+  if (status == UV_EAGAIN && !s->r.closing && s->r.wsi && ++s->connect_tries < CONNECT_TRIES &&
       !uv_is_closing((uv_handle_t *)&s->pipe)) {
     uv_close((uv_handle_t *)&s->pipe, on_pipe_closed_for_retry);
     return;
@@ -256,7 +238,7 @@ static void on_connect(uv_connect_t *req, int status) {
 
 struct vncws *vncws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const char *path) {
   struct vncws *s = xcalloc(1, sizeof(*s));
-  s->wsi = wsi;
+  relay_init(&s->r, wsi, &relay_ops, s, true);
   s->refs = 4;
   snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm_id);
   uv_pipe_init(loop, &s->pipe, 0);
@@ -277,13 +259,9 @@ struct vncws *vncws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
 static void on_up_written(uv_write_t *req, int status) {
   struct up_write *w = (struct up_write *)req;
   struct vncws *s = w->s;
-  s->up_queued -= w->len;
   if (status < 0 && status != UV_ECANCELED)
     begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
-  if (s->rx_paused && s->up_queued <= WS_QUEUE_LOW && s->wsi) {
-    s->rx_paused = false;
-    lws_rx_flow_control(s->wsi, 1);
-  }
+  relay_up_written(&s->r, w->len);
   up_put(w);
 }
 
@@ -293,12 +271,12 @@ static void flush_stage(struct vncws *s) {
   s->stage = NULL;
   if (!w)
     return;
-  if (s->closing || !w->len) {
+  if (s->r.closing || !w->len) {
     up_put(w);
     return;
   }
   size_t off = 0;
-  if (s->up_queued == 0) {
+  if (s->r.up_queued == 0) {
     int n = uv_try_write((uv_stream_t *)&s->pipe, &(uv_buf_t){.base = w->data, .len = w->len}, 1);
     if (n < 0 && n != UV_EAGAIN) {
       up_put(w);
@@ -314,17 +292,12 @@ static void flush_stage(struct vncws *s) {
   w->s = s;
   w->len -= off;
   uv_buf_t b = uv_buf_init(w->data + off, (unsigned)w->len);
-  s->up_queued += w->len;
   if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_up_written) < 0) {
-    s->up_queued -= w->len;
     up_put(w);
     begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
     return;
   }
-  if (s->up_queued > WS_QUEUE_HIGH && !s->rx_paused && s->wsi) {
-    s->rx_paused = true;
-    lws_rx_flow_control(s->wsi, 0);
-  }
+  relay_up_queued(&s->r, w->len);
 }
 
 static void on_flush(uv_check_t *h) {
@@ -334,17 +307,8 @@ static void on_flush(uv_check_t *h) {
 }
 
 int vncws_on_receive(struct vncws *s, const void *in, size_t len, int binary, int first, int final) {
-  if (s->closing)
+  if (!relay_accept(&s->r, len, binary, first, "text frames are not accepted: send RFB as binary"))
     return 0;
-  if (!binary) {
-    begin_close(s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text frames are not accepted: send RFB as binary");
-    return 0;
-  }
-  s->msg_len = first ? len : s->msg_len + len;
-  if (s->msg_len > WS_MAX_MESSAGE) {
-    begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message over 1 MiB");
-    return 0;
-  }
   if (len == 0)
     return 0;
   if (!s->connected) {
@@ -368,37 +332,11 @@ int vncws_on_receive(struct vncws *s, const void *in, size_t len, int binary, in
 }
 
 int vncws_on_writeable(struct vncws *s) {
-  struct chunk *c = s->head;
-  if (c) {
-    /* One frame per callback: writeable means a third of the socket buffer is free, so a 256 KiB
-     * frame rarely leaves lws a remainder to copy aside (more frames per callback did, and cost
-     * more than the event loop round trips they saved; bench/bridge.py). */
-    s->head = c->next;
-    if (!s->head)
-      s->tail = NULL;
-    s->down_queued -= c->len;
-    int w = lws_write(s->wsi, c->data + LWS_PRE, c->len, LWS_WRITE_BINARY);
-    chunk_put(c);
-    if (w < 0)
-      return -1;
-    if (s->read_paused && s->down_queued <= WS_QUEUE_LOW && !s->closing && s->connected) {
-      s->read_paused = false;
-      s->reading = true;
-      uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
-    }
-    if (s->head || s->closing)
-      lws_callback_on_writable(s->wsi);
-    return 0;
-  }
-  if (s->closing) {
-    ws_send_close(s->wsi, s->close_code, s->close_reason);
-    return -1;
-  }
-  return 0;
+  return relay_on_writeable(&s->r, s->connected);
 }
 
 void vncws_on_ws_closed(struct vncws *s) {
-  s->wsi = NULL;
+  s->r.wsi = NULL;
   close_pipe(s);
   unref(s);
 }
