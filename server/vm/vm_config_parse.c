@@ -150,15 +150,13 @@ static int get_str(struct ctx *x, const char *field, json_t *v, const char **out
   return 0;
 }
 
-/* An absolute host path that fits in BUF and holds no control characters
- * (it ends up in a QEMU option string and in one-argument-per-line logs). */
-static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
+/* A string that fits BUF (at most BUFLEN-1 bytes) of valid UTF-8 without control characters: the
+ * rdp fields (sent to the RDP worker as Guacamole values) and, absolute, paths. */
+static int get_text(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
   const char *s = NULL;
   if (get_str(x, field, v, &s) < 0)
     return -1;
   size_t len = strlen(s);
-  if (s[0] != '/')
-    return fail(x, "%s: must be an absolute path", field);
   if (len >= buflen)
     return fail(x, "%s: must be at most %zu bytes", field, buflen - 1);
   for (size_t i = 0; i < len;) {
@@ -172,6 +170,17 @@ static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size
   }
   memcpy(buf, s, len + 1);
   return 0;
+}
+
+/* An absolute host path that fits in BUF and holds no control characters
+ * (it ends up in a QEMU option string and in one-argument-per-line logs). */
+static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
+  const char *s = NULL;
+  if (get_str(x, field, v, &s) < 0)
+    return -1;
+  if (s[0] != '/')
+    return fail(x, "%s: must be an absolute path", field);
+  return get_text(x, field, v, buf, buflen);
 }
 
 static void list_names(const struct choice *t, size_t n, char *out, size_t outlen) {
@@ -463,28 +472,6 @@ static int f_rtc(struct ctx *x, json_t *v) {
   if (!str_is(v, "utc") && !str_is(v, "localtime"))
     return fail(x, "rtc: must be 'utc' or 'localtime'");
   x->c->rtc_localtime = str_is(v, "localtime");
-  return 0;
-}
-
-/* A string of at most VM_RDP_STR-1 bytes of valid UTF-8 without control characters (it is sent
- * to the RDP worker as a Guacamole value). */
-static int get_text(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
-  const char *s = NULL;
-  if (get_str(x, field, v, &s) < 0)
-    return -1;
-  size_t len = strlen(s);
-  if (len >= buflen)
-    return fail(x, "%s: must be at most %zu bytes", field, buflen - 1);
-  for (size_t i = 0; i < len;) {
-    uint32_t cp;
-    size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
-    if (n == 0)
-      return fail(x, "%s: must be valid UTF-8", field);
-    if (cp < 0x20 || cp == 0x7f)
-      return fail(x, "%s: must not contain control characters", field);
-    i += n;
-  }
-  memcpy(buf, s, len + 1);
   return 0;
 }
 
