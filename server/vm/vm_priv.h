@@ -4,8 +4,8 @@
  * Included by the VM manager's files only: vm.c (manager, lookup, list/get, load, autostart),
  * vm_exit.c (process exit, exit records), vm_qmp.c (QMP session, control commands), vm_start.c
  * (start, swtpm, UEFI variables), vm_console.c (consoles, screenshot, log, cmdline), vm_crud.c
- * (create, patch, delete), vm_snap.c (snapshots), vm_disk.c (disks), vm_agent.c (guest agent),
- * vm_orphan.c (orphaned VMs) and vm_sweep.c (start-up sweeps). Nothing else includes this.
+ * (create, patch, delete), vm_clone.c (clones), vm_snap.c (snapshots), vm_disk.c (disks), vm_agent.c (guest
+ * agent), vm_orphan.c (orphaned VMs) and vm_sweep.c (start-up sweeps). Nothing else includes this.
  */
 #ifndef QHM_VM_PRIV_H
 #define QHM_VM_PRIV_H
@@ -112,7 +112,7 @@ void vm_dirty(struct vm *v);
 /* A query-status answer: the state QEMU is really in. */
 void vm_apply_status(struct vm *v, json_t *ret);
 /* chardev-change arguments for the clipboard's chardev (vdagent0): the qemu-vdagent one (ON) or a
- * null one. Pause swaps in the null one and resume the real one (vm.c); savevm needs it gone. */
+ * null one. Pause swaps in the null one and resume the real one (vm_qmp.c); savevm needs it gone. */
 json_t *vm_clipboard_backend(bool on);
 /* Start V as POST start does; LOADVM non-NULL: from that snapshot (-loadvm). */
 void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm);
