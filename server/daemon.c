@@ -29,11 +29,13 @@
 #include "launch.h"
 #include "paths.h"
 #include "priv.h"
+#include "rdpws.h"
 #include "store.h"
 #include "ticket.h"
 #include "tls.h"
 #include "util.h"
 #include "vm.h"
+#include "vncws.h"
 #include "ws.h"
 
 struct qhm_daemon {
@@ -118,6 +120,20 @@ static void sweep_atomic_temps(const char *data_dir) {
   }
 }
 
+/* The VM manager's hooks (vm.h): the console bridges and the WebSocket listener are above vm/. */
+static void vm_hook_close_consoles(void *ud, const char *vm_id, unsigned kinds, const char *why) {
+  (void)ud;
+  if (kinds & VM_CONSOLE_VNC)
+    vncws_close_vm(vm_id, why);
+  if (kinds & VM_CONSOLE_RDP)
+    rdpws_close_vm(vm_id, why);
+}
+
+static const char *vm_hook_ws_url(void *ud, bool lan) {
+  struct core *c = ud;
+  return c->ws ? ws_url_for(c->ws, lan) : NULL; /* c->ws: set once ws_start() ran */
+}
+
 /* The parts that run on the core loop, in the order they depend on each other. */
 static int parts_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots,
                       bool signals, char *err, size_t errlen) {
@@ -138,6 +154,9 @@ static int parts_init(struct core *c, const char *data_dir, struct auth *auth, s
   crashpt_init();
   sweep_atomic_temps(data_dir);
   c->vms = vm_manager_new(c);
+  vm_manager_set_console_hooks(c->vms, &(struct vm_console_hooks){.close_consoles = vm_hook_close_consoles,
+                                                                  .ws_url = vm_hook_ws_url,
+                                                                  .ud = c});
   if (vm_manager_load(c->vms, err, errlen) < 0)
     return -1;
   c->dls = dl_manager_new(c);

@@ -9,7 +9,7 @@ import { t } from '../i18n.js';
 import { listSnapshots, takeSnapshot, restoreSnapshot, deleteSnapshot } from '../api.js';
 import { field, withBusy, confirmDialog, isLive } from '../ui.js';
 
-// The daemon's rule (server/vm_snap.c): 1-64 bytes of letters, digits and . _ - + : @, not only
+// The daemon's rule (server/vm/vm_snap.c): 1-64 bytes of letters, digits and . _ - + : @, not only
 // digits, not starting with '-', not . or ..
 const NAME_RE = /^[\p{L}\p{N}._\-+:@]+$/u;
 export const snapNameOk = (s) => NAME_RE.test(s) && !/^[0-9]+$/.test(s) && !s.startsWith('-') && s !== '.' && s !== '..' &&

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vm_orphan: see vm_orphan.h. The scan reads /proc; the rest runs on the core loop thread and is
- * called by vm.c: at daemon start for every VM it did not adopt, before every start, and when an
- * orphan exits or is killed.
+ * called by vm.c at daemon start for every VM it did not adopt, by vm_start.c before every start,
+ * by vm_exit.c when a reattached QEMU turns out not to be the VM's (vm_qmp.c: query-uuid), and when
+ * an orphan exits or is killed.
  */
 #include "vm_orphan.h"
 

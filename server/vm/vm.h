@@ -19,6 +19,21 @@ struct core_req;
 struct vm_manager;
 
 struct vm_manager *vm_manager_new(struct core *c);
+
+/*
+ * What the layers above vm/ do for it: the console bridges (vnc-ws, rdp-ws) and the WebSocket
+ * listener. The daemon's wiring (core.c) sets them; vm/ never includes those headers. Until set
+ * (unit tests), no consoles are closed and console tickets are refused (no WebSocket server).
+ */
+enum { VM_CONSOLE_VNC = 1u << 0, VM_CONSOLE_RDP = 1u << 1 };
+struct vm_console_hooks {
+  /* End VM_ID's open console sessions of KINDS (VM_CONSOLE_* bits), telling them WHY. */
+  void (*close_consoles)(void *ud, const char *vm_id, unsigned kinds, const char *why);
+  /* The base URL of the WebSocket listener (LAN: the LAN one when it runs); NULL when none runs. */
+  const char *(*ws_url)(void *ud, bool lan);
+  void *ud;
+};
+void vm_manager_set_console_hooks(struct vm_manager *m, const struct vm_console_hooks *h);
 /* Load VMs from the store and reattach to QEMUs that still run. */
 int vm_manager_load(struct vm_manager *m, char *err, size_t errlen);
 /* Start every VM with autostart that is not running (after vm_manager_load: reattached VMs run). */

@@ -2,7 +2,7 @@
 /*
  * vm_config: the typed description of one virtual machine, its JSON form and
  * its validation. Pure data: no I/O except what the caller passes in through
- * struct vm_host. Used by the core loop (vm.c) to create and patch VMs, by
+ * struct vm_host. Used by the core loop (vm_crud.c) to create and patch VMs, by
  * vm_argv.c to build the QEMU command line, and by the unit tests.
  */
 #ifndef QHM_VM_CONFIG_H

@@ -4,7 +4,7 @@
  * socket — bytes in, CRLF-terminated JSON messages out, the greeting and
  * capabilities handshake, commands matched to replies by "id", events handed
  * to the owner. What commands and events mean is the owner's business
- * (vm.c). Core loop thread only.
+ * (vm_qmp.c). Core loop thread only.
  *
  * Every command has a deadline (qmp_command_timeout; the greeting and capabilities have none:
  * the owner times a start); a passed one makes the connection "stalled" until QEMU answers

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vm_argv: see vm_argv.h. A pure function from (config, host facts, VM
- * directory) to a QEMU argv; called by vm.c before forking QEMU and by the
- * golden tests. Any thread.
+ * directory) to a QEMU argv, built in named steps (build()); called by
+ * vm_start.c before forking QEMU, by vm_console.c (GET cmdline) and
+ * vm_crud.c (a create's dry run), and by the golden tests. Any thread.
  *
  * The config is first passed through vm_config_to_json/vm_config_from_json,
  * so the argv is only ever built from a config that passes the same checks
@@ -138,22 +139,35 @@ static const char *bootindex(char buf[24], int idx) {
   return buf;
 }
 
-static int build(struct builder *b, const struct vm_config *c, const struct vm_host *h,
-                 const struct vm_paths *p, char *err, size_t errlen) {
-  const char *arch = vm_arch_name(c->arch);
-  bool x86 = c->arch != VM_ARCH_AARCH64, pc = c->arch == VM_ARCH_I386;
-  char vnc[4096], pid[4096], vars[4096], tpm_sock[4096], qga[4096], bi[24];
-  const char *display_dev = NULL;
+/* What the steps of build() share: the config, the host, the VM's files, the boot order. */
+struct build_ctx {
+  struct builder *b;
+  const struct vm_config *c;
+  const struct vm_host *h;
+  const char *arch;
+  bool x86, pc;
+  char vnc[4096], pid[4096], vars[4096], tpm_sock[4096], qga[4096];
+  const char *display_dev;
+  int boot_cd, boot_disk, boot_nic; /* bootindex of each, 0: not in the boot order */
+  size_t ide;                       /* IDE/AHCI ports the disks took: the CD-ROM takes the next */
+};
 
+/* What the host must have for this VM, its files' paths, its display device and boot order. */
+static int prepare(struct build_ctx *x, const struct vm_paths *p, char *err, size_t errlen) {
+  const struct vm_config *c = x->c;
+  const struct vm_host *h = x->h;
+  x->arch = vm_arch_name(c->arch);
+  x->x86 = c->arch != VM_ARCH_AARCH64;
+  x->pc = c->arch == VM_ARCH_I386;
   if (!h->qemu_binary[c->arch]) {
-    snprintf(err, errlen, "no QEMU binary for %s guests (qemu-system-%s not found)", arch, arch);
+    snprintf(err, errlen, "no QEMU binary for %s guests (qemu-system-%s not found)", x->arch, x->arch);
     return -1;
   }
-  if (!x86 && !h->aavmf_code) {
-    snprintf(err, errlen, "no UEFI firmware for %s guests (AAVMF_CODE.fd not found)", arch);
+  if (!x->x86 && !h->aavmf_code) {
+    snprintf(err, errlen, "no UEFI firmware for %s guests (AAVMF_CODE.fd not found)", x->arch);
     return -1;
   }
-  if (x86 && c->uefi && !h->ovmf_dir) {
+  if (x->x86 && c->uefi && !h->ovmf_dir) {
     snprintf(err, errlen, "firmware: no UEFI firmware for x86_64 guests (install the ovmf package)");
     return -1;
   }
@@ -161,36 +175,42 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
     snprintf(err, errlen, "VM directory must be an absolute path");
     return -1;
   }
-  vm_paths_file(p, "run/vnc.sock", vnc, sizeof(vnc));
-  vm_paths_file(p, "run/qemu.pid", pid, sizeof(pid));
-  vm_paths_file(p, VM_EFIVARS, vars, sizeof(vars));
-  vm_paths_file(p, "run/swtpm.sock", tpm_sock, sizeof(tpm_sock));
-  vm_paths_file(p, "run/qga.sock", qga, sizeof(qga));
-  if (!vnc[0] || !pid[0] || !vars[0] || !tpm_sock[0] || !qga[0]) {
+  vm_paths_file(p, "run/vnc.sock", x->vnc, sizeof(x->vnc));
+  vm_paths_file(p, "run/qemu.pid", x->pid, sizeof(x->pid));
+  vm_paths_file(p, VM_EFIVARS, x->vars, sizeof(x->vars));
+  vm_paths_file(p, "run/swtpm.sock", x->tpm_sock, sizeof(x->tpm_sock));
+  vm_paths_file(p, "run/qga.sock", x->qga, sizeof(x->qga));
+  if (!x->vnc[0] || !x->pid[0] || !x->vars[0] || !x->tpm_sock[0] || !x->qga[0]) {
     snprintf(err, errlen, "VM directory path too long");
     return -1;
   }
   for (size_t i = 0; i < sizeof(display_devices) / sizeof(display_devices[0]); i++) {
     if (strcmp(c->display, display_devices[i].display) == 0)
-      display_dev = display_devices[i].device;
+      x->display_dev = display_devices[i].device;
   }
-  if (!display_dev) { /* unreachable after validation; keeps the table honest */
+  if (!x->display_dev) { /* unreachable after validation; keeps the table honest */
     snprintf(err, errlen, "display: no device for '%s'", c->display);
     return -1;
   }
 
   /* Boot order: bootindex 1.. on the devices that exist, in boot_order order. */
-  int boot_cd = 0, boot_disk = 0, boot_nic = 0, next = 1;
+  int next = 1;
   for (size_t i = 0; i < c->n_boot; i++) {
     if (c->boot[i] == VM_BOOT_CDROM)
-      boot_cd = next++;
+      x->boot_cd = next++;
     else if (c->boot[i] == VM_BOOT_DISK && c->n_disks > 0)
-      boot_disk = next++;
+      x->boot_disk = next++;
     else if (c->boot[i] == VM_BOOT_NETWORK && c->net_user)
-      boot_nic = next++;
+      x->boot_nic = next++;
   }
+  return 0;
+}
 
-  arg(b, h->qemu_binary[c->arch]);
+/* The binary, the guest's name and uuid, no defaults, and the sandbox. */
+static void arg_identity(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
+  arg(b, x->h->qemu_binary[c->arch]);
   arg(b, "-name");
   argf(b, "guest=%s,debug-threads=on", esc(b, c->name));
   arg(b, "-uuid");
@@ -203,64 +223,89 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
    * processes, no scheduler or CPU affinity changes. */
   arg(b, "-sandbox");
   arg(b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+}
 
+/* Machine, accelerator, CPU, memory, CPU count. */
+static void arg_machine(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
   arg(b, "-machine");
   if (c->secure_boot) /* the firmware's variables may only change in SMM: no guest can drop the keys */
     argf(b, "%s,smm=on", machine[c->arch]);
   else
     arg(b, machine[c->arch]);
   arg(b, "-accel");
-  arg(b, h->kvm[c->arch] ? "kvm" : "tcg,thread=multi");
+  arg(b, x->h->kvm[c->arch] ? "kvm" : "tcg,thread=multi");
   arg(b, "-cpu");
-  arg(b, h->kvm[c->arch] ? "host" : "max");
+  arg(b, x->h->kvm[c->arch] ? "host" : "max");
   arg(b, "-m");
   argf(b, "%u", c->memory_mib);
   arg(b, "-smp");
   argf(b, "%u", c->cpus);
-  if (!x86) {
+}
+
+/* The UEFI firmware's code (its variable store comes after the disks: arg_efivars). */
+static void arg_firmware(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
+  if (!x->x86) {
     arg(b, "-drive");
-    argf(b, "if=pflash,format=raw,unit=0,file=%s,readonly=on", esc(b, h->aavmf_code));
+    argf(b, "if=pflash,format=raw,unit=0,file=%s,readonly=on", esc(b, x->h->aavmf_code));
   } else if (c->uefi) { /* OVMF (4 MiB); with Microsoft's keys enrolled for Secure Boot */
     if (c->secure_boot) {
       arg(b, "-global");
       arg(b, "driver=cfi.pflash01,property=secure,value=on");
     }
     arg(b, "-drive");
-    argf(b, "if=pflash,format=raw,unit=0,file=%s/%s,readonly=on", esc(b, h->ovmf_dir),
+    argf(b, "if=pflash,format=raw,unit=0,file=%s/%s,readonly=on", esc(b, x->h->ovmf_dir),
          c->secure_boot ? VM_OVMF_CODE_SECURE : VM_OVMF_CODE);
   }
-  if (c->tpm) { /* swtpm, started by the daemon before QEMU, listens there (vm.c) */
-    arg(b, "-chardev");
-    argf(b, "socket,id=chrtpm,path=%s", esc(b, tpm_sock));
-    arg(b, "-tpmdev");
-    arg(b, "emulator,id=tpm0,chardev=chrtpm");
-    arg(b, "-device");
-    arg(b, x86 ? "tpm-crb,tpmdev=tpm0" : "tpm-tis-device,tpmdev=tpm0");
-  }
+}
 
+static void arg_tpm(struct build_ctx *x) {
+  struct builder *b = x->b;
+  if (!x->c->tpm)
+    return;
+  /* swtpm, started by the daemon before QEMU, listens there (vm_start.c) */
+  arg(b, "-chardev");
+  argf(b, "socket,id=chrtpm,path=%s", esc(b, x->tpm_sock));
+  arg(b, "-tpmdev");
+  arg(b, "emulator,id=tpm0,chardev=chrtpm");
+  arg(b, "-device");
+  arg(b, x->x86 ? "tpm-crb,tpmdev=tpm0" : "tpm-tis-device,tpmdev=tpm0");
+}
+
+/* What the daemon talks to (QMP on the inherited fd, the VNC socket, the pidfile), the clock, and
+ * strict boot. */
+static void arg_control(struct build_ctx *x) {
+  struct builder *b = x->b;
   arg(b, "-chardev");
   argf(b, "socket,id=charmonitor,fd=%d,server=on,wait=off", VM_ARGV_QMP_FD);
   arg(b, "-mon");
   arg(b, "chardev=charmonitor,id=monitor,mode=control");
   arg(b, "-vnc");
-  argf(b, "unix:%s", esc(b, vnc));
+  argf(b, "unix:%s", esc(b, x->vnc));
   arg(b, "-display");
   arg(b, "none");
   arg(b, "-pidfile");
-  arg(b, pid);
+  arg(b, x->pid);
   arg(b, "-rtc");
-  arg(b, c->rtc_localtime ? "base=localtime" : "base=utc");
+  arg(b, x->c->rtc_localtime ? "base=localtime" : "base=utc");
   /* Boot only what boot_order names (bootindex): no fall-through to the NIC's PXE ROM. */
   arg(b, "-boot");
   arg(b, "strict=on");
+}
 
+/* Display device, USB input, the clipboard's and the guest agent's virtio-serial ports. */
+static void arg_devices(struct build_ctx *x) {
+  struct builder *b = x->b;
   arg(b, "-device");
-  arg(b, display_dev);
+  arg(b, x->display_dev);
   arg(b, "-device");
   arg(b, "qemu-xhci,id=xhci,p2=8,p3=8");
   arg(b, "-device");
   arg(b, "usb-tablet,bus=xhci.0");
-  if (!x86) { /* x86 machines have a PS/2 keyboard built in */
+  if (!x->x86) { /* x86 machines have a PS/2 keyboard built in */
     arg(b, "-device");
     arg(b, "usb-kbd,bus=xhci.0");
   }
@@ -271,21 +316,25 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   arg(b, "qemu-vdagent,id=vdagent0,clipboard=on");
   arg(b, "-device");
   arg(b, "virtserialport,bus=vser0.0,chardev=vdagent0,name=com.redhat.spice.0");
-  if (c->guest_agent) { /* the QEMU guest agent's port; the daemon connects to it per query (vm_agent.c) */
+  if (x->c->guest_agent) { /* the QEMU guest agent's port; the daemon connects to it per query (vm_agent.c) */
     arg(b, "-chardev");
-    argf(b, "socket,id=qga0,path=%s,server=on,wait=off", esc(b, qga));
+    argf(b, "socket,id=qga0,path=%s,server=on,wait=off", esc(b, x->qga));
     arg(b, "-device");
     arg(b, "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
   }
+}
 
+static int arg_disks(struct build_ctx *x, char *err, size_t errlen) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
+  char bi[24];
   /* pc IDE slots for disks, leaving ide.1 unit 0 to the CD-ROM. */
   static const struct { int bus, unit; } pc_slots[] = {{0, 0}, {0, 1}, {1, 1}};
-  size_t ide = 0;
   for (size_t i = 0; i < c->n_disks; i++) {
     const struct vm_disk *d = &c->disks[i];
-    const char *boot = bootindex(bi, i == 0 ? boot_disk : 0);
-    /* A full host filesystem pauses the VM (io-error; vm.c names the disk) instead of failing the
-     * guest's write: freed space and a resume retry it. Read errors reach the guest. */
+    const char *boot = bootindex(bi, i == 0 ? x->boot_disk : 0);
+    /* A full host filesystem pauses the VM (io-error; vm_qmp.c names the disk) instead of failing
+     * the guest's write: freed space and a resume retry it. Read errors reach the guest. */
     arg(b, "-drive");
     argf(b,
          "file=%s,format=qcow2,if=none,id=disk%zu,discard=unmap,cache=writeback,werror=enospc,rerror=report",
@@ -300,91 +349,141 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
       break;
     case VM_DISK_IF_AHCI:
     case VM_DISK_IF_IDE:
-      if (!x86 || (pc && ide >= sizeof(pc_slots) / sizeof(pc_slots[0]))) {
+      if (!x->x86 || (x->pc && x->ide >= sizeof(pc_slots) / sizeof(pc_slots[0]))) {
         /* unreachable after validation */
-        snprintf(err, errlen, "disks[%zu].interface: no IDE slot on %s", i, arch);
+        snprintf(err, errlen, "disks[%zu].interface: no IDE slot on %s", i, x->arch);
         return -1;
       }
-      if (pc)
-        argf(b, "ide-hd,drive=disk%zu,bus=ide.%d,unit=%d%s", i, pc_slots[ide].bus, pc_slots[ide].unit, boot);
+      if (x->pc)
+        argf(b, "ide-hd,drive=disk%zu,bus=ide.%d,unit=%d%s", i, pc_slots[x->ide].bus, pc_slots[x->ide].unit,
+             boot);
       else
-        argf(b, "ide-hd,drive=disk%zu,bus=ide.%zu%s", i, ide, boot);
-      ide++;
+        argf(b, "ide-hd,drive=disk%zu,bus=ide.%zu%s", i, x->ide, boot);
+      x->ide++;
       break;
     case VM_DISK_IF_USB:
       argf(b, "usb-storage,drive=disk%zu,bus=xhci.0%s", i, boot);
       break;
     }
   }
+  return 0;
+}
 
-  /* The VM's UEFI variable store (vm_efivars.h): qcow2, so that savevm snapshots it too. After the
-   * disks: savevm stores the memory in the first drive that takes snapshots, which must be disk0. */
-  if (!x86 || c->uefi) {
-    arg(b, "-drive");
-    argf(b, "if=pflash,format=qcow2,unit=1,file=%s", esc(b, vars));
+/* The VM's UEFI variable store (vm_efivars.h): qcow2, so that savevm snapshots it too. After the
+ * disks: savevm stores the memory in the first drive that takes snapshots, which must be disk0. */
+static void arg_efivars(struct build_ctx *x) {
+  if (!x->x86 || x->c->uefi) {
+    arg(x->b, "-drive");
+    argf(x->b, "if=pflash,format=qcow2,unit=1,file=%s", esc(x->b, x->vars));
   }
+}
 
-  /* The CD-ROM drive always exists so that media can be inserted later. */
+/* The CD-ROM drive always exists so that media can be inserted later. */
+static void arg_cdrom(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
+  char bi[24];
   arg(b, "-drive");
   if (c->cdrom[0])
     argf(b, "if=none,id=cd0,media=cdrom,readonly=on,format=raw,file=%s", esc(b, c->cdrom));
   else
     arg(b, "if=none,id=cd0,media=cdrom,readonly=on");
   arg(b, "-device");
-  if (!x86)
-    argf(b, "usb-storage,drive=cd0,bus=xhci.0%s", bootindex(bi, boot_cd));
-  else if (pc)
-    argf(b, "ide-cd,drive=cd0,bus=ide.1,unit=0%s", bootindex(bi, boot_cd));
+  if (!x->x86)
+    argf(b, "usb-storage,drive=cd0,bus=xhci.0%s", bootindex(bi, x->boot_cd));
+  else if (x->pc)
+    argf(b, "ide-cd,drive=cd0,bus=ide.1,unit=0%s", bootindex(bi, x->boot_cd));
   else
-    argf(b, "ide-cd,drive=cd0,bus=ide.%zu%s", ide, bootindex(bi, boot_cd));
+    argf(b, "ide-cd,drive=cd0,bus=ide.%zu%s", x->ide, bootindex(bi, x->boot_cd));
+}
 
-  /* Shared folders: virtio-9p, one fsdev each. security_model=mapped-xattr: the guest's owners and
-   * modes live in user.virtfs.* extended attributes, so guest root is not host root (the host
-   * filesystem needs user xattrs). Under a --share-passthrough root: none, the host's own owners
-   * and modes (any filesystem). */
+/* Shared folders: virtio-9p, one fsdev each. security_model=mapped-xattr: the guest's owners and
+ * modes live in user.virtfs.* extended attributes, so guest root is not host root (the host
+ * filesystem needs user xattrs). Under a --share-passthrough root: none, the host's own owners
+ * and modes (any filesystem). */
+static void arg_shares(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
   for (size_t i = 0; i < c->n_shares; i++) {
     arg(b, "-fsdev");
     argf(b, "local,id=fs%zu,path=%s,security_model=%s%s", i, esc(b, c->shares[i].path),
-         share_passthrough(h, c->shares[i].path) ? "none" : "mapped-xattr",
+         share_passthrough(x->h, c->shares[i].path) ? "none" : "mapped-xattr",
          c->shares[i].readonly ? ",readonly=on" : "");
     arg(b, "-device");
     argf(b, "virtio-9p-pci,fsdev=fs%zu,mount_tag=%s", i, c->shares[i].tag);
   }
+}
 
-  /* Direct kernel boot: QEMU loads the kernel (and initrd) itself, the firmware starts it. */
-  if (c->kboot.kernel[0]) {
-    arg(b, "-kernel");
-    arg(b, c->kboot.kernel);
-    if (c->kboot.initrd[0]) {
-      arg(b, "-initrd");
-      arg(b, c->kboot.initrd);
-    }
-    if (c->kboot.cmdline[0]) {
-      arg(b, "-append");
-      arg(b, c->kboot.cmdline);
-    }
+/* Direct kernel boot: QEMU loads the kernel (and initrd) itself, the firmware starts it. */
+static void arg_kernel(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_kernel_boot *k = &x->c->kboot;
+  if (!k->kernel[0])
+    return;
+  arg(b, "-kernel");
+  arg(b, k->kernel);
+  if (k->initrd[0]) {
+    arg(b, "-initrd");
+    arg(b, k->initrd);
   }
+  if (k->cmdline[0]) {
+    arg(b, "-append");
+    arg(b, k->cmdline);
+  }
+}
 
-  if (c->net_user) {
-    size_t len = 0;
-    char net[64 + VM_MAX_FORWARDS * 48];
-    len += (size_t)snprintf(net, sizeof(net), "user,id=net0");
-    /* Forwards listen on loopback only; port 0 lets the host pick. */
-    for (size_t i = 0; i < c->n_forwards; i++) {
-      const struct vm_forward *f = &c->forwards[i];
-      len += (size_t)snprintf(net + len, sizeof(net) - len, ",hostfwd=%s:127.0.0.1:%u-:%u",
-                              f->udp ? "udp" : "tcp", f->host_port, f->guest_port);
-    }
-    arg(b, "-netdev");
-    arg(b, net);
-    arg(b, "-device");
-    argf(b, "%s,netdev=net0,mac=52:54:00:%.2s:%.2s:%.2s%s", c->nic, c->id, c->id + 2, c->id + 4,
-         bootindex(bi, boot_nic));
-  } else {
+static void arg_network(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
+  char bi[24];
+  if (!c->net_user) {
     arg(b, "-nic");
     arg(b, "none");
+    return;
   }
-  return 0;
+  size_t len = 0;
+  char net[64 + VM_MAX_FORWARDS * 48];
+  len += (size_t)snprintf(net, sizeof(net), "user,id=net0");
+  /* Forwards listen on loopback only; port 0 lets the host pick. */
+  for (size_t i = 0; i < c->n_forwards; i++) {
+    const struct vm_forward *f = &c->forwards[i];
+    len += (size_t)snprintf(net + len, sizeof(net) - len, ",hostfwd=%s:127.0.0.1:%u-:%u",
+                            f->udp ? "udp" : "tcp", f->host_port, f->guest_port);
+  }
+  arg(b, "-netdev");
+  arg(b, net);
+  arg(b, "-device");
+  argf(b, "%s,netdev=net0,mac=52:54:00:%.2s:%.2s:%.2s%s", c->nic, c->id, c->id + 2, c->id + 4,
+       bootindex(bi, x->boot_nic));
+}
+
+/* The argv in the order the golden files (tests/cmdline) pin: each step appends its part. */
+static int build(struct builder *b, const struct vm_config *c, const struct vm_host *h,
+                 const struct vm_paths *p, char *err, size_t errlen) {
+  struct build_ctx *x = xcalloc(1, sizeof(*x)); /* 20 KiB of paths: not on the stack */
+  int rc = -1;
+  x->b = b;
+  x->c = c;
+  x->h = h;
+  if (prepare(x, p, err, errlen) < 0)
+    goto out;
+  arg_identity(x);
+  arg_machine(x);
+  arg_firmware(x);
+  arg_tpm(x);
+  arg_control(x);
+  arg_devices(x);
+  if (arg_disks(x, err, errlen) < 0)
+    goto out;
+  arg_efivars(x);
+  arg_cdrom(x);
+  arg_shares(x);
+  arg_kernel(x);
+  arg_network(x);
+  rc = 0;
+out:
+  free(x);
+  return rc;
 }
 
 int vm_argv_build(const struct vm_config *c, const struct vm_host *h, const struct vm_paths *p,

@@ -7,7 +7,7 @@
  * and at the first start (x86_64 UEFI, or after a firmware change removed it); an older
  * version's raw efivars.fd is converted at the VM's next start, keeping its variables.
  * The qcow2 has the template's size as its virtual size (the pflash size QEMU checks).
- * Core loop thread only; called by vm.c (create, start, patch) and vm_clone.c.
+ * Core loop thread only; called by vm_crud.c (create, patch), vm_start.c (start) and vm_clone.c.
  */
 #ifndef QHM_VM_EFIVARS_H
 #define QHM_VM_EFIVARS_H

@@ -331,7 +331,7 @@ static void hmp(struct snap_ctx *x, const char *verb) {
  * The clipboard's qemu-vdagent chardev blocks savevm ("doesn't yet support migration"). Its
  * virtserialport must stay (virtio-serial saves which ports exist, and a start with -loadvm has
  * it), so a running VM's chardev is swapped for a null one around savevm and back after, whatever
- * savevm answered. A paused VM's already is a null one (pause swaps it, vm.c), and its port
+ * savevm answered. A paused VM's already is a null one (pause swaps it, vm_qmp.c), and its port
  * refuses the swap: savevm then goes on as is.
  */
 static void on_vdagent_back(struct qmp *q, json_t *ret, const char *err, void *ud) {

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vm_priv: the VM manager's own types, shared by vm.c (lifecycle, supervision)
- * and vm_snap.c (snapshots). Core loop thread only. Nothing else includes this.
+ * vm_priv: the VM manager's own types and the pieces its files share. Core loop thread only.
+ * Included by the VM manager's files only: vm.c (manager, lookup, list/get, load, autostart),
+ * vm_exit.c (process exit, exit records), vm_qmp.c (QMP session, control commands), vm_start.c
+ * (start, swtpm, UEFI variables), vm_console.c (consoles, screenshot, log, cmdline), vm_crud.c
+ * (create, patch, delete), vm_clone.c (clones), vm_snap.c (snapshots), vm_disk.c (disks), vm_agent.c (guest
+ * agent), vm_orphan.c (orphaned VMs) and vm_sweep.c (start-up sweeps). Nothing else includes this.
  */
 #ifndef QHM_VM_PRIV_H
 #define QHM_VM_PRIV_H
@@ -12,6 +16,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "vm.h"
 #include "vm_config.h"
 
 struct core_req;
@@ -74,7 +79,15 @@ struct vm {
 struct vm_manager {
   struct core *c;
   struct vm *head;
+  struct vm_console_hooks hooks; /* vm.h: set by the daemon's wiring */
 };
+
+/* SIGKILL this long after a quit (or SIGTERM) that QEMU did not follow. */
+#define KILL_GRACE_MS 3000
+/* A reattached QEMU that has not greeted over QMP this long is said to be waited for. */
+#define REATTACH_NOTE_MS 10000
+/* A state's bit in vm_require()'s mask. */
+#define VM_IN(s) (1u << (s))
 
 #define VM_MAX_COUNT 200
 /* Room for one more VM; else answers R 422 over_limit. */
@@ -99,7 +112,7 @@ void vm_dirty(struct vm *v);
 /* A query-status answer: the state QEMU is really in. */
 void vm_apply_status(struct vm *v, json_t *ret);
 /* chardev-change arguments for the clipboard's chardev (vdagent0): the qemu-vdagent one (ON) or a
- * null one. Pause swaps in the null one and resume the real one (vm.c); savevm needs it gone. */
+ * null one. Pause swaps in the null one and resume the real one (vm_qmp.c); savevm needs it gone. */
 json_t *vm_clipboard_backend(bool on);
 /* Start V as POST start does; LOADVM non-NULL: from that snapshot (-loadvm). */
 void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm);
@@ -110,7 +123,48 @@ void vm_reply_qmp_error(struct vm *v, struct core_req *r, const char *what, cons
  * debugger). WHY says so for an error message. */
 bool vm_not_answering(struct vm *v, char *why, size_t len);
 
-/* vm.c's pieces vm_orphan.c uses. */
+/* vm.c: shared helpers. */
+/* Has a QEMU (or is orphaned): not stopped, not crashed. */
+bool vm_active(const struct vm *v);
+/* The close_consoles hook (vm.h), when set. */
+void vm_close_consoles(struct vm *v, unsigned kinds, const char *why);
+
+/* vm_exit.c: the process, its exit and the exit records. */
+/* The last N lines of the VM's log: as text (one line each, "\n"-ended), or a JSON array. */
+char *vm_log_tail_text(struct vm *v, size_t n);
+json_t *vm_log_tail_json(struct vm *v, size_t n);
+/* Watch PID, its pidfd FD (or one opened here: -1 when it cannot be), for its exit. */
+void vm_watch_pidfd(struct vm *v, pid_t pid, int fd);
+int vm_watch_process(struct vm *v, pid_t pid);
+/* Stop watching the process (QMP, pidfd, timers), and forget which one it was. */
+void vm_detach_process(struct vm *v);
+void vm_forget_process(struct vm *v);
+/* V has no QEMU the daemon can prove to be its own: orphaned when something holds its files, else
+ * stopped (STOPPED_REASON, recorded as an exit; NULL when V had no QEMU). */
+void vm_settle_unproven(struct vm *v, const char *why_not, const char *stopped_reason);
+void vm_unproven_stopped(struct vm *v, const char *stopped_reason);
+
+/* vm_qmp.c: the QMP session. */
+void vm_connect_qmp(struct vm *v);
+/* ready_timer's callback: no QMP greeting in time (a start fails, a reattach says it waits). */
+void vm_on_ready_timer(uv_timer_t *t);
+/* The reason says so while V's process is stopped (SIGSTOP, a debugger). */
+void vm_note_process_state(struct vm *v);
+/* V is in one of the states of MASK (VM_IN bits) and QEMU answers, or R is answered with why not. */
+bool vm_require(struct vm *v, struct core_req *r, const char *action, unsigned mask);
+
+/* vm_start.c */
+/* Stop V's swtpm when one is left waiting (QEMU never connected to it). */
+void vm_tpm_stop(struct vm *v);
+/* The config's host paths (cdrom, kernel, initrd, shared folders) inside the allowed roots
+ * (paths.h); RESOLVE: replaced by their resolved form. 0, or -1 with ERR. */
+struct path_roots;
+int vm_confine_paths(const struct path_roots *pr, struct vm_config *c, bool resolve, char *err,
+                     size_t errlen);
+/* The config's host files and folders exist and are of the right kind; false with ERR. */
+bool vm_host_files_ok(const struct vm_config *c, char *err, size_t errlen);
+
+/* Used by vm_orphan.c too: vm.c's, and vm_exit.c's vm_on_kill_timer. */
 void vm_set_state(struct vm *v, enum vm_state s, const char *reason);
 void vm_close_handle(void *h); /* uv_close + free */
 void vm_park(struct waiter **list, struct core_req *r);

@@ -230,7 +230,7 @@ static void handle_message(struct qmp *q, json_t *msg) {
       broken(q, "unexpected second QMP greeting");
       return;
     }
-    /* no deadline of its own: the owner knows how long a starting QEMU may take (vm.c) */
+    /* no deadline of its own: the owner knows how long a starting QEMU may take (vm_start.c) */
     qmp_command_timeout(q, "qmp_capabilities", NULL, 0, on_capabilities, NULL);
     return;
   }

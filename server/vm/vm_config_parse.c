@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vm_config: see vm_config.h. Pure data and validation, no I/O; safe to call
- * from any thread on distinct configs.
+ * vm_config_parse: see vm_config.h. Reading JSON into a struct vm_config,
+ * with every check (the config's names, defaults and JSON output are
+ * vm_config.c). Pure data and validation, no I/O; safe to call from any
+ * thread on distinct configs.
  *
  * The three JSON entry points share one parser with a mode:
  *   CREATE  an API create body: "id", "uuid" and disk paths belong to the
@@ -23,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vm_config_priv.h"
+
 #define MEMORY_MIN_MIB 64
 #define MEMORY_MAX_MIB 4194304 /* 4 TiB */
 #define CPUS_MAX 255
@@ -30,27 +34,6 @@
 #define PC_IDE_SLOTS 4 /* pc: ide.0 and ide.1, two units each; one is the CD-ROM */
 
 enum mode { MODE_CREATE, MODE_PATCH, MODE_STORED };
-
-#define ARCH_BIT(a) (1u << (a))
-#define ARCH_X86 (ARCH_BIT(VM_ARCH_X86_64) | ARCH_BIT(VM_ARCH_I386))
-#define ARCH_ARM ARCH_BIT(VM_ARCH_AARCH64)
-#define ARCH_ALL (ARCH_X86 | ARCH_ARM)
-
-/* A name from a closed list and the guest architectures it is offered for. */
-struct choice {
-  const char *name;
-  unsigned arches;
-};
-
-static const char *const arch_names[VM_ARCH__N] = {"x86_64", "i386", "aarch64"};
-
-/* Indexed by vm_disk_if. */
-static const struct choice disk_ifs[] = {
-    {"virtio", ARCH_ALL}, {"nvme", ARCH_ALL}, {"ahci", ARCH_X86}, {"ide", ARCH_X86}, {"usb", ARCH_ALL},
-};
-
-/* Indexed by vm_boot_dev. */
-static const struct choice boot_devs[] = {{"cdrom", ARCH_ALL}, {"disk", ARCH_ALL}, {"network", ARCH_ALL}};
 
 static const struct choice displays[] = {
     {"std", ARCH_X86},        {"virtio-vga", ARCH_X86}, {"cirrus", ARCH_X86},
@@ -64,19 +47,12 @@ static const struct choice nics[] = {
     {"virtio-net-pci", ARCH_ALL},
 };
 
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 struct ctx {
   struct vm_config *c;
   enum mode mode;
   char *err;
   size_t errlen;
 };
-
-static void oom(void) {
-  fputs("qemu-hmos: out of memory\n", stderr);
-  abort();
-}
 
 static int fail(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct ctx *x, const char *fmt, ...) {
@@ -107,41 +83,6 @@ static struct shown show(const char *s, size_t len) {
   }
   out.s[n] = 0;
   return out;
-}
-
-const char *vm_arch_name(vm_arch a) {
-  return (unsigned)a < VM_ARCH__N ? arch_names[a] : "unknown";
-}
-
-int vm_arch_parse(const char *s, vm_arch *out) {
-  for (int a = 0; a < VM_ARCH__N; a++) {
-    if (strcmp(s, arch_names[a]) == 0) {
-      *out = (vm_arch)a;
-      return 0;
-    }
-  }
-  return -1;
-}
-
-void vm_config_defaults(struct vm_config *c, vm_arch arch) {
-  static const vm_disk_if disk_if[VM_ARCH__N] = {VM_DISK_IF_AHCI, VM_DISK_IF_IDE, VM_DISK_IF_NVME};
-  static const char *const display[VM_ARCH__N] = {"std", "std", "virtio-gpu"};
-  static const char *const nic[VM_ARCH__N] = {"e1000e", "e1000", "virtio-net-pci"};
-  if ((unsigned)arch >= VM_ARCH__N)
-    arch = VM_ARCH_X86_64;
-  memset(c, 0, sizeof(*c));
-  c->arch = arch;
-  c->memory_mib = 2048;
-  c->cpus = 2;
-  c->n_disks = 1;
-  c->disks[0].size_gib = 32;
-  c->disks[0].iface = disk_if[arch];
-  c->n_boot = 2;
-  c->boot[0] = VM_BOOT_CDROM;
-  c->boot[1] = VM_BOOT_DISK;
-  snprintf(c->display, sizeof(c->display), "%s", display[arch]);
-  c->net_user = true;
-  snprintf(c->nic, sizeof(c->nic), "%s", nic[arch]);
 }
 
 /* Decode one UTF-8 sequence at S (LEN bytes left). Returns its length and the
@@ -209,15 +150,13 @@ static int get_str(struct ctx *x, const char *field, json_t *v, const char **out
   return 0;
 }
 
-/* An absolute host path that fits in BUF and holds no control characters
- * (it ends up in a QEMU option string and in one-argument-per-line logs). */
-static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
+/* A string that fits BUF (at most BUFLEN-1 bytes) of valid UTF-8 without control characters: the
+ * rdp fields (sent to the RDP worker as Guacamole values) and, absolute, paths. */
+static int get_text(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
   const char *s = NULL;
   if (get_str(x, field, v, &s) < 0)
     return -1;
   size_t len = strlen(s);
-  if (s[0] != '/')
-    return fail(x, "%s: must be an absolute path", field);
   if (len >= buflen)
     return fail(x, "%s: must be at most %zu bytes", field, buflen - 1);
   for (size_t i = 0; i < len;) {
@@ -231,6 +170,17 @@ static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size
   }
   memcpy(buf, s, len + 1);
   return 0;
+}
+
+/* An absolute host path that fits in BUF and holds no control characters
+ * (it ends up in a QEMU option string and in one-argument-per-line logs). */
+static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
+  const char *s = NULL;
+  if (get_str(x, field, v, &s) < 0)
+    return -1;
+  if (s[0] != '/')
+    return fail(x, "%s: must be an absolute path", field);
+  return get_text(x, field, v, buf, buflen);
 }
 
 static void list_names(const struct choice *t, size_t n, char *out, size_t outlen) {
@@ -255,7 +205,7 @@ static int get_choice(struct ctx *x, const char *field, const char *what, json_t
     if (strcmp(s, t[i].name) != 0)
       continue;
     if (arch >= 0 && !(t[i].arches & ARCH_BIT(arch)))
-      return fail(x, "%s: '%s' is not available for %s", field, t[i].name, arch_names[arch]);
+      return fail(x, "%s: '%s' is not available for %s", field, t[i].name, vm_arch_name((vm_arch)arch));
     *out = i;
     return 0;
   }
@@ -385,7 +335,8 @@ static int f_disks(struct ctx *x, json_t *v) {
     if (!p && x->mode == MODE_STORED)
       return fail(x, "%s: required", field);
     if (p) {
-      if (get_choice(x, field, "interface", p, disk_ifs, N_ELEMS(disk_ifs), (int)c->arch, &idx) < 0)
+      if (get_choice(x, field, "interface", p, vm_cfg_disk_ifs, N_ELEMS(vm_cfg_disk_ifs), (int)c->arch,
+                     &idx) < 0)
         return -1;
       disk->iface = (vm_disk_if)idx;
     } else {
@@ -422,11 +373,11 @@ static int f_boot(struct ctx *x, json_t *v) {
     char field[40];
     size_t idx = 0;
     snprintf(field, sizeof(field), "boot_order[%zu]", i);
-    if (get_choice(x, field, "device", e, boot_devs, N_ELEMS(boot_devs), -1, &idx) < 0)
+    if (get_choice(x, field, "device", e, vm_cfg_boot_devs, N_ELEMS(vm_cfg_boot_devs), -1, &idx) < 0)
       return -1;
     for (size_t j = 0; j < i; j++) {
       if (c->boot[j] == (vm_boot_dev)idx)
-        return fail(x, "boot_order: '%s' listed twice", boot_devs[idx].name);
+        return fail(x, "boot_order: '%s' listed twice", vm_cfg_boot_devs[idx].name);
     }
     c->boot[i] = (vm_boot_dev)idx;
   }
@@ -521,28 +472,6 @@ static int f_rtc(struct ctx *x, json_t *v) {
   if (!str_is(v, "utc") && !str_is(v, "localtime"))
     return fail(x, "rtc: must be 'utc' or 'localtime'");
   x->c->rtc_localtime = str_is(v, "localtime");
-  return 0;
-}
-
-/* A string of at most VM_RDP_STR-1 bytes of valid UTF-8 without control characters (it is sent
- * to the RDP worker as a Guacamole value). */
-static int get_text(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
-  const char *s = NULL;
-  if (get_str(x, field, v, &s) < 0)
-    return -1;
-  size_t len = strlen(s);
-  if (len >= buflen)
-    return fail(x, "%s: must be at most %zu bytes", field, buflen - 1);
-  for (size_t i = 0; i < len;) {
-    uint32_t cp;
-    size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
-    if (n == 0)
-      return fail(x, "%s: must be valid UTF-8", field);
-    if (cp < 0x20 || cp == 0x7f)
-      return fail(x, "%s: must not contain control characters", field);
-    i += n;
-  }
-  memcpy(buf, s, len + 1);
   return 0;
 }
 
@@ -958,128 +887,4 @@ int vm_config_apply_json(struct vm_config *c, json_t *obj, bool create, char *er
 
 int vm_config_from_json(struct vm_config *c, json_t *obj, char *err, size_t errlen) {
   return apply(c, obj, MODE_STORED, err, errlen);
-}
-
-/* ---- output ---- */
-
-static json_t *must(json_t *j) {
-  if (!j)
-    oom();
-  return j;
-}
-
-/* A config built in C (not parsed) may hold a path that is not UTF-8; keep
- * its bytes so that vm_config_from_json reports it instead of aborting here. */
-static json_t *jstr(const char *s) {
-  json_t *j = json_string(s);
-  return j ? j : json_stringn_nocheck(s, strlen(s));
-}
-
-static void put(json_t *obj, const char *key, json_t *v) {
-  if (json_object_set_new(obj, key, must(v)) < 0)
-    oom();
-}
-
-static void push(json_t *arr, json_t *v) {
-  if (json_array_append_new(arr, must(v)) < 0)
-    oom();
-}
-
-json_t *vm_config_to_json(const struct vm_config *c) {
-  json_t *o = must(json_object());
-  put(o, "id", jstr(c->id));
-  put(o, "uuid", jstr(c->uuid));
-  put(o, "name", jstr(c->name));
-  put(o, "arch", json_string(vm_arch_name(c->arch)));
-  put(o, "memory_mib", json_integer(c->memory_mib));
-  put(o, "cpus", json_integer(c->cpus));
-  json_t *disks = must(json_array());
-  for (size_t i = 0; i < c->n_disks && i < VM_MAX_DISKS; i++) {
-    const struct vm_disk *d = &c->disks[i];
-    json_t *jd = must(json_object());
-    put(jd, "path", jstr(d->path));
-    put(jd, "size_gib", json_integer((json_int_t)d->size_gib));
-    put(jd, "interface",
-        json_string((unsigned)d->iface < N_ELEMS(disk_ifs) ? disk_ifs[d->iface].name : "unknown"));
-    push(disks, jd);
-  }
-  put(o, "disks", disks);
-  put(o, "cdrom", c->cdrom[0] ? jstr(c->cdrom) : json_null());
-  json_t *boot = must(json_array());
-  for (size_t i = 0; i < c->n_boot && i < VM_MAX_BOOT; i++)
-    push(boot,
-         json_string((unsigned)c->boot[i] < N_ELEMS(boot_devs) ? boot_devs[c->boot[i]].name : "unknown"));
-  put(o, "boot_order", boot);
-  put(o, "display", jstr(c->display));
-  json_t *net = must(json_object());
-  put(net, "mode", json_string(c->net_user ? "user" : "none"));
-  put(net, "nic", jstr(c->nic));
-  json_t *fwd = must(json_array());
-  for (size_t i = 0; i < c->n_forwards && i < VM_MAX_FORWARDS; i++) {
-    const struct vm_forward *f = &c->forwards[i];
-    push(fwd, json_pack("{s:s, s:i, s:i}", "proto", f->udp ? "udp" : "tcp", "host_port", (int)f->host_port,
-                        "guest_port", (int)f->guest_port));
-  }
-  put(net, "forwards", fwd);
-  put(o, "network", net);
-  put(o, "rtc", json_string(c->rtc_localtime ? "localtime" : "utc"));
-  if (c->n_shares) { /* absent when empty, as "rdp" and "kernel_boot" */
-    json_t *a = must(json_array());
-    for (size_t i = 0; i < c->n_shares && i < VM_MAX_SHARES; i++)
-      push(a, json_pack("{s:o, s:s, s:b}", "path", jstr(c->shares[i].path), "tag", c->shares[i].tag,
-                        "readonly", c->shares[i].readonly));
-    put(o, "shared_folders", a);
-  }
-  if (c->arch != VM_ARCH_AARCH64 && c->uefi) /* absent: SeaBIOS (aarch64 is UEFI only: no choice) */
-    put(o, "firmware", json_string("uefi"));
-  if (c->secure_boot)
-    put(o, "secure_boot", json_true());
-  if (c->tpm)
-    put(o, "tpm", json_true());
-  if (c->autostart)
-    put(o, "autostart", json_true());
-  if (c->guest_agent)
-    put(o, "guest_agent", json_true());
-  if (c->n_shortcuts) {
-    json_t *a = must(json_array());
-    for (size_t i = 0; i < c->n_shortcuts && i < VM_MAX_SHORTCUTS; i++)
-      push(a, json_pack("{s:o, s:o, s:o, s:s}", "name", jstr(c->shortcuts[i].name), "program",
-                        jstr(c->shortcuts[i].program), "args", jstr(c->shortcuts[i].args), "mode",
-                        c->shortcuts[i].shell ? "shell" : "rail"));
-    put(o, "shortcuts", a);
-  }
-  if (c->kboot.kernel[0])
-    put(o, "kernel_boot",
-        json_pack("{s:o, s:o, s:s}", "kernel", jstr(c->kboot.kernel), "initrd",
-                  c->kboot.initrd[0] ? jstr(c->kboot.initrd) : json_null(), "cmdline", c->kboot.cmdline));
-  if (c->rdp.set) { /* absent when unset: configs without it keep their stored form */
-    const struct vm_rdp *r = &c->rdp;
-    json_t *jr = must(json_object());
-    put(jr, "host", jstr(r->host));
-    put(jr, "port", json_integer(r->port));
-    put(jr, "username", jstr(r->username));
-    put(jr, "password", jstr(r->password));
-    put(jr, "domain", jstr(r->domain));
-    put(jr, "security", jstr(r->security));
-    put(jr, "ignore_cert", json_boolean(r->ignore_cert));
-    put(jr, "fingerprint", jstr(r->fingerprint));
-    if (r->graphics[0]) /* absent when auto, as "remote_app" */
-      put(jr, "graphics", jstr(r->graphics));
-    if (r->remote_app[0]) /* absent when unset, as "rdp" itself */
-      put(jr, "remote_app",
-          json_pack("{s:s, s:s, s:s}", "program", r->remote_app, "args", r->remote_app_args, "mode",
-                    r->remote_app_shell ? "shell" : "rail"));
-    put(o, "rdp", jr);
-  }
-  return o;
-}
-
-void vm_config_redact(json_t *o) {
-  json_t *r = json_object_get(o, "rdp");
-  if (!json_is_object(r))
-    return;
-  json_t *pw = json_object_get(r, "password");
-  bool set = json_is_string(pw) && json_string_length(pw) > 0;
-  json_object_del(r, "password");
-  put(r, "password_set", json_boolean(set));
 }
