@@ -43,7 +43,7 @@ bench:
 
 # Every C folder, subfolders included (bridge/rdp-ws/worker, ...).
 format:
-	@find server bridge tests/unit -name '*.[ch]' -print0 | xargs -0 clang-format -i
+	@find common server bridge tests/unit -name '*.[ch]' -print0 | xargs -0 clang-format -i
 
 clean:
 	rm -rf $(BUILD)
