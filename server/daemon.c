@@ -122,11 +122,11 @@ static void sweep_atomic_temps(const char *data_dir) {
 
 /* The VM manager's hooks (vm.h): the console bridges and the WebSocket listener are above vm/. */
 static void vm_hook_close_consoles(void *ud, const char *vm_id, unsigned kinds, const char *why) {
-  (void)ud;
+  struct core *c = ud;
   if (kinds & VM_CONSOLE_VNC)
-    vncws_close_vm(vm_id, why);
+    vncws_close_vm(c->vnc, vm_id, why);
   if (kinds & VM_CONSOLE_RDP)
-    rdpws_close_vm(vm_id, why);
+    rdpws_close_vm(c->rdp, vm_id, why);
 }
 
 static const char *vm_hook_ws_url(void *ud, bool lan) {
@@ -144,6 +144,8 @@ static int parts_init(struct core *c, const char *data_dir, struct auth *auth, s
   snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir);
   core_loop_init(c, signals);
   c->tickets = ticket_store_new();
+  c->vnc = vncws_hub_new();
+  c->rdp = rdpws_hub_new();
   c->launcher = launcher_new(&c->loop, NULL);
   host_probe(&c->host, c->launcher);
   char path[4200];
@@ -189,6 +191,10 @@ static void parts_fini(struct core *c) {
   core_loop_fini(c);
   launcher_free(c->launcher);
   c->launcher = NULL;
+  vncws_hub_free(c->vnc);
+  rdpws_hub_free(c->rdp);
+  c->vnc = NULL;
+  c->rdp = NULL;
 }
 
 /* The lock on DATA/run/daemon.lock: one daemon a data directory. */

@@ -41,6 +41,7 @@ struct up_write {
 
 struct rdpws {
   struct relay r; /* the browser's side: queue, watermarks, close (relay.h) */
+  struct rdpws_hub *hub;
   uv_pipe_t sock;
   pid_t pid;                  /* the worker, started through the launcher (launch.h) */
   int pidfd;                  /* -1 once it exited (or when the launcher gave none) */
@@ -62,8 +63,19 @@ struct rdpws {
   struct rdpws *prev, *next;
 };
 
-static struct rdpws *all;
-static unsigned n_all;
+/* One daemon's RDP sessions. */
+struct rdpws_hub {
+  struct rdpws *all;
+  unsigned n_all;
+};
+
+struct rdpws_hub *rdpws_hub_new(void) {
+  return xcalloc(1, sizeof(struct rdpws_hub));
+}
+
+void rdpws_hub_free(struct rdpws_hub *h) {
+  free(h);
+}
 
 static void unref(struct rdpws *s) {
   if (--s->refs > 0)
@@ -72,10 +84,10 @@ static void unref(struct rdpws *s) {
   if (s->prev)
     s->prev->next = s->next;
   else
-    all = s->next;
+    s->hub->all = s->next;
   if (s->next)
     s->next->prev = s->prev;
-  n_all--;
+  s->hub->n_all--;
   guac_buf_free(&s->down);
   guac_buf_free(&s->pending);
   free(s->ins);
@@ -482,12 +494,12 @@ static int worker_path(char *out, size_t outlen) {
   return 0;
 }
 
-struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char *vm_id,
+struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct lws *wsi, const char *vm_id,
                          const struct vm_rdp *target, int width, int height, int dpi, bool webp,
                          const char *log_path, const char *config_dir, const char *shared_root, char *err,
                          size_t errlen) {
   char path[PATH_MAX + 32];
-  if (n_all >= RDPWS_MAX_SESSIONS) {
+  if (h->n_all >= RDPWS_MAX_SESSIONS) {
     snprintf(err, errlen, "too many RDP sessions (%d)", RDPWS_MAX_SESSIONS);
     return NULL;
   }
@@ -508,6 +520,7 @@ struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char 
   }
   int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
   struct rdpws *s = xcalloc(1, sizeof(*s));
+  s->hub = h;
   relay_init(&s->r, NULL, &relay_ops, s, false); /* the WebSocket once the worker runs */
   s->target = xmalloc(sizeof(*s->target));
   *s->target = *target;
@@ -548,11 +561,11 @@ struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char 
     s->refs = 2; /* sock, timer: both closed below; no wsi, no worker */
     s->sock_closed = true;
     s->exited = true;
-    n_all++; /* unref's bookkeeping */
-    s->next = all;
-    if (all)
-      all->prev = s;
-    all = s;
+    h->n_all++; /* unref's bookkeeping */
+    s->next = h->all;
+    if (h->all)
+      h->all->prev = s;
+    h->all = s;
     uv_close((uv_handle_t *)&s->sock, on_handle_closed);
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
     return NULL;
@@ -563,11 +576,11 @@ struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char 
   uv_pipe_open(&s->sock, sv[0]);
   s->r.wsi = wsi;
   s->refs = 4;
-  s->next = all;
-  if (all)
-    all->prev = s;
-  all = s;
-  n_all++;
+  s->next = h->all;
+  if (h->all)
+    h->all->prev = s;
+  h->all = s;
+  h->n_all++;
   log_info("rdp %s: worker %d for %s:%u (%dx%d)", vm_id, s->pid, target->host, target->port, width, height);
   static const char select_rdp[] = "6.select,3.rdp;";
   write_up(s, select_rdp, sizeof(select_rdp) - 1);
@@ -576,12 +589,12 @@ struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char 
   return s;
 }
 
-void rdpws_close_vm(const char *vm_id, const char *reason) {
-  for (struct rdpws *s = all; s; s = s->next)
+void rdpws_close_vm(struct rdpws_hub *h, const char *vm_id, const char *reason) {
+  for (struct rdpws *s = h->all; s; s = s->next)
     if (strcmp(s->vm_id, vm_id) == 0)
       begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, reason);
 }
 
-unsigned rdpws_count(void) {
-  return n_all;
+unsigned rdpws_count(const struct rdpws_hub *h) {
+  return h->n_all;
 }

@@ -43,7 +43,10 @@ struct vm_rdp;
  * CONFIG_DIR (mode 0700, created if needed) holds FreeRDP's own files. SHARED_ROOT/NAME (TARGET's vm_name
  * made a safe file name; both created if missing, mode 0700) is redirected as the drive RDPWS_DRIVE_NAME;
  * NULL = no drive. NULL with ERR when the worker cannot be started. */
-struct rdpws *rdpws_open(struct launcher *launcher, struct lws *wsi, const char *vm_id,
+struct rdpws_hub; /* one daemon's RDP sessions */
+struct rdpws_hub *rdpws_hub_new(void);
+void rdpws_hub_free(struct rdpws_hub *h); /* once every session is gone */
+struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct lws *wsi, const char *vm_id,
                          const struct vm_rdp *target, int width, int height, int dpi, bool webp,
                          const char *log_path, const char *config_dir, const char *shared_root, char *err,
                          size_t errlen);
@@ -55,7 +58,7 @@ int rdpws_on_receive(struct rdpws *s, const void *in, size_t len, int binary, in
 int rdpws_on_writeable(struct rdpws *s);
 void rdpws_on_ws_closed(struct rdpws *s);
 /* Close every RDP console of VM_ID with REASON (the VM was deleted). */
-void rdpws_close_vm(const char *vm_id, const char *reason);
-unsigned rdpws_count(void);
+void rdpws_close_vm(struct rdpws_hub *h, const char *vm_id, const char *reason);
+unsigned rdpws_count(const struct rdpws_hub *h);
 
 #endif

@@ -29,6 +29,7 @@ struct up_write {
 
 struct vncws {
   struct relay r; /* the browser's side: queue, watermarks, close (relay.h) */
+  struct vncws_hub *hub;
   uv_pipe_t pipe;
   uv_connect_t conn;
   uv_timer_t eof_timer;
@@ -46,64 +47,83 @@ struct vncws {
 #define CONNECT_TRIES 100   /* connecting to a busy VNC socket (EAGAIN), every CONNECT_RETRY_MS: */
 #define CONNECT_RETRY_MS 20 /* 2 s in all */
 
-static struct vncws *all;
-static unsigned n_all;
-
 /* Full-size read buffers are recycled rather than returned to malloc, which would unmap them
  * (or trim the heap) and fault fresh zeroed pages in for the next read (bench/bridge.py, perf). */
-static struct relay_chunk *cache[CHUNK_CACHE];
-static unsigned n_cache;
+struct vncws_hub {
+  struct vncws *all;
+  unsigned n_all;
+  struct relay_chunk *cache[CHUNK_CACHE];
+  unsigned n_cache;
+  struct up_write *up_cache[UP_CACHE];
+  unsigned n_up_cache;
+};
 
-static struct relay_chunk *chunk_get(void) {
-  if (n_cache)
-    return cache[--n_cache];
+struct vncws_hub *vncws_hub_new(void) {
+  return xcalloc(1, sizeof(struct vncws_hub));
+}
+
+static void hub_drop_buffers(struct vncws_hub *h) {
+  while (h->n_cache)
+    free(h->cache[--h->n_cache]);
+  while (h->n_up_cache)
+    free(h->up_cache[--h->n_up_cache]);
+}
+
+void vncws_hub_free(struct vncws_hub *h) {
+  if (!h)
+    return;
+  hub_drop_buffers(h);
+  free(h);
+}
+
+static struct relay_chunk *chunk_get(struct vncws_hub *h) {
+  if (h->n_cache)
+    return h->cache[--h->n_cache];
   return relay_chunk_new(READ_CHUNK);
 }
 
-static struct up_write *up_cache[UP_CACHE];
-static unsigned n_up_cache;
-
-static struct up_write *up_get(size_t len) {
-  if (len <= UP_BUF && n_up_cache)
-    return up_cache[--n_up_cache];
+static struct up_write *up_get(struct vncws_hub *h, size_t len) {
+  if (len <= UP_BUF && h->n_up_cache)
+    return h->up_cache[--h->n_up_cache];
   size_t cap = len <= UP_BUF ? UP_BUF : len;
   struct up_write *w = xmalloc(sizeof(*w) + cap);
   w->cap = cap;
   return w;
 }
 
-static void up_put(struct up_write *w) {
-  if (w->cap == UP_BUF && n_up_cache < UP_CACHE)
-    up_cache[n_up_cache++] = w;
+static void up_put(struct vncws_hub *h, struct up_write *w) {
+  if (w->cap == UP_BUF && h->n_up_cache < UP_CACHE)
+    h->up_cache[h->n_up_cache++] = w;
   else
     free(w);
 }
 
-static void chunk_put(struct relay_chunk *c) {
-  if (c && c->cap == READ_CHUNK && n_cache < CHUNK_CACHE)
-    cache[n_cache++] = c;
+static void chunk_put(struct vncws_hub *h, struct relay_chunk *c) {
+  if (c && c->cap == READ_CHUNK && h->n_cache < CHUNK_CACHE)
+    h->cache[h->n_cache++] = c;
   else
     free(c);
+}
+
+static void relay_put_chunk(void *owner, struct relay_chunk *c) {
+  chunk_put(((struct vncws *)owner)->hub, c);
 }
 
 static void unref(struct vncws *s) {
   if (--s->refs > 0)
     return;
+  struct vncws_hub *h = s->hub;
   if (s->stage)
-    up_put(s->stage);
+    up_put(h, s->stage);
   relay_free(&s->r);
   if (s->prev)
     s->prev->next = s->next;
   else
-    all = s->next;
+    h->all = s->next;
   if (s->next)
     s->next->prev = s->prev;
-  if (--n_all == 0) { /* no console left: give the buffers back */
-    while (n_cache)
-      free(cache[--n_cache]);
-    while (n_up_cache)
-      free(up_cache[--n_up_cache]);
-  }
+  if (--h->n_all == 0) /* no console left: give the buffers back */
+    hub_drop_buffers(h);
   free(s);
 }
 
@@ -137,7 +157,7 @@ static void resume_reading(void *owner) {
   uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
 }
 
-static const struct relay_ops relay_ops = {resume_reading, chunk_put, stop_reading};
+static const struct relay_ops relay_ops = {resume_reading, relay_put_chunk, stop_reading};
 
 /* Ask for the WebSocket to be closed with CODE and REASON once queued data is out. */
 static void begin_close(struct vncws *s, int code, const char *reason) {
@@ -145,7 +165,7 @@ static void begin_close(struct vncws *s, int code, const char *reason) {
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
-  struct relay_chunk *c = chunk_get();
+  struct relay_chunk *c = chunk_get(((struct vncws *)h->data)->hub);
   c->next = NULL;
   c->len = 0;
   c->cap = READ_CHUNK;
@@ -174,7 +194,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
           ? (struct relay_chunk *)((unsigned char *)b->base - LWS_PRE - offsetof(struct relay_chunk, data))
           : NULL;
   if (n <= 0) {
-    chunk_put(c);
+    chunk_put(s->hub, c);
     if (n < 0) {
       uv_read_stop(st);
       s->reading = false;
@@ -236,8 +256,10 @@ static void on_connect(uv_connect_t *req, int status) {
   uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
 }
 
-struct vncws *vncws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const char *path) {
+struct vncws *vncws_open(struct vncws_hub *h, uv_loop_t *loop, struct lws *wsi, const char *vm_id,
+                         const char *path) {
   struct vncws *s = xcalloc(1, sizeof(*s));
+  s->hub = h;
   relay_init(&s->r, wsi, &relay_ops, s, true);
   s->refs = 4;
   snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm_id);
@@ -245,11 +267,11 @@ struct vncws *vncws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, co
   uv_timer_init(loop, &s->eof_timer);
   uv_check_init(loop, &s->flush);
   s->pipe.data = s->eof_timer.data = s->conn.data = s->flush.data = s;
-  s->next = all;
-  if (all)
-    all->prev = s;
-  all = s;
-  n_all++;
+  s->next = h->all;
+  if (h->all)
+    h->all->prev = s;
+  h->all = s;
+  h->n_all++;
   snprintf(s->path, sizeof(s->path), "%s", path);
   s->loop = loop;
   uv_pipe_connect(&s->conn, &s->pipe, s->path, on_connect);
@@ -262,7 +284,7 @@ static void on_up_written(uv_write_t *req, int status) {
   if (status < 0 && status != UV_ECANCELED)
     begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
   relay_up_written(&s->r, w->len);
-  up_put(w);
+  up_put(s->hub, w);
 }
 
 /* Write the staged bytes: directly if nothing is queued, the rest queued with the buffer. */
@@ -272,20 +294,20 @@ static void flush_stage(struct vncws *s) {
   if (!w)
     return;
   if (s->r.closing || !w->len) {
-    up_put(w);
+    up_put(s->hub, w);
     return;
   }
   size_t off = 0;
   if (s->r.up_queued == 0) {
     int n = uv_try_write((uv_stream_t *)&s->pipe, &(uv_buf_t){.base = w->data, .len = w->len}, 1);
     if (n < 0 && n != UV_EAGAIN) {
-      up_put(w);
+      up_put(s->hub, w);
       begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
       return;
     }
     off = n > 0 ? (size_t)n : 0;
     if (off == w->len) {
-      up_put(w);
+      up_put(s->hub, w);
       return;
     }
   }
@@ -293,7 +315,7 @@ static void flush_stage(struct vncws *s) {
   w->len -= off;
   uv_buf_t b = uv_buf_init(w->data + off, (unsigned)w->len);
   if (uv_write(&w->req, (uv_stream_t *)&s->pipe, &b, 1, on_up_written) < 0) {
-    up_put(w);
+    up_put(s->hub, w);
     begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the VM's VNC server closed the connection");
     return;
   }
@@ -322,7 +344,7 @@ int vncws_on_receive(struct vncws *s, const void *in, size_t len, int binary, in
   if (s->stage && s->stage->len + len > s->stage->cap)
     flush_stage(s);
   if (!s->stage) {
-    s->stage = up_get(len);
+    s->stage = up_get(s->hub, len);
     s->stage->len = 0;
     uv_check_start(&s->flush, on_flush);
   }
@@ -341,15 +363,11 @@ void vncws_on_ws_closed(struct vncws *s) {
   unref(s);
 }
 
-void vncws_close_vm(const char *vm_id, const char *reason) {
-  for (struct vncws *s = all; s; s = s->next) {
+void vncws_close_vm(struct vncws_hub *h, const char *vm_id, const char *reason) {
+  for (struct vncws *s = h->all; s; s = s->next) {
     if (strcmp(s->vm_id, vm_id) == 0) {
       uv_timer_stop(&s->eof_timer);
       begin_close(s, LWS_CLOSE_STATUS_GOINGAWAY, reason);
     }
   }
-}
-
-unsigned vncws_count(void) {
-  return n_all;
 }

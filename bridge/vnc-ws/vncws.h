@@ -18,15 +18,19 @@
 
 struct lws;
 struct vncws;
+struct vncws_hub; /* one daemon's VNC sessions and the read buffers they recycle */
 
+struct vncws_hub *vncws_hub_new(void);
+/* Once every session is gone (after the loop's last run). */
+void vncws_hub_free(struct vncws_hub *h);
 /* Start relaying for WSI to the unix socket at PATH. */
-struct vncws *vncws_open(uv_loop_t *loop, struct lws *wsi, const char *vm_id, const char *path);
+struct vncws *vncws_open(struct vncws_hub *h, uv_loop_t *loop, struct lws *wsi, const char *vm_id,
+                         const char *path);
 /* lws callbacks, forwarded by ws.c. Return -1 to close the WebSocket. */
 int vncws_on_receive(struct vncws *s, const void *in, size_t len, int binary, int first, int final);
 int vncws_on_writeable(struct vncws *s);
 void vncws_on_ws_closed(struct vncws *s);
 /* Close every console of VM_ID with REASON (the VM stopped or was deleted). */
-void vncws_close_vm(const char *vm_id, const char *reason);
-unsigned vncws_count(void);
+void vncws_close_vm(struct vncws_hub *h, const char *vm_id, const char *reason);
 
 #endif

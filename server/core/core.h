@@ -24,6 +24,8 @@ struct ws;
 struct ticket_store;
 struct auth;
 struct launcher;
+struct vncws_hub;
+struct rdpws_hub;
 
 struct core_req {
   /* Set by the submitter. */
@@ -64,6 +66,8 @@ struct core {
   struct vm_manager *vms;
   struct dl_manager *dls; /* downloads, image library, catalog */
   struct ws *ws;          /* NULL until ws_start() */
+  struct vncws_hub *vnc;  /* the console sessions (bridge/); freed after the loop's last run */
+  struct rdpws_hub *rdp;
   struct ticket_store *tickets;
   struct auth *auth;        /* set by main before any listener starts; freed by main */
   struct path_roots *roots; /* where host paths from requests may point (paths.h) */

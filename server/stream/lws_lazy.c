@@ -40,6 +40,8 @@ static struct {
   int (*is_final_fragment)(struct lws *);
   struct lws_vhost *(*create_vhost)(struct lws_context *, const struct lws_context_creation_info *);
   lws_sockfd_type (*get_socket_fd)(struct lws *);
+  struct lws_context *(*get_context)(const struct lws *);
+  void *(*context_user)(struct lws_context *);
 } fn;
 
 static bool loaded;
@@ -74,6 +76,8 @@ void lws_lazy_load(void) {
       LAZY_FN(fn, is_final_fragment, "lws_is_final_fragment"),
       LAZY_FN(fn, create_vhost, "lws_create_vhost"),
       LAZY_FN(fn, get_socket_fd, "lws_get_socket_fd"),
+      LAZY_FN(fn, get_context, "lws_get_context"),
+      LAZY_FN(fn, context_user, "lws_context_user"),
   };
   lazy_load(LWS_SONAME, fns, sizeof(fns) / sizeof(fns[0]));
   loaded = true;
@@ -169,4 +173,12 @@ struct lws_vhost *lws_create_vhost(struct lws_context *ctx, const struct lws_con
 
 lws_sockfd_type lws_get_socket_fd(struct lws *wsi) {
   return fn.get_socket_fd(wsi);
+}
+
+struct lws_context *lws_get_context(const struct lws *wsi) {
+  return fn.get_context(wsi);
+}
+
+void *lws_context_user(struct lws_context *ctx) {
+  return fn.context_user(ctx);
 }

@@ -23,7 +23,7 @@ struct relay_chunk *relay_chunk_new(size_t len) {
 
 static void put_chunk(struct relay *r, struct relay_chunk *c) {
   if (r->ops->put_chunk)
-    r->ops->put_chunk(c);
+    r->ops->put_chunk(r->owner, c);
   else
     free(c);
 }

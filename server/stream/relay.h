@@ -29,7 +29,7 @@ struct relay_ops {
    * from the server: start reading again. */
   void (*resume_read)(void *owner);
   /* Give a sent chunk back (a bridge may recycle its buffers); NULL: free(). */
-  void (*put_chunk)(struct relay_chunk *c);
+  void (*put_chunk)(void *owner, struct relay_chunk *c);
   /* The relay began closing (relay_begin_close): stop reading the server; when the WebSocket is
    * gone already, let the server side go too. NULL: nothing. */
   void (*closing)(void *owner);

@@ -69,8 +69,6 @@ struct ws {
   struct pss *dev_sessions;
 };
 
-static struct ws *the_ws; /* lws callbacks reach it through the context user pointer too */
-
 static void lws_log(int level, const char *line) {
   size_t n = strlen(line);
   while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -232,12 +230,12 @@ static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char
   snprintf(config_dir, sizeof(config_dir), "%s/run/freerdp", w->c->data_dir);
   snprintf(shared_root, sizeof(shared_root), "%s/shared", w->c->data_dir);
   pss->kind = SESS_RDP;
-  pss->u.rdp = rdpws_open(w->c->launcher, wsi, vm_id, &target, (int)width, (int)height, (int)dpi, webp == 1,
-                          log_path, config_dir, shared_root, err, sizeof(err));
+  pss->u.rdp = rdpws_open(w->c->rdp, w->c->launcher, wsi, vm_id, &target, (int)width, (int)height, (int)dpi,
+                          webp == 1, log_path, config_dir, shared_root, err, sizeof(err));
   explicit_bzero(&target, sizeof(target));
   if (!pss->u.rdp) {
     pss->kind = SESS_NONE;
-    return refuse(wsi, rdpws_count() >= RDPWS_MAX_SESSIONS ? 503 : 500, err);
+    return refuse(wsi, rdpws_count(w->c->rdp) >= RDPWS_MAX_SESSIONS ? 503 : 500, err);
   }
   return 0;
 }
@@ -305,7 +303,7 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
     if (vm_manager_console_path(w->c->vms, vm_id, path, sizeof(path), err, sizeof(err)) < 0)
       return refuse(wsi, 409, err);
     pss->kind = SESS_VNC;
-    pss->u.vnc = vncws_open(&w->c->loop, wsi, vm_id, path);
+    pss->u.vnc = vncws_open(w->c->vnc, &w->c->loop, wsi, vm_id, path);
   } else {
     pss->kind = SESS_EVENTS;
     pss->u.ev = events_subscribe(wsi);
@@ -315,7 +313,7 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
   struct pss *pss = user;
-  struct ws *w = the_ws;
+  struct ws *w = wsi ? lws_context_user(lws_get_context(wsi)) : NULL; /* info.user */
   switch (reason) {
   case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
     return filter(w, wsi, pss);
@@ -399,6 +397,7 @@ static int context_ensure(struct ws *w) {
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6 |
                  (w->lan ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
   info.foreign_loops = loops;
+  info.user = w; /* what callback() reaches through lws_context_user() */
   info.max_http_header_data = 4096;
   /* lws reads a WebSocket into this per-thread buffer (default 4 KiB): one read() and one
    * receive callback per 4 KiB made the VNC bridge's upstream syscall-bound (bench/bridge.py). */
@@ -512,7 +511,6 @@ struct ws *ws_start(struct core *c, const char *bind_addr, uint16_t port, char *
     return NULL;
   }
   auth_hosts_add_loopback(&w->lo.hosts, bind_addr, w->lo.port);
-  the_ws = w;
   return w;
 }
 
@@ -575,7 +573,6 @@ void ws_stop(struct ws *w) {
     return;
   if (w->ctx)
     lws_context_destroy(w->ctx);
-  the_ws = NULL;
   w->closing = w->lan ? 4 : 2;
   uv_close((uv_handle_t *)&w->lo.poll, on_listener_closed);
   uv_close((uv_handle_t *)&w->lo.pause, on_listener_closed);
