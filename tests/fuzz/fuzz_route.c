@@ -1,23 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer harness: request paths as a client sends them, through the route table's path split
- * (server/http/api.c api_split_path). Checks: at most API_MAX_SEGMENTS segments, none empty, "." or
+ * (server/http/route.c route_split_path). Checks: at most ROUTE_MAX_SEGMENTS segments, none empty, "." or
  * "..", none holding a '/', and joined again they give back the path (one trailing slash aside).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *path = malloc(size + 1), *orig = malloc(size + 1);
   memcpy(path, data, size);
   path[size] = 0;
   memcpy(orig, path, size + 1);
-  char *seg[API_MAX_SEGMENTS];
-  int n = api_split_path(path, seg);
-  if (n > API_MAX_SEGMENTS)
+  char *seg[ROUTE_MAX_SEGMENTS];
+  int n = route_split_path(path, seg);
+  if (n > ROUTE_MAX_SEGMENTS)
     __builtin_trap();
   if (n >= 0) {
     char *join = malloc(size + 16);
