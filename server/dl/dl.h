@@ -9,6 +9,7 @@
 #ifndef QHM_DL_H
 #define QHM_DL_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct core;
@@ -21,7 +22,20 @@ int dl_manager_load(struct dl_manager *m, char *err, size_t errlen);
 /* Stop transfers (progress already durable) and free. */
 void dl_manager_free(struct dl_manager *m);
 
-/* Routes under /api/v1/: SEG[0] is "downloads", "images" or "catalog"; N segments. */
-void dl_req_dispatch(struct dl_manager *m, struct core_req *r, char **seg, int n);
+/* The handlers of /api/v1/downloads, /images and /catalog, as the route table (server/http/api.c)
+ * calls them: the method, the body (its allowed keys too) and the path were checked there; PARAM[0]
+ * is the {id} of the path. They answer R, now or later. */
+void dl_req_downloads_list(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_downloads_create(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_download_get(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_download_delete(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_download_pause(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_download_resume(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_images_list(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_images_import(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_images_upload(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_image_get(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_image_delete(struct core *c, struct core_req *r, json_t *body, const char *const *param);
+void dl_req_catalog(struct core *c, struct core_req *r, json_t *body, const char *const *param);
 
 #endif

@@ -59,10 +59,11 @@ void dl_catalog_load(struct dl_manager *m) {
   }
 }
 
-void dl_catalog_reply(struct dl_manager *m, struct core_req *r) {
-  if (strcmp(r->method, "GET") != 0) {
-    core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: GET)", r->method);
-  } else if (!m->catalog) {
+void dl_req_catalog(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  struct dl_manager *m = c->dls;
+  if (!m->catalog) {
     core_req_reply_error(r, 500, "catalog_error", "%s", m->catalog_err);
   } else {
     core_req_reply_json(r, 200, json_pack("{s:O}", "entries", json_object_get(m->catalog, "entries")));

@@ -2,7 +2,8 @@
 /*
  * dl_images: the image library's requests: list, get, delete (refused while a VM uses the
  * file), import of a host file (reflink, else hard link, else a hashed copy, on a worker
- * thread) and uploads (the bytes are already in a temp file http.c wrote). Every image is
+ * thread) and uploads (the bytes are already in a temp file http.c wrote). Called by the route
+ * table (server/http/api.c), which checked the method, the body and its keys. Every image is
  * checked (dl_library_check) before it gets a name in DATA/images/ and a row. Core loop
  * thread, except import_work.
  */
@@ -142,19 +143,12 @@ static void import_after(uv_work_t *w, int status) {
   free(j);
 }
 
-static void req_import(struct dl_manager *m, struct core_req *r) {
+/* POST /images {"path", "name"}. */
+void dl_req_images_import(struct core *c, struct core_req *r, json_t *b, const char *const *param) {
+  (void)param;
+  struct dl_manager *m = c->dls;
   if (!dl_room_for(m, r, false))
     return;
-  json_t *b = dl_parse_body(r);
-  if (!b)
-    return;
-  const char *key;
-  json_t *v;
-  json_object_foreach(b, key, v) if (strcmp(key, "path") != 0 && strcmp(key, "name") != 0) {
-    core_req_reply_error(r, 400, "invalid_field", "%.100s: unknown field", key);
-    json_decref(b);
-    return;
-  }
   const char *path = json_string_value(json_object_get(b, "path"));
   const char *nm = json_string_value(json_object_get(b, "name"));
   struct stat st;
@@ -196,11 +190,18 @@ static void req_import(struct dl_manager *m, struct core_req *r) {
       uv_queue_work(&m->c->loop, &j->w, import_work, import_after);
     }
   }
-  json_decref(b);
 }
 
-/* The upload's bytes are already in r->upload_tmp (written by http.c on its thread). */
-static void req_upload(struct dl_manager *m, struct core_req *r) {
+/* PUT /images/upload?name=NAME: the bytes are already in r->upload_tmp (written by http.c on its
+ * thread), r->body is http.c's summary of them. */
+void dl_req_images_upload(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  struct dl_manager *m = c->dls;
+  if (!r->upload_tmp) { /* http.c streams only PUT /api/v1/images/upload itself (no trailing slash) */
+    core_req_reply_error(r, 405, "method_not_allowed", "upload with PUT /api/v1/images/upload?name=NAME");
+    return;
+  }
   json_t *b = r->body ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
   const char *nm = json_string_value(json_object_get(b, "name"));
   const char *err = json_string_value(json_object_get(b, "error"));
@@ -245,49 +246,40 @@ static void req_upload(struct dl_manager *m, struct core_req *r) {
   json_decref(b);
 }
 
-void dl_route_images(struct dl_manager *m, struct core_req *r, char **seg, int n) {
-  if (n == 2 && strcmp(seg[1], "upload") == 0) {
-    if (strcmp(r->method, "PUT") != 0 || !r->upload_tmp)
-      core_req_reply_error(r, 405, "method_not_allowed", "upload with PUT /api/v1/images/upload?name=NAME");
-    else
-      req_upload(m, r);
-    return;
-  }
-  if (n == 1) {
-    if (strcmp(r->method, "GET") == 0) {
-      core_req_reply_json(r, 200, json_pack("{s:o}", "images", dl_store_image_list(m)));
-    } else if (strcmp(r->method, "POST") == 0) {
-      req_import(m, r);
-    } else {
-      core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: GET, POST)",
-                           r->method);
-    }
-    return;
-  }
-  json_t *img = n == 2 ? dl_store_image_get(m, seg[1]) : NULL;
+void dl_req_images_list(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  core_req_reply_json(r, 200, json_pack("{s:o}", "images", dl_store_image_list(c->dls)));
+}
+
+void dl_req_image_get(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  json_t *img = dl_store_image_get(c->dls, param[0]);
+  if (!img)
+    core_req_reply_error(r, 404, "not_found", "no such image");
+  else
+    core_req_reply_json(r, 200, img);
+}
+
+void dl_req_image_delete(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  struct dl_manager *m = c->dls;
+  const char *id = param[0];
+  json_t *img = dl_store_image_get(m, id);
   if (!img) {
     core_req_reply_error(r, 404, "not_found", "no such image");
     return;
   }
-  if (strcmp(r->method, "GET") == 0) {
-    core_req_reply_json(r, 200, img);
-  } else if (strcmp(r->method, "DELETE") == 0) {
-    char who[VM_NAME_MAX + 32];
-    if (vm_manager_file_in_use(m->c->vms, json_string_value(json_object_get(img, "path")), who,
-                               sizeof(who))) {
-      json_decref(img);
-      core_req_reply_error(r, 409, "in_use", "the image is in use by %s: eject or detach it first", who);
-      return;
-    }
-    dl_store_image_delete(m, seg[1]); /* the row first: a crash between leaves a file the start removes */
-    crashpt("image_delete:after_row");
-    unlink(json_string_value(json_object_get(img, "path")));
+  char who[VM_NAME_MAX + 32];
+  if (vm_manager_file_in_use(m->c->vms, json_string_value(json_object_get(img, "path")), who, sizeof(who))) {
     json_decref(img);
-    events_emit(json_pack("{s:s, s:s}", "type", "image.deleted", "image", seg[1]));
-    core_req_reply_json(r, 200, json_pack("{s:s}", "deleted", seg[1]));
-  } else {
-    json_decref(img);
-    core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: GET, DELETE)",
-                         r->method);
+    core_req_reply_error(r, 409, "in_use", "the image is in use by %s: eject or detach it first", who);
+    return;
   }
+  dl_store_image_delete(m, id); /* the row first: a crash between leaves a file the start removes */
+  crashpt("image_delete:after_row");
+  unlink(json_string_value(json_object_get(img, "path")));
+  json_decref(img);
+  events_emit(json_pack("{s:s, s:s}", "type", "image.deleted", "image", id));
+  core_req_reply_json(r, 200, json_pack("{s:s}", "deleted", id));
 }

@@ -250,15 +250,10 @@ int dl_unique_image_path(struct dl_manager *m, const char *name, char *out, size
 void dl_catalog_load(struct dl_manager *m);
 json_t *dl_catalog_entry(struct dl_manager *m, const char *id);
 struct dl_ms_params dl_catalog_ms_params(json_t *e, const char **why);
-void dl_catalog_reply(struct dl_manager *m, struct core_req *r); /* GET /catalog */
 
 /* dl_rest.c: request helpers the image handlers share. */
-json_t *dl_parse_body(struct core_req *r);
 /* Room for one more image (and, with DOWNLOAD, one more download); else answers 422. */
 bool dl_room_for(struct dl_manager *m, struct core_req *r, bool download);
-
-/* dl_images.c: /images. */
-void dl_route_images(struct dl_manager *m, struct core_req *r, char **seg, int n);
 
 /* dl_manager.c */
 void dl_manager_free_rest(struct dl_manager *m); /* after the last import job */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dl_rest: the /downloads requests (list, create, get, delete, pause, resume) and
- * dl_req_dispatch, which routes /downloads, /images (dl_images.c) and /catalog
- * (dl_catalog.c). Request bodies are checked here, field by field, before a download is
- * made. Core loop thread only.
+ * dl_rest: the /downloads requests (list, create, get, delete, pause, resume), called by the
+ * route table (server/http/api.c), which checked the method, the body and its keys. The values
+ * of a create's fields are checked here, one by one, before a download is made. Core loop
+ * thread only.
  */
 #define QHM_DL_PRIV_H_ALLOW
 #include "dl_priv.h"
@@ -16,21 +16,6 @@
 #include "core.h"
 #include "events.h"
 #include "util.h"
-
-json_t *dl_parse_body(struct core_req *r) {
-  if (!r->body || !r->body_len) {
-    core_req_reply_error(r, 400, "malformed_json", "the request body must be a JSON object");
-    return NULL;
-  }
-  json_error_t e;
-  json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
-  if (!json_is_object(j)) {
-    json_decref(j);
-    core_req_reply_error(r, 400, "malformed_json", "the request body must be a JSON object (%s)", e.text);
-    return NULL;
-  }
-  return j;
-}
 
 static bool get_hex(struct core_req *r, json_t *b, const char *key, size_t len, char *out) {
   json_t *v = json_object_get(b, key);
@@ -88,21 +73,8 @@ struct create_req {
   uint64_t limit;
 };
 
-/* No field the API does not know; catalog_id, when there, a string. */
+/* catalog_id, when there, a string (the route table refused keys it does not list). */
 static bool create_fields(struct core_req *r, json_t *b, struct create_req *q) {
-  static const char *const known[] = {"url",  "urls",        "sha256",      "sha512",
-                                      "name", "connections", "speed_limit", "catalog_id"};
-  const char *key;
-  json_t *v;
-  json_object_foreach(b, key, v) {
-    bool ok = false;
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-      ok |= strcmp(key, known[i]) == 0;
-    if (!ok) {
-      core_req_reply_error(r, 400, "invalid_field", "%.100s: unknown field", key);
-      return false;
-    }
-  }
   q->catalog_id = json_string_value(json_object_get(b, "catalog_id"));
   if (json_object_get(b, "catalog_id") && !q->catalog_id) {
     core_req_reply_error(r, 400, "invalid_field", "catalog_id: must be a string");
@@ -269,11 +241,10 @@ static void create_download(struct dl_manager *m, struct core_req *r, struct cre
 }
 
 /* POST /downloads: the first check that fails answers. */
-static void req_create(struct dl_manager *m, struct core_req *r) {
+void dl_req_downloads_create(struct core *c, struct core_req *r, json_t *b, const char *const *param) {
+  (void)param;
+  struct dl_manager *m = c->dls;
   if (!dl_room_for(m, r, true))
-    return;
-  json_t *b = dl_parse_body(r);
-  if (!b)
     return;
   struct create_req q = {.urls = json_array(), .algo = DL_SHA256};
   if (!create_fields(r, b, &q) || !create_checksum(r, b, &q))
@@ -287,95 +258,80 @@ static void req_create(struct dl_manager *m, struct core_req *r) {
 out:
   json_decref(q.urls);
   json_decref(q.sums);
-  json_decref(b);
 }
 
-static void req_list(struct dl_manager *m, struct core_req *r) {
+void dl_req_downloads_list(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
   json_t *a = json_array();
-  for (struct dl *d = m->list; d; d = d->next)
+  for (struct dl *d = c->dls->list; d; d = d->next)
     json_array_append_new(a, dl_json(d)); /* the list is newest first */
   core_req_reply_json(r, 200, json_pack("{s:o}", "downloads", a));
 }
 
-static void route_downloads(struct dl_manager *m, struct core_req *r, char **seg, int n) {
-  if (n == 1) {
-    if (strcmp(r->method, "GET") == 0)
-      req_list(m, r);
-    else if (strcmp(r->method, "POST") == 0)
-      req_create(m, r);
-    else
-      core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: GET, POST)",
-                           r->method);
-    return;
-  }
-  struct dl *d = n <= 3 ? dl_find(m, seg[1]) : NULL;
-  if (!d) {
+/* The download PARAM[0] names, or NULL after a 404. */
+static struct dl *find_or_404(struct core *c, struct core_req *r, const char *const *param) {
+  struct dl *d = dl_find(c->dls, param[0]);
+  if (!d)
     core_req_reply_error(r, 404, "not_found", "no such download");
+  return d;
+}
+
+void dl_req_download_get(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  struct dl *d = find_or_404(c, r, param);
+  if (d)
+    core_req_reply_json(r, 200, dl_json(d));
+}
+
+void dl_req_download_delete(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  struct dl *d = find_or_404(c, r, param);
+  if (!d)
+    return;
+  char part[4300];
+  dl_path(d, part, sizeof(part));
+  unlink(part);
+  if (d->pending) {
+    struct core_req *p = d->pending;
+    d->pending = NULL;
+    core_req_reply_error(p, 409, "canceled", "the download was canceled");
+  }
+  dl_store_download_delete(c->dls, d->id);
+  events_emit(json_pack("{s:s, s:s, s:s}", "type", "download.state", "download", d->id, "state", "deleted"));
+  core_req_reply_json(r, 200, json_pack("{s:s}", "deleted", d->id));
+  dl_release(d);
+}
+
+void dl_req_download_pause(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  struct dl *d = find_or_404(c, r, param);
+  if (!d)
+    return;
+  if (d->state != DL_ST_RUNNING && d->state != DL_ST_STARTING) {
+    core_req_reply_error(r, 409, "invalid_state", "the download is %s, not running",
+                         dl_state_names[d->state]);
     return;
   }
-  if (n == 2) {
-    if (strcmp(r->method, "GET") == 0) {
-      core_req_reply_json(r, 200, dl_json(d));
-    } else if (strcmp(r->method, "DELETE") == 0) {
-      char part[4300];
-      dl_path(d, part, sizeof(part));
-      unlink(part);
-      if (d->pending) {
-        struct core_req *p = d->pending;
-        d->pending = NULL;
-        core_req_reply_error(p, 409, "canceled", "the download was canceled");
-      }
-      dl_store_download_delete(m, d->id);
-      events_emit(
-          json_pack("{s:s, s:s, s:s}", "type", "download.state", "download", d->id, "state", "deleted"));
-      core_req_reply_json(r, 200, json_pack("{s:s}", "deleted", d->id));
-      dl_release(d);
-    } else {
-      core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: GET, DELETE)",
-                           r->method);
-    }
-    return;
-  }
-  const char *act = seg[2];
-  if (strcmp(act, "pause") != 0 && strcmp(act, "resume") != 0) {
-    core_req_reply_error(r, 404, "not_found", "no such resource");
-    return;
-  }
-  if (strcmp(r->method, "POST") != 0) {
-    core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: POST)", r->method);
-    return;
-  }
-  if (act[0] == 'p') {
-    if (d->state != DL_ST_RUNNING && d->state != DL_ST_STARTING) {
-      core_req_reply_error(r, 409, "invalid_state", "the download is %s, not running",
-                           dl_state_names[d->state]);
-      return;
-    }
-    dl_pause(d);
-  } else {
-    if (d->state != DL_ST_PAUSED && d->state != DL_ST_FAILED) {
-      core_req_reply_error(r, 409, "invalid_state", "the download is %s, not paused or failed",
-                           dl_state_names[d->state]);
-      return;
-    }
-    if (d->state == DL_ST_FAILED && d->single)
-      d->spos = 0;
-    d->mirror = 0;
-    d->probe_tries = 0;
-    d->finished = 0;
-    dl_start(d);
-  }
+  dl_pause(d);
   core_req_reply_json(r, 200, dl_json(d));
 }
 
-void dl_req_dispatch(struct dl_manager *m, struct core_req *r, char **seg, int n) {
-  if (strcmp(seg[0], "downloads") == 0) {
-    route_downloads(m, r, seg, n);
-  } else if (strcmp(seg[0], "images") == 0) {
-    dl_route_images(m, r, seg, n);
-  } else if (n == 1) { /* catalog */
-    dl_catalog_reply(m, r);
-  } else {
-    core_req_reply_error(r, 404, "not_found", "no such resource");
+void dl_req_download_resume(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  struct dl *d = find_or_404(c, r, param);
+  if (!d)
+    return;
+  if (d->state != DL_ST_PAUSED && d->state != DL_ST_FAILED) {
+    core_req_reply_error(r, 409, "invalid_state", "the download is %s, not paused or failed",
+                         dl_state_names[d->state]);
+    return;
   }
+  if (d->state == DL_ST_FAILED && d->single)
+    d->spos = 0;
+  d->mirror = 0;
+  d->probe_tries = 0;
+  d->finished = 0;
+  dl_start(d);
+  core_req_reply_json(r, 200, dl_json(d));
 }

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* api: see api.h. */
+/*
+ * api: the REST route table of /api/v1 (api_routes: every endpoint, its method, its body and the
+ * keys that body may hold) and the small handlers for the routes whose work lives elsewhere:
+ * host, pairing and devices, the events ticket, and the VM routes, which reach the vm_* request
+ * functions. The matcher and the body checks are route.c's. Core loop thread.
+ */
 #include "api.h"
 
 #include <stdlib.h>
@@ -9,6 +14,7 @@
 #include "core.h"
 #include "dl.h"
 #include "paths.h"
+#include "route.h"
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
@@ -17,63 +23,6 @@
 #include "vm_disk.h"
 #include "vm_snap.h"
 #include "ws.h"
-
-int api_split_path(char *path, char *seg[API_MAX_SEGMENTS]) {
-  const char *prefix = "/api/v1/";
-  size_t plen = strlen(prefix);
-  if (strncmp(path, prefix, plen) != 0)
-    return -1;
-  int n = 0;
-  char *p = path + plen;
-  size_t len = strlen(p);
-  if (len > 0 && p[len - 1] == '/')
-    p[len - 1] = 0; /* one trailing slash is fine */
-  while (*p) {
-    char *slash = strchr(p, '/');
-    if (slash)
-      *slash = 0;
-    if (!*p || strcmp(p, ".") == 0 || strcmp(p, "..") == 0 || n == API_MAX_SEGMENTS)
-      return -1;
-    seg[n++] = p;
-    if (!slash)
-      break;
-    p = slash + 1;
-    if (!*p)
-      return -1;
-  }
-  return n;
-}
-
-static bool is_method(struct core_req *r, const char *m) {
-  return strcmp(r->method, m) == 0;
-}
-
-static void method_not_allowed(struct core_req *r, const char *allowed) {
-  core_req_reply_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: %s)", r->method,
-                       allowed);
-}
-
-/* Parse the body as a JSON object; on failure answer R and return NULL. */
-static json_t *body_object(struct core_req *r) {
-  if (!r->body || r->body_len == 0) {
-    core_req_reply_error(r, 400, "malformed_json", "the request body must be a JSON object");
-    return NULL;
-  }
-  json_error_t e;
-  json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
-  if (!j) {
-    core_req_reply_error(r, 400, "malformed_json",
-                         "the request body is not valid JSON: %s at line %d column %d", e.text, e.line,
-                         e.column);
-    return NULL;
-  }
-  if (!json_is_object(j)) {
-    json_decref(j);
-    core_req_reply_error(r, 400, "malformed_json", "the request body must be a JSON object");
-    return NULL;
-  }
-  return j;
-}
 
 static bool parse_tail(struct core_req *r, unsigned *out) {
   *out = 200;
@@ -99,218 +48,261 @@ static bool parse_bool_arg(struct core_req *r, const char *name, const char *v, 
   return true;
 }
 
-static void route_vm(struct core *c, struct core_req *r, char **seg, int n) {
-  struct vm_manager *m = c->vms;
-  if (n == 1) {
-    if (is_method(r, "GET")) {
-      vm_req_list(m, r);
-    } else if (is_method(r, "POST")) {
-      bool dry;
-      if (!parse_bool_arg(r, "dry_run", r->query_dry_run, &dry))
-        return;
-      json_t *b = body_object(r);
-      if (b) {
-        vm_req_create(m, r, b, dry);
-        json_decref(b);
-      }
-    } else {
-      method_not_allowed(r, "GET, POST");
-    }
-    return;
-  }
-  const char *id = seg[1];
-  if (n == 2) {
-    if (is_method(r, "GET")) {
-      vm_req_get(m, r, id);
-    } else if (is_method(r, "PATCH")) {
-      json_t *b = body_object(r);
-      if (b) {
-        vm_req_patch(m, r, id, b);
-        json_decref(b);
-      }
-    } else if (is_method(r, "DELETE")) {
-      bool keep;
-      if (parse_bool_arg(r, "keep_disks", r->query_keep_disks, &keep))
-        vm_req_delete(m, r, id, keep);
-    } else {
-      method_not_allowed(r, "GET, PATCH, DELETE");
-    }
-    return;
-  }
-  if ((n == 3 || n == 4) && strcmp(seg[2], "disks") == 0) {
-    json_t *b = NULL;
-    bool keep = false;
-    if ((is_method(r, "POST") || is_method(r, "PATCH")) && !(b = body_object(r)))
-      return;
-    if (is_method(r, "DELETE") && !parse_bool_arg(r, "keep_disks", r->query_keep_disks, &keep))
-      return;
-    vm_disk_req(m, r, id, r->method, n == 4 ? seg[3] : NULL, b, keep);
-    json_decref(b);
-    return;
-  }
-  if (n >= 3 && n <= 5 && strcmp(seg[2], "snapshots") == 0) {
-    json_t *b = NULL;
-    if (n == 3 && is_method(r, "POST") && !(b = body_object(r)))
-      return;
-    vm_snap_req(m, r, id, r->method, n >= 4 ? seg[3] : NULL, n == 5 ? seg[4] : NULL, b);
-    json_decref(b);
-    return;
-  }
-  if (n != 3) {
-    core_req_reply_error(r, 404, "not_found", "no such resource");
-    return;
-  }
-  const char *what = seg[2];
-  static const char *const actions[] = {"start", "pause", "resume", "shutdown", "kill", "reset"};
-  for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
-    if (strcmp(what, actions[i]) == 0) {
-      if (!is_method(r, "POST")) {
-        method_not_allowed(r, "POST");
-      } else if (strcmp(what, "kill") == 0) { /* {"orphan_pid": PID} confirms killing an orphan */
-        json_t *b = NULL;
-        if (r->body_len && !(b = body_object(r)))
-          return;
-        vm_req_kill(m, r, id, b);
-        json_decref(b);
-      } else {
-        vm_req_action(m, r, id, what);
-      }
-      return;
-    }
-  }
-  if (strcmp(what, "guest") == 0) {
-    if (!is_method(r, "GET"))
-      method_not_allowed(r, "GET");
-    else
-      vm_agent_req(m, r, id);
-    return;
-  }
-  if (strcmp(what, "clone") == 0) {
-    if (!is_method(r, "POST")) {
-      method_not_allowed(r, "POST");
-      return;
-    }
-    json_t *b = body_object(r);
-    if (b) {
-      vm_clone_req(m, r, id, b);
-      json_decref(b);
-    }
-    return;
-  }
-  if (strcmp(what, "console") == 0) {
-    if (!is_method(r, "POST")) {
-      method_not_allowed(r, "POST");
-      return;
-    }
-    json_t *b = r->body_len ? body_object(r) : json_object();
-    if (b) {
-      vm_req_console(m, r, id, b);
-      json_decref(b);
-    }
-    return;
-  }
-  if (strcmp(what, "screenshot") == 0 || strcmp(what, "log") == 0 || strcmp(what, "cmdline") == 0) {
-    if (!is_method(r, "GET")) {
-      method_not_allowed(r, "GET");
-      return;
-    }
-    if (what[0] == 's') {
-      vm_req_screenshot(m, r, id);
-    } else if (what[0] == 'c') {
-      vm_req_cmdline(m, r, id);
-    } else {
-      unsigned tail;
-      if (parse_tail(r, &tail))
-        vm_req_log(m, r, id, tail);
-    }
-    return;
-  }
-  core_req_reply_error(r, 404, "not_found", "no such resource");
+/* ---- host, devices, events ---- */
+
+static void host_get(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  json_t *j = host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms));
+  json_object_set_new(j, "allowed_paths", path_roots_json(c->roots));
+  json_object_set_new(j, "lan",
+                      c->lan_url[0]
+                          ? json_pack("{s:s, s:s}", "url", c->lan_url, "fingerprint", c->lan_fingerprint)
+                          : json_null());
+  json_object_set_new(j, "you",
+                      json_pack("{s:s, s:o}", "via", r->lan ? "lan" : "loopback", "device",
+                                r->device[0] ? json_string(r->device) : json_null()));
+  core_req_reply_json(r, 200, j);
 }
 
-/* LAN mode's pairing and paired devices: the owner's alone (a paired device cannot pair others). */
-static void route_devices(struct core *c, struct core_req *r, char **seg, int n) {
-  if (r->device[0]) {
-    core_req_reply_error(r, 403, "owner_only", "only the device's owner may pair or revoke devices");
+/* LAN mode's pairing and paired devices are the owner's alone (a paired device cannot pair others):
+ * false after answering a device. */
+static bool owner_only(struct core_req *r) {
+  if (!r->device[0])
+    return true;
+  core_req_reply_error(r, 403, "owner_only", "only the device's owner may pair or revoke devices");
+  return false;
+}
+
+static void pairing_new(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  if (!owner_only(r))
+    return;
+  if (!c->lan_url[0]) {
+    core_req_reply_error(r, 409, "lan_off", "LAN mode is off: start the daemon with --lan");
     return;
   }
-  if (strcmp(seg[0], "pairing") == 0 && n == 1) {
-    if (!is_method(r, "POST")) {
-      method_not_allowed(r, "POST");
-    } else if (!c->lan_url[0]) {
-      core_req_reply_error(r, 409, "lan_off", "LAN mode is off: start the daemon with --lan");
-    } else {
-      char code[7];
-      uint64_t ttl;
-      auth_pairing_new(c->auth, now_ms(), code, &ttl);
-      core_req_reply_json(r, 200,
-                          json_pack("{s:s, s:I, s:I, s:s, s:s}", "code", code, "expires_in_ms",
-                                    (json_int_t)ttl, "expires_at",
-                                    (json_int_t)(now_unix() + (int64_t)ttl / 1000), "url", c->lan_url,
-                                    "fingerprint", c->lan_fingerprint));
-    }
-  } else if (strcmp(seg[0], "devices") == 0 && n == 1) {
-    if (!is_method(r, "GET"))
-      method_not_allowed(r, "GET");
-    else
-      core_req_reply_json(r, 200, json_pack("{s:o}", "devices", auth_devices_json(c->auth)));
-  } else if (strcmp(seg[0], "devices") == 0 && n == 2) {
-    if (!is_method(r, "DELETE")) {
-      method_not_allowed(r, "DELETE");
-    } else if (auth_device_revoke(c->auth, seg[1]) < 0) {
-      core_req_reply_error(r, 404, "not_found", "no paired device with id '%s'", seg[1]);
-    } else {
-      if (c->ws)
-        ws_close_device(c->ws, seg[1]); /* its open consoles and event streams end now */
-      log_info("auth: device %s revoked", seg[1]);
-      core_req_reply_json(r, 200, json_pack("{s:s, s:b}", "id", seg[1], "revoked", 1));
-    }
-  } else {
-    core_req_reply_error(r, 404, "not_found", "no such resource");
-  }
+  char code[7];
+  uint64_t ttl;
+  auth_pairing_new(c->auth, now_ms(), code, &ttl);
+  core_req_reply_json(r, 200,
+                      json_pack("{s:s, s:I, s:I, s:s, s:s}", "code", code, "expires_in_ms", (json_int_t)ttl,
+                                "expires_at", (json_int_t)(now_unix() + (int64_t)ttl / 1000), "url",
+                                c->lan_url, "fingerprint", c->lan_fingerprint));
 }
+
+static void devices_list(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  if (owner_only(r))
+    core_req_reply_json(r, 200, json_pack("{s:o}", "devices", auth_devices_json(c->auth)));
+}
+
+static void device_revoke(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  const char *id = param[0];
+  if (!owner_only(r))
+    return;
+  if (auth_device_revoke(c->auth, id) < 0) {
+    core_req_reply_error(r, 404, "not_found", "no paired device with id '%s'", id);
+    return;
+  }
+  if (c->ws)
+    ws_close_device(c->ws, id); /* its open consoles and event streams end now */
+  log_info("auth: device %s revoked", id);
+  core_req_reply_json(r, 200, json_pack("{s:s, s:b}", "id", id, "revoked", 1));
+}
+
+static void events_ticket(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  if (!c->ws) {
+    core_req_reply_error(r, 500, "internal", "the WebSocket server is not running");
+    return;
+  }
+  char t[TICKET_LEN + 1];
+  ticket_issue_as(c->tickets, "", "events", now_ms(), r->device, NULL, t);
+  char *url = xasprintf("%s/events?ticket=%s", ws_url_for(c->ws, r->lan), t);
+  core_req_reply_json(r, 200,
+                      json_pack("{s:s, s:s, s:i}", "ticket", t, "url", url, "expires_in_ms", TICKET_TTL_MS));
+  free(url);
+}
+
+/* ---- VMs: PARAM[0] is the VM's id ---- */
+
+static void vms_list(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  vm_req_list(c->vms, r);
+}
+
+static void vms_create(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)param;
+  bool dry;
+  if (parse_bool_arg(r, "dry_run", r->query_dry_run, &dry))
+    vm_req_create(c->vms, r, body, dry);
+}
+
+static void vm_get(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_req_get(c->vms, r, param[0]);
+}
+
+static void vm_patch(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  vm_req_patch(c->vms, r, param[0], body);
+}
+
+static void vm_delete(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  bool keep;
+  if (parse_bool_arg(r, "keep_disks", r->query_keep_disks, &keep))
+    vm_req_delete(c->vms, r, param[0], keep);
+}
+
+#define VM_ACTION(name)                                                                                      \
+  static void vm_##name(struct core *c, struct core_req *r, json_t *body, const char *const *param) {        \
+    (void)body;                                                                                              \
+    vm_req_action(c->vms, r, param[0], #name);                                                               \
+  }
+VM_ACTION(start)
+VM_ACTION(pause)
+VM_ACTION(resume)
+VM_ACTION(shutdown)
+VM_ACTION(reset)
+
+/* {"orphan_pid": PID} confirms killing an orphan. */
+static void vm_kill(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  vm_req_kill(c->vms, r, param[0], body);
+}
+
+static void vm_guest(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_agent_req(c->vms, r, param[0]);
+}
+
+static void vm_clone(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  vm_clone_req(c->vms, r, param[0], body);
+}
+
+static void vm_console(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  json_t *b = body ? json_incref(body) : json_object(); /* no body: a VNC console */
+  vm_req_console(c->vms, r, param[0], b);
+  json_decref(b);
+}
+
+static void vm_screenshot(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_req_screenshot(c->vms, r, param[0]);
+}
+
+static void vm_log(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  unsigned tail;
+  if (parse_tail(r, &tail))
+    vm_req_log(c->vms, r, param[0], tail);
+}
+
+static void vm_cmdline(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_req_cmdline(c->vms, r, param[0]);
+}
+
+/* Disks: PARAM[1] is the disk's index. */
+static void disks_list(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_disk_req(c->vms, r, param[0], "GET", NULL, NULL, false);
+}
+
+static void disks_add(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  vm_disk_req(c->vms, r, param[0], "POST", NULL, body, false);
+}
+
+static void disk_grow(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  vm_disk_req(c->vms, r, param[0], "PATCH", param[1], body, false);
+}
+
+static void disk_detach(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  bool keep;
+  if (parse_bool_arg(r, "keep_disks", r->query_keep_disks, &keep))
+    vm_disk_req(c->vms, r, param[0], "DELETE", param[1], NULL, keep);
+}
+
+/* Snapshots: PARAM[1] is the snapshot's name. */
+static void snaps_list(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_snap_req(c->vms, r, param[0], "GET", NULL, NULL, NULL);
+}
+
+static void snaps_create(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  vm_snap_req(c->vms, r, param[0], "POST", NULL, NULL, body);
+}
+
+static void snap_delete(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_snap_req(c->vms, r, param[0], "DELETE", param[1], NULL, NULL);
+}
+
+static void snap_restore(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_snap_req(c->vms, r, param[0], "POST", param[1], "restore", NULL);
+}
+
+/* ---- the table ---- */
+
+/* Every endpoint of /api/v1, each listed in docs/api.md (tests/unit/test_routes.c checks). The
+ * routes of one pattern are in the order their methods are named in a 405. */
+const struct route api_routes[] = {
+    {"GET", "/host", host_get, ROUTE_NO_BODY, NULL},
+    {"POST", "/pairing", pairing_new, ROUTE_NO_BODY, NULL},
+    {"GET", "/devices", devices_list, ROUTE_NO_BODY, NULL},
+    {"DELETE", "/devices/{id}", device_revoke, ROUTE_NO_BODY, NULL},
+    {"POST", "/events/ticket", events_ticket, ROUTE_NO_BODY, NULL},
+
+    {"GET", "/vms", vms_list, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms", vms_create, ROUTE_JSON_CONFIG, NULL},
+    {"GET", "/vms/{id}", vm_get, ROUTE_NO_BODY, NULL},
+    {"PATCH", "/vms/{id}", vm_patch, ROUTE_JSON_CONFIG, NULL},
+    {"DELETE", "/vms/{id}", vm_delete, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/start", vm_start, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/pause", vm_pause, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/resume", vm_resume, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/shutdown", vm_shutdown, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/kill", vm_kill, ROUTE_JSON_OPTIONAL, ROUTE_KEYS("orphan_pid")},
+    {"POST", "/vms/{id}/reset", vm_reset, ROUTE_NO_BODY, NULL},
+    {"GET", "/vms/{id}/screenshot", vm_screenshot, ROUTE_NO_BODY, NULL},
+    {"GET", "/vms/{id}/log", vm_log, ROUTE_NO_BODY, NULL},
+    {"GET", "/vms/{id}/cmdline", vm_cmdline, ROUTE_NO_BODY, NULL},
+    {"GET", "/vms/{id}/guest", vm_guest, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/clone", vm_clone, ROUTE_JSON, ROUTE_KEYS("name")},
+    {"POST", "/vms/{id}/console", vm_console, ROUTE_JSON_OPTIONAL,
+     ROUTE_KEYS("protocol", "credentials", "shortcut")},
+    {"GET", "/vms/{id}/disks", disks_list, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/disks", disks_add, ROUTE_JSON, ROUTE_KEYS("size_gib", "interface", "source")},
+    {"PATCH", "/vms/{id}/disks/{n}", disk_grow, ROUTE_JSON, ROUTE_KEYS("size_gib")},
+    {"DELETE", "/vms/{id}/disks/{n}", disk_detach, ROUTE_NO_BODY, NULL},
+    {"GET", "/vms/{id}/snapshots", snaps_list, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/snapshots", snaps_create, ROUTE_JSON, ROUTE_KEYS("name")},
+    {"DELETE", "/vms/{id}/snapshots/{name}", snap_delete, ROUTE_NO_BODY, NULL},
+    {"POST", "/vms/{id}/snapshots/{name}/restore", snap_restore, ROUTE_NO_BODY, NULL},
+
+    {"GET", "/downloads", dl_req_downloads_list, ROUTE_NO_BODY, NULL},
+    {"POST", "/downloads", dl_req_downloads_create, ROUTE_JSON,
+     ROUTE_KEYS("url", "urls", "sha256", "sha512", "name", "connections", "speed_limit", "catalog_id")},
+    {"GET", "/downloads/{id}", dl_req_download_get, ROUTE_NO_BODY, NULL},
+    {"DELETE", "/downloads/{id}", dl_req_download_delete, ROUTE_NO_BODY, NULL},
+    {"POST", "/downloads/{id}/pause", dl_req_download_pause, ROUTE_NO_BODY, NULL},
+    {"POST", "/downloads/{id}/resume", dl_req_download_resume, ROUTE_NO_BODY, NULL},
+    {"GET", "/images", dl_req_images_list, ROUTE_NO_BODY, NULL},
+    {"POST", "/images", dl_req_images_import, ROUTE_JSON, ROUTE_KEYS("path", "name")},
+    {"PUT", "/images/upload", dl_req_images_upload, ROUTE_UPLOAD, NULL},
+    {"GET", "/images/{id}", dl_req_image_get, ROUTE_NO_BODY, NULL},
+    {"DELETE", "/images/{id}", dl_req_image_delete, ROUTE_NO_BODY, NULL},
+    {"GET", "/catalog", dl_req_catalog, ROUTE_NO_BODY, NULL},
+};
+const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);
 
 void api_dispatch(struct core *c, struct core_req *r) {
-  char *path = xstrdup(r->path ? r->path : "");
-  char *seg[API_MAX_SEGMENTS];
-  int n = api_split_path(path, seg);
-  if (n >= 1 && strcmp(seg[0], "host") == 0 && n == 1) {
-    if (!is_method(r, "GET")) {
-      method_not_allowed(r, "GET");
-    } else {
-      json_t *j = host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms));
-      json_object_set_new(j, "allowed_paths", path_roots_json(c->roots));
-      json_object_set_new(j, "lan",
-                          c->lan_url[0]
-                              ? json_pack("{s:s, s:s}", "url", c->lan_url, "fingerprint", c->lan_fingerprint)
-                              : json_null());
-      json_object_set_new(j, "you",
-                          json_pack("{s:s, s:o}", "via", r->lan ? "lan" : "loopback", "device",
-                                    r->device[0] ? json_string(r->device) : json_null()));
-      core_req_reply_json(r, 200, j);
-    }
-  } else if (n >= 1 && (strcmp(seg[0], "pairing") == 0 || strcmp(seg[0], "devices") == 0)) {
-    route_devices(c, r, seg, n);
-  } else if (n == 2 && strcmp(seg[0], "events") == 0 && strcmp(seg[1], "ticket") == 0) {
-    if (!is_method(r, "POST")) {
-      method_not_allowed(r, "POST");
-    } else if (!c->ws) {
-      core_req_reply_error(r, 500, "internal", "the WebSocket server is not running");
-    } else {
-      char t[TICKET_LEN + 1];
-      ticket_issue_as(c->tickets, "", "events", now_ms(), r->device, NULL, t);
-      char *url = xasprintf("%s/events?ticket=%s", ws_url_for(c->ws, r->lan), t);
-      core_req_reply_json(
-          r, 200, json_pack("{s:s, s:s, s:i}", "ticket", t, "url", url, "expires_in_ms", TICKET_TTL_MS));
-      free(url);
-    }
-  } else if (n >= 1 && strcmp(seg[0], "vms") == 0) {
-    route_vm(c, r, seg, n);
-  } else if (n >= 1 && (strcmp(seg[0], "downloads") == 0 || strcmp(seg[0], "images") == 0 ||
-                        strcmp(seg[0], "catalog") == 0)) {
-    dl_req_dispatch(c->dls, r, seg, n);
-  } else {
-    core_req_reply_error(r, 404, "not_found", "no such resource");
-  }
-  free(path);
+  route_dispatch(api_routes, api_n_routes, c, r);
 }
