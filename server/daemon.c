@@ -25,6 +25,7 @@
 #include "core.h"
 #include "crashpt.h"
 #include "dl.h"
+#include "events.h"
 #include "http.h"
 #include "launch.h"
 #include "paths.h"
@@ -144,6 +145,7 @@ static int parts_init(struct core *c, const char *data_dir, struct auth *auth, s
   snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir);
   core_loop_init(c, signals);
   c->tickets = ticket_store_new();
+  c->events = events_new();
   c->vnc = vncws_hub_new();
   c->rdp = rdpws_hub_new();
   c->launcher = launcher_new(&c->loop, NULL);
@@ -191,6 +193,8 @@ static void parts_fini(struct core *c) {
   core_loop_fini(c);
   launcher_free(c->launcher);
   c->launcher = NULL;
+  events_free(c->events);
+  c->events = NULL;
   vncws_hub_free(c->vnc);
   rdpws_hub_free(c->rdp);
   c->vnc = NULL;

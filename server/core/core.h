@@ -25,6 +25,7 @@ struct ticket_store;
 struct auth;
 struct launcher;
 struct vncws_hub;
+struct events;
 struct rdpws_hub;
 
 struct core_req {
@@ -66,6 +67,7 @@ struct core {
   struct vm_manager *vms;
   struct dl_manager *dls; /* downloads, image library, catalog */
   struct ws *ws;          /* NULL until ws_start() */
+  struct events *events;  /* the /events stream (stream/events.h) */
   struct vncws_hub *vnc;  /* the console sessions (bridge/); freed after the loop's last run */
   struct rdpws_hub *rdp;
   struct ticket_store *tickets;

@@ -160,13 +160,6 @@ void ticket_revoke_vm(struct ticket_store *s, const char *vm_id) {
     }
 }
 
-unsigned ticket_count(struct ticket_store *s) {
-  unsigned n = 0;
-  for (unsigned i = 0; i < TICKET_MAX; i++)
-    n += s->t[i].value[0] && !s->t[i].used;
-  return n;
-}
-
 const char *ticket_result_str(enum ticket_result r) {
   switch (r) {
   case TICKET_OK:

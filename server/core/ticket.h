@@ -45,7 +45,6 @@ enum ticket_result ticket_redeem_as(struct ticket_store *s, const char *ticket, 
                                     uint64_t now_ms, char vm_id[65], char **secret, char who[17]);
 /* Drop the tickets of a VM (it stopped or was deleted). */
 void ticket_revoke_vm(struct ticket_store *s, const char *vm_id);
-unsigned ticket_count(struct ticket_store *s);
 const char *ticket_result_str(enum ticket_result r);
 
 #endif

@@ -136,7 +136,7 @@ static void import_after(uv_work_t *w, int status) {
     } else {
       json_t *img = dl_store_image_get(j->m, id);
       json_object_set_new(img, "import_mode", json_string(j->mode));
-      events_emit(json_pack("{s:s, s:s}", "type", "image.created", "image", id));
+      events_emit(j->m->c->events, json_pack("{s:s, s:s}", "type", "image.created", "image", id));
       core_req_reply_json(r, 201, img);
     }
   }
@@ -239,7 +239,7 @@ void dl_req_images_upload(struct core *c, struct core_req *r, json_t *body, cons
       unlink(path);
       core_req_reply_error(r, 500, "internal", "cannot record the image");
     } else {
-      events_emit(json_pack("{s:s, s:s}", "type", "image.created", "image", id));
+      events_emit(c->events, json_pack("{s:s, s:s}", "type", "image.created", "image", id));
       core_req_reply_json(r, 201, dl_store_image_get(m, id));
     }
   }
@@ -280,6 +280,6 @@ void dl_req_image_delete(struct core *c, struct core_req *r, json_t *body, const
   crashpt("image_delete:after_row");
   unlink(json_string_value(json_object_get(img, "path")));
   json_decref(img);
-  events_emit(json_pack("{s:s, s:s}", "type", "image.deleted", "image", id));
+  events_emit(c->events, json_pack("{s:s, s:s}", "type", "image.deleted", "image", id));
   core_req_reply_json(r, 200, json_pack("{s:s}", "deleted", id));
 }

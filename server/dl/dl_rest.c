@@ -298,7 +298,8 @@ void dl_req_download_delete(struct core *c, struct core_req *r, json_t *body, co
     core_req_reply_error(p, 409, "canceled", "the download was canceled");
   }
   dl_store_download_delete(c->dls, d->id);
-  events_emit(json_pack("{s:s, s:s, s:s}", "type", "download.state", "download", d->id, "state", "deleted"));
+  events_emit(c->events,
+              json_pack("{s:s, s:s, s:s}", "type", "download.state", "download", d->id, "state", "deleted"));
   core_req_reply_json(r, 200, json_pack("{s:s}", "deleted", d->id));
   dl_release(d);
 }

@@ -79,7 +79,8 @@ json_t *dl_json(struct dl *d) {
 
 void dl_emit_progress(struct dl *d) {
   json_t *j = dl_json(d);
-  events_emit(json_pack("{s:s, s:s, s:O, s:O, s:O, s:O}", "type", "download.progress", "download", d->id,
+  events_emit(d->m->c->events,
+              json_pack("{s:s, s:s, s:O, s:O, s:O, s:O}", "type", "download.progress", "download", d->id,
                         "bytes", json_object_get(j, "bytes"), "total", json_object_get(j, "total"), "speed",
                         json_object_get(j, "speed"), "eta", json_object_get(j, "eta")));
   json_decref(j);
@@ -93,11 +94,12 @@ void dl_set_state(struct dl *d, enum dl_state st) {
     d->finished = now_unix();
   dl_store_save(d);
   /* a completed download names the image it became, so a client can use it without a lookup */
-  events_emit(json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", "download.state", "download", d->id, "state",
+  events_emit(d->m->c->events,
+              json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", "download.state", "download", d->id, "state",
                         dl_state_names[st], "error", d->error ? json_string(d->error) : json_null(), "image",
                         st == DL_ST_COMPLETED && d->image_id ? json_string(d->image_id) : json_null()));
   if (st == DL_ST_COMPLETED && d->image_id)
-    events_emit(json_pack("{s:s, s:s}", "type", "image.created", "image", d->image_id));
+    events_emit(d->m->c->events, json_pack("{s:s, s:s}", "type", "image.created", "image", d->image_id));
   log_info("download %s (%s): %s%s%s", d->id, d->name, dl_state_names[st], d->error ? ": " : "",
            d->error ? d->error : "");
 }

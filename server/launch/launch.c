@@ -263,11 +263,14 @@ static int watch_check(struct launch_watch *w, int *status) {
   return kill(w->pid, 0) < 0 && errno == ESRCH ? 1 : 0;
 }
 
+/* A readable pidfd means the process has ended: a child of ours is collected for its status; for
+ * another's, kill(pid, 0) would still find the zombie until its parent reaps it. */
 static void on_watch_poll(uv_poll_t *p, int status, int events) {
   struct launch_watch *w = p->data;
-  int st;
-  if (watch_check(w, &st) || status < 0)
-    watch_fire(w, st);
+  int st = -1;
+  if (w->own)
+    watch_check(w, &st);
+  watch_fire(w, st);
 }
 
 static void on_watch_timer(uv_timer_t *t) {

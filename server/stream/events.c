@@ -19,6 +19,7 @@ struct msg {
 };
 
 struct events_sub {
+  struct events *ev;
   struct lws *wsi;
   struct msg *q[EVENTS_QUEUE];
   unsigned head, count;
@@ -26,22 +27,31 @@ struct events_sub {
   struct events_sub *prev, *next;
 };
 
-static struct events_sub *subs;
-static unsigned n_subs;
+struct events {
+  struct events_sub *subs;
+};
+
+struct events *events_new(void) {
+  return xcalloc(1, sizeof(struct events));
+}
+
+void events_free(struct events *ev) {
+  free(ev);
+}
 
 static void msg_unref(struct msg *m) {
   if (--m->refs == 0)
     free(m);
 }
 
-struct events_sub *events_subscribe(struct lws *wsi) {
+struct events_sub *events_subscribe(struct events *ev, struct lws *wsi) {
   struct events_sub *s = xcalloc(1, sizeof(*s));
+  s->ev = ev;
   s->wsi = wsi;
-  s->next = subs;
-  if (subs)
-    subs->prev = s;
-  subs = s;
-  n_subs++;
+  s->next = ev->subs;
+  if (ev->subs)
+    ev->subs->prev = s;
+  ev->subs = s;
   return s;
 }
 
@@ -73,23 +83,22 @@ void events_on_closed(struct events_sub *s) {
   if (s->prev)
     s->prev->next = s->next;
   else
-    subs = s->next;
+    s->ev->subs = s->next;
   if (s->next)
     s->next->prev = s->prev;
-  n_subs--;
   free(s);
 }
 
-void events_emit(json_t *ev) {
+void events_emit(struct events *ev, json_t *e) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  json_object_set_new(ev, "at", json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
-  if (!subs) {
-    json_decref(ev);
+  json_object_set_new(e, "at", json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
+  if (!ev || !ev->subs) {
+    json_decref(e);
     return;
   }
-  char *txt = json_dumps(ev, JSON_COMPACT);
-  json_decref(ev);
+  char *txt = json_dumps(e, JSON_COMPACT);
+  json_decref(e);
   if (!txt)
     return;
   size_t len = strlen(txt);
@@ -98,7 +107,7 @@ void events_emit(json_t *ev) {
   m->len = len;
   memcpy(m->data + LWS_PRE, txt, len);
   free(txt);
-  for (struct events_sub *s = subs; s; s = s->next) {
+  for (struct events_sub *s = ev->subs; s; s = s->next) {
     if (s->overflow)
       continue;
     if (s->count == EVENTS_QUEUE) {
@@ -111,8 +120,4 @@ void events_emit(json_t *ev) {
     lws_callback_on_writable(s->wsi);
   }
   msg_unref(m);
-}
-
-unsigned events_count(void) {
-  return n_subs;
 }

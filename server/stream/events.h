@@ -15,13 +15,16 @@
 #define EVENTS_QUEUE 256
 
 struct lws;
+struct events; /* one daemon's event stream: its subscribers */
 struct events_sub;
 
-struct events_sub *events_subscribe(struct lws *wsi);
+struct events *events_new(void);
+/* Once every subscriber is gone (after the loop's last run). */
+void events_free(struct events *ev);
+struct events_sub *events_subscribe(struct events *ev, struct lws *wsi);
 int events_on_writeable(struct events_sub *s); /* -1 closes */
 void events_on_closed(struct events_sub *s);
-/* Send EV (a JSON object, stolen) to every subscriber; "at" (unix ms) is added. */
-void events_emit(json_t *ev);
-unsigned events_count(void);
+/* Send E (a JSON object, stolen) to every subscriber of EV; "at" (unix ms) is added. */
+void events_emit(struct events *ev, json_t *e);
 
 #endif

@@ -46,10 +46,6 @@ static struct {
 
 static bool loaded;
 
-bool lws_lazy_loaded(void) {
-  return loaded;
-}
-
 void lws_lazy_load(void) {
   if (loaded)
     return;

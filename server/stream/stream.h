@@ -19,7 +19,6 @@ void ws_send_close(struct lws *wsi, int code, const char *reason);
 
 /* lws_lazy.c: libwebsockets is loaded on the first connection, not at start. */
 void lws_lazy_load(void);
-bool lws_lazy_loaded(void);
 
 /* Per-session limits, shared with the bridges. */
 #define WS_MAX_MESSAGE (1u << 20) /* one client message; larger is closed with 1009 */

@@ -79,8 +79,8 @@ void vm_set_state(struct vm *v, enum vm_state s, const char *reason) {
   v->state = s;
   snprintf(v->reason, sizeof(v->reason), "%s", reason);
   if (changed)
-    events_emit(json_pack("{s:s, s:s, s:s, s:s}", "type", "vm.state", "vm", v->cfg.id, "state",
-                          vm_state_names[s], "reason", v->reason));
+    events_emit(v->m->c->events, json_pack("{s:s, s:s, s:s, s:s}", "type", "vm.state", "vm", v->cfg.id,
+                                           "state", vm_state_names[s], "reason", v->reason));
 }
 
 void vm_forget_last_exit(struct vm *v) {
@@ -109,21 +109,6 @@ static json_t *vm_to_json(struct vm *v) {
   json_object_set_new(o, "last_exit", v->last_exit ? json_incref(v->last_exit) : json_null());
   json_object_set_new(o, "created_at", json_integer(v->created));
   return o;
-}
-
-bool vm_body_keys(struct core_req *r, json_t *body, const char *const *allowed) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(body, key, val) {
-    const char *const *a = allowed;
-    while (*a && strcmp(*a, key) != 0)
-      a++;
-    if (!*a) {
-      core_req_reply_error(r, 400, "invalid_field", "%.100s: unknown field", key);
-      return false;
-    }
-  }
-  return true;
 }
 
 void reply_vm(struct core_req *r, int status, struct vm *v) {
@@ -332,7 +317,7 @@ static bool reattach(struct vm *v, struct store_runtime *rt, char *why_not, size
     snprintf(rt->boot_id, sizeof(rt->boot_id), "%s", pident_boot_id());
     store_runtime_set(v->m->c->store, v->cfg.id, rt);
   }
-  vm_watch_pidfd(v, pid, fd);
+  vm_watch_pidfd(v, pid, fd, false);
   v->start_time = (uint64_t)rt->start_time;
   v->argv = json_incref(rt->argv);
   v->adopted = true;

@@ -215,9 +215,6 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
     return;
   }
-  static const char *const keys[] = {"protocol", "credentials", "shortcut", NULL};
-  if (!vm_body_keys(r, body, keys))
-    return;
   json_t *p = json_object_get(body, "protocol");
   if (p && !(json_is_string(p) &&
              (strcmp(json_string_value(p), "vnc") == 0 || strcmp(json_string_value(p), "rdp") == 0))) {

@@ -96,7 +96,7 @@ int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r) {
   *pp = v;
   vm_set_state(v, ST_STOPPED, "created");
   log_info("vm %s (%s): created", v->cfg.id, v->cfg.name);
-  events_emit(json_pack("{s:s, s:s}", "type", "vm.created", "vm", v->cfg.id));
+  events_emit(m->c->events, json_pack("{s:s, s:s}", "type", "vm.created", "vm", v->cfg.id));
   reply_vm(r, 201, v);
   return 0;
 }
@@ -381,7 +381,7 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
   log_info("vm %s (%s): deleted", v->cfg.id, v->cfg.name);
   ticket_revoke_vm(c->tickets, v->cfg.id);
   vm_close_consoles(v, VM_CONSOLE_RDP, "the VM was deleted");
-  events_emit(json_pack("{s:s, s:s}", "type", "vm.deleted", "vm", v->cfg.id));
+  events_emit(m->c->events, json_pack("{s:s, s:s}", "type", "vm.deleted", "vm", v->cfg.id));
   core_req_reply_json(r, 200, json_pack("{s:s, s:o}", "deleted", v->cfg.id, "kept_disks", kept));
   vm_release(v);
 }

@@ -227,11 +227,6 @@ static void on_source_info(const struct proc_result *res, void *ud) {
 
 static void add(struct disk_ctx *x, json_t *body) {
   struct vm *v = x->v;
-  static const char *const keys[] = {"size_gib", "interface", "source", NULL};
-  if (!vm_body_keys(x->r, body, keys)) {
-    done(x);
-    return;
-  }
   json_t *size = json_object_get(body, "size_gib"), *iface = json_object_get(body, "interface"),
          *src = json_object_get(body, "source");
   if (size &&
@@ -378,11 +373,6 @@ static void on_block_resized(struct qmp *q, json_t *ret, const char *err, void *
 
 static void grow(struct disk_ctx *x, json_t *body) {
   struct vm *v = x->v;
-  static const char *const keys[] = {"size_gib", NULL}; /* a disk's other fields stay */
-  if (!vm_body_keys(x->r, body, keys)) {
-    done(x);
-    return;
-  }
   json_t *size = json_object_get(body, "size_gib");
   uint64_t cur = v->cfg.disks[x->index].size_gib;
   if (!json_is_integer(size) || json_integer_value(size) < 1 || json_integer_value(size) > DISK_MAX_GIB) {

@@ -14,6 +14,7 @@
 
 #include "core.h"
 #include "events.h"
+#include "launch.h"
 #include "pident.h"
 #include "qmp.h"
 #include "store.h"
@@ -64,10 +65,9 @@ void vm_detach_process(struct vm *v) {
     v->qmp = NULL;
   }
   v->qmp_ready = false;
-  if (v->pidpoll) {
-    uv_poll_stop(v->pidpoll);
-    vm_close_handle(v->pidpoll);
-    v->pidpoll = NULL;
+  if (v->watch) {
+    launch_watch_cancel(v->watch);
+    v->watch = NULL;
   }
   if (v->pidfd >= 0) {
     close(v->pidfd);
@@ -96,12 +96,13 @@ void vm_forget_process(struct vm *v) {
   vm_dirty(v);
 }
 
-static void on_process_exit(struct vm *v) {
+/* STATUS: the wait status when QEMU was the daemon's child, else -1 (init collected it). */
+static void on_process_exit(struct vm *v, int status) {
   if (v->cfg.tpm)
     vm_tpm_stop(v); /* swtpm ends with its QEMU (--terminate); one that never got it does not */
-  int status = 0, code = -1, sig = 0;
+  int code = -1, sig = 0;
   bool have_status = false;
-  if (v->is_child && waitpid(v->pid, &status, WNOHANG) == v->pid) {
+  if (v->is_child && status >= 0) {
     have_status = true;
     if (WIFEXITED(status))
       code = WEXITSTATUS(status);
@@ -145,10 +146,10 @@ static void on_process_exit(struct vm *v) {
   store_exit_add(v->m->c->store, v->cfg.id, now_unix(), clean ? "stopped" : "crashed", code, sig, reason,
                  tail);
   vm_forget_last_exit(v);
-  events_emit(json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:O}", "type", "vm.exit", "vm", v->cfg.id, "status",
-                        clean ? "stopped" : "crashed", "reason", reason, "exit_code",
-                        code >= 0 ? json_integer(code) : json_null(), "signal",
-                        sig ? json_integer(sig) : json_null(), "log_tail", tail));
+  events_emit(v->m->c->events, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:O}", "type", "vm.exit", "vm",
+                                         v->cfg.id, "status", clean ? "stopped" : "crashed", "reason", reason,
+                                         "exit_code", code >= 0 ? json_integer(code) : json_null(), "signal",
+                                         sig ? json_integer(sig) : json_null(), "log_tail", tail));
   json_decref(tail);
   char why[160];
   snprintf(why, sizeof(why), "the VM stopped: %s", reason);
@@ -167,8 +168,10 @@ static void on_process_exit(struct vm *v) {
   vm_answer_waiters(v, &v->exit_waiters, 0, NULL, NULL);
 }
 
-static void on_pidfd(uv_poll_t *p, int status, int events) {
-  on_process_exit(p->data);
+static void on_exit_seen(pid_t pid, int status, void *ud) {
+  struct vm *v = ud;
+  v->watch = NULL; /* the launcher frees it after this call */
+  on_process_exit(v, status);
 }
 
 void vm_on_kill_timer(uv_timer_t *t) {
@@ -183,23 +186,12 @@ void vm_on_kill_timer(uv_timer_t *t) {
 
 /* ---- watching the process ---- */
 
-/* Watch PID through FD, a pidfd of it. */
-void vm_watch_pidfd(struct vm *v, pid_t pid, int fd) {
+void vm_watch_pidfd(struct vm *v, pid_t pid, int fd, bool own) {
   v->pid = pid;
   vm_dirty(v);
   v->pidfd = fd;
-  v->pidpoll = xcalloc(1, sizeof(*v->pidpoll));
-  uv_poll_init(&v->m->c->loop, v->pidpoll, fd);
-  v->pidpoll->data = v;
-  uv_poll_start(v->pidpoll, UV_READABLE, on_pidfd);
-}
-
-int vm_watch_process(struct vm *v, pid_t pid) {
-  int fd = pident_pidfd_open(pid);
-  if (fd < 0)
-    return -1;
-  vm_watch_pidfd(v, pid, fd);
-  return 0;
+  v->watch = launch_watch(v->m->c->launcher, &(struct launch_child){.pid = pid, .pidfd = fd, .own = own},
+                          on_exit_seen, v);
 }
 
 /* ---- no QEMU the daemon can prove its own ---- */

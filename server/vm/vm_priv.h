@@ -49,7 +49,7 @@ struct vm {
   pid_t tpm_pid; /* its swtpm when known (pidfile read at its start), with its start time */
   uint64_t tpm_start_time;
   int pidfd;
-  uv_poll_t *pidpoll;
+  struct launch_watch *watch; /* the process's exit (launch.h); NULL when none is watched */
   json_t *argv;
   struct qmp *qmp;
   bool qmp_ready;
@@ -105,8 +105,6 @@ void vm_register_failed(struct core_req *r, int status);
 /* DATA/vms/ID/REL */
 void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen);
 void reply_vm(struct core_req *r, int status, struct vm *v);
-/* False, with 400 "KEY: unknown field" answered, when BODY has a key not in ALLOWED (NULL-ended). */
-bool vm_body_keys(struct core_req *r, json_t *body, const char *const *allowed);
 /* Anything the VM's JSON shows changed (drops the cached listing text). */
 void vm_dirty(struct vm *v);
 /* A query-status answer: the state QEMU is really in. */
@@ -134,8 +132,9 @@ void vm_close_consoles(struct vm *v, unsigned kinds, const char *why);
 char *vm_log_tail_text(struct vm *v, size_t n);
 json_t *vm_log_tail_json(struct vm *v, size_t n);
 /* Watch PID, its pidfd FD (or one opened here: -1 when it cannot be), for its exit. */
-void vm_watch_pidfd(struct vm *v, pid_t pid, int fd);
-int vm_watch_process(struct vm *v, pid_t pid);
+/* Watch PID through FD, a pidfd of it (taken); OWN: a child of this daemon, whose status is
+ * collected. */
+void vm_watch_pidfd(struct vm *v, pid_t pid, int fd, bool own);
 /* Stop watching the process (QMP, pidfd, timers), and forget which one it was. */
 void vm_detach_process(struct vm *v);
 void vm_forget_process(struct vm *v);

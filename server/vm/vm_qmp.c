@@ -137,8 +137,8 @@ static void on_usernet(struct qmp *q, json_t *ret, const char *err, void *ud) {
   else if (err)
     log_warn("vm %s: info usernet: %s", v->cfg.id, err);
   if (json_array_size(v->forwards_active)) /* the ports the host picked, for pages showing the VM */
-    events_emit(
-        json_pack("{s:s, s:s, s:O}", "type", "vm.forwards", "vm", v->cfg.id, "forwards", v->forwards_active));
+    events_emit(v->m->c->events, json_pack("{s:s, s:s, s:O}", "type", "vm.forwards", "vm", v->cfg.id,
+                                           "forwards", v->forwards_active));
   vm_answer_waiters(v, &v->start_waiters, 0, NULL, NULL);
 }
 
@@ -550,9 +550,6 @@ void vm_req_kill(struct vm_manager *m, struct core_req *r, const char *id, json_
     core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
     return;
   }
-  static const char *const keys[] = {"orphan_pid", NULL};
-  if (body && !vm_body_keys(r, body, keys))
-    return;
   json_t *orphan = body ? json_object_get(body, "orphan_pid") : NULL;
   if (v->state == ST_ORPHANED || orphan) {
     vm_orphan_kill(v, r, orphan);

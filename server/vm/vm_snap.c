@@ -71,7 +71,7 @@ static void ctx_free(struct snap_ctx *x) {
 }
 
 static void changed(struct vm *v) {
-  events_emit(json_pack("{s:s, s:s}", "type", "vm.snapshots", "vm", v->cfg.id));
+  events_emit(v->m->c->events, json_pack("{s:s, s:s}", "type", "vm.snapshots", "vm", v->cfg.id));
 }
 
 /* One snapshot as the API shows it, from an entry of qemu-img info's "snapshots". */
@@ -445,9 +445,6 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
   } else if (!name && strcmp(method, "POST") == 0) {
     op = OP_CREATE;
     json_t *n = json_object_get(body, "name");
-    static const char *const keys[] = {"name", NULL};
-    if (!vm_body_keys(r, body, keys))
-      return;
     if (!json_is_string(n)) {
       core_req_reply_error(r, 400, "invalid_field", "name: required, a string");
       return;

@@ -458,10 +458,8 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
   }
   vm_argv_free(&av);
   pid_t pid = child.pid;
-  if (child.pidfd >= 0)
-    close(child.pidfd); /* watch_process opens its own */
 
-  v->is_child = true;
+  v->is_child = child.own;
   v->adopted = v->confirmed = false;
   v->quit_requested = v->guest_shutdown = false;
   v->fail_note[0] = 0;
@@ -470,14 +468,18 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
   struct pident id;
   if (pident_read(pid, &id) < 0)
     id.start_time = 0;
-  if (vm_watch_process(v, pid) < 0) {
-    /* Without a pidfd the VM cannot be supervised: do not leave it running unwatched. */
+  int pidfd = child.pidfd >= 0 ? child.pidfd : pident_pidfd_open(pid);
+  if (pidfd < 0) {
+    /* Without a pidfd the VM cannot be supervised (Force stop signals through it): do not leave
+     * it running unwatched. */
     kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    if (child.own)
+      waitpid(pid, NULL, 0);
     json_decref(argv_json);
     core_req_reply_error(r, 500, "internal", "pidfd_open: %s", strerror(errno));
     return;
   }
+  vm_watch_pidfd(v, pid, pidfd, child.own);
   v->argv = argv_json;
   v->start_time = id.start_time;
   struct store_runtime rt = {.pid = pid,

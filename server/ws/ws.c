@@ -306,7 +306,7 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
     pss->u.vnc = vncws_open(w->c->vnc, &w->c->loop, wsi, vm_id, path);
   } else {
     pss->kind = SESS_EVENTS;
-    pss->u.ev = events_subscribe(wsi);
+    pss->u.ev = events_subscribe(w->c->events, wsi);
   }
   return 0;
 }
@@ -538,10 +538,6 @@ int ws_start_lan(struct ws *w, const char *bind_addr, uint16_t port, const char 
   }
   w->lan = l;
   return 0;
-}
-
-uint16_t ws_port(struct ws *w) {
-  return w->lo.port;
 }
 
 const char *ws_base_url(struct ws *w) {

@@ -28,7 +28,6 @@ struct auth_hosts;
  * listener's host NAMES (on this port). */
 int ws_start_lan(struct ws *w, const char *bind_addr, uint16_t port, const char *cert_path,
                  const char *key_path, const struct auth_hosts *names, char *err, size_t errlen);
-uint16_t ws_port(struct ws *w);
 /* "ws://ADDR:PORT"; the LAN one "wss://ADDR:PORT" (NULL without --lan); the one for a request
  * that came through the LAN listener or not. */
 const char *ws_base_url(struct ws *w);
