@@ -360,92 +360,159 @@ static char *dup_arg(struct MHD_Connection *conn, const char *key) {
   return v ? xstrdup(v) : NULL;
 }
 
+/* Free MiB where images land (DATA/images); 0 when the path cannot be made. */
+static uint64_t images_free_mib(struct http *h) {
+  char images[4200];
+  return fmt_path(images, sizeof(images), "%s/images", h->c->data_dir) < 0 ? 0 : host_disk_free_mib(images);
+}
+
+/* PUT /api/v1/images/upload: refused before a byte of the body is read when the declared size cannot
+ * fit; else the temp file the body streams into, and its digest. */
+static enum MHD_Result begin_upload(struct http *h, struct MHD_Connection *conn, struct req_ctx *x) {
+  const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
+  uint64_t free_mib = want ? images_free_mib(h) : 0;
+  if (want && want / (1024 * 1024) + HOST_DISK_RESERVE_MIB >= free_mib) {
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "upload: %llu bytes do not fit: %llu MiB are free in the data directory and 1 GiB is kept free",
+             want, (unsigned long long)free_mib);
+    return send_error(conn, 507, "insufficient_storage", msg);
+  }
+  char rnd[17];
+  random_hex(rnd, 16);
+  if (fmt_path(x->upload_tmp, sizeof(x->upload_tmp), "%s/images/.upload-%s", h->c->data_dir, rnd) < 0 ||
+      (x->upload_fd = open(x->upload_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+    x->upload_errno = errno ? errno : ENAMETOOLONG;
+  x->upload_hash = dl_hash_new(DL_SHA256);
+  return MHD_YES;
+}
+
+/* The first call for a request: its head is complete. The access check, then an upload's file. */
+static enum MHD_Result begin(struct http *h, struct MHD_Connection *conn, const char *url, const char *method,
+                             void **con_cls) {
+  struct req_ctx *x = xcalloc(1, sizeof(*x));
+  x->h = h;
+  x->conn = conn;
+  x->upload_fd = -1;
+  *con_cls = x;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+  if (cc) { /* the head is complete: the header deadline no longer applies */
+    pthread_mutex_lock(&h->conns_lock);
+    cc->waiting_headers = false;
+    pthread_mutex_unlock(&h->conns_lock);
+  }
+  x->upload = strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/images/upload") == 0;
+  enum MHD_Result rc;
+  if (!admit(h, conn, x, url, method, &rc))
+    return rc;
+  return x->upload ? begin_upload(h, conn, x) : MHD_YES;
+}
+
+/* N bytes of an upload's body, hashed and written to its file. */
+static void upload_chunk(struct http *h, struct req_ctx *x, const char *p, size_t n) {
+  dl_hash_update(x->upload_hash, p, n);
+  /* A body without Content-Length (chunked) keeps the same 1 GiB reserve: checked every 64 MiB. */
+  if (!x->upload_errno && (x->upload_len >> 26) != ((x->upload_len + n) >> 26) &&
+      images_free_mib(h) <= HOST_DISK_RESERVE_MIB)
+    x->upload_errno = ENOSPC;
+  x->upload_len += n;
+  while (n && !x->upload_errno) {
+    ssize_t w = write(x->upload_fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      x->upload_errno = w < 0 ? errno : EIO;
+      break;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* N bytes of a request body, kept up to API_MAX_BODY (then dropped: 413 once complete). */
+static void body_chunk(struct req_ctx *x, const char *p, size_t n) {
+  if (x->too_large)
+    return;
+  if (x->len + n > API_MAX_BODY) {
+    x->too_large = true;
+    free(x->body);
+    x->body = NULL;
+    x->len = 0;
+    return;
+  }
+  x->body = xrealloc(x->body, x->len + n + 1);
+  memcpy(x->body + x->len, p, n);
+  x->len += n;
+  x->body[x->len] = 0;
+}
+
+/* An upload is complete: the core gets the finished file's path, size and digest as R's body. */
+static void finish_upload(struct MHD_Connection *conn, struct req_ctx *x, struct core_req *r) {
+  char hex[DL_HASH_MAX_HEX + 1];
+  dl_hash_final_hex(x->upload_hash, hex);
+  if (!x->upload_errno && x->upload_fd >= 0 && fdatasync(x->upload_fd) < 0)
+    x->upload_errno = errno;
+  if (x->upload_fd >= 0)
+    close(x->upload_fd);
+  x->upload_fd = -1;
+  const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
+  json_t *j = json_pack("{s:s?, s:I, s:s}", "name", name, "size", (json_int_t)x->upload_len, "sha256", hex);
+  if (x->upload_errno == ENOSPC) /* "No space" makes it a 507 (dl_images.c) */
+    json_object_set_new(j, "error",
+                        json_string("No space left on device: the data directory has less "
+                                    "than the 1 GiB reserve free; the partial file is removed"));
+  else if (x->upload_errno)
+    json_object_set_new(j, "error", json_string(strerror(x->upload_errno)));
+  free(r->body);
+  r->body = json_dumps(j, JSON_COMPACT);
+  r->body_len = strlen(r->body);
+  json_decref(j);
+  r->upload_tmp = xstrdup(x->upload_tmp);
+  x->upload_tmp[0] = 0; /* the core owns the file now */
+}
+
+/* The whole request is in: hand it to the core and suspend the connection until it answers. */
+static enum MHD_Result submit(struct http *h, struct MHD_Connection *conn, struct req_ctx *x, const char *url,
+                              const char *method) {
+  struct core_req *r = xcalloc(1, sizeof(*r));
+  r->lan = h->tls;
+  r->cookie = x->who == AUTH_OWNER_COOKIE || x->who == AUTH_DEVICE_COOKIE;
+  memcpy(r->device, x->device, sizeof(r->device));
+  snprintf(r->method, sizeof(r->method), "%s", method);
+  r->path = xstrdup(url);
+  r->query_tail = dup_arg(conn, "tail");
+  r->query_keep_disks = dup_arg(conn, "keep_disks");
+  r->query_dry_run = dup_arg(conn, "dry_run");
+  r->body = x->body;
+  r->body_len = x->len;
+  x->body = NULL;
+  if (x->upload)
+    finish_upload(conn, x, r);
+  r->done = on_core_answer;
+  r->done_ud = x;
+  x->r = r;
+  x->submitted = true;
+  MHD_suspend_connection(conn);
+  core_submit(h->c, r);
+  return MHD_YES;
+}
+
+/* libmicrohttpd's request callback: the head (begin), body chunks, then the complete request
+ * (static files, pairing, or the core), and once more when the core answered. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size,
                                   void **con_cls) {
   struct http *h = cls;
   struct req_ctx *x = *con_cls;
-  if (!x) {
-    x = xcalloc(1, sizeof(*x));
-    x->h = h;
-    x->conn = conn;
-    x->upload_fd = -1;
-    *con_cls = x;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct conn_ctx *cc = ci ? ci->socket_context : NULL;
-    if (cc) { /* the head is complete: the header deadline no longer applies */
-      pthread_mutex_lock(&h->conns_lock);
-      cc->waiting_headers = false;
-      pthread_mutex_unlock(&h->conns_lock);
-    }
-    x->upload = strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/images/upload") == 0;
-    enum MHD_Result rc;
-    if (!admit(h, conn, x, url, method, &rc))
-      return rc;
-    if (x->upload) {
-      /* Refused before a byte of the body is read when the declared size cannot fit. */
-      const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-      char images[4200];
-      unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
-      uint64_t free_mib =
-          fmt_path(images, sizeof(images), "%s/images", h->c->data_dir) < 0 ? 0 : host_disk_free_mib(images);
-      if (want && want / (1024 * 1024) + HOST_DISK_RESERVE_MIB >= free_mib) {
-        char msg[256];
-        snprintf(
-            msg, sizeof(msg),
-            "upload: %llu bytes do not fit: %llu MiB are free in the data directory and 1 GiB is kept free",
-            want, (unsigned long long)free_mib);
-        return send_error(conn, 507, "insufficient_storage", msg);
-      }
-      char rnd[17];
-      random_hex(rnd, 16);
-      if (fmt_path(x->upload_tmp, sizeof(x->upload_tmp), "%s/images/.upload-%s", h->c->data_dir, rnd) < 0 ||
-          (x->upload_fd = open(x->upload_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
-        x->upload_errno = errno ? errno : ENAMETOOLONG;
-      x->upload_hash = dl_hash_new(DL_SHA256);
-    }
-    return MHD_YES;
-  }
-  if (x->upload && *upload_size > 0) {
-    const char *p = upload;
-    size_t n = *upload_size;
-    dl_hash_update(x->upload_hash, p, n);
-    /* A body without Content-Length (chunked) keeps the same 1 GiB reserve: checked every 64 MiB. */
-    if (!x->upload_errno && (x->upload_len >> 26) != ((x->upload_len + n) >> 26)) {
-      char images[4200];
-      if (fmt_path(images, sizeof(images), "%s/images", h->c->data_dir) == 0 &&
-          host_disk_free_mib(images) <= HOST_DISK_RESERVE_MIB)
-        x->upload_errno = ENOSPC;
-    }
-    x->upload_len += n;
-    while (n && !x->upload_errno) {
-      ssize_t w = write(x->upload_fd, p, n);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0) {
-        x->upload_errno = w < 0 ? errno : EIO;
-        break;
-      }
-      p += w;
-      n -= (size_t)w;
-    }
-    *upload_size = 0;
-    return MHD_YES;
-  }
+  if (!x)
+    return begin(h, conn, url, method, con_cls);
   if (*upload_size > 0) {
-    if (!x->too_large) {
-      if (x->len + *upload_size > API_MAX_BODY) {
-        x->too_large = true;
-        free(x->body);
-        x->body = NULL;
-        x->len = 0;
-      } else {
-        x->body = xrealloc(x->body, x->len + *upload_size + 1);
-        memcpy(x->body + x->len, upload, *upload_size);
-        x->len += *upload_size;
-        x->body[x->len] = 0;
-      }
-    }
+    if (x->upload)
+      upload_chunk(h, x, upload, *upload_size);
+    else
+      body_chunk(x, upload, *upload_size);
     *upload_size = 0;
     return MHD_YES;
   }
@@ -456,49 +523,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       return serve_static(h, conn, url, method, MHD_HTTP_OK);
     if (x->pair)
       return pair(h, conn, x);
-    struct core_req *r = xcalloc(1, sizeof(*r));
-    r->lan = h->tls;
-    r->cookie = x->who == AUTH_OWNER_COOKIE || x->who == AUTH_DEVICE_COOKIE;
-    memcpy(r->device, x->device, sizeof(r->device));
-    snprintf(r->method, sizeof(r->method), "%s", method);
-    r->path = xstrdup(url);
-    r->query_tail = dup_arg(conn, "tail");
-    r->query_keep_disks = dup_arg(conn, "keep_disks");
-    r->query_dry_run = dup_arg(conn, "dry_run");
-    r->body = x->body;
-    r->body_len = x->len;
-    x->body = NULL;
-    if (x->upload) { /* the core gets the finished file's path, size and digest */
-      char hex[DL_HASH_MAX_HEX + 1];
-      dl_hash_final_hex(x->upload_hash, hex);
-      if (!x->upload_errno && x->upload_fd >= 0 && fdatasync(x->upload_fd) < 0)
-        x->upload_errno = errno;
-      if (x->upload_fd >= 0)
-        close(x->upload_fd);
-      x->upload_fd = -1;
-      const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
-      json_t *j =
-          json_pack("{s:s?, s:I, s:s}", "name", name, "size", (json_int_t)x->upload_len, "sha256", hex);
-      if (x->upload_errno == ENOSPC) /* "No space" makes it a 507 (dl.c) */
-        json_object_set_new(j, "error",
-                            json_string("No space left on device: the data directory has less "
-                                        "than the 1 GiB reserve free; the partial file is removed"));
-      else if (x->upload_errno)
-        json_object_set_new(j, "error", json_string(strerror(x->upload_errno)));
-      free(r->body);
-      r->body = json_dumps(j, JSON_COMPACT);
-      r->body_len = strlen(r->body);
-      json_decref(j);
-      r->upload_tmp = xstrdup(x->upload_tmp);
-      x->upload_tmp[0] = 0; /* the core owns the file now */
-    }
-    r->done = on_core_answer;
-    r->done_ud = x;
-    x->r = r;
-    x->submitted = true;
-    MHD_suspend_connection(conn);
-    core_submit(h->c, r);
-    return MHD_YES;
+    return submit(h, conn, x, url, method);
   }
   if (!x->answered)
     return MHD_YES; /* spurious call; still waiting */
