@@ -61,12 +61,9 @@ static void argf(struct builder *b, const char *fmt, ...) {
   va_list ap;
   char *s;
   va_start(ap, fmt);
-  int r = vasprintf(&s, fmt, ap);
+  if (vasprintf(&s, fmt, ap) < 0)
+    oom();
   va_end(ap);
-  if (r < 0) {
-    fputs("qemu-hmos: out of memory\n", stderr);
-    abort();
-  }
   push_owned(&b->v, &b->n, &b->cap, s);
 }
 
