@@ -40,12 +40,17 @@ char *xstrdup(const char *s) {
   return p;
 }
 
-char *xasprintf(const char *fmt, ...) {
-  va_list ap;
+char *xvasprintf(const char *fmt, va_list ap) {
   char *s;
-  va_start(ap, fmt);
   if (vasprintf(&s, fmt, ap) < 0)
     oom();
+  return s;
+}
+
+char *xasprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = xvasprintf(fmt, ap);
   va_end(ap);
   return s;
 }

@@ -7,6 +7,7 @@
 #ifndef QHM_ALLOC_H
 #define QHM_ALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Say "out of memory" on stderr and abort: for any allocation that failed (a library's too). */
@@ -19,6 +20,7 @@ void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Overwrite the NUL-terminated secret S (a password, a private key, a token) with zeros, then
  * free it; NULL is fine. */

@@ -59,10 +59,8 @@ static void arg(struct builder *b, const char *s) {
 static void argf(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void argf(struct builder *b, const char *fmt, ...) {
   va_list ap;
-  char *s;
   va_start(ap, fmt);
-  if (vasprintf(&s, fmt, ap) < 0)
-    oom();
+  char *s = xvasprintf(fmt, ap);
   va_end(ap);
   push_owned(&b->v, &b->n, &b->cap, s);
 }
