@@ -12,31 +12,17 @@ static size_t decode(const unsigned char *s, size_t len, uint32_t *cp, bool *cut
   if (len == 0)
     return 0;
   unsigned char c = s[0];
-  unsigned char lo = 0x80, hi = 0xbf;
-  size_t n;
-  uint32_t v;
   if (c < 0x80) {
     if (cp)
       *cp = c;
     return 1;
   }
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2, v = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3, v = c & 0x0f;
-    if (c == 0xe0)
-      lo = 0xa0;
-    else if (c == 0xed)
-      hi = 0x9f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4, v = c & 0x07;
-    if (c == 0xf0)
-      lo = 0x90;
-    else if (c == 0xf4)
-      hi = 0x8f;
-  } else {
-    return 0;
-  }
+  size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  if (n == 0)
+    return 0; /* a continuation byte, C0/C1 (always overlong) or F5..FF (above U+10FFFF) */
+  unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80; /* overlong */
+  unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf; /* surrogates, above U+10FFFF */
+  uint32_t v = c & (0x7fu >> n);
   for (size_t i = 1; i < n; i++) {
     if (i >= len) {
       *cut = true;
