@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "utf8.h"
+
 #define MAX_LEN_DIGITS 9
 
 static enum guac_status fail(char *err, size_t errlen, const char *fmt, ...)
@@ -22,40 +25,15 @@ static enum guac_status fail(char *err, size_t errlen, const char *fmt, ...) {
   return GUAC_ERROR;
 }
 
-/* Byte length of the UTF-8 sequence at S (AVAIL bytes there), 0 if invalid, -1 if it is
- * a valid but truncated prefix. Rejects overlong forms, surrogates, > U+10FFFF and NUL. */
+/* Byte length of the UTF-8 sequence at S (AVAIL bytes there), 0 if invalid or NUL, -1 if it
+ * is a valid but truncated prefix (utf8.h has the rules). */
 static int utf8_seq(const unsigned char *s, size_t avail) {
-  unsigned char c = s[0];
-  int n;
-  unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
-  if (c == 0)
+  if (s[0] == 0)
     return 0;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    n = 2;
-  else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0)
-      lo = 0xa0; /* overlong */
-    else if (c == 0xed)
-      hi = 0x9f; /* surrogates */
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0)
-      lo = 0x90; /* overlong */
-    else if (c == 0xf4)
-      hi = 0x8f; /* above U+10FFFF */
-  } else
-    return 0;
-  for (int i = 1; i < n; i++) {
-    if ((size_t)i >= avail)
-      return -1;
-    unsigned char lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xbf;
-    if (s[i] < lo_i || s[i] > hi_i)
-      return 0;
-  }
-  return n;
+  size_t n = utf8_decode(s, avail, NULL);
+  if (n)
+    return (int)n;
+  return utf8_partial(s, avail) ? -1 : 0;
 }
 
 size_t guac_utf8_chars(const char *s, size_t len) {
@@ -171,15 +149,6 @@ long guac_whole_prefix(const char *buf, size_t len, size_t max, char *err, size_
 
 /* ---- encoder ---- */
 
-static void *xrealloc_or_abort(void *p, size_t n) {
-  void *q = realloc(p, n);
-  if (!q) {
-    fputs("guac: out of memory\n", stderr);
-    abort();
-  }
-  return q;
-}
-
 void guac_buf_free(struct guac_buf *b) {
   free(b->data);
   b->data = NULL;
@@ -192,7 +161,7 @@ void guac_buf_reserve(struct guac_buf *b, size_t more) {
   size_t cap = b->cap ? b->cap : 4096;
   while (cap - b->len < more)
     cap *= 2;
-  b->data = xrealloc_or_abort(b->data, cap);
+  b->data = xrealloc(b->data, cap);
   b->cap = cap;
 }
 

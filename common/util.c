@@ -37,49 +37,6 @@ void qlog(enum log_level lvl, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void oom(void) {
-  fputs("qemu-hmos: out of memory\n", stderr);
-  abort();
-}
-
-void *xmalloc(size_t n) {
-  void *p = malloc(n ? n : 1);
-  if (!p)
-    oom();
-  return p;
-}
-
-void *xcalloc(size_t n, size_t m) {
-  void *p = calloc(n ? n : 1, m ? m : 1);
-  if (!p)
-    oom();
-  return p;
-}
-
-void *xrealloc(void *p, size_t n) {
-  p = realloc(p, n ? n : 1);
-  if (!p)
-    oom();
-  return p;
-}
-
-char *xstrdup(const char *s) {
-  char *p = strdup(s);
-  if (!p)
-    oom();
-  return p;
-}
-
-char *xasprintf(const char *fmt, ...) {
-  va_list ap;
-  char *s;
-  va_start(ap, fmt);
-  if (vasprintf(&s, fmt, ap) < 0)
-    oom();
-  va_end(ap);
-  return s;
-}
-
 int fmt_path(char *out, size_t outlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -360,58 +317,4 @@ uint64_t now_ms(void) {
 
 int64_t now_unix(void) {
   return (int64_t)time(NULL);
-}
-
-/* Length of the valid UTF-8 sequence at S (at most N bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  size_t len;
-  unsigned min;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    len = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef)
-    len = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4)
-    len = 4, min = 0x10000;
-  else
-    return 0;
-  if (n < len)
-    return 0;
-  unsigned cp = c & (0x3f >> (len - 1));
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
-
-bool utf8_valid(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-  while (len > 0) {
-    size_t k = utf8_seq(p, len);
-    if (!k)
-      return false;
-    p += k;
-    len -= k;
-  }
-  return true;
-}
-
-void utf8_sanitize(char *s) {
-  unsigned char *p = (unsigned char *)s;
-  size_t len = strlen(s);
-  while (len > 0) {
-    size_t k = utf8_seq(p, len);
-    if (!k || (k == 1 && *p < 0x20 && *p != '\t' && *p != '\n') || (k == 1 && *p == 0x7f)) {
-      *p = '?';
-      k = 1;
-    }
-    p += k;
-    len -= k;
-  }
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * util: logging, allocation that aborts on out-of-memory, small file and
- * string helpers. Thread-safe; used by every module.
+ * util: logging, small file and string helpers, random bytes, clocks; with alloc.h (included
+ * here: allocation that aborts on out-of-memory). Thread-safe; used by every daemon module.
  */
 #ifndef QHM_UTIL_H
 #define QHM_UTIL_H
@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "alloc.h" /* xmalloc and friends: who includes util.h has them */
+
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level log_threshold;
 void qlog(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -19,12 +21,6 @@ void qlog(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf
 #define log_warn(...) qlog(LOG_WARN, __VA_ARGS__)
 #define log_info(...) qlog(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) qlog(LOG_DEBUG, __VA_ARGS__)
-
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t m);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* snprintf that reports truncation: 0 on success, -1 when OUT was too small. */
 int fmt_path(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -52,9 +48,4 @@ void free_strv(char **v);
 uint64_t now_ms(void); /* CLOCK_MONOTONIC */
 int64_t now_unix(void);
 
-/* Replace every byte that is not part of valid UTF-8 (or is a C0 control other
- * than tab/newline) with '?', in place, so the text can go into JSON. */
-void utf8_sanitize(char *s);
-/* True when S (LEN bytes) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-bool utf8_valid(const char *s, size_t len);
 #endif

@@ -292,8 +292,7 @@ static void write_endpoint(struct qhm_daemon *d, const char *bind_addr) {
                 d->http_url, ws_base_url(c->ws), (int)getpid(), QHM_VERSION, auth_token(c->auth), lan_json);
   if (write_file_atomic(d->endpoint, ep, strlen(ep), 0600) < 0)
     log_err("cannot write %s: %s", d->endpoint, strerror(errno));
-  explicit_bzero(ep, strlen(ep));
-  free(ep);
+  secret_free(ep); /* it holds the token */
   log_info("qemu-hmos %s serving %s and %s (data %s, launcher %s)", QHM_VERSION, d->http_url,
            ws_base_url(c->ws), c->data_dir, launcher_backend_name(c->launcher));
   if (c->lan_url[0])

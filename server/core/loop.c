@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "util.h"
 
 static void on_wake(uv_async_t *a) {
@@ -111,7 +112,7 @@ void core_req_reply_json(struct core_req *r, int status, json_t *body) {
   char *txt = json_dumps(body, JSON_COMPACT);
   json_decref(body);
   if (!txt)
-    abort();
+    oom();
   core_req_reply_bytes(r, status, "application/json", txt, strlen(txt));
 }
 

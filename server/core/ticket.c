@@ -30,11 +30,8 @@ struct ticket_store *ticket_store_new(void) {
 
 /* Wipe and free a ticket's secret. */
 static void drop_secret(struct ticket *t) {
-  if (t->secret) {
-    explicit_bzero(t->secret, strlen(t->secret));
-    free(t->secret);
-    t->secret = NULL;
-  }
+  secret_free(t->secret);
+  t->secret = NULL;
 }
 
 void ticket_store_free(struct ticket_store *s) {

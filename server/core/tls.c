@@ -123,10 +123,7 @@ out:
 }
 
 void tls_cert_clear(struct tls_cert *t) {
-  if (t->key_pem) {
-    explicit_bzero(t->key_pem, strlen(t->key_pem));
-    free(t->key_pem);
-  }
+  secret_free(t->key_pem);
   free(t->cert_pem);
   t->key_pem = t->cert_pem = NULL;
 }

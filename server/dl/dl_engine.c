@@ -135,7 +135,7 @@ static void engine_start(struct dl_engine *e) {
   e->multi = curl_multi_init();
   e->share = curl_share_init();
   if (!e->multi || !e->share)
-    abort();
+    oom();
   curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
@@ -277,7 +277,7 @@ struct dl_fetch *dl_fetch_start(struct dl_engine *e, const char *url, const char
   f->ud = ud;
   f->easy = curl_easy_init();
   if (!f->easy)
-    abort();
+    oom();
   dl_engine_common_opts(f->easy);
   curl_easy_setopt(f->easy, CURLOPT_URL, url);
   curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, fetch_write);

@@ -52,7 +52,7 @@ struct dl_hash *dl_hash_new(enum dl_algo a) {
   pthread_once(&evp_once, evp_load);
   h->ctx = evp.ctx_new();
   if (!h->ctx)
-    abort();
+    oom();
   dl_hash_reset(h);
   return h;
 }

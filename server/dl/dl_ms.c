@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "utf8.h"
 #include "util.h"
 
 #define MS_PROFILE "606624d44113"

@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "events.h"
+#include "utf8.h"
 #include "util.h"
 
 const char *const dl_state_names[] = {"starting", "running", "paused", "verifying", "completed", "failed"};

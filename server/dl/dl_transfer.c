@@ -294,7 +294,7 @@ static void conn_setup(struct conn *k) {
   if (!k->easy) {
     k->easy = curl_easy_init();
     if (!k->easy)
-      abort();
+      oom();
     dl_engine_common_opts(k->easy);
     curl_easy_setopt(k->easy, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(k->easy, CURLOPT_WRITEDATA, k);

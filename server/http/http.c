@@ -21,6 +21,7 @@
 #include "core.h"
 #include "dl_hash.h"
 #include "host.h"
+#include "utf8.h"
 #include "util.h"
 
 /* Per-connection state (MHD's socket context): the header deadline's bookkeeping. */

@@ -59,14 +59,9 @@ static void arg(struct builder *b, const char *s) {
 static void argf(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void argf(struct builder *b, const char *fmt, ...) {
   va_list ap;
-  char *s;
   va_start(ap, fmt);
-  int r = vasprintf(&s, fmt, ap);
+  char *s = xvasprintf(fmt, ap);
   va_end(ap);
-  if (r < 0) {
-    fputs("qemu-hmos: out of memory\n", stderr);
-    abort();
-  }
   push_owned(&b->v, &b->n, &b->cap, s);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "vm_config_priv.h"
 
 static const char *const arch_names[VM_ARCH__N] = {"x86_64", "i386", "aarch64"};
@@ -23,11 +24,6 @@ const struct choice vm_cfg_disk_ifs[VM_CFG_N_DISK_IFS] = {
 /* Indexed by vm_boot_dev. */
 const struct choice vm_cfg_boot_devs[VM_CFG_N_BOOT_DEVS] = {
     {"cdrom", ARCH_ALL}, {"disk", ARCH_ALL}, {"network", ARCH_ALL}};
-
-static void oom(void) {
-  fputs("qemu-hmos: out of memory\n", stderr);
-  abort();
-}
 
 const char *vm_arch_name(vm_arch a) {
   return (unsigned)a < VM_ARCH__N ? arch_names[a] : "unknown";

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "vm_config_priv.h"
 
 #define MEMORY_MIN_MIB 64
@@ -83,36 +84,6 @@ static struct shown show(const char *s, size_t len) {
   }
   out.s[n] = 0;
   return out;
-}
-
-/* Decode one UTF-8 sequence at S (LEN bytes left). Returns its length and the
- * code point, or 0 for an invalid, overlong or surrogate sequence. */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp) {
-  size_t n;
-  uint32_t v, min;
-  if (s[0] < 0x80) {
-    *cp = s[0];
-    return 1;
-  } else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-    n = 2, v = s[0] & 0x1f, min = 0x80;
-  } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-    n = 3, v = s[0] & 0x0f, min = 0x800;
-  } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-    n = 4, v = s[0] & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (len < n)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    v = (v << 6) | (s[i] & 0x3f);
-  }
-  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-    return 0;
-  *cp = v;
-  return n;
 }
 
 bool vm_name_valid(const char *name) {

@@ -157,7 +157,7 @@ static void send_json(struct qmp *q, json_t *msg) {
     return;
   char *txt = json_dumps(msg, JSON_COMPACT);
   if (!txt)
-    abort();
+    oom();
   size_t n = strlen(txt);
   struct write_req *w = xmalloc(sizeof(*w));
   w->data = xrealloc(txt, n + 2);

@@ -150,7 +150,7 @@ void vm_req_list(struct vm_manager *m, struct core_req *r) {
       v->json_text = json_dumps(o, JSON_COMPACT);
       json_decref(o);
       if (!v->json_text)
-        abort();
+        oom();
       v->json_len = strlen(v->json_text);
     }
     len += v->json_len + 1;

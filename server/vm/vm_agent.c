@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "utf8.h"
 #include "util.h"
 #include "vm_priv.h"
 

@@ -164,13 +164,6 @@ int vm_manager_rdp_target(struct vm_manager *m, const char *id, struct vm_rdp *o
   return 0;
 }
 
-static void free_secret(char *secret) {
-  if (secret) {
-    explicit_bzero(secret, strlen(secret));
-    free(secret);
-  }
-}
-
 /* {"username", "password", "domain"} given for one RDP session: validated by the rules of the
  * VM's rdp field and returned as JSON text for the ticket, or NULL after a 400. */
 static json_t *session_credentials(struct vm *v, json_t *creds, struct core_req *r) {
@@ -258,7 +251,7 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
     char err[256];
     if (vm_manager_rdp_target(m, id, &target, err, sizeof(err)) < 0) {
       core_req_reply_error(r, 409, "invalid_state", "cannot open an RDP console: %s", err);
-      free_secret(secret);
+      secret_free(secret);
       return;
     }
     explicit_bzero(&target, sizeof(target));
@@ -274,7 +267,7 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
   }
   char t[TICKET_LEN + 1];
   ticket_issue_as(m->c->tickets, v->cfg.id, proto, now_ms(), r->device, secret, t);
-  free_secret(secret);
+  secret_free(secret);
   char *url = xasprintf("%s/%s/%s?ticket=%s", base, proto, v->cfg.id, t);
   core_req_reply_json(r, 200,
                       json_pack("{s:s, s:s, s:s, s:i}", "protocol", proto, "ticket", t, "url", url,

@@ -28,6 +28,7 @@
 #include "proc.h"
 #include "qmp.h"
 #include "store.h"
+#include "utf8.h"
 #include "util.h"
 #include "vm_priv.h"
 

@@ -23,6 +23,7 @@
 #include "host.h"
 #include "proc.h"
 #include "qmp.h"
+#include "utf8.h"
 #include "util.h"
 #include "vm_priv.h"
 

@@ -180,15 +180,6 @@ static long url_int(struct lws *wsi, const char *name, long lo, long hi, long de
   return def;
 }
 
-/* /rdp/{vm}?ticket=T[&width=W&height=H&dpi=D][&webp=1] (guacamole-common-js appends its connect data
- * to the URL; webp=1: the browser decodes WebP): fork the RDP worker for the VM's target. */
-static void wipe_secret(char *secret) {
-  if (secret) {
-    explicit_bzero(secret, strlen(secret));
-    free(secret);
-  }
-}
-
 /* What was given for one session (POST console {"credentials", "shortcut"}: JSON text, validated
  * when the ticket was issued) replaces the stored credentials and program in TARGET. */
 static void apply_session_credentials(struct vm_rdp *target, const char *secret) {
@@ -215,6 +206,8 @@ static void apply_session_credentials(struct vm_rdp *target, const char *secret)
   }
 }
 
+/* /rdp/{vm}?ticket=T[&width=W&height=H&dpi=D][&webp=1] (guacamole-common-js appends its connect data
+ * to the URL; webp=1: the browser decodes WebP): fork the RDP worker for the VM's target. */
 static int filter_rdp(struct ws *w, struct lws *wsi, struct pss *pss, const char *vm_id, const char *secret) {
   char err[256], log_path[4200], config_dir[4200], shared_root[4200];
   struct vm_rdp target;
@@ -278,11 +271,11 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   if (tr != TICKET_OK)
     return refuse(wsi, 403, ticket_result_str(tr));
   if (who[0] && !auth_device_valid(w->c->auth, who)) {
-    wipe_secret(secret);
+    secret_free(secret);
     return refuse(wsi, 403, "this device's pairing was revoked");
   }
   if (want_vm && strcmp(want_vm, vm_id) != 0) {
-    wipe_secret(secret);
+    secret_free(secret);
     return refuse(wsi, 403, "ticket is for another VM");
   }
   memset(pss, 0, sizeof(*pss));
@@ -294,10 +287,10 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   }
   if (strcmp(proto, "rdp") == 0) {
     int rc = filter_rdp(w, wsi, pss, vm_id, secret);
-    wipe_secret(secret);
+    secret_free(secret);
     return rc;
   }
-  wipe_secret(secret);
+  secret_free(secret);
   if (want_vm) {
     char path[4200], err[256];
     if (vm_manager_console_path(w->c->vms, vm_id, path, sizeof(path), err, sizeof(err)) < 0)

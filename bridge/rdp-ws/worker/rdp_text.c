@@ -2,58 +2,22 @@
 /* rdp_text: see rdp_text.h. */
 #include "rdp_text.h"
 
-#include <stdlib.h>
+#include "alloc.h"
+#include "utf8.h"
 
 #define REPLACEMENT 0xfffdu
 
-static void *xalloc(size_t n) {
-  void *p = malloc(n ? n : 1);
-  if (!p)
-    abort();
-  return p;
-}
-
 /* One code point from S[*I..LEN), advancing *I; U+FFFD (one byte consumed) if invalid. */
 static uint32_t next_utf8(const unsigned char *s, size_t len, size_t *i) {
-  unsigned char c = s[*i];
-  size_t n;
-  uint32_t cp, min;
-  if (c < 0x80) {
-    (*i)++;
-    return c;
-  }
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 1, cp = c & 0x1f, min = 0x80;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 2, cp = c & 0x0f, min = 0x800;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 3, cp = c & 0x07, min = 0x10000;
-  } else {
-    (*i)++;
-    return REPLACEMENT;
-  }
-  if (len - *i <= n) {
-    (*i)++;
-    return REPLACEMENT;
-  }
-  for (size_t k = 1; k <= n; k++) {
-    if ((s[*i + k] & 0xc0) != 0x80) {
-      (*i)++;
-      return REPLACEMENT;
-    }
-    cp = (cp << 6) | (s[*i + k] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-    (*i)++;
-    return REPLACEMENT;
-  }
-  *i += n + 1;
-  return cp;
+  uint32_t cp;
+  size_t n = utf8_decode(s + *i, len - *i, &cp);
+  *i += n ? n : 1;
+  return n ? cp : REPLACEMENT;
 }
 
 size_t rdp_text_to_utf16(const char *str, size_t len, size_t max, uint8_t **out) {
   const unsigned char *s = (const unsigned char *)str;
-  uint8_t *o = xalloc(max);
+  uint8_t *o = xmalloc(max);
   size_t n = 0, i = 0;
   uint32_t prev = 0;
   while (i < len) {
@@ -85,7 +49,7 @@ size_t rdp_text_to_utf16(const char *str, size_t len, size_t max, uint8_t **out)
 }
 
 size_t rdp_text_from_utf16(const uint8_t *p, size_t len, size_t max, char **out) {
-  char *o = xalloc(max + 1);
+  char *o = xmalloc(max + 1);
   size_t n = 0, units = len / 2;
   for (size_t i = 0; i < units; i++) {
     uint32_t cp = (uint32_t)p[2 * i] | ((uint32_t)p[2 * i + 1] << 8);
