@@ -54,6 +54,17 @@ int store_runtime_clear(struct store *st, const char *id);
 /* STORE_NOT_FOUND when none is recorded. */
 int store_runtime_get(struct store *st, const char *id, struct store_runtime *rt);
 
+/* The journal of a stopped VM's disk-only snapshot operation (db/004; vm_snap.c, vm_sweep.c): OP is
+ * "take", "restore" or "delete". Begin and end are synced to disk (synchronous=FULL) before they
+ * return: a power cut after either still finds the row as it was told to be. */
+int store_snap_journal_begin(struct store *st, const char *id, const char *op, const char *name,
+                             int64_t started);
+/* STORE_OK also when there was none. */
+int store_snap_journal_end(struct store *st, const char *id);
+typedef void (*store_snap_journal_cb)(const char *id, const char *op, const char *name, int64_t started,
+                                      void *ud);
+int store_snap_journal_each(struct store *st, store_snap_journal_cb cb, void *ud);
+
 int store_exit_add(struct store *st, const char *id, int64_t at, const char *status, int exit_code,
                    int signal, const char *reason, json_t *log_tail);
 /* The newest exit record as the API's "last_exit" object, or NULL. */

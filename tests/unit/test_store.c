@@ -164,6 +164,58 @@ static void test_runtime_row_from_v2(void **state) {
   json_decref(rt.argv);
 }
 
+struct journal_seen {
+  int n;
+  char id[16], op[16], name[32];
+  int64_t started;
+};
+
+static void journal_cb(const char *id, const char *op, const char *name, int64_t started, void *ud) {
+  struct journal_seen *j = ud;
+  j->n++;
+  snprintf(j->id, sizeof(j->id), "%s", id);
+  snprintf(j->op, sizeof(j->op), "%s", op);
+  snprintf(j->name, sizeof(j->name), "%s", name);
+  j->started = started;
+}
+
+static void test_snap_journal(void **state) {
+  struct fx *f = *state;
+  json_t *cfg = json_pack("{s:s}", "name", "vm");
+  assert_int_equal(store_vm_insert(f->st, "vm", "vm", cfg, 1), STORE_OK);
+  assert_int_equal(store_vm_insert(f->st, "vm2", "vm2", cfg, 1), STORE_OK);
+  json_decref(cfg);
+  struct journal_seen j = {0};
+  assert_int_equal(store_snap_journal_each(f->st, journal_cb, &j), STORE_OK);
+  assert_int_equal(j.n, 0);
+  /* one row per VM: a second begin replaces the first */
+  assert_int_equal(store_snap_journal_begin(f->st, "vm", "take", "a", 5), STORE_OK);
+  assert_int_equal(store_snap_journal_begin(f->st, "vm", "restore", "b", 6), STORE_OK);
+  assert_int_equal(store_snap_journal_begin(f->st, "vm", "rollback", "b", 6), STORE_CONFLICT);
+  assert_int_equal(store_snap_journal_begin(f->st, "nope", "take", "b", 6), STORE_CONFLICT);
+  assert_int_equal(store_snap_journal_each(f->st, journal_cb, &j), STORE_OK);
+  assert_int_equal(j.n, 1);
+  assert_string_equal(j.id, "vm");
+  assert_string_equal(j.op, "restore");
+  assert_string_equal(j.name, "b");
+  assert_int_equal(j.started, 6);
+  /* kept across a reopen; gone with its VM */
+  assert_int_equal(store_snap_journal_begin(f->st, "vm2", "delete", "c", 7), STORE_OK);
+  store_free(f->st);
+  char err[256];
+  f->st = store_open(f->path, err, sizeof(err));
+  assert_non_null(f->st);
+  j.n = 0;
+  assert_int_equal(store_snap_journal_each(f->st, journal_cb, &j), STORE_OK);
+  assert_int_equal(j.n, 2);
+  assert_int_equal(store_vm_delete(f->st, "vm2"), STORE_OK);
+  assert_int_equal(store_snap_journal_end(f->st, "vm"), STORE_OK);
+  assert_int_equal(store_snap_journal_end(f->st, "vm"), STORE_OK); /* none: fine */
+  j.n = 0;
+  assert_int_equal(store_snap_journal_each(f->st, journal_cb, &j), STORE_OK);
+  assert_int_equal(j.n, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_migrations_applied_once, setup, teardown),
@@ -171,6 +223,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_vm_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runtime_and_exits_cascade, setup, teardown),
       cmocka_unit_test_setup_teardown(test_runtime_row_from_v2, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snap_journal, setup, teardown),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
