@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,4 +189,115 @@ void proc_run(struct launcher *l, char *const argv[], proc_cb cb, void *ud) {
 
 void proc_run_unprivileged(struct launcher *l, char *const argv[], proc_cb cb, void *ud) {
   run(l, argv, true, cb, ud);
+}
+
+/* ---- blocking, for the start-up ---- */
+
+static void set_err(struct proc_result *res, const char *msg) {
+  free(res->err);
+  res->err = xstrdup(msg);
+}
+
+int proc_run_wait(struct launcher *l, char *const argv[], struct proc_result *res) {
+  memset(res, 0, sizeof(*res));
+  res->exit_status = -1;
+  res->out = xstrdup("");
+  res->err = xstrdup("");
+  char why[PROC_MAX_ERR + 1];
+  int po[2] = {-1, -1}, pe[2] = {-1, -1};
+  if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+    snprintf(why, sizeof(why), "cannot run %s: pipe: %s", argv[0], strerror(errno));
+    set_err(res, why);
+    if (po[0] >= 0)
+      close(po[0]), close(po[1]);
+    return -1;
+  }
+  const char *base = strrchr(argv[0], '/');
+  struct launch_spec spec = {
+      .name = base ? base + 1 : argv[0], .argv = argv, .fds = {-1, po[1], pe[1]}, .n_fds = 3};
+  struct launch_child child;
+  int rc = launch_spawn(l, &spec, &child, why, sizeof(why));
+  close(po[1]);
+  close(pe[1]);
+  if (rc < 0) {
+    close(po[0]);
+    close(pe[0]);
+    set_err(res, why);
+    return -1;
+  }
+  /* both pipes to their end (the program closes them when it exits), output kept as proc_run does */
+  struct pollfd fds[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
+  size_t err_len = 0;
+  bool overflow = false;
+  char buf[65536];
+  res->err = xrealloc(res->err, PROC_MAX_ERR + 1);
+  res->err[0] = 0;
+  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (fds[i].fd < 0 || !fds[i].revents)
+        continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        continue;
+      }
+      if (i == 0 && res->out_len + (size_t)n <= PROC_MAX_OUT) {
+        res->out = xrealloc(res->out, res->out_len + (size_t)n + 1);
+        memcpy(res->out + res->out_len, buf, (size_t)n);
+        res->out_len += (size_t)n;
+        res->out[res->out_len] = 0;
+      } else if (i == 0) {
+        overflow = true;
+      } else {
+        size_t room = PROC_MAX_ERR - err_len, k = (size_t)n < room ? (size_t)n : room;
+        memcpy(res->err + err_len, buf, k);
+        err_len += k;
+        res->err[err_len] = 0;
+      }
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (fds[i].fd >= 0)
+      close(fds[i].fd);
+  int status = -1;
+  if (child.own) {
+    while (waitpid(child.pid, &status, 0) < 0 && errno == EINTR)
+      ;
+  } else if (child.pidfd >= 0) { /* gone, but how it ended is not ours to know */
+    struct pollfd pf = {.fd = child.pidfd, .events = POLLIN};
+    while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+      ;
+  }
+  if (child.pidfd >= 0)
+    close(child.pidfd);
+  if (!child.own) {
+    snprintf(why, sizeof(why), "the %s launcher does not report exit statuses (%s)", launcher_backend_name(l),
+             spec.name);
+    set_err(res, why);
+    return -1;
+  }
+  if (overflow) {
+    snprintf(why, sizeof(why), "too much output from %s", spec.name);
+    set_err(res, why);
+    return -1;
+  }
+  if (status >= 0 && WIFEXITED(status))
+    res->exit_status = WEXITSTATUS(status);
+  else if (status >= 0 && WIFSIGNALED(status))
+    res->term_signal = WTERMSIG(status);
+  return res->exit_status == 0 ? 0 : -1;
+}
+
+void proc_result_free(struct proc_result *res) {
+  free(res->out);
+  free(res->err);
+  res->out = res->err = NULL;
 }

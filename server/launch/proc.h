@@ -30,6 +30,12 @@ void proc_run(struct launcher *l, char *const argv[], proc_cb cb, void *ud);
 /* proc_run as the unprivileged user the VMs' processes run as when the daemon is root (priv.h):
  * swtpm. qemu-img stays the daemon's (proc_run): it makes files in directories only it writes. */
 void proc_run_unprivileged(struct launcher *l, char *const argv[], proc_cb cb, void *ud);
+/* Run ARGV to its end, blocking the calling thread: only where nothing else can run yet (the
+ * daemon's start-up, before the loop). RES is filled as proc_run's callback gets it (free it with
+ * proc_result_free); 0 when the program exited 0, else -1. A launcher backend that does not report
+ * exit statuses gives -1 (RES->err says so): nothing is taken for done without proof. */
+int proc_run_wait(struct launcher *l, char *const argv[], struct proc_result *res);
+void proc_result_free(struct proc_result *res);
 /* launcher_shutdown(): every callback still due is called then with a failure (so requests are
  * answered and the VMs they refer to are still there), and later runs fail at once. */
 

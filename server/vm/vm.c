@@ -389,6 +389,9 @@ int vm_manager_load(struct vm_manager *m, char *err, size_t errlen) {
     if (!orphaned[i])
       vm_unproven_stopped(
           left[i], had[i] ? "QEMU exited while the daemon was not running (exit status unknown)" : NULL);
+  for (struct vm *v = m->head; v; v = v->next) /* a snapshot journal the sweep could not resolve */
+    if (v->snap_pending[0] && v->state == ST_STOPPED)
+      vm_set_state(v, ST_STOPPED, v->snap_pending);
   free(left);
   free(why);
   free(whyp);

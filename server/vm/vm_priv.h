@@ -66,6 +66,9 @@ struct vm {
   char *json_text; /* cache of vm_to_json() as compact text for listings; NULL when stale */
   size_t json_len;
   bool busy; /* a snapshot or disk operation runs (vm_snap.c, vm_disk.c): no start, delete or other one */
+  /* A snapshot journal row (vm_snap.c) that the start-up could not resolve, or that could not be
+   * cleared: why, shown as the reason; no start and no snapshot operation until a start resolves it. */
+  char snap_pending[480];
   /* ST_ORPHANED (vm_orphan.c): what holds the files, why it is not adopted, kills in progress. */
   struct vm_orphan **orphans;
   size_t n_orphans;
@@ -120,6 +123,12 @@ void vm_reply_qmp_error(struct vm *v, struct core_req *r, const char *what, cons
 /* QEMU cannot answer now: its QMP connection is stalled, or its process is stopped (SIGSTOP, a
  * debugger). WHY says so for an error message. */
 bool vm_not_answering(struct vm *v, char *why, size_t len);
+
+/* vm_snap.c, for vm_sweep.c's journal: */
+/* The --image-opts string that opens the qcow2 file PATH for qemu-img snapshot (free it). */
+char *vm_snap_image_opts(const char *path);
+/* name -> how often it is on the image, from qemu-img info's JSON INFO (a new reference). */
+json_t *vm_snap_name_counts(json_t *info);
 
 /* vm.c: shared helpers. */
 /* Has a QEMU (or is orphaned): not stopped, not crashed. */

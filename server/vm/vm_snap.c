@@ -5,10 +5,14 @@
  * Running or paused VM: QEMU takes them (HMP savevm / loadvm / delvm through
  * QMP human-monitor-command): every writable disk plus the machine's memory
  * and device state, stored in the first qcow2 disk. Stopped VM: qemu-img
- * snapshot -c / -a / -d on each disk (disks only). The list is read from the
- * disks themselves (qemu-img info -U, which may run beside QEMU), so it is
- * never out of step with them. One operation per VM at a time (busy),
- * and neither start nor delete while one runs.
+ * snapshot -c / -a / -d on each disk in turn, then on the UEFI variable store
+ * (efivars.qcow2, as savevm does; see take_targets), journalled: a row in the
+ * store (store_snap_journal_*) is synced before the first disk is touched and
+ * removed after the last, and the next start finishes or undoes an operation
+ * a killed daemon left (vm_sweep.c). The list is read from the disks themselves
+ * (qemu-img info -U, which may run beside QEMU), so it is never out of step
+ * with them. One operation per VM at a time (busy), and neither start nor
+ * delete while one runs.
  */
 #include "vm_snap.h"
 
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "crashpt.h"
@@ -23,8 +28,10 @@
 #include "host.h"
 #include "proc.h"
 #include "qmp.h"
+#include "store.h"
 #include "utf8.h"
 #include "util.h"
+#include "vm_efivars.h"
 #include "vm_priv.h"
 
 #define SNAP_NAME_MAX 64
@@ -39,8 +46,11 @@ struct snap_ctx {
   struct core_req *r;
   enum snap_op op;
   char name[SNAP_NAME_MAX + 1];
-  size_t disk;     /* next disk for qemu-img */
-  size_t done;     /* disks already changed (create: to undo on failure) */
+  size_t disk;                   /* next file for qemu-img (an index into paths) */
+  size_t done;                   /* files already changed (create: to undo on failure) */
+  char *paths[VM_MAX_DISKS + 1]; /* stopped VM: the disks, then efivars.qcow2 when it takes part */
+  size_t n_paths;
+  bool journalled; /* the journal row is written: removed at the end unless the files are left out of step */
   char *failure;   /* set when a step failed (create: while undoing) */
   int fail_status; /* its HTTP status: 409 when QEMU refused, 504 when it did not answer, else 500 */
   bool swapped;    /* savevm: the clipboard chardev was swapped for a null one */
@@ -67,6 +77,8 @@ bool vm_snap_name_valid(const char *s) {
 static void ctx_free(struct snap_ctx *x) {
   if (x->op != OP_LIST)
     x->v->busy = false;
+  for (size_t i = 0; i < x->n_paths; i++)
+    free(x->paths[i]);
   free(x->failure);
   free(x);
 }
@@ -90,8 +102,11 @@ static json_t *snap_json(json_t *e) {
 struct list_ctx {
   struct vm *v;
   size_t disk;
-  json_t *names; /* name -> count of disks that have it */
-  json_t *first; /* the first disk's entries, in its order */
+  json_t *names;     /* name -> count of disks that have it */
+  json_t *first;     /* the first disk's entries, in its order */
+  bool with_efivars; /* also read efivars.qcow2's names (not listed: a stopped VM's operation needs them) */
+  bool efi_read;     /* the step now reading is efivars.qcow2 */
+  json_t *efi_names; /* name -> count on efivars.qcow2; NULL when it was not read (or is not there) */
   char *failure;
   void (*done)(struct list_ctx *l, void *ud);
   void *ud;
@@ -99,12 +114,33 @@ struct list_ctx {
 
 static void list_next(struct list_ctx *l);
 
+json_t *vm_snap_name_counts(json_t *info) {
+  json_t *out = json_object();
+  size_t i;
+  json_t *e;
+  json_array_foreach(json_object_get(info, "snapshots"), i, e) {
+    const char *name = json_string_value(json_object_get(e, "name"));
+    if (name)
+      json_object_set_new(out, name, json_integer(json_integer_value(json_object_get(out, name)) + 1));
+  }
+  return out;
+}
+
 static void on_info(const struct proc_result *res, void *ud) {
   struct list_ctx *l = ud;
   json_t *info = res->exit_status == 0 ? json_loads(res->out, 0, NULL) : NULL;
+  char efivars[4200];
+  vm_path(l->v, VM_EFIVARS, efivars, sizeof(efivars));
   if (!info) {
-    l->failure = xasprintf("cannot read the snapshots of %s: %s", l->v->cfg.disks[l->disk].path,
+    l->failure = xasprintf("cannot read the snapshots of %s: %s",
+                           l->efi_read ? efivars : l->v->cfg.disks[l->disk].path,
                            res->exit_status == 0 ? "qemu-img printed no JSON" : res->err);
+    l->done(l, l->ud);
+    return;
+  }
+  if (l->efi_read) {
+    l->efi_names = vm_snap_name_counts(info);
+    json_decref(info);
     l->done(l, l->ud);
     return;
   }
@@ -128,18 +164,28 @@ static void on_info(const struct proc_result *res, void *ud) {
 }
 
 static void list_next(struct list_ctx *l) {
-  if (l->disk >= l->v->cfg.n_disks) {
+  char efivars[4200];
+  const char *path = l->disk < l->v->cfg.n_disks ? l->v->cfg.disks[l->disk].path : NULL;
+  if (!path && l->with_efivars) {
+    vm_path(l->v, VM_EFIVARS, efivars, sizeof(efivars));
+    if (access(efivars, F_OK) == 0) {
+      path = efivars;
+      l->efi_read = true;
+    }
+  }
+  if (!path) {
     l->done(l, l->ud);
     return;
   }
-  char *argv[] = {l->v->m->c->host.qemu_img,     "info", "--output=json", "-U", "-f", "qcow2",
-                  l->v->cfg.disks[l->disk].path, NULL};
+  char *argv[] = {
+      l->v->m->c->host.qemu_img, "info", "--output=json", "-U", "-f", "qcow2", (char *)path, NULL};
   proc_run(l->v->m->c->launcher, argv, on_info, l);
 }
 
-static void list_start(struct vm *v, void (*done)(struct list_ctx *, void *), void *ud) {
+static void list_start(struct vm *v, bool with_efivars, void (*done)(struct list_ctx *, void *), void *ud) {
   struct list_ctx *l = xcalloc(1, sizeof(*l));
   l->v = v;
+  l->with_efivars = with_efivars;
   l->names = json_object();
   l->first = json_array();
   l->done = done;
@@ -165,6 +211,7 @@ static json_t *list_result(struct list_ctx *l) {
 static void list_free(struct list_ctx *l) {
   json_decref(l->names);
   json_decref(l->first);
+  json_decref(l->efi_names);
   free(l->failure);
   free(l);
 }
@@ -185,11 +232,15 @@ static void img_next(struct snap_ctx *x);
 static void finish(struct snap_ctx *x);
 static void on_restored_status(struct qmp *q, json_t *ret, const char *err, void *ud);
 
+static const char *vm_snap_op_name(enum snap_op op) {
+  return op == OP_CREATE ? "take" : op == OP_RESTORE ? "restore" : "delete";
+}
+
 static void on_img(const struct proc_result *res, void *ud) {
   struct snap_ctx *x = ud;
   if (res->exit_status != 0) {
     if (!x->failure)
-      x->failure = xasprintf("qemu-img snapshot on %s failed: %s", x->v->cfg.disks[x->disk].path,
+      x->failure = xasprintf("qemu-img snapshot on %s failed: %s", x->paths[x->disk],
                              res->err[0] ? res->err : "no message");
     if (x->op == OP_CREATE && x->done > 0) {
       /* undo: delete the snapshot from the disks that already have it, last first */
@@ -218,15 +269,8 @@ static void on_img(const struct proc_result *res, void *ud) {
   img_next(x);
 }
 
-static void img_next(struct snap_ctx *x) {
-  struct vm *v = x->v;
-  if (!x->failure && x->disk >= v->cfg.n_disks) {
-    finish(x);
-    return;
-  }
-  const char *flag = x->op == OP_CREATE ? "-c" : x->op == OP_RESTORE ? "-a" : "-d";
-  /* qemu-img snapshot has no -f: the format is given with --image-opts (commas doubled) */
-  const char *path = v->cfg.disks[x->disk].path;
+/* qemu-img snapshot has no -f: the format is given with --image-opts (commas doubled) */
+char *vm_snap_image_opts(const char *path) {
   char *opts = xmalloc(strlen(path) * 2 + 64), *o = opts;
   o += sprintf(o, "driver=qcow2,file.driver=file,file.filename=");
   for (const char *p = path; *p; p++) {
@@ -235,6 +279,17 @@ static void img_next(struct snap_ctx *x) {
     *o++ = *p;
   }
   *o = 0;
+  return opts;
+}
+
+static void img_next(struct snap_ctx *x) {
+  struct vm *v = x->v;
+  if (!x->failure && x->disk >= x->n_paths) {
+    finish(x);
+    return;
+  }
+  const char *flag = x->op == OP_CREATE ? "-c" : x->op == OP_RESTORE ? "-a" : "-d";
+  char *opts = vm_snap_image_opts(x->paths[x->disk]);
   char *argv[] = {v->m->c->host.qemu_img, "snapshot", "--image-opts", (char *)flag, x->name, opts, NULL};
   proc_run(v->m->c->launcher, argv, on_img, x);
   free(opts);
@@ -257,8 +312,27 @@ static void on_relisted(struct list_ctx *l, void *ud) {
   ctx_free(x);
 }
 
+/* The files are in step again (done, undone, or failed before a change; a failed undo or restore
+ * leaves them as the message says, as before the journal): the row goes. A row that cannot go
+ * would have the next start undo a snapshot answered 201 or apply a restore again over what the
+ * VM wrote since: the VM is held (no start, no snapshot operation) until that start resolves it. */
+static void journal_end(struct snap_ctx *x) {
+  if (!x->journalled)
+    return;
+  x->journalled = false;
+  if (store_snap_journal_end(x->v->m->c->store, x->v->cfg.id) == STORE_OK)
+    return;
+  snprintf(x->v->snap_pending, sizeof(x->v->snap_pending),
+           "the snapshot journal (%s '%s') could not be cleared; the daemon's next start finishes it",
+           vm_snap_op_name(x->op), x->name);
+  log_err("vm %s: %s", x->v->cfg.id, x->v->snap_pending);
+  if (x->v->state == ST_STOPPED || x->v->state == ST_CRASHED)
+    vm_set_state(x->v, x->v->state, x->v->snap_pending);
+}
+
 static void finish(struct snap_ctx *x) {
   struct vm *v = x->v;
+  journal_end(x);
   if (x->failure) {
     int status = x->fail_status ? x->fail_status : 500;
     const char *code = status == 504 ? "qemu_not_answering" : "snapshot_failed";
@@ -271,7 +345,7 @@ static void finish(struct snap_ctx *x) {
     return;
   }
   if (x->op == OP_CREATE) {
-    list_start(v, on_relisted, x); /* answer with the snapshot as the disks have it */
+    list_start(v, false, on_relisted, x); /* answer with the snapshot as the disks have it */
     return;
   }
   if (x->op == OP_RESTORE && v->qmp_ready && (v->state == ST_RUNNING || v->state == ST_PAUSED)) {
@@ -368,6 +442,40 @@ static void savevm(struct snap_ctx *x) {
   qmp_command(x->v->qmp, "chardev-change", vm_clipboard_backend(false), on_vdagent_off, x);
 }
 
+/*
+ * A stopped VM: qemu-img on each disk, then on efivars.qcow2 when WITH_EFIVARS. A running VM's savevm
+ * snapshots the UEFI variable store with the disks (pflash1 is a writable qcow2 drive) and loadvm
+ * brings it back; a disk-only snapshot does the same, or a restore would leave the variables of
+ * another moment with the disks (boot entries an installer added or that name a partition the
+ * restored disk lacks, Secure Boot's db/dbx updates, MOK). Take: when the store exists (a VM that
+ * never started with UEFI has none yet). Restore and delete: when the store has the snapshot; the
+ * listing is the disks' alone, so snapshots from before the store took part are still theirs.
+ * The journal row is synced before the first file is touched.
+ */
+static void disk_only(struct snap_ctx *x, bool with_efivars) {
+  struct vm *v = x->v;
+  for (size_t i = 0; i < v->cfg.n_disks; i++)
+    x->paths[x->n_paths++] = xstrdup(v->cfg.disks[i].path);
+  if (with_efivars) {
+    char p[4200];
+    vm_path(v, VM_EFIVARS, p, sizeof(p));
+    x->paths[x->n_paths++] = xstrdup(p);
+  }
+  if (store_snap_journal_begin(v->m->c->store, v->cfg.id, vm_snap_op_name(x->op), x->name, now_unix()) !=
+      STORE_OK) {
+    core_req_reply_error(x->r, 500, "internal",
+                         "snapshots: cannot write the snapshot journal to the database");
+    ctx_free(x);
+    return;
+  }
+  x->journalled = true;
+  crashpt(x->op == OP_CREATE    ? "snapshot_take:after_journal"
+          : x->op == OP_RESTORE ? "snapshot_restore:after_journal"
+                                : "snapshot_delete:after_journal");
+  x->disk = 0;
+  img_next(x);
+}
+
 /* The listing before an operation tells whether the name exists and whether it holds memory. */
 static void on_listed(struct list_ctx *l, void *ud) {
   struct snap_ctx *x = ud;
@@ -379,15 +487,18 @@ static void on_listed(struct list_ctx *l, void *ud) {
     ctx_free(x);
     return;
   }
-  list_free(l);
   if (x->op == OP_LIST) {
     core_req_reply_json(x->r, 200, json_pack("{s:o}", "snapshots", all));
+    list_free(l);
     ctx_free(x);
     return;
   }
   json_t *s = find(all, x->name);
   bool exists = s != NULL, memory = s && json_is_true(json_object_get(s, "memory"));
+  bool efi_has = l->efi_names && json_integer_value(json_object_get(l->efi_names, x->name)) > 0;
+  bool efi_there = l->efi_names != NULL;
   json_decref(all);
+  list_free(l);
   bool live = v->state == ST_RUNNING || v->state == ST_PAUSED;
   bool stopped = v->state == ST_STOPPED || v->state == ST_CRASHED;
   if (!live && !stopped) { /* it changed while the list was read */
@@ -428,8 +539,7 @@ static void on_listed(struct list_ctx *l, void *ud) {
     else
       hmp(x, x->op == OP_RESTORE ? "loadvm" : "delvm");
   } else {
-    x->disk = 0;
-    img_next(x);
+    disk_only(x, x->op == OP_CREATE ? efi_there : efi_has);
   }
 }
 
@@ -482,6 +592,10 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
       core_req_reply_error(r, 409, "busy", "another snapshot or disk operation is running on this VM");
       return;
     }
+    if (v->snap_pending[0]) {
+      core_req_reply_error(r, 409, "invalid_state", "snapshots: %s", v->snap_pending);
+      return;
+    }
     char why[600];
     if ((v->state == ST_RUNNING || v->state == ST_PAUSED) && vm_not_answering(v, why, sizeof(why))) {
       core_req_reply_error(r, 504, "qemu_not_answering", "snapshots: %s; Force stop (POST kill) ends it",
@@ -515,5 +629,5 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
     ctx_free(x);
     return;
   }
-  list_start(v, on_listed, x);
+  list_start(v, op != OP_LIST && (v->state == ST_STOPPED || v->state == ST_CRASHED), on_listed, x);
 }

@@ -348,6 +348,10 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
     core_req_reply_error(r, 409, "busy", "cannot start: a snapshot or disk operation is running");
     return;
   }
+  if (v->snap_pending[0]) { /* its disks may be out of step: a start would write on them */
+    core_req_reply_error(r, 409, "invalid_state", "cannot start: %s", v->snap_pending);
+    return;
+  }
   /* Never a second QEMU on the same disks: not one the daemon lost track of either (an older
    * version could show a live VM stopped), nor any process holding them. */
   if (vm_orphans_check(v, "found when the VM was to start; the daemon has no record of it")) {

@@ -10,7 +10,12 @@
  *     delete never happened); else finished (".keep": the disks go to DATA/disks first);
  *   - DATA/vms/ID/.new-disk*, .new-efivars.qcow2: a disk or UEFI variable store being made → removed;
  *   - DATA/vms/ID/diskN.qcow2 not in the config: added but not committed, or
- *     detached but not yet removed → moved to DATA/disks (a crash never destroys a disk).
+ *     detached but not yet removed → moved to DATA/disks (a crash never destroys a disk);
+ *   - a snapshot journal row (vm_snap.c: a stopped VM's take, restore or delete cut between two
+ *     of its files): take or delete → the name removed from every disk (and efivars.qcow2) that
+ *     has it, restore → applied again to every one; then the row goes. qemu-img runs to its end
+ *     here (proc_run_wait): nothing is served before the disks are in step. A row that cannot be
+ *     resolved (a disk missing, qemu-img failing) stays, and the VM says why and does not start.
  * Only names the daemon makes are touched.
  */
 #include "vm_sweep.h"
@@ -25,8 +30,10 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "proc.h"
 #include "store.h"
 #include "util.h"
+#include "vm_efivars.h"
 #include "vm_priv.h"
 
 /* Every row's id, also of rows whose config did not load (their directories are not ours to remove). */
@@ -152,7 +159,164 @@ static void sweep_deleting(struct vm_manager *m, const struct ids *rows, const c
     log_err("vm %s: start-up: cannot remove %s: %s", id, trash, strerror(errno));
 }
 
-void vm_sweep(struct vm_manager *m) {
+/* ---- the snapshot journal ---- */
+
+struct journal_row {
+  char id[VM_ID_LEN + 1], op[16], name[256];
+  int64_t started;
+};
+
+struct journal {
+  struct journal_row *row;
+  size_t n, cap;
+};
+
+static void add_journal_row(const char *id, const char *op, const char *name, int64_t started, void *ud) {
+  struct journal *j = ud;
+  if (j->n == j->cap) {
+    j->cap = j->cap ? j->cap * 2 : 8;
+    j->row = xrealloc(j->row, j->cap * sizeof(*j->row));
+  }
+  struct journal_row *r = &j->row[j->n++];
+  snprintf(r->id, sizeof(r->id), "%s", id);
+  snprintf(r->op, sizeof(r->op), "%s", op);
+  snprintf(r->name, sizeof(r->name), "%s", name);
+  r->started = started;
+}
+
+/* qemu-img ARGV (on PATH) to its end: 0, or -1 with WHY (its stderr). */
+static int img_run(struct vm_manager *m, char *const argv[], const char *path, struct proc_result *res,
+                   char *why, size_t len) {
+  if (proc_run_wait(m->c->launcher, argv, res) == 0)
+    return 0;
+  size_t n = strlen(res->err);
+  while (n && (res->err[n - 1] == '\n' || res->err[n - 1] == '\r'))
+    res->err[--n] = 0;
+  snprintf(why, len, "qemu-img %s on %s: %s", argv[1], path,
+           res->err[0]        ? res->err
+           : res->term_signal ? "killed by a signal"
+                              : "failed");
+  return -1;
+}
+
+/* How often NAME is on the qcow2 file PATH, or -1 with WHY. */
+static int name_count(struct vm_manager *m, const char *path, const char *name, char *why, size_t len) {
+  char *argv[] = {m->c->host.qemu_img, "info", "--output=json", "-U", "-f", "qcow2", (char *)path, NULL};
+  struct proc_result res;
+  int n = -1;
+  if (img_run(m, argv, path, &res, why, len) == 0) {
+    json_t *info = json_loads(res.out, 0, NULL);
+    json_t *counts = info ? vm_snap_name_counts(info) : NULL;
+    if (counts)
+      n = (int)json_integer_value(json_object_get(counts, name));
+    else
+      snprintf(why, len, "cannot read the snapshots of %s: qemu-img printed no JSON", path);
+    json_decref(counts);
+    json_decref(info);
+  }
+  proc_result_free(&res);
+  return n;
+}
+
+static int img_snapshot(struct vm_manager *m, const char *flag, const char *name, const char *path, char *why,
+                        size_t len) {
+  char *opts = vm_snap_image_opts(path);
+  char *argv[] = {m->c->host.qemu_img, "snapshot", "--image-opts", (char *)flag, (char *)name, opts, NULL};
+  struct proc_result res;
+  int rc = img_run(m, argv, path, &res, why, len);
+  proc_result_free(&res);
+  free(opts);
+  return rc;
+}
+
+/* Finish or undo R on V's files: 0 with what was done in DONE, or -1 with WHY (nothing pretended). */
+static int resolve(struct vm_manager *m, struct vm *v, const struct journal_row *r, char *done,
+                   size_t donelen, char *why, size_t len) {
+  char paths[VM_MAX_DISKS + 1][4200];
+  int count[VM_MAX_DISKS + 1];
+  size_t n = 0;
+  for (size_t i = 0; i < v->cfg.n_disks && i < VM_MAX_DISKS; i++) {
+    if (access(v->cfg.disks[i].path, F_OK) < 0) {
+      snprintf(why, len, "disk %zu (%s) is missing", i, v->cfg.disks[i].path);
+      return -1;
+    }
+    snprintf(paths[n++], sizeof(paths[0]), "%s", v->cfg.disks[i].path);
+  }
+  vm_path(v, VM_EFIVARS, paths[n], sizeof(paths[0]));
+  bool efivars = access(paths[n], F_OK) == 0; /* a stopped VM's snapshots include it when it is there */
+  if (efivars)
+    n++;
+  for (size_t i = 0; i < n; i++)
+    if ((count[i] = name_count(m, paths[i], r->name, why, len)) < 0)
+      return -1;
+  unsigned changed = 0;
+  if (strcmp(r->op, "restore") == 0) {
+    for (size_t i = 0; i < v->cfg.n_disks; i++)
+      if (count[i] == 0) {
+        snprintf(why, len, "disk %zu (%s) has no snapshot '%s' to restore", i, paths[i], r->name);
+        return -1;
+      }
+    for (size_t i = 0; i < n; i++) /* efivars.qcow2 took part only when it has the snapshot */
+      if (count[i] > 0) {
+        if (img_snapshot(m, "-a", r->name, paths[i], why, len) < 0)
+          return -1;
+        changed++;
+      }
+    snprintf(done, donelen, "applied again to %u file%s%s", changed, changed == 1 ? "" : "s",
+             efivars && count[n - 1] > 0 ? " (the disks and the UEFI variables)" : " (every disk)");
+    return 0;
+  }
+  /* take: a half-taken snapshot is not a snapshot; delete: a half-deleted one is finished */
+  for (size_t i = 0; i < n; i++)
+    for (int k = 0; k < count[i]; k++) {
+      if (img_snapshot(m, "-d", r->name, paths[i], why, len) < 0)
+        return -1;
+      changed++;
+    }
+  snprintf(done, donelen, "%s: removed from %u of %zu file%s",
+           strcmp(r->op, "take") == 0 ? "undone" : "finished", changed, n, n == 1 ? "" : "s");
+  return 0;
+}
+
+static void sweep_snap_journal(struct vm_manager *m) {
+  struct journal j = {0};
+  if (store_snap_journal_each(m->c->store, add_journal_row, &j) != STORE_OK) {
+    free(j.row);
+    return; /* read again at the next start; the VMs start as before */
+  }
+  for (size_t i = 0; i < j.n; i++) {
+    struct journal_row *r = &j.row[i];
+    struct vm *v = vm_find(m, r->id);
+    char done[200] = "", why[400] = "";
+    if (!v) { /* its config did not load: its files are not looked at */
+      log_err("vm %s: start-up: a snapshot %s of '%s' was cut short, but the VM is not loaded; left as it is",
+              r->id, r->op, r->name);
+      continue;
+    }
+    if (resolve(m, v, r, done, sizeof(done), why, sizeof(why)) < 0) {
+      snprintf(
+          v->snap_pending, sizeof(v->snap_pending),
+          "a snapshot %s of '%s' was cut short and cannot be finished: %s (the daemon's next start tries "
+          "again)",
+          r->op, r->name, why);
+      log_err("vm %s: start-up: %s", r->id, v->snap_pending);
+      continue;
+    }
+    if (store_snap_journal_end(m->c->store, r->id) != STORE_OK) {
+      snprintf(v->snap_pending, sizeof(v->snap_pending),
+               "a snapshot %s of '%s' was cut short and is resolved, but its journal could not be cleared "
+               "(the daemon's next start tries again)",
+               r->op, r->name);
+      log_err("vm %s: start-up: %s", r->id, v->snap_pending);
+      continue;
+    }
+    log_info("vm %s: start-up: a snapshot %s of '%s' cut short (started at %lld) was %s", r->id, r->op,
+             r->name, (long long)r->started, done);
+  }
+  free(j.row);
+}
+
+static void sweep_dirs(struct vm_manager *m) {
   char vms[4200];
   snprintf(vms, sizeof(vms), "%s/vms", m->c->data_dir);
   DIR *d = opendir(vms);
@@ -197,4 +361,9 @@ void vm_sweep(struct vm_manager *m) {
   }
   free(names);
   free(rows.id);
+}
+
+void vm_sweep(struct vm_manager *m) {
+  sweep_dirs(m); /* first: a delete cut short is put back before its VM's files are looked at */
+  sweep_snap_journal(m);
 }
