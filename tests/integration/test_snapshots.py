@@ -149,6 +149,30 @@ class SnapshotTest(DaemonTestCase):
         self.assertEqual(disk_snapshots(d0), ['both', 'half'], 'the first disk kept a half-taken snapshot')
         self.assertEqual([x['name'] for x in self.snaps(vid)], ['both'])
 
+    def test_stopped_vm_snapshot_includes_uefi_variables(self):
+        """A stopped VM's snapshot includes efivars.qcow2 as savevm does: a restore brings the UEFI
+        variables back with the disks, a delete removes it there too; a snapshot the store lacks (one
+        from before it took part) is still the disks' to restore and delete."""
+        arches = self.daemon.ok('GET', '/api/v1/host')['arches']
+        if not arches.get('aarch64', {}).get('available'):
+            self.skipTest('no aarch64 UEFI firmware')
+        vm = self.new_vm(arch='aarch64', memory_mib=128, disks=[{'size_gib': 1}])  # its store from create
+        vid, disk = vm['id'], vm['disks'][0]['path']
+        vars_path = os.path.join(self.daemon.data_dir, 'vms', vid, 'efivars.qcow2')
+        self.assertTrue(qemu_io(vars_path, 'write -P 0x31 0 64k'))
+        self.take(vid, 'fw')
+        self.assertEqual((disk_snapshots(disk), disk_snapshots(vars_path)), (['fw'], ['fw']))
+        self.assertTrue(qemu_io(vars_path, 'write -P 0x32 0 64k'))
+        self.restore(vid, 'fw')
+        self.assertTrue(qemu_io(vars_path, 'read -P 0x31 0 64k'), 'the UEFI variables did not go back')
+        # not the store's: restored and deleted on the disks alone
+        subprocess.run([QEMU_IMG, 'snapshot', '-c', 'old', disk], check=True)
+        self.assertEqual([x['name'] for x in self.snaps(vid)], ['fw', 'old'])
+        self.restore(vid, 'old')
+        self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/old' % vid)
+        self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/fw' % vid)
+        self.assertEqual((disk_snapshots(disk), disk_snapshots(vars_path)), ([], []))
+
     def test_concurrent_requests_lose_nothing(self):
         vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
         vid = vm['id']
