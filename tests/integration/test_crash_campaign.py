@@ -502,6 +502,10 @@ class SnapshotJournalTest(unittest.TestCase):
             db.close()
             d.start()
             self.assertEqual((image_snapshots(a0), image_snapshots(a1)), ([], []))
+            with open(d.stderr_path, 'rb') as f:
+                log = f.read().decode(errors='replace')
+            self.assertIn("a snapshot take of 'half' cut short (started at 1) was undone: removed from 1 of 2 files",
+                          log)
             rows = sqlite3.connect(os.path.join(d.data_dir, 'qemu-hmos.sqlite3')).execute(
                 'SELECT vm_id, op FROM vm_snap_journal').fetchall()
             self.assertEqual(rows, [(b['id'], 'restore')])
