@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Each SQLite connection's page cache (store.c, dl/dl_store.c). */
+#define STORE_CACHE_KIB_STR "256"
+
 struct store_migration {
   int version;
   const char *name;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
 #include "util.h"
 
 static int db_exec(sqlite3 *db, const char *sql) {
@@ -39,7 +40,8 @@ int dl_store_open(struct dl_manager *m, const char *path, char *err, size_t errl
     return -1;
   }
   sqlite3_busy_timeout(m->db, 5000);
-  db_exec(m->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  db_exec(m->db,
+          "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-" STORE_CACHE_KIB_STR ";");
   return 0;
 }
 
