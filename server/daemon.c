@@ -41,6 +41,8 @@
 
 struct qhm_daemon {
   struct core core;
+  struct launch_backend backend; /* the launcher's (its paths below) */
+  char child_loader[4200], child_shim[4200];
   struct path_roots roots;
   struct http *http, *http_lan;
   bool core_up; /* parts_init ran: parts_fini is due */
@@ -81,6 +83,10 @@ int qhm_options_check(const struct qhm_options *o, char *err, size_t errlen) {
   if (!o->lan && (o->n_lan_names || (o->lan_port && o->lan_port != 8443) ||
                   (o->lan_ws_port && o->lan_ws_port != 8444))) {
     snprintf(err, errlen, "--lan-port, --lan-ws-port and --lan-name need --lan");
+    return -1;
+  }
+  if (o->launcher && strcmp(o->launcher, "exec") != 0 && strcmp(o->launcher, "child") != 0) {
+    snprintf(err, errlen, "--launcher: '%s' is neither exec nor child", o->launcher);
     return -1;
   }
   if (o->n_allow_origins > 5 || o->n_lan_names > 8 || o->n_allow_paths > PATHS_MAX_ROOTS - 8) {
@@ -136,8 +142,8 @@ static const char *vm_hook_ws_url(void *ud, bool lan) {
 }
 
 /* The parts that run on the core loop, in the order they depend on each other. */
-static int parts_init(struct core *c, const char *data_dir, struct auth *auth, struct path_roots *roots,
-                      bool signals, char *err, size_t errlen) {
+static int parts_init(struct core *c, const struct launch_backend *backend, const char *data_dir,
+                      struct auth *auth, struct path_roots *roots, bool signals, char *err, size_t errlen) {
   memset(c, 0, sizeof(*c));
   c->auth = auth; /* before the VMs load: autostart checks paths */
   c->roots = roots;
@@ -148,7 +154,7 @@ static int parts_init(struct core *c, const char *data_dir, struct auth *auth, s
   c->events = events_new();
   c->vnc = vncws_hub_new();
   c->rdp = rdpws_hub_new();
-  c->launcher = launcher_new(&c->loop, NULL);
+  c->launcher = launcher_new(&c->loop, backend);
   host_probe(&c->host, c->launcher);
   char path[4200];
   snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
@@ -301,6 +307,35 @@ static void write_endpoint(struct qhm_daemon *d, const char *bind_addr) {
   (void)bind_addr;
 }
 
+/* The launch backend: exec, or child with its loader and shim (next to this executable unless
+ * the options say where). */
+static int choose_launcher(struct qhm_daemon *d, const struct qhm_options *o, char *err, size_t errlen) {
+  if (!o->launcher || strcmp(o->launcher, "exec") == 0) {
+    d->backend = launch_exec_backend;
+    return 0;
+  }
+  char dir[4096];
+  if (o->child_dir) {
+    snprintf(dir, sizeof(dir), "%s", o->child_dir);
+  } else {
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+    char *slash = n > 0 ? (dir[n] = 0, strrchr(dir, '/')) : NULL;
+    if (!slash) {
+      snprintf(err, errlen, "--launcher child: cannot find this program's directory");
+      return -1;
+    }
+    *slash = 0;
+  }
+  snprintf(d->child_loader, sizeof(d->child_loader), "%s/qemu-hmos-child", dir);
+  snprintf(d->child_shim, sizeof(d->child_shim), "%s/libqemu_child.so", dir);
+  if (access(d->child_loader, X_OK) < 0 || access(d->child_shim, R_OK) < 0) {
+    snprintf(err, errlen, "--launcher child: %s or %s is missing", d->child_loader, d->child_shim);
+    return -1;
+  }
+  d->backend = launch_child_backend(d->child_loader, d->child_shim);
+  return 0;
+}
+
 /* Everything after the lock and the roots: auth, TLS, core, listeners. */
 static int start_services(struct qhm_daemon *d, const struct qhm_options *o, char *err, size_t errlen) {
   struct core *c = &d->core;
@@ -320,7 +355,7 @@ static int start_services(struct qhm_daemon *d, const struct qhm_options *o, cha
   }
   d->core_up = true;
   int rc = -1;
-  if (parts_init(c, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) < 0) {
+  if (parts_init(c, &d->backend, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) < 0) {
     c->auth = auth; /* freed with the core */
     snprintf(err, errlen, "cannot start: %s", why);
     goto out;
@@ -385,7 +420,7 @@ struct qhm_daemon *qhm_daemon_start(const struct qhm_options *o, char *err, size
   if (o->handle_signals)
     signal(SIGPIPE, SIG_IGN);
   if (take_lock(d, o->data_dir, err, errlen) < 0 || add_roots(d, o, err, errlen) < 0 ||
-      start_services(d, o, err, errlen) < 0) {
+      choose_launcher(d, o, err, errlen) < 0 || start_services(d, o, err, errlen) < 0) {
     teardown(d);
     free(d);
     return NULL;

@@ -19,7 +19,8 @@ static void usage(FILE *f) {
   fprintf(f, "Usage: qemu-hmos serve [--data-dir DIR] [--bind ADDR] [--port N] [--ws-port M] [--ui-dir DIR]\n"
              "                       [--allow-path DIR]... [--allow-origin ORIGIN]... [--new-token]\n"
              "                       [--lan [--lan-port N] [--lan-ws-port M] [--lan-name NAME]...]\n"
-             "                       [--run-as USER] [--share-passthrough DIR]... [--verbose]\n"
+             "                       [--run-as USER] [--share-passthrough DIR]... [--launcher exec|child]\n"
+             "                       [--verbose]\n"
              "       qemu-hmos --help | --version\n"
              "\n"
              "  serve          run the daemon: REST API and web UI on http://127.0.0.1:N\n"
@@ -41,6 +42,9 @@ static void usage(FILE *f) {
              "  --run-as USER  as root: run QEMU, swtpm and RDP workers as USER (default qemu-hmos)\n"
              "  --share-passthrough DIR  shared folders under DIR keep host owners and modes\n"
              "                 (9p security_model=none; elsewhere mapped-xattr); also an allowed path\n"
+             "  --launcher exec|child  how QEMU, qemu-img and the RDP worker start: exec (default), or\n"
+             "                 child, HarmonyOS's shape (each a LIB.so:Function in a native child\n"
+             "                 process; qemu-hmos-child stands in for the system here)\n"
              "  --verbose      debug logging\n"
              "\n"
              "Every API call needs the token: `Authorization: Bearer TOKEN`, or open\n"
@@ -119,6 +123,9 @@ static int parse_option(struct cli *cl, int c, const char *arg) {
   case 1001:
     o->run_as = arg;
     return 0;
+  case 1003:
+    o->launcher = arg;
+    return 0;
   case 1002:
     if (o->n_share_passthrough <= PRIV_MAX_SHARE_ROOTS) /* one too many: priv_init says so */
       cl->passthrough[o->n_share_passthrough++] = arg;
@@ -187,6 +194,7 @@ static int serve(int argc, char **argv) {
                                        {"lan-name", required_argument, NULL, 'N'},
                                        {"run-as", required_argument, NULL, 1001},
                                        {"share-passthrough", required_argument, NULL, 1002},
+                                       {"launcher", required_argument, NULL, 1003},
                                        {NULL, 0, NULL, 0}};
   static struct cli cl; /* the options point into it while the daemon runs */
   memset(&cl, 0, sizeof(cl));

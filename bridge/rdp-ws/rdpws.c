@@ -544,7 +544,6 @@ struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct 
   int out = logfd >= 0 ? logfd : 2;
   /* As the VMs' unprivileged user when the daemon is root. */
   struct launch_spec spec = {.name = "rdp-worker",
-                             .entry = "libqemu_hmos_rdp.so:Main",
                              .argv = args,
                              .fds = {-1, out, out, sv[1]},
                              .n_fds = 4,

@@ -175,7 +175,6 @@ static void probe_kvm_qemu(struct host *h, struct launcher *l, vm_arch a) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   /* As the user the VMs run as (/dev/kvm's group). */
   struct launch_spec spec = {.name = "kvm-probe",
-                             .entry = "libqemu_child.so:Main",
                              .argv = x86 ? argv_x86 : argv_stopped,
                              .fds = {in[0], -1, errfd, fwfd},
                              .n_fds = x86 ? 4 : 3,

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "core.h"
 #include "dl.h"
+#include "launch.h"
 #include "paths.h"
 #include "route.h"
 #include "ticket.h"
@@ -55,6 +56,7 @@ static void host_get(struct core *c, struct core_req *r, json_t *body, const cha
   (void)param;
   json_t *j = host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms));
   json_object_set_new(j, "allowed_paths", path_roots_json(c->roots));
+  json_object_set_new(j, "launcher", json_string(launcher_backend_name(c->launcher)));
   json_object_set_new(j, "lan",
                       c->lan_url[0]
                           ? json_pack("{s:s, s:s}", "url", c->lan_url, "fingerprint", c->lan_fingerprint)

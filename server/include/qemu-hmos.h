@@ -45,8 +45,12 @@ struct qhm_options {
   const char *run_as; /* as root: the user QEMU, swtpm and RDP workers run as; NULL: qemu-hmos */
   const char *const *share_passthrough;
   size_t n_share_passthrough;
-  bool handle_signals; /* the CLI: SIGTERM/SIGINT stop the daemon, SIGPIPE ignored process-wide */
-  bool print_link;     /* the CLI: print the UI's link with its token on stderr */
+  const char *launcher;  /* how children start: "exec" (NULL: the default) or "child" (HarmonyOS's
+                            shape: each program a LIB.so:Function in a native child process) */
+  const char *child_dir; /* child: where qemu-hmos-child and libqemu_child.so are; NULL: the
+                            directory of this process's executable */
+  bool handle_signals;   /* the CLI: SIGTERM/SIGINT stop the daemon, SIGPIPE ignored process-wide */
+  bool print_link;       /* the CLI: print the UI's link with its token on stderr */
 };
 
 struct qhm_daemon;

@@ -8,16 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
+#include "jit.h"
 #include "launch_priv.h"
 #include "priv.h"
 #include "util.h"
 
-#define HMOS_JIT_PRCTL 0x6a6974
 #define WATCH_POLL_MS 250 /* the fallback when there is no pidfd */
 
 struct launch_watch {
@@ -35,47 +35,10 @@ struct launch_watch {
 
 /* ---- the exec backend ---- */
 
-static size_t fmt_long(char *out, long v) { /* async-signal-safe */
-  char tmp[24];
-  size_t n = 0, k = 0;
-  unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
-  do
-    tmp[n++] = (char)('0' + u % 10);
-  while ((u /= 10) != 0);
-  if (v < 0)
-    out[k++] = '-';
-  while (n)
-    out[k++] = tmp[--n];
-  return k;
-}
-
 static void put(const char *s, size_t n) {
   if (write(2, s, n) < 0) {
     /* the log is best effort */
   }
-}
-
-/* HarmonyOS: ask for the JIT permission TCG needs. Plain Linux answers EINVAL. Says so on fd 2. */
-static void jit_grant(void) {
-  errno = 0;
-  int rc = prctl(HMOS_JIT_PRCTL, 1, 0, 0, 0);
-  int e = errno;
-  char line[160];
-  static const char pre[] = "qemu-hmos: JIT grant prctl(0x6a6974, 1) = ";
-  size_t n = sizeof(pre) - 1;
-  memcpy(line, pre, n);
-  n += fmt_long(line + n, rc);
-  const char *what = rc == 0       ? " (granted)\n"
-                     : e == EINVAL ? " (EINVAL: not HarmonyOS, ignored)\n"
-                                   : " (errno ";
-  memcpy(line + n, what, strlen(what));
-  n += strlen(what);
-  if (rc != 0 && e != EINVAL) {
-    n += fmt_long(line + n, e);
-    memcpy(line + n, ", ignored)\n", 11);
-    n += 11;
-  }
-  put(line, n);
 }
 
 /* In the forked child: report errno E on REPORT and end. */
@@ -117,7 +80,7 @@ static void __attribute__((noreturn)) child_exec(const struct launch_spec *s, in
     syscall(SYS_close_range, (unsigned)LAUNCH_MAX_FDS + 3, (unsigned)report - 1, 0);
   syscall(SYS_close_range, (unsigned)report + 1, ~0U, 0);
   if (s->flags & LAUNCH_JIT_GRANT)
-    jit_grant();
+    launch_jit_grant();
   /* As root: become the VMs' unprivileged user before the program runs, so it opens every file
    * as that user (QEMU's own -runas would setuid after -sandbox forbids it). */
   if ((s->flags & LAUNCH_UNPRIVILEGED) && priv_child_drop() < 0) {
@@ -130,7 +93,8 @@ static void __attribute__((noreturn)) child_exec(const struct launch_spec *s, in
   child_fail(report, errno, 127);
 }
 
-static int exec_spawn(const struct launch_spec *s, struct launch_child *out, char *err, size_t errlen) {
+static int exec_spawn(const struct launch_backend *self, const struct launch_spec *s,
+                      struct launch_child *out, char *err, size_t errlen) {
   if (!s->argv || !s->argv[0] || s->argv[0][0] != '/' || s->n_fds > LAUNCH_MAX_FDS) {
     snprintf(err, errlen, "cannot run %s: not an absolute program path", s->name);
     return -1;
@@ -181,19 +145,44 @@ static int exec_spawn(const struct launch_spec *s, struct launch_child *out, cha
   return 0;
 }
 
-const struct launch_backend launch_exec_backend = {"exec", exec_spawn};
+const struct launch_backend launch_exec_backend = {"exec", exec_spawn, NULL, NULL};
+
+/* ---- the child backend ---- */
+
+static int child_spawn(const struct launch_backend *self, const struct launch_spec *s,
+                       struct launch_child *out, char *err, size_t errlen) {
+  if (!s->entry) {
+    snprintf(err, errlen, "cannot run %s under the child launcher: it has no library entry (LIB.so:Function)",
+             s->argv && s->argv[0] ? s->argv[0] : s->name);
+    return -1;
+  }
+  char *params = child_params_encode(s->entry, s->flags & LAUNCH_JIT_GRANT, s->argv);
+  char *shim_entry = xasprintf("%s:%s", self->shim, CHILD_SHIM_ENTRY);
+  char *argv[] = {(char *)self->loader, shim_entry, params, NULL};
+  struct launch_spec loader = *s;
+  loader.argv = argv;
+  loader.flags &= ~LAUNCH_JIT_GRANT; /* the shim asks, in the process that runs TCG */
+  int rc = exec_spawn(self, &loader, out, err, errlen);
+  free(shim_entry);
+  free(params);
+  return rc;
+}
+
+struct launch_backend launch_child_backend(const char *loader, const char *shim) {
+  return (struct launch_backend){"child", child_spawn, loader, shim};
+}
 
 /* ---- the launcher ---- */
 
 struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *backend) {
   struct launcher *l = xcalloc(1, sizeof(*l));
   l->loop = loop;
-  l->backend = backend ? backend : &launch_exec_backend;
+  l->backend = backend ? *backend : launch_exec_backend;
   return l;
 }
 
 const char *launcher_backend_name(const struct launcher *l) {
-  return l->backend->name;
+  return l->backend.name;
 }
 
 uv_loop_t *launcher_loop(struct launcher *l) {
@@ -208,7 +197,11 @@ int launch_spawn(struct launcher *l, const struct launch_spec *spec, struct laun
     snprintf(err, errlen, "cannot run %s: the daemon is shutting down", spec->name);
     return -1;
   }
-  return l->backend->spawn(spec, out, err, errlen);
+  struct launch_spec s = *spec;
+  for (unsigned i = 0; !s.entry && s.argv && s.argv[0] && i < l->n_map; i++)
+    if (strcmp(l->map[i].program, s.argv[0]) == 0)
+      s.entry = l->map[i].entry;
+  return l->backend.spawn(&l->backend, &s, out, err, errlen);
 }
 
 /* ---- exit watches ---- */
@@ -326,9 +319,26 @@ void launcher_shutdown(struct launcher *l) {
   proc_shutdown_runs(l);
 }
 
+void launch_map(struct launcher *l, const char *program, const char *entry) {
+  for (unsigned i = 0; i < l->n_map; i++)
+    if (strcmp(l->map[i].program, program) == 0) {
+      free(l->map[i].entry);
+      l->map[i].entry = xstrdup(entry);
+      return;
+    }
+  if (l->n_map == LAUNCH_MAX_MAPS)
+    abort(); /* a fixed, small set of programs */
+  l->map[l->n_map].program = xstrdup(program);
+  l->map[l->n_map++].entry = xstrdup(entry);
+}
+
 void launcher_free(struct launcher *l) {
   if (!l)
     return;
+  for (unsigned i = 0; i < l->n_map; i++) {
+    free(l->map[i].program);
+    free(l->map[i].entry);
+  }
   /* Watches still open were the callers' to cancel before the loop closed. */
   free(l);
 }

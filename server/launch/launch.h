@@ -49,17 +49,27 @@ struct launch_child {
 struct launch_backend {
   const char *name;
   /* Start SPEC. 0 with OUT filled, or -1 with a message in ERR; never blocks for long. */
-  int (*spawn)(const struct launch_spec *spec, struct launch_child *out, char *err, size_t errlen);
+  int (*spawn)(const struct launch_backend *self, const struct launch_spec *spec, struct launch_child *out,
+               char *err, size_t errlen);
+  const char *loader; /* child: the system's stand-in that starts a native child (qemu-hmos-child) */
+  const char *shim;   /* child: the library every native child starts from (libqemu_child.so) */
 };
 
 /* fork + exec (Linux, and HarmonyOS PCs where exec is allowed). */
 extern const struct launch_backend launch_exec_backend;
+/* The HarmonyOS shape (child.h): every program as "LIB.so:Function" in a native child process,
+ * started from SHIM's Main; on Linux LOADER (qemu-hmos-child) plays the system's part. The
+ * strings are kept, not copied. A program without a library entry (launch_map) cannot run. */
+struct launch_backend launch_child_backend(const char *loader, const char *shim);
 
 struct launcher;
 struct launch_watch;
 
 /* BACKEND NULL: launch_exec_backend. */
-struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *backend);
+struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *backend); /* copied */
+/* A spec whose entry is NULL and whose argv[0] is PROGRAM gets ENTRY ("LIB.so:Function") for the
+ * child backend: callers name programs by path and stay the same under either backend. */
+void launch_map(struct launcher *l, const char *program, const char *entry);
 const char *launcher_backend_name(const struct launcher *l);
 uv_loop_t *launcher_loop(struct launcher *l);
 /* The daemon is stopping: proc runs still due are answered now with a failure (proc.h), later

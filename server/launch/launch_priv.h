@@ -7,9 +7,15 @@
 
 struct proc_run;
 
+#define LAUNCH_MAX_MAPS 16
+
 struct launcher {
   uv_loop_t *loop;
-  const struct launch_backend *backend;
+  struct launch_backend backend;
+  struct {
+    char *program, *entry;
+  } map[LAUNCH_MAX_MAPS];
+  unsigned n_map;
   struct launch_watch *watches; /* every live watch */
   struct proc_run *runs;        /* proc.c: the runs whose callback is still due */
   bool stopping;

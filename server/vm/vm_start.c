@@ -445,7 +445,6 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
   /* Its own session (a daemon crash does not take it down), the JIT grant, the VMs' user; the
    * QMP listener as descriptor VM_ARGV_QMP_FD, its output to the log. */
   struct launch_spec spec = {.name = "qemu",
-                             .entry = "libqemu_child.so:Main",
                              .argv = av.argv,
                              .fds = {nullfd, logfd, logfd, qmpfd},
                              .n_fds = VM_ARGV_QMP_FD + 1,

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * child_shim: libqemu_child.so, the entry the system starts a native child
+ * process from (HarmonyOS: OH_Ability_StartNativeChildProcess(
+ * "libqemu_child.so:Main", ...); Linux: qemu-hmos-child). Main puts each named
+ * descriptor at its number, asks for the JIT grant when told to, loads the
+ * target library and calls its entry with the argv from the parameter string
+ * (child.h). The process ends with the entry's return value. Plain libc and
+ * libdl: nothing of the daemon is in this process.
+ */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "jit.h"
+#include "launch.h"
+
+typedef int (*program_entry)(int argc, char **argv);
+
+static void __attribute__((noreturn)) fail(const char *what, const char *detail) {
+  fprintf(stderr, "qemu-hmos child: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+  exit(127);
+}
+
+/* Each descriptor to the number it is named by. All are first copied above the final numbers
+ * and the originals closed, so that one placed cannot clobber another not yet moved. */
+static void place_fds(const struct qhm_child_fd *fds) {
+  int tmp[LAUNCH_MAX_FDS], want[LAUNCH_MAX_FDS], n = 0;
+  for (const struct qhm_child_fd *f = fds; f; f = f->next) {
+    char *end;
+    long w = strtol(f->name, &end, 10);
+    if (!f->name[0] || *end || w < 0 || w >= LAUNCH_MAX_FDS || n == LAUNCH_MAX_FDS)
+      fail("a descriptor not named by a number from 0 to 15", f->name);
+    want[n] = (int)w;
+    if ((tmp[n++] = fcntl(f->fd, F_DUPFD_CLOEXEC, 64)) < 0)
+      fail("cannot copy a descriptor", f->name);
+  }
+  for (const struct qhm_child_fd *f = fds; f; f = f->next)
+    close(f->fd);
+  for (int i = 0; i < n; i++) {
+    if (dup2(tmp[i], want[i]) < 0) /* the copy at its number is not close-on-exec */
+      fail("cannot place a descriptor", NULL);
+    close(tmp[i]);
+  }
+}
+
+__attribute__((visibility("default"))) void Main(struct qhm_child_args args) {
+  char *target, **argv;
+  unsigned flags;
+  int argc;
+  if (!args.entry_params || child_params_decode(args.entry_params, &target, &flags, &argc, &argv) < 0)
+    fail("the parameter string is not qemu-hmos's", NULL);
+  place_fds(args.fds);
+  if (flags & LAUNCH_JIT_GRANT)
+    launch_jit_grant();
+  char *colon = strrchr(target, ':');
+  if (!colon || colon == target || !colon[1])
+    fail("the target is not LIB.so:Function", target);
+  *colon = 0;
+  void *lib = dlopen(target, RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    fail("cannot load the program's library", dlerror());
+  program_entry entry = (program_entry)dlsym(lib, colon + 1);
+  if (!entry)
+    fail("the program's library has no entry", colon + 1);
+  exit(entry(argc, argv));
+}

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The launcher seam (server/launch/launch.h) seen from the API: `--launcher child` runs every
+child process as a LIB.so:Function in a native child (qemu-hmos-child standing in for HarmonyOS's
+system start); a program without a library entry is refused with a clear error, nothing half-run.
+With our QEMU 10 libraries (qemu-build/) the same tests boot guests through it (test_qemu_build)."""
+
+import os
+import subprocess
+import shutil
+import tempfile
+
+from harness import MEMTEST_ISO, Daemon, DaemonTestCase
+
+
+class ExecLauncherTest(DaemonTestCase):
+    def test_default_is_exec(self):
+        self.assertEqual(self.daemon.ok('GET', '/api/v1/host')['launcher'], 'exec')
+
+
+class ChildLauncherTest(DaemonTestCase):
+    daemon_args = ['--launcher', 'child']
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(extra_args=cls.daemon_args)
+        cls.data_dir = cls.daemon.data_dir
+        try:
+            cls.daemon.start()
+        except Exception:
+            cls.daemon.teardown()
+            raise
+
+    def test_host_says_child(self):
+        self.assertEqual(self.daemon.ok('GET', '/api/v1/host')['launcher'], 'child')
+
+    def test_program_without_library_is_refused(self):
+        """Debian's QEMU is a program, not a library: starting it as a native child is refused
+        with the reason, and the VM stays stopped (nothing left running)."""
+        vm = self.daemon.create(name='child-launcher', arch='x86_64', memory_mib=64, cpus=1, disks=[],
+                                cdrom=MEMTEST_ISO)
+        try:
+            st, body, _ = self.api('POST', '/api/v1/vms/%s/start' % vm['id'])
+            self.assertEqual(st, 500, body)
+            self.assertIn('under the child launcher', body['error']['message'])
+            self.assertIn('no library entry', body['error']['message'])
+            self.assertEqual(self.daemon.ok('GET', '/api/v1/vms/%s' % vm['id'])['state'], 'stopped')
+        finally:
+            self.daemon.ok('DELETE', '/api/v1/vms/%s' % vm['id'])
+
+    def test_kvm_probe_says_why(self):
+        arches = self.daemon.ok('GET', '/api/v1/host')['arches']
+        self.assertFalse(any(a.get('kvm') for a in arches.values()), arches)
+
+
+class LauncherOptionTest(DaemonTestCase):
+    def test_unknown_launcher_is_a_usage_error(self):
+        tmp = tempfile.mkdtemp(prefix='qhm-launcher-')
+        try:
+            p = subprocess.run([self.daemon.binary, 'serve', '--data-dir', tmp, '--port', '0', '--ws-port', '0',
+                                '--launcher', 'spawn'], capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn('neither exec nor child', p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(tmp, 'run', 'endpoint.json')))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
