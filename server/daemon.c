@@ -141,6 +141,20 @@ static const char *vm_hook_ws_url(void *ud, bool lan) {
   return c->ws ? ws_url_for(c->ws, lan) : NULL; /* c->ws: set once ws_start() ran */
 }
 
+/* The programs that also come as library entries, for the child launcher: the RDP worker. */
+static void map_programs(struct launcher *l) {
+  char worker[4096], lib[4200];
+  if (rdpws_worker_path(worker, sizeof(worker)) < 0)
+    return;
+  char *slash = strrchr(worker, '/');
+  if (!slash || fmt_path(lib, sizeof(lib), "%.*s/%s", (int)(slash - worker), worker, RDPWS_WORKER_LIB) < 0 ||
+      access(lib, R_OK) < 0)
+    return;
+  size_t n = strlen(lib);
+  snprintf(lib + n, sizeof(lib) - n, ":%s", RDPWS_WORKER_ENTRY);
+  launch_map(l, worker, lib);
+}
+
 /* The parts that run on the core loop, in the order they depend on each other. */
 static int parts_init(struct core *c, const struct launch_backend *backend, const char *data_dir,
                       struct auth *auth, struct path_roots *roots, bool signals, char *err, size_t errlen) {
@@ -155,6 +169,7 @@ static int parts_init(struct core *c, const struct launch_backend *backend, cons
   c->vnc = vncws_hub_new();
   c->rdp = rdpws_hub_new();
   c->launcher = launcher_new(&c->loop, backend);
+  map_programs(c->launcher);
   host_probe(&c->host, c->launcher);
   char path[4200];
   snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);

@@ -475,7 +475,7 @@ static void prepare_drive(struct rdpws *s, const char *shared_root, const struct
 }
 
 /* qemu-hmos-rdp next to the daemon's own executable, or $QHM_RDP_WORKER. */
-static int worker_path(char *out, size_t outlen) {
+int rdpws_worker_path(char *out, size_t outlen) {
   const char *env = getenv("QHM_RDP_WORKER");
   if (env && *env) {
     snprintf(out, outlen, "%s", env);
@@ -503,7 +503,7 @@ struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct 
     snprintf(err, errlen, "too many RDP sessions (%d)", RDPWS_MAX_SESSIONS);
     return NULL;
   }
-  if (worker_path(path, sizeof(path)) < 0 || access(path, X_OK) < 0) {
+  if (rdpws_worker_path(path, sizeof(path)) < 0 || access(path, X_OK) < 0) {
     snprintf(err, errlen, "the RDP worker (qemu-hmos-rdp) is not installed next to the daemon");
     return NULL;
   }

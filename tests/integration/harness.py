@@ -556,6 +556,9 @@ class Daemon:
         errf = open(self.stderr_path, 'ab')
         argv = [self.binary, 'serve', '--data-dir', self.data_dir, '--bind', '127.0.0.1', '--port', '0',
                 '--ws-port', '0'] + self.allow_args() + self.extra_args
+        # QHM_DAEMON_ARGS: more options for every daemon of a run (e.g. a module under
+        # --launcher child, test_launcher.py)
+        argv += os.environ.get('QHM_DAEMON_ARGS', '').split()
         env = dict(os.environ)
         env.update(self.extra_env)
         for k in [k for k, v in env.items() if v is None]:  # extra_env {NAME: None} removes NAME

@@ -5,11 +5,16 @@ system start); a program without a library entry is refused with a clear error, 
 With our QEMU 10 libraries (qemu-build/) the same tests boot guests through it (test_qemu_build)."""
 
 import os
-import subprocess
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import unittest
 
-from harness import MEMTEST_ISO, Daemon, DaemonTestCase
+from harness import MEMTEST_ISO, Daemon, DaemonTestCase, daemon_path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class ExecLauncherTest(DaemonTestCase):
@@ -63,3 +68,20 @@ class LauncherOptionTest(DaemonTestCase):
             self.assertFalse(os.path.exists(os.path.join(tmp, 'run', 'endpoint.json')))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class RdpUnderChildLauncherTest(unittest.TestCase):
+    """The RDP worker as a library entry (libqemu-hmos-rdp.so:qhm_rdp_main) in a native child:
+    test_rdp's session tests (ticket, first frame, colours, mouse, keys, pacing, malformed input,
+    binary frames, a garbage server) run again with every daemon under --launcher child."""
+
+    def test_rdp_sessions_through_the_child_launcher(self):
+        env = dict(os.environ, QHM_DAEMON_ARGS='--launcher child')
+        p = subprocess.run([sys.executable, os.path.join(HERE, 'run.py'), '--daemon', daemon_path(), '--module',
+                            'test_rdp', '-k', 'RDPTest.test_0'], env=env, capture_output=True, text=True,
+                           timeout=900)
+        m = re.search(r'^integration: (\d+) passed, (\d+) failed$', p.stdout, re.M)
+        self.assertIsNotNone(m, p.stdout[-3000:] + p.stderr[-2000:])
+        if '# SKIP' in p.stdout and int(m.group(1)) == 0:
+            self.skipTest('test_rdp skipped here: ' + p.stdout[-500:])
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (9, 0), p.stdout[-6000:])

@@ -342,7 +342,9 @@ static void teardown(struct worker *w) {
   CloseHandle(w->chan.ev);
 }
 
-int main(int argc, char **argv) {
+/* The worker's entry: the program's main (exe.c), and libqemu-hmos-rdp.so's for the child launcher
+ * (one RDP session a native child process). */
+__attribute__((visibility("default"))) int qhm_rdp_main(int argc, char **argv) {
   struct worker wk = {.link.fd = 3,
                       .hs = {.width = 1024, .height = 768, .dpi = 96},
                       .d.stream = 1,

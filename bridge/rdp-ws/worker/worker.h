@@ -305,4 +305,7 @@ void gfx_codecs_used(struct worker *w, char *out, size_t len);
 /* main.c */
 int reconnect(struct worker *w, long width, long height);
 
+/* main.c: one RDP session, given the daemon's arguments; the process's exit status. */
+int qhm_rdp_main(int argc, char **argv);
+
 #endif
