@@ -131,19 +131,16 @@ void proc_shutdown_runs(struct launcher *l) {
   }
 }
 
-static void run(struct launcher *l, char *const argv[], bool unprivileged, proc_cb cb, void *ud) {
-  if (l->stopping) {
-    fail_now(cb, ud, "the daemon is shutting down");
-    return;
-  }
-  int po[2] = {-1, -1}, pe[2] = {-1, -1};
-  char why[PROC_MAX_ERR + 1];
+/* Start ARGV with its stdout and stderr on pipes whose read ends come back in PO[0] and PE[0].
+ * 0, or -1 with WHY (nothing left open). */
+static int spawn_piped(struct launcher *l, char *const argv[], bool unprivileged, int po[2], int pe[2],
+                       struct launch_child *child, char *why, size_t whylen) {
+  po[0] = po[1] = pe[0] = pe[1] = -1;
   if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
-    snprintf(why, sizeof(why), "cannot run %s: pipe: %s", argv[0], strerror(errno));
+    snprintf(why, whylen, "cannot run %s: pipe: %s", argv[0], strerror(errno));
     if (po[0] >= 0)
       close(po[0]), close(po[1]);
-    fail_now(cb, ud, why);
-    return;
+    return -1;
   }
   const char *base = strrchr(argv[0], '/');
   struct launch_spec spec = {.name = base ? base + 1 : argv[0],
@@ -151,13 +148,26 @@ static void run(struct launcher *l, char *const argv[], bool unprivileged, proc_
                              .fds = {-1, po[1], pe[1]},
                              .n_fds = 3,
                              .flags = unprivileged ? LAUNCH_UNPRIVILEGED : 0};
-  struct launch_child child;
-  int rc = launch_spawn(l, &spec, &child, why, sizeof(why));
+  int rc = launch_spawn(l, &spec, child, why, whylen);
   close(po[1]);
   close(pe[1]);
   if (rc < 0) {
     close(po[0]);
     close(pe[0]);
+    return -1;
+  }
+  return 0;
+}
+
+static void run(struct launcher *l, char *const argv[], bool unprivileged, proc_cb cb, void *ud) {
+  if (l->stopping) {
+    fail_now(cb, ud, "the daemon is shutting down");
+    return;
+  }
+  int po[2], pe[2];
+  char why[PROC_MAX_ERR + 1];
+  struct launch_child child;
+  if (spawn_piped(l, argv, unprivileged, po, pe, &child, why, sizeof(why)) < 0) {
     fail_now(cb, ud, why);
     return;
   }
@@ -204,24 +214,9 @@ int proc_run_wait(struct launcher *l, char *const argv[], struct proc_result *re
   res->out = xstrdup("");
   res->err = xstrdup("");
   char why[PROC_MAX_ERR + 1];
-  int po[2] = {-1, -1}, pe[2] = {-1, -1};
-  if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
-    snprintf(why, sizeof(why), "cannot run %s: pipe: %s", argv[0], strerror(errno));
-    set_err(res, why);
-    if (po[0] >= 0)
-      close(po[0]), close(po[1]);
-    return -1;
-  }
-  const char *base = strrchr(argv[0], '/');
-  struct launch_spec spec = {
-      .name = base ? base + 1 : argv[0], .argv = argv, .fds = {-1, po[1], pe[1]}, .n_fds = 3};
+  int po[2], pe[2];
   struct launch_child child;
-  int rc = launch_spawn(l, &spec, &child, why, sizeof(why));
-  close(po[1]);
-  close(pe[1]);
-  if (rc < 0) {
-    close(po[0]);
-    close(pe[0]);
+  if (spawn_piped(l, argv, false, po, pe, &child, why, sizeof(why)) < 0) {
     set_err(res, why);
     return -1;
   }
@@ -280,12 +275,12 @@ int proc_run_wait(struct launcher *l, char *const argv[], struct proc_result *re
     close(child.pidfd);
   if (!child.own) {
     snprintf(why, sizeof(why), "the %s launcher does not report exit statuses (%s)", launcher_backend_name(l),
-             spec.name);
+             argv[0]);
     set_err(res, why);
     return -1;
   }
   if (overflow) {
-    snprintf(why, sizeof(why), "too much output from %s", spec.name);
+    snprintf(why, sizeof(why), "too much output from %s", argv[0]);
     set_err(res, why);
     return -1;
   }
