@@ -156,8 +156,9 @@ static void map_programs(struct launcher *l) {
 }
 
 /* The parts that run on the core loop, in the order they depend on each other. */
-static int parts_init(struct core *c, const struct launch_backend *backend, const char *data_dir,
-                      struct auth *auth, struct path_roots *roots, bool signals, char *err, size_t errlen) {
+static int parts_init(struct core *c, const struct launch_backend *backend, const char *qemu,
+                      const char *data_dir, struct auth *auth, struct path_roots *roots, bool signals,
+                      char *err, size_t errlen) {
   memset(c, 0, sizeof(*c));
   c->auth = auth; /* before the VMs load: autostart checks paths */
   c->roots = roots;
@@ -170,7 +171,8 @@ static int parts_init(struct core *c, const struct launch_backend *backend, cons
   c->rdp = rdpws_hub_new();
   c->launcher = launcher_new(&c->loop, backend);
   map_programs(c->launcher);
-  host_probe(&c->host, c->launcher);
+  if (host_probe(&c->host, c->launcher, qemu, err, errlen) < 0)
+    return -1;
   char path[4200];
   snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
   c->store = store_open(path, err, errlen);
@@ -370,7 +372,8 @@ static int start_services(struct qhm_daemon *d, const struct qhm_options *o, cha
   }
   d->core_up = true;
   int rc = -1;
-  if (parts_init(c, &d->backend, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) < 0) {
+  if (parts_init(c, &d->backend, o->qemu, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) <
+      0) {
     c->auth = auth; /* freed with the core */
     snprintf(err, errlen, "cannot start: %s", why);
     goto out;

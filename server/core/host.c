@@ -257,13 +257,19 @@ bool host_disk_fits(const char *path, uint64_t want_mib, uint64_t *free_mib) {
   return want_mib + HOST_DISK_RESERVE_MIB <= *free_mib;
 }
 
-void host_probe(struct host *h, struct launcher *l) {
+int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, size_t errlen) {
   memset(h, 0, sizeof(*h));
-  for (int a = 0; a < VM_ARCH__N; a++) {
-    find_binary(binary_names[a], h->binary[a], sizeof(h->binary[a]));
-    h->facts.qemu_binary[a] = h->binary[a][0] ? h->binary[a] : NULL;
+  if (qemu && strcmp(qemu, "system") != 0) {
+    if (host_qemu_load(h, l, qemu, err, errlen) < 0)
+      return -1;
+  } else {
+    snprintf(h->qemu.source, sizeof(h->qemu.source), "system");
+    for (int a = 0; a < VM_ARCH__N; a++)
+      find_binary(binary_names[a], h->binary[a], sizeof(h->binary[a]));
+    find_binary("qemu-img", h->qemu_img, sizeof(h->qemu_img));
   }
-  find_binary("qemu-img", h->qemu_img, sizeof(h->qemu_img));
+  for (int a = 0; a < VM_ARCH__N; a++)
+    h->facts.qemu_binary[a] = h->binary[a][0] ? h->binary[a] : NULL;
   const char *fw = getenv("QHM_AAVMF_DIR");
   snprintf(h->aavmf_code, sizeof(h->aavmf_code), "%s/AAVMF_CODE.fd", fw && *fw ? fw : "/usr/share/AAVMF");
   snprintf(h->aavmf_vars, sizeof(h->aavmf_vars), "%s/AAVMF_VARS.fd", fw && *fw ? fw : "/usr/share/AAVMF");
@@ -311,6 +317,10 @@ void host_probe(struct host *h, struct launcher *l) {
   for (int a = 0; a < VM_ARCH__N; a++)
     log_info("host: %s guests: %s, accelerator %s", vm_arch_name(a),
              h->binary[a][0] ? h->binary[a] : "no binary", host_accel_name(h, a));
+  if (strcmp(h->qemu.source, "built") == 0)
+    log_info("host: QEMU %s built by qemu-build/ (%s, %s)", h->qemu.version, h->qemu.variant,
+             h->qemu.manifest);
+  return 0;
 }
 
 uint64_t host_max_vm_memory_mib(const struct host *h) {
@@ -342,16 +352,23 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
       json_object_set_new(o, "uefi", json_boolean(h->ovmf_dir[0] != 0));
     json_object_set_new(arches, vm_arch_name(a), o);
   }
-  return json_pack("{s:s, s:o, s:{s:b, s:s}, s:s, s:i, s:I, s:I, s:I, s:s, s:{s:I, s:i, s:I, s:I, s:i, s:i, "
-                   "s:i, s:i, s:i}, s:{s:b, s:o}}",
-                   "version", QHM_VERSION, "arches", arches, "kvm", "usable", h->kvm_usable, "reason",
-                   h->kvm_reason, "host_arch", h->host_arch, "cpus", (int)h->cpus, "memory_mib",
-                   (json_int_t)h->memory_mib, "memory_available_mib", (json_int_t)host_mem_available_mib(),
-                   "disk_free_mib", (json_int_t)host_disk_free_mib(data_dir), "data_dir", data_dir, "limits",
-                   "max_memory_mib", (json_int_t)host_max_vm_memory_mib(h), "max_cpus", (int)h->cpus,
-                   "commit_limit_mib", (json_int_t)host_commit_limit_mib(h), "committed_mib",
-                   (json_int_t)committed_mib, "disk_reserve_mib", HOST_DISK_RESERVE_MIB, "max_body_bytes",
-                   1 << 20, "name_max_bytes", VM_NAME_MAX, "max_disks", VM_MAX_DISKS, "max_disk_gib", 65536,
-                   "tpm", "available", h->swtpm[0] != 0, "binary",
-                   h->swtpm[0] ? json_string(h->swtpm) : json_null());
+  json_t *qemu = json_pack("{s:s, s:s?, s:s?, s:s?}", "source", h->qemu.source, "variant",
+                           h->qemu.variant[0] ? h->qemu.variant : NULL, "version",
+                           h->qemu.version[0] ? h->qemu.version : NULL, "manifest",
+                           h->qemu.manifest[0] ? h->qemu.manifest : NULL);
+  json_object_set_new(qemu, "qemu_img", h->qemu_img[0] ? json_string(h->qemu_img) : json_null());
+  json_t *out = json_pack(
+      "{s:s, s:o, s:{s:b, s:s}, s:s, s:i, s:I, s:I, s:I, s:s, s:{s:I, s:i, s:I, s:I, s:i, s:i, "
+      "s:i, s:i, s:i}, s:{s:b, s:o}}",
+      "version", QHM_VERSION, "arches", arches, "kvm", "usable", h->kvm_usable, "reason", h->kvm_reason,
+      "host_arch", h->host_arch, "cpus", (int)h->cpus, "memory_mib", (json_int_t)h->memory_mib,
+      "memory_available_mib", (json_int_t)host_mem_available_mib(), "disk_free_mib",
+      (json_int_t)host_disk_free_mib(data_dir), "data_dir", data_dir, "limits", "max_memory_mib",
+      (json_int_t)host_max_vm_memory_mib(h), "max_cpus", (int)h->cpus, "commit_limit_mib",
+      (json_int_t)host_commit_limit_mib(h), "committed_mib", (json_int_t)committed_mib, "disk_reserve_mib",
+      HOST_DISK_RESERVE_MIB, "max_body_bytes", 1 << 20, "name_max_bytes", VM_NAME_MAX, "max_disks",
+      VM_MAX_DISKS, "max_disk_gib", 65536, "tpm", "available", h->swtpm[0] != 0, "binary",
+      h->swtpm[0] ? json_string(h->swtpm) : json_null());
+  json_object_set_new(out, "qemu", qemu);
+  return out;
 }

@@ -16,7 +16,20 @@
 
 #define HOST_DISK_RESERVE_MIB 1024
 
+#define HOST_MAX_DATA_DIRS 8
+
+/* Which QEMU the daemon drives: Debian's (system) or one qemu-build/ made (its manifest.json). */
+struct host_qemu {
+  char source[16];  /* "system" or "built" */
+  char variant[8];  /* built: "tcg" or "tci"; "" for system */
+  char version[32]; /* built: the manifest's; "" for system (QEMU says it) */
+  char manifest[512];
+};
+
 struct host {
+  struct host_qemu qemu;
+  char data_dirs[HOST_MAX_DATA_DIRS][512];
+  const char *data_dir_ptrs[HOST_MAX_DATA_DIRS + 1];
   char binary[VM_ARCH__N][256]; /* "" when not found */
   char qemu_img[256];
   char aavmf_code[256];
@@ -33,8 +46,14 @@ struct host {
 
 /* QHM_QEMU_DIR (env) may name the directory of the qemu-system-* binaries. */
 struct launcher;
-/* The KVM probe runs QEMU through L (launch.h). */
-void host_probe(struct host *h, struct launcher *l);
+/* QEMU: NULL or "system" (Debian's), "built" or "built:tcg" / "built:tci" (the newest build in
+ * /var/cache/qemu-hmos/qemu-build/), or a qemu-build manifest.json's path. Binaries and data
+ * directories from it; with a build, its programs mapped to their library entries in L (the child
+ * launcher). The KVM probe runs QEMU through L (launch.h). -1 with ERR when QEMU names no build. */
+int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, size_t errlen);
+/* host_qemu.c: a qemu-build manifest (QEMU as in host_probe, not "system") into H: binaries,
+ * qemu-img, -L directories, version; its library entries mapped in L. -1 with ERR. */
+int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *err, size_t errlen);
 uint64_t host_mem_available_mib(void);
 /* Free MiB on the filesystem holding PATH, or 0 when statvfs fails. */
 uint64_t host_disk_free_mib(const char *path);

@@ -210,6 +210,10 @@ static void arg_identity(struct build_ctx *x) {
   argf(b, "guest=%s,debug-threads=on", esc(b, c->name));
   arg(b, "-uuid");
   arg(b, c->uuid);
+  for (const char *const *d = x->h->data_dirs; d && *d; d++) {
+    arg(b, "-L");
+    arg(b, *d);
+  }
   arg(b, "-no-user-config");
   arg(b, "-nodefaults");
   arg(b, "-msg");

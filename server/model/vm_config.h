@@ -134,6 +134,9 @@ struct vm_host {
   /* Shared folders at or under one of these directories (NULL-terminated; NULL = none) keep the
    * host's owners and modes (virtio-9p security_model=none); others are mapped-xattr. */
   const char *const *share_passthrough;
+  /* QEMU's data directories (-L, in order; NULL-terminated; NULL = its own default): a QEMU built
+   * by qemu-build/ finds its option ROMs and keymaps, SeaBIOS and iPXE through them. */
+  const char *const *data_dirs;
 };
 
 /* Where one VM's files live: DIR/vms/ID and its run/ and logs/ children. */

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * host_qemu: a QEMU that qemu-build/ made, read from its manifest.json: the
+ * system emulators and qemu-img as programs (the exec launcher) and as library
+ * entries (launch_map, for the child launcher), the -L data directories, the
+ * version. "built" picks the newest build in the cache.
+ */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "launch.h"
+#include "util.h"
+
+#define BUILD_CACHE "/var/cache/qemu-hmos/qemu-build"
+
+/* The newest DIR/HASH/manifest.json into OUT; -1 when there is none. */
+static int newest_manifest(char *out, size_t outlen) {
+  DIR *d = opendir(BUILD_CACHE);
+  if (!d)
+    return -1;
+  struct dirent *e;
+  time_t best = 0;
+  char path[1024];
+  struct stat st;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.' ||
+        fmt_path(path, sizeof(path), "%s/%s/manifest.json", BUILD_CACHE, e->d_name) < 0 ||
+        stat(path, &st) < 0 || st.st_mtime < best)
+      continue;
+    best = st.st_mtime;
+    snprintf(out, outlen, "%s", path);
+  }
+  closedir(d);
+  return best ? 0 : -1;
+}
+
+/* The string at KEYS (NULL-terminated) below ROOT, or NULL. */
+static const char *str_at(json_t *root, const char *const *keys) {
+  for (; *keys && root; keys++)
+    root = json_object_get(root, *keys);
+  return json_string_value(root);
+}
+
+/* Copy PATH into OUT when it is an existing file; -1 with ERR naming WHAT. */
+static int take_file(const char *path, char *out, size_t outlen, const char *what, char *err, size_t errlen) {
+  if (!path || access(path, R_OK) < 0 || strlen(path) >= outlen) {
+    snprintf(err, errlen, "the QEMU build has no usable %s (%s)", what, path ? path : "not in its manifest");
+    return -1;
+  }
+  snprintf(out, outlen, "%s", path);
+  return 0;
+}
+
+/* Map PROGRAM to LIBRARY:ENTRY in L (when the library exists). */
+static void map_entry(struct launcher *l, const char *program, const char *library, const char *entry) {
+  if (!program || !library || !entry || access(library, R_OK) < 0)
+    return;
+  char *e = xasprintf("%s:%s", library, entry);
+  launch_map(l, program, e);
+  free(e);
+}
+
+int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *err, size_t errlen) {
+  const char *variant = "tcg";
+  char manifest[512] = "";
+  if (strncmp(qemu, "built", 5) == 0 && (!qemu[5] || qemu[5] == ':')) {
+    if (qemu[5] == ':')
+      variant = qemu + 6;
+    if (newest_manifest(manifest, sizeof(manifest)) < 0) {
+      snprintf(err, errlen, "--qemu %s: no QEMU build in %s (run `make qemu`)", qemu, BUILD_CACHE);
+      return -1;
+    }
+  } else {
+    snprintf(manifest, sizeof(manifest), "%s", qemu);
+  }
+  if (strcmp(variant, "tcg") != 0 && strcmp(variant, "tci") != 0) {
+    snprintf(err, errlen, "--qemu %s: the variant is tcg or tci", qemu);
+    return -1;
+  }
+  json_error_t je;
+  json_t *m = json_load_file(manifest, 0, &je);
+  if (!m) {
+    snprintf(err, errlen, "--qemu %s: %s: %s", qemu, manifest, je.text);
+    return -1;
+  }
+  int rc = -1;
+  const char *entry = str_at(m, (const char *[]){"variants", variant, "entry", NULL});
+  for (int a = 0; a < VM_ARCH__N; a++) {
+    const char *name = vm_arch_name((vm_arch)a);
+    const char *exe = str_at(m, (const char *[]){"variants", variant, "executables", name, NULL});
+    const char *lib = str_at(m, (const char *[]){"variants", variant, "libraries", name, NULL});
+    if (take_file(exe, h->binary[a], sizeof(h->binary[a]), name, err, errlen) < 0)
+      goto out;
+    map_entry(l, h->binary[a], lib, entry);
+  }
+  if (take_file(str_at(m, (const char *[]){"qemu_img", "executable", NULL}), h->qemu_img, sizeof(h->qemu_img),
+                "qemu-img", err, errlen) < 0)
+    goto out;
+  map_entry(l, h->qemu_img, str_at(m, (const char *[]){"qemu_img", "library", NULL}),
+            str_at(m, (const char *[]){"qemu_img", "entry", NULL}));
+  size_t i, n = json_array_size(json_object_get(m, "L"));
+  for (i = 0; i < n && i < HOST_MAX_DATA_DIRS; i++) {
+    snprintf(h->data_dirs[i], sizeof(h->data_dirs[i]), "%s",
+             json_string_value(json_array_get(json_object_get(m, "L"), i)) ?: "");
+    h->data_dir_ptrs[i] = h->data_dirs[i];
+  }
+  h->data_dir_ptrs[i] = NULL;
+  h->facts.data_dirs = i ? h->data_dir_ptrs : NULL;
+  snprintf(h->qemu.source, sizeof(h->qemu.source), "built");
+  snprintf(h->qemu.variant, sizeof(h->qemu.variant), "%s", variant);
+  snprintf(h->qemu.version, sizeof(h->qemu.version), "%s",
+           str_at(m, (const char *[]){"qemu_version", NULL}) ?: "");
+  snprintf(h->qemu.manifest, sizeof(h->qemu.manifest), "%s", manifest);
+  rc = 0;
+out:
+  json_decref(m);
+  return rc;
+}
