@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""QEMU 10 built as shared libraries by qemu-build/build.sh (`make qemu`), loaded the way the
+HarmonyOS child process will load them: qemu-build/qhm-qemu-load dlopen()s a library and calls its
+qhm_qemu_main / qhm_qemu_img_main. Skipped when the build's cache directory is missing (the build
+takes ~half an hour on two cores; make check does not start it).
+
+For each of the JIT (tcg) and interpreter (tci) variants: memtest86+ (x86_64, i386) and GRUB's rescue
+CD reach their first screen, QMP answers query-version 10.0.x and takes a screendump, `quit` ends
+QEMU with status 0; the aarch64 library boots AAVMF to its first frame; libqemu-img.so creates and
+checks a qcow2. Lines starting `measure:` give the seconds to the first screen (TCG vs TCI)."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+from harness import (GRUB_RESCUE_ISO, MEMTEST_IA32_ISO, MEMTEST_ISO, QCOW2_MAGIC, BareQemu, frame_verdict,
+                     shows_grub_menu, shows_memtest, work_dir)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD_SH = os.path.join(REPO, 'qemu-build', 'build.sh')
+LOADER_C = os.path.join(REPO, 'qemu-build', 'qhm-qemu-load.c')
+AAVMF = '/usr/share/AAVMF'
+
+
+def cache_dir():
+    return subprocess.run([BUILD_SH, '--print-dir'], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def measure(what, seconds):
+    print('measure: %s %.1f s' % (what, seconds), flush=True)
+
+
+class QemuBuildTest(unittest.TestCase):
+    manifest = None
+
+    @classmethod
+    def setUpClass(cls):
+        out = cache_dir()
+        path = os.path.join(out, 'manifest.json')
+        if not os.path.exists(path):
+            raise unittest.SkipTest('no QEMU build in %s (make qemu builds it)' % out)
+        with open(path) as f:
+            cls.manifest = json.load(f)
+        cls.loader = os.path.join(work_dir(), 'qhm-qemu-load')
+        subprocess.run(['cc', '-O2', '-Wall', '-Werror', '-o', cls.loader, LOADER_C, '-ldl'], check=True)
+
+    def lib(self, variant, arch):
+        return self.manifest['variants'][variant]['libraries'][arch]
+
+    def start(self, variant, arch, args):
+        largs = []
+        for d in self.manifest['L']:
+            largs += ['-L', d]
+        return BareQemu(self.loader, [self.lib(variant, arch)] + largs + ['-accel', 'tcg'] + args, work_dir(),
+                        cont=True)
+
+    def wait_screen(self, q, check, timeout, what):
+        """Seconds from now until a screendump passes CHECK (after frame_verdict's basic checks)."""
+        t0 = time.time()
+        why = 'no screen yet'
+        while time.time() - t0 < timeout:
+            if q.proc.poll() is not None:
+                self.fail('%s: QEMU exited with %s\n%s' % (what, q.proc.returncode, q.output()))
+            ok, why, img = frame_verdict(q.screendump())
+            if ok:
+                ok, why = check(img)
+                if ok:
+                    return time.time() - t0
+            time.sleep(0.25)
+        self.fail('%s: no expected screen after %d s: %s\n%s' % (what, timeout, why, q.output()))
+
+    def check_version_and_quit(self, q, what):
+        v = q.qmp.cmd('query-version')['return']['qemu']
+        self.assertEqual((v['major'], v['minor']), (10, 0), '%s: query-version %r' % (what, v))
+        self.assertEqual(q.qmp.cmd('quit'), {'return': {}})
+        rc = q.wait(20)
+        self.assertEqual(rc, 0, '%s: exit status %r after quit\n%s' % (what, rc, q.output()))
+
+    def boot(self, variant, arch, iso, check, timeout, what):
+        q = self.start(variant, arch, ['-M', 'pc', '-m', '128', '-device', 'VGA', '-cdrom', iso, '-boot', 'd'])
+        try:
+            t = self.wait_screen(q, check, timeout, what)
+            measure('%s %s %s first screen' % (variant, arch, what), t)
+            self.check_version_and_quit(q, what)
+        finally:
+            q.kill()
+
+    def test_libraries_export_only_the_entry(self):
+        for variant in ('tcg', 'tci'):
+            for arch, path in self.manifest['variants'][variant]['libraries'].items():
+                syms = subprocess.run(['nm', '-D', '--defined-only', path], check=True, capture_output=True,
+                                      text=True).stdout.split()
+                self.assertIn('qhm_qemu_main', syms, path)
+                self.assertNotIn('main', syms, path)
+        syms = subprocess.run(['nm', '-D', '--defined-only', self.manifest['qemu_img']['library']], check=True,
+                              capture_output=True, text=True).stdout.split()
+        self.assertIn('qhm_qemu_img_main', syms)
+
+    def test_tcg_x86_64_memtest(self):
+        self.boot('tcg', 'x86_64', MEMTEST_ISO, shows_memtest, 90, 'memtest86+')
+
+    def test_tcg_i386_memtest(self):
+        self.boot('tcg', 'i386', MEMTEST_IA32_ISO, shows_memtest, 90, 'memtest86+ ia32')
+
+    def test_tcg_x86_64_grub(self):
+        self.boot('tcg', 'x86_64', GRUB_RESCUE_ISO, shows_grub_menu, 90, 'GRUB menu')
+
+    def test_tci_x86_64_grub(self):
+        self.boot('tci', 'x86_64', GRUB_RESCUE_ISO, shows_grub_menu, 300, 'GRUB menu')
+
+    def test_tci_i386_memtest(self):
+        self.boot('tci', 'i386', MEMTEST_IA32_ISO, shows_memtest, 300, 'memtest86+ ia32')
+
+    def test_tcg_aarch64_aavmf_first_frame(self):
+        code = os.path.join(AAVMF, 'AAVMF_CODE.fd')
+        if not os.path.exists(code):
+            self.skipTest('no %s (qemu-efi-aarch64)' % code)
+        vars_copy = os.path.join(work_dir(), 'qemu-build-AAVMF_VARS-%d.fd' % os.getpid())
+        shutil.copyfile(os.path.join(AAVMF, 'AAVMF_VARS.fd'), vars_copy)
+        q = self.start('tcg', 'aarch64', [
+            '-M', 'virt', '-cpu', 'max', '-m', '256', '-device', 'ramfb',
+            '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=' + code,
+            '-drive', 'if=pflash,format=raw,unit=1,file=' + vars_copy])
+        try:
+            t = self.wait_screen(q, lambda img: (True, ''), 120, 'AAVMF')
+            measure('tcg aarch64 AAVMF first frame', t)
+            self.check_version_and_quit(q, 'AAVMF')
+        finally:
+            q.kill()
+            os.unlink(vars_copy)
+
+    def test_qemu_img_creates_and_checks_qcow2(self):
+        img = os.path.join(work_dir(), 'qemu-build-%d.qcow2' % os.getpid())
+        lib = self.manifest['qemu_img']['library']
+        try:
+            r = subprocess.run([self.loader, lib, 'create', '-f', 'qcow2', img, '64M'], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(img, 'rb') as f:
+                self.assertEqual(f.read(4), QCOW2_MAGIC)
+            r = subprocess.run([self.loader, lib, 'check', img], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn('No errors were found', r.stdout)
+            r = subprocess.run([self.loader, lib, 'info', '--output=json', img], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            info = json.loads(r.stdout)
+            self.assertEqual((info['format'], info['virtual-size']), ('qcow2', 64 << 20))
+            r = subprocess.run([self.loader, lib, '--version'], capture_output=True, text=True)
+            self.assertIn('version 10.0.', r.stdout)
+        finally:
+            if os.path.exists(img):
+                os.unlink(img)
+
+
+if __name__ == '__main__':
+    unittest.main()
