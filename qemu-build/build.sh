@@ -24,7 +24,7 @@ MESON_DEB=1.7.0-1
 TARGETS=x86_64-softmmu,i386-softmmu,aarch64-softmmu
 # Only what the product uses; everything else off (--without-default-features).
 FEATURES="--enable-system --enable-tcg --enable-kvm --enable-fdt=system --enable-pixman
-  --enable-slirp --enable-vnc --enable-vnc-jpeg --enable-png --enable-gnutls --enable-zstd
+  --enable-spice-protocol --enable-slirp --enable-vnc --enable-vnc-jpeg --enable-png --enable-gnutls --enable-zstd
   --enable-seccomp --enable-tpm --enable-attr --enable-virtfs --enable-vhost-user
   --enable-vhost-kernel --enable-vhost-net --enable-malloc-trim
   --enable-alsa --enable-pa --audio-drv-list=pa,alsa"
@@ -100,10 +100,12 @@ if [ ! -d "$MESON_DIR/usr/lib/python3/dist-packages/mesonbuild" ]; then
 fi
 export PYTHONPATH="$MESON_DIR/usr/lib/python3/dist-packages${PYTHONPATH:+:$PYTHONPATH}"
 # ccache (in the cache dir): both variants share most objects, and a changed patch rebuilds little.
+# CCACHE_BASEDIR: the compile lines hold absolute paths into $B, which differs with each hash.
 export CCACHE_DIR="${CCACHE_DIR:-$WORK/ccache}"
 
 # ---- the source with Debian's patch series, then ours -----------------------------------
 B=$WORK/$hash
+export CCACHE_BASEDIR="$B"
 rm -rf "$B"
 mkdir -p "$B"
 say "unpacking $dsc (Debian's patch series applied) into $B/src"

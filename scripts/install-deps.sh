@@ -16,7 +16,8 @@ fuzz="clang libclang-rt-14-dev"
 # comes from the run set's packages (seabios, ovmf, qemu-efi-aarch64, ipxe-qemu).
 qemu="gcc libc6-dev ninja-build pkg-config python3 python3-venv dpkg-dev xz-utils
       libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev libseccomp-dev libzstd-dev libpng-dev
-      libjpeg62-turbo-dev libgnutls28-dev libasound2-dev libpulse-dev gcc-multilib ccache
+      libjpeg62-turbo-dev libgnutls28-dev libasound2-dev libpulse-dev libspice-protocol-dev
+      gcc-multilib ccache
       seabios ipxe-qemu ovmf qemu-efi-aarch64"
 
 want=""

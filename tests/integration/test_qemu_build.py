@@ -9,8 +9,10 @@ CD reach their first screen, QMP answers query-version 10.0.x and takes a screen
 QEMU with status 0; the aarch64 library boots AAVMF to its first frame; libqemu-img.so creates and
 checks a qcow2. Lines starting `measure:` give the seconds to the first screen (TCG vs TCI)."""
 
+import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -106,6 +108,35 @@ class QemuBuildTest(unittest.TestCase):
         syms = subprocess.run(['nm', '-D', '--defined-only', self.manifest['qemu_img']['library']], check=True,
                               capture_output=True, text=True).stdout.split()
         self.assertIn('qhm_qemu_img_main', syms)
+
+    def help_names(self, lib, option):
+        """The names QEMU lists for `OPTION help` (-device: the quoted driver names)."""
+        r = subprocess.run([self.loader, lib, option, 'help'], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, '%s %s help: %s' % (lib, option, r.stderr))
+        if option == '-device':
+            return set(re.findall(r'^name "([^"]+)"', r.stdout, re.M))
+        return set(line.split()[0] for line in r.stdout.splitlines() if line.strip() and not line.endswith(':'))
+
+    def test_builds_have_what_the_daemon_argv_uses(self):
+        """Every device, chardev/netdev/tpmdev backend, machine and accelerator in the daemon's golden
+        command lines (tests/cmdline/*.args) exists in both variants of the library for that arch."""
+        want = {}
+        for fn in sorted(glob.glob(os.path.join(REPO, 'tests', 'cmdline', '*.args'))):
+            with open(fn) as f:
+                argv = f.read().split('\n')
+            arch = os.path.basename(argv[0]).replace('qemu-system-', '')
+            for opt, val in zip(argv[1:], argv[2:]):
+                if opt in ('-device', '-chardev', '-netdev', '-tpmdev', '-machine', '-accel'):
+                    want.setdefault(arch, {}).setdefault(opt, {})[val.split(',')[0]] = os.path.basename(fn)
+        self.assertEqual(sorted(want), ['aarch64', 'i386', 'x86_64'])
+        for variant in ('tcg', 'tci'):
+            for arch, opts in want.items():
+                lib = self.lib(variant, arch)
+                for opt, names in opts.items():
+                    have = self.help_names(lib, opt)
+                    missing = {n: g for n, g in names.items() if n not in have}
+                    self.assertEqual(missing, {}, '%s %s: %s missing (used by those golden files)'
+                                     % (variant, arch, opt))
 
     def test_tcg_x86_64_memtest(self):
         self.boot('tcg', 'x86_64', MEMTEST_ISO, shows_memtest, 90, 'memtest86+')
