@@ -104,28 +104,42 @@ export PYTHONPATH="$MESON_DIR/usr/lib/python3/dist-packages${PYTHONPATH:+:$PYTHO
 export CCACHE_DIR="${CCACHE_DIR:-$WORK/ccache}"
 
 # ---- the source with Debian's patch series, then ours -----------------------------------
+# An interrupted build of the same hash resumes: $B/.unpacked and build-*/.configured mark the steps done.
 B=$WORK/$hash
 export CCACHE_BASEDIR="$B"
-rm -rf "$B"
-mkdir -p "$B"
-say "unpacking $dsc (Debian's patch series applied) into $B/src"
-dpkg-source --no-check -x "$DL/$dsc" "$B/src" >"$B/dpkg-source.log"
-for p in "$HERE"/patches/*.patch; do
-  say "applying $(basename "$p")"
-  patch -d "$B/src" -p1 --forward --batch --quiet <"$p"
-done
+if [ ! -f "$B/.unpacked" ]; then
+  rm -rf "$B"
+  mkdir -p "$B"
+  say "unpacking $dsc (Debian's patch series applied) into $B/src"
+  dpkg-source --no-check -x "$DL/$dsc" "$B/src" >"$B/dpkg-source.log"
+  for p in "$HERE"/patches/*.patch; do
+    say "applying $(basename "$p")"
+    patch -d "$B/src" -p1 --forward --batch --quiet <"$p"
+  done
+  touch "$B/.unpacked"
+fi
 
 # The version script a relinked library is linked with: only qhm_* is exported.
 printf '{\n  global: qhm_*;\n  local: *;\n};\n' >"$B/exports.map"
 
-# relink DIR PROGRAM LIB: QEMU's own link line for PROGRAM, made a shared library LIB.
+# relink DIR PROGRAM LIB: QEMU's own link line for PROGRAM, made a shared library LIB. Long link
+# lines live in a response file (ninja -d keeprsp kept it): LIB gets its own, edited.
 relink() {
   cmd=$(cd "$1" && ninja -t commands "$2" | tail -n 1)
+  shared="-shared -Wl,--version-script=$B/exports.map -o $3 "
   case "$cmd" in
-  *"-o $2 "*) ;;
+  *"@$2.rsp"*)
+    if [ ! -f "$1/$2.rsp" ]; then # linked before without keeprsp: link again
+      rm -f "$1/$2"
+      ninja -C "$1" -d keeprsp "$2" >/dev/null
+    fi
+    sed "s|-o $2 |$shared|" "$1/$2.rsp" >"$1/$3.rsp"
+    grep -q -- "-o $3 " "$1/$3.rsp" || { say "no '-o $2' in $1/$2.rsp" >&2; exit 1; }
+    cmd=$(printf '%s' "$cmd" | sed "s|@$2.rsp|@$3.rsp|")
+    ;;
+  *"-o $2 "*) cmd=$(printf '%s' "$cmd" | sed "s|-o $2 |$shared|") ;;
   *) say "cannot find the link line of $2: $cmd" >&2; exit 1 ;;
   esac
-  cmd=$(printf '%s' "$cmd" | sed "s|-o $2 |-shared -Wl,--version-script=$B/exports.map -o $3 |")
   (cd "$1" && sh -c "$cmd")
 }
 
@@ -135,16 +149,22 @@ times=""
 for v in tcg tci; do
   if [ "$v" = tcg ]; then opts=$TCG_OPTS; else opts=$TCI_OPTS; fi
   bdir=$B/build-$v
-  mkdir -p "$bdir"
-  say "configuring $v in $bdir"
-  # shellcheck disable=SC2086
-  (cd "$bdir" && ../src/configure --python=/usr/bin/python3 --ninja=ninja --cc="$CC_CMD" $COMMON $FEATURES $opts) \
-    >"$B/configure-$v.log" 2>&1 || { tail -30 "$B/configure-$v.log" >&2; exit 1; }
+  resumed=no
+  [ -f "$bdir/.configured" ] && resumed=yes
+  t0=$(date +%s)
+  if [ ! -f "$bdir/.configured" ]; then
+    rm -rf "$bdir"
+    mkdir -p "$bdir"
+    say "configuring $v in $bdir"
+    # shellcheck disable=SC2086
+    (cd "$bdir" && ../src/configure --python=/usr/bin/python3 --ninja=ninja --cc="$CC_CMD" $COMMON $FEATURES $opts) \
+      >"$B/configure-$v.log" 2>&1 || { tail -30 "$B/configure-$v.log" >&2; exit 1; }
+    touch "$bdir/.configured"
+  fi
   progs=""
   for e in $EMULATORS; do progs="$progs qemu-system-$e"; done
   [ "$v" = tcg ] && progs="$progs qemu-img"
   say "building $v:$progs (ninja -j$JOBS; log $B/ninja-$v.log)"
-  t0=$(date +%s)
   # keeprsp: the links' response files stay for the relink below.
   # shellcheck disable=SC2086
   ninja -C "$bdir" -j"$JOBS" -d keeprsp $progs >"$B/ninja-$v.log" 2>&1 ||
@@ -157,8 +177,8 @@ for v in tcg tci; do
     cp "$bdir/$lib" "$bdir/$p" "$dest/"
   done
   t1=$(date +%s)
-  times="$times $v=$((t1 - t0))"
-  say "$v built in $((t1 - t0)) s"
+  times="$times $v=$((t1 - t0)):$resumed"
+  say "$v built in $((t1 - t0)) s$([ $resumed = no ] || echo ' (resumed: only what was left)')"
 done
 
 # ---- data files the built QEMU needs next to Debian's firmware --------------------------
@@ -180,7 +200,7 @@ done
 python3 - "$OUT.tmp" "$OUT" "$QEMU_DEB" "$upstream" "$hash" "$times" "$EMULATORS" <<'EOF'
 import json, os, sys
 tmp, out, deb, upstream, h, times, emus = sys.argv[1:8]
-secs = dict(t.split("=") for t in times.split())
+secs = {v: t.split(":") for v, t in (x.split("=") for x in times.split())}
 def files(d):
     return sorted(os.listdir(os.path.join(tmp, d)))
 ldirs = [os.path.join(out, "share", "qemu")]
@@ -190,7 +210,9 @@ for d in ("/usr/share/seabios", "/usr/lib/ipxe/qemu", "/usr/share/qemu"):
 variants = {}
 for v in ("tcg", "tci"):
     variants[v] = {
-        "build_seconds": int(secs[v]),
+        # configure + ninja + relink, wall clock; a resumed build only counts what was left
+        "build_seconds": int(secs[v][0]),
+        "resumed": secs[v][1] == "yes",
         "libraries": {e: os.path.join(out, v, "libqemu-system-%s.so" % e) for e in emus.split()},
         "executables": {e: os.path.join(out, v, "qemu-system-%s" % e) for e in emus.split()},
         "entry": "qhm_qemu_main",

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -137,6 +138,91 @@ class QemuBuildTest(unittest.TestCase):
                     missing = {n: g for n, g in names.items() if n not in have}
                     self.assertEqual(missing, {}, '%s %s: %s missing (used by those golden files)'
                                      % (variant, arch, opt))
+
+    # Golden command lines that need no more than files the test can make: not KVM (no /dev/kvm
+    # here), swtpm, a kernel, host folders or fixed host ports.
+    GOLDEN_SKIP = ('-accel\nkvm', '-tpmdev', '-kernel', '-fsdev', 'hostfwd=')
+
+    def test_daemon_golden_argv_starts(self):
+        """The daemon's golden command lines (tests/cmdline/*.args), with their data-dir paths moved
+        into a temporary dir (disks and efivars.qcow2 made with libqemu-img.so) and the QMP listener
+        as fd 3 as the daemon passes it, start the JIT library of their arch: QMP answers and the VM
+        runs."""
+        import socket
+        ran = []
+        for fn in sorted(glob.glob(os.path.join(REPO, 'tests', 'cmdline', '*.args'))):
+            with open(fn) as f:
+                text = f.read()
+            if any(k in text for k in self.GOLDEN_SKIP):
+                continue
+            tmp = tempfile.mkdtemp(prefix='qhm', dir='/tmp')
+            try:
+                argv = text.replace('/var/lib/qemu-hmos/vms/', tmp + '/').split('\n')
+                arch = os.path.basename(argv[0]).replace('qemu-system-', '')
+                for a in argv:
+                    for m in re.finditer(r'(?:^|,)file=(%s/[^,]+)' % re.escape(tmp), a):
+                        path = m.group(1)
+                        os.makedirs(os.path.dirname(path), exist_ok=True)
+                        if os.path.basename(path) == 'efivars.qcow2':
+                            code = re.search(r'file=(/usr/share/[^,]+_CODE[^,]*\.fd)', text).group(1)
+                            src = code.replace('_CODE', '_VARS')
+                            src = src.replace('.ms.fd', '.fd') if not os.path.exists(src) else src
+                            cmd = ['convert', '-f', 'raw', '-O', 'qcow2', src, path]
+                        else:
+                            cmd = ['create', '-f', 'qcow2', path, '64M']
+                        r = subprocess.run([self.loader, self.manifest['qemu_img']['library']] + cmd,
+                                           capture_output=True, text=True)
+                        self.assertEqual(r.returncode, 0, r.stderr)
+                for a in argv:
+                    for m in re.finditer(r'(%s/[0-9a-f]+)/run/' % re.escape(tmp), a):
+                        os.makedirs(m.group(1) + '/run', exist_ok=True)
+                lsock = socket.socket(socket.AF_UNIX)
+                qmp_path = os.path.join(tmp, 'qmp.sock')
+                lsock.bind(qmp_path)
+                lsock.listen(1)
+                lfd = lsock.fileno()
+                largs = []
+                for d in self.manifest['L']:
+                    largs += ['-L', d]
+                log = open(os.path.join(tmp, 'qemu.log'), 'w+')
+                proc = subprocess.Popen([self.loader, self.lib('tcg', arch)] + largs + [a for a in argv[1:] if a],
+                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        pass_fds=(3,) if lfd == 3 else (3, lfd),
+                                        preexec_fn=None if lfd == 3 else (lambda: os.dup2(lfd, 3)))
+                try:
+                    c = socket.socket(socket.AF_UNIX)
+                    c.settimeout(20)
+                    c.connect(qmp_path)
+                    f = c.makefile('rw')
+                    greeting = json.loads(f.readline())
+                    self.assertEqual(greeting['QMP']['version']['qemu']['major'], 10)
+                    for cmd in ('qmp_capabilities', 'query-status'):
+                        f.write(json.dumps({'execute': cmd}) + '\n')
+                        f.flush()
+                        while True:
+                            r = json.loads(f.readline())
+                            if 'event' not in r:
+                                break
+                    log.seek(0)
+                    self.assertEqual(r.get('return', {}).get('status'), 'running',
+                                     '%s: %r\n%s' % (os.path.basename(fn), r, log.read()))
+                    f.write(json.dumps({'execute': 'quit'}) + '\n')
+                    f.flush()
+                    self.assertEqual(proc.wait(20), 0)
+                    log.seek(0)
+                    out = log.read()
+                    self.assertNotIn('deprecated', out.lower(), '%s: %s' % (os.path.basename(fn), out))
+                    ran.append(os.path.basename(fn))
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait()
+                    lsock.close()
+                    log.close()
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        print('measure: golden argv started with QEMU 10: %d (%s)' % (len(ran), ' '.join(ran)), flush=True)
+        self.assertGreaterEqual(len(ran), 15)
 
     def test_tcg_x86_64_memtest(self):
         self.boot('tcg', 'x86_64', MEMTEST_ISO, shows_memtest, 90, 'memtest86+')
