@@ -4,10 +4,13 @@ HarmonyOS child process will load them: qemu-build/qhm-qemu-load dlopen()s a lib
 qhm_qemu_main / qhm_qemu_img_main. Skipped when the build's cache directory is missing (the build
 takes ~half an hour on two cores; make check does not start it).
 
-For each of the JIT (tcg) and interpreter (tci) variants: memtest86+ (x86_64, i386) and GRUB's rescue
-CD reach their first screen, QMP answers query-version 10.0.x and takes a screendump, `quit` ends
-QEMU with status 0; the aarch64 library boots AAVMF to its first frame; libqemu-img.so creates and
-checks a qcow2. Lines starting `measure:` give the seconds to the first screen (TCG vs TCI)."""
+JIT (tcg): memtest86+ on x86_64 and i386, GRUB's rescue CD menu on x86_64; interpreter (tci): the
+GRUB menu on x86_64, memtest86+ on i386; both: AAVMF's first frame on aarch64. Each time QMP answers
+query-version 10.0.x and takes the screendumps, and `quit` ends QEMU with status 0. Also: only qhm_*
+is exported; every device/backend/machine of the daemon's golden command lines exists in each library,
+and those golden command lines (paths moved to a temporary dir, QMP listener as fd 3) start;
+libqemu-img.so creates, checks and describes a qcow2. Lines starting `measure:` give the seconds to
+the first screen (TCG vs TCI)."""
 
 import glob
 import json
