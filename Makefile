@@ -5,7 +5,7 @@ BUILD ?= build
 PORT ?= 8006
 BIND ?= 127.0.0.1
 
-.PHONY: all deps build webui run check bench fuzz format clean
+.PHONY: all deps build webui run check bench fuzz format clean qemu
 
 all: build
 
@@ -47,6 +47,12 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+# QEMU 10 as shared libraries (JIT and TCI variants, libqemu-img.so) for the HarmonyOS child
+# process, cached in /var/cache/qemu-hmos/qemu-build/<hash>/; see qemu-build/README.md. make check
+# runs tests/integration/test_qemu_build.py against it when it exists.
+qemu:
+	@qemu-build/build.sh
 
 FUZZ_SECONDS ?= 30
 # Every fuzz target on its committed corpus (which it never changes), FUZZ_SECONDS each; make

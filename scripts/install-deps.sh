@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Install the Debian 12 packages qemu-hmos needs, only those missing.
-# Usage: scripts/install-deps.sh [build|run|test|bench]...
+# Usage: scripts/install-deps.sh [build|run|test|bench|fuzz|qemu]...
 set -eu
 
 build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libjansson-dev libsqlite3-dev
@@ -14,6 +14,13 @@ test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core
 # whose services would start and claim /run/libvirt on the machine.
 bench="wrk nginx websockify aria2 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 fuzz="clang libclang-rt-14-dev"
+# Building QEMU 10 from Debian 13's source as shared libraries (qemu-build/build.sh); its firmware
+# comes from the run set's packages (seabios, ovmf, qemu-efi-aarch64, ipxe-qemu).
+qemu="gcc libc6-dev ninja-build pkg-config python3 python3-venv dpkg-dev xz-utils
+      libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev libseccomp-dev libzstd-dev libpng-dev
+      libjpeg62-turbo-dev libgnutls28-dev libasound2-dev libpulse-dev libspice-protocol-dev
+      gcc-multilib ccache
+      seabios ipxe-qemu ovmf qemu-efi-aarch64"
 
 want=""
 for set in "$@"; do
@@ -23,6 +30,7 @@ for set in "$@"; do
   test) want="$want $build $run $test" ;;
   bench) want="$want $build $run $test $bench" ;;
   fuzz) want="$want $build $fuzz" ;;
+  qemu) want="$want $qemu" ;;
   *) echo "install-deps: unknown set '$set'" >&2; exit 2 ;;
   esac
 done

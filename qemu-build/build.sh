@@ -1,0 +1,244 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Build QEMU 10 from Debian 13's source package as shared libraries for qemu-hmos:
+# libqemu-system-{x86_64,i386,aarch64}.so in two variants (tcg: the JIT; tci: the TCG
+# interpreter, for hosts that grant no executable memory) and libqemu-img.so, each with an
+# exported entry (qhm_qemu_main / qhm_qemu_img_main, patches/0001). The result is cached in
+# $QHM_QEMU_CACHE/<hash>/ (default /var/cache/qemu-hmos/qemu-build), hash = sha256 of the source
+# version, our patches and the options below; with the same inputs a second run only prints the
+# path. Debian 13's source and meson come through a private apt directory under the cache; the
+# machine's /etc/apt is never changed. Needs root (or sudo) for the Debian 12 build dependencies.
+# Usage: qemu-build/build.sh [--print-dir]   (--print-dir: print the would-be path, build nothing)
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+CACHE=${QHM_QEMU_CACHE:-/var/cache/qemu-hmos/qemu-build}
+JOBS=${JOBS:-2}
+
+# ---- the inputs (all of them go into the hash) -------------------------------------------
+SUITE=trixie
+MIRROR=http://deb.debian.org/debian
+QEMU_DEB=1:10.0.13+ds-0+deb13u1
+MESON_DEB=1.7.0-1
+TARGETS=x86_64-softmmu,i386-softmmu,aarch64-softmmu
+# Only what the product uses; everything else off (--without-default-features).
+FEATURES="--enable-system --enable-tcg --enable-kvm --enable-fdt=system --enable-pixman
+  --enable-spice-protocol --enable-slirp --enable-vnc --enable-vnc-jpeg --enable-png --enable-gnutls --enable-zstd
+  --enable-seccomp --enable-tpm --enable-attr --enable-virtfs --enable-vhost-user
+  --enable-vhost-kernel --enable-vhost-net --enable-malloc-trim
+  --enable-alsa --enable-pa --audio-drv-list=pa,alsa"
+CC_CMD="ccache cc"
+COMMON="--without-default-features --target-list=$TARGETS --prefix=/usr
+  --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+  --disable-docs --disable-install-blobs --disable-debug-info --disable-werror
+  --extra-cflags=-fPIC --disable-pie"
+# variant: extra configure options (tools, i.e. qemu-img, only once)
+TCG_OPTS="--enable-tools"
+TCI_OPTS="--enable-tcg-interpreter --disable-tools"
+EMULATORS="x86_64 i386 aarch64"
+# Bump when the steps below change what they produce.
+RECIPE=2
+# ------------------------------------------------------------------------------------------
+
+hash=$(
+  {
+    printf '%s\n' "recipe=$RECIPE" "suite=$SUITE" "qemu=$QEMU_DEB" "meson=$MESON_DEB" \
+      "cc=$CC_CMD" "common=$COMMON" "features=$FEATURES" "tcg=$TCG_OPTS" "tci=$TCI_OPTS" "emulators=$EMULATORS"
+    for p in "$HERE"/patches/*.patch; do
+      printf 'patch %s\n' "$(basename "$p")"
+      cat "$p"
+    done
+  } | sha256sum | cut -c1-16
+)
+OUT=$CACHE/$hash
+if [ "${1:-}" = "--print-dir" ]; then
+  echo "$OUT"
+  exit 0
+fi
+if [ -f "$OUT/manifest.json" ]; then
+  echo "qemu-build: up to date: $OUT"
+  exit 0
+fi
+
+say() { echo "qemu-build: $*"; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+"$ROOT/scripts/install-deps.sh" qemu
+mkdir -p "$CACHE" 2>/dev/null || $SUDO mkdir -p "$CACHE"
+[ -w "$CACHE" ] || $SUDO chown "$(id -u):$(id -g)" "$CACHE"
+
+# ---- Debian 13's source and meson through a private apt directory ------------------------
+WORK=$CACHE/.work
+APT=$WORK/apt
+DL=$WORK/dl
+mkdir -p "$APT/sources.list.d" "$APT/preferences.d" "$APT/lists/partial" "$APT/cache/archives/partial" "$DL"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+cat >"$APT/sources.list" <<EOF
+deb [signed-by=$KEYRING] $MIRROR $SUITE main
+deb-src [signed-by=$KEYRING] $MIRROR $SUITE main
+EOF
+aptp() {
+  "$@" -o Dir::Etc::SourceList="$APT/sources.list" -o Dir::Etc::SourceParts="$APT/sources.list.d" \
+    -o Dir::Etc::PreferencesParts="$APT/preferences.d" -o Dir::State::Lists="$APT/lists" \
+    -o Dir::Cache="$APT/cache" -o APT::Sandbox::User=root
+}
+upstream=${QEMU_DEB#*:}
+upstream=${upstream%-*}
+dsc=qemu_${QEMU_DEB#*:}.dsc
+mesondeb=meson_${MESON_DEB}_all.deb
+if [ ! -f "$DL/$dsc" ] || [ ! -f "$DL/$mesondeb" ]; then
+  say "fetching qemu $QEMU_DEB and meson $MESON_DEB from Debian $SUITE (private apt lists in $APT)"
+  aptp apt-get -qq update
+  (cd "$DL" && aptp apt-get -qq source --download-only "qemu=$QEMU_DEB" && aptp apt-get -qq download "meson=$MESON_DEB")
+fi
+MESON_DIR=$WORK/meson-$MESON_DEB
+if [ ! -d "$MESON_DIR/usr/lib/python3/dist-packages/mesonbuild" ]; then
+  rm -rf "$MESON_DIR"
+  dpkg-deb -x "$DL/$mesondeb" "$MESON_DIR"
+fi
+export PYTHONPATH="$MESON_DIR/usr/lib/python3/dist-packages${PYTHONPATH:+:$PYTHONPATH}"
+# ccache (in the cache dir): both variants share most objects, and a changed patch rebuilds little.
+# CCACHE_BASEDIR: the compile lines hold absolute paths into $B, which differs with each hash.
+export CCACHE_DIR="${CCACHE_DIR:-$WORK/ccache}"
+
+# ---- the source with Debian's patch series, then ours -----------------------------------
+# An interrupted build of the same hash resumes: $B/.unpacked and build-*/.configured mark the steps done.
+B=$WORK/$hash
+export CCACHE_BASEDIR="$B"
+if [ ! -f "$B/.unpacked" ]; then
+  rm -rf "$B"
+  mkdir -p "$B"
+  say "unpacking $dsc (Debian's patch series applied) into $B/src"
+  dpkg-source --no-check -x "$DL/$dsc" "$B/src" >"$B/dpkg-source.log"
+  for p in "$HERE"/patches/*.patch; do
+    say "applying $(basename "$p")"
+    patch -d "$B/src" -p1 --forward --batch --quiet <"$p"
+  done
+  touch "$B/.unpacked"
+fi
+
+# The version script a relinked library is linked with: only qhm_* is exported.
+printf '{\n  global: qhm_*;\n  local: *;\n};\n' >"$B/exports.map"
+
+# relink DIR PROGRAM LIB: QEMU's own link line for PROGRAM, made a shared library LIB. Long link
+# lines live in a response file (ninja -d keeprsp kept it): LIB gets its own, edited.
+relink() {
+  cmd=$(cd "$1" && ninja -t commands "$2" | tail -n 1)
+  shared="-shared -Wl,--version-script=$B/exports.map -o $3 "
+  case "$cmd" in
+  *"@$2.rsp"*)
+    if [ ! -f "$1/$2.rsp" ]; then # linked before without keeprsp: link again
+      rm -f "$1/$2"
+      ninja -C "$1" -d keeprsp "$2" >/dev/null
+    fi
+    sed "s|-o $2 |$shared|" "$1/$2.rsp" >"$1/$3.rsp"
+    grep -q -- "-o $3 " "$1/$3.rsp" || { say "no '-o $2' in $1/$2.rsp" >&2; exit 1; }
+    cmd=$(printf '%s' "$cmd" | sed "s|@$2.rsp|@$3.rsp|")
+    ;;
+  *"-o $2 "*) cmd=$(printf '%s' "$cmd" | sed "s|-o $2 |$shared|") ;;
+  *) say "cannot find the link line of $2: $cmd" >&2; exit 1 ;;
+  esac
+  (cd "$1" && sh -c "$cmd")
+}
+
+mkdir -p "$OUT.tmp"
+rm -rf "${OUT:?}.tmp"/*
+times=""
+for v in tcg tci; do
+  if [ "$v" = tcg ]; then opts=$TCG_OPTS; else opts=$TCI_OPTS; fi
+  bdir=$B/build-$v
+  resumed=no
+  [ -f "$bdir/.configured" ] && resumed=yes
+  t0=$(date +%s)
+  if [ ! -f "$bdir/.configured" ]; then
+    rm -rf "$bdir"
+    mkdir -p "$bdir"
+    say "configuring $v in $bdir"
+    # shellcheck disable=SC2086
+    (cd "$bdir" && ../src/configure --python=/usr/bin/python3 --ninja=ninja --cc="$CC_CMD" $COMMON $FEATURES $opts) \
+      >"$B/configure-$v.log" 2>&1 || { tail -30 "$B/configure-$v.log" >&2; exit 1; }
+    touch "$bdir/.configured"
+  fi
+  progs=""
+  for e in $EMULATORS; do progs="$progs qemu-system-$e"; done
+  [ "$v" = tcg ] && progs="$progs qemu-img"
+  say "building $v:$progs (ninja -j$JOBS; log $B/ninja-$v.log)"
+  # keeprsp: the links' response files stay for the relink below.
+  # shellcheck disable=SC2086
+  ninja -C "$bdir" -j"$JOBS" -d keeprsp $progs >"$B/ninja-$v.log" 2>&1 ||
+    { tail -40 "$B/ninja-$v.log" >&2; exit 1; }
+  mkdir -p "$OUT.tmp/$v"
+  for p in $progs; do
+    lib=lib$p.so
+    relink "$bdir" "$p" "$lib"
+    if [ "$p" = qemu-img ]; then dest=$OUT.tmp; else dest=$OUT.tmp/$v; fi
+    cp "$bdir/$lib" "$bdir/$p" "$dest/"
+  done
+  t1=$(date +%s)
+  times="$times $v=$((t1 - t0)):$resumed"
+  say "$v built in $((t1 - t0)) s$([ $resumed = no ] || echo ' (resumed: only what was left)')"
+done
+
+# ---- data files the built QEMU needs next to Debian's firmware --------------------------
+# QEMU 10's own option ROMs (built from the source above) and keymaps go into share/qemu; SeaBIOS,
+# the VGA BIOSes and iPXE ROMs come from Debian 12's seabios and ipxe-qemu packages, UEFI from ovmf
+# and qemu-efi-aarch64 (as server/core/host.c finds them: /usr/share/OVMF, /usr/share/AAVMF).
+# configure sets pc-bios/optionrom up when `cc -m32` works (gcc-multilib).
+mkdir -p "$OUT.tmp/share/qemu/keymaps"
+if [ -f "$B/build-tcg/pc-bios/optionrom/config.mak" ]; then
+  make -C "$B/build-tcg/pc-bios/optionrom" >"$B/optionrom.log" 2>&1 || { tail -20 "$B/optionrom.log" >&2; exit 1; }
+  cp "$B"/build-tcg/pc-bios/optionrom/*.bin "$OUT.tmp/share/qemu/"
+else
+  say "warning: no x86 option ROMs (configure found no 32-bit compiler); Debian's /usr/share/qemu has 7.2's" >&2
+fi
+for f in "$B"/src/pc-bios/keymaps/*; do
+  case "$f" in */meson.build) ;; *) cp "$f" "$OUT.tmp/share/qemu/keymaps/" ;; esac
+done
+
+python3 - "$OUT.tmp" "$OUT" "$QEMU_DEB" "$upstream" "$hash" "$times" "$EMULATORS" <<'EOF'
+import json, os, sys
+tmp, out, deb, upstream, h, times, emus = sys.argv[1:8]
+secs = {v: t.split(":") for v, t in (x.split("=") for x in times.split())}
+def files(d):
+    return sorted(os.listdir(os.path.join(tmp, d)))
+ldirs = [os.path.join(out, "share", "qemu")]
+for d in ("/usr/share/seabios", "/usr/lib/ipxe/qemu", "/usr/share/qemu"):
+    if os.path.isdir(d):
+        ldirs.append(d)
+variants = {}
+for v in ("tcg", "tci"):
+    variants[v] = {
+        # configure + ninja + relink, wall clock; a resumed build only counts what was left
+        "build_seconds": int(secs[v][0]),
+        "resumed": secs[v][1] == "yes",
+        "libraries": {e: os.path.join(out, v, "libqemu-system-%s.so" % e) for e in emus.split()},
+        "executables": {e: os.path.join(out, v, "qemu-system-%s" % e) for e in emus.split()},
+        "entry": "qhm_qemu_main",
+    }
+variants["tci"]["accel"] = "tcg (TCI interpreter: no executable memory needed)"
+variants["tcg"]["accel"] = "tcg (JIT; split-wx forced on __OHOS__), kvm where /dev/kvm exists"
+uefi = {"x86_64": "/usr/share/OVMF", "aarch64": "/usr/share/AAVMF"}
+m = {
+    "qemu_version": upstream.split("+")[0],
+    "debian_source": "qemu " + deb,
+    "hash": h,
+    "dir": out,
+    "variants": variants,
+    "qemu_img": {"library": os.path.join(out, "libqemu-img.so"), "executable": os.path.join(out, "qemu-img"),
+                 "entry": "qhm_qemu_img_main"},
+    "L": ldirs,
+    "uefi_dirs": {k: v for k, v in uefi.items() if os.path.isdir(v)},
+    "sizes": {os.path.relpath(os.path.join(r, f), tmp): os.path.getsize(os.path.join(r, f))
+              for r, _, fs in os.walk(tmp) for f in fs if f.endswith(".so")},
+}
+with open(os.path.join(tmp, "manifest.json"), "w") as f:
+    json.dump(m, f, indent=2, sort_keys=True)
+    f.write("\n")
+EOF
+rm -rf "$OUT"
+mv "$OUT.tmp" "$OUT"
+if [ -z "${QHM_KEEP_BUILD:-}" ]; then rm -rf "$B"; fi
+say "done:$times (seconds)"
+say "results: $OUT (manifest: $OUT/manifest.json)"
