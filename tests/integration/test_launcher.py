@@ -7,6 +7,7 @@ With our QEMU 10 libraries (qemu-build/) the same tests boot guests through it (
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,3 +86,54 @@ class RdpUnderChildLauncherTest(unittest.TestCase):
         if '# SKIP' in p.stdout and int(m.group(1)) == 0:
             self.skipTest('test_rdp skipped here: ' + p.stdout[-500:])
         self.assertEqual((int(m.group(1)), int(m.group(2))), (9, 0), p.stdout[-6000:])
+
+
+class BuiltQemuChildLauncherTest(unittest.TestCase):
+    """Our QEMU 10 (qemu-build/, `make qemu`) as libraries in native children, driven by the daemon
+    (`serve --qemu built --launcher child`): the HarmonyOS shape end to end. A memtest86+ VM runs
+    (QMP answers, the screenshot shows a real frame), a `kill -9` of its process is recorded as
+    crashed with SIGKILL, and after a `kill -9` of the daemon it is reattached and Force stop ends
+    it. Skipped without the build."""
+
+    def setUp(self):
+        from test_qemu_build import cache_dir
+        if not os.path.exists(os.path.join(cache_dir(), 'manifest.json')):
+            self.skipTest('no QEMU build in %s (make qemu builds it)' % cache_dir())
+        self.d = Daemon(extra_args=['--qemu', 'built', '--launcher', 'child'],
+                        allow_paths=['/usr/lib/memtest86+'])
+        self.d.start()
+        self.addCleanup(self.d.teardown)
+
+    def test_memtest_through_the_child_launcher(self):
+        d = self.d
+        host = d.ok('GET', '/api/v1/host')
+        self.assertEqual((host['launcher'], host['qemu']['source'], host['qemu']['variant']), ('child', 'built', 'tcg'))
+        self.assertTrue(host['qemu']['version'].startswith('10.'), host['qemu'])
+        vid = d.create(name='q10', arch='x86_64', memory_mib=64, cpus=1, disks=[], cdrom=MEMTEST_ISO)['id']
+        d.action(vid, 'start')
+        d.wait_state(vid, 'running', timeout=30)
+        vm = d.ok('GET', '/api/v1/vms/%s' % vid)
+        pid = vm['pid']
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            cmd = f.read().split(b'\0')
+        self.assertTrue(cmd[0].endswith(b'/qemu-hmos-child'), cmd[:3])
+        self.assertIn(b'libqemu_child.so', cmd[1])
+        # the screen, as QEMU 10 draws it through the library (memtest's own text, not a placeholder)
+        img = d.wait_real_frame(vid, 30)
+        self.assertGreater(img.width, 0)
+        # kill -9 of the VM's process (the daemon's own child): crashed, with the signal
+        os.kill(pid, signal.SIGKILL)
+        d.wait_state(vid, 'crashed', timeout=30)
+        last = d.ok('GET', '/api/v1/vms/%s' % vid)['last_exit']
+        self.assertEqual(last['signal'], signal.SIGKILL, last)
+        # kill -9 of the daemon: the VM keeps running and the next daemon reattaches it
+        d.action(vid, 'start')
+        d.wait_state(vid, 'running', timeout=30)
+        pid = d.ok('GET', '/api/v1/vms/%s' % vid)['pid']
+        d.kill9()
+        os.kill(pid, 0)
+        d.start()
+        d.wait_state(vid, 'running', timeout=30)
+        self.assertEqual(d.ok('GET', '/api/v1/vms/%s' % vid)['pid'], pid)
+        d.action(vid, 'kill')
+        d.wait_state(vid, 'stopped', timeout=30)
