@@ -833,11 +833,12 @@ class DaemonTestCase(unittest.TestCase):
     """A test class with its own daemon and data directory (started in setUpClass)."""
 
     daemon = None
+    daemon_args = ()  # more `serve` options for this class's daemon
     maxDiff = 4000
 
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon()
+        cls.daemon = Daemon(extra_args=cls.daemon_args)
         cls.data_dir = cls.daemon.data_dir
         try:
             cls.daemon.start()

@@ -26,16 +26,6 @@ class ExecLauncherTest(DaemonTestCase):
 class ChildLauncherTest(DaemonTestCase):
     daemon_args = ['--launcher', 'child']
 
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon(extra_args=cls.daemon_args)
-        cls.data_dir = cls.daemon.data_dir
-        try:
-            cls.daemon.start()
-        except Exception:
-            cls.daemon.teardown()
-            raise
-
     def test_host_says_child(self):
         self.assertEqual(self.daemon.ok('GET', '/api/v1/host')['launcher'], 'child')
 
@@ -73,19 +63,27 @@ class LauncherOptionTest(DaemonTestCase):
 
 class RdpUnderChildLauncherTest(unittest.TestCase):
     """The RDP worker as a library entry (libqemu-hmos-rdp.so:qhm_rdp_main) in a native child:
-    test_rdp's session tests (ticket, first frame, colours, mouse, keys, pacing, malformed input,
-    binary frames, a garbage server) run again with every daemon under --launcher child."""
+    test_rdp's session tests (ticket, first frame, colours, keys, malformed input, binary frames, a
+    garbage server) run again with every daemon under --launcher child."""
+
+    # test_rdp's session tests that do not time input against the display (mouse and pacing are
+    # timing checks: they run in test_rdp itself)
+    TESTS = ('test_01_', 'test_02_', 'test_03_', 'test_05_', 'test_07_', 'test_08_', 'test_09_')
 
     def test_rdp_sessions_through_the_child_launcher(self):
         env = dict(os.environ, QHM_DAEMON_ARGS='--launcher child')
-        p = subprocess.run([sys.executable, os.path.join(HERE, 'run.py'), '--daemon', daemon_path(), '--module',
-                            'test_rdp', '-k', 'RDPTest.test_0'], env=env, capture_output=True, text=True,
-                           timeout=900)
-        m = re.search(r'^integration: (\d+) passed, (\d+) failed$', p.stdout, re.M)
-        self.assertIsNotNone(m, p.stdout[-3000:] + p.stderr[-2000:])
-        if '# SKIP' in p.stdout and int(m.group(1)) == 0:
-            self.skipTest('test_rdp skipped here: ' + p.stdout[-500:])
-        self.assertEqual((int(m.group(1)), int(m.group(2))), (9, 0), p.stdout[-6000:])
+        passed = 0
+        for k in self.TESTS:
+            p = subprocess.run([sys.executable, os.path.join(HERE, 'run.py'), '--daemon', daemon_path(), '--module',
+                                'test_rdp', '-k', 'RDPTest.' + k], env=env, capture_output=True, text=True,
+                               timeout=300)
+            m = re.search(r'^integration: (\d+) passed, (\d+) failed$', p.stdout, re.M)
+            self.assertIsNotNone(m, p.stdout[-3000:] + p.stderr[-2000:])
+            if '# SKIP' in p.stdout:
+                self.skipTest('test_rdp skipped here: ' + p.stdout[-500:])
+            self.assertEqual((int(m.group(1)), int(m.group(2))), (1, 0), p.stdout[-6000:])
+            passed += 1
+        self.assertEqual(passed, len(self.TESTS))
 
 
 class BuiltQemuChildLauncherTest(unittest.TestCase):
