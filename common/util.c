@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,20 @@ void random_uuid(char out[37]) {
   b[8] = (b[8] & 0x3f) | 0x80;
   snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
            b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+int self_dir(char *out, size_t outlen) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0)
+    return -1;
+  self[n] = 0;
+  char *slash = strrchr(self, '/');
+  if (!slash || (size_t)(slash - self) >= outlen)
+    return -1;
+  *slash = 0;
+  snprintf(out, outlen, "%s", self);
+  return 0;
 }
 
 int mkdir_p(const char *path, mode_t mode) {

@@ -30,6 +30,8 @@ void random_bytes(void *buf, size_t n);
 void random_hex(char *out, size_t nchars); /* writes nchars hex digits + NUL */
 void random_uuid(char out[37]);
 
+/* The directory of this process's executable (/proc/self/exe); -1 when it cannot be read. */
+int self_dir(char *out, size_t outlen);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 /* Read a whole file (at most MAX bytes). Returns NULL with errno set. */

@@ -144,15 +144,9 @@ static const char *vm_hook_ws_url(void *ud, bool lan) {
 /* The programs that also come as library entries, for the child launcher: the RDP worker. */
 static void map_programs(struct launcher *l) {
   char worker[4096], lib[4200];
-  if (rdpws_worker_path(worker, sizeof(worker)) < 0)
-    return;
-  char *slash = strrchr(worker, '/');
-  if (!slash || fmt_path(lib, sizeof(lib), "%.*s/%s", (int)(slash - worker), worker, RDPWS_WORKER_LIB) < 0 ||
-      access(lib, R_OK) < 0)
-    return;
-  size_t n = strlen(lib);
-  snprintf(lib + n, sizeof(lib) - n, ":%s", RDPWS_WORKER_ENTRY);
-  launch_map(l, worker, lib);
+  char *slash = rdpws_worker_path(worker, sizeof(worker)) == 0 ? strrchr(worker, '/') : NULL;
+  if (slash && fmt_path(lib, sizeof(lib), "%.*s/%s", (int)(slash - worker), worker, RDPWS_WORKER_LIB) == 0)
+    launch_map_library(l, worker, lib, RDPWS_WORKER_ENTRY);
 }
 
 /* The parts that run on the core loop, in the order they depend on each other. */
@@ -334,14 +328,9 @@ static int choose_launcher(struct qhm_daemon *d, const struct qhm_options *o, ch
   char dir[4096];
   if (o->child_dir) {
     snprintf(dir, sizeof(dir), "%s", o->child_dir);
-  } else {
-    ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
-    char *slash = n > 0 ? (dir[n] = 0, strrchr(dir, '/')) : NULL;
-    if (!slash) {
-      snprintf(err, errlen, "--launcher child: cannot find this program's directory");
-      return -1;
-    }
-    *slash = 0;
+  } else if (self_dir(dir, sizeof(dir)) < 0) {
+    snprintf(err, errlen, "--launcher child: cannot find this program's directory");
+    return -1;
   }
   snprintf(d->child_loader, sizeof(d->child_loader), "%s/qemu-hmos-child", dir);
   snprintf(d->child_shim, sizeof(d->child_shim), "%s/libqemu_child.so", dir);

@@ -481,17 +481,10 @@ int rdpws_worker_path(char *out, size_t outlen) {
     snprintf(out, outlen, "%s", env);
     return 0;
   }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0)
+  char dir[PATH_MAX];
+  if (self_dir(dir, sizeof(dir)) < 0)
     return -1;
-  self[n] = 0;
-  char *slash = strrchr(self, '/');
-  if (!slash)
-    return -1;
-  *slash = 0;
-  snprintf(out, outlen, "%s/qemu-hmos-rdp", self);
-  return 0;
+  return fmt_path(out, outlen, "%s/qemu-hmos-rdp", dir);
 }
 
 struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct lws *wsi, const char *vm_id,

@@ -56,15 +56,6 @@ static int take_file(const char *path, char *out, size_t outlen, const char *wha
   return 0;
 }
 
-/* Map PROGRAM to LIBRARY:ENTRY in L (when the library exists). */
-static void map_entry(struct launcher *l, const char *program, const char *library, const char *entry) {
-  if (!program || !library || !entry || access(library, R_OK) < 0)
-    return;
-  char *e = xasprintf("%s:%s", library, entry);
-  launch_map(l, program, e);
-  free(e);
-}
-
 int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *err, size_t errlen) {
   const char *variant = "tcg";
   char manifest[512] = "";
@@ -96,13 +87,13 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
     const char *lib = str_at(m, (const char *[]){"variants", variant, "libraries", name, NULL});
     if (take_file(exe, h->binary[a], sizeof(h->binary[a]), name, err, errlen) < 0)
       goto out;
-    map_entry(l, h->binary[a], lib, entry);
+    launch_map_library(l, h->binary[a], lib, entry);
   }
   if (take_file(str_at(m, (const char *[]){"qemu_img", "executable", NULL}), h->qemu_img, sizeof(h->qemu_img),
                 "qemu-img", err, errlen) < 0)
     goto out;
-  map_entry(l, h->qemu_img, str_at(m, (const char *[]){"qemu_img", "library", NULL}),
-            str_at(m, (const char *[]){"qemu_img", "entry", NULL}));
+  launch_map_library(l, h->qemu_img, str_at(m, (const char *[]){"qemu_img", "library", NULL}),
+                     str_at(m, (const char *[]){"qemu_img", "entry", NULL}));
   size_t i, n = json_array_size(json_object_get(m, "L"));
   for (i = 0; i < n && i < HOST_MAX_DATA_DIRS; i++) {
     snprintf(h->data_dirs[i], sizeof(h->data_dirs[i]), "%s",

@@ -332,6 +332,14 @@ void launch_map(struct launcher *l, const char *program, const char *entry) {
   l->map[l->n_map++].entry = xstrdup(entry);
 }
 
+void launch_map_library(struct launcher *l, const char *program, const char *library, const char *function) {
+  if (!program || !library || !function || access(library, R_OK) < 0)
+    return;
+  char *entry = xasprintf("%s:%s", library, function);
+  launch_map(l, program, entry);
+  free(entry);
+}
+
 void launcher_free(struct launcher *l) {
   if (!l)
     return;

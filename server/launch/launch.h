@@ -70,6 +70,9 @@ struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *back
 /* A spec whose entry is NULL and whose argv[0] is PROGRAM gets ENTRY ("LIB.so:Function") for the
  * child backend: callers name programs by path and stay the same under either backend. */
 void launch_map(struct launcher *l, const char *program, const char *entry);
+/* launch_map(PROGRAM, "LIBRARY:FUNCTION") when LIBRARY can be read (else nothing: the program
+ * then has no entry); NULL arguments map nothing. */
+void launch_map_library(struct launcher *l, const char *program, const char *library, const char *function);
 const char *launcher_backend_name(const struct launcher *l);
 uv_loop_t *launcher_loop(struct launcher *l);
 /* The daemon is stopping: proc runs still due are answered now with a failure (proc.h), later
