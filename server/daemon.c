@@ -296,7 +296,7 @@ static int start_lan(struct qhm_daemon *d, const struct qhm_options *o, const st
   return 0;
 }
 
-static void write_endpoint(struct qhm_daemon *d, const char *bind_addr) {
+static void write_endpoint(struct qhm_daemon *d) {
   struct core *c = &d->core;
   char lan_json[512] = "";
   if (c->lan_url[0])
@@ -315,7 +315,6 @@ static void write_endpoint(struct qhm_daemon *d, const char *bind_addr) {
   if (c->lan_url[0])
     log_info("LAN mode: %s (and %s), certificate SHA-256 %s", c->lan_url, ws_lan_url(c->ws),
              c->lan_fingerprint);
-  (void)bind_addr;
 }
 
 /* The launch backend: exec, or child with its loader and shim (next to this executable unless
@@ -384,7 +383,7 @@ static int start_services(struct qhm_daemon *d, const struct qhm_options *o, cha
   snprintf(d->http_url, sizeof(d->http_url), "http://%s:%u", bind_addr, http_port(d->http));
   if (o->lan && start_lan(d, o, &cert, o->ui_dir, err, errlen) < 0)
     goto out;
-  write_endpoint(d, bind_addr);
+  write_endpoint(d);
   if (o->print_link) /* like Jupyter: the one link that opens the UI with its cookie */
     fprintf(stderr, "\n    Open the UI: %s/?token=%s\n\n", d->http_url, auth_token(c->auth));
   rc = 0;
