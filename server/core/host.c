@@ -294,13 +294,14 @@ int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, 
                  : strcmp(u.machine, "aarch64") == 0 ? "aarch64"
                  : strncmp(u.machine, "i", 1) == 0   ? "i386"
                                                      : "other";
+  host_caps_probe(h, l);
   probe_kvm(h);
   int native = strcmp(h->host_arch, "aarch64") == 0 ? VM_ARCH_AARCH64 : VM_ARCH_X86_64;
   if (h->kvm_usable && getenv("QHM_NO_KVM")) {
     h->kvm_usable = false;
     snprintf(h->kvm_reason, sizeof(h->kvm_reason), "disabled by QHM_NO_KVM");
   }
-  if (h->kvm_usable && h->binary[native][0])
+  if (h->kvm_usable && h->binary[native][0] && h->caps[native].ok)
     probe_kvm_qemu(h, l, native);
   /* KVM runs a guest only of the host's own arch (and i386 on an x86_64 host). */
   if (h->kvm_usable) {
@@ -350,6 +351,18 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
     }
     if (a == VM_ARCH_X86_64) /* UEFI (and Secure Boot) from Debian's ovmf */
       json_object_set_new(o, "uefi", json_boolean(h->ovmf_dir[0] != 0));
+    const struct host_caps *cp = &h->caps[a];
+    if (cp->checked && !cp->ok) {
+      json_object_set_new(o, "available", json_false());
+      json_object_set_new(o, "reason", json_sprintf("QEMU failed its start-up check: %s", cp->error));
+    }
+    json_object_set_new(
+        o, "qemu",
+        !cp->checked
+            ? json_null()
+            : json_pack("{s:b, s:s?, s:s?, s:s?, s:s?}", "ok", cp->ok, "version",
+                        cp->version[0] ? cp->version : NULL, "package", cp->package[0] ? cp->package : NULL,
+                        "machine", cp->machine[0] ? cp->machine : NULL, "error", cp->ok ? NULL : cp->error));
     json_object_set_new(arches, vm_arch_name(a), o);
   }
   json_t *qemu = json_pack("{s:s, s:s?, s:s?, s:s?}", "source", h->qemu.source, "variant",

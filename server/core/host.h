@@ -26,8 +26,24 @@ struct host_qemu {
   char manifest[512];
 };
 
+#define HOST_CAPS_MACHINES 48
+
+/* What one QEMU answered at start (host_caps.c): its version and machine types. */
+struct host_caps {
+  bool checked;         /* there is a binary, so it was started */
+  bool ok;              /* it answered as expected: VMs of this arch may start */
+  char error[300];      /* why not */
+  char version[16];     /* "10.0.13" */
+  unsigned version_num; /* 100013 */
+  char package[80];     /* "Debian 1:7.2+dfsg-7+deb12u18+b3", or "" */
+  char machine[32];     /* the versioned type the command line's q35 / pc / virt stands for */
+  char machines[HOST_CAPS_MACHINES][32]; /* that family's versioned types (pc-q35-*, ...) */
+  size_t n_machines;
+};
+
 struct host {
   struct host_qemu qemu;
+  struct host_caps caps[VM_ARCH__N];
   char data_dirs[HOST_MAX_DATA_DIRS][512];
   const char *data_dir_ptrs[HOST_MAX_DATA_DIRS + 1];
   char binary[VM_ARCH__N][256]; /* "" when not found */
@@ -54,6 +70,11 @@ int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, 
 /* host_qemu.c: a qemu-build manifest (QEMU as in host_probe, not "system") into H: binaries,
  * qemu-img, -L directories, version; its library entries mapped in L. -1 with ERR. */
 int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *err, size_t errlen);
+/* host_caps.c: start each binary in H through L with QMP on stdio: query-version, query-machines
+ * into H->caps (with the manifest's version, H->qemu.version, when it is a build). */
+void host_caps_probe(struct host *h, struct launcher *l);
+/* Whether arch A's QEMU has machine type MACHINE ("pc-q35-7.2"): its alias's or its family's. */
+bool host_caps_has_machine(const struct host *h, vm_arch a, const char *machine);
 uint64_t host_mem_available_mib(void);
 /* Free MiB on the filesystem holding PATH, or 0 when statvfs fails. */
 uint64_t host_disk_free_mib(const char *path);

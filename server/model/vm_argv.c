@@ -97,6 +97,23 @@ void vm_argv_free(struct vm_argv *a) {
   a->argv = NULL;
 }
 
+int vm_argv_set_machine(struct vm_argv *a, const char *type) {
+  size_t n = strlen(type);
+  if (n == 0 || n > 63 ||
+      strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+    return -1;
+  for (size_t i = 0; i + 1 < a->argc; i++) {
+    if (strcmp(a->argv[i], "-machine") != 0)
+      continue;
+    const char *opts = strchr(a->argv[i + 1], ',');
+    char *v = xasprintf("%s%s", type, opts ? opts : "");
+    free(a->argv[i + 1]);
+    a->argv[i + 1] = v;
+    return 0;
+  }
+  return -1;
+}
+
 static const char *const machine[VM_ARCH__N] = {"q35", "pc", "virt,gic-version=max"};
 
 static const struct {

@@ -33,6 +33,11 @@ struct vm_argv {
 int vm_argv_build(const struct vm_config *c, const struct vm_host *h, const struct vm_paths *p,
                   struct vm_argv *out, char *err, size_t errlen);
 void vm_argv_free(struct vm_argv *a);
+/* Name machine type TYPE ("pc-q35-7.2") in place of the one -machine names, its options kept
+ * ("virt,gic-version=max" -> "virt-7.2,gic-version=max"): a start from a memory snapshot, whose
+ * saved state loads only on the type it was saved on. -1 when A has no -machine or TYPE is not a
+ * machine type's name ([A-Za-z0-9._-], at most 63 bytes). */
+int vm_argv_set_machine(struct vm_argv *a, const char *type);
 
 /* Path helpers shared with the supervisor: DIR/run/qmp.sock, DIR/run/vnc.sock,
  * DIR/run/qemu.pid, DIR/logs/qemu.log, DIR/efivars.qcow2. */

@@ -50,10 +50,11 @@ struct snap_ctx {
   size_t done;                   /* files already changed (create: to undo on failure) */
   char *paths[VM_MAX_DISKS + 1]; /* stopped VM: the disks, then efivars.qcow2 when it takes part */
   size_t n_paths;
-  bool journalled; /* the journal row is written: removed at the end unless the files are left out of step */
-  char *failure;   /* set when a step failed (create: while undoing) */
-  int fail_status; /* its HTTP status: 409 when QEMU refused, 504 when it did not answer, else 500 */
-  bool swapped;    /* savevm: the clipboard chardev was swapped for a null one */
+  bool journalled;  /* the journal row is written: removed at the end unless the files are left out of step */
+  char *failure;    /* set when a step failed (create: while undoing) */
+  int fail_status;  /* its HTTP status: 409 when QEMU refused, 504 when it did not answer, else 500 */
+  bool swapped;     /* savevm: the clipboard chardev was swapped for a null one */
+  char machine[64]; /* savevm: the machine type QEMU runs (pc-q35-7.2), kept with the snapshot */
 };
 
 /* Letters, digits and . _ - + : @ (and any non-ASCII UTF-8), 1-64 bytes, not only digits, not
@@ -201,7 +202,12 @@ static json_t *list_result(struct list_ctx *l) {
   json_array_foreach(l->first, i, e) {
     const char *name = json_string_value(json_object_get(e, "name"));
     if (json_integer_value(json_object_get(l->names, name)) == (json_int_t)l->v->cfg.n_disks) {
-      json_array_append_new(out, snap_json(e));
+      json_t *o = snap_json(e);
+      char machine[64];
+      if (json_is_true(json_object_get(o, "memory")) &&
+          store_snap_machine_get(l->v->m->c->store, l->v->cfg.id, name, machine, sizeof(machine)) == STORE_OK)
+        json_object_set_new(o, "machine", json_string(machine));
+      json_array_append_new(out, o);
       json_object_del(l->names, name); /* once */
     }
   }
@@ -344,6 +350,11 @@ static void finish(struct snap_ctx *x) {
     ctx_free(x);
     return;
   }
+  /* Which machine type a memory snapshot loads on; a name taken again or deleted has no old one. */
+  if (x->op == OP_CREATE && x->machine[0])
+    store_snap_machine_put(v->m->c->store, v->cfg.id, x->name, x->machine);
+  else if (x->op != OP_RESTORE)
+    store_snap_machine_delete(v->m->c->store, v->cfg.id, x->name);
   if (x->op == OP_CREATE) {
     list_start(v, false, on_relisted, x); /* answer with the snapshot as the disks have it */
     return;
@@ -438,8 +449,50 @@ static void on_vdagent_off(struct qmp *q, json_t *ret, const char *err, void *ud
   free(line);
 }
 
+/* QOM's "pc-q35-7.2-machine" -> "pc-q35-7.2" into OUT; "" when RET is not such a name. */
+static void machine_type_of(json_t *ret, char *out, size_t outlen) {
+  const char *t = json_string_value(ret);
+  size_t n = t ? strlen(t) : 0;
+  out[0] = 0;
+  if (n > 8 && n - 8 < outlen && strcmp(t + n - 8, "-machine") == 0)
+    snprintf(out, outlen, "%.*s", (int)(n - 8), t);
+}
+
+static void on_machine_type(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct snap_ctx *x = ud;
+  if (!err)
+    machine_type_of(ret, x->machine, sizeof(x->machine));
+  qmp_command(q, "chardev-change", vm_clipboard_backend(false), on_vdagent_off, x);
+}
+
 static void savevm(struct snap_ctx *x) {
-  qmp_command(x->v->qmp, "chardev-change", vm_clipboard_backend(false), on_vdagent_off, x);
+  qmp_command(x->v->qmp, "qom-get", json_pack("{s:s, s:s}", "path", "/machine", "property", "type"),
+              on_machine_type, x);
+}
+
+/* loadvm into the running QEMU: only on the machine type the snapshot was saved on (QEMU would
+ * refuse the saved state anyway, less clearly). */
+static void on_running_type(struct qmp *q, json_t *ret, const char *err, void *ud) {
+  struct snap_ctx *x = ud;
+  (void)q;
+  char running[64], saved[64];
+  machine_type_of(err ? NULL : ret, running, sizeof(running));
+  if (running[0] &&
+      store_snap_machine_get(x->v->m->c->store, x->v->cfg.id, x->name, saved, sizeof(saved)) == STORE_OK &&
+      strcmp(saved, running) != 0) {
+    core_req_reply_error(x->r, 409, "snapshot_incompatible",
+                         "'%s' was saved on machine type %s and the VM runs %s: stop the VM, then restore "
+                         "it (the VM then starts on %s)",
+                         x->name, saved, running, saved);
+    ctx_free(x);
+    return;
+  }
+  hmp(x, "loadvm");
+}
+
+static void loadvm(struct snap_ctx *x) {
+  qmp_command(x->v->qmp, "qom-get", json_pack("{s:s, s:s}", "path", "/machine", "property", "type"),
+              on_running_type, x);
 }
 
 /*
@@ -536,8 +589,10 @@ static void on_listed(struct list_ctx *l, void *ud) {
   if (live) {
     if (x->op == OP_CREATE)
       savevm(x);
+    else if (x->op == OP_RESTORE)
+      loadvm(x);
     else
-      hmp(x, x->op == OP_RESTORE ? "loadvm" : "delvm");
+      hmp(x, "delvm");
   } else {
     disk_only(x, x->op == OP_CREATE ? efi_there : efi_has);
   }

@@ -385,6 +385,20 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
       return;
     }
   }
+  const struct host_caps *caps = &c->host.caps[v->cfg.arch];
+  if (caps->checked && !caps->ok) {
+    core_req_reply_error(r, 409, "unavailable", "%s guests: %s failed its start-up check: %s",
+                         vm_arch_name(v->cfg.arch), c->host.binary[v->cfg.arch], caps->error);
+    return;
+  }
+  char saved[64];
+  if (loadvm && store_snap_machine_get(c->store, v->cfg.id, loadvm, saved, sizeof(saved)) == STORE_OK &&
+      !host_caps_has_machine(&c->host, v->cfg.arch, saved)) {
+    core_req_reply_error(r, 409, "snapshot_incompatible",
+                         "'%s' was saved on machine type %s, which QEMU %s (%s) does not have", loadvm, saved,
+                         caps->version, c->host.binary[v->cfg.arch]);
+    return;
+  }
   if (v->cfg.tpm && !c->host.swtpm[0]) {
     core_req_reply_error(r, 409, "unavailable", "tpm: swtpm is not installed (Debian package swtpm)");
     return;
@@ -407,6 +421,13 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
     vm_tpm_stop(v);
     core_req_reply_error(r, 500, "internal", "%s", err);
     return;
+  }
+  char saved[64];
+  /* the saved state loads only on the machine type it was saved on (vm_start_from checked it) */
+  if (loadvm && store_snap_machine_get(c->store, v->cfg.id, loadvm, saved, sizeof(saved)) == STORE_OK &&
+      vm_argv_set_machine(&av, saved) < 0) {
+    snprintf(err, sizeof(err), "'%s' names machine type '%s', which is not one", loadvm, saved);
+    goto fail;
   }
   if (loadvm) { /* this start only: not part of the config */
     av.argv = xrealloc(av.argv, (av.argc + 3) * sizeof(char *));

@@ -4,6 +4,10 @@
 import os
 import platform
 import re
+import shutil
+import stat
+import subprocess
+import tempfile
 import threading
 
 from harness import REPO, Daemon, DaemonTestCase, kvm_probe
@@ -94,6 +98,27 @@ class HostTest(DaemonTestCase):
         self.assertEqual(lim['max_disks'], 4)
         self.assertEqual(lim['max_disk_gib'], 65536)
 
+    def test_qemu_start_up_check(self):
+        """Each QEMU answered query-version and query-machines at start: /host has what it said,
+        the same as the binary says itself."""
+        arches = self.daemon.ok('GET', '/api/v1/host')['arches']
+        alias = {'x86_64': 'q35', 'i386': 'pc', 'aarch64': 'virt'}
+        family = {'x86_64': 'pc-q35-', 'i386': 'pc-i440fx-', 'aarch64': 'virt-'}
+        for name, a in arches.items():
+            q = a.get('qemu')
+            self.assertIsInstance(q, dict, a)
+            self.assertIs(q['ok'], True, q)
+            out = subprocess.run([a['binary'], '--version'], capture_output=True, text=True).stdout
+            self.assertIn('version %s' % q['version'], out, (q, out))
+            major, minor = (int(x) for x in q['version'].split('.')[:2])
+            self.assertTrue(q['machine'].startswith(family[name]), q)
+            self.assertEqual(q['machine'], '%s%d.%d' % (family[name], major, minor), q)
+            self.assertIsNone(q['error'], q)
+            # a VM's command line names the alias (a start from a memory snapshot names the type)
+            vm = self.new_vm(name='alias-' + name, arch=name, memory_mib=128, cpus=1, disks=[])
+            argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
+            self.assertEqual(argv[argv.index('-machine') + 1].split(',')[0], alias[name], argv)
+
     def test_parallel_list_requests(self):
         ids = {self.new_vm(name='par-%d' % i, disks=[], memory_mib=128, cpus=1)['id'] for i in range(3)}
         n = 20
@@ -151,3 +176,70 @@ class KVMDecisionTest(DaemonTestCase):
         self.addCleanup(self.daemon.dispose, vm['id'])
         argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])
         self.assertIn('kvm' if usable else 'tcg,thread=multi', ' '.join(argv['argv']), argv)
+
+
+# Stand-ins for a broken QEMU, written into a QHM_QEMU_DIR: one that fails at once with QEMU's kind
+# of message, one that greets with garbage and an old version, one that never answers.
+FAILS = """#!/bin/sh
+echo "$0: -qmp stdio: broken on purpose" >&2
+exit 1
+"""
+OLD = """#!/bin/sh
+printf '\\377\\376 not json\\n{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 6}}}}\\n'
+read line
+printf '{"return": {}}\\n{"return": {"qemu": {"micro": 0, "minor": 2, "major": 6}, "package": ""}, "id": "version"}\\n'
+printf '{"return": [{"name": "pc-i440fx-6.2", "alias": "pc"}], "id": "machines"}\\n'
+"""
+SILENT = """#!/bin/sh
+exec sleep 600
+"""
+
+
+class QemuStartUpCheckTest(DaemonTestCase):
+    """QEMUs that fail the start-up check leave their architecture unavailable with the reason: the
+    daemon still starts (in bounded time), VMs of that arch can be made but not started, and the
+    other architectures work."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.qemu_dir = tempfile.mkdtemp(prefix='qhm-fakeqemu-')
+        for name, text in (('x86_64', FAILS), ('i386', OLD), ('aarch64', SILENT)):
+            path = os.path.join(cls.qemu_dir, 'qemu-system-' + name)
+            with open(path, 'w') as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+        os.chmod(cls.qemu_dir, 0o755)
+        cls.daemon = Daemon(env={'QHM_QEMU_DIR': cls.qemu_dir})
+        cls.data_dir = cls.daemon.data_dir
+        try:
+            cls.daemon.start(timeout=40)
+        except Exception:
+            cls.daemon.teardown()
+            shutil.rmtree(cls.qemu_dir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.qemu_dir, ignore_errors=True)
+
+    def test_unavailable_with_the_reason(self):
+        arches = self.daemon.ok('GET', '/api/v1/host')['arches']
+        want = {'x86_64': 'broken on purpose', 'i386': 'QEMU 6.2.0 is older than 7.2',
+                'aarch64': 'did not answer within'}
+        for name, text in want.items():
+            a = arches[name]
+            self.assertIs(a['available'], False, a)
+            self.assertIs(a['qemu']['ok'], False, a)
+            self.assertIn(text, a['qemu']['error'], a)
+            self.assertIn(text, a['reason'], a)
+        self.assertEqual(arches['i386']['qemu']['version'], '6.2.0')
+        vm = self.daemon.create(name='broken-qemu', arch='x86_64', memory_mib=64, cpus=1, disks=[])
+        self.addCleanup(self.daemon.dispose, vm['id'])
+        st, body, _ = self.api('POST', '/api/v1/vms/%s/start' % vm['id'])
+        self.assertEqual(st, 409, body)
+        self.assertEqual(body['error']['code'], 'unavailable', body)
+        self.assertIn('failed its start-up check', body['error']['message'])
+        self.assertIn('broken on purpose', body['error']['message'])
+        self.assertEqual(self.daemon.vm(vm['id'])['state'], 'stopped')
+        self.assertAlive()

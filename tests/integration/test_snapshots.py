@@ -8,6 +8,7 @@ second disk is undone on the first), concurrent requests, and every bad input.""
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import threading
 import time
@@ -92,6 +93,15 @@ class SnapshotTest(DaemonTestCase):
         self.daemon.action(vid, 'resume')
         self.assertEqual(self.restore(vid, 'live')['state'], 'running')
         self.assertTrue(self.take(vid, 'live2')['memory'])
+        # Loaded into the running QEMU only when it runs the machine type the snapshot was saved on.
+        machine = self.daemon.ok('GET', '/api/v1/host')['arches']['x86_64']['qemu']['machine']
+        self.assertEqual([x.get('machine') for x in self.snaps(vid) if x['name'] == 'live'], [machine])
+        self.set_snap_machine(vid, 'live', 'pc-q35-6.0')
+        st, body, _ = self.api('POST', '/api/v1/vms/%s/snapshots/live/restore' % vid, timeout=60)
+        self.assertEqual((st, body['error']['code']), (409, 'snapshot_incompatible'), body)
+        self.assertIn('saved on machine type pc-q35-6.0 and the VM runs %s' % machine, body['error']['message'])
+        self.assertEqual(self.daemon.vm(vid)['state'], 'running')
+        self.set_snap_machine(vid, 'live', machine)
         # A disk-only snapshot cannot be restored into a running VM.
         self.daemon.action(vid, 'kill')
         self.take(vid, 'cold')
@@ -108,6 +118,8 @@ class SnapshotTest(DaemonTestCase):
         # Restoring it starts QEMU from the saved moment (-loadvm): memtest86+'s screen is there at
         # once (a boot from scratch shows SeaBIOS or QEMU's placeholder first), nearly pixel for
         # pixel (only its clock and progress have moved on).
+        machine = self.daemon.ok('GET', '/api/v1/host')['arches']['x86_64']['qemu']['machine']
+        self.assertEqual([x.get('machine') for x in self.snaps(vid)], [machine])
         vmj = self.restore(vid, 'frozen')
         self.assertEqual(vmj['state'], 'running', vmj)
         self.daemon.action(vid, 'pause')
@@ -121,6 +133,28 @@ class SnapshotTest(DaemonTestCase):
         self.daemon.action(vid, 'kill')
         argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vid)['argv']
         self.assertNotIn('-loadvm', argv)
+        # The start from it names the machine type it was saved on; one this QEMU lacks is refused.
+        self.assertIn('-machine %s ' % machine, self.log_text(vid))
+        self.set_snap_machine(vid, 'frozen', 'pc-q35-1.0')
+        st, body, _ = self.api('POST', '/api/v1/vms/%s/snapshots/frozen/restore' % vid, timeout=60)
+        self.assertEqual((st, body['error']['code']), (409, 'snapshot_incompatible'), body)
+        self.assertIn('saved on machine type pc-q35-1.0, which QEMU', body['error']['message'])
+        self.assertEqual(self.daemon.vm(vid)['state'], 'stopped')
+        # Deleting the snapshot forgets its machine type.
+        self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/frozen' % vid, timeout=60)
+        self.assertEqual(self.snap_machines(vid), [])
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.daemon.data_dir, 'qemu-hmos.sqlite3'), timeout=10)
+
+    def set_snap_machine(self, vid, name, machine):
+        with self.db() as c:
+            self.assertEqual(c.execute('UPDATE vm_snap_machine SET machine = ? WHERE vm_id = ? AND name = ?',
+                                       (machine, vid, name)).rowcount, 1)
+
+    def snap_machines(self, vid):
+        with self.db() as c:
+            return c.execute('SELECT name, machine FROM vm_snap_machine WHERE vm_id = ?', (vid,)).fetchall()
 
     def log_text(self, vid):
         st, data, _ = self.api('GET', '/api/v1/vms/%s/log?tail=400' % vid)

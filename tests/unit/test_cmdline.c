@@ -369,6 +369,49 @@ static void test_argv_host_and_paths(void **state) {
   free(c);
 }
 
+/* A start from a memory snapshot names the machine type it was saved on; the options stay. */
+static void test_argv_set_machine(void **state) {
+  struct vm_config *c = xmalloc(sizeof(*c));
+  struct vm_host h;
+  struct vm_paths p = {"/vms/x"};
+  struct vm_argv av = {0};
+  char err[256];
+  static const struct {
+    vm_arch arch;
+    bool uefi;
+    const char *type, *want;
+  } cases[] = {
+      {VM_ARCH_X86_64, false, "pc-q35-7.2", "pc-q35-7.2"},
+      {VM_ARCH_X86_64, true, "pc-q35-10.0", "pc-q35-10.0,smm=on"},
+      {VM_ARCH_I386, false, "pc-i440fx-7.2", "pc-i440fx-7.2"},
+      {VM_ARCH_AARCH64, false, "virt-7.2", "virt-7.2,gic-version=max"},
+  };
+  host_all(&h);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    vm_config_defaults(c, cases[i].arch);
+    fill_ids(c);
+    c->uefi = cases[i].uefi;
+    c->secure_boot = cases[i].uefi;
+    assert_int_equal(vm_argv_build(c, &h, &p, &av, err, sizeof(err)), 0);
+    assert_int_equal(vm_argv_set_machine(&av, cases[i].type), 0);
+    size_t at = 0;
+    for (size_t k = 0; k + 1 < av.argc; k++)
+      if (strcmp(av.argv[k], "-machine") == 0)
+        at = k + 1;
+    assert_true(at > 0);
+    assert_string_equal(av.argv[at], cases[i].want);
+    /* not a machine type's name: nothing changes */
+    assert_int_equal(vm_argv_set_machine(&av, "q35,accel=kvm"), -1);
+    assert_int_equal(vm_argv_set_machine(&av, ""), -1);
+    assert_int_equal(vm_argv_set_machine(&av, "pc q35"), -1);
+    assert_string_equal(av.argv[at], cases[i].want);
+    vm_argv_free(&av);
+  }
+  struct vm_argv none = {.argc = 2, .argv = (char *[]){"qemu", "-m", NULL}};
+  assert_int_equal(vm_argv_set_machine(&none, "pc-q35-7.2"), -1);
+  free(c);
+}
+
 static int has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
   return n > m && strcmp(s + n - m, suffix) == 0;
@@ -393,8 +436,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "test_cmdline: %s: %s\n", golden_dir, strerror(errno));
     return 1;
   }
-  tests = xcalloc((size_t)n + 2, sizeof(*tests));
-  gds = xcalloc((size_t)n + 2, sizeof(*gds));
+  tests = xcalloc((size_t)n + 3, sizeof(*tests));
+  gds = xcalloc((size_t)n + 3, sizeof(*gds));
   for (int i = 0; i < n; i++) {
     const char *f = ents[i]->d_name;
     struct golden *gd = &gds[nt];
@@ -416,6 +459,7 @@ int main(int argc, char **argv) {
   }
   tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_argv_validates);
   tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_argv_host_and_paths);
+  tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_argv_set_machine);
   /* cmocka_run_group_tests_name() takes sizeof of a fixed array; this one is built at run time. */
   rc = _cmocka_run_group_tests("cmdline", tests, nt, NULL, NULL);
   for (size_t i = 0; i < nt; i++)
