@@ -274,6 +274,8 @@ class SnapshotAcrossQemuVersionsTest(unittest.TestCase):
         from test_qemu_build import cache_dir
         if not os.path.exists(os.path.join(cache_dir(), 'manifest.json')):
             self.skipTest('no QEMU build in %s (make qemu builds it)' % cache_dir())
+        if '--qemu' in os.environ.get('QHM_DAEMON_ARGS', ''):
+            self.skipTest('QHM_DAEMON_ARGS picks the QEMU of every daemon: %s' % os.environ['QHM_DAEMON_ARGS'])
         d = Daemon()
         self.addCleanup(d.teardown)
         d.start()
