@@ -4,7 +4,8 @@
 
 Unit tests: the cmocka programs meson knows (their TAP output is counted per
 test case). Integration tests: tests/integration/run.py against the real
-daemon and real QEMU. End-to-end tests: tests/e2e/run.mjs (Node, Debian
+daemon and real QEMU; the guest-booting modules again with our QEMU 10 ("qemu10", when
+qemu-build/'s cache exists). End-to-end tests: tests/e2e/run.mjs (Node, Debian
 Chromium through playwright-core) against the daemon serving webui/dist, each
 browser test counted on its own; scripts/build-webui.sh must have run first
 (`make check` does that). Fuzzing: scripts/run-fuzz.sh builds build-fuzz and runs
@@ -72,6 +73,35 @@ def run_integration(build):
                                      "--daemon", os.path.join(build, "qemu-hmos")])
 
 
+# The modules that boot real guests of every kind (SeaBIOS, memtest86+, GRUB, UEFI + Secure Boot +
+# swtpm TPM, the Linux guest with 9p shares, the agent and a kernel boot, forwards, snapshots with
+# memory, disks) again with our QEMU 10 by exec (`--qemu built`): the command lines the daemon builds
+# must work with both QEMUs. Only when qemu-build/'s cache exists (make check builds it).
+QEMU10_MODULES = ("test_boot", "test_firmware", "test_shares", "test_agent", "test_states", "test_disks",
+                  "test_snapshots")
+
+
+def run_qemu10(build):
+    manifest = subprocess.run(["sh", os.path.join(ROOT, "qemu-build", "build.sh"), "--print-dir"],
+                              capture_output=True, text=True).stdout.strip() + "/manifest.json"
+    if not os.path.exists(manifest):
+        print(f"qemu10: skipped: no QEMU build ({manifest}; make qemu)")
+        return 0, 0
+    cmd = [sys.executable, os.path.join(ROOT, "tests", "integration", "run.py"), "--name", "qemu10",
+           "--daemon", os.path.join(build, "qemu-hmos")]
+    for m in QEMU10_MODULES:
+        cmd += ["--module", m]
+    before = os.environ.get("QHM_DAEMON_ARGS")
+    os.environ["QHM_DAEMON_ARGS"] = ((before or "") + " --qemu built").strip()
+    try:
+        return run_suite("qemu10", cmd)
+    finally:
+        if before is None:
+            del os.environ["QHM_DAEMON_ARGS"]
+        else:
+            os.environ["QHM_DAEMON_ARGS"] = before
+
+
 def run_e2e(build):
     # webui/dist and tests/e2e/node_modules come from scripts/build-webui.sh (make check runs it).
     return run_suite("e2e", ["node", os.path.join(ROOT, "tests", "e2e", "run.mjs"), "--daemon",
@@ -106,10 +136,11 @@ def main():
         print("tests: guests under TCG (QHM_NO_KVM=1; QHM_TEST_KVM=1 lets them use KVM)")
     p1, f1 = run_unit(build)
     p2, f2 = (0, 0) if a.unit_only else run_integration(build)
+    p2b, f2b = (0, 0) if a.unit_only else run_qemu10(build)
     p3, f3 = (0, 0) if a.unit_only or a.no_e2e else run_e2e(build)
     p4, f4 = (0, 0) if a.unit_only or a.no_fuzz else run_fuzz()
     p5, f5 = (0, 0) if a.unit_only or a.no_asan else run_asan()
-    passed, failed = p1 + p2 + p3 + p4 + p5, f1 + f2 + f3 + f4 + f5
+    passed, failed = p1 + p2 + p2b + p3 + p4 + p5, f1 + f2 + f2b + f3 + f4 + f5
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

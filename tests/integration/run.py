@@ -76,6 +76,7 @@ def main():
     ap.add_argument('--module', action='append', default=[],
                     help='run only this module (test_NAME; may be repeated)')
     ap.add_argument('--keep', action='store_true', help='keep the data directories')
+    ap.add_argument('--name', default='integration', help='the summary line\'s name (another suite\'s run)')
     args = ap.parse_args()
     for m in args.module:
         if not os.path.exists(os.path.join(HERE, m + '.py')):
@@ -143,7 +144,7 @@ def main():
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print('# total %.1f s' % (time.time() - t0))
-    print('integration: %d passed, %d failed' % (passed, failed))
+    print('%s: %d passed, %d failed' % (args.name, passed, failed))
     return 1 if failed else 0
 
 
