@@ -10,6 +10,8 @@
 //    reason and a usedScene;
 //  - the pages in main_pages.json and each ability's srcEntry exist; backgroundModes are
 //    documented values; the AppStorage keys the page links are the ones Daemon.ets sets;
+//  - the API secret stays in common/Daemon.ets: no other file reads a `.token`, and no
+//    file uses preferences or persistent storage (PersistentStorage, PersistenceV2, ArkData);
 //  - the native module's CMakeLists.txt and types package exist (skipped, and said so,
 //    while entry/src/main/cpp is not in the tree).
 // usage: node resources.mjs PROJECT_ROOT  -> one line per problem; exit 1 when any
@@ -207,6 +209,16 @@ if (fs.existsSync(daemonEts)) {
     }
   }
 }
+// 5. the secret
+for (const f of etsFiles) {
+  const text = fs.readFileSync(f, 'utf8');
+  const isDaemon = path.resolve(f) === path.resolve(daemonEts);
+  if (!isDaemon && /\.token\b/.test(text)) problems.push(`${rel(f)}: reads a .token: the API secret stays in common/Daemon.ets`);
+  for (const m of text.matchAll(/@kit\.ArkData|@ohos\.data\.preferences|\bpreferences\.|\bPersistentStorage\b|\bPersistenceV2\b/g)) {
+    problems.push(`${rel(f)}: uses ${m[0]}: nothing of the daemon's state is persisted by the app (the secret stays in memory)`);
+  }
+}
+
 const entryProfile = parsed.get(path.join(root, 'entry', 'build-profile.json5'));
 const cppDir = path.join(root, 'entry', 'src', 'main', 'cpp');
 if (!fs.existsSync(cppDir)) {

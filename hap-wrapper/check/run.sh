@@ -104,9 +104,9 @@ log=$(logfile resources)
 node_ "$here/resources.mjs" "$hap" >"$log" 2>&1
 rc=$?
 if [ $rc -eq 0 ] || [ $rc -eq 3 ]; then
-  ok "JSON5 parses; \$string/\$media/\$color/\$profile and \$r() references exist (strings in base, zh_CN, en_US); used permissions declared"
+  ok "JSON5 parses; \$string/\$media/\$color/\$profile and \$r() references exist (strings in base, zh_CN, en_US); used permissions declared; the secret stays in Daemon.ets"
 else
-  notok "JSON5 parses; \$string/\$media/\$color/\$profile and \$r() references exist (strings in base, zh_CN, en_US); used permissions declared" "$log"
+  notok "JSON5 parses; \$string/\$media/\$color/\$profile and \$r() references exist (strings in base, zh_CN, en_US); used permissions declared; the secret stays in Daemon.ets" "$log"
 fi
 if [ -d "$hap/entry/src/main/cpp" ]; then
   if [ $rc -eq 0 ]; then ok "the native module's CMakeLists.txt and types package exist"; else notok "the native module's CMakeLists.txt and types package exist" "$log"; fi
@@ -139,8 +139,11 @@ node_ -e '
   m.module.requestPermissions = m.module.requestPermissions.filter((p) => p.name !== "ohos.permission.MICROPHONE" &&
     p.name !== "ohos.permission.KEEP_BACKGROUND_RUNNING");
   fs.writeFileSync(f, J.stringify(m, null, 2));' "$out/neg-perm/entry/src/main/module.json5" "$here/node_modules/json5"
-expect_fail "permission check fails on a scratch copy that does not declare what the code uses" \
-  "$(printf '%s\n' 'ohos.permission.MICROPHONE is used' 'ohos.permission.KEEP_BACKGROUND_RUNNING is used')" \
+printf '%s\n' "PersistentStorage.persistProp('qhm.t', '');" >>"$out/neg-perm/entry/src/main/ets/pages/Index.ets"
+printf '%s\n' "const leak = (current as StartResult).token;" >>"$out/neg-perm/entry/src/main/ets/common/Boot.ets"
+expect_fail "permission and secret checks fail on a scratch copy that does not declare what the code uses and persists state" \
+  "$(printf '%s\n' 'ohos.permission.MICROPHONE is used' 'ohos.permission.KEEP_BACKGROUND_RUNNING is used' \
+    'Index.ets: uses PersistentStorage' 'Boot.ets: reads a .token')" \
   node_ "$here/resources.mjs" "$out/neg-perm"
 
 # --- the pure modules, in Node.js ------------------------------------------------------
