@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "child.h"
 #include "core.h"
 #include "crashpt.h"
 #include "dl.h"
@@ -328,12 +329,19 @@ static void write_endpoint(struct qhm_daemon *d) {
 }
 
 /* The launch backend: exec, or child with its loader and shim (next to this executable unless
- * the options say where). */
+ * the options say where; on HarmonyOS the system is the loader and the shim is one of the app's
+ * libraries, named by its file name). */
 static int choose_launcher(struct qhm_daemon *d, const struct qhm_options *o, char *err, size_t errlen) {
   if (!o->launcher || strcmp(o->launcher, "exec") == 0) {
     d->backend = launch_exec_backend;
     return 0;
   }
+#ifdef __OHOS__
+  (void)err, (void)errlen;
+  snprintf(d->child_shim, sizeof(d->child_shim), "%s", CHILD_SHIM_LIB);
+  d->backend = launch_ohos_backend(d->child_shim);
+  return 0;
+#else
   char dir[4096];
   if (o->child_dir) {
     snprintf(dir, sizeof(dir), "%s", o->child_dir);
@@ -342,13 +350,14 @@ static int choose_launcher(struct qhm_daemon *d, const struct qhm_options *o, ch
     return -1;
   }
   snprintf(d->child_loader, sizeof(d->child_loader), "%s/qemu-hmos-child", dir);
-  snprintf(d->child_shim, sizeof(d->child_shim), "%s/libqemu_child.so", dir);
+  snprintf(d->child_shim, sizeof(d->child_shim), "%s/%s", dir, CHILD_SHIM_LIB);
   if (access(d->child_loader, X_OK) < 0 || access(d->child_shim, R_OK) < 0) {
     snprintf(err, errlen, "--launcher child: %s or %s is missing", d->child_loader, d->child_shim);
     return -1;
   }
   d->backend = launch_child_backend(d->child_loader, d->child_shim);
   return 0;
+#endif
 }
 
 /* Everything after the lock and the roots: auth, TLS, core, listeners. */
