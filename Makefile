@@ -5,7 +5,7 @@ BUILD ?= build
 PORT ?= 8006
 BIND ?= 127.0.0.1
 
-.PHONY: all deps build webui run check bench fuzz format clean qemu
+.PHONY: all deps build webui run check bench fuzz format clean qemu hap-check
 
 all: build
 
@@ -38,6 +38,13 @@ check:
 	@scripts/build-webui.sh
 	@python3 tests/run_all.py --build $(BUILD)
 
+# What CI proves of the HarmonyOS app without a device (make check runs both as its hap and napi
+# suites): hap-wrapper/check (ArkTS type-check and lint, JSON5, resources, permissions) and the N-API
+# module loaded in Node.js (tests/hap). See hap-wrapper/README.md.
+hap-check: build
+	@sh hap-wrapper/check/run.sh
+	@sh tests/hap/run.sh $(BUILD)
+
 bench:
 	@scripts/install-deps.sh bench
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
@@ -46,7 +53,7 @@ bench:
 
 # Every C folder, subfolders included (bridge/rdp-ws/worker, ...).
 format:
-	@find common server bridge tests/unit -name '*.[ch]' -print0 | xargs -0 clang-format -i
+	@find common server bridge tests/unit hap-wrapper/entry/src/main/cpp -name '*.[ch]' -print0 | xargs -0 clang-format -i
 
 clean:
 	rm -rf $(BUILD)

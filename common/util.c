@@ -18,6 +18,15 @@
 
 enum log_level log_threshold = LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static log_sink_fn log_sink;
+static void *log_sink_ud;
+
+void log_set_sink(log_sink_fn sink, void *ud) {
+  pthread_mutex_lock(&log_lock);
+  log_sink = sink;
+  log_sink_ud = ud;
+  pthread_mutex_unlock(&log_lock);
+}
 
 void qlog(enum log_level lvl, const char *fmt, ...) {
   static const char *names[] = {"error", "warn", "info", "debug"};
@@ -27,15 +36,31 @@ void qlog(enum log_level lvl, const char *fmt, ...) {
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
+  char stamp[64], buf[1024], *msg = buf;
+  snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
   va_list ap;
   va_start(ap, fmt);
-  pthread_mutex_lock(&log_lock);
-  fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-          tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  pthread_mutex_unlock(&log_lock);
+  int n = vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof(buf)) { /* a long line (a command line): whole, as before */
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+      msg = buf; /* then cut */
+    va_end(ap);
+  }
+  pthread_mutex_lock(&log_lock);
+  if (log_sink) {
+    char *line = NULL;
+    if (asprintf(&line, "%s%s", stamp, msg) >= 0)
+      log_sink(lvl, line, log_sink_ud);
+    free(line);
+  } else {
+    fprintf(stderr, "%s%s\n", stamp, msg);
+  }
+  pthread_mutex_unlock(&log_lock);
+  if (msg != buf)
+    free(msg);
 }
 
 int fmt_path(char *out, size_t outlen, const char *fmt, ...) {

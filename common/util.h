@@ -21,6 +21,10 @@ void qlog(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf
 #define log_warn(...) qlog(LOG_WARN, __VA_ARGS__)
 #define log_info(...) qlog(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) qlog(LOG_DEBUG, __VA_ARGS__)
+/* Where log lines go: SINK(level, line without its newline, UD), called under the log's lock from
+ * any thread (it must not log itself); NULL: standard error, the default. Process-wide. */
+typedef void (*log_sink_fn)(enum log_level lvl, const char *line, void *ud);
+void log_set_sink(log_sink_fn sink, void *ud);
 
 /* snprintf that reports truncation: 0 on success, -1 when OUT was too small. */
 int fmt_path(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "child.h"
 #include "core.h"
 #include "crashpt.h"
 #include "dl.h"
@@ -39,6 +40,12 @@
 #include "vncws.h"
 #include "ws.h"
 
+/* An event for the embedder's callback, queued until the loop callback that emitted it returned. */
+struct pending_event {
+  struct pending_event *next;
+  char *type, *json;
+};
+
 struct qhm_daemon {
   struct core core;
   struct launch_backend backend; /* the launcher's (its paths below) */
@@ -50,6 +57,10 @@ struct qhm_daemon {
   atomic_bool running;
   char endpoint[4300];
   char http_url[64];
+  qhm_event_cb on_event; /* the embedder's (qhm_daemon_on_event) */
+  void *on_event_ud;
+  uv_idle_t event_idle; /* while qhm_daemon_run runs with on_event: delivers the queue */
+  struct pending_event *ev_head, **ev_tail;
 };
 
 /* 127.0.0.0/8 */
@@ -318,12 +329,19 @@ static void write_endpoint(struct qhm_daemon *d) {
 }
 
 /* The launch backend: exec, or child with its loader and shim (next to this executable unless
- * the options say where). */
+ * the options say where; on HarmonyOS the system is the loader and the shim is one of the app's
+ * libraries, named by its file name). */
 static int choose_launcher(struct qhm_daemon *d, const struct qhm_options *o, char *err, size_t errlen) {
   if (!o->launcher || strcmp(o->launcher, "exec") == 0) {
     d->backend = launch_exec_backend;
     return 0;
   }
+#ifdef __OHOS__
+  (void)err, (void)errlen;
+  snprintf(d->child_shim, sizeof(d->child_shim), "%s", CHILD_SHIM_LIB);
+  d->backend = launch_ohos_backend(d->child_shim);
+  return 0;
+#else
   char dir[4096];
   if (o->child_dir) {
     snprintf(dir, sizeof(dir), "%s", o->child_dir);
@@ -332,13 +350,14 @@ static int choose_launcher(struct qhm_daemon *d, const struct qhm_options *o, ch
     return -1;
   }
   snprintf(d->child_loader, sizeof(d->child_loader), "%s/qemu-hmos-child", dir);
-  snprintf(d->child_shim, sizeof(d->child_shim), "%s/libqemu_child.so", dir);
+  snprintf(d->child_shim, sizeof(d->child_shim), "%s/%s", dir, CHILD_SHIM_LIB);
   if (access(d->child_loader, X_OK) < 0 || access(d->child_shim, R_OK) < 0) {
     snprintf(err, errlen, "--launcher child: %s or %s is missing", d->child_loader, d->child_shim);
     return -1;
   }
   d->backend = launch_child_backend(d->child_loader, d->child_shim);
   return 0;
+#endif
 }
 
 /* Everything after the lock and the roots: auth, TLS, core, listeners. */
@@ -434,6 +453,121 @@ struct qhm_daemon *qhm_daemon_start(const struct qhm_options *o, char *err, size
   return d;
 }
 
+/* ---- the embedder's events and summary ---- */
+
+static void pending_free(struct pending_event *e) {
+  free(e->type);
+  free(e->json);
+  free(e);
+}
+
+static void on_event_idle(uv_idle_t *h) {
+  struct qhm_daemon *d = h->data;
+  uv_idle_stop(h);
+  struct pending_event *e = d->ev_head;
+  d->ev_head = NULL;
+  d->ev_tail = &d->ev_head;
+  while (e) {
+    struct pending_event *next = e->next;
+    d->on_event(e->type, e->json, d->on_event_ud);
+    pending_free(e);
+    e = next;
+  }
+}
+
+/* events.h's tap: inside events_emit, in the middle of the work that emitted it. */
+static void event_tap(void *ud, const char *type, const char *json) {
+  struct qhm_daemon *d = ud;
+  struct pending_event *e = xcalloc(1, sizeof(*e));
+  e->type = xstrdup(type);
+  e->json = xstrdup(json);
+  *d->ev_tail = e;
+  d->ev_tail = &e->next;
+  uv_idle_start(&d->event_idle, on_event_idle); /* no-op when started */
+}
+
+void qhm_daemon_on_event(struct qhm_daemon *d, qhm_event_cb cb, void *ud) {
+  d->on_event = cb;
+  d->on_event_ud = ud;
+}
+
+static void events_tap_begin(struct qhm_daemon *d) {
+  if (!d->on_event)
+    return;
+  d->ev_head = NULL;
+  d->ev_tail = &d->ev_head;
+  uv_idle_init(&d->core.loop, &d->event_idle);
+  d->event_idle.data = d;
+  events_set_tap(d->core.events, event_tap, d);
+}
+
+/* After the loop's last run: what was not delivered is dropped; the handle closes with the loop. */
+static void events_tap_end(struct qhm_daemon *d) {
+  if (!d->on_event)
+    return;
+  events_set_tap(d->core.events, NULL, NULL);
+  uv_close((uv_handle_t *)&d->event_idle, NULL);
+  while (d->ev_head) {
+    struct pending_event *next = d->ev_head->next;
+    pending_free(d->ev_head);
+    d->ev_head = next;
+  }
+}
+
+struct qhm_summary *qhm_daemon_summary(struct qhm_daemon *d) {
+  struct core *c = &d->core;
+  if (!c->vms || !c->dls)
+    return NULL;
+  json_t *dls = dl_manager_unfinished(c->dls);
+  size_t n = json_array_size(dls), size = sizeof(struct qhm_summary) + n * sizeof(struct qhm_download);
+  for (size_t i = 0; i < n; i++) {
+    json_t *o = json_array_get(dls, i);
+    size += strlen(json_string_value(json_object_get(o, "id"))) +
+            strlen(json_string_value(json_object_get(o, "name"))) +
+            strlen(json_string_value(json_object_get(o, "state"))) + 3;
+  }
+  struct qhm_summary *s = xcalloc(1, size);
+  s->downloads = (struct qhm_download *)(s + 1);
+  char *str = (char *)&s->downloads[n];
+  s->vms_running = vm_manager_running_count(c->vms);
+  s->n_downloads = n;
+  for (size_t i = 0; i < n; i++) {
+    json_t *o = json_array_get(dls, i);
+    const char **field[] = {&s->downloads[i].id, &s->downloads[i].name, &s->downloads[i].state};
+    const char *key[] = {"id", "name", "state"};
+    for (size_t k = 0; k < 3; k++) {
+      const char *v = json_string_value(json_object_get(o, key[k]));
+      size_t len = strlen(v) + 1;
+      memcpy(str, v, len);
+      *field[k] = str;
+      str += len;
+    }
+    s->downloads[i].done_bytes = (uint64_t)json_integer_value(json_object_get(o, "bytes"));
+    s->downloads[i].total_bytes = (int64_t)json_integer_value(json_object_get(o, "total"));
+  }
+  json_decref(dls);
+  return s;
+}
+
+void qhm_summary_free(struct qhm_summary *s) {
+  free(s);
+}
+
+static qhm_log_cb log_cb; /* process-wide, as the log is; read under the log's lock */
+
+static void log_to_embedder(enum log_level lvl, const char *line, void *ud) {
+  log_cb((int)lvl, line, ud);
+}
+
+void qhm_log_to(qhm_log_cb cb, void *ud) {
+  log_set_sink(NULL, NULL); /* no line goes to the old callback with the new UD */
+  log_cb = cb;
+  if (cb)
+    log_set_sink(log_to_embedder, ud);
+}
+
+/* ---- the loop ---- */
+
 void qhm_daemon_run(struct qhm_daemon *d) {
   /* A write to a closed pipe or socket on this thread answers EPIPE instead of killing the process;
    * the mask is this thread's alone (MHD and lws send with MSG_NOSIGNAL). */
@@ -441,9 +575,11 @@ void qhm_daemon_run(struct qhm_daemon *d) {
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  events_tap_begin(d);
   atomic_store(&d->running, true);
   core_run(&d->core);
   atomic_store(&d->running, false);
+  events_tap_end(d);
   /* A SIGPIPE left pending for this thread is dropped before the old mask comes back. */
   struct timespec zero = {0, 0};
   while (sigtimedwait(&pipe_only, NULL, &zero) == SIGPIPE)

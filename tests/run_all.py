@@ -10,9 +10,11 @@ Chromium through playwright-core) against the daemon serving webui/dist, each
 browser test counted on its own; scripts/build-webui.sh must have run first
 (`make check` does that). Fuzzing: scripts/run-fuzz.sh builds build-fuzz and runs
 every libFuzzer target for FUZZ_SECONDS (30) on its committed corpus, each
-target counted on its own. Sanitizers: tests/asan/run.py sets up and builds build-asan (ASan,
-LSan, UBSan) and runs part of the integration suite against that daemon; any sanitizer report
-in a daemon's stderr is a failure.
+target counted on its own. N-API: tests/hap/run.sh loads the HarmonyOS shell's Node-API
+module, built as a Node.js addon (BUILD/qemu_hmos.node), in Node.js and runs
+tests/hap/napi.test.mjs (two daemons, one after the other, in one process). Sanitizers:
+tests/asan/run.py sets up and builds build-asan (ASan, LSan, UBSan) and runs part of the
+integration suite against that daemon; any sanitizer report in a daemon's stderr is a failure.
 """
 import argparse
 import json
@@ -54,7 +56,7 @@ def run_suite(name, cmd):
         return 0, 1
     passed = failed = None
     for line in p.stdout:
-        m = re.match(rf"^{name}: (\d+) passed, (\d+) failed$", line.strip())
+        m = re.match(rf"^{name}: (\d+) passed, (\d+) failed(?:, \d+ skipped)?$", line.strip())
         if m:
             passed, failed = int(m.group(1)), int(m.group(2))
         else:
@@ -108,6 +110,17 @@ def run_e2e(build):
                              os.path.join(build, "qemu-hmos"), "--ui", os.path.join(ROOT, "webui", "dist")])
 
 
+def run_napi(build):
+    # The HarmonyOS shell's N-API module as a Node.js addon (BUILD/qemu_hmos.node).
+    return run_suite("napi", ["sh", os.path.join(ROOT, "tests", "hap", "run.sh"), build])
+
+
+def run_hap():
+    # hap-wrapper/: the ArkTS sources type-checked and linted, the JSON5 files and their resources
+    # (hap-wrapper/check/run.sh installs its npm packages itself).
+    return run_suite("hap", ["sh", os.path.join(ROOT, "hap-wrapper", "check", "run.sh")])
+
+
 def run_fuzz():
     # Its own build (build-fuzz, clang + sanitizers), not --build's.
     return run_suite("fuzz", ["sh", os.path.join(ROOT, "scripts", "run-fuzz.sh")])
@@ -123,6 +136,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--unit-only", action="store_true")
     ap.add_argument("--no-e2e", action="store_true", help="skip the browser tests")
+    ap.add_argument("--no-napi", action="store_true", help="skip the HarmonyOS app's checks (N-API module, ArkTS)")
     ap.add_argument("--no-fuzz", action="store_true", help="skip the fuzz targets")
     ap.add_argument("--no-asan", action="store_true", help="skip the sanitizer build's integration tests")
     a = ap.parse_args()
@@ -138,9 +152,12 @@ def main():
     p2, f2 = (0, 0) if a.unit_only else run_integration(build)
     p2b, f2b = (0, 0) if a.unit_only else run_qemu10(build)
     p3, f3 = (0, 0) if a.unit_only or a.no_e2e else run_e2e(build)
+    p6, f6 = (0, 0) if a.unit_only or a.no_napi else run_napi(build)
     p4, f4 = (0, 0) if a.unit_only or a.no_fuzz else run_fuzz()
     p5, f5 = (0, 0) if a.unit_only or a.no_asan else run_asan()
-    passed, failed = p1 + p2 + p2b + p3 + p4 + p5, f1 + f2 + f2b + f3 + f4 + f5
+    p7, f7 = (0, 0) if a.unit_only or a.no_napi else run_hap()
+    passed = p1 + p2 + p2b + p3 + p4 + p5 + p6 + p7
+    failed = f1 + f2 + f2b + f3 + f4 + f5 + f6 + f7
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

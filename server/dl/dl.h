@@ -21,6 +21,9 @@ struct dl_manager *dl_manager_new(struct core *c);
 int dl_manager_load(struct dl_manager *m, char *err, size_t errlen);
 /* Stop transfers (progress already durable) and free. */
 void dl_manager_free(struct dl_manager *m);
+/* The downloads not finished yet (starting, running, paused, verifying) in list order, as
+ * [{"id", "name", "state", "bytes", "total"}] (total -1: the server did not say). */
+json_t *dl_manager_unfinished(struct dl_manager *m);
 
 /* The handlers of /api/v1/downloads, /images and /catalog, as the route table (server/http/api.c)
  * calls them: the method, the body (its allowed keys too) and the path were checked there; PARAM[0]

@@ -191,6 +191,17 @@ struct dl *dl_new(struct dl_manager *m) {
   return d;
 }
 
+json_t *dl_manager_unfinished(struct dl_manager *m) {
+  json_t *a = json_array();
+  for (struct dl *d = m->list; d; d = d->next)
+    if (d->state != DL_ST_COMPLETED && d->state != DL_ST_FAILED)
+      json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", d->id, "name",
+                                         d->name ? d->name : "", "state", dl_state_names[d->state], "bytes",
+                                         (json_int_t)dl_bytes(d), "total",
+                                         (json_int_t)(d->total >= 0 ? d->total : -1)));
+  return a;
+}
+
 struct dl *dl_find(struct dl_manager *m, const char *id) {
   for (struct dl *d = m->list; d; d = d->next)
     if (strcmp(d->id, id) == 0)

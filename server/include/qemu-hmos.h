@@ -8,6 +8,9 @@
  *   ... from any thread:              qhm_daemon_stop(d);
  *   qhm_daemon_free(d);
  *
+ * An embedder that shows state (the HarmonyOS shell's notification) also sets
+ * qhm_daemon_on_event before run and reads qhm_daemon_summary; qhm_log_to takes the log lines.
+ *
  * Everything a daemon holds lives in its handle; a process may start and free
  * one daemon after another. Embedded (handle_signals false) it installs no
  * signal handler and no atexit hook: the core thread blocks SIGPIPE for itself
@@ -81,6 +84,43 @@ struct qhm_status {
 };
 /* Valid until qhm_daemon_free. Any thread. */
 QHM_API void qhm_daemon_status(const struct qhm_daemon *d, struct qhm_status *out);
+
+/*
+ * What an embedder shows without asking the REST API: the events, and a summary.
+ *
+ * qhm_daemon_on_event: CB gets every event the /events WebSocket stream sends (docs/api.md), as the
+ * same JSON text, and its "type" ("vm.state", "download.progress", ...). It is called on the core
+ * loop thread while qhm_daemon_run runs, once the loop callback that emitted the event has returned
+ * (so qhm_daemon_summary called from CB sees its effect: a deleted download is gone); it must return
+ * quickly and not call qhm_daemon_stop or qhm_daemon_free. Events from before qhm_daemon_run (the
+ * VMs reattached by qhm_daemon_start) and after it returned are not delivered: read the summary then.
+ * Call before qhm_daemon_run; CB NULL: none.
+ */
+typedef void (*qhm_event_cb)(const char *type, const char *json, void *ud);
+QHM_API void qhm_daemon_on_event(struct qhm_daemon *d, qhm_event_cb cb, void *ud);
+
+struct qhm_download {
+  const char *id, *name;
+  const char *state;   /* "starting", "running", "paused" or "verifying" */
+  uint64_t done_bytes; /* on disk */
+  int64_t total_bytes; /* -1: the server did not say */
+};
+struct qhm_summary {
+  unsigned vms_running;           /* VMs with a QEMU of theirs: starting, running, paused, shutting down */
+  size_t n_downloads;             /* the downloads not finished yet */
+  struct qhm_download *downloads; /* n_downloads of them, in the same allocation */
+};
+/* One allocation, strings included; NULL only when D's parts are gone (never while it runs).
+ * On the core loop thread (the event callback), or while qhm_daemon_run is not running (before it
+ * and after it returned, until qhm_daemon_free). */
+QHM_API struct qhm_summary *qhm_daemon_summary(struct qhm_daemon *d);
+QHM_API void qhm_summary_free(struct qhm_summary *s);
+
+/* Where the daemon's log lines go, process-wide: CB(level, line, UD) with level 0 error, 1 warn,
+ * 2 info, 3 debug and the line without its newline, from any thread, one line at a time (CB must
+ * not call into the library). NULL: standard error, the default. */
+typedef void (*qhm_log_cb)(int level, const char *line, void *ud);
+QHM_API void qhm_log_to(qhm_log_cb cb, void *ud);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #define CHILD_PARAMS_MAGIC "qhm1"
+#define CHILD_SHIM_LIB "libqemu_child.so"
 #define CHILD_SHIM_ENTRY "Main"
 
 /* HarmonyOS's NativeChildProcess_Args, as our shim receives it (the same layout: a parameter

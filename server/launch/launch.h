@@ -61,6 +61,11 @@ extern const struct launch_backend launch_exec_backend;
  * started from SHIM's Main; on Linux LOADER (qemu-hmos-child) plays the system's part. The
  * strings are kept, not copied. A program without a library entry (launch_map) cannot run. */
 struct launch_backend launch_child_backend(const char *loader, const char *shim);
+#ifdef __OHOS__
+/* The same shape on HarmonyOS itself (launch_ohos.c): the system starts "SHIM:Main" with
+ * OH_Ability_StartNativeChildProcess; SHIM is the library's file name (libqemu_child.so). */
+struct launch_backend launch_ohos_backend(const char *shim);
+#endif
 
 struct launcher;
 struct launch_watch;

@@ -29,6 +29,8 @@ struct events_sub {
 
 struct events {
   struct events_sub *subs;
+  events_tap_fn tap;
+  void *tap_ud;
 };
 
 struct events *events_new(void) {
@@ -37,6 +39,11 @@ struct events *events_new(void) {
 
 void events_free(struct events *ev) {
   free(ev);
+}
+
+void events_set_tap(struct events *ev, events_tap_fn tap, void *ud) {
+  ev->tap = tap;
+  ev->tap_ud = ud;
 }
 
 static void msg_unref(struct msg *m) {
@@ -93,14 +100,20 @@ void events_emit(struct events *ev, json_t *e) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
   json_object_set_new(e, "at", json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
-  if (!ev || !ev->subs) {
+  if (!ev || (!ev->subs && !ev->tap)) {
     json_decref(e);
     return;
   }
   char *txt = json_dumps(e, JSON_COMPACT);
+  if (txt && ev->tap) {
+    const char *type = json_string_value(json_object_get(e, "type"));
+    ev->tap(ev->tap_ud, type ? type : "", txt);
+  }
   json_decref(e);
-  if (!txt)
+  if (!txt || !ev->subs) {
+    free(txt);
     return;
+  }
   size_t len = strlen(txt);
   struct msg *m = xmalloc(sizeof(*m) + LWS_PRE + len);
   m->refs = 1;

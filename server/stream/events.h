@@ -26,5 +26,9 @@ int events_on_writeable(struct events_sub *s); /* -1 closes */
 void events_on_closed(struct events_sub *s);
 /* Send E (a JSON object, stolen) to every subscriber of EV; "at" (unix ms) is added. */
 void events_emit(struct events *ev, json_t *e);
+/* A tap that sees every event events_emit sends, as the same JSON text, with its "type": the
+ * embedder's hook (daemon.c, qhm_daemon_on_event). Called inside events_emit; NULL removes it. */
+typedef void (*events_tap_fn)(void *ud, const char *type, const char *json);
+void events_set_tap(struct events *ev, events_tap_fn tap, void *ud);
 
 #endif

@@ -248,6 +248,13 @@ uint64_t vm_manager_committed_mib(struct vm_manager *m) {
   return sum;
 }
 
+unsigned vm_manager_running_count(struct vm_manager *m) {
+  unsigned n = 0;
+  for (struct vm *v = m->head; v; v = v->next)
+    n += vm_active(v) && v->state != ST_ORPHANED;
+  return n;
+}
+
 /* ---- reattach ---- */
 
 /* For a runtime row from before the identity was recorded (db/003): /proc/PID/cmdline is ARGV,

@@ -41,6 +41,9 @@ void vm_manager_autostart(struct vm_manager *m);
 /* Detach from every QEMU (they keep running) and free. Pending requests get 503. */
 void vm_manager_free(struct vm_manager *m);
 uint64_t vm_manager_committed_mib(struct vm_manager *m);
+/* How many VMs run a QEMU of theirs: starting, running, paused or shutting down (not stopped,
+ * crashed, or orphaned: a process the daemon did not adopt). */
+unsigned vm_manager_running_count(struct vm_manager *m);
 
 void vm_req_list(struct vm_manager *m, struct core_req *r);
 /* DRY_RUN: validate everything a create checks and answer {"dry_run", "config", "argv"} (the

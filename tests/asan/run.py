@@ -15,7 +15,8 @@ tests/integration/run.py --module M... against build-asan/qemu-hmos with
                      "ERROR: AddressSanitizer", "ERROR: LeakSanitizer" or "runtime error:", and
                      gives a stopped daemon 60 s, not 5, to exit so that LeakSanitizer reports.
 First the embedded library under the same options: tests/unit/test_daemon_restart.c (50
-starts and stops in one process) counts as one test. Each test counts as in the integration suite; each sanitizer report is one more failure, printed
+starts and stops in one process) and tests/unit/test_daemon_events.c (the embedder's event,
+summary and log hooks) count as one test each. Each test counts as in the integration suite; each sanitizer report is one more failure, printed
 with the test that was running when its daemon stopped. Environment: ASAN_BUILD (default
 build-asan). Usage: tests/asan/run.py [test_MODULE...] (default: MODULES).
 
@@ -83,7 +84,8 @@ def main():
             ['meson', 'setup', build, '-Db_sanitize=address,undefined', '-Db_lundef=false'],
             'meson setup ' + build, os.path.join(tmp, 'setup.log')):
         return summary(0, 1)
-    if not step(['ninja', '-C', build, 'qemu-hmos', 'tests/test_daemon_restart'], 'building %s/qemu-hmos' % build,
+    if not step(['ninja', '-C', build, 'qemu-hmos', 'tests/test_daemon_restart', 'tests/test_daemon_events'],
+                'building %s/qemu-hmos' % build,
                 os.path.join(tmp, 'build.log')):
         return summary(0, 1)
     log = os.path.join(tmp, 'sanitizer.log')
@@ -92,7 +94,9 @@ def main():
                 'LSAN_OPTIONS': 'suppressions=%s:print_suppressions=0' % os.path.join(ROOT, 'tests', 'asan', 'lsan.supp'),
                 'UBSAN_OPTIONS': 'print_stacktrace=1:halt_on_error=1',
                 'QHM_SANITIZER_LOG': log})
-    lib_ok = embedded_restarts(build, env, tmp)
+    lib_ok = embedded(build, env, tmp, 'test_daemon_restart',
+                      'the daemon library started and stopped 50 times in one process')
+    lib_ok += embedded(build, env, tmp, 'test_daemon_events', "the daemon library's embedder hooks")
     cmd = [sys.executable, os.path.join(ROOT, 'tests', 'integration', 'run.py'), '--daemon',
            os.path.join(build, 'qemu-hmos')]
     modules = sys.argv[1:] or MODULES
@@ -120,20 +124,21 @@ def main():
     else:
         subprocess.call(['rm', '-rf', tmp])
     print('# asan total %.1f s (modules: %s)' % (time.time() - t0, ' '.join(modules)))
-    return summary(passed + lib_ok, failed + len(found) + (1 - lib_ok))
+    return summary(passed + lib_ok, failed + len(found) + (2 - lib_ok))
 
 
-def embedded_restarts(build, env, tmp):
-    """libqemu-hmos started, asked and stopped 50 times in one process (tests/unit/
-    test_daemon_restart.c) under the sanitizers: 1 when it passed with no report, else 0."""
-    log = os.path.join(tmp, 'restart.log')
+def embedded(build, env, tmp, test, what):
+    """A cmocka program of the embedded library (tests/unit/TEST.c: test_daemon_restart, 50 starts
+    and stops in one process; test_daemon_events) under the sanitizers: 1 when it passed with no
+    report, else 0."""
+    log = os.path.join(tmp, test + '.log')
     with open(log, 'wb') as f:
-        rc = subprocess.call([os.path.join(build, 'tests', 'test_daemon_restart')], cwd=ROOT, env=env,
+        rc = subprocess.call([os.path.join(build, 'tests', test)], cwd=ROOT, env=env,
                              stdout=f, stderr=subprocess.STDOUT)
     with open(log, 'rb') as f:
         text = f.read().decode(errors='replace')
     bad = rc != 0 or any(REPORT_START.search(x) for x in text.splitlines())
-    print('%s - asan: the daemon library started and stopped 50 times in one process' % ('not ok' if bad else 'ok'))
+    print('%s - asan: %s' % ('not ok' if bad else 'ok', what))
     if bad:
         print('\n'.join('    ' + x for x in text.splitlines()[-60:]))
     sys.stdout.flush()
