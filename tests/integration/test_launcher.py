@@ -30,16 +30,21 @@ class ChildLauncherTest(DaemonTestCase):
         self.assertEqual(self.daemon.ok('GET', '/api/v1/host')['launcher'], 'child')
 
     def test_program_without_library_is_refused(self):
-        """Debian's QEMU is a program, not a library: starting it as a native child is refused
-        with the reason, and the VM stays stopped (nothing left running)."""
+        """Debian's QEMU is a program, not a library: it fails the start-up check (it cannot be
+        started as a native child), so its VMs' start is refused with the reason and the VM stays
+        stopped (nothing left running); /host says why."""
         vm = self.daemon.create(name='child-launcher', arch='x86_64', memory_mib=64, cpus=1, disks=[],
                                 cdrom=MEMTEST_ISO)
         try:
             st, body, _ = self.api('POST', '/api/v1/vms/%s/start' % vm['id'])
-            self.assertEqual(st, 500, body)
+            self.assertEqual((st, body['error']['code']), (409, 'unavailable'), body)
+            self.assertIn('failed its start-up check', body['error']['message'])
             self.assertIn('under the child launcher', body['error']['message'])
             self.assertIn('no library entry', body['error']['message'])
             self.assertEqual(self.daemon.ok('GET', '/api/v1/vms/%s' % vm['id'])['state'], 'stopped')
+            x86 = self.daemon.ok('GET', '/api/v1/host')['arches']['x86_64']
+            self.assertIs(x86['available'], False, x86)
+            self.assertIn('no library entry', x86['reason'])
         finally:
             self.daemon.ok('DELETE', '/api/v1/vms/%s' % vm['id'])
 
