@@ -152,31 +152,35 @@ static const char *vm_hook_ws_url(void *ud, bool lan) {
   return c->ws ? ws_url_for(c->ws, lan) : NULL; /* c->ws: set once ws_start() ran */
 }
 
-/* The programs that also come as library entries, for the child launcher: the RDP worker. */
-static void map_programs(struct launcher *l) {
-  char worker[4096], lib[4200];
-  char *slash = rdpws_worker_path(worker, sizeof(worker)) == 0 ? strrchr(worker, '/') : NULL;
+/* The programs that also come as library entries, for the child launcher: the RDP worker, in
+ * CHILD_DIR (the child launcher's files; NULL: this executable's directory). Its path into WORKER. */
+static void map_programs(struct launcher *l, const char *child_dir, char *worker, size_t len) {
+  char lib[4200];
+  char *slash = rdpws_worker_path(child_dir, worker, len) == 0 ? strrchr(worker, '/') : NULL;
   if (slash && fmt_path(lib, sizeof(lib), "%.*s/%s", (int)(slash - worker), worker, RDPWS_WORKER_LIB) == 0)
     launch_map_library(l, worker, lib, RDPWS_WORKER_ENTRY);
+  if (!slash)
+    worker[0] = 0;
 }
 
 /* The parts that run on the core loop, in the order they depend on each other. */
-static int parts_init(struct core *c, const struct launch_backend *backend, const char *qemu,
-                      const char *data_dir, struct auth *auth, struct path_roots *roots, bool signals,
-                      char *err, size_t errlen) {
+static int parts_init(struct core *c, const struct launch_backend *backend, const struct qhm_options *o,
+                      struct auth *auth, struct path_roots *roots, char *err, size_t errlen) {
+  const char *data_dir = o->data_dir;
   memset(c, 0, sizeof(*c));
   c->auth = auth; /* before the VMs load: autostart checks paths */
   c->roots = roots;
   c->dispatch = api_dispatch;
   snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir);
-  core_loop_init(c, signals);
+  core_loop_init(c, o->handle_signals);
   c->tickets = ticket_store_new();
   c->events = events_new();
   c->vnc = vncws_hub_new();
-  c->rdp = rdpws_hub_new();
   c->launcher = launcher_new(&c->loop, backend);
-  map_programs(c->launcher);
-  if (host_probe(&c->host, c->launcher, qemu, err, errlen) < 0)
+  char worker[4096];
+  map_programs(c->launcher, o->child_dir, worker, sizeof(worker));
+  c->rdp = rdpws_hub_new(worker);
+  if (host_probe(&c->host, c->launcher, o->qemu, err, errlen) < 0)
     return -1;
   char path[4200];
   snprintf(path, sizeof(path), "%s/qemu-hmos.sqlite3", data_dir);
@@ -379,8 +383,7 @@ static int start_services(struct qhm_daemon *d, const struct qhm_options *o, cha
   }
   d->core_up = true;
   int rc = -1;
-  if (parts_init(c, &d->backend, o->qemu, o->data_dir, auth, &d->roots, o->handle_signals, why, sizeof(why)) <
-      0) {
+  if (parts_init(c, &d->backend, o, auth, &d->roots, why, sizeof(why)) < 0) {
     c->auth = auth; /* freed with the core */
     snprintf(err, errlen, "cannot start: %s", why);
     goto out;

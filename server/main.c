@@ -20,6 +20,7 @@ static void usage(FILE *f) {
              "                       [--allow-path DIR]... [--allow-origin ORIGIN]... [--new-token]\n"
              "                       [--lan [--lan-port N] [--lan-ws-port M] [--lan-name NAME]...]\n"
              "                       [--run-as USER] [--share-passthrough DIR]... [--launcher exec|child]\n"
+             "                       [--child-dir DIR]\n"
              "                       [--qemu system|built[:tcg|:tci]|MANIFEST]\n"
              "                       [--verbose]\n"
              "       qemu-hmos --help | --version\n"
@@ -46,6 +47,8 @@ static void usage(FILE *f) {
              "  --launcher exec|child  how QEMU, qemu-img and the RDP worker start: exec (default), or\n"
              "                 child, HarmonyOS's shape (each a LIB.so:Function in a native child\n"
              "                 process; qemu-hmos-child stands in for the system here)\n"
+             "  --child-dir DIR  child: where qemu-hmos-child, libqemu_child.so and\n"
+             "                 libqemu-hmos-rdp.so are (default: this program's directory)\n"
              "  --qemu WHICH   system: Debian's QEMU (default); built, built:tci: our QEMU 10 from\n"
              "                 qemu-build/ (make qemu), the JIT or the interpreter variant; or the\n"
              "                 path of a build's manifest.json\n"
@@ -130,6 +133,9 @@ static int parse_option(struct cli *cl, int c, const char *arg) {
   case 1003:
     o->launcher = arg;
     return 0;
+  case 1005:
+    o->child_dir = arg;
+    return 0;
   case 1004:
     o->qemu = arg;
     return 0;
@@ -203,6 +209,7 @@ static int serve(int argc, char **argv) {
                                        {"share-passthrough", required_argument, NULL, 1002},
                                        {"launcher", required_argument, NULL, 1003},
                                        {"qemu", required_argument, NULL, 1004},
+                                       {"child-dir", required_argument, NULL, 1005},
                                        {NULL, 0, NULL, 0}};
   static struct cli cl; /* the options point into it while the daemon runs */
   memset(&cl, 0, sizeof(cl));

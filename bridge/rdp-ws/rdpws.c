@@ -67,10 +67,13 @@ struct rdpws {
 struct rdpws_hub {
   struct rdpws *all;
   unsigned n_all;
+  char worker[PATH_MAX];
 };
 
-struct rdpws_hub *rdpws_hub_new(void) {
-  return xcalloc(1, sizeof(struct rdpws_hub));
+struct rdpws_hub *rdpws_hub_new(const char *worker) {
+  struct rdpws_hub *h = xcalloc(1, sizeof(struct rdpws_hub));
+  snprintf(h->worker, sizeof(h->worker), "%s", worker ? worker : "");
+  return h;
 }
 
 void rdpws_hub_free(struct rdpws_hub *h) {
@@ -475,29 +478,29 @@ static void prepare_drive(struct rdpws *s, const char *shared_root, const struct
 }
 
 /* qemu-hmos-rdp next to the daemon's own executable, or $QHM_RDP_WORKER. */
-int rdpws_worker_path(char *out, size_t outlen) {
+int rdpws_worker_path(const char *dir, char *out, size_t outlen) {
   const char *env = getenv("QHM_RDP_WORKER");
   if (env && *env) {
     snprintf(out, outlen, "%s", env);
     return 0;
   }
-  char dir[PATH_MAX];
-  if (self_dir(dir, sizeof(dir)) < 0)
+  char self[PATH_MAX];
+  if (!dir && self_dir(self, sizeof(self)) < 0)
     return -1;
-  return fmt_path(out, outlen, "%s/qemu-hmos-rdp", dir);
+  return fmt_path(out, outlen, "%s/qemu-hmos-rdp", dir ? dir : self);
 }
 
 struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct lws *wsi, const char *vm_id,
                          const struct vm_rdp *target, int width, int height, int dpi, bool webp,
                          const char *log_path, const char *config_dir, const char *shared_root, char *err,
                          size_t errlen) {
-  char path[PATH_MAX + 32];
   if (h->n_all >= RDPWS_MAX_SESSIONS) {
     snprintf(err, errlen, "too many RDP sessions (%d)", RDPWS_MAX_SESSIONS);
     return NULL;
   }
-  if (rdpws_worker_path(path, sizeof(path)) < 0 || access(path, X_OK) < 0) {
-    snprintf(err, errlen, "the RDP worker (qemu-hmos-rdp) is not installed next to the daemon");
+  if (!h->worker[0] || !launch_runnable(launcher, h->worker)) {
+    snprintf(err, errlen, "the RDP worker (%s) cannot be started by the %s launcher: it is not installed",
+             h->worker[0] ? h->worker : "qemu-hmos-rdp", launcher_backend_name(launcher));
     return NULL;
   }
   int sv[2];
@@ -533,7 +536,7 @@ struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct 
   if (config_dir && ((mkdir(config_dir, 0700) < 0 && errno != EEXIST) || priv_own(config_dir, 0700) < 0))
     config_dir = NULL; /* FreeRDP then uses ~/.config/freerdp: our callback still decides unless a
                           known_hosts entry there matches */
-  char *args[] = {path, "--fd", "3", config_dir ? "--config-dir" : NULL, (char *)config_dir, NULL};
+  char *args[] = {h->worker, "--fd", "3", config_dir ? "--config-dir" : NULL, (char *)config_dir, NULL};
   int out = logfd >= 0 ? logfd : 2;
   /* As the VMs' unprivileged user when the daemon is root. */
   struct launch_spec spec = {.name = "rdp-worker",

@@ -43,14 +43,16 @@ struct vm_rdp;
  * CONFIG_DIR (mode 0700, created if needed) holds FreeRDP's own files. SHARED_ROOT/NAME (TARGET's vm_name
  * made a safe file name; both created if missing, mode 0700) is redirected as the drive RDPWS_DRIVE_NAME;
  * NULL = no drive. NULL with ERR when the worker cannot be started. */
-/* The worker program's path: $QHM_RDP_WORKER, else qemu-hmos-rdp next to this executable.
- * libqemu-hmos-rdp.so beside it is the same worker as a library (RDPWS_WORKER_ENTRY). */
+/* The worker program's path: $QHM_RDP_WORKER, else DIR/qemu-hmos-rdp (DIR NULL: this
+ * executable's directory). libqemu-hmos-rdp.so beside it is the same worker as a library
+ * (RDPWS_WORKER_ENTRY); under the child launcher only the library need exist. */
 #define RDPWS_WORKER_LIB "libqemu-hmos-rdp.so"
 #define RDPWS_WORKER_ENTRY "qhm_rdp_main"
-int rdpws_worker_path(char *out, size_t outlen);
+int rdpws_worker_path(const char *dir, char *out, size_t outlen);
 
 struct rdpws_hub; /* one daemon's RDP sessions */
-struct rdpws_hub *rdpws_hub_new(void);
+/* WORKER: the worker program's path (rdpws_worker_path; copied), which the launcher starts. */
+struct rdpws_hub *rdpws_hub_new(const char *worker);
 void rdpws_hub_free(struct rdpws_hub *h); /* once every session is gone */
 struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct lws *wsi, const char *vm_id,
                          const struct vm_rdp *target, int width, int height, int dpi, bool webp,

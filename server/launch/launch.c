@@ -185,6 +185,15 @@ const char *launcher_backend_name(const struct launcher *l) {
   return l->backend.name;
 }
 
+bool launch_runnable(const struct launcher *l, const char *program) {
+  if (strcmp(l->backend.name, "exec") == 0)
+    return access(program, X_OK) == 0;
+  for (unsigned i = 0; i < l->n_map; i++)
+    if (strcmp(l->map[i].program, program) == 0)
+      return true;
+  return false;
+}
+
 uv_loop_t *launcher_loop(struct launcher *l) {
   return l->loop;
 }

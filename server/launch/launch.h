@@ -79,6 +79,9 @@ void launch_map(struct launcher *l, const char *program, const char *entry);
  * then has no entry); NULL arguments map nothing. */
 void launch_map_library(struct launcher *l, const char *program, const char *library, const char *function);
 const char *launcher_backend_name(const struct launcher *l);
+/* Whether a spawn of PROGRAM can start: exec: it is an executable file; another backend: it has a
+ * library entry (the program itself need not exist: an app ships only the library). */
+bool launch_runnable(const struct launcher *l, const char *program);
 uv_loop_t *launcher_loop(struct launcher *l);
 /* The daemon is stopping: proc runs still due are answered now with a failure (proc.h), later
  * spawns fail at once, watches stop. Before the loop's last run. */

@@ -69,17 +69,31 @@ class LauncherOptionTest(DaemonTestCase):
 class RdpUnderChildLauncherTest(unittest.TestCase):
     """The RDP worker as a library entry (libqemu-hmos-rdp.so:qhm_rdp_main) in a native child:
     test_rdp's session tests (ticket, first frame, colours, keys, malformed input, binary frames, a
-    garbage server) run again with every daemon under --launcher child."""
+    garbage server) run again with every daemon under --launcher child, whose files come from a
+    --child-dir holding only the loader and the libraries, as an app ships them: no qemu-hmos-rdp
+    program there, nor next to the daemon (a copy of it in a folder of its own)."""
 
     # test_rdp's session tests that do not time input against the display (mouse and pacing are
     # timing checks: they run in test_rdp itself)
     TESTS = ('test_01_', 'test_02_', 'test_03_', 'test_05_', 'test_07_', 'test_08_', 'test_09_')
 
     def test_rdp_sessions_through_the_child_launcher(self):
-        env = dict(os.environ, QHM_DAEMON_ARGS='--launcher child')
+        build = os.path.dirname(os.path.abspath(daemon_path()))
+        tmp = tempfile.mkdtemp(prefix='qhm-childdir-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        libs, bindir = os.path.join(tmp, 'libs'), os.path.join(tmp, 'bin')
+        os.makedirs(libs)
+        os.makedirs(bindir)
+        for f in ('qemu-hmos-child', 'libqemu_child.so', 'libqemu-hmos-rdp.so'):
+            os.symlink(os.path.join(build, f), os.path.join(libs, f))
+        daemon = shutil.copy2(daemon_path(), os.path.join(bindir, 'qemu-hmos'))
+        for d in (tmp, libs, bindir):
+            os.chmod(d, 0o755)
+        self.assertFalse(any(os.path.exists(os.path.join(d, 'qemu-hmos-rdp')) for d in (libs, bindir)))
+        env = dict(os.environ, QHM_DAEMON_ARGS='--launcher child --child-dir ' + libs)
         passed = 0
         for k in self.TESTS:
-            p = subprocess.run([sys.executable, os.path.join(HERE, 'run.py'), '--daemon', daemon_path(), '--module',
+            p = subprocess.run([sys.executable, os.path.join(HERE, 'run.py'), '--daemon', daemon, '--module',
                                 'test_rdp', '-k', 'RDPTest.' + k], env=env, capture_output=True, text=True,
                                timeout=300)
             m = re.search(r'^integration: (\d+) passed, (\d+) failed$', p.stdout, re.M)
