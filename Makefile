@@ -5,7 +5,7 @@ BUILD ?= build
 PORT ?= 8006
 BIND ?= 127.0.0.1
 
-.PHONY: all deps build webui run check bench fuzz format clean qemu hap-check
+.PHONY: all deps build webui run check bench fuzz format clean qemu hap-check hap-stage
 
 all: build
 
@@ -44,6 +44,13 @@ check:
 hap-check: build
 	@sh hap-wrapper/check/run.sh
 	@sh tests/hap/run.sh $(BUILD)
+
+# Put what is built elsewhere into hap-wrapper/ for DevEco Studio / hvigorw (hap-wrapper/README.md):
+# the web UI into the app's resfile/ (unpacked into the app's sandbox at install).
+HAP_WEBUI = hap-wrapper/entry/src/main/resources/resfile/webui
+hap-stage: webui
+	@rm -rf $(HAP_WEBUI) && mkdir -p $(dir $(HAP_WEBUI)) && cp -r webui/dist $(HAP_WEBUI)
+	@echo "hap-stage: $(HAP_WEBUI) ($$(find $(HAP_WEBUI) -type f | wc -l) files)"
 
 bench:
 	@scripts/install-deps.sh bench
