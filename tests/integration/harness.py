@@ -3,12 +3,14 @@
 temporary data directory, talking to real QEMU.
 
 - Daemon: start / kill -9 / restart on the same data dir, api(), wait_state().
-- Cleanup: the daemon, then every qemu-system process whose command line
-  mentions the data dir (VMs run in their own session and outlive the daemon
-  by design, so they are killed explicitly).
+- Cleanup: the daemon, then every QEMU process (qemu-system-*, or one in a
+  native child of the child launcher) whose command line mentions the data
+  dir (VMs run in their own session and outlive the daemon by design, so they
+  are killed explicitly).
 - Screens: real_frame() tells a guest-drawn screenshot from QEMU's 640x480
-  "Guest has not initialized the display (yet)." placeholder, using the exact
-  placeholder pixels captured once from this QEMU (paused with -S).
+  placeholders ("Guest has not initialized the display (yet)."; QEMU 10's
+  virtio-gpu-pci: "Display output is not active."), using the exact pixels
+  captured once from this QEMU and from our build (paused with -S).
 - Guests: guests.py builds the tiny boot CDs.
 
 Environment: QHM_DAEMON (daemon path, set by run.py), QHM_KEEP=1 keeps data
@@ -113,8 +115,18 @@ def pid_alive(pid):
     return st is not None and st not in ('Z', 'X')
 
 
+def is_qemu_system(argv):
+    """ARGV is a QEMU system emulator's: qemu-system-* itself, or a native child of the child
+    launcher (qemu-hmos-child LIB.so:Main "qhm1 FLAGS .../libqemu-system-ARCH.so:ENTRY ...")."""
+    prog = os.path.basename(argv[0])
+    if prog == 'qemu-hmos-child':
+        params = argv[2].split(' ', 3) if len(argv) > 2 else []
+        return len(params) > 2 and '/libqemu-system-' in params[2]
+    return prog.startswith('qemu-system')
+
+
 def qemu_pids(marker):
-    """PIDs of live qemu-system-* processes whose command line contains MARKER."""
+    """PIDs of live QEMU system emulators (is_qemu_system) whose command line contains MARKER."""
     out = []
     for name in os.listdir('/proc'):
         if not name.isdigit():
@@ -123,7 +135,7 @@ def qemu_pids(marker):
         argv = proc_cmdline(pid)
         if not argv:
             continue
-        if os.path.basename(argv[0]).startswith('qemu-system') and any(marker in a for a in argv):
+        if is_qemu_system(argv) and any(marker in a for a in argv):
             if pid_alive(pid):
                 out.append(pid)
     return out
@@ -381,39 +393,116 @@ class BareQemu:
 
 
 # --------------------------------------------------------------------------
+# Our QEMU 10 build (qemu-build/, `make qemu`)
+
+QEMU_BUILD_CACHE = '/var/cache/qemu-hmos/qemu-build'
+QEMU_LOADER_C = os.path.join(REPO, 'qemu-build', 'qhm-qemu-load.c')
+
+
+def qemu_build_manifest():
+    """The manifest of the build `serve --qemu built` runs (the newest DIR/HASH/manifest.json, as
+    server/core/host_qemu.c picks it), parsed; None when the cache has none."""
+    best = None
+    try:
+        names = os.listdir(QEMU_BUILD_CACHE)
+    except OSError:
+        return None
+    for name in names:
+        path = os.path.join(QEMU_BUILD_CACHE, name, 'manifest.json')
+        if name.startswith('.') or not os.path.exists(path):
+            continue
+        if best is None or os.path.getmtime(path) >= os.path.getmtime(best):
+            best = path
+    if best is None:
+        return None
+    with open(best) as f:
+        return json.load(f)
+
+
+def no_qemu_build_reason():
+    """Why tests of the built QEMU cannot run here (a skip reason), or None."""
+    if qemu_build_manifest() is None:
+        return 'no QEMU build in %s (make qemu builds it)' % QEMU_BUILD_CACHE
+    return None
+
+
+_loader = None
+
+
+def qemu_build_loader():
+    """qemu-build/qhm-qemu-load, compiled once into work_dir(): runs a QEMU library's entry."""
+    global _loader
+    if _loader is None:
+        path = os.path.join(work_dir(), 'qhm-qemu-load')
+        if not os.path.exists(path):
+            subprocess.run(['cc', '-O2', '-Wall', '-Werror', '-o', path + '.part', QEMU_LOADER_C, '-ldl'], check=True)
+            os.rename(path + '.part', path)
+        _loader = path
+    return _loader
+
+
+def built_qemu(manifest, variant, arch, args, cont=False):
+    """A BareQemu of MANIFEST's VARIANT library for ARCH (TCG, its -L data directories)."""
+    largs = []
+    for d in manifest['L']:
+        largs += ['-L', d]
+    return BareQemu(qemu_build_loader(), [manifest['variants'][variant]['libraries'][arch]] + largs +
+                    ['-accel', 'tcg'] + args, work_dir(), cont=cont)
+
+
+# --------------------------------------------------------------------------
 # Screenshots
 
-_placeholder = None
+_placeholders = {}
+
+
+def _capture_placeholder(key, start):
+    """The screen of the QEMU START() returns (paused with -S), as KEY.png in work_dir() once."""
+    if key not in _placeholders:
+        ref = os.path.join(work_dir(), key + '.png')
+        if not os.path.exists(ref):
+            q = start()
+            try:
+                data = q.screendump()
+            finally:
+                q.kill()
+            with open(ref + '.part', 'wb') as f:
+                f.write(data)
+            os.rename(ref + '.part', ref)
+        with open(ref, 'rb') as f:
+            img = png.decode(f.read())
+        if img.size != (640, 480) or img.is_single_colour():
+            raise RuntimeError('unexpected placeholder %s from QEMU: %r, single colour %r'
+                               % (key, img.size, img.is_single_colour()))
+        _placeholders[key] = img
+    return _placeholders[key]
 
 
 def placeholder_image():
     """QEMU's 'Guest has not initialized the display (yet).' surface, captured
     from this QEMU paused before the first instruction (-S)."""
-    global _placeholder
-    if _placeholder is not None:
-        return _placeholder
-    ref = os.path.join(work_dir(), 'placeholder.png')
-    if not os.path.exists(ref):
-        q = BareQemu('/usr/bin/qemu-system-x86_64', ['-m', '32', '-device', 'VGA'], work_dir())
-        try:
-            data = q.screendump()
-        finally:
-            q.kill()
-        with open(ref + '.part', 'wb') as f:
-            f.write(data)
-        os.rename(ref + '.part', ref)
-    with open(ref, 'rb') as f:
-        img = png.decode(f.read())
-    if img.size != (640, 480) or img.is_single_colour():
-        raise RuntimeError('unexpected placeholder from QEMU: %r, single colour %r'
-                           % (img.size, img.is_single_colour()))
-    _placeholder = img
-    return img
+    return _capture_placeholder('placeholder', lambda: BareQemu(
+        '/usr/bin/qemu-system-x86_64', ['-m', '32', '-device', 'VGA'], work_dir()))
+
+
+def built_placeholder_image():
+    """QEMU 10's virtio-gpu-pci shows another placeholder from the start ('Display output is not
+    active.'; Debian's 7.2 showed the one above): captured from the QEMU build `serve --qemu built`
+    runs (aarch64, paused), None without a build."""
+    m = qemu_build_manifest()
+    if m is None:
+        return None
+    return _capture_placeholder('placeholder-%s-virtio-gpu' % m['hash'], lambda: built_qemu(
+        m, 'tcg', 'aarch64', ['-M', 'virt', '-m', '64', '-device', 'virtio-gpu-pci']))
 
 
 def is_placeholder(img):
-    ph = placeholder_image()
-    return img.size == ph.size and img.rgb == ph.rgb
+    if img.size != (640, 480):
+        return False
+    refs = [placeholder_image()]
+    if img.rgb != refs[0].rgb:
+        refs.append(built_placeholder_image())
+    return any(ref is not None and img.rgb == ref.rgb for ref in refs)
 
 
 def frame_verdict(data):

@@ -23,13 +23,12 @@ import tempfile
 import time
 import unittest
 
-from harness import (GRUB_RESCUE_ISO, MEMTEST_IA32_ISO, MEMTEST_ISO, QCOW2_MAGIC, BareQemu, frame_verdict,
-                     shows_grub_menu, shows_memtest, work_dir)
+from harness import (GRUB_RESCUE_ISO, MEMTEST_IA32_ISO, MEMTEST_ISO, QCOW2_MAGIC, built_qemu, frame_verdict,
+                     qemu_build_loader, shows_grub_menu, shows_memtest, work_dir)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD_SH = os.path.join(REPO, 'qemu-build', 'build.sh')
-LOADER_C = os.path.join(REPO, 'qemu-build', 'qhm-qemu-load.c')
 AAVMF = '/usr/share/AAVMF'
 HOST_ARCH = {'x86_64': 'x86_64', 'aarch64': 'aarch64', 'arm64': 'aarch64'}.get(platform.machine(), platform.machine())
 
@@ -56,8 +55,7 @@ class QemuBuildTest(unittest.TestCase):
             return
         with open(path) as f:
             cls.manifest = json.load(f)
-        cls.loader = os.path.join(work_dir(), 'qhm-qemu-load')
-        subprocess.run(['cc', '-O2', '-Wall', '-Werror', '-o', cls.loader, LOADER_C, '-ldl'], check=True)
+        cls.loader = qemu_build_loader()
 
     def setUp(self):
         if self.missing:
@@ -67,11 +65,7 @@ class QemuBuildTest(unittest.TestCase):
         return self.manifest['variants'][variant]['libraries'][arch]
 
     def start(self, variant, arch, args):
-        largs = []
-        for d in self.manifest['L']:
-            largs += ['-L', d]
-        return BareQemu(self.loader, [self.lib(variant, arch)] + largs + ['-accel', 'tcg'] + args, work_dir(),
-                        cont=True)
+        return built_qemu(self.manifest, variant, arch, args, cont=True)
 
     def wait_screen(self, q, check, timeout, what):
         """Seconds from now until a screendump passes CHECK (after frame_verdict's basic checks)."""
