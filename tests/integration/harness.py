@@ -22,6 +22,7 @@ is appended there before its data dir goes, and a stopped daemon gets 60 s, not
 
 import atexit
 import fcntl
+import hashlib
 import http.client
 import json
 import os
@@ -46,6 +47,8 @@ MEMTEST_ISO = '/usr/lib/memtest86+/memtest86+x64.iso'
 MEMTEST_IA32_ISO = '/usr/lib/memtest86+/memtest86+ia32.iso'
 GRUB_RESCUE_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso'
 QCOW2_MAGIC = b'QFI\xfb'
+# memtest86+ with a disk to keep snapshots on (test_snapshots, test_launcher)
+MEMTEST_WITH_DISK = dict(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
 
 
 def daemon_path():
@@ -530,6 +533,14 @@ def dominant_colour(img):
     return tuple(c), n / max(1, sum(counts.values()))
 
 
+def same_pixels(png_a, png_b):
+    """The share of pixels two screenshots (PNG bytes of one size) have alike, 0.0 to 1.0."""
+    a, b = png.decode(png_a), png.decode(png_b)
+    if a.size != b.size:
+        return 0.0
+    return sum(1 for i in range(0, len(a.rgb), 3) if a.rgb[i:i + 3] == b.rgb[i:i + 3]) / (a.width * a.height)
+
+
 def longest_hline(img, background):
     """Longest horizontal run of one colour other than BACKGROUND (e.g. a drawn box edge)."""
     best = 0
@@ -573,6 +584,53 @@ def shows_grub_menu(img):
     bg, _ = dominant_colour(img)
     n = longest_hline(img, bg)
     return n >= img.width * 0.8, 'longest horizontal line %d px (want >= 80%% of %d: the GRUB menu box)' % (n, img.width)
+
+
+# --------------------------------------------------------------------------
+# The Linux test guest's host side (linuxguest.py)
+
+
+class GuestShares:
+    """The host folders linuxguest.SHARE_SCRIPT mounts, under DAEMON's scratch_dir: "work" is RW
+    ('work, with comma': QEMU's option escaping) and holds in.txt, "media" is read-only and holds
+    song.ogg. Set up as a user does for a daemon run as root: QEMU runs as its unprivileged user,
+    which must get to both folders and may write to the one the guest writes to."""
+
+    def __init__(self, daemon):
+        self.tmp = daemon.scratch_dir('qhm-share-')
+        self.rw = os.path.join(self.tmp, 'work, with comma')
+        self.ro = os.path.join(self.tmp, 'media')
+        os.makedirs(self.rw)
+        os.makedirs(self.ro)
+        os.chown(self.rw, *vm_user_ids())
+        with open(os.path.join(self.rw, 'in.txt'), 'w') as f:
+            f.write('hello from the host\n')
+        with open(os.path.join(self.ro, 'song.ogg'), 'w') as f:
+            f.write('la')
+
+    def fields(self):
+        """The VM's shared_folders."""
+        return [{'path': self.rw, 'tag': 'work'}, {'path': self.ro, 'tag': 'media', 'readonly': True}]
+
+    def check(self, tc):
+        """Assert (on the TestCase TC) that the guest ran SHARE_SCRIPT through both folders."""
+        with open(os.path.join(self.rw, 'out.txt')) as f:
+            tc.assertEqual(f.read(), 'HELLO FROM THE HOST\n', 'the guest did not write through the share')
+        with open(os.path.join(self.rw, 'ro-listing.txt')) as f:
+            tc.assertEqual(f.read().split(), ['song.ogg'])
+        with open(os.path.join(self.rw, 'ro-writable.txt')) as f:
+            tc.assertEqual(f.read().strip(), 'no', 'the read-only share took a write')
+        tc.assertFalse(os.path.exists(os.path.join(self.ro, 'written.txt')))
+
+
+def assert_agent_answers(tc, g):
+    """Assert (on TC) that G, a GET /vms/{id}/guest answer, is linuxguest.AGENT_SCRIPT's qemu-ga."""
+    tc.assertTrue(g['agent'], g)
+    tc.assertTrue(g['version'].startswith('7.2'), g)
+    tc.assertEqual(g['hostname'], 'qhm-guest')
+    tc.assertTrue(g['os']['kernel'].startswith('6.1.'), g)
+    lo = [i for i in g['interfaces'] if i['name'] == 'lo']
+    tc.assertTrue(lo and any(a['address'] == '127.0.0.1' for a in lo[0]['addresses']), g)
 
 
 # --------------------------------------------------------------------------
@@ -900,6 +958,61 @@ class Daemon:
             self.api('DELETE', '/api/v1/vms/' + vm_id, timeout=15)
         except Exception:
             pass
+
+    def scratch_dir(self, prefix):
+        """A new directory under the data dir's shared/ that QEMU (run as an unprivileged user under a
+        root daemon) can get into: the guest's initrd, shared folders."""
+        d = tempfile.mkdtemp(prefix=prefix, dir=os.path.join(self.data_dir, 'shared'))
+        os.chmod(d, 0o711)
+        return d
+
+    def wait_agent(self, vm_id, timeout):
+        """Poll GET /vms/{id}/guest until the guest agent answers (or TIMEOUT); returns the last answer."""
+        deadline = time.time() + timeout
+        while True:
+            g = self.ok('GET', '/api/v1/vms/%s/guest' % vm_id, timeout=15)
+            if g['agent'] or time.time() > deadline:
+                return g
+            time.sleep(1)
+
+    # -- snapshots (test_snapshots) --
+    def snapshots(self, vm_id):
+        return self.ok('GET', '/api/v1/vms/%s/snapshots' % vm_id)['snapshots']
+
+    def take_snapshot(self, vm_id, name, expect=201):
+        return self.ok('POST', '/api/v1/vms/%s/snapshots' % vm_id, body={'name': name}, expect=expect, timeout=120)
+
+    def restore_snapshot(self, vm_id, name):
+        return self.ok('POST', '/api/v1/vms/%s/snapshots/%s/restore' % (vm_id, name), timeout=120)
+
+    def screenshot_hash(self, vm_id):
+        st, data, _ = self.screenshot(vm_id)
+        if st != 200:
+            raise APIError('screenshot of %s -> %d %r' % (vm_id, st, data))
+        return hashlib.sha256(data).hexdigest()
+
+    def start_and_pause_on_frame(self, vm_id, timeout=120):
+        """Start the VM, pause it once its screen is a real frame: that screenshot (PNG bytes)."""
+        self.action(vm_id, 'start')
+        self.wait_real_frame(vm_id, timeout)
+        self.action(vm_id, 'pause')
+        st, data, _ = self.screenshot(vm_id)
+        if st != 200:
+            raise APIError('screenshot of %s -> %d %r' % (vm_id, st, data))
+        return data
+
+    def wait_screen_moves(self, vm_id, before, timeout=30):
+        """Resume the paused VM, pause it again now and then until its screenshot's hash is no longer
+        BEFORE (memtest86+'s clock moves on); it is left paused. AssertionError after TIMEOUT."""
+        deadline = time.time() + timeout
+        while True:
+            self.action(vm_id, 'resume')
+            time.sleep(1.5)
+            self.action(vm_id, 'pause')
+            if self.screenshot_hash(vm_id) != before:
+                return
+            if time.time() > deadline:
+                raise AssertionError('VM %s: the guest screen did not change in %d s' % (vm_id, timeout))
 
 
 def error_code(js):
