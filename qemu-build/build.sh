@@ -21,6 +21,8 @@ SUITE=trixie
 MIRROR=http://deb.debian.org/debian
 QEMU_DEB=1:10.0.13+ds-0+deb13u1
 MESON_DEB=1.7.0-1
+# SeaBIOS and the VGA BIOSes of Debian 13 (Debian 12's 1.16.2 is too old for QEMU >= 8.1: see below)
+SEABIOS_DEB=1.16.3-2
 TARGETS=x86_64-softmmu,i386-softmmu,aarch64-softmmu
 # Only what the product uses; everything else off (--without-default-features).
 FEATURES="--enable-system --enable-tcg --enable-kvm --enable-fdt=system --enable-pixman
@@ -38,12 +40,12 @@ TCG_OPTS="--enable-tools"
 TCI_OPTS="--enable-tcg-interpreter --disable-tools"
 EMULATORS="x86_64 i386 aarch64"
 # Bump when the steps below change what they produce.
-RECIPE=2
+RECIPE=3
 # ------------------------------------------------------------------------------------------
 
 hash=$(
   {
-    printf '%s\n' "recipe=$RECIPE" "suite=$SUITE" "qemu=$QEMU_DEB" "meson=$MESON_DEB" \
+    printf '%s\n' "recipe=$RECIPE" "suite=$SUITE" "qemu=$QEMU_DEB" "meson=$MESON_DEB" "seabios=$SEABIOS_DEB" \
       "cc=$CC_CMD" "common=$COMMON" "features=$FEATURES" "tcg=$TCG_OPTS" "tci=$TCI_OPTS" "emulators=$EMULATORS"
     for p in "$HERE"/patches/*.patch; do
       printf 'patch %s\n' "$(basename "$p")"
@@ -88,10 +90,12 @@ upstream=${QEMU_DEB#*:}
 upstream=${upstream%-*}
 dsc=qemu_${QEMU_DEB#*:}.dsc
 mesondeb=meson_${MESON_DEB}_all.deb
-if [ ! -f "$DL/$dsc" ] || [ ! -f "$DL/$mesondeb" ]; then
-  say "fetching qemu $QEMU_DEB and meson $MESON_DEB from Debian $SUITE (private apt lists in $APT)"
+seabiosdeb=seabios_${SEABIOS_DEB}_all.deb
+if [ ! -f "$DL/$dsc" ] || [ ! -f "$DL/$mesondeb" ] || [ ! -f "$DL/$seabiosdeb" ]; then
+  say "fetching qemu $QEMU_DEB, meson $MESON_DEB and seabios $SEABIOS_DEB from Debian $SUITE (private apt lists in $APT)"
   aptp apt-get -qq update
-  (cd "$DL" && aptp apt-get -qq source --download-only "qemu=$QEMU_DEB" && aptp apt-get -qq download "meson=$MESON_DEB")
+  (cd "$DL" && aptp apt-get -qq source --download-only "qemu=$QEMU_DEB" &&
+    aptp apt-get -qq download "meson=$MESON_DEB" "seabios=$SEABIOS_DEB")
 fi
 MESON_DIR=$WORK/meson-$MESON_DEB
 if [ ! -d "$MESON_DIR/usr/lib/python3/dist-packages/mesonbuild" ]; then
@@ -182,11 +186,20 @@ for v in tcg tci; do
 done
 
 # ---- data files the built QEMU needs next to Debian's firmware --------------------------
-# QEMU 10's own option ROMs (built from the source above) and keymaps go into share/qemu; SeaBIOS,
-# the VGA BIOSes and iPXE ROMs come from Debian 12's seabios and ipxe-qemu packages, UEFI from ovmf
-# and qemu-efi-aarch64 (as server/core/host.c finds them: /usr/share/OVMF, /usr/share/AAVMF).
+# QEMU 10's own option ROMs (built from the source above) and keymaps go into share/qemu, and so do
+# SeaBIOS and the VGA BIOSes of Debian 13's seabios: since QEMU 8.1 a failed AHCI command raises
+# PxIS.TFES alone (AHCI 1.3.1 5.3.8.1), which SeaBIOS before 1.16.3 does not look at (its commit
+# 1281e340 "ahci: handle TFES irq correctly"): with Debian 12's 1.16.2 every q35 boot with an empty
+# CD drive waited 32 s for an AHCI timeout. iPXE ROMs come from Debian 12's ipxe-qemu, UEFI from
+# ovmf and qemu-efi-aarch64 (as server/core/host.c finds them: /usr/share/OVMF, /usr/share/AAVMF).
 # configure sets pc-bios/optionrom up when `cc -m32` works (gcc-multilib).
 mkdir -p "$OUT.tmp/share/qemu/keymaps"
+SEABIOS_DIR=$WORK/seabios-$SEABIOS_DEB
+if [ ! -f "$SEABIOS_DIR/usr/share/seabios/bios-256k.bin" ]; then
+  rm -rf "$SEABIOS_DIR"
+  dpkg-deb -x "$DL/$seabiosdeb" "$SEABIOS_DIR"
+fi
+cp -L "$SEABIOS_DIR"/usr/share/seabios/*.bin "$OUT.tmp/share/qemu/"
 if [ -f "$B/build-tcg/pc-bios/optionrom/config.mak" ]; then
   make -C "$B/build-tcg/pc-bios/optionrom" >"$B/optionrom.log" 2>&1 || { tail -20 "$B/optionrom.log" >&2; exit 1; }
   cp "$B"/build-tcg/pc-bios/optionrom/*.bin "$OUT.tmp/share/qemu/"

@@ -26,9 +26,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: qemu-hmos-child LIB.so:Function PARAMS\n");
     return 2;
   }
-  char *entry = argv[1], *colon = strrchr(entry, ':');
+  /* Split a copy: the process's command line (/proc/PID/cmdline, ps) goes on saying what was
+   * started, as the shim leaves the parameter string alone. */
+  char *entry = strdup(argv[1]), *colon = entry ? strrchr(entry, ':') : NULL;
   if (!colon || colon == entry || !colon[1]) {
-    fprintf(stderr, "qemu-hmos-child: %s is not LIB.so:Function\n", entry);
+    fprintf(stderr, "qemu-hmos-child: %s is not LIB.so:Function\n", argv[1]);
     return 127;
   }
   *colon = 0;

@@ -52,7 +52,11 @@ __attribute__((visibility("default"))) void Main(struct qhm_child_args args) {
   char *target, **argv;
   unsigned flags;
   int argc;
-  if (!args.entry_params || child_params_decode(args.entry_params, &target, &flags, &argc, &argv) < 0)
+  /* Decode a copy (kept: ARGV points into it): the parameter string is the system's, and on Linux
+   * it is qemu-hmos-child's argv, which /proc/PID/cmdline and ps show. Decoded in place, a QEMU's
+   * command line read there came out cut at every space, with scraps of escapes after each value. */
+  char *params = args.entry_params ? strdup(args.entry_params) : NULL;
+  if (!params || child_params_decode(params, &target, &flags, &argc, &argv) < 0)
     fail("the parameter string is not qemu-hmos's", NULL);
   place_fds(args.fds);
   if (flags & LAUNCH_JIT_GRANT)

@@ -3,12 +3,14 @@
 temporary data directory, talking to real QEMU.
 
 - Daemon: start / kill -9 / restart on the same data dir, api(), wait_state().
-- Cleanup: the daemon, then every qemu-system process whose command line
-  mentions the data dir (VMs run in their own session and outlive the daemon
-  by design, so they are killed explicitly).
+- Cleanup: the daemon, then every QEMU process (qemu-system-*, or one in a
+  native child of the child launcher) whose command line mentions the data
+  dir (VMs run in their own session and outlive the daemon by design, so they
+  are killed explicitly).
 - Screens: real_frame() tells a guest-drawn screenshot from QEMU's 640x480
-  "Guest has not initialized the display (yet)." placeholder, using the exact
-  placeholder pixels captured once from this QEMU (paused with -S).
+  placeholders ("Guest has not initialized the display (yet)."; QEMU 10's
+  virtio-gpu-pci: "Display output is not active."), using the exact pixels
+  captured once from this QEMU and from our build (paused with -S).
 - Guests: guests.py builds the tiny boot CDs.
 
 Environment: QHM_DAEMON (daemon path, set by run.py), QHM_KEEP=1 keeps data
@@ -20,6 +22,7 @@ is appended there before its data dir goes, and a stopped daemon gets 60 s, not
 
 import atexit
 import fcntl
+import hashlib
 import http.client
 import json
 import os
@@ -44,6 +47,8 @@ MEMTEST_ISO = '/usr/lib/memtest86+/memtest86+x64.iso'
 MEMTEST_IA32_ISO = '/usr/lib/memtest86+/memtest86+ia32.iso'
 GRUB_RESCUE_ISO = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso'
 QCOW2_MAGIC = b'QFI\xfb'
+# memtest86+ with a disk to keep snapshots on (test_snapshots, test_launcher)
+MEMTEST_WITH_DISK = dict(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
 
 
 def daemon_path():
@@ -113,8 +118,18 @@ def pid_alive(pid):
     return st is not None and st not in ('Z', 'X')
 
 
+def is_qemu_system(argv):
+    """ARGV is a QEMU system emulator's: qemu-system-* itself, or a native child of the child
+    launcher (qemu-hmos-child LIB.so:Main "qhm1 FLAGS .../libqemu-system-ARCH.so:ENTRY ...")."""
+    prog = os.path.basename(argv[0])
+    if prog == 'qemu-hmos-child':
+        params = argv[2].split(' ', 3) if len(argv) > 2 else []
+        return len(params) > 2 and '/libqemu-system-' in params[2]
+    return prog.startswith('qemu-system')
+
+
 def qemu_pids(marker):
-    """PIDs of live qemu-system-* processes whose command line contains MARKER."""
+    """PIDs of live QEMU system emulators (is_qemu_system) whose command line contains MARKER."""
     out = []
     for name in os.listdir('/proc'):
         if not name.isdigit():
@@ -123,7 +138,7 @@ def qemu_pids(marker):
         argv = proc_cmdline(pid)
         if not argv:
             continue
-        if os.path.basename(argv[0]).startswith('qemu-system') and any(marker in a for a in argv):
+        if is_qemu_system(argv) and any(marker in a for a in argv):
             if pid_alive(pid):
                 out.append(pid)
     return out
@@ -381,39 +396,116 @@ class BareQemu:
 
 
 # --------------------------------------------------------------------------
+# Our QEMU 10 build (qemu-build/, `make qemu`)
+
+QEMU_BUILD_CACHE = '/var/cache/qemu-hmos/qemu-build'
+QEMU_LOADER_C = os.path.join(REPO, 'qemu-build', 'qhm-qemu-load.c')
+
+
+def qemu_build_manifest():
+    """The manifest of the build `serve --qemu built` runs (the newest DIR/HASH/manifest.json, as
+    server/core/host_qemu.c picks it), parsed; None when the cache has none."""
+    best = None
+    try:
+        names = os.listdir(QEMU_BUILD_CACHE)
+    except OSError:
+        return None
+    for name in names:
+        path = os.path.join(QEMU_BUILD_CACHE, name, 'manifest.json')
+        if name.startswith('.') or not os.path.exists(path):
+            continue
+        if best is None or os.path.getmtime(path) >= os.path.getmtime(best):
+            best = path
+    if best is None:
+        return None
+    with open(best) as f:
+        return json.load(f)
+
+
+def no_qemu_build_reason():
+    """Why tests of the built QEMU cannot run here (a skip reason), or None."""
+    if qemu_build_manifest() is None:
+        return 'no QEMU build in %s (make qemu builds it)' % QEMU_BUILD_CACHE
+    return None
+
+
+_loader = None
+
+
+def qemu_build_loader():
+    """qemu-build/qhm-qemu-load, compiled once into work_dir(): runs a QEMU library's entry."""
+    global _loader
+    if _loader is None:
+        path = os.path.join(work_dir(), 'qhm-qemu-load')
+        if not os.path.exists(path):
+            subprocess.run(['cc', '-O2', '-Wall', '-Werror', '-o', path + '.part', QEMU_LOADER_C, '-ldl'], check=True)
+            os.rename(path + '.part', path)
+        _loader = path
+    return _loader
+
+
+def built_qemu(manifest, variant, arch, args, cont=False):
+    """A BareQemu of MANIFEST's VARIANT library for ARCH (TCG, its -L data directories)."""
+    largs = []
+    for d in manifest['L']:
+        largs += ['-L', d]
+    return BareQemu(qemu_build_loader(), [manifest['variants'][variant]['libraries'][arch]] + largs +
+                    ['-accel', 'tcg'] + args, work_dir(), cont=cont)
+
+
+# --------------------------------------------------------------------------
 # Screenshots
 
-_placeholder = None
+_placeholders = {}
+
+
+def _capture_placeholder(key, start):
+    """The screen of the QEMU START() returns (paused with -S), as KEY.png in work_dir() once."""
+    if key not in _placeholders:
+        ref = os.path.join(work_dir(), key + '.png')
+        if not os.path.exists(ref):
+            q = start()
+            try:
+                data = q.screendump()
+            finally:
+                q.kill()
+            with open(ref + '.part', 'wb') as f:
+                f.write(data)
+            os.rename(ref + '.part', ref)
+        with open(ref, 'rb') as f:
+            img = png.decode(f.read())
+        if img.size != (640, 480) or img.is_single_colour():
+            raise RuntimeError('unexpected placeholder %s from QEMU: %r, single colour %r'
+                               % (key, img.size, img.is_single_colour()))
+        _placeholders[key] = img
+    return _placeholders[key]
 
 
 def placeholder_image():
     """QEMU's 'Guest has not initialized the display (yet).' surface, captured
     from this QEMU paused before the first instruction (-S)."""
-    global _placeholder
-    if _placeholder is not None:
-        return _placeholder
-    ref = os.path.join(work_dir(), 'placeholder.png')
-    if not os.path.exists(ref):
-        q = BareQemu('/usr/bin/qemu-system-x86_64', ['-m', '32', '-device', 'VGA'], work_dir())
-        try:
-            data = q.screendump()
-        finally:
-            q.kill()
-        with open(ref + '.part', 'wb') as f:
-            f.write(data)
-        os.rename(ref + '.part', ref)
-    with open(ref, 'rb') as f:
-        img = png.decode(f.read())
-    if img.size != (640, 480) or img.is_single_colour():
-        raise RuntimeError('unexpected placeholder from QEMU: %r, single colour %r'
-                           % (img.size, img.is_single_colour()))
-    _placeholder = img
-    return img
+    return _capture_placeholder('placeholder', lambda: BareQemu(
+        '/usr/bin/qemu-system-x86_64', ['-m', '32', '-device', 'VGA'], work_dir()))
+
+
+def built_placeholder_image():
+    """QEMU 10's virtio-gpu-pci shows another placeholder from the start ('Display output is not
+    active.'; Debian's 7.2 showed the one above): captured from the QEMU build `serve --qemu built`
+    runs (aarch64, paused), None without a build."""
+    m = qemu_build_manifest()
+    if m is None:
+        return None
+    return _capture_placeholder('placeholder-%s-virtio-gpu' % m['hash'], lambda: built_qemu(
+        m, 'tcg', 'aarch64', ['-M', 'virt', '-m', '64', '-device', 'virtio-gpu-pci']))
 
 
 def is_placeholder(img):
-    ph = placeholder_image()
-    return img.size == ph.size and img.rgb == ph.rgb
+    if img.size != (640, 480):
+        return False
+    refs = [placeholder_image()]
+    if img.rgb != refs[0].rgb:
+        refs.append(built_placeholder_image())
+    return any(ref is not None and img.rgb == ref.rgb for ref in refs)
 
 
 def frame_verdict(data):
@@ -439,6 +531,14 @@ def dominant_colour(img):
         counts[c] = counts.get(c, 0) + 1
     c, n = max(counts.items(), key=lambda kv: kv[1])
     return tuple(c), n / max(1, sum(counts.values()))
+
+
+def same_pixels(png_a, png_b):
+    """The share of pixels two screenshots (PNG bytes of one size) have alike, 0.0 to 1.0."""
+    a, b = png.decode(png_a), png.decode(png_b)
+    if a.size != b.size:
+        return 0.0
+    return sum(1 for i in range(0, len(a.rgb), 3) if a.rgb[i:i + 3] == b.rgb[i:i + 3]) / (a.width * a.height)
 
 
 def longest_hline(img, background):
@@ -484,6 +584,53 @@ def shows_grub_menu(img):
     bg, _ = dominant_colour(img)
     n = longest_hline(img, bg)
     return n >= img.width * 0.8, 'longest horizontal line %d px (want >= 80%% of %d: the GRUB menu box)' % (n, img.width)
+
+
+# --------------------------------------------------------------------------
+# The Linux test guest's host side (linuxguest.py)
+
+
+class GuestShares:
+    """The host folders linuxguest.SHARE_SCRIPT mounts, under DAEMON's scratch_dir: "work" is RW
+    ('work, with comma': QEMU's option escaping) and holds in.txt, "media" is read-only and holds
+    song.ogg. Set up as a user does for a daemon run as root: QEMU runs as its unprivileged user,
+    which must get to both folders and may write to the one the guest writes to."""
+
+    def __init__(self, daemon):
+        self.tmp = daemon.scratch_dir('qhm-share-')
+        self.rw = os.path.join(self.tmp, 'work, with comma')
+        self.ro = os.path.join(self.tmp, 'media')
+        os.makedirs(self.rw)
+        os.makedirs(self.ro)
+        os.chown(self.rw, *vm_user_ids())
+        with open(os.path.join(self.rw, 'in.txt'), 'w') as f:
+            f.write('hello from the host\n')
+        with open(os.path.join(self.ro, 'song.ogg'), 'w') as f:
+            f.write('la')
+
+    def fields(self):
+        """The VM's shared_folders."""
+        return [{'path': self.rw, 'tag': 'work'}, {'path': self.ro, 'tag': 'media', 'readonly': True}]
+
+    def check(self, tc):
+        """Assert (on the TestCase TC) that the guest ran SHARE_SCRIPT through both folders."""
+        with open(os.path.join(self.rw, 'out.txt')) as f:
+            tc.assertEqual(f.read(), 'HELLO FROM THE HOST\n', 'the guest did not write through the share')
+        with open(os.path.join(self.rw, 'ro-listing.txt')) as f:
+            tc.assertEqual(f.read().split(), ['song.ogg'])
+        with open(os.path.join(self.rw, 'ro-writable.txt')) as f:
+            tc.assertEqual(f.read().strip(), 'no', 'the read-only share took a write')
+        tc.assertFalse(os.path.exists(os.path.join(self.ro, 'written.txt')))
+
+
+def assert_agent_answers(tc, g):
+    """Assert (on TC) that G, a GET /vms/{id}/guest answer, is linuxguest.AGENT_SCRIPT's qemu-ga."""
+    tc.assertTrue(g['agent'], g)
+    tc.assertTrue(g['version'].startswith('7.2'), g)
+    tc.assertEqual(g['hostname'], 'qhm-guest')
+    tc.assertTrue(g['os']['kernel'].startswith('6.1.'), g)
+    lo = [i for i in g['interfaces'] if i['name'] == 'lo']
+    tc.assertTrue(lo and any(a['address'] == '127.0.0.1' for a in lo[0]['addresses']), g)
 
 
 # --------------------------------------------------------------------------
@@ -811,6 +958,61 @@ class Daemon:
             self.api('DELETE', '/api/v1/vms/' + vm_id, timeout=15)
         except Exception:
             pass
+
+    def scratch_dir(self, prefix):
+        """A new directory under the data dir's shared/ that QEMU (run as an unprivileged user under a
+        root daemon) can get into: the guest's initrd, shared folders."""
+        d = tempfile.mkdtemp(prefix=prefix, dir=os.path.join(self.data_dir, 'shared'))
+        os.chmod(d, 0o711)
+        return d
+
+    def wait_agent(self, vm_id, timeout):
+        """Poll GET /vms/{id}/guest until the guest agent answers (or TIMEOUT); returns the last answer."""
+        deadline = time.time() + timeout
+        while True:
+            g = self.ok('GET', '/api/v1/vms/%s/guest' % vm_id, timeout=15)
+            if g['agent'] or time.time() > deadline:
+                return g
+            time.sleep(1)
+
+    # -- snapshots (test_snapshots) --
+    def snapshots(self, vm_id):
+        return self.ok('GET', '/api/v1/vms/%s/snapshots' % vm_id)['snapshots']
+
+    def take_snapshot(self, vm_id, name, expect=201):
+        return self.ok('POST', '/api/v1/vms/%s/snapshots' % vm_id, body={'name': name}, expect=expect, timeout=120)
+
+    def restore_snapshot(self, vm_id, name):
+        return self.ok('POST', '/api/v1/vms/%s/snapshots/%s/restore' % (vm_id, name), timeout=120)
+
+    def screenshot_hash(self, vm_id):
+        st, data, _ = self.screenshot(vm_id)
+        if st != 200:
+            raise APIError('screenshot of %s -> %d %r' % (vm_id, st, data))
+        return hashlib.sha256(data).hexdigest()
+
+    def start_and_pause_on_frame(self, vm_id, timeout=120):
+        """Start the VM, pause it once its screen is a real frame: that screenshot (PNG bytes)."""
+        self.action(vm_id, 'start')
+        self.wait_real_frame(vm_id, timeout)
+        self.action(vm_id, 'pause')
+        st, data, _ = self.screenshot(vm_id)
+        if st != 200:
+            raise APIError('screenshot of %s -> %d %r' % (vm_id, st, data))
+        return data
+
+    def wait_screen_moves(self, vm_id, before, timeout=30):
+        """Resume the paused VM, pause it again now and then until its screenshot's hash is no longer
+        BEFORE (memtest86+'s clock moves on); it is left paused. AssertionError after TIMEOUT."""
+        deadline = time.time() + timeout
+        while True:
+            self.action(vm_id, 'resume')
+            time.sleep(1.5)
+            self.action(vm_id, 'pause')
+            if self.screenshot_hash(vm_id) != before:
+                return
+            if time.time() > deadline:
+                raise AssertionError('VM %s: the guest screen did not change in %d s' % (vm_id, timeout))
 
 
 def error_code(js):

@@ -14,6 +14,29 @@ import subprocess
 CACHE = os.environ.get('QHM_GUEST_CACHE', '/var/cache/qemu-hmos/test-guest')
 ROOT = os.path.join(CACHE, 'root')
 WANT = ['virtio_pci', '9pnet_virtio', '9p']
+AGENT_MODULES = ['virtio_pci', 'virtio_console']
+CMDLINE = 'console=ttyS0 quiet panic=-1'
+
+# Mounts the VM's shared folders "work" and "media" (harness.GuestShares sets up the host side),
+# reads and writes through the first, tries to write to the second (read-only).
+SHARE_SCRIPT = '''$B mkdir -p /mnt/s /mnt/r
+$B mount -t 9p -o trans=virtio,version=9p2000.L work /mnt/s
+$B mount -t 9p -o trans=virtio,version=9p2000.L media /mnt/r
+$B tr a-z A-Z < /mnt/s/in.txt > /mnt/s/out.txt
+$B ls /mnt/r > /mnt/s/ro-listing.txt
+if $B sh -c 'echo x > /mnt/r/written.txt' 2>/dev/null; then echo yes > /mnt/s/ro-writable.txt; else echo no > /mnt/s/ro-writable.txt; fi'''
+
+# Runs Debian's qemu-ga (qemu_ga_files) on the org.qemu.guest_agent.0 port, host name qhm-guest;
+# it stays in the foreground (the guest runs until it is stopped).
+AGENT_SCRIPT = '''$B mount -t sysfs sys /sys
+$B hostname qhm-guest
+$B ip link set lo up 2>/dev/null || $B ifconfig lo 127.0.0.1 up
+port=
+for p in /sys/class/virtio-ports/*; do
+  if [ "$($B cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ]; then port=/dev/$($B basename $p); fi
+done
+$B mkdir -p /var/run /tmp
+/usr/sbin/qemu-ga -m virtio-serial -p "$port" -f /tmp/qga.pid'''
 
 
 def kernel():
@@ -116,3 +139,10 @@ def build_initrd(path, script, modules=WANT, files=None):
     with gzip.open(path, 'wb', compresslevel=1) as f:
         f.write(b''.join(entries))
     return path
+
+
+def kernel_boot(directory, script, modules=WANT, files=None):
+    """A VM's kernel_boot for this guest: the kernel, DIRECTORY/initrd.gz built by build_initrd."""
+    k, _ = kernel()
+    initrd = build_initrd(os.path.join(directory, 'initrd.gz'), script, modules=modules, files=files)
+    return {'kernel': k, 'initrd': initrd, 'cmdline': CMDLINE}

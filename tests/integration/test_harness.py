@@ -109,6 +109,23 @@ class PlaceholderTest(unittest.TestCase):
         self.assertFalse(ok, 'a paused aarch64 guest should show the placeholder: ' + why)
         self.assertTrue(harness.is_placeholder(img), why)
 
+    def test_built_qemu_virtio_gpu_placeholder(self):
+        """QEMU 10's virtio-gpu-pci (the daemon's aarch64 display) starts on a placeholder of its own,
+        not Debian 7.2's: a frame_verdict that knew only the old one took it for the guest's frame."""
+        m = harness.qemu_build_manifest()
+        if m is None:
+            self.skipTest(harness.no_qemu_build_reason())
+        ph = harness.built_placeholder_image()
+        self.assertNotEqual(ph.rgb, harness.placeholder_image().rgb)
+        for variant in ('tcg', 'tci'):
+            q = harness.built_qemu(m, variant, 'aarch64', ['-M', 'virt', '-m', '64', '-device', 'virtio-gpu-pci'])
+            try:
+                ok, why, _ = frame_verdict(q.screendump())
+            finally:
+                q.kill()
+            self.assertFalse(ok, '%s: a paused guest is not a real frame: %s' % (variant, why))
+            self.assertIn('placeholder', why)
+
 
 class GuestImageTest(unittest.TestCase):
     """The boot-sector guests do what the daemon tests rely on, on bare QEMU."""

@@ -2,8 +2,11 @@
 """The launcher seam (server/launch/launch.h) seen from the API: `--launcher child` runs every
 child process as a LIB.so:Function in a native child (qemu-hmos-child standing in for HarmonyOS's
 system start); a program without a library entry is refused with a clear error, nothing half-run.
-With our QEMU 10 libraries (qemu-build/) the same tests boot guests through it (test_qemu_build)."""
+With our QEMU 10 libraries (qemu-build/, JIT and TCI builds) real guests run through it: memtest86+,
+GRUB, AAVMF, the Linux test guest with shared folders and its agent, snapshots with memory."""
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -13,7 +16,10 @@ import sys
 import tempfile
 import unittest
 
-from harness import MEMTEST_ISO, Daemon, DaemonTestCase, daemon_path
+import linuxguest
+from harness import (GRUB_RESCUE_ISO, MEMTEST_ISO, MEMTEST_WITH_DISK, Daemon, DaemonTestCase, GuestShares,
+                     assert_agent_answers, daemon_path, no_qemu_build_reason, proc_cmdline, qemu_pids, same_pixels,
+                     shows_grub_menu)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -105,36 +111,83 @@ class RdpUnderChildLauncherTest(unittest.TestCase):
         self.assertEqual(passed, len(self.TESTS))
 
 
-class BuiltQemuChildLauncherTest(unittest.TestCase):
-    """Our QEMU 10 (qemu-build/, `make qemu`) as libraries in native children, driven by the daemon
-    (`serve --qemu built --launcher child`): the HarmonyOS shape end to end. A memtest86+ VM runs
-    (QMP answers, the screenshot shows a real frame), a `kill -9` of its process is recorded as
-    crashed with SIGKILL, and after a `kill -9` of the daemon it is reattached and Force stop ends
-    it. Skipped without the build."""
+class BuiltQemuChild(unittest.TestCase):
+    """A daemon of each test running our QEMU 10 (qemu-build/, `make qemu`) as libraries in native
+    children (`serve --qemu QEMU --launcher child`): the HarmonyOS shape end to end. Skipped only
+    without a build in the cache."""
+
+    qemu = 'built'
+    tail = ''
 
     def setUp(self):
-        from test_qemu_build import cache_dir
-        if not os.path.exists(os.path.join(cache_dir(), 'manifest.json')):
-            self.skipTest('no QEMU build in %s (make qemu builds it)' % cache_dir())
-        self.d = Daemon(extra_args=['--qemu', 'built', '--launcher', 'child'],
-                        allow_paths=['/usr/lib/memtest86+'])
+        why = no_qemu_build_reason()
+        if why:
+            self.skipTest(why)
+        self.d = Daemon(extra_args=['--qemu', self.qemu, '--launcher', 'child'])
         self.d.start()
         self.addCleanup(self.d.teardown)
+        self.addCleanup(self.keep_tail)  # first: before the data dir goes
+        self.host = self.d.host_info()
+        variant = self.qemu.partition(':')[2] or 'tcg'
+        self.assertEqual((self.host['launcher'], self.host['qemu']['source'], self.host['qemu']['variant']),
+                         ('child', 'built', variant))
+        self.assertTrue(self.host['qemu']['version'].startswith('10.'), self.host['qemu'])
+        with open(self.host['qemu']['manifest']) as f:
+            self.libraries = json.load(f)['variants'][variant]['libraries']
+
+    def keep_tail(self):
+        """What diagnostics() shows after a failure: the daemon's stderr and each VM's QEMU log."""
+        out = [self.d.stderr_tail(40)]
+        try:
+            for vm in self.d.ok('GET', '/api/v1/vms', timeout=10).get('vms', []):
+                _, log, _ = self.d.api('GET', '/api/v1/vms/%s/log?tail=30' % vm['id'], timeout=10)
+                out.append('VM %s (%s) log:\n%s' % (vm['id'], vm['state'], log.decode(errors='replace')
+                                                     if isinstance(log, bytes) else log))
+        except Exception as e:  # noqa: BLE001  (a daemon that no longer answers: its stderr says why)
+            out.append('no VM logs: %s' % e)
+        type(self).tail = '\n'.join(out)
+
+    @classmethod
+    def diagnostics(cls):
+        return cls.tail
+
+    def vm(self, **fields):
+        """Create a VM that is killed and deleted when the test ends; its id."""
+        vid = self.d.create(**fields)['id']
+        self.addCleanup(self.d.dispose, vid)
+        return vid
+
+    def start_in_child(self, vid, arch='x86_64'):
+        """Start VID; assert_in_child."""
+        self.d.action(vid, 'start')
+        return self.assert_in_child(vid, arch)
+
+    def assert_in_child(self, vid, arch='x86_64'):
+        """VID runs, its QEMU in a native child, as this variant's library for ARCH; its pid. Its
+        command line is the one started (qemu-hmos-child SHIM:Main PARAMS, child.h), whole: what
+        the harness's cleanup looks for (qemu_pids)."""
+        pid = self.d.wait_state(vid, 'running', timeout=30)['pid']
+        argv = proc_cmdline(pid) or ['']
+        self.assertEqual(len(argv), 3, argv)
+        self.assertTrue(argv[0].endswith('/qemu-hmos-child'), argv)
+        self.assertTrue(argv[1].endswith('/libqemu_child.so:Main'), argv)
+        self.assertRegex(argv[2], r'^qhm1 \d+ %s:qhm_qemu_main ' % re.escape(self.libraries[arch]))
+        self.assertIn(pid, qemu_pids(self.d.data_dir))
+        with open('/proc/%d/maps' % pid) as f:
+            self.assertIn(self.libraries[arch], f.read())
+        return pid
+
+
+class BuiltQemuChildLauncherTest(BuiltQemuChild):
+    """With the JIT build: memtest86+ runs (QMP answers, the screenshot shows a real frame), a
+    `kill -9` of its process is recorded as crashed with SIGKILL, and after a `kill -9` of the daemon
+    it is reattached and Force stop ends it; GRUB on i386, AAVMF on aarch64, the Linux test guest
+    with shared folders and its guest agent, a snapshot with memory taken and restored."""
 
     def test_memtest_through_the_child_launcher(self):
         d = self.d
-        host = d.ok('GET', '/api/v1/host')
-        self.assertEqual((host['launcher'], host['qemu']['source'], host['qemu']['variant']), ('child', 'built', 'tcg'))
-        self.assertTrue(host['qemu']['version'].startswith('10.'), host['qemu'])
-        vid = d.create(name='q10', arch='x86_64', memory_mib=64, cpus=1, disks=[], cdrom=MEMTEST_ISO)['id']
-        d.action(vid, 'start')
-        d.wait_state(vid, 'running', timeout=30)
-        vm = d.ok('GET', '/api/v1/vms/%s' % vid)
-        pid = vm['pid']
-        with open('/proc/%d/cmdline' % pid, 'rb') as f:
-            cmd = f.read().split(b'\0')
-        self.assertTrue(cmd[0].endswith(b'/qemu-hmos-child'), cmd[:3])
-        self.assertIn(b'libqemu_child.so', cmd[1])
+        vid = self.vm(name='q10', arch='x86_64', memory_mib=64, cpus=1, disks=[], cdrom=MEMTEST_ISO)
+        pid = self.start_in_child(vid)
         # the screen, as QEMU 10 draws it through the library (memtest's own text, not a placeholder)
         img = d.wait_real_frame(vid, 30)
         self.assertGreater(img.width, 0)
@@ -154,3 +207,61 @@ class BuiltQemuChildLauncherTest(unittest.TestCase):
         self.assertEqual(d.ok('GET', '/api/v1/vms/%s' % vid)['pid'], pid)
         d.action(vid, 'kill')
         d.wait_state(vid, 'stopped', timeout=30)
+
+    def test_grub_i386(self):
+        """GRUB (grub-rescue-pc's CD) on the i386 library draws its menu."""
+        vid = self.vm(name='grub32', arch='i386', memory_mib=128, cpus=1, disks=[], cdrom=GRUB_RESCUE_ISO)
+        self.start_in_child(vid, 'i386')
+        self.d.wait_real_frame(vid, 90, accept=shows_grub_menu)
+
+    def test_aarch64_uefi(self):
+        """AAVMF on the aarch64 library draws on the daemon's virtio-gpu-pci (neither of QEMU's
+        placeholders: frame_verdict knows QEMU 10's own)."""
+        vid = self.vm(name='aavmf', arch='aarch64', memory_mib=256, cpus=1, disks=[])
+        self.start_in_child(vid, 'aarch64')
+        self.d.wait_real_frame(vid, 120)
+
+    def test_linux_guest_shares_and_agent(self):
+        """The Linux test guest mounts both shared folders (virtio-9p), uses them, then runs qemu-ga,
+        which answers GET /guest."""
+        shares = GuestShares(self.d)
+        kb = linuxguest.kernel_boot(shares.tmp, linuxguest.SHARE_SCRIPT + '\n' + linuxguest.AGENT_SCRIPT,
+                                    modules=linuxguest.WANT + linuxguest.AGENT_MODULES,
+                                    files=linuxguest.qemu_ga_files())
+        vid = self.vm(name='linux', memory_mib=256, cpus=1, disks=[], kernel_boot=kb, shared_folders=shares.fields())
+        self.start_in_child(vid)
+        assert_agent_answers(self, self.d.wait_agent(vid, 180))
+        shares.check(self)  # the script used them before it started the agent
+
+    def test_memory_snapshot(self):
+        """A snapshot with memory of paused memtest86+ (test_snapshots' judge): restored into the
+        running VM, the screen is the snapshot's byte for byte; restored into the stopped VM, QEMU
+        starts from it (-loadvm) on nearly the same screen."""
+        d = self.d
+        vid = self.vm(name='snap', **MEMTEST_WITH_DISK)
+        shot = d.start_and_pause_on_frame(vid)
+        before = hashlib.sha256(shot).hexdigest()
+        s = d.take_snapshot(vid, 'live')
+        self.assertTrue(s['memory'] and s['memory_bytes'] > 0, s)
+        d.wait_screen_moves(vid, before)
+        self.assertEqual(d.restore_snapshot(vid, 'live')['state'], 'paused')
+        self.assertEqual(d.screenshot_hash(vid), before, "the screen after restore is not the snapshot's")
+        d.action(vid, 'kill')
+        self.assertEqual(d.restore_snapshot(vid, 'live')['state'], 'running')
+        self.assert_in_child(vid)
+        d.action(vid, 'pause')
+        st, after, _ = d.screenshot(vid)
+        self.assertEqual(st, 200, after)
+        self.assertGreater(same_pixels(shot, after), 0.97, "the first screen after -loadvm is not the snapshot's")
+
+
+class BuiltQemuTciChildLauncherTest(BuiltQemuChild):
+    """With the TCG interpreter build (`--qemu built:tci`, for hosts that grant no executable
+    memory): GRUB's menu on x86_64, a short boot, as the interpreter is slow."""
+
+    qemu = 'built:tci'
+
+    def test_grub_x86_64(self):
+        vid = self.vm(name='tci', arch='x86_64', memory_mib=128, cpus=1, disks=[], cdrom=GRUB_RESCUE_ISO)
+        self.start_in_child(vid)
+        self.d.wait_real_frame(vid, 300, accept=shows_grub_menu)

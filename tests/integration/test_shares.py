@@ -6,44 +6,20 @@ powers the machine off. Plus the checks on both fields: paths must exist (a dire
 tags are words and unique, the command line is printable; a missing folder at start is a 400."""
 
 import os
-import tempfile
 
 import linuxguest
-from harness import DaemonTestCase, vm_user_ids
-
-GUEST_SCRIPT = '''$B mkdir -p /mnt/s /mnt/r
-$B mount -t 9p -o trans=virtio,version=9p2000.L work /mnt/s
-$B mount -t 9p -o trans=virtio,version=9p2000.L media /mnt/r
-$B tr a-z A-Z < /mnt/s/in.txt > /mnt/s/out.txt
-$B ls /mnt/r > /mnt/s/ro-listing.txt
-if $B sh -c 'echo x > /mnt/r/written.txt' 2>/dev/null; then echo yes > /mnt/s/ro-writable.txt; else echo no > /mnt/s/ro-writable.txt; fi'''
+from harness import DaemonTestCase, GuestShares
 
 
 class SharedFolderTest(DaemonTestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='qhm-share-', dir=os.path.join(self.daemon.data_dir, 'shared'))
-        self.rw = os.path.join(self.tmp, 'work, with comma')
-        self.ro = os.path.join(self.tmp, 'media')
-        os.makedirs(self.rw)
-        os.makedirs(self.ro)
-        # What a user does for a daemon run as root: QEMU runs as its unprivileged user, which must
-        # get to the folders and may write to the one the guest writes to.
-        os.chmod(self.tmp, 0o711)
-        os.chown(self.rw, *vm_user_ids())
-
-    def guest(self, script=GUEST_SCRIPT):
-        kernel, _ = linuxguest.kernel()
-        initrd = linuxguest.build_initrd(os.path.join(self.tmp, 'initrd.gz'), script)
-        return {'kernel': kernel, 'initrd': initrd, 'cmdline': 'console=ttyS0 quiet panic=-1'}
+        self.shares = GuestShares(self.daemon)
+        self.tmp, self.rw, self.ro = self.shares.tmp, self.shares.rw, self.shares.ro
 
     def test_guest_reads_and_writes_through_shares(self):
-        with open(os.path.join(self.rw, 'in.txt'), 'w') as f:
-            f.write('hello from the host\n')
-        with open(os.path.join(self.ro, 'song.ogg'), 'w') as f:
-            f.write('la')
-        vm = self.new_vm(memory_mib=256, cpus=1, disks=[], kernel_boot=self.guest(),
-                         shared_folders=[{'path': self.rw, 'tag': 'work'},
-                                         {'path': self.ro, 'tag': 'media', 'readonly': True}])
+        vm = self.new_vm(memory_mib=256, cpus=1, disks=[],
+                         kernel_boot=linuxguest.kernel_boot(self.tmp, linuxguest.SHARE_SCRIPT),
+                         shared_folders=self.shares.fields())
         self.assertEqual(vm['kernel_boot']['cmdline'], 'console=ttyS0 quiet panic=-1')
         self.assertEqual([s['tag'] for s in vm['shared_folders']], ['work', 'media'])
         self.assertEqual([s['readonly'] for s in vm['shared_folders']], [False, True])
@@ -51,13 +27,7 @@ class SharedFolderTest(DaemonTestCase):
         # The guest powers itself off once done: a clean stop, not a crash.
         v = self.daemon.wait_state(vm['id'], 'stopped', timeout=180, interval=0.5)
         self.assertEqual((v.get('last_exit') or {}).get('status'), 'stopped', v)
-        with open(os.path.join(self.rw, 'out.txt')) as f:
-            self.assertEqual(f.read(), 'HELLO FROM THE HOST\n', 'the guest did not write through the share')
-        with open(os.path.join(self.rw, 'ro-listing.txt')) as f:
-            self.assertEqual(f.read().split(), ['song.ogg'])
-        with open(os.path.join(self.rw, 'ro-writable.txt')) as f:
-            self.assertEqual(f.read().strip(), 'no', 'the read-only share took a write')
-        self.assertFalse(os.path.exists(os.path.join(self.ro, 'written.txt')))
+        self.shares.check(self)
         argv = ' '.join(self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv'])
         # guest root is not host root: owners and modes the guest sets live in user.virtfs.* xattrs
         self.assertIn('path=%s,security_model=mapped-xattr' % self.rw.replace(',', ',,'), argv)

@@ -15,88 +15,59 @@ import time
 import unittest
 import urllib.parse
 
-import png
+from harness import (MEMTEST_ISO, MEMTEST_WITH_DISK, QEMU_IMG, QEMU_IO, Daemon, DaemonTestCase,
+                     image_snapshots as disk_snapshots, qemu_io, same_pixels)
 
-from harness import QEMU_IO, MEMTEST_ISO, QEMU_IMG, Daemon, DaemonTestCase, image_snapshots as disk_snapshots, qemu_io
 
 class SnapshotTest(DaemonTestCase):
-    def snaps(self, vid):
-        return self.daemon.ok('GET', '/api/v1/vms/%s/snapshots' % vid)['snapshots']
-
-    def take(self, vid, name, expect=201):
-        return self.daemon.ok('POST', '/api/v1/vms/%s/snapshots' % vid, body={'name': name}, expect=expect,
-                              timeout=120)
-
-    def restore(self, vid, name):
-        return self.daemon.ok('POST', '/api/v1/vms/%s/snapshots/%s/restore' % (vid, name), timeout=120)
-
-    def shot_hash(self, vid):
-        st, data, h = self.daemon.screenshot(vid)
-        self.assertEqual(st, 200, data)
-        return hashlib.sha256(data).hexdigest()
-
     def paused_memtest(self):
         """A VM with a disk running memtest86+, paused once its screen is drawn: (id, screenshot PNG)."""
-        vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}], cdrom=MEMTEST_ISO, boot_order=['cdrom', 'disk'])
-        self.daemon.action(vm['id'], 'start')
-        self.daemon.wait_real_frame(vm['id'], 120)
-        self.daemon.action(vm['id'], 'pause')
-        st, png_bytes, _ = self.daemon.screenshot(vm['id'])
-        self.assertEqual(st, 200, png_bytes)
-        return vm['id'], png_bytes
+        vid = self.new_vm(**MEMTEST_WITH_DISK)['id']
+        return vid, self.daemon.start_and_pause_on_frame(vid)
 
     def test_stopped_vm_disk_snapshots(self):
         vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}])
         vid, disk = vm['id'], vm['disks'][0]['path']
-        self.assertEqual(self.snaps(vid), [])
+        self.assertEqual(self.daemon.snapshots(vid), [])
         self.assertTrue(qemu_io(disk, 'write -P 0x11 0 64k'))
-        s = self.take(vid, 'base')
+        s = self.daemon.take_snapshot(vid, 'base')
         self.assertEqual((s['name'], s['memory'], s['memory_bytes']), ('base', False, 0), s)
         self.assertLess(abs(s['created_at'] - time.time()), 60, s)
         self.assertEqual(disk_snapshots(disk), ['base'])
         # Changes after the snapshot are undone by restoring it.
         self.assertTrue(qemu_io(disk, 'write -P 0x22 0 64k'))
         self.assertTrue(qemu_io(disk, 'read -P 0x22 0 64k'))
-        vmj = self.restore(vid, 'base')
+        vmj = self.daemon.restore_snapshot(vid, 'base')
         self.assertEqual(vmj['state'], 'stopped', vmj)
         self.assertTrue(qemu_io(disk, 'read -P 0x11 0 64k'), 'the disk did not go back to the snapshot')
-        self.take(vid, 'second')
-        self.assertEqual([x['name'] for x in self.snaps(vid)], ['base', 'second'])
+        self.daemon.take_snapshot(vid, 'second')
+        self.assertEqual([x['name'] for x in self.daemon.snapshots(vid)], ['base', 'second'])
         self.assertEqual(self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/base' % vid), {'deleted': 'base'})
         self.assertEqual(disk_snapshots(disk), ['second'])
-        self.assertEqual([x['name'] for x in self.snaps(vid)], ['second'])
+        self.assertEqual([x['name'] for x in self.daemon.snapshots(vid)], ['second'])
 
     def test_running_vm_snapshot_with_memory(self):
         vid, shot = self.paused_memtest()
         before = hashlib.sha256(shot).hexdigest()
-        s = self.take(vid, 'live')
+        s = self.daemon.take_snapshot(vid, 'live')
         self.assertTrue(s['memory'], s)
         self.assertGreater(s['memory_bytes'], 0, s)
         self.assertGreater(s['vm_clock_ms'], 0, s)
         self.assertEqual(self.daemon.vm(vid)['state'], 'paused')
         # memtest86+ keeps drawing (its clock): the screen moves on ...
-        self.daemon.action(vid, 'resume')
-        deadline = time.time() + 30
-        while True:
-            time.sleep(1.5)
-            self.daemon.action(vid, 'pause')
-            later = self.shot_hash(vid)
-            if later != before or time.time() > deadline:
-                break
-            self.daemon.action(vid, 'resume')
-        self.assertNotEqual(later, before, 'the guest screen did not change in 30 s')
+        self.daemon.wait_screen_moves(vid, before)
         # ... and restoring the snapshot brings the paused machine back to that moment.
-        vmj = self.restore(vid, 'live')
+        vmj = self.daemon.restore_snapshot(vid, 'live')
         self.assertEqual(vmj['state'], 'paused', vmj)
-        self.assertEqual(self.shot_hash(vid), before, 'the screen after restore is not the snapshot\'s')
+        self.assertEqual(self.daemon.screenshot_hash(vid), before, 'the screen after restore is not the snapshot\'s')
         # Restored while running, it runs on from there; the clipboard chardev came back after savevm
         # (a second snapshot works, which the chardev swap makes possible at all).
         self.daemon.action(vid, 'resume')
-        self.assertEqual(self.restore(vid, 'live')['state'], 'running')
-        self.assertTrue(self.take(vid, 'live2')['memory'])
+        self.assertEqual(self.daemon.restore_snapshot(vid, 'live')['state'], 'running')
+        self.assertTrue(self.daemon.take_snapshot(vid, 'live2')['memory'])
         # Loaded into the running QEMU only when it runs the machine type the snapshot was saved on.
         machine = self.daemon.ok('GET', '/api/v1/host')['arches']['x86_64']['qemu']['machine']
-        self.assertEqual([x.get('machine') for x in self.snaps(vid) if x['name'] == 'live'], [machine])
+        self.assertEqual([x.get('machine') for x in self.daemon.snapshots(vid) if x['name'] == 'live'], [machine])
         self.set_snap_machine(vid, 'live', 'pc-q35-6.0')
         st, body, _ = self.api('POST', '/api/v1/vms/%s/snapshots/live/restore' % vid, timeout=60)
         self.assertEqual((st, body['error']['code']), (409, 'snapshot_incompatible'), body)
@@ -105,29 +76,27 @@ class SnapshotTest(DaemonTestCase):
         self.set_snap_machine(vid, 'live', machine)
         # A disk-only snapshot cannot be restored into a running VM.
         self.daemon.action(vid, 'kill')
-        self.take(vid, 'cold')
+        self.daemon.take_snapshot(vid, 'cold')
         self.daemon.action(vid, 'start')
         self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots/cold/restore' % vid), 409, 'invalid_state',
                          msg='disk-only snapshot into a running VM')
         self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/live2' % vid)
-        self.assertEqual([x['name'] for x in self.snaps(vid)], ['live', 'cold'])
+        self.assertEqual([x['name'] for x in self.daemon.snapshots(vid)], ['live', 'cold'])
 
     def test_stopped_vm_starts_from_memory_snapshot(self):
         vid, before = self.paused_memtest()
-        self.take(vid, 'frozen')
+        self.daemon.take_snapshot(vid, 'frozen')
         self.daemon.action(vid, 'kill')
         # Restoring it starts QEMU from the saved moment (-loadvm): memtest86+'s screen is there at
         # once (a boot from scratch shows SeaBIOS or QEMU's placeholder first), nearly pixel for
         # pixel (only its clock and progress have moved on).
         machine = self.daemon.ok('GET', '/api/v1/host')['arches']['x86_64']['qemu']['machine']
-        self.assertEqual([x.get('machine') for x in self.snaps(vid)], [machine])
-        vmj = self.restore(vid, 'frozen')
+        self.assertEqual([x.get('machine') for x in self.daemon.snapshots(vid)], [machine])
+        vmj = self.daemon.restore_snapshot(vid, 'frozen')
         self.assertEqual(vmj['state'], 'running', vmj)
         self.daemon.action(vid, 'pause')
         st, after, _ = self.daemon.screenshot(vid)
-        a, b = png.decode(before), png.decode(after)
-        self.assertEqual(a.size, b.size)
-        same = sum(1 for i in range(0, len(a.rgb), 3) if a.rgb[i:i + 3] == b.rgb[i:i + 3]) / (a.width * a.height)
+        same = same_pixels(before, after)
         self.assertGreater(same, 0.97, 'the first screen after restore is not the snapshot\'s (%.3f equal)' % same)
         self.assertIn('-loadvm frozen', self.log_text(vid))
         # The next plain start is a normal boot: -loadvm was for that start only.
@@ -165,11 +134,11 @@ class SnapshotTest(DaemonTestCase):
     def test_two_disks_all_or_nothing(self):
         vm = self.new_vm(memory_mib=128, disks=[{'size_gib': 1}, {'size_gib': 1}])
         vid, d0, d1 = vm['id'], vm['disks'][0]['path'], vm['disks'][1]['path']
-        self.take(vid, 'both')
+        self.daemon.take_snapshot(vid, 'both')
         self.assertEqual((disk_snapshots(d0), disk_snapshots(d1)), (['both'], ['both']))
         # A name on one disk only is not a snapshot of the VM.
         subprocess.run([QEMU_IMG, 'snapshot', '-c', 'half', d0], check=True)
-        self.assertEqual([x['name'] for x in self.snaps(vid)], ['both'])
+        self.assertEqual([x['name'] for x in self.daemon.snapshots(vid)], ['both'])
         self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots/half/restore' % vid), 404, 'not_found')
         # The second disk cannot take one (another process holds its write lock): the first disk's
         # is undone.
@@ -182,7 +151,7 @@ class SnapshotTest(DaemonTestCase):
         finally:
             holder.communicate(b'quit\n', timeout=10)
         self.assertEqual(disk_snapshots(d0), ['both', 'half'], 'the first disk kept a half-taken snapshot')
-        self.assertEqual([x['name'] for x in self.snaps(vid)], ['both'])
+        self.assertEqual([x['name'] for x in self.daemon.snapshots(vid)], ['both'])
 
     def test_stopped_vm_snapshot_includes_uefi_variables(self):
         """A stopped VM's snapshot includes efivars.qcow2 as savevm does: a restore brings the UEFI
@@ -195,15 +164,15 @@ class SnapshotTest(DaemonTestCase):
         vid, disk = vm['id'], vm['disks'][0]['path']
         vars_path = os.path.join(self.daemon.data_dir, 'vms', vid, 'efivars.qcow2')
         self.assertTrue(qemu_io(vars_path, 'write -P 0x31 0 64k'))
-        self.take(vid, 'fw')
+        self.daemon.take_snapshot(vid, 'fw')
         self.assertEqual((disk_snapshots(disk), disk_snapshots(vars_path)), (['fw'], ['fw']))
         self.assertTrue(qemu_io(vars_path, 'write -P 0x32 0 64k'))
-        self.restore(vid, 'fw')
+        self.daemon.restore_snapshot(vid, 'fw')
         self.assertTrue(qemu_io(vars_path, 'read -P 0x31 0 64k'), 'the UEFI variables did not go back')
         # not the store's: restored and deleted on the disks alone
         subprocess.run([QEMU_IMG, 'snapshot', '-c', 'old', disk], check=True)
-        self.assertEqual([x['name'] for x in self.snaps(vid)], ['fw', 'old'])
-        self.restore(vid, 'old')
+        self.assertEqual([x['name'] for x in self.daemon.snapshots(vid)], ['fw', 'old'])
+        self.daemon.restore_snapshot(vid, 'old')
         self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/old' % vid)
         self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/fw' % vid)
         self.assertEqual((disk_snapshots(disk), disk_snapshots(vars_path)), ([], []))
@@ -229,7 +198,7 @@ class SnapshotTest(DaemonTestCase):
             else:
                 self.assertEqual(js['error']['code'], 'busy', js)
         self.assertTrue(made)
-        self.assertEqual({x['name'] for x in self.snaps(vid)}, made)
+        self.assertEqual({x['name'] for x in self.daemon.snapshots(vid)}, made)
         self.assertEqual(set(disk_snapshots(vm['disks'][0]['path'])), made)
 
     def test_bad_input(self):
@@ -241,7 +210,7 @@ class SnapshotTest(DaemonTestCase):
         self.assertError(self.api('POST', base, body={}), 400, 'invalid_field')
         self.assertError(self.api('POST', base, body={'name': 'ok', 'extra': 1}), 400, 'invalid_field')
         self.assertError(self.api('POST', base, raw=b'{not json'), 400, 'malformed_json')
-        self.take(vid, 'one')
+        self.daemon.take_snapshot(vid, 'one')
         self.assertError(self.api('POST', base, body={'name': 'one'}), 409, 'conflict')
         self.assertError(self.api('DELETE', base + '/two'), 404, 'not_found')
         self.assertError(self.api('POST', base + '/two/restore'), 404, 'not_found')
@@ -250,14 +219,14 @@ class SnapshotTest(DaemonTestCase):
         self.assertError(self.api('GET', base + '/one'), 405, 'method_not_allowed')
         self.assertError(self.api('GET', '/api/v1/vms/0000000000000000/snapshots'), 404, 'not_found')
         # A name fine for the daemon but not a word for QEMU's monitor never reaches it.
-        self.assertEqual([x['name'] for x in self.snaps(vid)], ['one'])
+        self.assertEqual([x['name'] for x in self.daemon.snapshots(vid)], ['one'])
         # Non-ASCII names are names.
-        s = self.take(vid, '快照-1')
+        s = self.daemon.take_snapshot(vid, '快照-1')
         self.assertEqual(s['name'], '快照-1')
-        self.restore(vid, urllib.parse.quote('快照-1'))
+        self.daemon.restore_snapshot(vid, urllib.parse.quote('快照-1'))
         # No disk: nowhere to keep a snapshot.
         nod = self.new_vm(memory_mib=128, disks=[])
-        self.assertEqual(self.snaps(nod['id']), [])
+        self.assertEqual(self.daemon.snapshots(nod['id']), [])
         self.assertError(self.api('POST', '/api/v1/vms/%s/snapshots' % nod['id'], body={'name': 'x'}), 409,
                          'no_disk')
         # The daemon still serves.
@@ -302,9 +271,7 @@ class SnapshotAcrossQemuVersionsTest(unittest.TestCase):
         self.assertEqual(vm['state'], 'running', vm)
         d.action(vid, 'pause')
         st, after, _ = d.screenshot(vid)
-        a, b = png.decode(before), png.decode(after)
-        self.assertEqual(a.size, b.size)
-        same = sum(1 for i in range(0, len(a.rgb), 3) if a.rgb[i:i + 3] == b.rgb[i:i + 3]) / (a.width * a.height)
+        same = same_pixels(before, after)
         self.assertGreater(same, 0.97, 'QEMU 10 did not come back at the 7.2 snapshot (%.3f equal)' % same)
         st, log, _ = d.api('GET', '/api/v1/vms/%s/log?tail=400' % vid)
         log = log.decode() if isinstance(log, bytes) else json.dumps(log)

@@ -104,11 +104,17 @@ static void test_start_through_child_backend(void **state) {
     uv_run(&loop, UV_RUN_ONCE);
   if (child.pidfd >= 0)
     close(child.pidfd);
-  char line[1024] = "";
+  char line[4096] = "";
   ssize_t n = read(out[0], line, sizeof(line) - 1);
   assert_true(n > 0);
   line[n] = 0;
-  assert_string_equal(line, "argc=4 [/opt/not-a-file/prog] [two words] [] [50%] fd4=0 fd5=1 fd2=1\n");
+  /* the process's command line is what the launcher started, the parameter string intact */
+  char *params = child_params_encode(entry, 0, argv), want[8192];
+  snprintf(want, sizeof(want),
+           "argc=4 [/opt/not-a-file/prog] [two words] [] [50%%] fd4=0 fd5=1 fd2=1 cmdline=%s|%s:%s|%s\n",
+           loader, shim, CHILD_SHIM_ENTRY, params);
+  free(params);
+  assert_string_equal(line, want);
   assert_true(WIFEXITED(s.status));
   assert_int_equal(WEXITSTATUS(s.status), 4);
 
