@@ -40,7 +40,7 @@ TCG_OPTS="--enable-tools"
 TCI_OPTS="--enable-tcg-interpreter --disable-tools"
 EMULATORS="x86_64 i386 aarch64"
 # Bump when the steps below change what they produce.
-RECIPE=3
+RECIPE=4
 # ------------------------------------------------------------------------------------------
 
 hash=$(
@@ -108,7 +108,8 @@ export PYTHONPATH="$MESON_DIR/usr/lib/python3/dist-packages${PYTHONPATH:+:$PYTHO
 export CCACHE_DIR="${CCACHE_DIR:-$WORK/ccache}"
 
 # ---- the source with Debian's patch series, then ours -----------------------------------
-# An interrupted build of the same hash resumes: $B/.unpacked and build-*/.configured mark the steps done.
+# An interrupted build of the same hash resumes: $B/.unpacked, build/.configured-VARIANT and
+# .built-VARIANT mark the steps done.
 B=$WORK/$hash
 export CCACHE_BASEDIR="$B"
 if [ ! -f "$B/.unpacked" ]; then
@@ -147,23 +148,31 @@ relink() {
   (cd "$1" && sh -c "$cmd")
 }
 
-mkdir -p "$OUT.tmp"
-rm -rf "${OUT:?}.tmp"/*
+# Both variants are built in the same directory, one after the other, so that their compile lines
+# are the same but for what TCI changes: ccache (preprocessor mode: the text after preprocessing,
+# not the -D/-I options) then serves the second variant every object whose preprocessed source did
+# not change. Each variant's results go to $B/stage as soon as it is done ($B/.built-VARIANT).
+STAGE=$B/stage
+bdir=$B/build
+mkdir -p "$STAGE/share/qemu"
 times=""
 for v in tcg tci; do
   if [ "$v" = tcg ]; then opts=$TCG_OPTS; else opts=$TCI_OPTS; fi
-  bdir=$B/build-$v
+  if [ -f "$B/.built-$v" ]; then
+    times="$times $(cat "$B/.built-$v")"
+    continue
+  fi
   resumed=no
-  [ -f "$bdir/.configured" ] && resumed=yes
+  [ -f "$bdir/.configured-$v" ] && resumed=yes
   t0=$(date +%s)
-  if [ ! -f "$bdir/.configured" ]; then
+  if [ ! -f "$bdir/.configured-$v" ]; then
     rm -rf "$bdir"
     mkdir -p "$bdir"
     say "configuring $v in $bdir"
     # shellcheck disable=SC2086
     (cd "$bdir" && ../src/configure --python=/usr/bin/python3 --ninja=ninja --cc="$CC_CMD" $COMMON $FEATURES $opts) \
       >"$B/configure-$v.log" 2>&1 || { tail -30 "$B/configure-$v.log" >&2; exit 1; }
-    touch "$bdir/.configured"
+    touch "$bdir/.configured-$v"
   fi
   progs=""
   for e in $EMULATORS; do progs="$progs qemu-system-$e"; done
@@ -173,17 +182,29 @@ for v in tcg tci; do
   # shellcheck disable=SC2086
   ninja -C "$bdir" -j"$JOBS" -d keeprsp $progs >"$B/ninja-$v.log" 2>&1 ||
     { tail -40 "$B/ninja-$v.log" >&2; exit 1; }
-  mkdir -p "$OUT.tmp/$v"
+  mkdir -p "$STAGE/$v"
   for p in $progs; do
     lib=lib$p.so
     relink "$bdir" "$p" "$lib"
-    if [ "$p" = qemu-img ]; then dest=$OUT.tmp; else dest=$OUT.tmp/$v; fi
+    if [ "$p" = qemu-img ]; then dest=$STAGE; else dest=$STAGE/$v; fi
     cp "$bdir/$lib" "$bdir/$p" "$dest/"
   done
+  # QEMU 10's own x86 option ROMs; configure sets pc-bios/optionrom up when `cc -m32` works
+  # (gcc-multilib).
+  if [ "$v" = tcg ] && [ -f "$bdir/pc-bios/optionrom/config.mak" ]; then
+    make -C "$bdir/pc-bios/optionrom" >"$B/optionrom.log" 2>&1 || { tail -20 "$B/optionrom.log" >&2; exit 1; }
+    cp "$bdir"/pc-bios/optionrom/*.bin "$STAGE/share/qemu/"
+  elif [ "$v" = tcg ]; then
+    say "warning: no x86 option ROMs (configure found no 32-bit compiler); Debian's /usr/share/qemu has 7.2's" >&2
+  fi
   t1=$(date +%s)
+  echo "$v=$((t1 - t0)):$resumed" >"$B/.built-$v"
   times="$times $v=$((t1 - t0)):$resumed"
   say "$v built in $((t1 - t0)) s$([ $resumed = no ] || echo ' (resumed: only what was left)')"
 done
+mkdir -p "$OUT.tmp"
+rm -rf "${OUT:?}.tmp"/*
+cp -a "$STAGE"/. "$OUT.tmp"/
 
 # ---- data files the built QEMU needs next to Debian's firmware --------------------------
 # QEMU 10's own option ROMs (built from the source above) and keymaps go into share/qemu, and so do
@@ -192,7 +213,6 @@ done
 # 1281e340 "ahci: handle TFES irq correctly"): with Debian 12's 1.16.2 every q35 boot with an empty
 # CD drive waited 32 s for an AHCI timeout. iPXE ROMs come from Debian 12's ipxe-qemu, UEFI from
 # ovmf and qemu-efi-aarch64 (as server/core/host.c finds them: /usr/share/OVMF, /usr/share/AAVMF).
-# configure sets pc-bios/optionrom up when `cc -m32` works (gcc-multilib).
 mkdir -p "$OUT.tmp/share/qemu/keymaps"
 SEABIOS_DIR=$WORK/seabios-$SEABIOS_DEB
 if [ ! -f "$SEABIOS_DIR/usr/share/seabios/bios-256k.bin" ]; then
@@ -200,12 +220,6 @@ if [ ! -f "$SEABIOS_DIR/usr/share/seabios/bios-256k.bin" ]; then
   dpkg-deb -x "$DL/$seabiosdeb" "$SEABIOS_DIR"
 fi
 cp -L "$SEABIOS_DIR"/usr/share/seabios/*.bin "$OUT.tmp/share/qemu/"
-if [ -f "$B/build-tcg/pc-bios/optionrom/config.mak" ]; then
-  make -C "$B/build-tcg/pc-bios/optionrom" >"$B/optionrom.log" 2>&1 || { tail -20 "$B/optionrom.log" >&2; exit 1; }
-  cp "$B"/build-tcg/pc-bios/optionrom/*.bin "$OUT.tmp/share/qemu/"
-else
-  say "warning: no x86 option ROMs (configure found no 32-bit compiler); Debian's /usr/share/qemu has 7.2's" >&2
-fi
 for f in "$B"/src/pc-bios/keymaps/*; do
   case "$f" in */meson.build) ;; *) cp "$f" "$OUT.tmp/share/qemu/keymaps/" ;; esac
 done
