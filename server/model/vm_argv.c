@@ -473,6 +473,14 @@ static void arg_network(struct build_ctx *x) {
        bootindex(bi, x->boot_nic));
 }
 
+/* The user's extra arguments (qemu_args), last, as given: checked when the config was read. */
+static void arg_extra(struct build_ctx *x) {
+  const char *extra[VM_MAX_QEMU_ARGS];
+  size_t n = vm_config_qemu_args(x->c, extra);
+  for (size_t i = 0; i < n; i++)
+    arg(x->b, extra[i]);
+}
+
 /* The argv in the order the golden files (tests/cmdline) pin: each step appends its part. */
 static int build(struct builder *b, const struct vm_config *c, const struct vm_host *h,
                  const struct vm_paths *p, char *err, size_t errlen) {
@@ -496,6 +504,7 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
   arg_shares(x);
   arg_kernel(x);
   arg_network(x);
+  arg_extra(x);
   rc = 0;
 out:
   free(x);

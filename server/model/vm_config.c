@@ -154,6 +154,14 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(o, "kernel_boot",
         json_pack("{s:o, s:o, s:s}", "kernel", jstr(c->kboot.kernel), "initrd",
                   c->kboot.initrd[0] ? jstr(c->kboot.initrd) : json_null(), "cmdline", c->kboot.cmdline));
+  if (c->n_qemu_args) { /* absent when empty */
+    const char *args[VM_MAX_QEMU_ARGS];
+    size_t n = vm_config_qemu_args(c, args);
+    json_t *a = must(json_array());
+    for (size_t i = 0; i < n; i++)
+      push(a, jstr(args[i]));
+    put(o, "qemu_args", a);
+  }
   if (c->rdp.set) { /* absent when unset: configs without it keep their stored form */
     const struct vm_rdp *r = &c->rdp;
     json_t *jr = must(json_object());
@@ -174,6 +182,15 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(o, "rdp", jr);
   }
   return o;
+}
+
+size_t vm_config_qemu_args(const struct vm_config *c, const char *out[VM_MAX_QEMU_ARGS]) {
+  size_t n = 0, at = 0;
+  while (n < c->n_qemu_args && n < VM_MAX_QEMU_ARGS && at < sizeof(c->qemu_args)) {
+    out[n++] = c->qemu_args + at;
+    at += strnlen(c->qemu_args + at, sizeof(c->qemu_args) - at) + 1;
+  }
+  return n;
 }
 
 void vm_config_redact(json_t *o) {

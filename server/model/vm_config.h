@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vm_qemu_args.h"
+
 #define VM_ID_LEN 16   /* hex characters */
 #define VM_NAME_MAX 64 /* bytes of UTF-8 */
 #define VM_MAX_DISKS 4
@@ -122,6 +124,10 @@ struct vm_config {
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];
   struct vm_rdp rdp;
+  /* Extra QEMU arguments appended to the built argv (vm_qemu_args.h checks them): N strings, each
+   * followed by its NUL, packed (a plain array keeps the config copyable by value). */
+  size_t n_qemu_args;
+  char qemu_args[VM_QEMU_ARGS_BYTES];
 };
 
 /* Facts about the host the argv depends on. Filled by host.c at run time and
@@ -173,6 +179,9 @@ int vm_config_from_json(struct vm_config *c, json_t *obj, char *err, size_t errl
 /* The API form of a VM's config: vm_config_to_json without secrets (rdp.password becomes
  * rdp.password_set). Modifies O in place. */
 void vm_config_redact(json_t *o);
+
+/* C's qemu_args as pointers into C (OUT holds VM_MAX_QEMU_ARGS); returns how many. */
+size_t vm_config_qemu_args(const struct vm_config *c, const char *out[VM_MAX_QEMU_ARGS]);
 
 /* A name is 1..VM_NAME_MAX bytes of valid UTF-8 with no control characters. */
 bool vm_name_valid(const char *name);

@@ -756,6 +756,11 @@ static int f_tpm(struct ctx *x, json_t *v) {
   return get_flag(x, "tpm", v, &x->c->tpm);
 }
 
+/* "qemu_args": see vm_qemu_args.h. [] clears. */
+static int f_qemu_args(struct ctx *x, json_t *v) {
+  return vm_qemu_args_from_json(v, x->c->qemu_args, &x->c->n_qemu_args, x->err, x->errlen);
+}
+
 /* The order errors are looked for in. "arch" is applied before the table
  * runs (it picks the defaults and the per-arch lists). */
 static const struct field {
@@ -783,6 +788,7 @@ static const struct field {
     {"tpm", f_tpm},
     {"autostart", f_autostart},
     {"guest_agent", f_guest_agent},
+    {"qemu_args", f_qemu_args},
 };
 
 static bool fixed_field(enum mode mode, const char *key) {
