@@ -34,7 +34,7 @@ struct core_req {
   char *path;       /* decoded URL path */
   char *query_tail; /* value of ?tail= or NULL */
   char *query_keep_disks;
-  char *query_dry_run; /* ?dry_run= of POST /vms */
+  char *query_dry_run; /* ?dry_run= of POST /vms and PATCH /vms/{id} */
   char *body;          /* request body (may be NULL) */
   size_t body_len;
   char *upload_tmp;                 /* PUT /api/v1/images/upload: the file http.c streamed the body into */

@@ -39,6 +39,10 @@ struct host_caps {
   char machine[32];     /* the versioned type the command line's q35 / pc / virt stands for */
   char machines[HOST_CAPS_MACHINES][32]; /* that family's versioned types (pc-q35-*, ...) */
   size_t n_machines;
+  /* The device types it has (qom-list-types implements=device, abstract=false), sorted: the
+   * names a "-device NAME" of qemu_args may use. NULL when not asked or not answered. */
+  char **devices;
+  size_t n_devices;
 };
 
 struct host {
@@ -75,6 +79,8 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
 void host_caps_probe(struct host *h, struct launcher *l);
 /* Whether arch A's QEMU has machine type MACHINE ("pc-q35-7.2"): its alias's or its family's. */
 bool host_caps_has_machine(const struct host *h, vm_arch a, const char *machine);
+/* Whether arch A's QEMU was asked for its device types (then host_caps_devices is the list). */
+bool host_caps_knows_devices(const struct host *h, vm_arch a);
 uint64_t host_mem_available_mib(void);
 /* Free MiB on the filesystem holding PATH, or 0 when statvfs fails. */
 uint64_t host_disk_free_mib(const char *path);

@@ -9,8 +9,9 @@
  * type the command line names (q35, pc, virt) exists; what it stands for
  * (pc-q35-10.0, ...) and the versioned types of that family are kept, so a
  * memory snapshot can be loaded on the machine type it was saved on
- * (vm_snap.c). An emulator that fails the check leaves its architecture
- * unavailable with the reason; the daemon still starts.
+ * (vm_snap.c); and the device types it has (qom-list-types), so that a typo in a VM's
+ * qemu_args "-device NAME" is a 400 and not a failed start. An emulator that fails the check leaves its
+ * architecture unavailable with the reason; the daemon still starts.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -75,6 +76,8 @@ static int start(struct launcher *l, const char *binary, struct probe *p, char *
   const char *cmds = "{\"execute\":\"qmp_capabilities\"}\n"
                      "{\"execute\":\"query-version\",\"id\":\"version\"}\n"
                      "{\"execute\":\"query-machines\",\"id\":\"machines\"}\n"
+                     "{\"execute\":\"qom-list-types\",\"id\":\"devices\",\"arguments\":"
+                     "{\"implements\":\"device\",\"abstract\":false}}\n"
                      "{\"execute\":\"quit\"}\n";
   if (write(in[1], cmds, strlen(cmds)) < 0) {
     /* QEMU is gone already: its stderr says why */
@@ -174,9 +177,28 @@ static void collect(struct probe *p, int n) {
   }
 }
 
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* qom-list-types' answer (a list of {"name": ...}) into C->devices, sorted. */
+static void keep_devices(json_t *list, struct host_caps *c) {
+  size_t i;
+  json_t *t;
+  if (!json_is_array(list))
+    return;
+  c->devices = xcalloc(json_array_size(list) + 1, sizeof(char *));
+  json_array_foreach(list, i, t) {
+    const char *name = json_string_value(json_object_get(t, "name"));
+    if (name && strlen(name) < 128)
+      c->devices[c->n_devices++] = xstrdup(name);
+  }
+  qsort(c->devices, c->n_devices, sizeof(char *), by_name);
+}
+
 /* The answers in P's output into C; -1 with C->error when something is missing or wrong. */
 static int judge(struct probe *p, vm_arch a, const char *want_version, struct host_caps *c) {
-  json_t *version = NULL, *machines = NULL;
+  json_t *version = NULL, *machines = NULL, *devices = NULL;
   bool greeted = false;
   char *save = NULL;
   for (char *line = p->buf ? strtok_r(p->buf, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
@@ -188,6 +210,8 @@ static int judge(struct probe *p, vm_arch a, const char *want_version, struct ho
       version = json_incref(json_object_get(j, "return"));
     else if (id && strcmp(id, "machines") == 0 && !machines)
       machines = json_incref(json_object_get(j, "return"));
+    else if (id && strcmp(id, "devices") == 0 && !devices)
+      devices = json_incref(json_object_get(j, "return"));
     json_decref(j);
   }
   int rc = -1;
@@ -239,10 +263,12 @@ static int judge(struct probe *p, vm_arch a, const char *want_version, struct ho
     snprintf(c->error, sizeof(c->error), "QEMU %s has no machine type '%s'", c->version, alias_of[a]);
     goto out;
   }
+  keep_devices(devices, c);
   rc = 0;
 out:
   json_decref(version);
   json_decref(machines);
+  json_decref(devices);
   return rc;
 }
 
@@ -269,12 +295,17 @@ void host_caps_probe(struct host *h, struct launcher *l) {
     if (!c->checked)
       continue;
     if (c->ok)
-      log_info("host: %s guests: QEMU %s%s%s%s, machine %s is %s", vm_arch_name(a), c->version,
-               c->package[0] ? " (" : "", c->package, c->package[0] ? ")" : "", alias_of[a], c->machine);
+      log_info("host: %s guests: QEMU %s%s%s%s, machine %s is %s, %zu device types", vm_arch_name(a),
+               c->version, c->package[0] ? " (" : "", c->package, c->package[0] ? ")" : "", alias_of[a],
+               c->machine, c->n_devices);
     else
       log_warn("host: %s guests unavailable: %s failed its start-up check: %s", vm_arch_name(a), h->binary[a],
                c->error);
   }
+}
+
+bool host_caps_knows_devices(const struct host *h, vm_arch a) {
+  return h->caps[a].devices != NULL;
 }
 
 bool host_caps_has_machine(const struct host *h, vm_arch a, const char *machine) {

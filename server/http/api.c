@@ -152,7 +152,9 @@ static void vm_get(struct core *c, struct core_req *r, json_t *body, const char 
 }
 
 static void vm_patch(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
-  vm_req_patch(c->vms, r, param[0], body);
+  bool dry;
+  if (parse_bool_arg(r, "dry_run", r->query_dry_run, &dry))
+    vm_req_patch(c->vms, r, param[0], body, dry);
 }
 
 static void vm_delete(struct core *c, struct core_req *r, json_t *body, const char *const *param) {

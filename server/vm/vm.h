@@ -50,7 +50,9 @@ void vm_req_list(struct vm_manager *m, struct core_req *r);
  * QEMU command line the VM would run, under a placeholder directory) without creating anything. */
 void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool dry_run);
 void vm_req_get(struct vm_manager *m, struct core_req *r, const char *id);
-void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
+/* DRY_RUN: check BODY as a patch would (the VM may be running) and answer {"dry_run", "config",
+ * "argv", "accelerator"} with the command line the patched VM would start with; nothing saved. */
+void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json_t *body, bool dry_run);
 void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, bool keep_disks);
 /* ACTION: start, pause, resume, shutdown, kill, reset. */
 void vm_req_action(struct vm_manager *m, struct core_req *r, const char *id, const char *action);

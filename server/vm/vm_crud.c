@@ -47,6 +47,17 @@ static int check_host_limits(struct vm_manager *m, struct core_req *r, struct vm
                          h->cpus);
     return -1;
   }
+  if (cfg->n_qemu_args && host_caps_knows_devices(h, cfg->arch)) { /* -device names this QEMU has */
+    const char *args[VM_MAX_QEMU_ARGS];
+    size_t n = vm_config_qemu_args(cfg, args);
+    const char *base = strrchr(h->binary[cfg->arch], '/');
+    if (vm_qemu_args_check_devices(args, n, (const char *const *)h->caps[cfg->arch].devices,
+                                   h->caps[cfg->arch].n_devices, base ? base + 1 : h->binary[cfg->arch], err,
+                                   sizeof(err)) < 0) {
+      core_req_reply_error(r, 400, "invalid_field", "%s", err);
+      return -1;
+    }
+  }
   if (vm_confine_paths(m->c->roots, cfg, true, err, sizeof(err)) < 0) {
     core_req_reply_error(r, 403, "path_not_allowed", "%s", err);
     return -1;
@@ -262,7 +273,28 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
 
 /* ---- patch, delete ---- */
 
-void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json_t *body) {
+/* A patch's dry run: the argv the VM would start with, from CFG and its own directory. */
+static void reply_patch_dry_run(struct vm_manager *m, struct core_req *r, const struct vm_config *cfg) {
+  struct vm_paths p;
+  struct vm_argv av = {0};
+  char err[1024];
+  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", m->c->data_dir, cfg->id);
+  if (vm_argv_build(cfg, &m->c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    return;
+  }
+  json_t *a = json_array();
+  for (size_t i = 0; i < av.argc; i++)
+    json_array_append_new(a, json_string(av.argv[i]));
+  vm_argv_free(&av);
+  json_t *o = vm_config_to_json(cfg);
+  vm_config_redact(o);
+  core_req_reply_json(r, 200,
+                      json_pack("{s:b, s:o, s:o, s:s}", "dry_run", 1, "config", o, "argv", a, "accelerator",
+                                host_accel_name(&m->c->host, cfg->arch)));
+}
+
+void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json_t *body, bool dry_run) {
   struct vm *v = vm_find(m, id);
   if (!v) {
     core_req_reply_error(r, 404, "not_found", "no VM with id '%s'", id);
@@ -275,7 +307,7 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     core_req_reply_error(r, 400, "invalid_field", "%s", err);
     goto out;
   }
-  if (vm_active(v)) {
+  if (vm_active(v) && !dry_run) {
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val) {
@@ -295,6 +327,10 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
   }
   if (check_host_limits(m, r, cfg) < 0)
     goto out;
+  if (dry_run) {
+    reply_patch_dry_run(m, r, cfg);
+    goto out;
+  }
   json_t *stored = vm_config_to_json(cfg);
   int rc = store_vm_update(m->c->store, v->cfg.id, cfg->name, stored);
   json_decref(stored);
