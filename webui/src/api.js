@@ -116,6 +116,8 @@ export const listImages = () => optional(api('GET', '/images')).then((d) => {
 // Every check of a create plus the QEMU argv it would run, nothing created
 // (POST /vms?dry_run=true → {dry_run: true, argv, accelerator, config}).
 export const previewCreate = (fields) => api('POST', '/vms?dry_run=true', fields);
+// What a PATCH of the VM would give, nothing saved (PATCH /vms/{id}?dry_run=true → {dry_run, argv, config}).
+export const previewPatch = (id, fields) => api('PATCH', `${vmPath(id)}?dry_run=true`, fields);
 // Downloads into the image library (optional: null when the daemon has none).
 export const startDownload = (fields) => optional(api('POST', '/downloads', fields));
 export const getDownload = (id) => api('GET', `/downloads/${encodeURIComponent(id)}`);

@@ -23,6 +23,7 @@ import { disksSection } from './vm-disks.js';
 import { sharesSection, kernelSection } from './vm-shares.js';
 import { shortcutsSection } from './vm-shortcuts.js';
 import { networkSection } from './vm-network.js';
+import { qemuArgsSection } from './vm-qemu-args.js';
 
 const LOG_MS = 2000;
 const BOOT_ORDERS = [['cdrom', 'disk'], ['disk', 'cdrom'], ['cdrom'], ['disk'], ['network'], ['disk', 'network']];
@@ -40,6 +41,7 @@ export function mount(root, { id }) {
   let ui = null;
   let snaps = null;
   let disks = null;
+  let qargs = null;
 
   function build() {
     const title = h('h1', { class: 'vm-title', text: vm.name });
@@ -172,6 +174,7 @@ export function mount(root, { id }) {
     const shortcuts = shortcutsSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     const shares = sharesSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     const kboot = kernelSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
+    qargs = qemuArgsSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     disks = disksSection({ id, limits: host.limits, onVm: (v) => (v ? setVm(v) : load()), onError: (e) => errors.show(e) });
 
     // Clone
@@ -236,6 +239,7 @@ export function mount(root, { id }) {
       snaps.el,
       shares.el,
       kboot.el,
+      qargs.el,
       rdp.el,
       shortcuts.el,
       h('section', { 'aria-labelledby': 'log-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'log-title', text: t('vm.log') }), logLive), logPre),
@@ -291,6 +295,7 @@ export function mount(root, { id }) {
         shortcuts.render(vm);
         network.render(vm, formsToo);
         kboot.render(vm, formsToo);
+        qargs.render(vm, formsToo);
         disks.render(vm);
         if (formsToo) {
           fName.input.value = vm.name;
@@ -377,6 +382,7 @@ export function mount(root, { id }) {
     clearTimeout(logTimer);
     if (snaps) snaps.destroy();
     if (disks) disks.destroy();
+    if (qargs) qargs.destroy();
     unsubscribe();
   };
 }
