@@ -22,7 +22,9 @@
  *    (-D, -d, -trace, -writeconfig/-readconfig), -serial/-parallel/-debugcon (they open host
  *    files, pipes and sockets), -add-fd, -mem-path, -semihosting, -tpmdev, -audiodev (its wav
  *    driver writes a file), and in any allowed option's value the keys that name a host file
- *    (file=, path=, romfile=, splash=, ...). -object only for types that touch no host file.
+ *    (file=, path=, romfile=, splash=, ...); -k only a keymap's name (QEMU opens a value that is a
+ *    readable path as is). -object only for types that touch no host file and take no size
+ *    (memory-backend-ram,size=,prealloc=on would get round the memory limit).
  *
  * -chardev is refused whole, not only for the daemon's ids (charmonitor, vdagent0, qga0,
  * chrtpm): every chardev backend opens something on the host (a file, a pipe, a TCP or unix
@@ -45,6 +47,7 @@ enum policy {
   DEVICE,  /* -device: CHECKED, and the device type is checked (bad_device, check_devices) */
   OBJECT,  /* -object: CHECKED, and the type is one of safe_objects */
   GLOBAL,  /* -global: CHECKED, and the property named is checked */
+  KEYMAP,  /* -k: a keymap's name (QEMU would open a value that is a readable path as is) */
   REFUSE,  /* never; WHY says why */
 };
 
@@ -115,7 +118,7 @@ static const struct option options[] = {
     {"incoming", true, REFUSE, "migration is the daemon's"},
     {"initrd", true, REFUSE, "use kernel_boot.initrd"},
     {"iscsi", true, REFUSE, "use disks"},
-    {"k", true, ALLOW, NULL},
+    {"k", true, KEYMAP, NULL},
     {"kernel", true, REFUSE, "use kernel_boot.kernel"},
     {"loadvm", true, REFUSE, "snapshots are restored through the API"},
     {"m", true, REFUSE, "use memory_mib (checked against the host's memory)"},
@@ -215,8 +218,7 @@ static const struct {
 
 /* -object types that touch no host file, device or socket whatever their properties. */
 static const char *const safe_objects[] = {
-    "iothread",           "rng-builtin",  "throttle-group", "cryptodev-backend-builtin",
-    "memory-backend-ram", "authz-simple", "can-bus",
+    "iothread", "rng-builtin", "throttle-group", "cryptodev-backend-builtin", "authz-simple", "can-bus",
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -375,8 +377,7 @@ static int check_object(const char *val, size_t idx, char *err, size_t errlen) {
       return 0;
   return fail(err, errlen,
               "qemu_args[%zu]: -object %s is not allowed: only types that touch no host file or socket "
-              "(iothread, rng-builtin, throttle-group, cryptodev-backend-builtin, memory-backend-ram, "
-              "authz-simple, can-bus)",
+              "(iothread, rng-builtin, throttle-group, cryptodev-backend-builtin, authz-simple, can-bus)",
               idx, sk[0] ? sk : "(no type)");
 }
 
@@ -425,6 +426,11 @@ int vm_qemu_args_check(const char *const *args, size_t n, char *err, size_t errl
                   opt);
     if (o->policy == ALLOW)
       continue;
+    if (o->policy == KEYMAP) {
+      if (strlen(v) > 16 || strspn(v, "abcdefghijklmnopqrstuvwxyz-_") != strlen(v))
+        return fail(err, errlen, "qemu_args[%zu]: -k: a keymap's name (en-us, de, fr-ch, ...)", i);
+      continue;
+    }
     if (o->policy == GLOBAL && check_global(v, i, err, errlen) < 0)
       return -1;
     if (check_keys(opt, v, i, err, errlen) < 0)

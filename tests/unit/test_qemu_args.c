@@ -188,14 +188,19 @@ static void test_refused_values(void **state) {
        "chardevs"},
       {{"-object", "rng-random,id=r"},
        "qemu_args[1]: -object rng-random is not allowed: only types that touch no host file or socket "
-       "(iothread, rng-builtin, throttle-group, cryptodev-backend-builtin, memory-backend-ram, authz-simple, "
-       "can-bus)"},
+       "(iothread, rng-builtin, throttle-group, cryptodev-backend-builtin, authz-simple, can-bus)"},
       {{"-global", "e1000.romfile=/x"},
        "qemu_args[1]: -global: property 'romfile' is not allowed: it names a host file, device or the "
        "daemon's chardevs"},
       {{"-global", "driver=e1000,property=romfile,value=/x"},
        "qemu_args[1]: -global: property 'romfile' is not allowed: it names a host file, device or the "
        "daemon's chardevs"},
+      {{"-object", "memory-backend-ram,id=m,size=64G,prealloc=on"},
+       "qemu_args[1]: -object memory-backend-ram is not allowed: only types that touch no host file or "
+       "socket "
+       "(iothread, rng-builtin, throttle-group, cryptodev-backend-builtin, authz-simple, can-bus)"},
+      {{"-k", "/etc/shadow"}, "qemu_args[1]: -k: a keymap's name (en-us, de, fr-ch, ...)"},
+      {{"-k", "../../x"}, "qemu_args[1]: -k: a keymap's name (en-us, de, fr-ch, ...)"},
       {{"-global", "nodot"}, "qemu_args[1]: -global: must be DRIVER.PROPERTY=VALUE"},
       {{"-boot", "menu=on,splash=/etc/shadow"},
        "qemu_args[1]: -boot: 'splash=' is not allowed: it names a host file, device or the daemon's "
