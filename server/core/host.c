@@ -363,6 +363,9 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
             : json_pack("{s:b, s:s?, s:s?, s:s?, s:s?}", "ok", cp->ok, "version",
                         cp->version[0] ? cp->version : NULL, "package", cp->package[0] ? cp->package : NULL,
                         "machine", cp->machine[0] ? cp->machine : NULL, "error", cp->ok ? NULL : cp->error));
+    if (cp->devices) /* how many device types qemu_args' -device may name (qom-list-types) */
+      json_object_set_new(json_object_get(o, "qemu"), "device_types",
+                          json_integer((json_int_t)cp->n_devices));
     json_object_set_new(arches, vm_arch_name(a), o);
   }
   json_t *qemu = json_pack("{s:s, s:s?, s:s?, s:s?}", "source", h->qemu.source, "variant",

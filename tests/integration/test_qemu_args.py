@@ -50,6 +50,26 @@ class QemuArgsTest(DaemonTestCase):
         st, js, _ = self.api('PATCH', '/api/v1/vms/%s' % vm['id'], body={'qemu_args': more})
         self.assertEqual((st, js['error']['code']), (409, 'invalid_state'), js)
 
+    def test_each_arch(self):
+        """Each arch's QEMU was asked for its device types; an extra -device starts on each."""
+        host = self.daemon.host_info()
+        ran = []
+        for arch, a in sorted(host['arches'].items()):
+            if not a.get('available', True) or not (a.get('qemu') or {}).get('ok'):
+                continue
+            self.assertGreater(a['qemu'].get('device_types', 0), 50, a)
+            extra = dict(cdrom=None) if arch == 'aarch64' else {}
+            vm = self.new('qa-' + arch, arch=arch, qemu_args=['-device', 'virtio-rng-pci,id=rng1'], **extra)
+            st, js, _ = self.api('POST', '/api/v1/vms/%s/start' % vm['id'], timeout=60)
+            self.assertEqual(st, 200, (arch, js))
+            time.sleep(0.5)
+            self.assertEqual(self.daemon.vm(vm['id'])['state'], 'running', arch)
+            self.assertEqual(proc_cmdline(js['pid'])[-2:], ['-device', 'virtio-rng-pci,id=rng1'])
+            self.daemon.dispose(vm['id'])
+            ran.append(arch)
+        self.assertIn('x86_64', ran)
+        print('    # ran on %s' % ', '.join(ran))
+
     def test_typo_device_is_400(self):
         st, js, _ = self.api('POST', '/api/v1/vms', body=small_vm('qa-typo', qemu_args=['-device', 'virtio-rng-pic']))
         self.assertEqual(st, 400, js)
