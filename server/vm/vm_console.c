@@ -72,6 +72,19 @@ void vm_req_log(struct vm_manager *m, struct core_req *r, const char *id, unsign
   core_req_reply_bytes(r, 200, "text/plain; charset=utf-8", txt, strlen(txt));
 }
 
+json_t *vm_argv_json(struct vm_manager *m, const struct vm_config *cfg, char *err, size_t errlen) {
+  struct vm_paths p;
+  struct vm_argv av = {0};
+  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", m->c->data_dir, cfg->id);
+  if (vm_argv_build(cfg, &m->c->host.facts, &p, &av, err, errlen) < 0)
+    return NULL;
+  json_t *a = json_array();
+  for (size_t i = 0; i < av.argc; i++)
+    json_array_append_new(a, json_string(av.argv[i]));
+  vm_argv_free(&av);
+  return a;
+}
+
 void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id) {
   struct vm *v = vm_find(m, id);
   if (!v) {
@@ -82,18 +95,12 @@ void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id) {
     core_req_reply_json(r, 200, json_pack("{s:O, s:b}", "argv", v->argv, "running", 1));
     return;
   }
-  struct vm_paths p;
-  struct vm_argv av = {0};
   char err[1024];
-  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", m->c->data_dir, v->cfg.id);
-  if (vm_argv_build(&v->cfg, &m->c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+  json_t *a = vm_argv_json(m, &v->cfg, err, sizeof(err));
+  if (!a) {
     core_req_reply_error(r, 500, "internal", "%s", err);
     return;
   }
-  json_t *a = json_array();
-  for (size_t i = 0; i < av.argc; i++)
-    json_array_append_new(a, json_string(av.argv[i]));
-  vm_argv_free(&av);
   core_req_reply_json(r, 200, json_pack("{s:o, s:b}", "argv", a, "running", 0));
 }
 

@@ -170,24 +170,19 @@ static void on_create_efivars(const char *err, void *ud) {
 }
 
 static void reply_dry_run(struct vm_manager *m, struct core_req *r, struct vm *v) {
-  struct vm_paths p;
-  struct vm_argv av = {0};
   char err[1024];
   /* The id and uuid are not drawn yet: zeros stand in for them. */
   memset(v->cfg.id, '0', VM_ID_LEN);
   v->cfg.id[VM_ID_LEN] = 0;
   snprintf(v->cfg.uuid, sizeof(v->cfg.uuid), "00000000-0000-0000-0000-000000000000");
-  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", m->c->data_dir, v->cfg.id);
   for (size_t i = 0; i < v->cfg.n_disks; i++)
-    snprintf(v->cfg.disks[i].path, sizeof(v->cfg.disks[i].path), "%s/disk%zu.qcow2", p.dir, i);
-  if (vm_argv_build(&v->cfg, &m->c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+    snprintf(v->cfg.disks[i].path, sizeof(v->cfg.disks[i].path), "%s/vms/%s/disk%zu.qcow2", m->c->data_dir,
+             v->cfg.id, i);
+  json_t *a = vm_argv_json(m, &v->cfg, err, sizeof(err));
+  if (!a) {
     core_req_reply_error(r, 400, "invalid_field", "%s", err);
     return;
   }
-  json_t *a = json_array();
-  for (size_t i = 0; i < av.argc; i++)
-    json_array_append_new(a, json_string(av.argv[i]));
-  vm_argv_free(&av);
   core_req_reply_json(r, 200,
                       json_pack("{s:b, s:o, s:o, s:s}", "dry_run", 1, "config", vm_config_to_json(&v->cfg),
                                 "argv", a, "accelerator", host_accel_name(&m->c->host, v->cfg.arch)));
@@ -275,18 +270,12 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
 
 /* A patch's dry run: the argv the VM would start with, from CFG and its own directory. */
 static void reply_patch_dry_run(struct vm_manager *m, struct core_req *r, const struct vm_config *cfg) {
-  struct vm_paths p;
-  struct vm_argv av = {0};
   char err[1024];
-  snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", m->c->data_dir, cfg->id);
-  if (vm_argv_build(cfg, &m->c->host.facts, &p, &av, err, sizeof(err)) < 0) {
+  json_t *a = vm_argv_json(m, cfg, err, sizeof(err));
+  if (!a) {
     core_req_reply_error(r, 400, "invalid_field", "%s", err);
     return;
   }
-  json_t *a = json_array();
-  for (size_t i = 0; i < av.argc; i++)
-    json_array_append_new(a, json_string(av.argv[i]));
-  vm_argv_free(&av);
   json_t *o = vm_config_to_json(cfg);
   vm_config_redact(o);
   core_req_reply_json(r, 200,

@@ -136,6 +136,9 @@ bool vm_active(const struct vm *v);
 /* The close_consoles hook (vm.h), when set. */
 void vm_close_consoles(struct vm *v, unsigned kinds, const char *why);
 
+/* vm_console.c: the argv CFG would start with (in DATA/vms/ID) as a JSON array; NULL with ERR. */
+json_t *vm_argv_json(struct vm_manager *m, const struct vm_config *cfg, char *err, size_t errlen);
+
 /* vm_exit.c: the process, its exit and the exit records. */
 /* The last N lines of the VM's log: as text (one line each, "\n"-ended), or a JSON array. */
 char *vm_log_tail_text(struct vm *v, size_t n);
