@@ -231,6 +231,7 @@ static void parts_fini(struct core *c) {
   rdpws_hub_free(c->rdp);
   c->vnc = NULL;
   c->rdp = NULL;
+  host_caps_free(&c->host);
 }
 
 /* The lock on DATA/run/daemon.lock: one daemon a data directory. */

@@ -79,6 +79,8 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
 void host_caps_probe(struct host *h, struct launcher *l);
 /* Whether arch A's QEMU has machine type MACHINE ("pc-q35-7.2"): its alias's or its family's. */
 bool host_caps_has_machine(const struct host *h, vm_arch a, const char *machine);
+/* Free what host_caps_probe allocated (the device lists); H's caps stay otherwise. */
+void host_caps_free(struct host *h);
 /* Whether arch A's QEMU was asked for its device types (then host_caps_devices is the list). */
 bool host_caps_knows_devices(const struct host *h, vm_arch a);
 uint64_t host_mem_available_mib(void);

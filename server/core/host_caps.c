@@ -275,6 +275,7 @@ out:
 void host_caps_probe(struct host *h, struct launcher *l) {
   struct probe p[VM_ARCH__N];
   memset(p, 0, sizeof(p));
+  host_caps_free(h); /* a second probe: the lists of the first */
   for (int a = 0; a < VM_ARCH__N; a++) {
     p[a].out = p[a].err = -1;
     memset(&h->caps[a], 0, sizeof(h->caps[a]));
@@ -301,6 +302,17 @@ void host_caps_probe(struct host *h, struct launcher *l) {
     else
       log_warn("host: %s guests unavailable: %s failed its start-up check: %s", vm_arch_name(a), h->binary[a],
                c->error);
+  }
+}
+
+void host_caps_free(struct host *h) {
+  for (int a = 0; a < VM_ARCH__N; a++) {
+    struct host_caps *c = &h->caps[a];
+    for (size_t i = 0; i < c->n_devices; i++)
+      free(c->devices[i]);
+    free(c->devices);
+    c->devices = NULL;
+    c->n_devices = 0;
   }
 }
 
