@@ -42,13 +42,12 @@
 #include "utf8.h"
 
 enum policy {
-  ALLOW,   /* as is */
-  CHECKED, /* allowed; its value is QemuOpts whose keys are checked (bad_key) */
-  DEVICE,  /* -device: CHECKED, and the device type is checked (bad_device, check_devices) */
-  OBJECT,  /* -object: CHECKED, and the type is one of safe_objects */
-  GLOBAL,  /* -global: CHECKED, and the property named is checked */
-  KEYMAP,  /* -k: a keymap's name (QEMU would open a value that is a readable path as is) */
-  REFUSE,  /* never; WHY says why */
+  ALLOW,  /* allowed; a value is read as QemuOpts whose keys are checked (help, bad_keys) */
+  DEVICE, /* -device: ALLOW, and the device type is checked (bad_device, check_devices) */
+  OBJECT, /* -object: ALLOW, and the type is one of safe_objects */
+  GLOBAL, /* -global: ALLOW, and the property named is checked */
+  KEYMAP, /* -k: a keymap's name (QEMU would open a value that is a readable path as is) */
+  REFUSE, /* never; WHY says why */
 };
 
 struct option {
@@ -77,7 +76,7 @@ static const struct option options[] = {
     {"audiodev", true, REFUSE, "its wav driver writes host files"},
     {"bios", true, REFUSE, "the firmware is the daemon's (" HOSTFILE ")"},
     {"blockdev", true, REFUSE, "use disks and cdrom (" HOSTFILE ")"},
-    {"boot", true, CHECKED, NULL},
+    {"boot", true, ALLOW, NULL},
     {"cdrom", true, REFUSE, "use cdrom (" HOSTFILE ")"},
     {"chardev", true, REFUSE,
      "every chardev backend opens a host file, pipe, socket or tty, and the daemon's ids (charmonitor, "
@@ -104,7 +103,7 @@ static const struct option options[] = {
     {"fdb", true, REFUSE, "use disks (" HOSTFILE ")"},
     {"fsdev", true, REFUSE, "use shared_folders (" HOSTFILE ")"},
     {"full-screen", false, REFUSE, "the display is the daemon's VNC socket"},
-    {"fw_cfg", true, CHECKED, NULL},
+    {"fw_cfg", true, ALLOW, NULL},
     {"g", true, ALLOW, NULL},
     {"gdb", true, REFUSE, "a debugger socket listens outside the daemon's control"},
     {"global", true, GLOBAL, NULL},
@@ -114,7 +113,7 @@ static const struct option options[] = {
     {"hdc", true, REFUSE, "use disks (" HOSTFILE ")"},
     {"hdd", true, REFUSE, "use disks (" HOSTFILE ")"},
     {"help", false, REFUSE, "QEMU would print its help and exit"},
-    {"icount", true, CHECKED, NULL},
+    {"icount", true, ALLOW, NULL},
     {"incoming", true, REFUSE, "migration is the daemon's"},
     {"initrd", true, REFUSE, "use kernel_boot.initrd"},
     {"iscsi", true, REFUSE, "use disks"},
@@ -171,7 +170,7 @@ static const struct option options[] = {
     {"serial", true, REFUSE, "it opens host files, pipes or sockets"},
     {"set", true, REFUSE, "it can rewrite any option, the daemon's too"},
     {"singlestep", false, ALLOW, NULL},
-    {"smbios", true, CHECKED, NULL},
+    {"smbios", true, ALLOW, NULL},
     {"smp", true, REFUSE, "use cpus (checked against the host's CPUs)"},
     {"snapshot", false, REFUSE, "it changes what the daemon's disks write to"},
     {"spice", true, REFUSE, "the display is the daemon's VNC socket"},
@@ -424,8 +423,6 @@ int vm_qemu_args_check(const char *const *args, size_t n, char *err, size_t errl
     if (strcmp(v, "help") == 0 || strcmp(v, "?") == 0)
       return fail(err, errlen, "qemu_args[%zu]: %s: 'help' is not allowed: QEMU would print it and exit", i,
                   opt);
-    if (o->policy == ALLOW)
-      continue;
     if (o->policy == KEYMAP) {
       if (strlen(v) > 16 || strspn(v, "abcdefghijklmnopqrstuvwxyz-_") != strlen(v))
         return fail(err, errlen, "qemu_args[%zu]: -k: a keymap's name (en-us, de, fr-ch, ...)", i);

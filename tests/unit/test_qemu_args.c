@@ -201,6 +201,10 @@ static void test_refused_values(void **state) {
        "(iothread, rng-builtin, throttle-group, cryptodev-backend-builtin, authz-simple, can-bus)"},
       {{"-k", "/etc/shadow"}, "qemu_args[1]: -k: a keymap's name (en-us, de, fr-ch, ...)"},
       {{"-k", "../../x"}, "qemu_args[1]: -k: a keymap's name (en-us, de, fr-ch, ...)"},
+      {{"-overcommit", "mem-lock=on,help"},
+       "qemu_args[1]: -overcommit: 'help' is not allowed: QEMU would print it and exit"},
+      {{"-numa", "node,memdev=m0,file=/x"},
+       "qemu_args[1]: -numa: 'file=' is not allowed: it names a host file, device or the daemon's chardevs"},
       {{"-global", "nodot"}, "qemu_args[1]: -global: must be DRIVER.PROPERTY=VALUE"},
       {{"-boot", "menu=on,splash=/etc/shadow"},
        "qemu_args[1]: -boot: 'splash=' is not allowed: it names a host file, device or the daemon's "
