@@ -198,6 +198,23 @@ static const char *const bad_keys[] = {
     "sysfsdev", "host",     "hostdevice", "hostbus",    "hostaddr", "hostport",
 };
 
+/* The ids vm_argv.c gives (disk0.., fs0.. by prefix): a second object with one is a failed start. */
+static const char *const daemon_ids[] = {"cd0",  "charmonitor", "chrtpm",   "monitor", "net0",
+                                         "qga0", "tpm0",        "vdagent0", "vser0",   "xhci"};
+
+/* ID is PREFIX followed by one or more digits. */
+static bool numbered(const char *id, const char *prefix) {
+  size_t n = strlen(prefix);
+  return strncmp(id, prefix, n) == 0 && id[n] && strspn(id + n, "0123456789") == strlen(id + n);
+}
+
+static bool daemon_id(const char *id) {
+  for (size_t i = 0; i < sizeof(daemon_ids) / sizeof(daemon_ids[0]); i++)
+    if (strcmp(id, daemon_ids[i]) == 0)
+      return true;
+  return numbered(id, "disk") || numbered(id, "fs");
+}
+
 /* Device types that reach host files or devices whatever their properties. */
 static const struct {
   const char *prefix; /* a name that starts with it */
@@ -341,6 +358,14 @@ static int check_keys(const char *opt, const char *val, size_t idx, char *err, s
     if (strcmp(key, "help") == 0 || strcmp(key, "?") == 0)
       return fail(err, errlen, "qemu_args[%zu]: %s: 'help' is not allowed: QEMU would print it and exit", idx,
                   opt);
+    if (eq && strcmp(key, "id") == 0) {
+      char id[64];
+      opt_value(val, "id", id, sizeof(id));
+      if (daemon_id(id)) {
+        shown(id, sk);
+        return fail(err, errlen, "qemu_args[%zu]: %s: id '%s' is the daemon's", idx, opt, sk);
+      }
+    }
     if (eq && is_bad_key(key))
       return fail(err, errlen,
                   "qemu_args[%zu]: %s: '%s=' is not allowed: it names a host file, device or "

@@ -207,6 +207,9 @@ static void test_refused_values(void **state) {
        "qemu_args[1]: -overcommit: 'help' is not allowed: QEMU would print it and exit"},
       {{"-numa", "node,memdev=m0,file=/x"},
        "qemu_args[1]: -numa: 'file=' is not allowed: it names a host file, device or the daemon's chardevs"},
+      {{"-device", "qemu-xhci,id=xhci"}, "qemu_args[1]: -device: id 'xhci' is the daemon's"},
+      {{"-device", "virtio-blk-pci,id=disk3"}, "qemu_args[1]: -device: id 'disk3' is the daemon's"},
+      {{"-object", "iothread,id=fs0"}, "qemu_args[1]: -object: id 'fs0' is the daemon's"},
       {{"-global", "nodot"}, "qemu_args[1]: -global: must be DRIVER.PROPERTY=VALUE"},
       {{"-boot", "menu=on,splash=/etc/shadow"},
        "qemu_args[1]: -boot: 'splash=' is not allowed: it names a host file, device or the daemon's "
