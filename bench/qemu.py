@@ -24,9 +24,13 @@ powers off:
                 hashlib; CPU in user space plus /dev/zero and pipe copies in the guest kernel)
   QHM-LOOP      after a busybox ash arithmetic loop of --loop iterations (checked against Python;
                 an interpreter: branchy, no I/O)
-Each workload is timed twice: inside the guest (/proc/uptime before and after, 10 ms ticks; the
-guest clock follows the host's under TCG without icount) and from outside (the host time between
-the marker lines arriving). Plus "whole run": spawn -> QEMU exited.
+Each workload is timed three ways: inside the guest (/proc/uptime before and after, 10 ms ticks;
+the guest clock follows the host's under TCG without icount), from outside (the host time between
+the marker lines arriving) and as the QEMU's own CPU time (utime + stime of all its threads from
+/proc/PID/stat, read as each marker arrives). Plus "whole run": spawn -> QEMU exited. On a shared
+host the two wall-clock figures follow whatever else runs (a 2-core machine where others' tests
+take a core doubles them at times); the CPU time much less so: read the CPU rows for the speed of
+the emulator, the wall rows for what a user waits.
 
 Machine: pinned models both QEMUs know, so the guest sees the same hardware and takes the same
 code paths: x86_64 `-machine pc-q35-7.2 -cpu qemu64`, aarch64 `-machine virt-7.2 -cpu cortex-a57`
@@ -34,7 +38,8 @@ code paths: x86_64 `-machine pc-q35-7.2 -cpu qemu64`, aarch64 `-machine virt-7.2
 1 vCPU, -accel tcg, -nodefaults, -display none, -no-reboot.
 
 --reps rounds; each round runs every QEMU once, the order rotating from round to round (no QEMU
-always goes first); per figure the median over rounds. Speed ratios are time ratios: "10/7.2" =
+always goes first); per figure the median over rounds (the JSON also has the ratios within each
+round, "paired_ratios"). Speed ratios are time ratios: "10/7.2" =
 t(7.2) / t(10 TCG), above 1 when QEMU 10 is faster; "TCI/TCG" = t(TCG) / t(TCI). The host's load
 is shown: the 1-minute load average before the run (our own QEMU adds 1 to it while it runs) and,
 per run, the CPU the rest of the machine used meanwhile (/proc/stat busy time minus the QEMU's own
@@ -84,11 +89,15 @@ LABEL = {'debian-7.2': 'Debian 7.2', 'qemu10-tcg': 'QEMU 10 TCG', 'qemu10-tci': 
 FIGURES = (
     ('boot_s', 'boot: spawn -> QHM-UP on serial'),
     ('boot_guest_s', 'boot: guest uptime at QHM-UP'),
+    ('boot_cpu_s', 'boot: QEMU CPU time'),
     ('sha_guest_s', 'sha256 of {mib} MiB, in guest'),
     ('sha_out_s', 'sha256 of {mib} MiB, from outside'),
+    ('sha_cpu_s', 'sha256 of {mib} MiB, QEMU CPU time'),
     ('loop_guest_s', 'ash loop x{loop}, in guest'),
     ('loop_out_s', 'ash loop x{loop}, from outside'),
+    ('loop_cpu_s', 'ash loop x{loop}, QEMU CPU time'),
     ('total_s', 'whole run: spawn -> exit'),
+    ('total_cpu_s', 'whole run: QEMU CPU time'),
 )
 
 
@@ -155,6 +164,16 @@ def loadavg():
     return round(os.getloadavg()[0], 2)
 
 
+def cpu_of(pid):
+    """utime + stime of PID (all its threads) in seconds, or None once it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            rest = f.read().rsplit(')', 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run_guest(argv, timeout, errpath):
     """Start ARGV, read its serial console, time the markers. -> dict of raw figures."""
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -166,7 +185,7 @@ def run_guest(argv, timeout, errpath):
                                         stderr=errf), signal.SIGKILL)
     errf.close()
     fd = p.stdout.fileno()
-    seen, fields, tail = {}, {}, []
+    seen, fields, cpu_at, tail = {}, {}, {}, []
     buf = b''
     deadline = t0 + timeout
     try:
@@ -190,6 +209,7 @@ def run_guest(argv, timeout, errpath):
                 if m and m.group(1) not in seen:
                     seen[m.group(1)] = now
                     fields[m.group(1)] = m.group(2).split()
+                    cpu_at[m.group(1)] = cpu_of(p.pid)
         p.wait(30)
     finally:
         core.stop_popen(p, signal.SIGKILL)
@@ -204,6 +224,8 @@ def run_guest(argv, timeout, errpath):
         raise BenchError('QEMU exited with %s, markers seen %s\nserial tail:\n  %s\nstderr: %s' % (
             p.returncode, sorted(seen), '\n  '.join(tail[-8:]), err[-500:]))
     up, sha, loop = fields['QHM-UP'], fields['QHM-SHA'], fields['QHM-LOOP']
+    if None in cpu_at.values():
+        raise BenchError('could not read the QEMU\'s CPU time at a marker: %s' % cpu_at)
     return {
         'boot_s': seen['QHM-UP'] - t0,
         'boot_guest_s': float(up[0]),
@@ -212,9 +234,12 @@ def run_guest(argv, timeout, errpath):
         'loop_guest_s': float(loop[1]) - float(loop[0]),
         'loop_out_s': seen['QHM-LOOP'] - seen['QHM-SHA'],
         'total_s': wall,
+        'boot_cpu_s': cpu_at['QHM-UP'],
+        'sha_cpu_s': cpu_at['QHM-SHA'] - cpu_at['QHM-UP'],
+        'loop_cpu_s': cpu_at['QHM-LOOP'] - cpu_at['QHM-SHA'],
+        'total_cpu_s': cpu,
         'sha256': sha[2] if len(sha) > 2 else None,
         'loop_result': loop[2] if len(loop) > 2 else None,
-        'qemu_cpu_s': round(cpu, 2),
         'others_cores': round(max(0.0, (busy1 - busy0) / CLK_TCK - cpu) / wall, 2) if wall > 0 else None,
         'loadavg_before': load0,
         'stderr': err[-500:] or None,
@@ -254,15 +279,16 @@ def bench_arch(arch, exes, data_dirs, a, workdir):
             if s['sha256'] != want_sha or s['loop_result'] != want_loop:
                 raise BenchError('%s %s: wrong guest result: sha256 %s (want %s), loop %s (want %s)' % (
                     arch, v, s['sha256'], want_sha, s['loop_result'], want_loop))
-            log('  boot %.2f s, sha %.2f s, loop %.2f s, whole %.2f s; others used %.2f cores' % (
-                s['boot_s'], s['sha_out_s'], s['loop_out_s'], s['total_s'], s['others_cores']))
+            log('  boot %.2f s, sha %.2f s, loop %.2f s, whole %.2f s (CPU %.2f, %.2f, %.2f, %.2f s); '
+                'others used %.2f cores' % (s['boot_s'], s['sha_out_s'], s['loop_out_s'], s['total_s'],
+                                            s['boot_cpu_s'], s['sha_cpu_s'], s['loop_cpu_s'], s['total_cpu_s'],
+                                            s['others_cores']))
             s['round'] = rnd
             samples[v].append(s)
     med = {v: {k: round(statistics.median(x[k] for x in ss), 3) for k, _ in FIGURES}
            for v, ss in samples.items()}
     for v, ss in samples.items():
         med[v]['others_cores'] = round(statistics.median(x['others_cores'] for x in ss), 2)
-        med[v]['qemu_cpu_s'] = round(statistics.median(x['qemu_cpu_s'] for x in ss), 2)
     ratios = {}
     for k, _ in FIGURES:
         r = {}
@@ -271,8 +297,19 @@ def bench_arch(arch, exes, data_dirs, a, workdir):
         if 'qemu10-tcg' in med and 'qemu10-tci' in med and med['qemu10-tci'][k] > 0:
             r['speed_tci_vs_tcg'] = round(med['qemu10-tcg'][k] / med['qemu10-tci'][k], 4)
         ratios[k] = r
+    # The same ratios within each round (runs minutes apart see a different host; these do not).
+    paired = {}
+    for k, _ in FIGURES:
+        for name, num, den in (('speed_10_vs_7.2', 'debian-7.2', 'qemu10-tcg'),
+                               ('speed_tci_vs_tcg', 'qemu10-tcg', 'qemu10-tci')):
+            if num in samples and den in samples:
+                per = [n[k] / d[k] for n, d in zip(samples[num], samples[den]) if d[k] > 0]
+                if per:
+                    paired.setdefault(k, {})[name] = {'rounds': [round(x, 4) for x in per],
+                                                      'median': round(statistics.median(per), 4)}
     return {'arch': arch, 'kernel': kernel, 'cpu': cpu, 'machine': spec['machine'],
             'sha_mib': a.sha_mib, 'loop': a.loop, 'argv': argvs, 'medians': med, 'ratios': ratios,
+            'paired_ratios': paired,
             'samples': samples}
 
 
@@ -295,7 +332,6 @@ def print_arch(res, out=sys.stdout):
         row.append('%.3fx (1/%.1f)' % (r['speed_tci_vs_tcg'], 1 / r['speed_tci_vs_tcg'])
                    if r.get('speed_tci_vs_tcg') else '-')
         lines.append(row)
-    lines.append(['QEMU CPU time per run, s'] + ['%.2f' % med[v]['qemu_cpu_s'] for v in vs] + ['', ''])
     lines.append(['others\' CPU meanwhile, cores'] + ['%.2f' % med[v]['others_cores'] for v in vs] + ['', ''])
     w = [max(len(x[i]) for x in lines) for i in range(len(head))]
     for n, ln in enumerate(lines):
