@@ -18,7 +18,7 @@
 5. Guest speed, Debian's QEMU 7.2 vs our QEMU 10 (TCG JIT) vs our QEMU 10 (TCI), on a Linux guest's
    boot and two CPU-bound guest programs: bench/qemu.py, run last as a separate process (its own
    table and bench/results/qemu-latest.json; skips when there is no QEMU 10 build; the TCI runs make
-   it the slowest part, some 25 minutes on 2 cores).
+   it the slowest part, some 11-14 minutes on 2 cores).
 
 Prints a table and writes it (plus raw samples) to bench/results/latest.json.
 Only 127.0.0.1 is used. Every process started here (daemon, its VMs, nginx, wrk, bare QEMU)
