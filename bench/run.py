@@ -15,6 +15,10 @@
 
 4. The VNC bridge (WebSocket <-> VNC unix socket) vs websockify vs a direct read: bench/bridge.py,
    run as a separate process after 1-3 (its own daemon, table and bench/results/bridge-latest.json).
+5. Guest speed, Debian's QEMU 7.2 vs our QEMU 10 (TCG JIT) vs our QEMU 10 (TCI), on a Linux guest's
+   boot and two CPU-bound guest programs: bench/qemu.py, run last as a separate process (its own
+   table and bench/results/qemu-latest.json; skips when there is no QEMU 10 build; the TCI runs make
+   it the slowest part, some 11-14 minutes on 2 cores).
 
 Prints a table and writes it (plus raw samples) to bench/results/latest.json.
 Only 127.0.0.1 is used. Every process started here (daemon, its VMs, nginx, wrk, bare QEMU)
@@ -963,17 +967,17 @@ def main():
     ap.add_argument('--daemon', help='daemon binary (overrides --build)')
     ap.add_argument('--repeats', type=int, default=5, help='start-latency repeats (default 5)')
     ap.add_argument('--duration', type=int, default=10, help='wrk seconds per run (default 10)')
-    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download'), action='append',
+    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download', 'qemu'), action='append',
                     help='run only these benchmarks (repeatable)')
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'latest.json'))
     ap.add_argument('--timeout', type=int, default=900, help='bound on the whole run in seconds (default 900)')
     a = ap.parse_args()
 
     binary = os.path.abspath(a.daemon or os.path.join(a.build, 'qemu-hmos'))
-    if not os.access(binary, os.X_OK):
+    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download', 'qemu'))
+    if want - {'qemu'} and not os.access(binary, os.X_OK):  # bench/qemu.py needs no daemon
         print('bench: no daemon at %s (build it: meson setup build && ninja -C build)' % binary, file=sys.stderr)
         return 2
-    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download'))
     if 'list' in want and not shutil.which('wrk'):
         print('bench: wrk is not installed (apt-get install wrk)', file=sys.stderr)
         return 2
@@ -986,10 +990,10 @@ def main():
 
     if 'download' in want:  # bench/download.py: the image downloader vs aria2c and curl
         dl_rc = subprocess.call([sys.executable, os.path.join(HERE, 'download.py'), '--daemon', binary])
-        if not want & {'idle', 'list', 'start', 'bridge'}:
+        if not want & {'idle', 'list', 'start', 'bridge', 'qemu'}:
             return dl_rc
     if not want & {'idle', 'list', 'start'}:
-        return run_bridge(a, binary)
+        return run_separate(want, binary)
     workdir = tempfile.mkdtemp(prefix='qhm-bench-')
     CLEAN.dirs.append(workdir)
     CLEAN.markers.append(workdir)
@@ -1071,18 +1075,27 @@ def main():
     print('written %s' % os.path.relpath(a.out))
     if any(r['verdict'] == 'FAIL' for r in rows) and rc == 0:
         rc = 0  # a missed target is a finding, not a bench failure
-    if 'bridge' in want:
-        rc = max(rc, run_bridge(a, binary))
+    return max(rc, run_separate(want, binary))
+
+
+def run_separate(want, binary):
+    """4 and 5, those of them WANTed, one after the other."""
+    rc = 0
+    if 'bridge' in want:  # bridge.py bounds itself (--timeout 300); 600 s is a backstop
+        rc = max(rc, run_script('4. VNC bridge', 'bridge.py', ['--daemon', binary], 600))
+    if 'qemu' in want:  # qemu.py bounds itself (--timeout 5400)
+        rc = max(rc, run_script('5. QEMU guest speed', 'qemu.py', [], 6000))
     return rc
 
 
-def run_bridge(a, binary):
-    """4. bench/bridge.py in its own process (it cleans up after itself, SIGINT included: it is in
-    our process group, and signals are ignored here by now)."""
+def run_script(label, script, args, bound):
+    """bench/SCRIPT in its own process, waited for at most BOUND seconds (it cleans up after itself,
+    SIGINT included: it is in our process group, and signals are ignored here by now)."""
+    signal.alarm(0)  # --timeout bounds 1-3; the script has its own bound
     print()
     sys.stdout.flush()
-    cmd = [sys.executable, os.path.join(HERE, 'bridge.py'), '--daemon', binary]
-    log('4. VNC bridge: %s' % ' '.join(cmd[1:]))
+    cmd = [sys.executable, os.path.join(HERE, script)] + args
+    log('%s: %s' % (label, ' '.join(cmd[1:])))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C reaches the child too
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 
@@ -1091,10 +1104,10 @@ def run_bridge(a, binary):
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, forward)
     try:
-        return p.wait(600)  # bridge.py bounds itself (--timeout 300); this is a backstop
+        return p.wait(bound)
     except subprocess.TimeoutExpired:
         stop_popen(p)
-        print('error: bench/bridge.py did not finish in 600 s')
+        print('error: bench/%s did not finish in %d s' % (script, bound))
         return 1
 
 

@@ -39,13 +39,14 @@ $B mkdir -p /var/run /tmp
 /usr/sbin/qemu-ga -m virtio-serial -p "$port" -f /tmp/qga.pid'''
 
 
-def kernel():
-    """(path of vmlinuz, its modules directory)."""
-    k = sorted(glob.glob(os.path.join(ROOT, 'boot', 'vmlinuz-*')))
-    if not k or not os.path.exists(os.path.join(ROOT, 'bin', 'busybox')):
-        raise RuntimeError('no test guest in %s: run scripts/fetch-test-guest.sh' % CACHE)
+def kernel(root=ROOT):
+    """(path of vmlinuz, its modules directory). ROOT: another unpacked guest (bench/qemu.py's
+    arm64 one from scripts/fetch-test-guest-arm64.sh)."""
+    k = sorted(glob.glob(os.path.join(root, 'boot', 'vmlinuz-*')))
+    if not k or not os.path.exists(os.path.join(root, 'bin', 'busybox')):
+        raise RuntimeError('no test guest in %s: run scripts/fetch-test-guest.sh' % os.path.dirname(root))
     ver = os.path.basename(k[-1])[len('vmlinuz-'):]
-    return k[-1], os.path.join(ROOT, 'lib', 'modules', ver)
+    return k[-1], os.path.join(root, 'lib', 'modules', ver)
 
 
 def _depends(path):
@@ -104,12 +105,12 @@ def qemu_ga_files():
     return files
 
 
-def build_initrd(path, script, modules=WANT, files=None):
-    """Write the initramfs: busybox, MODULES (and what they need) loaded by /init, FILES
-    ({path: (bytes, mode)}) in place, then SCRIPT, then power off."""
-    _, moddir = kernel()
-    mods = modules_in_order(moddir, modules)
-    with open(os.path.join(ROOT, 'bin', 'busybox'), 'rb') as f:
+def build_initrd(path, script, modules=WANT, files=None, root=ROOT):
+    """Write the initramfs: busybox (of the guest in ROOT), MODULES (and what they need) loaded by
+    /init, FILES ({path: (bytes, mode)}) in place, then SCRIPT, then power off."""
+    _, moddir = kernel(root)
+    mods = modules_in_order(moddir, modules) if modules else []
+    with open(os.path.join(root, 'bin', 'busybox'), 'rb') as f:
         busybox = f.read()
     init = ['#!/bin/busybox sh', 'B=/bin/busybox', 'export PATH=/bin',
             '$B mkdir -p /proc /sys /dev /mnt',
