@@ -291,9 +291,10 @@ int store_snap_journal_each(struct store *st, store_snap_journal_cb cb, void *ud
   return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
-int store_snap_machine_put(struct store *st, const char *id, const char *name, const char *machine) {
-  return run(st, "INSERT OR REPLACE INTO vm_snap_machine(vm_id, name, machine) VALUES(?, ?, ?)", "sss", id,
-             name, machine);
+int store_snap_machine_put(struct store *st, const char *id, const char *name,
+                           const struct store_snap_machine *m) {
+  return run(st, "INSERT OR REPLACE INTO vm_snap_machine(vm_id, name, machine, cpu) VALUES(?, ?, ?, ?)",
+             "ssss", id, name, m->machine, m->cpu);
 }
 
 int store_snap_machine_delete(struct store *st, const char *id, const char *name) {
@@ -301,18 +302,21 @@ int store_snap_machine_delete(struct store *st, const char *id, const char *name
   return rc == STORE_NOT_FOUND ? STORE_OK : rc;
 }
 
-int store_snap_machine_get(struct store *st, const char *id, const char *name, char *out, size_t outlen) {
+int store_snap_machine_get(struct store *st, const char *id, const char *name,
+                           struct store_snap_machine *out) {
   sqlite3_stmt *s;
-  if (sqlite3_prepare_v2(st->db, "SELECT machine FROM vm_snap_machine WHERE vm_id = ? AND name = ?", -1, &s,
-                         NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(st->db, "SELECT machine, cpu FROM vm_snap_machine WHERE vm_id = ? AND name = ?", -1,
+                         &s, NULL) != SQLITE_OK)
     return STORE_ERROR;
   sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
   int step = sqlite3_step(s), rc = step == SQLITE_ROW    ? STORE_OK
                                    : step == SQLITE_DONE ? STORE_NOT_FOUND
                                                          : STORE_ERROR;
-  if (rc == STORE_OK)
-    snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(s, 0));
+  if (rc == STORE_OK) {
+    snprintf(out->machine, sizeof(out->machine), "%s", (const char *)sqlite3_column_text(s, 0));
+    snprintf(out->cpu, sizeof(out->cpu), "%s", (const char *)sqlite3_column_text(s, 1));
+  }
   sqlite3_finalize(s);
   return rc;
 }

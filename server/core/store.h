@@ -68,11 +68,18 @@ typedef void (*store_snap_journal_cb)(const char *id, const char *op, const char
                                       void *ud);
 int store_snap_journal_each(struct store *st, store_snap_journal_cb cb, void *ud);
 
-/* The machine type memory snapshot NAME of VM ID was saved on (db/005_snapshot_machine.sql). Put
- * replaces; delete is STORE_OK also when there was none; get: STORE_NOT_FOUND when none. */
-int store_snap_machine_put(struct store *st, const char *id, const char *name, const char *machine);
+/* The machine type and -cpu memory snapshot NAME of VM ID was saved with
+ * (db/005_snapshot_machine.sql). Put replaces; delete is STORE_OK also when there was none; get:
+ * STORE_NOT_FOUND when none. */
+struct store_snap_machine {
+  char machine[64]; /* pc-q35-7.2 */
+  char cpu[128];    /* max,pauth-impdef=on */
+};
+int store_snap_machine_put(struct store *st, const char *id, const char *name,
+                           const struct store_snap_machine *m);
 int store_snap_machine_delete(struct store *st, const char *id, const char *name);
-int store_snap_machine_get(struct store *st, const char *id, const char *name, char *out, size_t outlen);
+int store_snap_machine_get(struct store *st, const char *id, const char *name,
+                           struct store_snap_machine *out);
 
 int store_exit_add(struct store *st, const char *id, int64_t at, const char *status, int exit_code,
                    int signal, const char *reason, json_t *log_tail);

@@ -97,6 +97,28 @@ void vm_argv_free(struct vm_argv *a) {
   a->argv = NULL;
 }
 
+const char *vm_argv_get(const struct vm_argv *a, const char *opt) {
+  for (size_t i = 0; i + 1 < a->argc; i++)
+    if (strcmp(a->argv[i], opt) == 0)
+      return a->argv[i + 1];
+  return NULL;
+}
+
+int vm_argv_set_cpu(struct vm_argv *a, const char *cpu) {
+  size_t n = strlen(cpu);
+  if (n == 0 || n > 127 ||
+      strspn(cpu, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._=,-") != n)
+    return -1;
+  for (size_t i = 0; i + 1 < a->argc; i++) {
+    if (strcmp(a->argv[i], "-cpu") != 0)
+      continue;
+    free(a->argv[i + 1]);
+    a->argv[i + 1] = xstrdup(cpu);
+    return 0;
+  }
+  return -1;
+}
+
 int vm_argv_set_machine(struct vm_argv *a, const char *type) {
   size_t n = strlen(type);
   if (n == 0 || n > 63 ||
@@ -253,7 +275,7 @@ static void arg_machine(struct build_ctx *x) {
   arg(b, "-accel");
   arg(b, x->h->kvm[c->arch] ? "kvm" : "tcg,thread=multi");
   arg(b, "-cpu");
-  arg(b, x->h->kvm[c->arch] ? "host" : "max");
+  arg(b, x->h->kvm[c->arch] ? "host" : c->arch == VM_ARCH_AARCH64 ? VM_CPU_AARCH64_TCG : "max");
   arg(b, "-m");
   argf(b, "%u", c->memory_mib);
   arg(b, "-smp");

@@ -23,6 +23,14 @@
 /* The VM's own variable store in its directory, made from those templates (vm_efivars.h). */
 #define VM_EFIVARS "efivars.qcow2"
 
+/* An aarch64 guest's CPU under TCG: QEMU's "max" with the implementation-defined pointer
+ * authentication algorithm instead of QARMA (architecturally allowed; guests see no difference but
+ * its speed: QARMA5 is emulated in software on every signed pointer, and an aarch64 Linux boot took
+ * 2.7x the QEMU CPU time with it, bench/qemu.py's guest). Command lines before this version had
+ * plain "max" (VM_CPU_AARCH64_TCG_OLD): a memory snapshot saved then is restored with it. */
+#define VM_CPU_AARCH64_TCG "max,pauth-impdef=on"
+#define VM_CPU_AARCH64_TCG_OLD "max"
+
 struct vm_argv {
   size_t argc;
   char **argv; /* argc entries, then NULL */
@@ -38,6 +46,11 @@ void vm_argv_free(struct vm_argv *a);
  * saved state loads only on the type it was saved on. -1 when A has no -machine or TYPE is not a
  * machine type's name ([A-Za-z0-9._-], at most 63 bytes). */
 int vm_argv_set_machine(struct vm_argv *a, const char *type);
+/* The -cpu value CPU in place of the built one (a memory snapshot's: its saved state needs the CPU
+ * it was saved with). -1 when A has no -cpu or CPU has other characters than [A-Za-z0-9._=,-]. */
+int vm_argv_set_cpu(struct vm_argv *a, const char *cpu);
+/* The value after option OPT ("-cpu") in A, or NULL. */
+const char *vm_argv_get(const struct vm_argv *a, const char *opt);
 
 /* Path helpers shared with the supervisor: DIR/run/qmp.sock, DIR/run/vnc.sock,
  * DIR/run/qemu.pid, DIR/logs/qemu.log, DIR/efivars.qcow2. */

@@ -50,11 +50,11 @@ struct snap_ctx {
   size_t done;                   /* files already changed (create: to undo on failure) */
   char *paths[VM_MAX_DISKS + 1]; /* stopped VM: the disks, then efivars.qcow2 when it takes part */
   size_t n_paths;
-  bool journalled;  /* the journal row is written: removed at the end unless the files are left out of step */
-  char *failure;    /* set when a step failed (create: while undoing) */
-  int fail_status;  /* its HTTP status: 409 when QEMU refused, 504 when it did not answer, else 500 */
-  bool swapped;     /* savevm: the clipboard chardev was swapped for a null one */
-  char machine[64]; /* savevm: the machine type QEMU runs (pc-q35-7.2), kept with the snapshot */
+  bool journalled; /* the journal row is written: removed at the end unless the files are left out of step */
+  char *failure;   /* set when a step failed (create: while undoing) */
+  int fail_status; /* its HTTP status: 409 when QEMU refused, 504 when it did not answer, else 500 */
+  bool swapped;    /* savevm: the clipboard chardev was swapped for a null one */
+  struct store_snap_machine rec; /* savevm: the machine type and -cpu QEMU runs, kept with it */
 };
 
 /* Letters, digits and . _ - + : @ (and any non-ASCII UTF-8), 1-64 bytes, not only digits, not
@@ -203,10 +203,12 @@ static json_t *list_result(struct list_ctx *l) {
     const char *name = json_string_value(json_object_get(e, "name"));
     if (json_integer_value(json_object_get(l->names, name)) == (json_int_t)l->v->cfg.n_disks) {
       json_t *o = snap_json(e);
-      char machine[64];
+      struct store_snap_machine m;
       if (json_is_true(json_object_get(o, "memory")) &&
-          store_snap_machine_get(l->v->m->c->store, l->v->cfg.id, name, machine, sizeof(machine)) == STORE_OK)
-        json_object_set_new(o, "machine", json_string(machine));
+          store_snap_machine_get(l->v->m->c->store, l->v->cfg.id, name, &m) == STORE_OK) {
+        json_object_set_new(o, "machine", json_string(m.machine));
+        json_object_set_new(o, "cpu", json_string(m.cpu));
+      }
       json_array_append_new(out, o);
       json_object_del(l->names, name); /* once */
     }
@@ -351,8 +353,8 @@ static void finish(struct snap_ctx *x) {
     return;
   }
   /* Which machine type a memory snapshot loads on; a name taken again or deleted has no old one. */
-  if (x->op == OP_CREATE && x->machine[0])
-    store_snap_machine_put(v->m->c->store, v->cfg.id, x->name, x->machine);
+  if (x->op == OP_CREATE && x->rec.machine[0] && x->rec.cpu[0])
+    store_snap_machine_put(v->m->c->store, v->cfg.id, x->name, &x->rec);
   else if (x->op != OP_RESTORE)
     store_snap_machine_delete(v->m->c->store, v->cfg.id, x->name);
   if (x->op == OP_CREATE) {
@@ -458,10 +460,22 @@ static void machine_type_of(json_t *ret, char *out, size_t outlen) {
     snprintf(out, outlen, "%.*s", (int)(n - 8), t);
 }
 
+/* The -cpu value the running QEMU was started with (its argv, kept across a reattach), or "". */
+static const char *running_cpu(const struct vm *v) {
+  size_t i;
+  json_t *a;
+  json_array_foreach(v->argv, i, a) {
+    if (strcmp(json_string_value(a) ?: "", "-cpu") == 0)
+      return json_string_value(json_array_get(v->argv, i + 1)) ?: "";
+  }
+  return "";
+}
+
 static void on_machine_type(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct snap_ctx *x = ud;
   if (!err)
-    machine_type_of(ret, x->machine, sizeof(x->machine));
+    machine_type_of(ret, x->rec.machine, sizeof(x->rec.machine));
+  snprintf(x->rec.cpu, sizeof(x->rec.cpu), "%s", running_cpu(x->v));
   qmp_command(q, "chardev-change", vm_clipboard_backend(false), on_vdagent_off, x);
 }
 
@@ -470,20 +484,22 @@ static void savevm(struct snap_ctx *x) {
               on_machine_type, x);
 }
 
-/* loadvm into the running QEMU: only on the machine type the snapshot was saved on (QEMU would
- * refuse the saved state anyway, less clearly). */
+/* loadvm into the running QEMU: only on the machine type and CPU the snapshot was saved with (QEMU
+ * would refuse another machine's state, less clearly; another CPU's state it would load). */
 static void on_running_type(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct snap_ctx *x = ud;
   (void)q;
-  char running[64], saved[64];
+  char running[64];
+  struct store_snap_machine saved;
   machine_type_of(err ? NULL : ret, running, sizeof(running));
-  if (running[0] &&
-      store_snap_machine_get(x->v->m->c->store, x->v->cfg.id, x->name, saved, sizeof(saved)) == STORE_OK &&
-      strcmp(saved, running) != 0) {
-    core_req_reply_error(x->r, 409, "snapshot_incompatible",
-                         "'%s' was saved on machine type %s and the VM runs %s: stop the VM, then restore "
-                         "it (the VM then starts on %s)",
-                         x->name, saved, running, saved);
+  const char *cpu = running_cpu(x->v);
+  if (running[0] && store_snap_machine_get(x->v->m->c->store, x->v->cfg.id, x->name, &saved) == STORE_OK &&
+      (strcmp(saved.machine, running) != 0 || strcmp(saved.cpu, cpu) != 0)) {
+    core_req_reply_error(
+        x->r, 409, "snapshot_incompatible",
+        "'%s' was saved on machine type %s with -cpu %s and the VM runs %s with -cpu %s: stop "
+        "the VM, then restore it (the VM then starts as it was saved)",
+        x->name, saved.machine, saved.cpu, running, cpu);
     ctx_free(x);
     return;
   }

@@ -391,12 +391,12 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
                          vm_arch_name(v->cfg.arch), c->host.binary[v->cfg.arch], caps->error);
     return;
   }
-  char saved[64];
-  if (loadvm && store_snap_machine_get(c->store, v->cfg.id, loadvm, saved, sizeof(saved)) == STORE_OK &&
-      !host_caps_has_machine(&c->host, v->cfg.arch, saved)) {
+  struct store_snap_machine saved;
+  if (loadvm && store_snap_machine_get(c->store, v->cfg.id, loadvm, &saved) == STORE_OK &&
+      !host_caps_has_machine(&c->host, v->cfg.arch, saved.machine)) {
     core_req_reply_error(r, 409, "snapshot_incompatible",
-                         "'%s' was saved on machine type %s, which QEMU %s (%s) does not have", loadvm, saved,
-                         caps->version, c->host.binary[v->cfg.arch]);
+                         "'%s' was saved on machine type %s, which QEMU %s (%s) does not have", loadvm,
+                         saved.machine, caps->version, c->host.binary[v->cfg.arch]);
     return;
   }
   if (v->cfg.tpm && !c->host.swtpm[0]) {
@@ -422,11 +422,18 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
     core_req_reply_error(r, 500, "internal", "%s", err);
     return;
   }
-  char saved[64];
-  /* the saved state loads only on the machine type it was saved on (vm_start_from checked it) */
-  if (loadvm && store_snap_machine_get(c->store, v->cfg.id, loadvm, saved, sizeof(saved)) == STORE_OK &&
-      vm_argv_set_machine(&av, saved) < 0) {
-    snprintf(err, sizeof(err), "'%s' names machine type '%s', which is not one", loadvm, saved);
+  /* The saved state loads only on the machine type it was saved on (vm_start_from checked it) and
+   * means the same only with its CPU. A snapshot from before they were recorded: the alias, and
+   * the CPU of the command lines then (vm_argv.h). */
+  struct store_snap_machine saved;
+  int found = loadvm ? store_snap_machine_get(c->store, v->cfg.id, loadvm, &saved) : STORE_NOT_FOUND;
+  const char *cpu = vm_argv_get(&av, "-cpu");
+  if (loadvm && found == STORE_NOT_FOUND && cpu && strcmp(cpu, VM_CPU_AARCH64_TCG) == 0)
+    vm_argv_set_cpu(&av, VM_CPU_AARCH64_TCG_OLD);
+  if (found == STORE_OK &&
+      (vm_argv_set_machine(&av, saved.machine) < 0 || vm_argv_set_cpu(&av, saved.cpu) < 0)) {
+    snprintf(err, sizeof(err), "'%s' names machine type '%s' and -cpu '%s', which are not one", loadvm,
+             saved.machine, saved.cpu);
     goto fail;
   }
   if (loadvm) { /* this start only: not part of the config */

@@ -8,8 +8,11 @@ second disk is undone on the first), concurrent requests, and every bad input.""
 import hashlib
 import json
 import os
+import shutil
+import socket
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -17,6 +20,36 @@ import urllib.parse
 
 from harness import (MEMTEST_ISO, MEMTEST_WITH_DISK, QEMU_IMG, QEMU_IO, Daemon, DaemonTestCase,
                      image_snapshots as disk_snapshots, qemu_io, same_pixels)
+
+
+def qmp_connect(path, timeout=20):
+    """A QMP session on unix socket PATH, capabilities negotiated: its file."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            c = socket.socket(socket.AF_UNIX)
+            c.settimeout(timeout)
+            c.connect(path)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+    f = c.makefile('rw')
+    json.loads(f.readline())
+    qmp_cmd(f, 'qmp_capabilities')
+    return f
+
+
+def qmp_cmd(f, cmd, args=None):
+    f.write(json.dumps({'execute': cmd, 'arguments': args or {}}) + '\n')
+    f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if 'event' not in r:
+            if 'error' in r:
+                raise AssertionError('%s: %r' % (cmd, r))
+            return r['return']
 
 
 class SnapshotTest(DaemonTestCase):
@@ -67,11 +100,13 @@ class SnapshotTest(DaemonTestCase):
         self.assertTrue(self.daemon.take_snapshot(vid, 'live2')['memory'])
         # Loaded into the running QEMU only when it runs the machine type the snapshot was saved on.
         machine = self.daemon.ok('GET', '/api/v1/host')['arches']['x86_64']['qemu']['machine']
-        self.assertEqual([x.get('machine') for x in self.daemon.snapshots(vid) if x['name'] == 'live'], [machine])
+        self.assertEqual([(x.get('machine'), x.get('cpu')) for x in self.daemon.snapshots(vid) if x['name'] == 'live'],
+                         [(machine, 'max')])
         self.set_snap_machine(vid, 'live', 'pc-q35-6.0')
         st, body, _ = self.api('POST', '/api/v1/vms/%s/snapshots/live/restore' % vid, timeout=60)
         self.assertEqual((st, body['error']['code']), (409, 'snapshot_incompatible'), body)
-        self.assertIn('saved on machine type pc-q35-6.0 and the VM runs %s' % machine, body['error']['message'])
+        self.assertIn('saved on machine type pc-q35-6.0 with -cpu max and the VM runs %s with -cpu max' % machine,
+                      body['error']['message'])
         self.assertEqual(self.daemon.vm(vid)['state'], 'running')
         self.set_snap_machine(vid, 'live', machine)
         # A disk-only snapshot cannot be restored into a running VM.
@@ -113,6 +148,63 @@ class SnapshotTest(DaemonTestCase):
         # Deleting the snapshot forgets its machine type.
         self.daemon.ok('DELETE', '/api/v1/vms/%s/snapshots/frozen' % vid, timeout=60)
         self.assertEqual(self.snap_machines(vid), [])
+
+    def running_argv(self, vid):
+        a = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vid)
+        self.assertTrue(a.get('running'), a)
+        return a['argv']
+
+    def test_aarch64_snapshot_keeps_its_cpu(self):
+        """An aarch64 guest under TCG runs -cpu max,pauth-impdef=on (QEMU's cheap pointer
+        authentication); its memory snapshot records that CPU and a start from it uses it. A
+        snapshot saved before CPUs were recorded, by a command line with the plain max of then (made
+        here by running QEMU itself on the VM's files), starts with plain max: its saved CPU state
+        does not load into the other one."""
+        vm = self.new_vm(arch='aarch64', memory_mib=256, cpus=1, disks=[{'size_gib': 1, 'interface': 'virtio'}])
+        vid = vm['id']
+        # the old way: the same command line with -cpu max, savevm through QEMU's own monitor
+        argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vid)['argv']
+        self.assertEqual(argv[argv.index('-cpu') + 1], 'max,pauth-impdef=on')
+        argv[argv.index('-cpu') + 1] = 'max'
+        tmp = tempfile.mkdtemp(prefix='qhm-oldsnap-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        mon = os.path.join(tmp, 'qmp.sock')
+        argv = [('socket,id=charmonitor,path=%s,server=on,wait=off' % mon if a.startswith('socket,id=charmonitor')
+                 else 'null,id=vdagent0' if a.startswith('qemu-vdagent') else a) for a in argv]
+        run = os.path.join(self.daemon.data_dir, 'vms', vid, 'run')
+        os.makedirs(run, exist_ok=True)
+        q = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            f = qmp_connect(mon)
+            time.sleep(3)  # the firmware runs
+            self.assertEqual(qmp_cmd(f, 'human-monitor-command', {'command-line': 'savevm old'}), '')
+            qmp_cmd(f, 'quit')
+            self.assertEqual(q.wait(30), 0, q.stderr.read())
+        finally:
+            if q.poll() is None:
+                q.kill()
+                q.wait()
+        self.assertEqual([(s['name'], s['memory'], s.get('cpu')) for s in self.daemon.snapshots(vid)],
+                         [('old', True, None)])
+        self.assertEqual(self.daemon.restore_snapshot(vid, 'old')['state'], 'running')
+        argv = self.running_argv(vid)
+        self.assertEqual((argv[argv.index('-machine') + 1], argv[argv.index('-cpu') + 1]),
+                         ('virt,gic-version=max', 'max'))
+        self.daemon.action(vid, 'kill')
+        # today's: the snapshot records machine type and CPU, and comes back with them
+        self.daemon.action(vid, 'start')
+        self.daemon.wait_real_frame(vid, 120)
+        self.daemon.action(vid, 'pause')
+        self.daemon.take_snapshot(vid, 'arm')
+        machine = self.daemon.ok('GET', '/api/v1/host')['arches']['aarch64']['qemu']['machine']
+        self.assertEqual([(s['name'], s.get('machine'), s.get('cpu')) for s in self.daemon.snapshots(vid)],
+                         [('old', None, None), ('arm', machine, 'max,pauth-impdef=on')])
+        self.daemon.action(vid, 'kill')
+        self.assertEqual(self.daemon.restore_snapshot(vid, 'arm')['state'], 'running')
+        argv = self.running_argv(vid)
+        self.assertEqual((argv[argv.index('-machine') + 1], argv[argv.index('-cpu') + 1]),
+                         (machine + ',gic-version=max', 'max,pauth-impdef=on'))
+        self.daemon.action(vid, 'kill')
 
     def db(self):
         return sqlite3.connect(os.path.join(self.daemon.data_dir, 'qemu-hmos.sqlite3'), timeout=10)

@@ -405,10 +405,20 @@ static void test_argv_set_machine(void **state) {
     assert_int_equal(vm_argv_set_machine(&av, ""), -1);
     assert_int_equal(vm_argv_set_machine(&av, "pc q35"), -1);
     assert_string_equal(av.argv[at], cases[i].want);
+    /* the -cpu value, whole */
+    assert_string_equal(vm_argv_get(&av, "-cpu"),
+                        cases[i].arch == VM_ARCH_AARCH64 ? "max,pauth-impdef=on" : "max");
+    assert_int_equal(vm_argv_set_cpu(&av, "max"), 0);
+    assert_string_equal(vm_argv_get(&av, "-cpu"), "max");
+    assert_int_equal(vm_argv_set_cpu(&av, "max pauth"), -1);
+    assert_int_equal(vm_argv_set_cpu(&av, ""), -1);
+    assert_string_equal(vm_argv_get(&av, "-cpu"), "max");
+    assert_null(vm_argv_get(&av, "-no-such-option"));
     vm_argv_free(&av);
   }
   struct vm_argv none = {.argc = 2, .argv = (char *[]){"qemu", "-m", NULL}};
   assert_int_equal(vm_argv_set_machine(&none, "pc-q35-7.2"), -1);
+  assert_int_equal(vm_argv_set_cpu(&none, "max"), -1);
   free(c);
 }
 
