@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "qemu-hmos.h"
+#include "test_http.h"
 
 #define MAX_SEEN 256
 
@@ -82,42 +83,6 @@ static void on_log(int level, const char *line, void *ud) {
 static void *run_daemon(void *d) {
   qhm_daemon_run(d);
   return NULL;
-}
-
-/* METHOD PATH with BODY (or NULL) to URL with the Bearer TOKEN: the status, the body in OUT. */
-static int http(const char *url, const char *method, const char *path, const char *body, const char *token,
-                char *out, size_t outlen) {
-  unsigned port = 0;
-  if (sscanf(url, "http://127.0.0.1:%u", &port) != 1)
-    return -1;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    close(fd);
-    return -1;
-  }
-  char req[2048];
-  int n = snprintf(req, sizeof(req),
-                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nAuthorization: Bearer %s\r\nConnection: close\r\n"
-                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                   method, path, port, token, body ? strlen(body) : 0, body ? body : "");
-  char resp[8192];
-  size_t got = 0;
-  ssize_t r;
-  if (write(fd, req, (size_t)n) != n) {
-    close(fd);
-    return -1;
-  }
-  while (got < sizeof(resp) - 1 && (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
-    got += (size_t)r;
-  close(fd);
-  resp[got] = 0;
-  int status = -1;
-  sscanf(resp, "HTTP/1.1 %d", &status);
-  const char *b = strstr(resp, "\r\n\r\n");
-  snprintf(out, outlen, "%s", b ? b + 4 : "");
-  return status;
 }
 
 /* The value of "KEY":"..." in JSON (the first), into OUT. */
@@ -223,16 +188,17 @@ static void test_events_and_summary(void **state) {
   assert_int_equal(write(post, req, (size_t)n), n);
   id[0] = 0;
   for (int i = 0; i < 500 && !id[0]; i++, usleep(10000)) {
-    assert_int_equal(http(st.http_url, "GET", "/api/v1/downloads", NULL, st.token, body, sizeof(body)), 200);
+    assert_int_equal(test_http(st.http_url, "GET", "/api/v1/downloads", NULL, st.token, body, sizeof(body)),
+                     200);
     json_str(body, "id", id, sizeof(id));
   }
   assert_true(id[0]);
 
   /* An event while it is unfinished: the summary names it. */
   int from = g.n_seen;
-  assert_int_equal(http(st.http_url, "POST", "/api/v1/vms",
-                        "{\"name\": \"ev\", \"memory_mib\": 64, \"disks\": []}", st.token, body,
-                        sizeof(body)),
+  assert_int_equal(test_http(st.http_url, "POST", "/api/v1/vms",
+                             "{\"name\": \"ev\", \"memory_mib\": 64, \"disks\": []}", st.token, body,
+                             sizeof(body)),
                    201);
   json_str(body, "id", vm_id, sizeof(vm_id));
   int i = wait_event(from, "vm.created", vm_id);
@@ -250,7 +216,7 @@ static void test_events_and_summary(void **state) {
 
   /* Deleted: the event's own summary no longer has it (delivered after the handler returned). */
   snprintf(req, sizeof(req), "/api/v1/downloads/%s", id);
-  assert_int_equal(http(st.http_url, "DELETE", req, NULL, st.token, body, sizeof(body)), 200);
+  assert_int_equal(test_http(st.http_url, "DELETE", req, NULL, st.token, body, sizeof(body)), 200);
   i = wait_event(from, "download.state", "\"state\":\"deleted\"");
   assert_true(i >= 0);
   assert_int_equal(g.seen[i].n_downloads, 0);
@@ -258,7 +224,7 @@ static void test_events_and_summary(void **state) {
   close(post);
 
   snprintf(req, sizeof(req), "/api/v1/vms/%s", vm_id);
-  assert_int_equal(http(st.http_url, "DELETE", req, NULL, st.token, body, sizeof(body)), 200);
+  assert_int_equal(test_http(st.http_url, "DELETE", req, NULL, st.token, body, sizeof(body)), 200);
   assert_true(wait_event(from, "vm.deleted", vm_id) >= 0);
   stop(d, t);
 
@@ -266,9 +232,9 @@ static void test_events_and_summary(void **state) {
   from = g.n_seen;
   d = start(dir, &t, &st);
   assert_int_equal(g.log_serving, 2);
-  assert_int_equal(http(st.http_url, "POST", "/api/v1/vms",
-                        "{\"name\": \"ev2\", \"memory_mib\": 64, \"disks\": []}", st.token, body,
-                        sizeof(body)),
+  assert_int_equal(test_http(st.http_url, "POST", "/api/v1/vms",
+                             "{\"name\": \"ev2\", \"memory_mib\": 64, \"disks\": []}", st.token, body,
+                             sizeof(body)),
                    201);
   json_str(body, "id", vm_id, sizeof(vm_id));
   i = wait_event(from, "vm.created", vm_id);

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "qemu-hmos.h"
+#include "test_http.h"
 
 #define RESTARTS 50
 
@@ -48,30 +49,6 @@ static int count_threads(void) {
   if (f)
     fclose(f);
   return n;
-}
-
-/* GET PATH from URL ("http://127.0.0.1:N") with the Bearer TOKEN: the HTTP status, or -1. */
-static int http_get(const char *url, const char *path, const char *token) {
-  unsigned port = 0;
-  if (sscanf(url, "http://127.0.0.1:%u", &port) != 1)
-    return -1;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    close(fd);
-    return -1;
-  }
-  char req[512], resp[64] = "";
-  int n = snprintf(
-      req, sizeof(req),
-      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", path,
-      port, token);
-  int status = -1;
-  if (write(fd, req, (size_t)n) == n && read(fd, resp, sizeof(resp) - 1) > 12)
-    sscanf(resp, "HTTP/1.1 %d", &status);
-  close(fd);
-  return status;
 }
 
 static void *run_daemon(void *d) {
@@ -102,8 +79,8 @@ static void test_start_stop_many(void **state) {
     assert_string_equal(st.token, token0); /* the same data directory keeps its token */
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, run_daemon, d), 0);
-    assert_int_equal(http_get(st.http_url, "/api/v1/host", st.token), 200);
-    assert_int_equal(http_get(st.http_url, "/api/v1/host", "not-the-token"), 401);
+    assert_int_equal(test_http(st.http_url, "GET", "/api/v1/host", NULL, st.token, NULL, 0), 200);
+    assert_int_equal(test_http(st.http_url, "GET", "/api/v1/host", NULL, "not-the-token", NULL, 0), 401);
     qhm_daemon_stop(d);
     assert_int_equal(pthread_join(t, NULL), 0);
     qhm_daemon_free(d);
