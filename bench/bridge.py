@@ -552,12 +552,7 @@ def main():
     print_table(rows)
     for e in errors:
         print('error: %s' % e)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out + '.tmp', 'w') as f:
-        json.dump({'meta': meta, 'rows': rows, 'errors': errors, 'raw': res}, f, indent=1)
-        f.write('\n')
-    os.replace(a.out + '.tmp', a.out)
-    print('written %s' % os.path.relpath(a.out))
+    core.write_results(a.out, {'meta': meta, 'rows': rows, 'errors': errors, 'raw': res})
     return rc
 
 

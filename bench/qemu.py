@@ -443,12 +443,7 @@ def main():
     for e in errors:
         print('error: %s' % e)
     if results:
-        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-        with open(a.out + '.tmp', 'w') as f:
-            json.dump({'meta': meta, 'results': results, 'skipped': skipped, 'errors': errors}, f, indent=1)
-            f.write('\n')
-        os.replace(a.out + '.tmp', a.out)
-        print('written %s' % os.path.relpath(a.out))
+        core.write_results(a.out, {'meta': meta, 'results': results, 'skipped': skipped, 'errors': errors})
     return rc
 
 

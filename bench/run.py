@@ -63,6 +63,16 @@ class Abort(BaseException):
     """Raised from a signal handler (SIGINT/SIGTERM/SIGHUP/SIGALRM) so that cleanup runs."""
 
 
+def write_results(path, data):
+    """DATA as indented JSON at PATH, whole or not at all (a temporary file renamed); says where."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(data, f, indent=1)
+        f.write('\n')
+    os.replace(path + '.tmp', path)
+    print('written %s' % os.path.relpath(path))
+
+
 def log(msg):
     sys.stderr.write('[bench %s] %s\n' % (time.strftime('%H:%M:%S'), msg))
     sys.stderr.flush()
@@ -1067,12 +1077,7 @@ def main():
         for k in ('qemu_hmos', 'nginx'):
             if lst.get(k):
                 lst[k]['output'] = lst[k]['output'].splitlines()
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out + '.tmp', 'w') as f:
-        json.dump(result, f, indent=1)
-        f.write('\n')
-    os.replace(a.out + '.tmp', a.out)
-    print('written %s' % os.path.relpath(a.out))
+    write_results(a.out, result)
     if any(r['verdict'] == 'FAIL' for r in rows) and rc == 0:
         rc = 0  # a missed target is a finding, not a bench failure
     return max(rc, run_separate(want, binary))
