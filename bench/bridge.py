@@ -477,11 +477,7 @@ def main():
         return 2
     want = set(a.only or ('idle', 'rtt', 'down', 'up'))
 
-    def on_signal(signum, _frame):
-        raise Abort('signal %d%s' % (signum, ' (--timeout reached)' if signum == signal.SIGALRM else ''))
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
-    signal.alarm(a.timeout)
+    core.abort_on_signals(a.timeout)
 
     workdir = tempfile.mkdtemp(prefix='qhm-bbench-')
     core.CLEAN.dirs.append(workdir)
@@ -534,9 +530,7 @@ def main():
         log('aborted: %s' % e)
         rc = 130
     finally:
-        signal.alarm(0)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # let cleanup finish
+        core.ignore_signals()  # let cleanup finish
         kill_groups()
         core.CLEAN.run()
     meta['seconds'] = round(mono() - t_start, 1)

@@ -390,11 +390,7 @@ def main():
         print('bench qemu: skipped: nothing to run')
         return 0
 
-    def on_signal(signum, _frame):
-        raise Abort('signal %d%s' % (signum, ' (--timeout reached)' if signum == signal.SIGALRM else ''))
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
-    signal.alarm(a.timeout)
+    core.abort_on_signals(a.timeout)
     workdir = tempfile.mkdtemp(prefix='qhm-bench-qemu-')
     core.CLEAN.dirs.append(workdir)
     core.CLEAN.markers.append(workdir)  # any qemu-system whose argv names it is ours
@@ -421,9 +417,7 @@ def main():
         log('aborted: %s' % e)
         rc = 130
     finally:
-        signal.alarm(0)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
+        core.ignore_signals()  # let cleanup finish
         core.CLEAN.run()
     meta['loadavg_end'] = [round(x, 2) for x in os.getloadavg()]
 

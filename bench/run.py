@@ -63,6 +63,26 @@ class Abort(BaseException):
     """Raised from a signal handler (SIGINT/SIGTERM/SIGHUP/SIGALRM) so that cleanup runs."""
 
 
+def _raise_abort(signum, _frame):
+    raise Abort('signal %d%s' % (signum, ' (--timeout reached)' if signum == signal.SIGALRM else ''))
+
+
+def abort_on_signals(timeout):
+    """From now on SIGINT, SIGTERM and SIGHUP raise Abort, and so does SIGALRM after TIMEOUT seconds
+    (the bound on the whole run). The run's finally ends it with ignore_signals()."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(s, _raise_abort)
+    signal.alarm(timeout)
+
+
+def ignore_signals():
+    """The end of abort_on_signals(): no alarm pending, and SIGINT/SIGTERM/SIGHUP ignored so that the
+    cleanup after it finishes."""
+    signal.alarm(0)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+
+
 def write_results(path, data):
     """DATA as indented JSON at PATH, whole or not at all (a temporary file renamed); says where."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -992,11 +1012,7 @@ def main():
         print('bench: wrk is not installed (apt-get install wrk)', file=sys.stderr)
         return 2
 
-    def on_signal(signum, _frame):
-        raise Abort('signal %d%s' % (signum, ' (--timeout reached)' if signum == signal.SIGALRM else ''))
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
-    signal.alarm(a.timeout)
+    abort_on_signals(a.timeout)
 
     if 'download' in want:  # bench/download.py: the image downloader vs aria2c and curl
         dl_rc = subprocess.call([sys.executable, os.path.join(HERE, 'download.py'), '--daemon', binary])
@@ -1059,9 +1075,7 @@ def main():
         log('aborted: %s' % e)
         rc = 130
     finally:
-        signal.alarm(0)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)  # let cleanup finish
+        ignore_signals()  # let cleanup finish
         CLEAN.run()
 
     rows = build_rows(idle, lst, start)
