@@ -126,8 +126,17 @@ static bool regular_file(const char *path, char *err, size_t errlen, const char 
   return true;
 }
 
-static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm);
-static void start_vars(struct vm *v, struct core_req *r, const char *loadvm);
+/* The snapshot a start loads (-loadvm), or none: its name, and the machine type and -cpu it was
+ * saved with, read once by vm_start_from (found: what store_snap_machine_get answered; STORE_NOT_FOUND
+ * also for a snapshot from before they were recorded, and for a plain start). */
+struct start_snap {
+  const char *name; /* NULL: a plain start */
+  int found;
+  struct store_snap_machine saved; /* when found is STORE_OK */
+};
+
+static void vm_start_now(struct vm *v, struct core_req *r, const struct start_snap *snap);
+static void start_vars(struct vm *v, struct core_req *r, const struct start_snap *snap);
 
 /* The files QEMU opens by path outside the VM's directory (cdrom, kernel, initrd, shared folders)
  * must be usable by the user it runs as (priv.h: the unprivileged user when the daemon is root);
@@ -233,8 +242,22 @@ static void tpm_record(struct vm *v) {
 struct tpm_ctx {
   struct vm *v;
   struct core_req *r;
-  char *loadvm;
+  struct start_snap snap; /* its name a copy, freed with the context */
 };
+
+static struct tpm_ctx *tpm_ctx_new(struct vm *v, struct core_req *r, const struct start_snap *snap) {
+  struct tpm_ctx *t = xcalloc(1, sizeof(*t));
+  t->v = v;
+  t->r = r;
+  t->snap = *snap;
+  t->snap.name = snap->name ? xstrdup(snap->name) : NULL;
+  return t;
+}
+
+static void tpm_ctx_free(struct tpm_ctx *t) {
+  free((char *)t->snap.name);
+  free(t);
+}
 
 static void on_swtpm(const struct proc_result *res, void *ud) {
   struct tpm_ctx *t = ud;
@@ -244,13 +267,12 @@ static void on_swtpm(const struct proc_result *res, void *ud) {
                          res->err[0] ? res->err : "no message");
   } else {
     tpm_record(t->v);
-    start_vars(t->v, t->r, t->loadvm);
+    start_vars(t->v, t->r, &t->snap);
   }
-  free(t->loadvm);
-  free(t);
+  tpm_ctx_free(t);
 }
 
-static void tpm_start(struct vm *v, struct core_req *r, const char *loadvm) {
+static void tpm_start(struct vm *v, struct core_req *r, const struct start_snap *snap) {
   char state[4300], sock[4300], pidf[4300], log[4300], a_state[4400], a_ctrl[4400], a_pid[4400], a_log[4400];
   vm_path(v, "tpm", state, sizeof(state));
   mkdir_p(state, 0700);
@@ -277,10 +299,7 @@ static void tpm_start(struct vm *v, struct core_req *r, const char *loadvm) {
   snprintf(a_log, sizeof(a_log), "file=%s", log);
   char *argv[] = {v->m->c->host.swtpm, "socket",   "--tpm2", "--tpmstate", a_state, "--ctrl", a_ctrl,
                   "--terminate",       "--daemon", "--pid",  a_pid,        "--log", a_log,    NULL};
-  struct tpm_ctx *t = xcalloc(1, sizeof(*t));
-  t->v = v;
-  t->r = r;
-  t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
+  struct tpm_ctx *t = tpm_ctx_new(v, r, snap);
   v->busy = true; /* no second start, no delete, until QEMU runs */
   proc_run_unprivileged(v->m->c->launcher, argv, on_swtpm, t); /* --daemon: returns once it listens */
 }
@@ -298,13 +317,12 @@ static void on_efivars(const char *err, void *ud) {
     vm_tpm_stop(t->v); /* one started for this QEMU would wait for it */
     core_req_reply_error(t->r, 500, "internal", "firmware: %s", err);
   } else {
-    vm_start_now(t->v, t->r, t->loadvm);
+    vm_start_now(t->v, t->r, &t->snap);
   }
-  free(t->loadvm);
-  free(t);
+  tpm_ctx_free(t);
 }
 
-static void efivars_start(struct vm *v, struct core_req *r, const char *loadvm) {
+static void efivars_start(struct vm *v, struct core_req *r, const struct start_snap *snap) {
   struct core *c = v->m->c;
   char dir[4200], tmpl[4300];
   snprintf(dir, sizeof(dir), "%s/vms/%s", c->data_dir, v->cfg.id);
@@ -313,21 +331,18 @@ static void efivars_start(struct vm *v, struct core_req *r, const char *loadvm) 
   else
     snprintf(tmpl, sizeof(tmpl), "%s/%s", c->host.ovmf_dir,
              v->cfg.secure_boot ? VM_OVMF_VARS_SECURE : VM_OVMF_VARS);
-  struct tpm_ctx *t = xcalloc(1, sizeof(*t));
-  t->v = v;
-  t->r = r;
-  t->loadvm = loadvm ? xstrdup(loadvm) : NULL;
+  struct tpm_ctx *t = tpm_ctx_new(v, r, snap);
   v->busy = true; /* no second start, no delete, until it is made */
   vm_efivars_make(c->launcher, c->host.qemu_img, dir, tmpl, on_efivars, t);
 }
 
 /* After swtpm (when the VM has a TPM), before QEMU. */
-static void start_vars(struct vm *v, struct core_req *r, const char *loadvm) {
+static void start_vars(struct vm *v, struct core_req *r, const struct start_snap *snap) {
   if (vm_uefi(v)) {
-    efivars_start(v, r, loadvm);
+    efivars_start(v, r, snap);
     return;
   }
-  vm_start_now(v, r, loadvm);
+  vm_start_now(v, r, snap);
 }
 
 /* ---- start ---- */
@@ -391,12 +406,13 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
                          vm_arch_name(v->cfg.arch), c->host.binary[v->cfg.arch], caps->error);
     return;
   }
-  struct store_snap_machine saved;
-  if (loadvm && store_snap_machine_get(c->store, v->cfg.id, loadvm, &saved) == STORE_OK &&
-      !host_caps_has_machine(&c->host, v->cfg.arch, saved.machine)) {
+  struct start_snap snap = {.name = loadvm, .found = STORE_NOT_FOUND};
+  if (loadvm)
+    snap.found = store_snap_machine_get(c->store, v->cfg.id, loadvm, &snap.saved);
+  if (snap.found == STORE_OK && !host_caps_has_machine(&c->host, v->cfg.arch, snap.saved.machine)) {
     core_req_reply_error(r, 409, "snapshot_incompatible",
                          "'%s' was saved on machine type %s, which QEMU %s (%s) does not have", loadvm,
-                         saved.machine, caps->version, c->host.binary[v->cfg.arch]);
+                         snap.saved.machine, caps->version, c->host.binary[v->cfg.arch]);
     return;
   }
   if (v->cfg.tpm && !c->host.swtpm[0]) {
@@ -404,13 +420,13 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
     return;
   }
   if (v->cfg.tpm) { /* its TPM first: QEMU connects to swtpm's socket when it starts */
-    tpm_start(v, r, loadvm);
+    tpm_start(v, r, &snap);
     return;
   }
-  start_vars(v, r, loadvm);
+  start_vars(v, r, &snap);
 }
 
-static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
+static void vm_start_now(struct vm *v, struct core_req *r, const struct start_snap *snap) {
   struct core *c = v->m->c;
   char err[1024] = "", path[4200];
   struct vm_argv av = {0};
@@ -422,24 +438,22 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
     core_req_reply_error(r, 500, "internal", "%s", err);
     return;
   }
-  /* The saved state loads only on the machine type it was saved on (vm_start_from checked it) and
-   * means the same only with its CPU. A snapshot from before they were recorded: the alias, and
-   * the CPU of the command lines then (vm_argv.h). */
-  struct store_snap_machine saved;
-  int found = loadvm ? store_snap_machine_get(c->store, v->cfg.id, loadvm, &saved) : STORE_NOT_FOUND;
+  /* The saved state loads only on the machine type it was saved on (vm_start_from read and checked
+   * it) and means the same only with its CPU. A snapshot from before they were recorded: the alias,
+   * and the CPU of the command lines then (vm_argv.h). */
   const char *cpu = vm_argv_get(&av, "-cpu");
-  if (loadvm && found == STORE_NOT_FOUND && cpu && strcmp(cpu, VM_CPU_AARCH64_TCG) == 0)
+  if (snap->name && snap->found == STORE_NOT_FOUND && cpu && strcmp(cpu, VM_CPU_AARCH64_TCG) == 0)
     vm_argv_set_cpu(&av, VM_CPU_AARCH64_TCG_OLD);
-  if (found == STORE_OK &&
-      (vm_argv_set_machine(&av, saved.machine) < 0 || vm_argv_set_cpu(&av, saved.cpu) < 0)) {
-    snprintf(err, sizeof(err), "'%s' names machine type '%s' and -cpu '%s', which are not one", loadvm,
-             saved.machine, saved.cpu);
+  if (snap->found == STORE_OK &&
+      (vm_argv_set_machine(&av, snap->saved.machine) < 0 || vm_argv_set_cpu(&av, snap->saved.cpu) < 0)) {
+    snprintf(err, sizeof(err), "'%s' names machine type '%s' and -cpu '%s', which are not one", snap->name,
+             snap->saved.machine, snap->saved.cpu);
     goto fail;
   }
-  if (loadvm) { /* this start only: not part of the config */
+  if (snap->name) { /* this start only: not part of the config */
     av.argv = xrealloc(av.argv, (av.argc + 3) * sizeof(char *));
     av.argv[av.argc++] = xstrdup("-loadvm");
-    av.argv[av.argc++] = xstrdup(loadvm);
+    av.argv[av.argc++] = xstrdup(snap->name);
     av.argv[av.argc] = NULL;
   }
   vm_path(v, "run", path, sizeof(path));
@@ -524,7 +538,7 @@ static void vm_start_now(struct vm *v, struct core_req *r, const char *loadvm) {
   vm_set_state(v, ST_STARTING, "starting");
   vm_park(&v->start_waiters, r);
   vm_connect_qmp(v);
-  v->ready_deadline_ms = loadvm ? LOADVM_QMP_DEADLINE_MS : START_QMP_DEADLINE_MS;
+  v->ready_deadline_ms = snap->name ? LOADVM_QMP_DEADLINE_MS : START_QMP_DEADLINE_MS;
   uv_timer_start(v->ready_timer, vm_on_ready_timer, v->ready_deadline_ms, 0);
   return;
 
