@@ -104,6 +104,17 @@ const char *vm_argv_get(const struct vm_argv *a, const char *opt) {
   return NULL;
 }
 
+const char *vm_argv_json_get(const json_t *argv, const char *opt) {
+  if (!opt)
+    return json_string_value(json_array_get(argv, 0));
+  for (size_t i = 0; i + 1 < json_array_size(argv); i++) {
+    const char *s = json_string_value(json_array_get(argv, i));
+    if (s && strcmp(s, opt) == 0)
+      return json_string_value(json_array_get(argv, i + 1));
+  }
+  return NULL;
+}
+
 int vm_argv_set_cpu(struct vm_argv *a, const char *cpu) {
   size_t n = strlen(cpu);
   if (n == 0 || n > 127 ||

@@ -51,6 +51,9 @@ int vm_argv_set_machine(struct vm_argv *a, const char *type);
 int vm_argv_set_cpu(struct vm_argv *a, const char *cpu);
 /* The value after option OPT ("-cpu") in A, or NULL. */
 const char *vm_argv_get(const struct vm_argv *a, const char *opt);
+/* The same in ARGV, a JSON array of strings (a started VM's argv, as kept in its runtime row); OPT
+ * NULL: the program, argv[0]. NULL when there is none or it is not a string. */
+const char *vm_argv_json_get(const json_t *argv, const char *opt);
 
 /* Path helpers shared with the supervisor: DIR/run/qmp.sock, DIR/run/vnc.sock,
  * DIR/run/qemu.pid, DIR/logs/qemu.log, DIR/efivars.qcow2. */

@@ -23,6 +23,7 @@
 #include "store.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_argv.h"
 #include "vm_priv.h"
 
 #define SHUTDOWN_TIMEOUT_MS 120000
@@ -191,7 +192,7 @@ static void record_exe(struct vm *v) {
   v->exe = xstrdup(exe);
   vm_dirty(v);
   store_runtime_set_exe(v->m->c->store, v->cfg.id, exe);
-  const char *argv0 = json_string_value(json_array_get(v->argv, 0));
+  const char *argv0 = vm_argv_json_get(v->argv, NULL);
   vm_log_note(v, "%s QEMU pid %d, which runs %s%s%s%s", v->adopted ? "reattached to" : "started", (int)v->pid,
               exe, argv0 && strcmp(argv0, exe) ? " (started as " : "",
               argv0 && strcmp(argv0, exe) ? argv0 : "", argv0 && strcmp(argv0, exe) ? ")" : "");

@@ -31,6 +31,7 @@
 #include "store.h"
 #include "utf8.h"
 #include "util.h"
+#include "vm_argv.h"
 #include "vm_efivars.h"
 #include "vm_priv.h"
 
@@ -460,22 +461,12 @@ static void machine_type_of(json_t *ret, char *out, size_t outlen) {
     snprintf(out, outlen, "%.*s", (int)(n - 8), t);
 }
 
-/* The -cpu value the running QEMU was started with (its argv, kept across a reattach), or "". */
-static const char *running_cpu(const struct vm *v) {
-  size_t i;
-  json_t *a;
-  json_array_foreach(v->argv, i, a) {
-    if (strcmp(json_string_value(a) ?: "", "-cpu") == 0)
-      return json_string_value(json_array_get(v->argv, i + 1)) ?: "";
-  }
-  return "";
-}
-
 static void on_machine_type(struct qmp *q, json_t *ret, const char *err, void *ud) {
   struct snap_ctx *x = ud;
   if (!err)
     machine_type_of(ret, x->rec.machine, sizeof(x->rec.machine));
-  snprintf(x->rec.cpu, sizeof(x->rec.cpu), "%s", running_cpu(x->v));
+  /* the -cpu the running QEMU was started with (its argv, kept across a reattach) */
+  snprintf(x->rec.cpu, sizeof(x->rec.cpu), "%s", vm_argv_json_get(x->v->argv, "-cpu") ?: "");
   qmp_command(q, "chardev-change", vm_clipboard_backend(false), on_vdagent_off, x);
 }
 
@@ -492,7 +483,7 @@ static void on_running_type(struct qmp *q, json_t *ret, const char *err, void *u
   char running[64];
   struct store_snap_machine saved;
   machine_type_of(err ? NULL : ret, running, sizeof(running));
-  const char *cpu = running_cpu(x->v);
+  const char *cpu = vm_argv_json_get(x->v->argv, "-cpu") ?: "";
   if (running[0] && store_snap_machine_get(x->v->m->c->store, x->v->cfg.id, x->name, &saved) == STORE_OK &&
       (strcmp(saved.machine, running) != 0 || strcmp(saved.cpu, cpu) != 0)) {
     core_req_reply_error(

@@ -414,8 +414,24 @@ static void test_argv_set_machine(void **state) {
     assert_int_equal(vm_argv_set_cpu(&av, ""), -1);
     assert_string_equal(vm_argv_get(&av, "-cpu"), "max");
     assert_null(vm_argv_get(&av, "-no-such-option"));
+    /* the same lookups in the JSON argv a started VM keeps */
+    json_t *j = json_array();
+    for (size_t k = 0; k < av.argc; k++)
+      json_array_append_new(j, json_string(av.argv[k]));
+    assert_string_equal(vm_argv_json_get(j, NULL), av.argv[0]);
+    assert_string_equal(vm_argv_json_get(j, "-cpu"), "max");
+    assert_string_equal(vm_argv_json_get(j, "-machine"), av.argv[at]);
+    assert_null(vm_argv_json_get(j, "-no-such-option"));
+    json_decref(j);
     vm_argv_free(&av);
   }
+  json_t *odd = json_pack("[i, s, i, s]", 1, "-cpu", 2, "-m"); /* not strings; an option last */
+  assert_null(vm_argv_json_get(odd, NULL));
+  assert_null(vm_argv_json_get(odd, "-cpu"));
+  assert_null(vm_argv_json_get(odd, "-m"));
+  json_decref(odd);
+  assert_null(vm_argv_json_get(NULL, NULL));
+  assert_null(vm_argv_json_get(NULL, "-cpu"));
   struct vm_argv none = {.argc = 2, .argv = (char *[]){"qemu", "-m", NULL}};
   assert_int_equal(vm_argv_set_machine(&none, "pc-q35-7.2"), -1);
   assert_int_equal(vm_argv_set_cpu(&none, "max"), -1);
