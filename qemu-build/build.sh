@@ -8,7 +8,9 @@
 # version, our patches and the options below; with the same inputs a second run only prints the
 # path. Debian 13's source and meson come through a private apt directory under the cache; the
 # machine's /etc/apt is never changed. Needs root (or sudo) for the Debian 12 build dependencies.
-# Usage: qemu-build/build.sh [--print-dir]   (--print-dir: print the would-be path, build nothing)
+# Usage: qemu-build/build.sh [--print-dir | --start | --wait]
+#   --print-dir: print the would-be path, build nothing; --start: build in the background when
+#   missing (make check); --wait: wait for a background build, exit 0 when the result is there.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -38,15 +40,22 @@ COMMON="--without-default-features --target-list=$TARGETS --prefix=/usr
 # variant: extra configure options (tools, i.e. qemu-img, only once)
 TCG_OPTS="--enable-tools"
 TCI_OPTS="--enable-tcg-interpreter --disable-tools"
+DEVICE_OPTS="--with-devices-aarch64=qhm --with-devices-i386=qhm --with-devices-x86_64=qhm"
 EMULATORS="x86_64 i386 aarch64"
+# Our device lists (devices/*.mak: the boards we start, with QEMU's default devices), per target.
+DEVICES="aarch64:aarch64 i386:i386 x86_64:i386"
 # Bump when the steps below change what they produce.
-RECIPE=4
+RECIPE=5
 # ------------------------------------------------------------------------------------------
 
 hash=$(
   {
     printf '%s\n' "recipe=$RECIPE" "suite=$SUITE" "qemu=$QEMU_DEB" "meson=$MESON_DEB" "seabios=$SEABIOS_DEB" \
-      "cc=$CC_CMD" "common=$COMMON" "features=$FEATURES" "tcg=$TCG_OPTS" "tci=$TCI_OPTS" "emulators=$EMULATORS"
+      "cc=$CC_CMD" "common=$COMMON" "device_opts=$DEVICE_OPTS" "features=$FEATURES" "tcg=$TCG_OPTS" "tci=$TCI_OPTS" "emulators=$EMULATORS" "devices=$DEVICES"
+    for d in "$HERE"/devices/*.mak; do
+      printf 'devices %s\n' "$(basename "$d")"
+      cat "$d"
+    done
     for p in "$HERE"/patches/*.patch; do
       printf 'patch %s\n' "$(basename "$p")"
       cat "$p"
@@ -58,18 +67,75 @@ if [ "${1:-}" = "--print-dir" ]; then
   echo "$OUT"
   exit 0
 fi
-if [ -f "$OUT/manifest.json" ]; then
-  echo "qemu-build: up to date: $OUT"
-  exit 0
-fi
 
 say() { echo "qemu-build: $*"; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-"$ROOT/scripts/install-deps.sh" qemu
+# One build at a time per cache: the running build holds an flock on $LOCK. --start runs the build
+# in the background (nice 19, log in $LOG, exit status in $RC) holding the lock it took, so that
+# `make check` runs the suites that do not need QEMU 10 meanwhile; --wait blocks until no build
+# holds the lock, then says whether this hash's build is there (0), failed (1, the log's tail) or
+# was never started (2).
+LOCK=$CACHE/.work/lock
+LOG=$CACHE/.work/build-$hash.log
+RC=$CACHE/.work/build-$hash.rc
+case "${1:-}" in
+--wait)
+  if [ ! -f "$OUT/manifest.json" ] && [ -f "$LOCK" ]; then
+    say "waiting for the QEMU build in the background (log $LOG)"
+    flock "$LOCK" true
+  fi
+  if [ -f "$OUT/manifest.json" ]; then
+    echo "qemu-build: up to date: $OUT"
+    exit 0
+  fi
+  if [ -f "$RC" ]; then
+    say "the build failed (status $(cat "$RC")); the end of $LOG:" >&2
+    tail -n 30 "$LOG" >&2
+    exit 1
+  fi
+  say "no build of $OUT (make qemu)" >&2
+  exit 2
+  ;;
+esac
+if [ -f "$OUT/manifest.json" ]; then
+  echo "qemu-build: up to date: $OUT"
+  exit 0
+fi
+
+# (a background build's parent has installed them: apt must not run beside make check's steps)
+[ -n "${QHM_QEMU_BUILD_LOCKED:-}" ] || "$ROOT/scripts/install-deps.sh" qemu
 mkdir -p "$CACHE" 2>/dev/null || $SUDO mkdir -p "$CACHE"
 [ -w "$CACHE" ] || $SUDO chown "$(id -u):$(id -g)" "$CACHE"
+mkdir -p "$CACHE/.work"
+if [ "${1:-}" = "--start" ]; then
+  exec 9>"$LOCK"
+  if ! flock -n 9; then
+    say "a build is already running (log $LOG)"
+    exit 0
+  fi
+  rm -f "$RC"
+  say "building in the background (nice 19; log $LOG)"
+  # The child inherits fd 9 and with it the lock, until it ends.
+  (
+    rc=0 # (set -e holds in here too: a failed build must still leave its status)
+    QHM_QEMU_BUILD_LOCKED=1 nice -n 19 sh "$0" >"$LOG" 2>&1 || rc=$?
+    echo $rc >"$RC"
+  ) </dev/null &
+  exit 0
+fi
+if [ -z "${QHM_QEMU_BUILD_LOCKED:-}" ]; then
+  exec 9>"$LOCK"
+  if ! flock -n 9; then
+    say "waiting for the build another process is running (log $LOG)"
+    flock 9
+  fi
+  if [ -f "$OUT/manifest.json" ]; then
+    echo "qemu-build: up to date: $OUT"
+    exit 0
+  fi
+fi
 
 # ---- Debian 13's source and meson through a private apt directory ------------------------
 WORK=$CACHE/.work
@@ -121,6 +187,9 @@ if [ ! -f "$B/.unpacked" ]; then
     say "applying $(basename "$p")"
     patch -d "$B/src" -p1 --forward --batch --quiet <"$p"
   done
+  for d in $DEVICES; do
+    cp "$HERE/devices/${d#*:}.mak" "$B/src/configs/devices/${d%%:*}-softmmu/qhm.mak"
+  done
   touch "$B/.unpacked"
 fi
 
@@ -170,7 +239,7 @@ for v in tcg tci; do
     mkdir -p "$bdir"
     say "configuring $v in $bdir"
     # shellcheck disable=SC2086
-    (cd "$bdir" && ../src/configure --python=/usr/bin/python3 --ninja=ninja --cc="$CC_CMD" $COMMON $FEATURES $opts) \
+    (cd "$bdir" && ../src/configure --python=/usr/bin/python3 --ninja=ninja --cc="$CC_CMD" $COMMON $DEVICE_OPTS $FEATURES $opts) \
       >"$B/configure-$v.log" 2>&1 || { tail -30 "$B/configure-$v.log" >&2; exit 1; }
     touch "$bdir/.configured-$v"
   fi

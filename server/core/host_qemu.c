@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,11 +17,17 @@
 #include "launch.h"
 #include "util.h"
 
-#define BUILD_CACHE "/var/cache/qemu-hmos/qemu-build"
+/* Where qemu-build/build.sh caches its builds: QHM_QEMU_CACHE moves it, for the script and the daemon alike.
+ */
+static const char *build_cache(void) {
+  const char *env = getenv("QHM_QEMU_CACHE");
+  return env && *env ? env : "/var/cache/qemu-hmos/qemu-build";
+}
 
 /* The newest DIR/HASH/manifest.json into OUT; -1 when there is none. */
 static int newest_manifest(char *out, size_t outlen) {
-  DIR *d = opendir(BUILD_CACHE);
+  const char *cache = build_cache();
+  DIR *d = opendir(cache);
   if (!d)
     return -1;
   struct dirent *e;
@@ -28,8 +35,7 @@ static int newest_manifest(char *out, size_t outlen) {
   char path[1024];
   struct stat st;
   while ((e = readdir(d))) {
-    if (e->d_name[0] == '.' ||
-        fmt_path(path, sizeof(path), "%s/%s/manifest.json", BUILD_CACHE, e->d_name) < 0 ||
+    if (e->d_name[0] == '.' || fmt_path(path, sizeof(path), "%s/%s/manifest.json", cache, e->d_name) < 0 ||
         stat(path, &st) < 0 || st.st_mtime < best)
       continue;
     best = st.st_mtime;
@@ -63,7 +69,7 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
     if (qemu[5] == ':')
       variant = qemu + 6;
     if (newest_manifest(manifest, sizeof(manifest)) < 0) {
-      snprintf(err, errlen, "--qemu %s: no QEMU build in %s (run `make qemu`)", qemu, BUILD_CACHE);
+      snprintf(err, errlen, "--qemu %s: no QEMU build in %s (run `make qemu`)", qemu, build_cache());
       return -1;
     }
   } else {

@@ -31,9 +31,14 @@ def indent(text, prefix='    '):
     return '\n'.join(prefix + line for line in text.rstrip('\n').splitlines())
 
 
-def discover(k, modules=None):
+def needs_build(cls, name):
+    return bool(getattr(cls, 'needs_qemu_build', False) or getattr(cls.__dict__[name], 'needs_qemu_build', False))
+
+
+def discover(k, modules=None, qemu_build='any'):
     """[(class, [method names])] in file order, then definition order; MODULES: only those
-    (test_NAME, without .py)."""
+    (test_NAME, without .py); QEMU_BUILD: 'without' leaves out the tests marked
+    harness.needs_qemu_build, 'only' keeps only them."""
     sys.path.insert(0, HERE)
     plan = []
     for fn in sorted(os.listdir(HERE)):
@@ -49,6 +54,8 @@ def discover(k, modules=None):
             names = [n for n, f in cls.__dict__.items() if n.startswith('test') and callable(f)]
             names.sort(key=lambda n: cls.__dict__[n].__code__.co_firstlineno)
             names = [n for n in names if not k or k in '%s.%s.%s' % (mod.__name__, cls.__name__, n)]
+            if qemu_build != 'any':
+                names = [n for n in names if needs_build(cls, n) == (qemu_build == 'only')]
             if names:
                 plan.append((cls, names))
     return plan
@@ -77,6 +84,9 @@ def main():
                     help='run only this module (test_NAME; may be repeated)')
     ap.add_argument('--keep', action='store_true', help='keep the data directories')
     ap.add_argument('--name', default='integration', help='the summary line\'s name (another suite\'s run)')
+    ap.add_argument('--qemu-build', choices=('any', 'without', 'only'), default='any',
+                    help='the tests that run our QEMU 10 build (harness.needs_qemu_build): '
+                         'with the others (any), left out (without) or alone (only)')
     args = ap.parse_args()
     for m in args.module:
         if not os.path.exists(os.path.join(HERE, m + '.py')):
@@ -92,7 +102,7 @@ def main():
     passed = failed = 0
     t0 = time.time()
     try:
-        plan = discover(args.k, args.module)
+        plan = discover(args.k, args.module, args.qemu_build)
         for cls, names in plan:
             cname = '%s.%s' % (cls.__module__, cls.__name__)
             os.environ['QHM_CURRENT_TEST'] = cname  # names the test in a sanitizer report

@@ -109,6 +109,7 @@ class PlaceholderTest(unittest.TestCase):
         self.assertFalse(ok, 'a paused aarch64 guest should show the placeholder: ' + why)
         self.assertTrue(harness.is_placeholder(img), why)
 
+    @harness.needs_qemu_build
     def test_built_qemu_virtio_gpu_placeholder(self):
         """QEMU 10's virtio-gpu-pci (the daemon's aarch64 display) starts on a placeholder of its own,
         not Debian 7.2's: a frame_verdict that knew only the old one took it for the guest's frame."""

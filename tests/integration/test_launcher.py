@@ -18,7 +18,7 @@ import unittest
 
 import linuxguest
 from harness import (GRUB_RESCUE_ISO, MEMTEST_ISO, MEMTEST_WITH_DISK, Daemon, DaemonTestCase, GuestShares,
-                     assert_agent_answers, daemon_path, no_qemu_build_reason, proc_cmdline, qemu_pids, same_pixels,
+                     assert_agent_answers, daemon_path, needs_qemu_build, no_qemu_build_reason, proc_cmdline, qemu_pids, same_pixels,
                      shows_grub_menu)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -111,6 +111,7 @@ class RdpUnderChildLauncherTest(unittest.TestCase):
         self.assertEqual(passed, len(self.TESTS))
 
 
+@needs_qemu_build
 class BuiltQemuChild(unittest.TestCase):
     """A daemon of each test running our QEMU 10 (qemu-build/, `make qemu`) as libraries in native
     children (`serve --qemu QEMU --launcher child`): the HarmonyOS shape end to end. Skipped only

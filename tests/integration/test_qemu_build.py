@@ -24,7 +24,7 @@ import time
 import unittest
 
 from harness import (GRUB_RESCUE_ISO, MEMTEST_IA32_ISO, MEMTEST_ISO, QCOW2_MAGIC, built_qemu, frame_verdict,
-                     qemu_build_loader, shows_grub_menu, shows_memtest, work_dir)
+                     needs_qemu_build, qemu_build_loader, shows_grub_menu, shows_memtest, work_dir)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -41,6 +41,7 @@ def measure(what, seconds):
     print('measure: %s %.1f s' % (what, seconds), flush=True)
 
 
+@needs_qemu_build
 class QemuBuildTest(unittest.TestCase):
     manifest = None
     missing = None

@@ -19,7 +19,7 @@ import unittest
 import urllib.parse
 
 from harness import (MEMTEST_ISO, MEMTEST_WITH_DISK, QEMU_IMG, QEMU_IO, Daemon, DaemonTestCase,
-                     image_snapshots as disk_snapshots, qemu_io, same_pixels)
+                     image_snapshots as disk_snapshots, needs_qemu_build, qemu_io, same_pixels)
 
 
 def qmp_connect(path, timeout=20):
@@ -325,6 +325,7 @@ class SnapshotTest(DaemonTestCase):
         self.daemon.ok('GET', '/api/v1/vms')
 
 
+@needs_qemu_build
 class SnapshotAcrossQemuVersionsTest(unittest.TestCase):
     """A memory snapshot saved under Debian's QEMU 7.2 (on pc-q35-7.2, what q35 meant there) is
     restored by the same daemon data under our QEMU 10 (`--qemu built`; by exec, so that the
