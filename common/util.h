@@ -51,6 +51,10 @@ int copy_file(const char *src, const char *dst, mode_t mode);
 char **tail_lines(const char *path, size_t n, size_t *count);
 void free_strv(char **v);
 
+/* SIG's name without "SIG" ("KILL", "SEGV"), NULL when not a Linux signal. glibc has
+ * sigabbrev_np; musl (HarmonyOS) does not. */
+const char *sig_abbrev(int sig);
+
 uint64_t now_ms(void); /* CLOCK_MONOTONIC */
 int64_t now_unix(void);
 

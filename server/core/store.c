@@ -348,13 +348,13 @@ json_t *store_exit_last(struct store *st, const char *id) {
   if (sqlite3_step(s) == SQLITE_ROW) {
     int sig = sqlite3_column_int(s, 3);
     json_t *tail = json_loads((const char *)sqlite3_column_text(s, 5), 0, NULL);
-    o = json_pack(
-        "{s:I, s:s, s:o, s:o, s:o, s:s, s:o}", "at", (json_int_t)sqlite3_column_int64(s, 0), "status",
-        (const char *)sqlite3_column_text(s, 1), "exit_code",
-        sqlite3_column_type(s, 2) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int(s, 2)),
-        "signal", sig ? json_integer(sig) : json_null(), "signal_name",
-        sig ? json_sprintf("SIG%s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "UNKNOWN") : json_null(),
-        "reason", (const char *)sqlite3_column_text(s, 4), "log_tail", tail ? tail : json_array());
+    o = json_pack("{s:I, s:s, s:o, s:o, s:o, s:s, s:o}", "at", (json_int_t)sqlite3_column_int64(s, 0),
+                  "status", (const char *)sqlite3_column_text(s, 1), "exit_code",
+                  sqlite3_column_type(s, 2) == SQLITE_NULL ? json_null()
+                                                           : json_integer(sqlite3_column_int(s, 2)),
+                  "signal", sig ? json_integer(sig) : json_null(), "signal_name",
+                  sig ? json_sprintf("SIG%s", sig_abbrev(sig) ? sig_abbrev(sig) : "UNKNOWN") : json_null(),
+                  "reason", (const char *)sqlite3_column_text(s, 4), "log_tail", tail ? tail : json_array());
   }
   sqlite3_finalize(s);
   return o;

@@ -126,7 +126,7 @@ static void on_process_exit(struct vm *v, int status) {
   } else if (have_status && sig) {
     clean = false;
     snprintf(reason, sizeof(reason), "QEMU was killed by signal %d (SIG%s)", sig,
-             sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+             sig_abbrev(sig) ? sig_abbrev(sig) : "?");
   } else if (have_status) {
     clean = false;
     snprintf(reason, sizeof(reason), "QEMU exited with status %d", code);
