@@ -260,6 +260,11 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
   snprintf(sub, sizeof(sub), "%s/run", x->dir);
   mkdir(sub, 0700);
   if (v->cfg.arch == VM_ARCH_AARCH64) { /* its UEFI variable store first, then the disks */
+    if (!c->host.qemu_img[0] || !launch_runnable(c->launcher, c->host.qemu_img)) {
+      /* e.g. HarmonyOS with no QEMU build: say so, not "internal" */
+      create_fail(x, 409, "unavailable", "cannot make the UEFI variables: qemu-img cannot run here");
+      return;
+    }
     vm_efivars_make(c->launcher, c->host.qemu_img, x->dir, c->host.aavmf_vars, on_create_efivars, x);
     return;
   }
