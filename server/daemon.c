@@ -337,16 +337,21 @@ static void write_endpoint(struct qhm_daemon *d) {
  * the options say where; on HarmonyOS the system is the loader and the shim is one of the app's
  * libraries, named by its file name). */
 static int choose_launcher(struct qhm_daemon *d, const struct qhm_options *o, char *err, size_t errlen) {
-  if (!o->launcher || strcmp(o->launcher, "exec") == 0) {
-    d->backend = launch_exec_backend;
-    return 0;
-  }
 #ifdef __OHOS__
-  (void)err, (void)errlen;
+  /* No exec on HarmonyOS: the child launcher is the only one, and the default. */
+  if (o->launcher && strcmp(o->launcher, "exec") == 0) {
+    snprintf(err, errlen,
+             "--launcher exec: an app may not exec programs on HarmonyOS (the launcher is child)");
+    return -1;
+  }
   snprintf(d->child_shim, sizeof(d->child_shim), "%s", CHILD_SHIM_LIB);
   d->backend = launch_ohos_backend(d->child_shim);
   return 0;
 #else
+  if (!o->launcher || strcmp(o->launcher, "exec") == 0) {
+    d->backend = launch_exec_backend;
+    return 0;
+  }
   char dir[4096];
   if (o->child_dir) {
     snprintf(dir, sizeof(dir), "%s", o->child_dir);

@@ -21,7 +21,13 @@
 
 #include "lazy.h"
 
+/* A HarmonyOS app ships its libraries as libs/arm64-v8a/lib*.so: `make ohos` builds them
+ * without a version in the SONAME (scripts/ohos/deps.sh). */
+#ifdef __OHOS__
+#define LIBCURL_SONAME "libcurl.so"
+#else
 #define LIBCURL_SONAME "libcurl.so.4"
+#endif
 
 static struct {
   CURLcode (*global_init)(long);

@@ -13,7 +13,13 @@
 
 /* libcrypto is loaded on the first digest (lazy.h): an idle daemon does not map it. Digests
  * start on the core thread and on worker threads (imports), hence pthread_once. */
+/* A HarmonyOS app ships its libraries as libs/arm64-v8a/lib*.so: `make ohos` builds them
+ * without a version in the SONAME (scripts/ohos/deps.sh). */
+#ifdef __OHOS__
+#define LIBCRYPTO_SONAME "libcrypto.so"
+#else
 #define LIBCRYPTO_SONAME "libcrypto.so.3"
+#endif
 
 static struct {
   const EVP_MD *(*sha256)(void);

@@ -35,6 +35,11 @@ struct launch_watch {
 
 /* ---- the exec backend ---- */
 
+/* Not on HarmonyOS, where an app may not exec: there every program is a library entry in a native
+ * child process the system starts (launch_ohos.c), and libqemu-hmos.so must not import execv or
+ * fork (the cross build's checks, tests/ohos). */
+#ifndef __OHOS__
+
 static void put(const char *s, size_t n) {
   if (write(2, s, n) < 0) {
     /* the log is best effort */
@@ -171,13 +176,20 @@ static int child_spawn(const struct launch_backend *self, const struct launch_sp
 struct launch_backend launch_child_backend(const char *loader, const char *shim) {
   return (struct launch_backend){"child", child_spawn, loader, shim};
 }
+#endif /* !__OHOS__ */
 
 /* ---- the launcher ---- */
 
 struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *backend) {
   struct launcher *l = xcalloc(1, sizeof(*l));
   l->loop = loop;
+#ifdef __OHOS__
+  if (!backend)
+    abort(); /* no exec backend here: the daemon always names one */
+  l->backend = *backend;
+#else
   l->backend = backend ? *backend : launch_exec_backend;
+#endif
   return l;
 }
 

@@ -55,13 +55,14 @@ struct launch_backend {
   const char *shim;   /* child: the library every native child starts from (libqemu_child.so) */
 };
 
-/* fork + exec (Linux, and HarmonyOS PCs where exec is allowed). */
+#ifndef __OHOS__
+/* fork + exec (Linux; not built for HarmonyOS, where an app may not exec). */
 extern const struct launch_backend launch_exec_backend;
 /* The HarmonyOS shape (child.h): every program as "LIB.so:Function" in a native child process,
  * started from SHIM's Main; on Linux LOADER (qemu-hmos-child) plays the system's part. The
  * strings are kept, not copied. A program without a library entry (launch_map) cannot run. */
 struct launch_backend launch_child_backend(const char *loader, const char *shim);
-#ifdef __OHOS__
+#else
 /* The same shape on HarmonyOS itself (launch_ohos.c): the system starts "SHIM:Main" with
  * OH_Ability_StartNativeChildProcess; SHIM is the library's file name (libqemu_child.so). */
 struct launch_backend launch_ohos_backend(const char *shim);
@@ -70,7 +71,7 @@ struct launch_backend launch_ohos_backend(const char *shim);
 struct launcher;
 struct launch_watch;
 
-/* BACKEND NULL: launch_exec_backend. */
+/* BACKEND NULL: launch_exec_backend (not on HarmonyOS, where one must be named). */
 struct launcher *launcher_new(uv_loop_t *loop, const struct launch_backend *backend); /* copied */
 /* A spec whose entry is NULL and whose argv[0] is PROGRAM gets ENTRY ("LIB.so:Function") for the
  * child backend: callers name programs by path and stay the same under either backend. */

@@ -14,7 +14,13 @@
 #include "lazy.h"
 #include "stream.h"
 
+/* A HarmonyOS app ships its libraries as libs/arm64-v8a/lib*.so: `make ohos` builds them
+ * without a version in the SONAME (scripts/ohos/deps.sh). */
+#ifdef __OHOS__
+#define LWS_SONAME "libwebsockets.so"
+#else
 #define LWS_SONAME "libwebsockets.so.17"
+#endif
 
 static struct {
   void (*set_log_level)(int, void (*)(int, const char *));
