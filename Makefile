@@ -5,7 +5,7 @@ BUILD ?= build
 PORT ?= 8006
 BIND ?= 127.0.0.1
 
-.PHONY: all deps build webui run check bench fuzz format clean qemu hap-check hap-stage
+.PHONY: all deps build webui run check bench fuzz format clean qemu hap-check hap-stage ohos
 
 all: build
 
@@ -32,14 +32,16 @@ run: build webui
 # that do not need it run; tests/run_all.py waits for it before the qemu10 suite. The packages of
 # every step come in one apt run first: nothing runs apt beside the build.
 QEMU_BUILD ?= yes
+# OHOS=no leaves out the HarmonyOS cross build's suite (tests/ohos: make ohos, cached, and its checks).
+OHOS ?= yes
 check:
-	@scripts/install-deps.sh test fuzz $(if $(filter no,$(QEMU_BUILD)),,qemu)
+	@scripts/install-deps.sh test fuzz $(if $(filter no,$(OHOS)),,ohos) $(if $(filter no,$(QEMU_BUILD)),,qemu)
 	@[ "$(QEMU_BUILD)" = no ] || qemu-build/build.sh --start
 	@scripts/fetch-test-guest.sh
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
 	@ninja -C $(BUILD)
 	@scripts/build-webui.sh
-	@python3 tests/run_all.py --build $(BUILD)
+	@python3 tests/run_all.py --build $(BUILD) $(if $(filter no,$(OHOS)),--no-ohos)
 
 # What CI proves of the HarmonyOS app without a device (make check runs both as its hap and napi
 # suites): hap-wrapper/check (ArkTS type-check and lint, JSON5, resources, permissions) and the N-API
@@ -63,7 +65,7 @@ bench:
 
 # Every C folder, subfolders included (bridge/rdp-ws/worker, ...).
 format:
-	@find common server bridge tests/unit hap-wrapper/entry/src/main/cpp -name '*.[ch]' -print0 | xargs -0 clang-format -i
+	@find common server bridge tests/unit tests/ohos scripts/ohos/standin hap-wrapper/entry/src/main/cpp -name '*.[ch]' -print0 | xargs -0 clang-format -i
 
 clean:
 	rm -rf $(BUILD)
@@ -80,3 +82,9 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh
 
+# The HarmonyOS app's native libraries, cross-built for aarch64-unknown-linux-ohos into
+# build-ohos/libs/arm64-v8a (+ manifest.json): with OHOS_NDK_HOME the NDK's toolchain, else a
+# stand-in from Debian's clang-19 and musl (scripts/ohos/README.md).
+ohos:
+	@scripts/install-deps.sh ohos
+	@sh scripts/ohos/build.sh

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Install the Debian 12 packages qemu-hmos needs, only those missing.
-# Usage: scripts/install-deps.sh [build|run|test|bench|fuzz|qemu]...
+# Usage: scripts/install-deps.sh [build|run|test|bench|fuzz|qemu|ohos]...
 set -eu
 
 build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libjansson-dev libsqlite3-dev
@@ -21,6 +21,12 @@ qemu="gcc libc6-dev ninja-build pkg-config python3 python3-venv dpkg-dev xz-util
       libjpeg62-turbo-dev libgnutls28-dev libasound2-dev libpulse-dev libspice-protocol-dev
       gcc-multilib ccache
       seabios ipxe-qemu ovmf qemu-efi-aarch64"
+# The HarmonyOS cross build (scripts/ohos/: make ohos): the stand-in toolchain (clang/lld 19 with
+# the OHOS target; musl and Linux headers for arm64 come as .debs the script unpacks), what the
+# dependencies' builds run (cmake, tclsh for sqlite's amalgamation, autotools where Debian's patches
+# change configure.ac), qemu-user to run the result.
+ohos="clang-19 lld-19 llvm-19 qemu-user cmake tcl8.6 ninja-build meson pkg-config dpkg-dev xz-utils gcc make perl
+      autoconf automake libtool autopoint gettext"
 
 want=""
 for set in "$@"; do
@@ -31,6 +37,7 @@ for set in "$@"; do
   bench) want="$want $build $run $test $bench" ;;
   fuzz) want="$want $build $fuzz" ;;
   qemu) want="$want $qemu" ;;
+  ohos) want="$want $ohos" ;;
   *) echo "install-deps: unknown set '$set'" >&2; exit 2 ;;
   esac
 done

@@ -16,6 +16,8 @@ module, built as a Node.js addon (BUILD/qemu_hmos.node), in Node.js and runs
 tests/hap/napi.test.mjs (two daemons, one after the other, in one process). Sanitizers:
 tests/asan/run.py sets up and builds build-asan (ASan, LSan, UBSan) and runs part of the
 integration suite against that daemon; any sanitizer report in a daemon's stderr is a failure.
+HarmonyOS cross build ("ohos"): tests/ohos/run.py runs `make ohos`'s script (cached) and checks
+its libraries without a device (ELF checks; the daemon library run under qemu-aarch64).
 """
 import argparse
 import json
@@ -132,6 +134,12 @@ def run_hap():
     return run_suite("hap", ["sh", os.path.join(ROOT, "hap-wrapper", "check", "run.sh")])
 
 
+def run_ohos():
+    # The HarmonyOS cross build (scripts/ohos/build.sh, cached) and what runs of it here: its ELF
+    # checks and the daemon library under qemu-aarch64 (tests/ohos/run.py).
+    return run_suite("ohos", [sys.executable, os.path.join(ROOT, "tests", "ohos", "run.py")])
+
+
 def run_fuzz():
     # Its own build (build-fuzz, clang + sanitizers), not --build's.
     return run_suite("fuzz", ["sh", os.path.join(ROOT, "scripts", "run-fuzz.sh")])
@@ -150,6 +158,7 @@ def main():
     ap.add_argument("--no-napi", action="store_true", help="skip the HarmonyOS app's checks (N-API module, ArkTS)")
     ap.add_argument("--no-fuzz", action="store_true", help="skip the fuzz targets")
     ap.add_argument("--no-asan", action="store_true", help="skip the sanitizer build's integration tests")
+    ap.add_argument("--no-ohos", action="store_true", help="skip the HarmonyOS cross build's checks")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     # Guests run under TCG in the tests unless QHM_TEST_KVM=1: the target machines have no KVM,
@@ -166,10 +175,11 @@ def main():
     p4, f4 = (0, 0) if a.unit_only or a.no_fuzz else run_fuzz()
     p5, f5 = (0, 0) if a.unit_only or a.no_asan else run_asan()
     p7, f7 = (0, 0) if a.unit_only or a.no_napi else run_hap()
+    p8, f8 = (0, 0) if a.unit_only or a.no_ohos else run_ohos()
     # Last: it may wait for the QEMU build make check started in the background.
     p2b, f2b = (0, 0) if a.unit_only else run_qemu10(build)
-    passed = p1 + p2 + p2b + p3 + p4 + p5 + p6 + p7
-    failed = f1 + f2 + f2b + f3 + f4 + f5 + f6 + f7
+    passed = p1 + p2 + p2b + p3 + p4 + p5 + p6 + p7 + p8
+    failed = f1 + f2 + f2b + f3 + f4 + f5 + f6 + f7 + f8
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -1,0 +1,67 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `make ohos`: the native libraries of the HarmonyOS app, cross-built for aarch64-unknown-linux-ohos
+# (scripts/ohos/README.md), laid out as the HAP wants them:
+#
+#   build-ohos/libs/arm64-v8a/*.so    what hap-wrapper/entry/libs/arm64-v8a/ ships
+#   build-ohos/manifest.json          per file: size, SONAME, DT_NEEDED, SHA-256
+#   build-ohos/meson/                 the cross build of this tree (meson)
+#   build-ohos/test/                  for tests/ohos: the test loader
+#
+# The toolchain (OHOS_NDK_HOME's, or the stand-in) and the dependencies are cached under
+# $QHM_OHOS_CACHE (default /var/cache/qemu-hmos/ohos), by a hash of the scripts that make them.
+# Usage: scripts/ohos/build.sh [OUT_DIR]   (default build-ohos)
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${1:-$ROOT/build-ohos}
+CACHE=${QHM_OHOS_CACHE:-/var/cache/qemu-hmos/ohos}
+export QHM_OHOS_CACHE=$CACHE
+say() { echo "ohos: $*"; }
+
+T=$(sh "$HERE/toolchain.sh")
+# One prefix per toolchain; deps.sh rebuilds a library when its recipe changes (its stamps).
+P=$CACHE/deps-${T##*/toolchain-}
+t0=$(date +%s)
+sh "$HERE/deps.sh" "$T" "$P"
+t1=$(date +%s)
+
+# ---- this tree, cross-built ----------------------------------------------------------------
+B=$OUT/meson
+mkdir -p "$OUT"
+export PKG_CONFIG_LIBDIR="$P/lib/pkgconfig" PKG_CONFIG_PATH=""
+# A new setup whenever the options below change (their text is kept beside the build).
+setup_key=$(sed -n '/^  meson setup/,/^fi$/p' "$0" | cat - "$T/cross.ini" | sha256sum | cut -c1-16)
+if [ ! -f "$B/build.ninja" ] || [ "$(cat "$B/.qhm-setup" 2>/dev/null)" != "$setup_key" ]; then
+  rm -rf "$B"
+  # prefer_static: the dependencies are static archives (pkg-config --static: GnuTLS's nettle);
+  # --exclude-libs: the dependencies' symbols are not exported (only qhm_* is), so --gc-sections
+  # leaves out what the library does not use of them (libuv's uv_spawn: no exec imported).
+  meson setup "$B" "$ROOT" --cross-file "$T/cross.ini" --buildtype=release -Db_ndebug=false -Dprefer_static=true \
+    -Dc_link_args=-Wl,--gc-sections,--exclude-libs,libuv.a:libjansson.a:libsqlite3.a:libmicrohttpd.a:libgnutls.a:libnettle.a:libhogweed.a:libz.a \
+    >"$OUT/meson-setup.log" 2>&1 || { tail -30 "$OUT/meson-setup.log"; exit 1; }
+  echo "$setup_key" >"$B/.qhm-setup"
+fi
+ninja -C "$B" >"$OUT/ninja.log" 2>&1 || { tail -30 "$OUT/ninja.log"; exit 1; }
+t2=$(date +%s)
+
+# The test loader (tests/ohos/loader.c): the daemon library started the way the N-API module does.
+mkdir -p "$OUT/test"
+"$T/bin/cc" -O2 -Wall -I"$ROOT/server/include" -o "$OUT/test/qhm-ohos-loader" "$ROOT/tests/ohos/loader.c" \
+  -L"$B" -lqemu-hmos -Wl,-rpath-link,"$P/lib"
+
+# ---- the app's libs/ -------------------------------------------------------------------------
+L=$OUT/libs/arm64-v8a
+rm -rf "$L"
+mkdir -p "$L"
+cp "$B/libqemu-hmos.so" "$B/libqemu_child.so" "$L/"
+# The libraries the daemon loads on first use (unversioned SONAMEs: deps.sh).
+for f in libcrypto.so libssl.so libwebsockets.so libcurl.so; do
+  cp -L "$P/lib/$f" "$L/$f"
+done
+"$T/bin/strip" --strip-unneeded "$L"/*.so
+
+python3 "$HERE/manifest.py" "$T/bin/readelf" "$L" "$OUT/manifest.json" \
+  "{\"toolchain\": \"$(basename "$T")\", \"ndk\": \"${OHOS_NDK_HOME:-}\", \"deps\": \"$P\", \"seconds\": {\"deps\": $((t1 - t0)), \"tree\": $((t2 - t1))}}"
+say "$(ls "$L" | wc -l) libraries in $L (manifest $OUT/manifest.json)"

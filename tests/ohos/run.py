@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The "ohos" suite: what CI proves of the HarmonyOS cross build without a device.
+
+`make ohos` (scripts/ohos/build.sh, cached) builds the app's libraries for
+aarch64-unknown-linux-ohos; then
+- every library (readelf/nm of the toolchain): AArch64, its file name as SONAME, needing only
+  libraries of the set or of the HarmonyOS system (SYSTEM_LIBS), no glibc symbol versions; the
+  daemon and child libraries import nothing that starts a program (EXEC_SYMBOLS); the manifest
+  says each file's size and SHA-256;
+- the daemon library runs: tests/ohos/loader.c, built with the same toolchain, under qemu-aarch64
+  with the toolchain's sysroot and LD_LIBRARY_PATH = the app's libs/, loads libqemu-hmos.so and
+  starts it on 127.0.0.1 with the child launcher; the test, from this side, uses the REST API
+  with the secret (host facts, a VM created), opens the events WebSocket (libwebsockets, loaded
+  on first use from libs/), and stops the daemon through the loader.
+Ends with `ohos: N passed, N failed`. Usage: tests/ohos/run.py [--out build-ohos] [--no-build]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
+import wsclient  # noqa: E402
+
+# What a HarmonyOS app may need from the system (the NDK's libraries), besides its own libs/.
+SYSTEM_LIBS = {
+    'libc.so',            # musl-based libc (with libdl, libpthread, libm, librt in it)
+    'libchild_process.so',  # OH_Ability_StartNativeChildProcess (AbilityKit)
+    'libace_napi.z.so',   # Node-API
+    'libhilog_ndk.z.so',  # HiLog
+}
+# Nothing in the daemon or the child entry may start a program: HarmonyOS apps may not exec.
+EXEC_SYMBOLS = {'execv', 'execve', 'execvp', 'execvpe', 'execl', 'execlp', 'execle', 'fexecve',
+                'posix_spawn', 'posix_spawnp', 'fork', 'vfork', 'system', 'popen', 'clone'}
+NO_EXEC = ('libqemu-hmos.so', 'libqemu_child.so')
+
+results = []
+
+
+def check(name, fn):
+    t = time.time()
+    try:
+        detail = fn()
+        results.append(True)
+        print('ok - %s (%.1f s)%s' % (name, time.time() - t, (' # ' + detail) if detail else ''), flush=True)
+    except Exception:  # noqa: BLE001
+        results.append(False)
+        print('not ok - %s (%.1f s)' % (name, time.time() - t))
+        print('\n'.join('    ' + line for line in traceback.format_exc().rstrip().splitlines()), flush=True)
+
+
+class Build:
+    def __init__(self, out):
+        self.out = out
+        self.libdir = os.path.join(out, 'libs', 'arm64-v8a')
+        with open(os.path.join(out, 'manifest.json')) as f:
+            self.manifest = json.load(f)
+        cache = os.environ.get('QHM_OHOS_CACHE') or '/var/cache/qemu-hmos/ohos'
+        self.toolchain = os.path.join(cache, self.manifest['toolchain'])
+        self.sysroot = os.path.join(self.toolchain, 'sysroot')
+
+    def tool(self, name, *args):
+        return subprocess.run([os.path.join(self.toolchain, 'bin', name)] + list(args), check=True,
+                              capture_output=True, text=True).stdout
+
+    def libs(self):
+        return sorted(os.listdir(self.libdir))
+
+
+def elf_checks(b):
+    names = b.libs()
+
+    def machine():
+        for n in names:
+            h = b.tool('readelf', '-h', os.path.join(b.libdir, n))
+            assert re.search(r'Machine:\s+AArch64', h), '%s: %s' % (n, h)
+            assert re.search(r'Class:\s+ELF64', h), n
+            assert re.search(r'Type:\s+DYN', h), n
+        return '%d files' % len(names)
+
+    def sonames():
+        for n in names:
+            f = b.manifest['files'][n]
+            assert f['soname'] == n, '%s: SONAME %s' % (n, f['soname'])
+
+    def needed():
+        bad = {}
+        for n in names:
+            d = b.tool('readelf', '-d', os.path.join(b.libdir, n))
+            for lib in re.findall(r'\(NEEDED\)\s+Shared library: \[(.*?)\]', d):
+                if lib not in names and lib not in SYSTEM_LIBS:
+                    bad.setdefault(n, []).append(lib)
+        assert not bad, 'libraries neither in the set nor the system: %s' % bad
+
+    def no_glibc():
+        for n in names:
+            v = b.tool('readelf', '-V', os.path.join(b.libdir, n))
+            assert 'GLIBC_' not in v, '%s has glibc symbol versions' % n
+            d = b.tool('readelf', '-d', os.path.join(b.libdir, n))
+            assert 'libc.so.6' not in d and 'ld-linux' not in d, n
+
+    def no_exec():
+        for n in NO_EXEC:
+            und = b.tool('nm', '-D', '--undefined-only', os.path.join(b.libdir, n))
+            syms = {line.split()[-1].split('@')[0] for line in und.splitlines() if line.strip()}
+            assert not (syms & EXEC_SYMBOLS), '%s imports %s' % (n, sorted(syms & EXEC_SYMBOLS))
+        return ', '.join(NO_EXEC)
+
+    def exports():
+        d = b.tool('nm', '-D', '--defined-only', os.path.join(b.libdir, 'libqemu-hmos.so'))
+        names = [line.split()[-1] for line in d.splitlines() if line.strip()]
+        other = [n for n in names if not n.startswith('qhm_') and n not in ('_init', '_fini')]
+        assert not other, 'libqemu-hmos.so exports more than qhm_*: %s' % other[:20]
+        return '%d qhm_* functions' % len(names)
+
+    def manifest():
+        import hashlib
+        assert sorted(b.manifest['files']) == names
+        for n in names:
+            with open(os.path.join(b.libdir, n), 'rb') as f:
+                data = f.read()
+            m = b.manifest['files'][n]
+            assert m['size'] == len(data) and m['sha256'] == hashlib.sha256(data).hexdigest(), n
+        return 'total %.1f MB' % (b.manifest['total_size'] / 1e6)
+
+    check('every library is ELF64 AArch64, a shared object', machine)
+    check('each SONAME is its file name (what an app\'s libs/ loads by)', sonames)
+    check('each needs only the set and the HarmonyOS system (%s)' % ', '.join(sorted(SYSTEM_LIBS)), needed)
+    check('no glibc: no GLIBC_ symbol versions, no libc.so.6', no_glibc)
+    check('the daemon and child libraries import no exec/spawn/fork', no_exec)
+    check('libqemu-hmos.so exports only qhm_* (none of its static dependencies)', exports)
+    check('manifest.json: every file, its size and SHA-256', manifest)
+
+
+class Loader:
+    """tests/ohos/loader.c under qemu-aarch64: the daemon library started as the app starts it."""
+
+    def __init__(self, b, data):
+        env = dict(os.environ)
+        # The app's libs/, then where the stand-in sysroot keeps the system's (libchild_process.so;
+        # musl's loader under qemu-aarch64 -L looks in /lib and /usr/lib only).
+        env['LD_LIBRARY_PATH'] = b.libdir + ':/usr/lib/aarch64-linux-ohos'
+        env.pop('QHM_QEMU_CACHE', None)
+        env['QHM_NO_KVM'] = '1'
+        self.log = open(os.path.join(data, 'loader.log'), 'w+')
+        self.p = subprocess.Popen(['qemu-aarch64', '-L', b.sysroot, os.path.join(b.out, 'test', 'qhm-ohos-loader'),
+                                   data, ''], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=self.log, env=env, text=True)
+        line = self.p.stdout.readline()
+        m = re.match(r'^ready (\S+) (\S+) (\S+)$', line.strip())
+        if not m:
+            self.p.kill()
+            self.log.seek(0)
+            raise AssertionError('no ready line (got %r); log:\n%s' % (line, self.log.read()[-3000:]))
+        self.http, self.ws, self.launcher = m.groups()
+        with open(os.path.join(data, 'run', 'endpoint.json')) as f:
+            self.token = json.load(f)['token']
+
+    def api(self, method, path, body=None):
+        req = urllib.request.Request(self.http + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={'Authorization': 'Bearer ' + self.token,
+                                              'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read() or b'null')
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b'null')
+
+    def stop(self, timeout=60):
+        self.p.stdin.close()
+        rest = self.p.stdout.read()
+        rc = self.p.wait(timeout)
+        return rc, rest
+
+
+def run_checks(b):
+    data = tempfile.mkdtemp(prefix='qhm-ohos-')
+    state = {}
+
+    def start():
+        t = time.time()
+        state['l'] = Loader(b, data)
+        return 'serving %s after %.1f s under qemu-aarch64 (launcher %s)' % (state['l'].http, time.time() - t,
+                                                                            state['l'].launcher)
+
+    def host():
+        l = state['l']
+        assert l.launcher == 'child', l.launcher
+        st, h = l.api('GET', '/api/v1/host')
+        assert st == 200, (st, h)
+        assert set(h['arches']) >= {'aarch64', 'x86_64'}, h['arches'].keys()
+        st2, _ = l.api('GET', '/api/v1/vms')
+        assert st2 == 200
+        # Without the secret: refused.
+        req = urllib.request.Request(l.http + '/api/v1/vms')
+        try:
+            urllib.request.urlopen(req, timeout=30)
+            raise AssertionError('served without the secret')
+        except urllib.error.HTTPError as e:
+            assert e.code == 401, e.code
+        return 'aarch64: %s' % ('available' if h['arches']['aarch64'].get('available') else
+                                'unavailable: ' + str(h['arches']['aarch64'].get('reason')))
+
+    def create():
+        l = state['l']
+        st, vm = l.api('POST', '/api/v1/vms', {'name': 'ohos-test', 'arch': 'x86_64', 'memory_mib': 128,
+                                               'cpus': 1, 'disks': []})
+        assert st == 201, (st, vm)
+        state['vm'] = vm['id']
+        st, vms = l.api('GET', '/api/v1/vms')
+        assert st == 200 and any(v['id'] == vm['id'] for v in vms['vms']), vms
+        st, bad = l.api('POST', '/api/v1/vms', {'name': 'x', 'arch': 'sparc', 'memory_mib': 128})
+        assert st == 400, (st, bad)
+        # No QEMU for this target yet (the cross build makes none): its arches are unavailable, and
+        # the daemon says so — an aarch64 VM (UEFI variables need qemu-img) and a start are 409s.
+        st, e = l.api('POST', '/api/v1/vms', {'name': 'a', 'arch': 'aarch64', 'memory_mib': 128, 'disks': []})
+        assert st == 409 and e['error']['code'] == 'unavailable', (st, e)
+        st, e = l.api('POST', '/api/v1/vms/%s/start' % vm['id'])
+        assert st == 409 and e['error']['code'] == 'unavailable', (st, e)
+        return 'x86_64 VM created; start: %s' % e['error']['message'][:80]
+
+    def events():
+        l = state['l']
+        st, t = l.api('POST', '/api/v1/events/ticket')
+        assert st in (200, 201), (st, t)
+        ws = wsclient.connect(t['url'], timeout=60)
+        try:
+            st, vm = l.api('POST', '/api/v1/vms', {'name': 'ohos-second', 'arch': 'x86_64', 'memory_mib': 128,
+                                                   'cpus': 1, 'disks': []})
+            assert st == 201, (st, vm)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                op, payload = ws.recv_message(timeout=max(1, deadline - time.time()))
+                assert op == wsclient.OP_TEXT, (op, payload)
+                ev = json.loads(payload)
+                if ev.get('type') == 'vm.created' and ev.get('vm') == vm['id']:
+                    return 'vm.created came'
+            raise AssertionError('no vm.created event')
+        finally:
+            ws.close()
+
+    def stop():
+        l = state.pop('l')
+        rc, rest = l.stop()
+        assert rc == 0 and 'stopped' in rest, (rc, rest)
+
+    check('the daemon library starts under qemu-aarch64 (tests/ohos/loader.c, child launcher)', start)
+    if 'l' in state:
+        try:
+            check('REST API with the secret: host facts, VMs; without it 401', host)
+            check('a VM created; a bad arch is a 400; without QEMU: 409 unavailable', create)
+            check('the events WebSocket (libwebsockets loaded from libs/ on first use)', events)
+        finally:
+            if 'l' in state:
+                check('the daemon stops cleanly (qhm_daemon_stop, run returns, free)', stop)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--out', default=os.path.join(ROOT, 'build-ohos'))
+    ap.add_argument('--no-build', action='store_true', help='use what build-ohos has')
+    a = ap.parse_args()
+    if not a.no_build:
+        def build():
+            t = time.time()
+            p = subprocess.run(['sh', os.path.join(ROOT, 'scripts', 'ohos', 'build.sh'), a.out],
+                               capture_output=True, text=True)
+            assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+            return '%.0f s' % (time.time() - t)
+        check('make ohos (scripts/ohos/build.sh)', build)
+        if not results[-1]:
+            print('ohos: %d passed, %d failed' % (results.count(True), results.count(False)))
+            return 1
+    b = Build(a.out)
+    elf_checks(b)
+    run_checks(b)
+    print('ohos: %d passed, %d failed' % (results.count(True), results.count(False)))
+    return 0 if all(results) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
