@@ -27,6 +27,10 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Every failing test's line, said again just before the last line: a long run's log is often
+# seen by its tail only.
+FAILURES = []
+FAILURE_LINE = re.compile(r"^(?:\w+ )?not ok\b|^fuzz \S+: FAILED")
 
 
 def run_unit(build):
@@ -44,6 +48,7 @@ def run_unit(build):
             n_bad = 1  # crashed or failed outside a test case
         print(f"unit {t['name']}: {n_ok} passed, {n_bad} failed")
         if n_bad:
+            FAILURES.append(f"unit {t['name']}: {n_bad} failed")
             sys.stdout.write(p.stdout[-4000:] + p.stderr[-4000:])
         passed += n_ok
         failed += n_bad
@@ -56,6 +61,7 @@ def run_suite(name, cmd):
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     except OSError as e:
         print(f"{name}: cannot run {cmd[0]} ({e})")
+        FAILURES.append(f"{name}: cannot run {cmd[0]} ({e})")
         return 0, 1
     passed = failed = None
     for line in p.stdout:
@@ -65,9 +71,12 @@ def run_suite(name, cmd):
         else:
             sys.stdout.write(line)
             sys.stdout.flush()
+            if FAILURE_LINE.search(line):
+                FAILURES.append(f"{name}: {line.strip()}")
     rc = p.wait()
     if passed is None:
         print(f"{name} runner ended (status {rc}) without a summary")
+        FAILURES.append(f"{name}: the runner ended (status {rc}) without a summary")
         return 0, 1
     print(f"{name}: {passed} passed, {failed} failed")
     return passed, failed
@@ -98,6 +107,7 @@ def run_qemu10(build):
         return 0, 0
     if w.returncode != 0:
         print("not ok - qemu10: the QEMU build failed (above)")
+        FAILURES.append("qemu10: the QEMU build failed")
         return 0, 1
     run_py = [sys.executable, os.path.join(ROOT, "tests", "integration", "run.py"), "--name", "qemu10",
               "--daemon", os.path.join(build, "qemu-hmos")]
@@ -180,6 +190,10 @@ def main():
     p2b, f2b = (0, 0) if a.unit_only else run_qemu10(build)
     passed = p1 + p2 + p2b + p3 + p4 + p5 + p6 + p7 + p8
     failed = f1 + f2 + f2b + f3 + f4 + f5 + f6 + f7 + f8
+    if FAILURES:
+        print("# what failed:")
+        for f in FAILURES:
+            print("#   " + f)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
