@@ -640,8 +640,8 @@ class QMPClient:
 
 
 def bare_argv(argv, tmp, datadir):
-    """The daemon's argv with the fd-passed QMP chardev, the pidfile, the VNC socket and the
-    guest agent's socket moved to TMP (everything else identical)."""
+    """The daemon's argv with the fd-passed QMP and serial chardevs, the pidfile, the VNC socket
+    and the guest agent's socket moved to TMP (everything else identical)."""
     out, i, replaced = [], 0, set()
     while i < len(argv):
         a = argv[i]
@@ -657,6 +657,9 @@ def bare_argv(argv, tmp, datadir):
         elif a == '-vnc' and nxt.startswith('unix:'):
             out += [a, 'unix:%s/vnc.sock' % tmp]
             replaced.add('vnc')
+            i += 2
+        elif a == '-chardev' and nxt.startswith('socket,id=serial0,'):  # the serial port (fd-passed)
+            out += [a, 'socket,id=serial0,path=%s/serial.sock,server=on,wait=off' % tmp]
             i += 2
         elif a == '-chardev' and nxt.startswith('socket,id=qga0,'):  # the guest agent's port
             out += [a, 'socket,id=qga0,path=%s/qga.sock,server=on,wait=off' % tmp]

@@ -32,6 +32,7 @@
 #include "paths.h"
 #include "priv.h"
 #include "rdpws.h"
+#include "serialws.h"
 #include "store.h"
 #include "ticket.h"
 #include "tls.h"
@@ -145,6 +146,19 @@ static void vm_hook_close_consoles(void *ud, const char *vm_id, unsigned kinds, 
     vncws_close_vm(c->vnc, vm_id, why);
   if (kinds & VM_CONSOLE_RDP)
     rdpws_close_vm(c->rdp, vm_id, why);
+  if (kinds & VM_CONSOLE_SERIAL)
+    serialws_close_vm(c->serial, vm_id, why);
+}
+
+static void vm_hook_serial_output(void *ud, const char *vm_id, const char *data, size_t len) {
+  struct core *c = ud;
+  serialws_output(c->serial, vm_id, data, len);
+}
+
+/* What a serial console's viewer typed, to the VM's serial port. */
+static int serial_input(void *ud, const char *vm_id, const char *data, size_t len) {
+  struct core *c = ud;
+  return c->vms ? vm_manager_serial_write(c->vms, vm_id, data, len) : -1;
 }
 
 static const char *vm_hook_ws_url(void *ud, bool lan) {
@@ -176,6 +190,7 @@ static int parts_init(struct core *c, const struct launch_backend *backend, cons
   c->tickets = ticket_store_new();
   c->events = events_new();
   c->vnc = vncws_hub_new();
+  c->serial = serialws_hub_new(serial_input, c);
   c->launcher = launcher_new(&c->loop, backend);
   char worker[4096];
   map_programs(c->launcher, o->child_dir, worker, sizeof(worker));
@@ -192,6 +207,7 @@ static int parts_init(struct core *c, const struct launch_backend *backend, cons
   c->vms = vm_manager_new(c);
   vm_manager_set_console_hooks(c->vms, &(struct vm_console_hooks){.close_consoles = vm_hook_close_consoles,
                                                                   .ws_url = vm_hook_ws_url,
+                                                                  .serial_output = vm_hook_serial_output,
                                                                   .ud = c});
   if (vm_manager_load(c->vms, err, errlen) < 0)
     return -1;
@@ -229,6 +245,8 @@ static void parts_fini(struct core *c) {
   c->events = NULL;
   vncws_hub_free(c->vnc);
   rdpws_hub_free(c->rdp);
+  serialws_hub_free(c->serial);
+  c->serial = NULL;
   c->vnc = NULL;
   c->rdp = NULL;
   host_caps_free(&c->host);

@@ -27,6 +27,7 @@ struct launcher;
 struct vncws_hub;
 struct events;
 struct rdpws_hub;
+struct serialws_hub;
 
 struct core_req {
   /* Set by the submitter. */
@@ -70,6 +71,7 @@ struct core {
   struct events *events;  /* the /events stream (stream/events.h) */
   struct vncws_hub *vnc;  /* the console sessions (bridge/); freed after the loop's last run */
   struct rdpws_hub *rdp;
+  struct serialws_hub *serial;
   struct ticket_store *tickets;
   struct auth *auth;        /* set by main before any listener starts; freed by main */
   struct path_roots *roots; /* where host paths from requests may point (paths.h) */

@@ -22,6 +22,7 @@
 #include "vm_agent.h"
 #include "vm_clone.h"
 #include "vm_disk.h"
+#include "vm_serial.h"
 #include "vm_snap.h"
 #include "ws.h"
 
@@ -207,6 +208,13 @@ static void vm_log(struct core *c, struct core_req *r, json_t *body, const char 
     vm_req_log(c->vms, r, param[0], tail);
 }
 
+static void vm_serial(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  unsigned tail;
+  if (parse_tail(r, &tail))
+    vm_req_serial(c->vms, r, param[0], tail);
+}
+
 static void vm_cmdline(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
   (void)body;
   vm_req_cmdline(c->vms, r, param[0]);
@@ -277,6 +285,7 @@ const struct route api_routes[] = {
     {"POST", "/vms/{id}/reset", vm_reset, ROUTE_NO_BODY, NULL},
     {"GET", "/vms/{id}/screenshot", vm_screenshot, ROUTE_NO_BODY, NULL},
     {"GET", "/vms/{id}/log", vm_log, ROUTE_NO_BODY, NULL},
+    {"GET", "/vms/{id}/serial", vm_serial, ROUTE_NO_BODY, NULL},
     {"GET", "/vms/{id}/cmdline", vm_cmdline, ROUTE_NO_BODY, NULL},
     {"GET", "/vms/{id}/guest", vm_guest, ROUTE_NO_BODY, NULL},
     {"POST", "/vms/{id}/clone", vm_clone, ROUTE_JSON, ROUTE_KEYS("name")},

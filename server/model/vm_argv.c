@@ -332,6 +332,11 @@ static void arg_control(struct build_ctx *x) {
   argf(b, "socket,id=charmonitor,fd=%d,server=on,wait=off", VM_ARGV_QMP_FD);
   arg(b, "-mon");
   arg(b, "chardev=charmonitor,id=monitor,mode=control");
+  /* The first serial port (x86: COM1; aarch64: the PL011) to the daemon (vm_serial.c). */
+  arg(b, "-chardev");
+  argf(b, "socket,id=serial0,fd=%d,server=on,wait=on", VM_ARGV_SERIAL_FD);
+  arg(b, "-serial");
+  arg(b, "chardev:serial0");
   arg(b, "-vnc");
   argf(b, "unix:%s", esc(b, x->vnc));
   arg(b, "-display");

@@ -7,6 +7,8 @@
  * The QMP monitor is a listening unix socket that the daemon binds itself and
  * hands to QEMU as file descriptor VM_ARGV_QMP_FD (libvirt does the same): the
  * daemon can connect the moment QEMU is forked, without polling for the path.
+ * The first serial port is served the same way on VM_ARGV_SERIAL_FD, with
+ * wait=on: the daemon has connected before QEMU runs (vm_serial.c).
  */
 #ifndef QHM_VM_ARGV_H
 #define QHM_VM_ARGV_H
@@ -14,6 +16,7 @@
 #include "vm_config.h"
 
 #define VM_ARGV_QMP_FD 3
+#define VM_ARGV_SERIAL_FD 4
 
 /* OVMF images in vm_host.ovmf_dir (Debian's ovmf), and the variable stores copied per VM. */
 #define VM_OVMF_CODE "OVMF_CODE_4M.fd"

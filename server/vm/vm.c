@@ -24,6 +24,7 @@
 #include "vm_argv.h"
 #include "vm_config.h"
 #include "vm_priv.h"
+#include "vm_serial.h"
 #include "vm_sweep.h"
 
 const char *const vm_state_names[] = {"stopped",       "starting", "running", "paused",
@@ -193,6 +194,7 @@ struct vm *vm_alloc(struct vm_manager *m) {
   uv_timer_init(&m->c->loop, v->shutdown_timer);
   uv_timer_init(&m->c->loop, v->ready_timer);
   v->kill_timer->data = v->shutdown_timer->data = v->ready_timer->data = v;
+  v->serial = vm_serial_new();
   return v;
 }
 
@@ -204,6 +206,7 @@ void vm_release(struct vm *v) {
   vm_close_handle(v->kill_timer);
   vm_close_handle(v->shutdown_timer);
   vm_close_handle(v->ready_timer);
+  vm_serial_free(v->serial);
   free(v->exe);
   json_decref(v->argv);
   json_decref(v->forwards_active);
@@ -335,6 +338,7 @@ static bool reattach(struct vm *v, struct store_runtime *rt, char *why_not, size
   }
   vm_set_state(v, ST_STARTING, "reattaching");
   vm_connect_qmp(v);
+  vm_serial_reattach(v);
   uv_timer_start(v->ready_timer, vm_on_ready_timer, REATTACH_NOTE_MS, 0);
   log_info("vm %s: reattaching to QEMU pid %d", v->cfg.id, (int)pid);
   return true;

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct core;
@@ -25,12 +26,14 @@ struct vm_manager *vm_manager_new(struct core *c);
  * listener. The daemon's wiring (core.c) sets them; vm/ never includes those headers. Until set
  * (unit tests), no consoles are closed and console tickets are refused (no WebSocket server).
  */
-enum { VM_CONSOLE_VNC = 1u << 0, VM_CONSOLE_RDP = 1u << 1 };
+enum { VM_CONSOLE_VNC = 1u << 0, VM_CONSOLE_RDP = 1u << 1, VM_CONSOLE_SERIAL = 1u << 2 };
 struct vm_console_hooks {
   /* End VM_ID's open console sessions of KINDS (VM_CONSOLE_* bits), telling them WHY. */
   void (*close_consoles)(void *ud, const char *vm_id, unsigned kinds, const char *why);
   /* The base URL of the WebSocket listener (LAN: the LAN one when it runs); NULL when none runs. */
   const char *(*ws_url)(void *ud, bool lan);
+  /* LEN bytes VM_ID's guest wrote to its serial port (vm_serial.c), for the serial consoles. */
+  void (*serial_output)(void *ud, const char *vm_id, const char *data, size_t len);
   void *ud;
 };
 void vm_manager_set_console_hooks(struct vm_manager *m, const struct vm_console_hooks *h);
@@ -64,6 +67,11 @@ void vm_req_log(struct vm_manager *m, struct core_req *r, const char *id, unsign
 void vm_req_cmdline(struct vm_manager *m, struct core_req *r, const char *id);
 /* POST /vms/{id}/console: a ticket for the data plane. */
 void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, json_t *body);
+/* VM ID's kept serial output (vm_serial.h), for a new viewer: malloc'ed, LEN bytes; NULL when
+ * there is no such VM. */
+char *vm_manager_serial_kept(struct vm_manager *m, const char *id, size_t *len);
+/* LEN bytes to VM ID's serial port: 0, or -1 (no such VM, not running, socket full). */
+int vm_manager_serial_write(struct vm_manager *m, const char *id, const char *data, size_t len);
 /* The VNC socket of a VM whose QEMU runs; -1 with a message otherwise. */
 int vm_manager_console_path(struct vm_manager *m, const char *id, char *path, size_t len, char *err,
                             size_t errlen);

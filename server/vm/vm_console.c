@@ -217,8 +217,9 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
   }
   json_t *p = json_object_get(body, "protocol");
   if (p && !(json_is_string(p) &&
-             (strcmp(json_string_value(p), "vnc") == 0 || strcmp(json_string_value(p), "rdp") == 0))) {
-    core_req_reply_error(r, 400, "invalid_field", "protocol: must be \"vnc\" or \"rdp\"");
+             (strcmp(json_string_value(p), "vnc") == 0 || strcmp(json_string_value(p), "rdp") == 0 ||
+              strcmp(json_string_value(p), "serial") == 0))) {
+    core_req_reply_error(r, 400, "invalid_field", "protocol: must be \"vnc\", \"rdp\" or \"serial\"");
     return;
   }
   const char *proto = p ? json_string_value(p) : "vnc";
@@ -262,6 +263,8 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
       return;
     }
     explicit_bzero(&target, sizeof(target));
+  } else if (strcmp(proto, "serial") == 0) {
+    /* Any state: a viewer sees the last run's output, and the next run's as it comes. */
   } else if (!vm_active(v) || v->pid <= 0) {
     core_req_reply_error(r, 409, "invalid_state", "cannot open a console: the VM is %s",
                          vm_state_names[v->state]);

@@ -410,7 +410,7 @@ void vm_req_delete(struct vm_manager *m, struct core_req *r, const char *id, boo
   }
   log_info("vm %s (%s): deleted", v->cfg.id, v->cfg.name);
   ticket_revoke_vm(c->tickets, v->cfg.id);
-  vm_close_consoles(v, VM_CONSOLE_RDP, "the VM was deleted");
+  vm_close_consoles(v, VM_CONSOLE_RDP | VM_CONSOLE_SERIAL, "the VM was deleted");
   events_emit(m->c->events, json_pack("{s:s, s:s}", "type", "vm.deleted", "vm", v->cfg.id));
   core_req_reply_json(r, 200, json_pack("{s:s, s:o}", "deleted", v->cfg.id, "kept_disks", kept));
   vm_release(v);

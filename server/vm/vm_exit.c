@@ -22,6 +22,7 @@
 #include "util.h"
 #include "vm.h"
 #include "vm_priv.h"
+#include "vm_serial.h"
 
 #define CRASH_LOG_LINES 50
 
@@ -60,6 +61,7 @@ json_t *vm_log_tail_json(struct vm *v, size_t n) {
 /* ---- process exit ---- */
 
 void vm_detach_process(struct vm *v) {
+  vm_serial_end(v);
   if (v->qmp) {
     qmp_close(v->qmp);
     v->qmp = NULL;

@@ -76,6 +76,7 @@ struct vm {
   char orphan_gone[300];
   bool orphan_killed;
   struct waiter *orphan_waiters;
+  struct vm_serial *serial; /* its serial port's last output (vm_serial.c) */
   struct vm *next;
 };
 

@@ -31,6 +31,7 @@
 #include "vm_config.h"
 #include "vm_efivars.h"
 #include "vm_priv.h"
+#include "vm_serial.h"
 
 /* QMP's greeting: a QEMU that has not sent it this long after its start is killed (it loads the
  * machine first; with -loadvm also the memory of the snapshot). A reattached one is waited for. */
@@ -49,7 +50,7 @@ static int listen_unix(const char *path, char *err, size_t errlen) {
   unlink(path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-    snprintf(err, errlen, "QMP socket %s: %s", path, strerror(errno));
+    snprintf(err, errlen, "socket %s: %s", path, strerror(errno));
     if (fd >= 0)
       close(fd);
     return -1;
@@ -430,7 +431,7 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
   struct core *c = v->m->c;
   char err[1024] = "", path[4200];
   struct vm_argv av = {0};
-  int qmpfd = -1, logfd = -1, nullfd = -1;
+  int qmpfd = -1, serialfd = -1, serial_conn = -1, logfd = -1, nullfd = -1;
   struct vm_paths p;
   snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", c->data_dir, v->cfg.id);
   if (vm_argv_build(&v->cfg, &c->host.facts, &p, &av, err, sizeof(err)) < 0) {
@@ -467,6 +468,10 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
   vm_path(v, "run/qmp.sock", path, sizeof(path));
   if ((qmpfd = listen_unix(path, err, sizeof(err))) < 0)
     goto fail;
+  vm_path(v, "run/serial.sock", path, sizeof(path));
+  if ((serialfd = listen_unix(path, err, sizeof(err))) < 0 ||
+      (serial_conn = vm_serial_preconnect(path, err, sizeof(err))) < 0)
+    goto fail;
   vm_path(v, "logs/qemu.log", path, sizeof(path));
   logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -488,19 +493,22 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
    * QMP listener as descriptor VM_ARGV_QMP_FD, its output to the log. */
   struct launch_spec spec = {.name = "qemu",
                              .argv = av.argv,
-                             .fds = {nullfd, logfd, logfd, qmpfd},
-                             .n_fds = VM_ARGV_QMP_FD + 1,
+                             .fds = {nullfd, logfd, logfd, qmpfd, serialfd},
+                             .n_fds = VM_ARGV_SERIAL_FD + 1,
                              .flags = LAUNCH_DETACH | LAUNCH_JIT_GRANT | LAUNCH_UNPRIVILEGED};
   struct launch_child child;
   int spawned = launch_spawn(c->launcher, &spec, &child, err, sizeof(err));
   close(qmpfd);
+  close(serialfd);
   close(logfd);
   close(nullfd);
-  qmpfd = logfd = nullfd = -1;
+  qmpfd = serialfd = logfd = nullfd = -1;
   if (spawned < 0) {
     json_decref(argv_json);
     goto fail;
   }
+  vm_serial_begin(v, serial_conn); /* owns it now */
+  serial_conn = -1;
   vm_argv_free(&av);
   pid_t pid = child.pid;
 
@@ -547,6 +555,10 @@ fail:
   vm_argv_free(&av);
   if (qmpfd >= 0)
     close(qmpfd);
+  if (serialfd >= 0)
+    close(serialfd);
+  if (serial_conn >= 0)
+    close(serial_conn);
   if (logfd >= 0)
     close(logfd);
   if (nullfd >= 0)

@@ -21,6 +21,7 @@
 #include "core.h"
 #include "events.h"
 #include "rdpws.h"
+#include "serialws.h"
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
@@ -29,7 +30,7 @@
 
 #define WS_SERV_BUF_SIZE (256u << 10) /* one per service thread (we have one) */
 
-enum sess_kind { SESS_NONE, SESS_VNC, SESS_RDP, SESS_EVENTS };
+enum sess_kind { SESS_NONE, SESS_VNC, SESS_RDP, SESS_EVENTS, SESS_SERIAL };
 
 /* lws per-session data: which kind, and its own object. */
 struct pss {
@@ -43,6 +44,7 @@ struct pss {
     struct vncws *vnc;
     struct rdpws *rdp;
     struct events_sub *ev;
+    struct serialws *serial;
   } u;
 };
 
@@ -260,6 +262,9 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   } else if (strncmp(uri, "/rdp/", 5) == 0) {
     proto = "rdp";
     want_vm = uri + 5;
+  } else if (strncmp(uri, "/serial/", 8) == 0) {
+    proto = "serial";
+    want_vm = uri + 8;
   } else if (strcmp(uri, "/events") == 0) {
     proto = "events";
   } else {
@@ -291,6 +296,16 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
     return rc;
   }
   secret_free(secret);
+  if (strcmp(proto, "serial") == 0) {
+    size_t len;
+    char *kept = vm_manager_serial_kept(w->c->vms, vm_id, &len);
+    if (!kept)
+      return refuse(wsi, 404, "no such VM");
+    pss->kind = SESS_SERIAL;
+    pss->u.serial = serialws_open(w->c->serial, wsi, vm_id, kept, len);
+    free(kept);
+    return 0;
+  }
   if (want_vm) {
     char path[4200], err[256];
     if (vm_manager_console_path(w->c->vms, vm_id, path, sizeof(path), err, sizeof(err)) < 0)
@@ -319,6 +334,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (pss->kind == SESS_RDP)
       return rdpws_on_receive(pss->u.rdp, in, len, lws_frame_is_binary(wsi), lws_is_first_fragment(wsi),
                               lws_is_final_fragment(wsi));
+    if (pss->kind == SESS_SERIAL)
+      return serialws_on_receive(pss->u.serial, in, len);
     if (pss->kind == SESS_EVENTS && len > 4096)
       return -1; /* the event stream is one-way; a chatty client is dropped */
     return 0;
@@ -333,6 +350,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return rdpws_on_writeable(pss->u.rdp);
     if (pss->kind == SESS_EVENTS)
       return events_on_writeable(pss->u.ev);
+    if (pss->kind == SESS_SERIAL)
+      return serialws_on_writeable(pss->u.serial);
     return 0;
   case LWS_CALLBACK_CLOSED:
     dev_unlink(w, pss);
@@ -342,6 +361,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       rdpws_on_ws_closed(pss->u.rdp);
     else if (pss->kind == SESS_EVENTS)
       events_on_closed(pss->u.ev);
+    else if (pss->kind == SESS_SERIAL)
+      serialws_on_ws_closed(pss->u.serial);
     pss->kind = SESS_NONE;
     return 0;
   case LWS_CALLBACK_WSI_DESTROY:
@@ -354,6 +375,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       vncws_on_ws_closed(pss->u.vnc);
     else if (pss && pss->kind == SESS_EVENTS)
       events_on_closed(pss->u.ev);
+    else if (pss && pss->kind == SESS_SERIAL)
+      serialws_on_ws_closed(pss->u.serial);
     if (pss)
       pss->kind = SESS_NONE;
     return 0;

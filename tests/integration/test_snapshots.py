@@ -170,6 +170,7 @@ class SnapshotTest(DaemonTestCase):
         self.addCleanup(shutil.rmtree, tmp, True)
         mon = os.path.join(tmp, 'qmp.sock')
         argv = [('socket,id=charmonitor,path=%s,server=on,wait=off' % mon if a.startswith('socket,id=charmonitor')
+                 else 'null,id=serial0' if a.startswith('socket,id=serial0')
                  else 'null,id=vdagent0' if a.startswith('qemu-vdagent') else a) for a in argv]
         run = os.path.join(self.daemon.data_dir, 'vms', vid, 'run')
         os.makedirs(run, exist_ok=True)

@@ -128,12 +128,20 @@ def tls_client(sock, host):
     return ctx.wrap_socket(sock, server_hostname=host)
 
 
-def open_ws(url, origin=None, protocols=None, headers=None, timeout=5.0, path=None):
+def open_ws(url, origin=None, protocols=None, headers=None, timeout=5.0, path=None, rcvbuf=None):
     """Opening handshake. Returns a Handshake; .ws is a WebSocket if the status is 101.
-    PATH overrides the request target (to send odd paths to URL's host and port)."""
+    PATH overrides the request target (to send odd paths to URL's host and port). RCVBUF: the
+    socket's receive buffer, set before connecting (a small one: a reader the server soon
+    has to wait for)."""
     host, port, upath = split_url(url)
     target = path if path is not None else upath
-    sock = socket.create_connection((host, port), timeout=timeout)
+    if rcvbuf:
+        sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+    else:
+        sock = socket.create_connection((host, port), timeout=timeout)
     if url.startswith('wss:'):
         sock = tls_client(sock, host)
     try:

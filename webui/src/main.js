@@ -21,6 +21,7 @@ import { setUnauthorizedHandler } from './api.js';
 
 const lazyConsole = { load: () => import('./pages/console.js') };
 const lazyRdp = { load: () => import('./pages/rdp.js') }; // guacamole-common-js: its own chunk
+const lazySerial = { load: () => import('./pages/serial.js') }; // xterm.js: its own chunk
 const idParam = (m) => ({ id: decodeURIComponent(m[1]) });
 
 const routes = [
@@ -31,6 +32,7 @@ const routes = [
   { re: /^\/images\/?$/, page: imagesPage, nav: 'images' },
   { re: /^\/vm\/([^/]+)\/console\/?$/, page: lazyConsole, params: idParam, bare: true },
   { re: /^\/vm\/([^/]+)\/rdp\/?$/, page: lazyRdp, params: idParam, bare: true },
+  { re: /^\/vm\/([^/]+)\/serial\/?$/, page: lazySerial, params: idParam, bare: true },
   { re: /^\/vm\/([^/]+)\/?$/, page: vmPage, params: idParam, nav: 'library' },
 ];
 

@@ -55,6 +55,7 @@ export function mount(root, { id }) {
       onError: (e) => errors.show(e),
     });
     const consoleLink = h('a', { class: 'btn primary', href: `/vm/${encodeURIComponent(id)}/console`, 'data-link': true, text: t('action.console') });
+    const serialLink = h('a', { class: 'btn', id: 'serial-link', href: `/vm/${encodeURIComponent(id)}/serial`, 'data-link': true, text: t('action.serial') });
     const shot = h('img', { class: 'vm-shot', alt: t('library.thumb_alt', { name: vm.name }), hidden: true });
 
     const facts = h('dl', { class: 'facts' });
@@ -226,7 +227,7 @@ export function mount(root, { id }) {
 
     main.append(
       h('nav', { class: 'crumbs', 'aria-label': t('vm.breadcrumb') }, h('a', { href: '/', 'data-link': true, text: t('nav.library') })),
-      h('div', { class: 'page-head' }, h('div', { class: 'title-row' }, title, badge), consoleLink),
+      h('div', { class: 'page-head' }, h('div', { class: 'title-row' }, title, badge), h('div', { class: 'row' }, serialLink, consoleLink)),
       reason,
       h('div', { class: 'actions toolbar-actions', role: 'group', 'aria-label': t('vm.actions') }, actions.buttons),
       orphans,
