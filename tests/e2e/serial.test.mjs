@@ -68,6 +68,7 @@ export const tests = [
       await page.getByRole('toolbar', { name: 'Special keys' }).getByRole('button', { name: 'Ctrl-C' }).click();
       await page.keyboard.type('echo after-$((1+1))\n');
       const text = await waitText(page, 'after-2', 30000);
+      await page.screenshot({ path: ctx.screenshot('serial.png') });
       // (the typed line is echoed: only a line of its own would be the command's output)
       assert(!text.split('\n').some((l) => l.trim() === 'not-interrupted'), 'Ctrl-C did not interrupt the command');
       // The toolbar tells the size to set in the guest.
