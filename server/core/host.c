@@ -295,6 +295,8 @@ int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, 
                  : strncmp(u.machine, "i", 1) == 0   ? "i386"
                                                      : "other";
   host_caps_probe(h, l);
+  for (int a = 0; a < VM_ARCH__N; a++)
+    h->facts.no_sandbox[a] = h->caps[a].ok && !h->caps[a].sandbox;
   probe_kvm(h);
   int native = strcmp(h->host_arch, "aarch64") == 0 ? VM_ARCH_AARCH64 : VM_ARCH_X86_64;
   if (h->kvm_usable && getenv("QHM_NO_KVM")) {
@@ -363,6 +365,8 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
             : json_pack("{s:b, s:s?, s:s?, s:s?, s:s?}", "ok", cp->ok, "version",
                         cp->version[0] ? cp->version : NULL, "package", cp->package[0] ? cp->package : NULL,
                         "machine", cp->machine[0] ? cp->machine : NULL, "error", cp->ok ? NULL : cp->error));
+    if (cp->ok) /* built with seccomp: the command line has -sandbox */
+      json_object_set_new(json_object_get(o, "qemu"), "sandbox", json_boolean(cp->sandbox));
     if (cp->devices) /* how many device types qemu_args' -device may name (qom-list-types) */
       json_object_set_new(json_object_get(o, "qemu"), "device_types",
                           json_integer((json_int_t)cp->n_devices));

@@ -39,6 +39,7 @@ struct host_caps {
   char machine[32];     /* the versioned type the command line's q35 / pc / virt stands for */
   char machines[HOST_CAPS_MACHINES][32]; /* that family's versioned types (pc-q35-*, ...) */
   size_t n_machines;
+  bool sandbox; /* it knows -sandbox (built with seccomp) */
   /* The device types it has (qom-list-types implements=device, abstract=false), sorted: the
    * names a "-device NAME" of qemu_args may use. NULL when not asked or not answered. */
   char **devices;

@@ -78,6 +78,8 @@ static int start(struct launcher *l, const char *binary, struct probe *p, char *
                      "{\"execute\":\"query-machines\",\"id\":\"machines\"}\n"
                      "{\"execute\":\"qom-list-types\",\"id\":\"devices\",\"arguments\":"
                      "{\"implements\":\"device\",\"abstract\":false}}\n"
+                     "{\"execute\":\"query-command-line-options\",\"id\":\"sandbox\",\"arguments\":"
+                     "{\"option\":\"sandbox\"}}\n"
                      "{\"execute\":\"quit\"}\n";
   if (write(in[1], cmds, strlen(cmds)) < 0) {
     /* QEMU is gone already: its stderr says why */
@@ -212,6 +214,8 @@ static int judge(struct probe *p, vm_arch a, const char *want_version, struct ho
       machines = json_incref(json_object_get(j, "return"));
     else if (id && strcmp(id, "devices") == 0 && !devices)
       devices = json_incref(json_object_get(j, "return"));
+    else if (id && strcmp(id, "sandbox") == 0) /* an error when it has no such option */
+      c->sandbox = json_array_size(json_object_get(j, "return")) > 0;
     json_decref(j);
   }
   int rc = -1;

@@ -3,7 +3,10 @@
  * host_qemu: a QEMU that qemu-build/ made, read from its manifest.json: the
  * system emulators and qemu-img as programs (the exec launcher) and as library
  * entries (launch_map, for the child launcher), the -L data directories, the
- * version. "built" picks the newest build in the cache.
+ * version. "built" picks the newest build in the cache. A build for HarmonyOS
+ * (qemu-build/build.sh --ohos) has libraries only: each library's path then
+ * names its program too (only the child launcher can start it), and an
+ * emulator it lacks (i386) leaves that arch without a binary.
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -52,6 +55,15 @@ static const char *str_at(json_t *root, const char *const *keys) {
   return json_string_value(root);
 }
 
+/* The path at KEYS: a relative one (a manifest that travels with its files: the HarmonyOS
+ * app's) is taken from DIR, the manifest's directory, into BUF. NULL when absent. */
+static const char *path_at(json_t *root, const char *const *keys, const char *dir, char *buf, size_t len) {
+  const char *p = str_at(root, keys);
+  if (!p || p[0] == '/')
+    return p;
+  return fmt_path(buf, len, "%s/%s", dir, p) == 0 ? buf : NULL;
+}
+
 /* Copy PATH into OUT when it is an existing file; -1 with ERR naming WHAT. */
 static int take_file(const char *path, char *out, size_t outlen, const char *what, char *err, size_t errlen) {
   if (!path || access(path, R_OK) < 0 || strlen(path) >= outlen) {
@@ -73,7 +85,13 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
       return -1;
     }
   } else {
-    snprintf(manifest, sizeof(manifest), "%s", qemu);
+    /* MANIFEST or MANIFEST:VARIANT */
+    size_t n = strlen(qemu);
+    if (n > 4 && (strcmp(qemu + n - 4, ":tci") == 0 || strcmp(qemu + n - 4, ":tcg") == 0)) {
+      variant = qemu + n - 3;
+      n -= 4;
+    }
+    snprintf(manifest, sizeof(manifest), "%.*s", (int)n, qemu);
   }
   if (strcmp(variant, "tcg") != 0 && strcmp(variant, "tci") != 0) {
     snprintf(err, errlen, "--qemu %s: the variant is tcg or tci", qemu);
@@ -86,24 +104,36 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
     return -1;
   }
   int rc = -1;
+  char dir[512], b1[1024], b2[1024];
+  snprintf(dir, sizeof(dir), "%s", manifest);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = 0;
+  else
+    snprintf(dir, sizeof(dir), ".");
   const char *entry = str_at(m, (const char *[]){"variants", variant, "entry", NULL});
   for (int a = 0; a < VM_ARCH__N; a++) {
     const char *name = vm_arch_name((vm_arch)a);
-    const char *exe = str_at(m, (const char *[]){"variants", variant, "executables", name, NULL});
-    const char *lib = str_at(m, (const char *[]){"variants", variant, "libraries", name, NULL});
-    if (take_file(exe, h->binary[a], sizeof(h->binary[a]), name, err, errlen) < 0)
+    const char *exe =
+        path_at(m, (const char *[]){"variants", variant, "executables", name, NULL}, dir, b1, sizeof(b1));
+    const char *lib =
+        path_at(m, (const char *[]){"variants", variant, "libraries", name, NULL}, dir, b2, sizeof(b2));
+    if (!exe && !lib)
+      continue; /* this build has no such emulator: no binary, the arch is unavailable */
+    if (take_file(exe ? exe : lib, h->binary[a], sizeof(h->binary[a]), name, err, errlen) < 0)
       goto out;
     launch_map_library(l, h->binary[a], lib, entry);
   }
-  if (take_file(str_at(m, (const char *[]){"qemu_img", "executable", NULL}), h->qemu_img, sizeof(h->qemu_img),
-                "qemu-img", err, errlen) < 0)
+  const char *img_exe = path_at(m, (const char *[]){"qemu_img", "executable", NULL}, dir, b1, sizeof(b1));
+  const char *img_lib = path_at(m, (const char *[]){"qemu_img", "library", NULL}, dir, b2, sizeof(b2));
+  if (take_file(img_exe ? img_exe : img_lib, h->qemu_img, sizeof(h->qemu_img), "qemu-img", err, errlen) < 0)
     goto out;
-  launch_map_library(l, h->qemu_img, str_at(m, (const char *[]){"qemu_img", "library", NULL}),
-                     str_at(m, (const char *[]){"qemu_img", "entry", NULL}));
+  launch_map_library(l, h->qemu_img, img_lib, str_at(m, (const char *[]){"qemu_img", "entry", NULL}));
   size_t i, n = json_array_size(json_object_get(m, "L"));
   for (i = 0; i < n && i < HOST_MAX_DATA_DIRS; i++) {
-    snprintf(h->data_dirs[i], sizeof(h->data_dirs[i]), "%s",
-             json_string_value(json_array_get(json_object_get(m, "L"), i)) ?: "");
+    const char *d = json_string_value(json_array_get(json_object_get(m, "L"), i)) ?: "";
+    snprintf(h->data_dirs[i], sizeof(h->data_dirs[i]), "%s%s%s", d[0] == '/' ? "" : dir,
+             d[0] == '/' ? "" : "/", d);
     h->data_dir_ptrs[i] = h->data_dirs[i];
   }
   h->data_dir_ptrs[i] = NULL;

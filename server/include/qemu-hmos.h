@@ -49,7 +49,8 @@ struct qhm_options {
   const char *const *share_passthrough;
   size_t n_share_passthrough;
   const char *qemu;      /* which QEMU: NULL/"system" (Debian's), "built[:tcg|:tci]" (the newest
-                            qemu-build/ result) or a qemu-build manifest.json */
+                            qemu-build/ result) or a qemu-build manifest.json[:tcg|:tci]
+                            (its paths may be relative to its directory) */
   const char *launcher;  /* how children start: "exec" (NULL: the default) or "child" (HarmonyOS's
                             shape: each program a LIB.so:Function in a native child process) */
   const char *child_dir; /* child: where qemu-hmos-child and libqemu_child.so are; NULL: the

@@ -270,6 +270,8 @@ static void arg_identity(struct build_ctx *x) {
   arg(b, "timestamp=on");
   /* seccomp: no obsolete syscalls, no setuid (the daemon dropped privileges before exec), no new
    * processes, no scheduler or CPU affinity changes. */
+  if (x->h->no_sandbox[c->arch])
+    return;
   arg(b, "-sandbox");
   arg(b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 }

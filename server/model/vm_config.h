@@ -137,6 +137,9 @@ struct vm_host {
   const char *aavmf_code;              /* /usr/share/AAVMF/AAVMF_CODE.fd */
   const char *ovmf_dir;                /* /usr/share/OVMF: OVMF_CODE_4M[.ms].fd; NULL when absent */
   bool kvm[VM_ARCH__N];                /* KVM usable for this guest arch */
+  /* This arch's QEMU was built without seccomp (-sandbox unknown to it: the HarmonyOS build,
+   * where the system confines the app): the command line has no -sandbox. */
+  bool no_sandbox[VM_ARCH__N];
   /* Shared folders at or under one of these directories (NULL-terminated; NULL = none) keep the
    * host's owners and modes (virtio-9p security_model=none); others are mapped-xattr. */
   const char *const *share_passthrough;

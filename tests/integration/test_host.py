@@ -118,6 +118,9 @@ class HostTest(DaemonTestCase):
             vm = self.new_vm(name='alias-' + name, arch=name, memory_mib=128, cpus=1, disks=[])
             argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
             self.assertEqual(argv[argv.index('-machine') + 1].split(',')[0], alias[name], argv)
+            # Debian's QEMU has seccomp (query-command-line-options knows -sandbox): the line has it
+            self.assertIs(q['sandbox'], True, q)
+            self.assertIn('-sandbox', argv)
 
     def test_parallel_list_requests(self):
         ids = {self.new_vm(name='par-%d' % i, disks=[], memory_mib=128, cpus=1)['id'] for i in range(3)}

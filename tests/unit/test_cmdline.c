@@ -2,7 +2,7 @@
 /*
  * Golden tests for vm_argv, libvirt style. Every DIR/NAME.json
  *   {"vm": <stored VM config>, "host": {"kvm": [arch...], "missing": [arch...],
- *                                       "share_passthrough": [dir...]}}
+ *                                       "no_sandbox": [arch...], "share_passthrough": [dir...]}}
  * is one test: the config goes through vm_config_from_json and vm_argv_build
  * with fixed host facts (binaries /usr/bin/qemu-system-ARCH, AAVMF under
  * /usr/share/AAVMF, VM directory /var/lib/qemu-hmos/vms/ID) and the result is
@@ -88,7 +88,7 @@ static char *run_input(const char *name, bool *is_err, char *problem, size_t ple
   struct vm_host h = {.aavmf_code = AAVMF_CODE, .ovmf_dir = OVMF_DIR};
   struct vm_paths p;
   struct vm_argv av = {0};
-  bool kvm[VM_ARCH__N] = {false}, missing[VM_ARCH__N] = {false};
+  bool kvm[VM_ARCH__N] = {false}, missing[VM_ARCH__N] = {false}, no_sandbox[VM_ARCH__N] = {false};
   char *binaries[VM_ARCH__N] = {NULL};
   const char *passthrough[4] = {NULL};
   char err[512];
@@ -106,8 +106,10 @@ static char *run_input(const char *name, bool *is_err, char *problem, size_t ple
   }
   json_t *pt = json_object_get(host, "share_passthrough");
   if (host && (json_object_size(host) !=
-               (size_t)(!!json_object_get(host, "kvm") + !!json_object_get(host, "missing") + !!pt))) {
-    snprintf(problem, plen, "%s: host takes only \"kvm\", \"missing\" and \"share_passthrough\"", path);
+               (size_t)(!!json_object_get(host, "kvm") + !!json_object_get(host, "missing") +
+                        !!json_object_get(host, "no_sandbox") + !!pt))) {
+    snprintf(problem, plen,
+             "%s: host takes only \"kvm\", \"missing\", \"no_sandbox\" and \"share_passthrough\"", path);
     goto out;
   }
   if (pt) {
@@ -127,7 +129,8 @@ static char *run_input(const char *name, bool *is_err, char *problem, size_t ple
     h.share_passthrough = passthrough;
   }
   if ((bad = arch_list(json_object_get(host, "kvm"), kvm)) ||
-      (bad = arch_list(json_object_get(host, "missing"), missing))) {
+      (bad = arch_list(json_object_get(host, "missing"), missing)) ||
+      (bad = arch_list(json_object_get(host, "no_sandbox"), no_sandbox))) {
     snprintf(problem, plen, "%s: %s", path, bad);
     goto out;
   }
@@ -135,6 +138,7 @@ static char *run_input(const char *name, bool *is_err, char *problem, size_t ple
     binaries[a] = xasprintf("/usr/bin/qemu-system-%s", vm_arch_name(a));
     h.qemu_binary[a] = missing[a] ? NULL : binaries[a];
     h.kvm[a] = kvm[a];
+    h.no_sandbox[a] = no_sandbox[a];
   }
 
   *is_err = true;
