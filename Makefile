@@ -37,6 +37,7 @@ OHOS ?= yes
 check:
 	@scripts/install-deps.sh test fuzz $(if $(filter no,$(OHOS)),,ohos) $(if $(filter no,$(QEMU_BUILD)),,qemu)
 	@[ "$(QEMU_BUILD)" = no ] || qemu-build/build.sh --start
+	@[ "$(OHOS)" = no ] || sh scripts/ohos/build.sh --start
 	@scripts/fetch-test-guest.sh
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
 	@ninja -C $(BUILD)

@@ -11,11 +11,26 @@
 # Usage: qemu-build/build.sh [--print-dir | --start | --wait]
 #   --print-dir: print the would-be path, build nothing; --start: build in the background when
 #   missing (make check); --wait: wait for a background build, exit 0 when the result is there.
+# Or:    qemu-build/build.sh --ohos TOOLCHAIN_DIR PREFIX_DIR [--print-dir | --start | --wait]
+#   the same QEMU cross-built for HarmonyOS (scripts/ohos/build.sh: its toolchain, its static
+#   GLib, pixman, libslirp, libfdt, zlib in PREFIX_DIR): aarch64 and x86_64 system emulators in
+#   both variants and qemu-img, libraries only, each with its SONAME, the TCI ones named
+#   libqemu-system-ARCH-tci.so (a HAP's libs/ is one flat directory); cached under
+#   $QHM_OHOS_CACHE/qemu (default /var/cache/qemu-hmos/ohos/qemu).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
-CACHE=${QHM_QEMU_CACHE:-/var/cache/qemu-hmos/qemu-build}
+OHOS=""
+if [ "${1:-}" = "--ohos" ]; then
+  OHOS_T=$2
+  OHOS_P=$3
+  OHOS=$(basename "$OHOS_T")
+  shift 3
+  CACHE=${QHM_OHOS_CACHE:-/var/cache/qemu-hmos/ohos}/qemu
+else
+  CACHE=${QHM_QEMU_CACHE:-/var/cache/qemu-hmos/qemu-build}
+fi
 JOBS=${JOBS:-2}
 
 # ---- the inputs (all of them go into the hash) -------------------------------------------
@@ -46,6 +61,27 @@ EMULATORS="x86_64 i386 aarch64"
 DEVICES="aarch64:aarch64 i386:i386 x86_64:i386"
 # Bump when the steps below change what they produce.
 RECIPE=5
+TCI_SUFFIX=""
+SONAME=no
+if [ -n "$OHOS" ]; then
+  # HarmonyOS: no KVM for apps, no seccomp, no host audio yet (an OHAudio backend is to come), no
+  # VNC JPEG/PNG or TLS (the console is a unix socket to the daemon), no ucontext in musl.
+  TARGETS=aarch64-softmmu,x86_64-softmmu
+  FEATURES="--enable-system --enable-tcg --enable-fdt=system --enable-pixman --enable-slirp --enable-vnc
+  --enable-spice-protocol --enable-tpm --enable-vhost-user --audio-drv-list= --with-coroutine=sigaltstack"
+  CC_CMD="ccache $OHOS_T/bin/cc"
+  COMMON="$COMMON --cross-prefix=$OHOS_T/bin/ --cpu=aarch64 --host-cc=cc --cxx=$OHOS_T/bin/c++
+  --extra-cflags=-I$OHOS_P/include --extra-ldflags=-L$OHOS_P/lib"
+  DEVICE_OPTS="--with-devices-aarch64=qhm --with-devices-x86_64=qhm"
+  EMULATORS="x86_64 aarch64"
+  DEVICES="aarch64:aarch64 x86_64:i386"
+  TCI_SUFFIX=-tci
+  SONAME=yes
+  # The toolchain and the libraries QEMU links (their build stamps hold their keys).
+  ohos_deps=$(cat "$OHOS_P"/.done-zlib "$OHOS_P"/.done-pcre2 "$OHOS_P"/.done-libffi "$OHOS_P"/.done-glib \
+    "$OHOS_P"/.done-pixman "$OHOS_P"/.done-slirp "$OHOS_P"/.done-fdt "$OHOS_P"/.done-spice | cut -d' ' -f1 | tr '\n' ' ')
+  RECIPE="$RECIPE ohos=$OHOS deps=$ohos_deps"
+fi
 # ------------------------------------------------------------------------------------------
 
 hash=$(
@@ -63,6 +99,15 @@ hash=$(
   } | sha256sum | cut -c1-16
 )
 OUT=$CACHE/$hash
+if [ -n "$OHOS" ]; then
+  . "$OHOS_T/env.sh"
+  export PKG_CONFIG_LIBDIR="$OHOS_P/lib/pkgconfig" PKG_CONFIG_PATH="" PKG_CONFIG_SYSROOT_DIR=""
+  # The dependencies are static archives: their private libraries are needed at every link.
+  mkdir -p "$CACHE/.work"
+  printf '#!/bin/sh\nexec pkg-config --static "$@"\n' >"$CACHE/.work/pkg-config-static"
+  chmod +x "$CACHE/.work/pkg-config-static"
+  export PKG_CONFIG="$CACHE/.work/pkg-config-static"
+fi
 if [ "${1:-}" = "--print-dir" ]; then
   echo "$OUT"
   exit 0
@@ -104,8 +149,9 @@ if [ -f "$OUT/manifest.json" ]; then
   exit 0
 fi
 
-# (a background build's parent has installed them: apt must not run beside make check's steps)
-[ -n "${QHM_QEMU_BUILD_LOCKED:-}" ] || "$ROOT/scripts/install-deps.sh" qemu
+# (a background build's parent has installed them: apt must not run beside make check's steps;
+# for HarmonyOS, scripts/ohos/build.sh has)
+[ -n "${QHM_QEMU_BUILD_LOCKED:-}" ] || [ -n "$OHOS" ] || "$ROOT/scripts/install-deps.sh" qemu
 mkdir -p "$CACHE" 2>/dev/null || $SUDO mkdir -p "$CACHE"
 [ -w "$CACHE" ] || $SUDO chown "$(id -u):$(id -g)" "$CACHE"
 mkdir -p "$CACHE/.work"
@@ -120,7 +166,8 @@ if [ "${1:-}" = "--start" ]; then
   # The child inherits fd 9 and with it the lock, until it ends.
   (
     rc=0 # (set -e holds in here too: a failed build must still leave its status)
-    QHM_QEMU_BUILD_LOCKED=1 nice -n 19 sh "$0" >"$LOG" 2>&1 || rc=$?
+    if [ -n "$OHOS" ]; then set -- --ohos "$OHOS_T" "$OHOS_P"; else set --; fi
+    QHM_QEMU_BUILD_LOCKED=1 nice -n 19 sh "$0" "$@" >"$LOG" 2>&1 || rc=$?
     echo $rc >"$RC"
   ) </dev/null &
   exit 0
@@ -201,6 +248,7 @@ printf '{\n  global: qhm_*;\n  local: *;\n};\n' >"$B/exports.map"
 relink() {
   cmd=$(cd "$1" && ninja -t commands "$2" | tail -n 1)
   shared="-shared -Wl,--version-script=$B/exports.map -o $3 "
+  [ $SONAME = no ] || shared="$shared-Wl,-soname,$3 "
   case "$cmd" in
   *"@$2.rsp"*)
     if [ ! -f "$1/$2.rsp" ]; then # linked before without keeprsp: link again
@@ -254,9 +302,11 @@ for v in tcg tci; do
   mkdir -p "$STAGE/$v"
   for p in $progs; do
     lib=lib$p.so
-    relink "$bdir" "$p" "$lib"
     if [ "$p" = qemu-img ]; then dest=$STAGE; else dest=$STAGE/$v; fi
-    cp "$bdir/$lib" "$bdir/$p" "$dest/"
+    [ "$v" = tcg ] || [ "$p" = qemu-img ] || lib=lib$p$TCI_SUFFIX.so
+    relink "$bdir" "$p" "$lib"
+    cp "$bdir/$lib" "$dest/"
+    [ -n "$OHOS" ] || cp "$bdir/$p" "$dest/" # (HarmonyOS: no programs, an app cannot exec them)
   done
   # QEMU 10's own x86 option ROMs; configure sets pc-bios/optionrom up when `cc -m32` works
   # (gcc-multilib).
@@ -293,14 +343,14 @@ for f in "$B"/src/pc-bios/keymaps/*; do
   case "$f" in */meson.build) ;; *) cp "$f" "$OUT.tmp/share/qemu/keymaps/" ;; esac
 done
 
-python3 - "$OUT.tmp" "$OUT" "$QEMU_DEB" "$upstream" "$hash" "$times" "$EMULATORS" <<'EOF'
+python3 - "$OUT.tmp" "$OUT" "$QEMU_DEB" "$upstream" "$hash" "$times" "$EMULATORS" "$OHOS" "$TCI_SUFFIX" <<'EOF'
 import json, os, sys
-tmp, out, deb, upstream, h, times, emus = sys.argv[1:8]
+tmp, out, deb, upstream, h, times, emus, ohos, tci_suffix = sys.argv[1:10]
 secs = {v: t.split(":") for v, t in (x.split("=") for x in times.split())}
 def files(d):
     return sorted(os.listdir(os.path.join(tmp, d)))
 ldirs = [os.path.join(out, "share", "qemu")]
-for d in ("/usr/share/seabios", "/usr/lib/ipxe/qemu", "/usr/share/qemu"):
+for d in () if ohos else ("/usr/share/seabios", "/usr/lib/ipxe/qemu", "/usr/share/qemu"):
     if os.path.isdir(d):
         ldirs.append(d)
 variants = {}
@@ -309,8 +359,9 @@ for v in ("tcg", "tci"):
         # configure + ninja + relink, wall clock; a resumed build only counts what was left
         "build_seconds": int(secs[v][0]),
         "resumed": secs[v][1] == "yes",
-        "libraries": {e: os.path.join(out, v, "libqemu-system-%s.so" % e) for e in emus.split()},
-        "executables": {e: os.path.join(out, v, "qemu-system-%s" % e) for e in emus.split()},
+        "libraries": {e: os.path.join(out, v, "libqemu-system-%s%s.so" % (e, tci_suffix if v == "tci" else ""))
+                      for e in emus.split()},
+        "executables": {} if ohos else {e: os.path.join(out, v, "qemu-system-%s" % e) for e in emus.split()},
         "entry": "qhm_qemu_main",
     }
 variants["tci"]["accel"] = "tcg (TCI interpreter: no executable memory needed)"
@@ -322,10 +373,11 @@ m = {
     "hash": h,
     "dir": out,
     "variants": variants,
-    "qemu_img": {"library": os.path.join(out, "libqemu-img.so"), "executable": os.path.join(out, "qemu-img"),
-                 "entry": "qhm_qemu_img_main"},
+    "qemu_img": {"library": os.path.join(out, "libqemu-img.so"),
+                 "executable": None if ohos else os.path.join(out, "qemu-img"), "entry": "qhm_qemu_img_main"},
+    "host": ("aarch64-unknown-linux-ohos (toolchain %s)" % ohos) if ohos else "this machine",
     "L": ldirs,
-    "uefi_dirs": {k: v for k, v in uefi.items() if os.path.isdir(v)},
+    "uefi_dirs": {} if ohos else {k: v for k, v in uefi.items() if os.path.isdir(v)},
     "sizes": {os.path.relpath(os.path.join(r, f), tmp): os.path.getsize(os.path.join(r, f))
               for r, _, fs in os.walk(tmp) for f in fs if f.endswith(".so")},
 }

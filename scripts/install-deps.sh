@@ -24,9 +24,10 @@ qemu="gcc libc6-dev ninja-build pkg-config python3 python3-venv dpkg-dev xz-util
 # The HarmonyOS cross build (scripts/ohos/: make ohos): the stand-in toolchain (clang/lld 19 with
 # the OHOS target; musl and Linux headers for arm64 come as .debs the script unpacks), what the
 # dependencies' builds run (cmake, tclsh for sqlite's amalgamation, autotools where Debian's patches
-# change configure.ac), qemu-user to run the result.
-ohos="clang-19 lld-19 llvm-19 qemu-user cmake tcl8.6 ninja-build meson pkg-config dpkg-dev xz-utils gcc make perl
-      autoconf automake libtool autopoint gettext"
+# change configure.ac), what QEMU's build runs (python3-venv for its configure, ccache shared by its
+# two variants), qemu-user to run the result.
+ohos="clang-19 lld-19 llvm-19 qemu-user cmake tcl8.6 ninja-build meson pkg-config dpkg-dev xz-utils bzip2 gcc make perl
+      autoconf automake libtool autopoint gettext python3 python3-venv ccache"
 
 want=""
 for set in "$@"; do

@@ -5,20 +5,46 @@
 #
 #   build-ohos/libs/arm64-v8a/*.so    what hap-wrapper/entry/libs/arm64-v8a/ ships
 #   build-ohos/manifest.json          per file: size, SONAME, DT_NEEDED, SHA-256
+#   build-ohos/qemu-manifest.json     the QEMU libraries for the daemon's --qemu (paths relative
+#                                     to it), with build-ohos/share/qemu (SeaBIOS, keymaps)
 #   build-ohos/meson/                 the cross build of this tree (meson)
 #   build-ohos/test/                  for tests/ohos: the test loader
 #
 # The toolchain (OHOS_NDK_HOME's, or the stand-in) and the dependencies are cached under
 # $QHM_OHOS_CACHE (default /var/cache/qemu-hmos/ohos), by a hash of the scripts that make them.
 # Usage: scripts/ohos/build.sh [OUT_DIR]   (default build-ohos)
+#        scripts/ohos/build.sh --start
+#   the same in the background (nice 19; log and exit status in $CACHE/.work/), so that `make
+#   check` runs other suites meanwhile (a fresh machine builds the dependencies and QEMU: about
+#   an hour). One build at a time (an flock): a later run waits for it, then finds it cached.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-OUT=${1:-$ROOT/build-ohos}
 CACHE=${QHM_OHOS_CACHE:-/var/cache/qemu-hmos/ohos}
 export QHM_OHOS_CACHE=$CACHE
 say() { echo "ohos: $*"; }
+mkdir -p "$CACHE/.work"
+LOCK=$CACHE/.work/lock
+case "${1:-}" in
+--start)
+  exec 9>"$LOCK"
+  flock -n 9 || { say "a build is already running (log $CACHE/.work/build.log)"; exit 0; }
+  say "building in the background (nice 19; log $CACHE/.work/build.log)"
+  # The child inherits fd 9 and with it the lock, until it ends.
+  (
+    rc=0
+    QHM_OHOS_BUILD_LOCKED=1 nice -n 19 sh "$0" >"$CACHE/.work/build.log" 2>&1 || rc=$?
+    echo $rc >"$CACHE/.work/build.rc"
+  ) </dev/null &
+  exit 0
+  ;;
+esac
+OUT=${1:-$ROOT/build-ohos}
+if [ -z "${QHM_OHOS_BUILD_LOCKED:-}" ]; then
+  exec 9>"$LOCK"
+  flock -n 9 || { say "waiting for the build in the background (log $CACHE/.work/build.log)"; flock 9; }
+fi
 
 T=$(sh "$HERE/toolchain.sh")
 # One prefix per toolchain; deps.sh rebuilds a library when its recipe changes (its stamps).
@@ -26,10 +52,16 @@ P=$CACHE/deps-${T##*/toolchain-}
 t0=$(date +%s)
 sh "$HERE/deps.sh" "$T" "$P"
 t1=$(date +%s)
+# QEMU 10 for the target: qemu-build/build.sh --ohos (cached by its inputs and the stamps of the
+# libraries it links).
+mkdir -p "$OUT"
+sh "$ROOT/qemu-build/build.sh" --ohos "$T" "$P" >"$OUT/qemu-build.log" 2>&1 ||
+  { tail -40 "$OUT/qemu-build.log"; exit 1; }
+Q=$(sh "$ROOT/qemu-build/build.sh" --ohos "$T" "$P" --print-dir)
+tq=$(date +%s)
 
 # ---- this tree, cross-built ----------------------------------------------------------------
 B=$OUT/meson
-mkdir -p "$OUT"
 export PKG_CONFIG_LIBDIR="$P/lib/pkgconfig" PKG_CONFIG_PATH=""
 # A new setup whenever the options below change (their text is kept beside the build).
 setup_key=$(sed -n '/^  meson setup/,/^fi$/p' "$0" | cat - "$T/cross.ini" | sha256sum | cut -c1-16)
@@ -60,8 +92,24 @@ cp "$B/libqemu-hmos.so" "$B/libqemu_child.so" "$L/"
 for f in libcrypto.so libssl.so libwebsockets.so libcurl.so; do
   cp -L "$P/lib/$f" "$L/$f"
 done
+# QEMU: libqemu-system-{aarch64,x86_64}.so (JIT), the same with -tci (the interpreter), qemu-img.
+cp "$Q"/tcg/*.so "$Q"/tci/*.so "$Q/libqemu-img.so" "$L/"
 "$T/bin/strip" --strip-unneeded "$L"/*.so
-
+rm -rf "$OUT/share"
+mkdir -p "$OUT/share"
+cp -a "$Q/share/qemu" "$OUT/share/qemu"
+python3 - "$Q/manifest.json" "$OUT/qemu-manifest.json" <<'EOF'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+lib = lambda p: "libs/arm64-v8a/" + os.path.basename(p)
+for v in m["variants"].values():
+    v["libraries"] = {a: lib(p) for a, p in v["libraries"].items()}
+m["qemu_img"]["library"] = lib(m["qemu_img"]["library"])
+m["L"] = ["share/qemu"]
+m["dir"] = "."
+m.pop("sizes", None)
+json.dump(m, open(sys.argv[2], "w"), indent=2, sort_keys=True)
+EOF
 python3 "$HERE/manifest.py" "$T/bin/readelf" "$L" "$OUT/manifest.json" \
-  "{\"toolchain\": \"$(basename "$T")\", \"ndk\": \"${OHOS_NDK_HOME:-}\", \"deps\": \"$P\", \"seconds\": {\"deps\": $((t1 - t0)), \"tree\": $((t2 - t1))}}"
+  "{\"toolchain\": \"$(basename "$T")\", \"ndk\": \"${OHOS_NDK_HOME:-}\", \"deps\": \"$P\", \"seconds\": {\"deps\": $((t1 - t0)), \"qemu\": $((tq - t1)), \"tree\": $((t2 - tq))}}"
 say "$(ls "$L" | wc -l) libraries in $L (manifest $OUT/manifest.json)"

@@ -7,6 +7,10 @@
 #   static (-fPIC, linked into libqemu-hmos.so: fewer files in the app): zlib, jansson, sqlite,
 #     libuv, nettle (with mini-gmp: no GMP), GnuTLS (its included libtasn1 and libunistring),
 #     libmicrohttpd
+#   static, for QEMU (qemu-build/build.sh --ohos links them into each libqemu-system-*.so):
+#     PCRE2, libffi, GLib (no NLS, no libmount/SELinux/xattr), pixman (no NEON assembly: GNU as
+#     macros clang's assembler does not take), libslirp, libfdt; and spice-protocol's headers
+#     (QEMU's qemu-vdagent, the VNC console's clipboard, needs them)
 #   shared (the daemon loads them on first use, server/core/lazy.c, by an unversioned name: a
 #     HarmonyOS app's libraries are libs/arm64-v8a/lib*.so): OpenSSL's libcrypto and libssl,
 #     libwebsockets, libcurl
@@ -43,6 +47,13 @@ mhd:libmicrohttpd:0.9.75-6
 openssl:openssl:3.0.20-1~deb12u2
 lws:libwebsockets:4.1.6-3
 curl:curl:7.88.1-10+deb12u15
+pcre2:pcre2:10.42-1
+libffi:libffi:3.4.4-1
+glib:glib2.0:2.74.6-2+deb12u9
+pixman:pixman:0.42.2-1
+slirp:libslirp:4.7.0-1
+fdt:device-tree-compiler:1.7.2-2
+spice:spice-protocol:0.14.3-1
 "
 
 say() { echo "ohos-deps: $*"; }
@@ -67,15 +78,38 @@ source_pkg() {
   if [ ! -f "$SRC_CACHE/dl/$dsc" ]; then
     if [ $apt_ready = no ]; then
       mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$APT/sources.list.d" "$APT/preferences.d"
-      echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $SUITE main" >"$APT/sources.list"
+      # Debian 13's too, for what Debian 12's mirror here lacks (PACKAGES names exact versions).
+      printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' "$MIRROR" "$SUITE" "$MIRROR" trixie >"$APT/sources.list"
       aptp apt-get -qq update
       apt_ready=yes
     fi
     say "fetching the source of $2 $3"
-    (cd "$SRC_CACHE/dl" && aptp apt-get -qq source --download-only "$2=$3")
+    # (a failure is looked at below: what was fetched may do)
+    (cd "$SRC_CACHE/dl" && aptp apt-get -qq source --download-only "$2=$3") || true
   fi
   S=$CACHE/build/$1
   rm -rf "$S"
+  # This machine's mirror lacks some of Debian's parts of source packages (seen: pixman's
+  # .diff.gz, device-tree-compiler's .debian.tar.xz: 404): then the upstream tarball alone, said
+  # so (for the libraries built here those parts hold Debian's packaging, no change to the code).
+  if [ ! -f "$SRC_CACHE/dl/$dsc" ]; then # (seen: device-tree-compiler 1.7.2-2's .dsc, 404)
+    up=$(echo "$3" | sed 's/^[0-9]*://; s/-[^-]*$//')
+    orig=$(ls "$SRC_CACHE/dl/$2_$up.orig.tar."* 2>/dev/null | head -n 1)
+    [ -n "$orig" ] || { say "no source of $2 $3 (fetching failed)"; exit 1; }
+    say "$2 $3: unpacking $(basename "$orig") alone (no .dsc on this mirror; apt checked the tarball's hash)"
+    mkdir -p "$S"
+    tar xf "$orig" --strip-components=1 -C "$S"
+    return 0
+  fi
+  deb=$(sed -n 's/^ [0-9a-f]\{32\} [0-9]* \(.*\.\(diff\.gz\|debian\.tar\.[a-z0-9]*\)\)$/\1/p' "$SRC_CACHE/dl/$dsc" 2>/dev/null | head -n 1)
+  if [ -n "$deb" ] && [ ! -f "$SRC_CACHE/dl/$deb" ]; then
+    orig=$(sed -n 's/^ [0-9a-f]\{32\} [0-9]* \(.*\.orig\.tar\.[a-z0-9]*\)$/\1/p' "$SRC_CACHE/dl/$dsc" | head -n 1)
+    [ -n "$orig" ] && [ -f "$SRC_CACHE/dl/$orig" ] || { say "no source of $2 $3 (fetching failed)"; exit 1; }
+    say "$2 $3: unpacking $orig without Debian's $deb (not on this mirror)"
+    mkdir -p "$S"
+    tar xf "$SRC_CACHE/dl/$orig" --strip-components=1 -C "$S"
+    return 0
+  fi
   dpkg-source --no-check -x "$SRC_CACHE/dl/$dsc" "$S" >/dev/null
   rm -f "$CACHE/build/"*.orig*.tar.* # dpkg-source leaves links to the tarballs beside $S
 }
@@ -183,6 +217,53 @@ build_curl() {
     -DCURL_DISABLE_LDAP=ON -DCURL_CA_BUNDLE=none -DCURL_CA_PATH=none
 }
 
+mes() { # meson with the cross file (its exe_wrapper runs target checks under qemu-aarch64), C only:
+  # the stand-in has no C++ library to link with, and GLib's checks use C++ when it is there.
+  grep -v '^cpp = ' "$T/cross.ini" >_cross.ini
+  CXX=false meson setup _b --cross-file _cross.ini --prefix="$P" --libdir=lib --buildtype=release \
+    -Ddefault_library=static -Dprefer_static=true -Db_staticpic=true "$@" >_meson.log 2>&1 ||
+    { tail -30 _meson.log; return 1; }
+  ninja -C _b -j"$JOBS" install >_build.log 2>&1 || { tail -30 _build.log; return 1; }
+}
+build_pcre2() {
+  ac --disable-shared --enable-static --enable-pcre2-8 --disable-pcre2-16 --disable-pcre2-32 \
+    --disable-jit --disable-pcre2grep-libz --disable-pcre2grep-libbz2 --disable-pcre2test-libreadline >_conf.log
+  make -j"$JOBS" libpcre2-8.la >_build.log
+  make install-libLTLIBRARIES install-nodist_includeHEADERS install-pkgconfigDATA >>_build.log
+}
+build_libffi() {
+  # No static trampolines (their code assumes glibc's open_temp_exec_file declaration): GLib uses
+  # closures little, and QEMU not at all.
+  ac --disable-shared --enable-static --disable-docs --disable-multi-os-directory --disable-exec-static-tramp >_conf.log
+  make -j"$JOBS" >_build.log
+  make install >>_build.log
+}
+build_glib() {
+  # GLib's own gettext calls resolve in musl (it has ngettext and friends); its iconv is musl's.
+  mes -Dselinux=disabled -Dxattr=false -Dlibmount=disabled -Dman=false -Dgtk_doc=false -Dtests=false \
+    -Dinstalled_tests=false -Dnls=disabled -Dlibelf=disabled -Ddtrace=false -Dsystemtap=false \
+    -Dsysprof=disabled -Doss_fuzz=disabled -Dglib_debug=disabled -Dbsymbolic_functions=false
+}
+build_pixman() {
+  mes -Dtests=disabled -Dgtk=disabled -Dlibpng=disabled -Da64-neon=disabled \
+    -Dneon=disabled -Dopenmp=disabled -Dtimers=false
+}
+build_slirp() {
+  mes
+}
+build_spice() {
+  mes
+  cp "$P/share/pkgconfig/spice-protocol.pc" "$P/lib/pkgconfig/" # (PKG_CONFIG_LIBDIR is lib/pkgconfig)
+}
+build_fdt() {
+  # libfdt only (dtc's Makefile; its tools, YAML and Python bindings are not built).
+  make -j"$JOBS" CC="$CC" AR="$AR" CFLAGS="$CFLAGS" NO_PYTHON=1 NO_YAML=1 NO_VALGRIND=1 libfdt/libfdt.a >_build.log
+  cp libfdt/libfdt.a "$P/lib/"
+  cp libfdt/fdt.h libfdt/libfdt.h libfdt/libfdt_env.h "$P/include/"
+  printf 'prefix=%s\nlibdir=${prefix}/lib\nincludedir=${prefix}/include\n\nName: libfdt\nDescription: Flat Device Tree manipulation\nVersion: 1.7.2\nLibs: -L${libdir} -lfdt\nCflags: -I${includedir}\n' \
+    "$P" >"$P/lib/pkgconfig/libfdt.pc"
+}
+
 # Each package is built again when its key changes: its line in PACKAGES, its recipe, the shared
 # helpers and the toolchain; and so is every package after one that was built (they may use it).
 # (Stamps: $P/.done-NAME = "KEY SECONDS".)
@@ -192,7 +273,8 @@ want=${*:-$(echo "$PACKAGES" | cut -d: -f1 | tr '\n' ' ')}
 rebuilt=no
 for name in $(echo "$PACKAGES" | cut -d: -f1); do
   line=$(echo "$PACKAGES" | grep "^$name:")
-  key=$( (echo "$line $helpers"; recipe "build_$name") | sha256sum | cut -c1-16)
+  key=$( (echo "$line $helpers"; recipe "build_$name"; recipe "build_$name" | grep -q '^  mes' && recipe mes) |
+    sha256sum | cut -c1-16)
   if [ $rebuilt = no ] && [ -f "$P/.done-$name" ] && [ "$(cut -d' ' -f1 "$P/.done-$name")" = "$key" ]; then
     continue
   fi

@@ -8,11 +8,17 @@ aarch64-unknown-linux-ohos; then
   libraries of the set or of the HarmonyOS system (SYSTEM_LIBS), no glibc symbol versions; the
   daemon and child libraries import nothing that starts a program (EXEC_SYMBOLS); the manifest
   says each file's size and SHA-256;
+- the QEMU libraries export only their entry (qhm_qemu_main / qhm_qemu_img_main);
 - the daemon library runs: tests/ohos/loader.c, built with the same toolchain, under qemu-aarch64
   with the toolchain's sysroot and LD_LIBRARY_PATH = the app's libs/, loads libqemu-hmos.so and
-  starts it on 127.0.0.1 with the child launcher; the test, from this side, uses the REST API
-  with the secret (host facts, a VM created), opens the events WebSocket (libwebsockets, loaded
-  on first use from libs/), and stops the daemon through the loader.
+  starts it on 127.0.0.1 with the child launcher and the set's QEMU (qemu-manifest.json, the TCI
+  variant); the test, from this side, uses the REST API with the secret (host facts: our QEMU 10
+  passed the start-up check for aarch64 and x86_64; a VM created), opens the events WebSocket
+  (libwebsockets, loaded on first use from libs/), then creates an aarch64 VM (its UEFI variable
+  store made by libqemu-img.so) and starts it: the stand-in child process (fork + dlopen of
+  libqemu-system-aarch64-tci.so) runs a tiny guest built here (FIRMWARE: a few instructions in
+  the VM's flash that write a line to virt's PL011), and the line is read from the VM's serial
+  port (GET /vms/{id}/serial); the VM is stopped and the daemon stops through the loader.
 Ends with `ohos: N passed, N failed`. Usage: tests/ohos/run.py [--out build-ohos] [--no-build]
 """
 import argparse
@@ -44,6 +50,45 @@ SYSTEM_LIBS = {
 EXEC_SYMBOLS = {'execv', 'execve', 'execvp', 'execvpe', 'execl', 'execlp', 'execle', 'fexecve',
                 'posix_spawn', 'posix_spawnp', 'fork', 'vfork', 'system', 'popen', 'clone'}
 NO_EXEC = ('libqemu-hmos.so', 'libqemu_child.so')
+QEMU_LIBS = {'libqemu-system-aarch64.so', 'libqemu-system-x86_64.so', 'libqemu-system-aarch64-tci.so',
+             'libqemu-system-x86_64-tci.so', 'libqemu-img.so'}
+
+# The test guest: the first code an aarch64 virt machine runs (flash at address 0): enable the
+# PL011 (its registers at 0x09000000), write a line, then wait for interrupts forever.
+GUEST_LINE = 'qhm-ohos-guest: hello from libqemu-system-aarch64-tci.so'
+FIRMWARE = r"""
+    .text
+    .global _start
+_start:
+    movz x1, #0x0900, lsl #16   // virt's PL011
+    mov w0, #0x301              // UARTCR: UARTEN | TXE | RXE
+    str w0, [x1, #0x30]
+    adr x2, msg
+1:  ldrb w3, [x2], #1
+    cbz w3, 2f
+    str w3, [x1]
+    b 1b
+2:  wfi
+    b 2b
+msg:
+    .asciz "%s\n"
+""" % GUEST_LINE
+
+
+def build_firmware(d):
+    """DIR/AAVMF_CODE.fd (FIRMWARE, assembled with the host's clang-19, padded to virt's 64 MiB
+    flash) and an empty AAVMF_VARS.fd: what QHM_AAVMF_DIR points the daemon at."""
+    src, obj, elf = (os.path.join(d, n) for n in ('fw.S', 'fw.o', 'fw.elf'))
+    with open(src, 'w') as f:
+        f.write(FIRMWARE)
+    subprocess.run(['clang-19', '--target=aarch64-none-elf', '-c', src, '-o', obj], check=True)
+    subprocess.run(['ld.lld-19', '-Ttext=0', '-e', '_start', obj, '-o', elf], check=True)
+    code = os.path.join(d, 'AAVMF_CODE.fd')
+    subprocess.run(['llvm-objcopy-19', '-O', 'binary', elf, code], check=True)
+    assert 0 < os.path.getsize(code) < 4096, os.path.getsize(code)
+    for name in ('AAVMF_CODE.fd', 'AAVMF_VARS.fd'):
+        with open(os.path.join(d, name), 'ab') as f:
+            f.truncate(64 << 20)
 
 results = []
 
@@ -124,6 +169,21 @@ def elf_checks(b):
         assert not other, 'libqemu-hmos.so exports more than qhm_*: %s' % other[:20]
         return '%d qhm_* functions' % len(names)
 
+    def qemu():
+        have = set(names)
+        assert QEMU_LIBS <= have, 'missing: %s' % sorted(QEMU_LIBS - have)
+        for n in sorted(QEMU_LIBS):
+            d = b.tool('nm', '-D', '--defined-only', os.path.join(b.libdir, n))
+            syms = {line.split()[-1] for line in d.splitlines() if line.strip()} - {'_init', '_fini'}
+            want = {'qhm_qemu_img_main'} if n == 'libqemu-img.so' else {'qhm_qemu_main'}
+            assert syms == want, '%s exports %s' % (n, sorted(syms)[:20])
+        with open(os.path.join(b.out, 'qemu-manifest.json')) as f:
+            m = json.load(f)
+        for v in ('tcg', 'tci'):
+            for lib in m['variants'][v]['libraries'].values():
+                assert os.path.exists(os.path.join(b.out, lib)), lib
+        return 'QEMU %s: %.0f MB' % (m['qemu_version'], sum(b.manifest['files'][n]['size'] for n in QEMU_LIBS) / 1e6)
+
     def manifest():
         import hashlib
         assert sorted(b.manifest['files']) == names
@@ -140,14 +200,16 @@ def elf_checks(b):
     check('no glibc: no GLIBC_ symbol versions, no libc.so.6', no_glibc)
     check('the daemon and child libraries import no exec/spawn/fork', no_exec)
     check('libqemu-hmos.so exports only qhm_* (none of its static dependencies)', exports)
+    check('QEMU 10: aarch64 and x86_64, JIT and TCI, and qemu-img, each exporting its entry only', qemu)
     check('manifest.json: every file, its size and SHA-256', manifest)
 
 
 class Loader:
     """tests/ohos/loader.c under qemu-aarch64: the daemon library started as the app starts it."""
 
-    def __init__(self, b, data):
+    def __init__(self, b, data, firmware):
         env = dict(os.environ)
+        env['QHM_AAVMF_DIR'] = firmware
         # The app's libs/, then where the stand-in sysroot keeps the system's (libchild_process.so;
         # musl's loader under qemu-aarch64 -L looks in /lib and /usr/lib only).
         env['LD_LIBRARY_PATH'] = b.libdir + ':/usr/lib/aarch64-linux-ohos'
@@ -155,7 +217,8 @@ class Loader:
         env['QHM_NO_KVM'] = '1'
         self.log = open(os.path.join(data, 'loader.log'), 'w+')
         self.p = subprocess.Popen(['qemu-aarch64', '-L', b.sysroot, os.path.join(b.out, 'test', 'qhm-ohos-loader'),
-                                   data, ''], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   data, os.path.join(b.out, 'qemu-manifest.json') + ':tci'],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.log, env=env, text=True)
         line = self.p.stdout.readline()
         m = re.match(r'^ready (\S+) (\S+) (\S+)$', line.strip())
@@ -167,14 +230,15 @@ class Loader:
         with open(os.path.join(data, 'run', 'endpoint.json')) as f:
             self.token = json.load(f)['token']
 
-    def api(self, method, path, body=None):
+    def api(self, method, path, body=None, raw=False, timeout=120):
         req = urllib.request.Request(self.http + path, method=method,
                                      data=None if body is None else json.dumps(body).encode(),
                                      headers={'Authorization': 'Bearer ' + self.token,
                                               'Content-Type': 'application/json'})
         try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return r.status, json.loads(r.read() or b'null')
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                data = r.read()
+                return r.status, data if raw else json.loads(data or b'null')
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b'null')
 
@@ -187,11 +251,13 @@ class Loader:
 
 def run_checks(b):
     data = tempfile.mkdtemp(prefix='qhm-ohos-')
+    firmware = tempfile.mkdtemp(prefix='qhm-ohos-fw-')
     state = {}
 
     def start():
         t = time.time()
-        state['l'] = Loader(b, data)
+        build_firmware(firmware)
+        state['l'] = Loader(b, data, firmware)
         return 'serving %s after %.1f s under qemu-aarch64 (launcher %s)' % (state['l'].http, time.time() - t,
                                                                             state['l'].launcher)
 
@@ -210,8 +276,12 @@ def run_checks(b):
             raise AssertionError('served without the secret')
         except urllib.error.HTTPError as e:
             assert e.code == 401, e.code
-        return 'aarch64: %s' % ('available' if h['arches']['aarch64'].get('available') else
-                                'unavailable: ' + str(h['arches']['aarch64'].get('reason')))
+        for a in ('aarch64', 'x86_64'):  # our QEMU 10 passed its start-up check under qemu-aarch64
+            q = h['arches'][a]
+            assert q.get('available') and q['qemu']['ok'], (a, q)
+            assert q['qemu']['version'].startswith('10.0'), (a, q['qemu'])
+        assert not h['arches']['i386']['available'], h['arches']['i386']  # no i386 emulator in the set
+        return 'aarch64, x86_64: QEMU %s (%s)' % (h['arches']['aarch64']['qemu']['version'], h['qemu']['variant'])
 
     def create():
         l = state['l']
@@ -223,13 +293,32 @@ def run_checks(b):
         assert st == 200 and any(v['id'] == vm['id'] for v in vms['vms']), vms
         st, bad = l.api('POST', '/api/v1/vms', {'name': 'x', 'arch': 'sparc', 'memory_mib': 128})
         assert st == 400, (st, bad)
-        # No QEMU for this target yet (the cross build makes none): its arches are unavailable, and
-        # the daemon says so — an aarch64 VM (UEFI variables need qemu-img) and a start are 409s.
-        st, e = l.api('POST', '/api/v1/vms', {'name': 'a', 'arch': 'aarch64', 'memory_mib': 128, 'disks': []})
+        st, e = l.api('POST', '/api/v1/vms', {'name': 'x', 'arch': 'i386', 'memory_mib': 128, 'disks': []})
         assert st == 409 and e['error']['code'] == 'unavailable', (st, e)
-        st, e = l.api('POST', '/api/v1/vms/%s/start' % vm['id'])
-        assert st == 409 and e['error']['code'] == 'unavailable', (st, e)
-        return 'x86_64 VM created; start: %s' % e['error']['message'][:80]
+        return 'x86_64 VM created; i386: %s' % e['error']['message'][:80]
+
+    def guest():
+        l = state['l']
+        t = time.time()
+        st, vm = l.api('POST', '/api/v1/vms', {'name': 'ohos-arm', 'arch': 'aarch64', 'memory_mib': 128, 'cpus': 1,
+                                               'disks': [], 'network': {'mode': 'none'}})
+        assert st == 201, (st, vm)
+        assert os.path.exists(os.path.join(data, 'vms', vm['id'], 'efivars.qcow2'))  # made by libqemu-img.so
+        t_create = time.time() - t
+        st, r = l.api('POST', '/api/v1/vms/%s/start' % vm['id'], timeout=300)
+        assert st == 200 and r['state'] == 'running', (st, r)
+        t_start = time.time() - t
+        deadline = time.time() + 300
+        out = b''
+        while GUEST_LINE.encode() not in out:
+            assert time.time() < deadline, 'the guest did not write its line; serial port: %r' % out[-500:]
+            time.sleep(1)
+            st, out = l.api('GET', '/api/v1/vms/%s/serial' % vm['id'], raw=True)
+            assert st == 200, (st, out)
+        t_line = time.time() - t
+        st, r = l.api('POST', '/api/v1/vms/%s/kill' % vm['id'])
+        assert st == 200, (st, r)
+        return 'created in %.0f s, running after %.0f s, its line after %.0f s' % (t_create, t_start, t_line)
 
     def events():
         l = state['l']
@@ -260,12 +349,15 @@ def run_checks(b):
     if 'l' in state:
         try:
             check('REST API with the secret: host facts, VMs; without it 401', host)
-            check('a VM created; a bad arch is a 400; without QEMU: 409 unavailable', create)
+            check('a VM created; a bad arch is a 400; i386 (no emulator in the set): 409 unavailable', create)
             check('the events WebSocket (libwebsockets loaded from libs/ on first use)', events)
+            check('an aarch64 guest runs in libqemu-system-aarch64-tci.so, started through the child '
+                  'stand-in, and writes to its serial port', guest)
         finally:
             if 'l' in state:
                 check('the daemon stops cleanly (qhm_daemon_stop, run returns, free)', stop)
     shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(firmware, ignore_errors=True)
 
 
 def main():
