@@ -80,7 +80,8 @@ if [ -n "$OHOS" ]; then
   # The toolchain and the libraries QEMU links (their build stamps hold their keys).
   ohos_deps=$(cat "$OHOS_P"/.done-zlib "$OHOS_P"/.done-pcre2 "$OHOS_P"/.done-libffi "$OHOS_P"/.done-glib \
     "$OHOS_P"/.done-pixman "$OHOS_P"/.done-slirp "$OHOS_P"/.done-fdt "$OHOS_P"/.done-spice | cut -d' ' -f1 | tr '\n' ' ')
-  RECIPE="$RECIPE ohos=$OHOS deps=$ohos_deps"
+  # common/ohos_tls.c goes into each library (per-thread TLS with the stand-in's libgcc: see it).
+  RECIPE="$RECIPE ohos=$OHOS deps=$ohos_deps tls=$(sha256sum "$ROOT/common/ohos_tls.c" | cut -c1-16)"
 fi
 # ------------------------------------------------------------------------------------------
 
@@ -242,6 +243,7 @@ fi
 
 # The version script a relinked library is linked with: only qhm_* is exported.
 printf '{\n  global: qhm_*;\n  local: *;\n};\n' >"$B/exports.map"
+[ -z "$OHOS" ] || "$OHOS_T/bin/cc" -O2 -fPIC -c "$ROOT/common/ohos_tls.c" -o "$B/ohos_tls.o"
 
 # relink DIR PROGRAM LIB: QEMU's own link line for PROGRAM, made a shared library LIB. Long link
 # lines live in a response file (ninja -d keeprsp kept it): LIB gets its own, edited.
@@ -249,6 +251,7 @@ relink() {
   cmd=$(cd "$1" && ninja -t commands "$2" | tail -n 1)
   shared="-shared -Wl,--version-script=$B/exports.map -o $3 "
   [ $SONAME = no ] || shared="$shared-Wl,-soname,$3 "
+  [ -z "$OHOS" ] || shared="$shared$B/ohos_tls.o "
   case "$cmd" in
   *"@$2.rsp"*)
     if [ ! -f "$1/$2.rsp" ]; then # linked before without keeprsp: link again

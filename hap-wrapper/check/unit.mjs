@@ -54,6 +54,7 @@ async function routes() {
     assert.equal(R.isConsoleUrl(base + '/vm/4f2a/console'), true);
     assert.equal(R.isConsoleUrl(base + '/vm/4f2a/console/'), true);
     assert.equal(R.isConsoleUrl(base + '/vm/4f2a/rdp'), true);
+    assert.equal(R.isConsoleUrl(base + '/vm/4f2a/serial'), true);
     assert.equal(R.isConsoleUrl(base + '/vm/4f2a/console?x=1#y'), true);
   });
   test('other pages are not', () => {
@@ -86,7 +87,7 @@ async function routes() {
     const text = fs.readFileSync(mainJs, 'utf8');
     const bare = [...text.matchAll(/\{\s*re:\s*\/((?:\\.|\[(?:\\.|[^\]\n])*\]|[^/\n[])+)\/([a-z]*),[^\n]*bare:\s*true/g)].map((m) => new RegExp(m[1], m[2]));
     assert.ok(bare.length >= 2, 'found ' + bare.length + ' bare routes');
-    const samples = ['/vm/x/console', '/vm/x/console/', '/vm/x/rdp', '/vm/x/rdp/', '/vm/a%2Fb/rdp', '/vm/x', '/', '/new',
+    const samples = ['/vm/x/console', '/vm/x/console/', '/vm/x/rdp', '/vm/x/rdp/', '/vm/x/serial', '/vm/x/serial/', '/vm/a%2Fb/rdp', '/vm/x', '/', '/new',
       '/host', '/downloads', '/images', '/vm/x/shares', '/vm/x/console/y', '/vms'];
     for (const re of bare) assert.ok(samples.some((s) => re.test(s)), `no sample path for the web UI route ${re}: add one`);
     for (const s of samples) {

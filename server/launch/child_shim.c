@@ -7,9 +7,15 @@
  * target library and calls its entry with the argv from the parameter string
  * (child.h). The process ends with the entry's return value. Plain libc and
  * libdl: nothing of the daemon is in this process.
+ *
+ * The entry runs on a thread of ours with a process-sized stack (CHILD_STACK): Main's own thread
+ * is the system's, of a size we do not choose — in the stand-in (scripts/ohos/standin) it is the
+ * forking daemon thread's, musl's 128 KiB, on which QEMU overran its stack and failed at random
+ * (cpu_exec: "cpu == current_cpu"). QEMU is written for an 8 MiB main thread.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +26,19 @@
 #include "launch.h"
 
 typedef int (*program_entry)(int argc, char **argv);
+
+#define CHILD_STACK (8u << 20)
+
+struct run {
+  program_entry entry;
+  int argc;
+  char **argv;
+};
+
+static void *run_entry(void *p) {
+  struct run *r = p;
+  exit(r->entry(r->argc, r->argv));
+}
 
 static void __attribute__((noreturn)) fail(const char *what, const char *detail) {
   fprintf(stderr, "qemu-hmos child: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
@@ -71,5 +90,12 @@ __attribute__((visibility("default"))) void Main(struct qhm_child_args args) {
   program_entry entry = (program_entry)dlsym(lib, colon + 1);
   if (!entry)
     fail("the program's library has no entry", colon + 1);
-  exit(entry(argc, argv));
+  struct run r = {entry, argc, argv};
+  pthread_attr_t a;
+  pthread_t t;
+  if (pthread_attr_init(&a) != 0 || pthread_attr_setstacksize(&a, CHILD_STACK) != 0 ||
+      pthread_create(&t, &a, run_entry, &r) != 0)
+    fail("cannot start the program's thread", NULL);
+  pthread_join(t, NULL); /* run_entry exits the process */
+  exit(127);
 }

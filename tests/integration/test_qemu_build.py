@@ -151,9 +151,9 @@ class QemuBuildTest(unittest.TestCase):
 
     def test_daemon_golden_argv_starts(self):
         """The daemon's golden command lines (tests/cmdline/*.args), with their data-dir paths moved
-        into a temporary dir (disks and efivars.qcow2 made with libqemu-img.so) and the QMP listener
-        as fd 3 as the daemon passes it, start the JIT library of their arch: QMP answers and the VM
-        runs."""
+        into a temporary dir (disks and efivars.qcow2 made with libqemu-img.so) and the QMP and
+        serial listeners as fds 3 and 4 as the daemon passes them, start the JIT library of their
+        arch: QMP answers and the VM runs."""
         import socket
         ran = []
         for fn in sorted(glob.glob(os.path.join(REPO, 'tests', 'cmdline', '*.args'))):
@@ -191,15 +191,27 @@ class QemuBuildTest(unittest.TestCase):
                 qmp_path = os.path.join(tmp, 'qmp.sock')
                 lsock.bind(qmp_path)
                 lsock.listen(1)
-                lfd = lsock.fileno()
+                # The serial port's listener as fd 4 (wait=on), connected to before QEMU runs, as
+                # the daemon does (vm_serial.c).
+                ssock = socket.socket(socket.AF_UNIX)
+                ssock.bind(os.path.join(tmp, 'serial.sock'))
+                ssock.listen(1)
+                serial_conn = socket.socket(socket.AF_UNIX)
+                serial_conn.connect(os.path.join(tmp, 'serial.sock'))
+                self.addCleanup(serial_conn.close)
+                fds = (lsock.fileno(), ssock.fileno())
+
+                def place_fds():
+                    high = [os.dup(fd) for fd in fds]  # (above 4: neither clobbers the other)
+                    for n, fd in zip((3, 4), high):
+                        os.dup2(fd, n)
                 largs = []
                 for d in self.manifest['L']:
                     largs += ['-L', d]
                 log = open(os.path.join(tmp, 'qemu.log'), 'w+')
                 proc = subprocess.Popen([self.loader, self.lib('tcg', arch)] + largs + [a for a in argv[1:] if a],
                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                        pass_fds=(3,) if lfd == 3 else (3, lfd),
-                                        preexec_fn=None if lfd == 3 else (lambda: os.dup2(lfd, 3)))
+                                        pass_fds=(3, 4) + fds, preexec_fn=place_fds)
                 try:
                     c = socket.socket(socket.AF_UNIX)
                     c.settimeout(20)
@@ -234,6 +246,7 @@ class QemuBuildTest(unittest.TestCase):
                         proc.kill()
                         proc.wait()
                     lsock.close()
+                    ssock.close()
                     log.close()
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)

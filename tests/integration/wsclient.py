@@ -166,7 +166,7 @@ def open_ws(url, origin=None, protocols=None, headers=None, timeout=5.0, path=No
             if not chunk:
                 raise ConnectionClosed('connection closed during the handshake after %r' % buf[:500])
             buf += chunk
-            if len(buf) > 65536:
+            if b'\r\n\r\n' not in buf and len(buf) > 65536:  # (frames may follow the head at once)
                 raise WSError('handshake response head over 64 KiB')
         head, rest = buf.split(b'\r\n\r\n', 1)
         hl = head.decode('iso-8859-1').split('\r\n')
