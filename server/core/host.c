@@ -184,6 +184,8 @@ static void probe_kvm_qemu(struct host *h, struct launcher *l, vm_arch a) {
   pid_t pid = launch_spawn(l, &spec, &child, why, sizeof(why)) == 0 ? child.pid : -1;
   if (pid > 0 && child.pidfd >= 0)
     close(child.pidfd);
+  if (pid > 0 && child.status_fd >= 0)
+    close(child.status_fd);
   if (pid < 0)
     dprintf(errfd, "%s\n", why);
   if (pid > 0 && !child.own) { /* the probe needs QEMU's exit status: only a child of ours has one */

@@ -65,6 +65,8 @@ static int start(struct launcher *l, const char *binary, struct probe *p, char *
     goto fail;
   if (child.pidfd >= 0)
     close(child.pidfd);
+  if (child.status_fd >= 0) /* (its answers say how it went) */
+    close(child.status_fd);
   close(in[0]);
   close(out[1]);
   close(errp[1]);

@@ -26,6 +26,10 @@
 #define CHILD_PARAMS_MAGIC "qhm1"
 #define CHILD_SHIM_LIB "libqemu_child.so"
 #define CHILD_SHIM_ENTRY "Main"
+/* The descriptor (by this name, not a number) the shim writes the program's exit code to, as an
+ * int, when its entry returns: how a launcher whose children are not its own (HarmonyOS) learns
+ * how they ended. */
+#define CHILD_STATUS_FD_NAME "status"
 
 /* HarmonyOS's NativeChildProcess_Args, as our shim receives it (the same layout: a parameter
  * string and a list of named descriptors). */

@@ -29,6 +29,8 @@ typedef int (*program_entry)(int argc, char **argv);
 
 #define CHILD_STACK (8u << 20)
 
+static int status_fd = -1; /* CHILD_STATUS_FD_NAME's, kept close-on-exec above the others */
+
 struct run {
   program_entry entry;
   int argc;
@@ -37,7 +39,10 @@ struct run {
 
 static void *run_entry(void *p) {
   struct run *r = p;
-  exit(r->entry(r->argc, r->argv));
+  int code = r->entry(r->argc, r->argv);
+  if (status_fd >= 0 && write(status_fd, &code, sizeof(code)) != (ssize_t)sizeof(code))
+    fprintf(stderr, "qemu-hmos child: cannot report the exit code %d\n", code);
+  exit(code);
 }
 
 static void __attribute__((noreturn)) fail(const char *what, const char *detail) {
@@ -50,6 +55,11 @@ static void __attribute__((noreturn)) fail(const char *what, const char *detail)
 static void place_fds(const struct qhm_child_fd *fds) {
   int tmp[LAUNCH_MAX_FDS], want[LAUNCH_MAX_FDS], n = 0;
   for (const struct qhm_child_fd *f = fds; f; f = f->next) {
+    if (strcmp(f->name, CHILD_STATUS_FD_NAME) == 0) {
+      if (status_fd >= 0 || (status_fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 64)) < 0)
+        fail("cannot keep the status descriptor", NULL);
+      continue;
+    }
     char *end;
     long w = strtol(f->name, &end, 10);
     if (!f->name[0] || *end || w < 0 || w >= LAUNCH_MAX_FDS || n == LAUNCH_MAX_FDS)

@@ -31,6 +31,7 @@ struct launch_watch {
   int open_handles;
   launch_exit_cb cb; /* NULL once called or cancelled */
   void *ud;
+  int status_fd; /* launch_child.status_fd, or -1 */
 };
 
 /* ---- the exec backend ---- */
@@ -213,7 +214,7 @@ uv_loop_t *launcher_loop(struct launcher *l) {
 int launch_spawn(struct launcher *l, const struct launch_spec *spec, struct launch_child *out, char *err,
                  size_t errlen) {
   memset(out, 0, sizeof(*out));
-  out->pidfd = -1;
+  out->pidfd = out->status_fd = -1;
   if (l->stopping) {
     snprintf(err, errlen, "cannot run %s: the daemon is shutting down", spec->name);
     return -1;
@@ -243,9 +244,24 @@ static void on_watch_closed(uv_handle_t *h) {
     free(w);
 }
 
+int launch_status(int status_fd) {
+  if (status_fd < 0)
+    return -1;
+  int code = -1;
+  ssize_t n;
+  while ((n = read(status_fd, &code, sizeof(code))) < 0 && errno == EINTR)
+    ;
+  close(status_fd);
+  /* The exit code as a wait status would carry it (W_EXITCODE). */
+  return n == (ssize_t)sizeof(code) && code >= 0 && code <= 255 ? code << 8 : -1;
+}
+
 static void watch_close(struct launch_watch *w) {
   watch_unlink(w);
   w->cb = NULL;
+  if (w->status_fd >= 0)
+    close(w->status_fd);
+  w->status_fd = -1;
   if (w->polling)
     uv_close((uv_handle_t *)&w->poll, on_watch_closed);
   uv_close((uv_handle_t *)&w->timer, on_watch_closed);
@@ -255,6 +271,10 @@ static void watch_fire(struct launch_watch *w, int status) {
   launch_exit_cb cb = w->cb;
   void *ud = w->ud;
   pid_t pid = w->pid;
+  if (status < 0 && w->status_fd >= 0) { /* the process is gone: the pipe holds what it wrote, or EOF */
+    status = launch_status(w->status_fd);
+    w->status_fd = -1;
+  }
   watch_close(w);
   if (cb)
     cb(pid, status, ud);
@@ -302,6 +322,7 @@ struct launch_watch *launch_watch(struct launcher *l, const struct launch_child 
   w->own = child->own;
   w->cb = cb;
   w->ud = ud;
+  w->status_fd = child->status_fd;
   w->poll.data = w->timer.data = w;
   uv_timer_init(l->loop, &w->timer);
   w->open_handles = 1;

@@ -44,6 +44,10 @@ struct launch_child {
   pid_t pid;
   int pidfd; /* -1 when the backend has none: exits are then noticed by polling */
   bool own;  /* a child of this process: its status can be collected (waitpid) */
+  /* Not own (HarmonyOS: the system's child): a pipe the child shim writes the program's exit
+   * code to when its entry returns (child.h CHILD_STATUS_FD_NAME); -1: none. launch_watch and
+   * launch_status take it; a caller that uses neither closes it. */
+  int status_fd;
 };
 
 struct launch_backend {
@@ -93,15 +97,21 @@ void launcher_free(struct launcher *l);
 int launch_spawn(struct launcher *l, const struct launch_spec *spec, struct launch_child *out, char *err,
                  size_t errlen);
 
-/* Exit watching. STATUS is the wait status when the child's own status could be collected, else
- * -1 (not our child, or the backend did not say). CB is called once; the watch is then gone. */
+/* Exit watching. STATUS is the wait status when the child's own status could be collected, or
+ * the exit code its shim wrote to CHILD->status_fd (as a wait status), else -1 (the backend did
+ * not say, or the program ended by exit() or a signal before its entry returned). CB is called
+ * once; the watch is then gone. */
 typedef void (*launch_exit_cb)(pid_t pid, int status, void *ud);
-/* Takes no ownership of CHILD->pidfd (the caller closes it after the callback or the cancel). */
+/* Takes no ownership of CHILD->pidfd (the caller closes it after the callback or the cancel);
+ * takes CHILD->status_fd. */
 struct launch_watch *launch_watch(struct launcher *l, const struct launch_child *child, launch_exit_cb cb,
                                   void *ud);
 /* The callback will not be called. */
 void launch_watch_cancel(struct launch_watch *w);
 /* A backend's exit notification (HarmonyOS: the system's child-exit callback, on the loop thread). */
 void launch_exited(struct launcher *l, pid_t pid, int status);
+/* The wait status a child that has ended wrote to STATUS_FD (its entry's return value), or -1;
+ * closes STATUS_FD (-1: nothing to read). */
+int launch_status(int status_fd);
 
 #endif

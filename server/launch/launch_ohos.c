@@ -84,8 +84,8 @@ static int ohos_spawn(const struct launch_backend *self, const struct launch_spe
              what);
     return -1;
   }
-  if (s->n_fds > LAUNCH_MAX_FDS) {
-    snprintf(err, errlen, "cannot run %s: more than %d descriptors", s->name, LAUNCH_MAX_FDS);
+  if (s->n_fds + 1 > LAUNCH_MAX_FDS) { /* (+1: the status pipe) */
+    snprintf(err, errlen, "cannot run %s: more than %d descriptors", s->name, LAUNCH_MAX_FDS - 1);
     return -1;
   }
   char *params = child_params_encode(s->entry, s->flags & LAUNCH_JIT_GRANT, s->argv);
@@ -116,6 +116,20 @@ static int ohos_spawn(const struct launch_backend *self, const struct launch_spe
     *tail = &node[i];
     tail = &node[i].next;
   }
+  /* The child is the system's: no waitpid. Its shim writes the program's exit code here when the
+   * entry returns (child.h); the read end is non-blocking, as the stand-in's forked children may
+   * hold copies of the write end. */
+  int sp[2];
+  if (pipe2(sp, O_CLOEXEC) < 0) {
+    snprintf(err, errlen, "cannot run %s: pipe: %s", what, strerror(errno));
+    free(params);
+    if (nullfd >= 0)
+      close(nullfd);
+    return -1;
+  }
+  fcntl(sp[0], F_SETFL, O_NONBLOCK);
+  NativeChildProcess_Fd status_node = {.fdName = (char *)CHILD_STATUS_FD_NAME, .fd = sp[1], .next = NULL};
+  *tail = &status_node;
   char *entry = xasprintf("%s:%s", self->shim, CHILD_SHIM_ENTRY);
   NativeChildProcess_Args args = {.entryParams = params, .fdList = {.head = head}};
   NativeChildProcess_Options options = {.isolationMode = NCP_ISOLATION_MODE_NORMAL};
@@ -126,13 +140,16 @@ static int ohos_spawn(const struct launch_backend *self, const struct launch_spe
   free(params);
   if (nullfd >= 0)
     close(nullfd);
+  close(sp[1]);
   if (rc != 0 || pid <= 0) {
+    close(sp[0]);
     snprintf(err, errlen, "cannot run %s: OH_Ability_StartNativeChildProcess: %s (%d)", what, ncp_error(rc),
              rc);
     return -1;
   }
   out->pid = pid;
   out->own = false;
+  out->status_fd = sp[0];
   out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 when refused: the watch polls */
   if (out->pidfd >= 0)
     fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);

@@ -273,9 +273,10 @@ int proc_run_wait(struct launcher *l, char *const argv[], struct proc_result *re
   }
   if (child.pidfd >= 0)
     close(child.pidfd);
-  if (!child.own) {
-    snprintf(why, sizeof(why), "the %s launcher does not report exit statuses (%s)", launcher_backend_name(l),
-             argv[0]);
+  if (!child.own)
+    status = launch_status(child.status_fd); /* its shim wrote the code, or it ended otherwise */
+  if (!child.own && status < 0) {
+    snprintf(why, sizeof(why), "%s ended without returning an exit code (exit() or a signal)", argv[0]);
     set_err(res, why);
     return -1;
   }

@@ -192,7 +192,8 @@ void vm_watch_pidfd(struct vm *v, pid_t pid, int fd, bool own) {
   v->pid = pid;
   vm_dirty(v);
   v->pidfd = fd;
-  v->watch = launch_watch(v->m->c->launcher, &(struct launch_child){.pid = pid, .pidfd = fd, .own = own},
+  v->watch = launch_watch(v->m->c->launcher,
+                          &(struct launch_child){.pid = pid, .pidfd = fd, .own = own, .status_fd = -1},
                           on_exit_seen, v);
 }
 

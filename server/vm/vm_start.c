@@ -511,6 +511,8 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
   serial_conn = -1;
   vm_argv_free(&av);
   pid_t pid = child.pid;
+  if (child.status_fd >= 0) /* (QMP and the exit note say how a VM ended) */
+    close(child.status_fd);
 
   v->is_child = child.own;
   v->adopted = v->confirmed = false;

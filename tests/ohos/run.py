@@ -91,6 +91,43 @@ def build_firmware(d):
             f.truncate(64 << 20)
 
 results = []
+CACHE = os.environ.get('QHM_OHOS_CACHE') or '/var/cache/qemu-hmos/ohos'
+# The user-mode emulator the run checks use: Debian 13's qemu-aarch64 (QEMU 10.0, the same as
+# qemu-build/; a static binary). Debian 12's qemu-user (7.2) breaks in a child forked from a
+# threaded process — its plugin table keeps the parent's threads ("qemu_plugin_vcpu_init_hook:
+# assertion failed"; QEMU 9 added qemu_plugin_user_postfork) — and the child stand-in starts
+# QEMU exactly so, from the daemon's thread. (A device runs no emulator: the system starts the child.)
+QEMU_USER_DEB = '1:10.0.13+ds-0+deb13u1'
+
+
+def qemu_user():
+    """The path of Debian 13's qemu-aarch64, unpacked once from its .deb into CACHE (a private
+    apt directory: the machine's apt sources are not changed)."""
+    d = os.path.join(CACHE, 'qemu-user-' + QEMU_USER_DEB.split(':', 1)[1])
+    exe = os.path.join(d, 'usr', 'bin', 'qemu-aarch64')
+    if os.path.exists(exe):
+        return exe
+    apt = os.path.join(CACHE, 'src', 'apt-trixie')
+    for sub in ('lists/partial', 'cache/archives/partial', 'sources.list.d', 'preferences.d'):
+        os.makedirs(os.path.join(apt, sub), exist_ok=True)
+    with open(os.path.join(apt, 'sources.list'), 'w') as f:
+        f.write('deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n')
+    opts = []
+    for k, v in (('Dir::Etc::SourceList', 'sources.list'), ('Dir::Etc::SourceParts', 'sources.list.d'),
+                 ('Dir::Etc::PreferencesParts', 'preferences.d'), ('Dir::State::Lists', 'lists'),
+                 ('Dir::Cache', 'cache')):
+        opts += ['-o', '%s=%s' % (k, os.path.join(apt, v))]
+    opts += ['-o', 'APT::Sandbox::User=root']
+    subprocess.run(['apt-get', '-qq'] + opts + ['update'], check=True)
+    tmp = tempfile.mkdtemp(prefix='qemu-user-', dir=CACHE)
+    try:
+        subprocess.run(['apt-get', '-qq'] + opts + ['download', 'qemu-user=' + QEMU_USER_DEB], cwd=tmp, check=True)
+        deb = [f for f in os.listdir(tmp) if f.endswith('.deb')][0]
+        subprocess.run(['dpkg-deb', '-x', os.path.join(tmp, deb), os.path.join(tmp, 'x')], check=True)
+        os.rename(os.path.join(tmp, 'x'), d)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return exe
 
 
 def check(name, fn):
@@ -111,8 +148,7 @@ class Build:
         self.libdir = os.path.join(out, 'libs', 'arm64-v8a')
         with open(os.path.join(out, 'manifest.json')) as f:
             self.manifest = json.load(f)
-        cache = os.environ.get('QHM_OHOS_CACHE') or '/var/cache/qemu-hmos/ohos'
-        self.toolchain = os.path.join(cache, self.manifest['toolchain'])
+        self.toolchain = os.path.join(CACHE, self.manifest['toolchain'])
         self.sysroot = os.path.join(self.toolchain, 'sysroot')
 
     def tool(self, name, *args):
@@ -216,7 +252,7 @@ class Loader:
         env.pop('QHM_QEMU_CACHE', None)
         env['QHM_NO_KVM'] = '1'
         self.log = open(os.path.join(data, 'loader.log'), 'w+')
-        self.p = subprocess.Popen(['qemu-aarch64', '-L', b.sysroot, os.path.join(b.out, 'test', 'qhm-ohos-loader'),
+        self.p = subprocess.Popen([qemu_user(), '-L', b.sysroot, os.path.join(b.out, 'test', 'qhm-ohos-loader'),
                                    data, os.path.join(b.out, 'qemu-manifest.json') + ':tci'],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.log, env=env, text=True)
