@@ -213,6 +213,12 @@ def elf_checks(b):
             syms = {line.split()[-1] for line in d.splitlines() if line.strip()} - {'_init', '_fini'}
             want = {'qhm_qemu_img_main'} if n == 'libqemu-img.so' else {'qhm_qemu_main'}
             assert syms == want, '%s exports %s' % (n, sorted(syms)[:20])
+        # The JIT libraries carry the HarmonyOS JIT-grant path (qemu-build/patches/0002, compiled
+        # under __OHOS__ only: its message is there); the interpreter needs none.
+        for n in sorted(QEMU_LIBS - {'libqemu-img.so'}):
+            with open(os.path.join(b.libdir, n), 'rb') as f:
+                has = b'HarmonyOS JIT grant missing' in f.read()
+            assert has == (not n.endswith('-tci.so')), '%s: JIT-grant path %s' % (n, 'present' if has else 'missing')
         with open(os.path.join(b.out, 'qemu-manifest.json')) as f:
             m = json.load(f)
         for v in ('tcg', 'tci'):
@@ -236,7 +242,8 @@ def elf_checks(b):
     check('no glibc: no GLIBC_ symbol versions, no libc.so.6', no_glibc)
     check('the daemon and child libraries import no exec/spawn/fork', no_exec)
     check('libqemu-hmos.so exports only qhm_* (none of its static dependencies)', exports)
-    check('QEMU 10: aarch64 and x86_64, JIT and TCI, and qemu-img, each exporting its entry only', qemu)
+    check('QEMU 10: aarch64 and x86_64, JIT (with the HarmonyOS JIT-grant path) and TCI, and qemu-img, '
+          'each exporting its entry only', qemu)
     check('manifest.json: every file, its size and SHA-256', manifest)
 
 
