@@ -548,10 +548,6 @@ struct rdpws *rdpws_open(struct rdpws_hub *h, struct launcher *launcher, struct 
   char why[256];
   int rc = launch_spawn(launcher, &spec, &child, why, sizeof(why));
   close(sv[1]);
-  if (rc == 0 && child.status_fd >= 0) { /* (the session's end says how it went) */
-    close(child.status_fd);
-    child.status_fd = -1;
-  }
   if (logfd >= 0)
     close(logfd);
   if (rc < 0) {

@@ -55,13 +55,17 @@ static const char *str_at(json_t *root, const char *const *keys) {
   return json_string_value(root);
 }
 
-/* The path at KEYS: a relative one (a manifest that travels with its files: the HarmonyOS
- * app's) is taken from DIR, the manifest's directory, into BUF. NULL when absent. */
-static const char *path_at(json_t *root, const char *const *keys, const char *dir, char *buf, size_t len) {
-  const char *p = str_at(root, keys);
+/* P as it is when absolute; a relative one (a manifest that travels with its files: the
+ * HarmonyOS app's) is taken from DIR, the manifest's directory, into BUF. NULL when P is. */
+static const char *from_dir(const char *p, const char *dir, char *buf, size_t len) {
   if (!p || p[0] == '/')
     return p;
   return fmt_path(buf, len, "%s/%s", dir, p) == 0 ? buf : NULL;
+}
+
+/* The path at KEYS (from_dir). */
+static const char *path_at(json_t *root, const char *const *keys, const char *dir, char *buf, size_t len) {
+  return from_dir(str_at(root, keys), dir, buf, len);
 }
 
 /* Copy PATH into OUT when it is an existing file; -1 with ERR naming WHAT. */
@@ -131,9 +135,9 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
   launch_map_library(l, h->qemu_img, img_lib, str_at(m, (const char *[]){"qemu_img", "entry", NULL}));
   size_t i, n = json_array_size(json_object_get(m, "L"));
   for (i = 0; i < n && i < HOST_MAX_DATA_DIRS; i++) {
-    const char *d = json_string_value(json_array_get(json_object_get(m, "L"), i)) ?: "";
-    snprintf(h->data_dirs[i], sizeof(h->data_dirs[i]), "%s%s%s", d[0] == '/' ? "" : dir,
-             d[0] == '/' ? "" : "/", d);
+    const char *d =
+        from_dir(json_string_value(json_array_get(json_object_get(m, "L"), i)), dir, b1, sizeof(b1));
+    snprintf(h->data_dirs[i], sizeof(h->data_dirs[i]), "%s", d ?: "");
     h->data_dir_ptrs[i] = h->data_dirs[i];
   }
   h->data_dir_ptrs[i] = NULL;
