@@ -167,14 +167,22 @@ static const char *vm_hook_ws_url(void *ud, bool lan) {
 }
 
 /* The programs that also come as library entries, for the child launcher: the RDP worker, in
- * CHILD_DIR (the child launcher's files; NULL: this executable's directory). Its path into WORKER. */
+ * CHILD_DIR (the child launcher's files; NULL: this executable's directory). Its path into WORKER.
+ * On HarmonyOS it is a library of the app, which a child process loads by file name (the app's
+ * libs/ may stay inside the HAP: no path to check). */
 static void map_programs(struct launcher *l, const char *child_dir, char *worker, size_t len) {
+#ifdef __OHOS__
+  (void)child_dir;
+  snprintf(worker, len, "qemu-hmos-rdp");
+  launch_map(l, worker, RDPWS_WORKER_LIB ":" RDPWS_WORKER_ENTRY);
+#else
   char lib[4200];
   char *slash = rdpws_worker_path(child_dir, worker, len) == 0 ? strrchr(worker, '/') : NULL;
   if (slash && fmt_path(lib, sizeof(lib), "%.*s/%s", (int)(slash - worker), worker, RDPWS_WORKER_LIB) == 0)
     launch_map_library(l, worker, lib, RDPWS_WORKER_ENTRY);
   if (!slash)
     worker[0] = 0;
+#endif
 }
 
 /* The parts that run on the core loop, in the order they depend on each other. */

@@ -71,7 +71,7 @@ if [ ! -f "$B/build.ninja" ] || [ "$(cat "$B/.qhm-setup" 2>/dev/null)" != "$setu
   # --exclude-libs: the dependencies' symbols are not exported (only qhm_* is), so --gc-sections
   # leaves out what the library does not use of them (libuv's uv_spawn: no exec imported).
   meson setup "$B" "$ROOT" --cross-file "$T/cross.ini" --buildtype=release -Db_ndebug=false -Dprefer_static=true \
-    -Dc_link_args=-Wl,--gc-sections,--exclude-libs,libuv.a:libjansson.a:libsqlite3.a:libmicrohttpd.a:libgnutls.a:libnettle.a:libhogweed.a:libz.a \
+    -Dc_link_args=-Wl,--gc-sections,--exclude-libs,libuv.a:libjansson.a:libsqlite3.a:libmicrohttpd.a:libgnutls.a:libnettle.a:libhogweed.a:libz.a:libfreerdp2.a:libfreerdp-client2.a:libwinpr2.a:libpng16.a:libjpeg.a:libwebp.a \
     >"$OUT/meson-setup.log" 2>&1 || { tail -30 "$OUT/meson-setup.log"; exit 1; }
   echo "$setup_key" >"$B/.qhm-setup"
 fi
@@ -88,6 +88,9 @@ L=$OUT/libs/arm64-v8a
 rm -rf "$L"
 mkdir -p "$L"
 cp "$B/libqemu-hmos.so" "$B/libqemu_child.so" "$L/"
+# The RDP worker (bridge/rdp-ws/worker; FreeRDP 2 and WinPR in it), started as a child process.
+[ -f "$B/libqemu-hmos-rdp.so" ] || { say "libqemu-hmos-rdp.so was not built (see $OUT/meson-setup.log)"; exit 1; }
+cp "$B/libqemu-hmos-rdp.so" "$L/"
 # The libraries the daemon loads on first use (unversioned SONAMEs: deps.sh).
 for f in libcrypto.so libssl.so libwebsockets.so libcurl.so; do
   cp -L "$P/lib/$f" "$L/$f"

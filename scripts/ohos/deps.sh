@@ -11,6 +11,9 @@
 #     PCRE2, libffi, GLib (no NLS, no libmount/SELinux/xattr), pixman (no NEON assembly: GNU as
 #     macros clang's assembler does not take), libslirp, libfdt; and spice-protocol's headers
 #     (QEMU's qemu-vdagent, the VNC console's clipboard, needs them)
+#   static, for the RDP worker (linked into libqemu-hmos-rdp.so): libpng, libjpeg-turbo, libwebp,
+#     FreeRDP 2 with WinPR (the client library and its built-in channels; no X11, audio back
+#     ends, smart cards, printers, USB, H.264: the worker brings its own sound and microphone)
 #   shared (the daemon loads them on first use, server/core/lazy.c, by an unversioned name: a
 #     HarmonyOS app's libraries are libs/arm64-v8a/lib*.so): OpenSSL's libcrypto and libssl,
 #     libwebsockets, libcurl
@@ -54,6 +57,10 @@ pixman:pixman:0.42.2-1
 slirp:libslirp:4.7.0-1
 fdt:device-tree-compiler:1.7.2-2
 spice:spice-protocol:0.14.3-1
+png:libpng1.6:1.6.39-2+deb12u5
+jpeg:libjpeg-turbo:1:2.1.5-2
+webp:libwebp:1.2.4-0.2+deb12u1
+freerdp:freerdp2:2.11.7+dfsg1-6~deb12u1
 "
 
 say() { echo "ohos-deps: $*"; }
@@ -264,6 +271,54 @@ build_fdt() {
     "$P" >"$P/lib/pkgconfig/libfdt.pc"
 }
 
+build_png() {
+  ac --disable-shared --enable-static >_conf.log
+  make -j"$JOBS" install >_build.log
+}
+build_jpeg() {
+  # libjpeg's API only (the worker's), with its NEON code (intrinsics). Its own GNUInstallDirs
+  # takes a relative libdir as relative to the build: absolute.
+  cm -DCMAKE_INSTALL_LIBDIR="$P/lib" -DENABLE_SHARED=OFF -DENABLE_STATIC=ON -DWITH_TURBOJPEG=OFF -DWITH_SIMD=ON -DWITH_JAVA=OFF \
+    -DCMAKE_INSTALL_DOCDIR=/tmp/jpeg-doc -DCMAKE_INSTALL_MANDIR=/tmp/jpeg-man
+}
+build_webp() {
+  cm -DBUILD_SHARED_LIBS=OFF -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF \
+    -DWEBP_BUILD_GIF2WEBP=OFF -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF -DWEBP_BUILD_WEBPINFO=OFF \
+    -DWEBP_BUILD_WEBPMUX=OFF -DWEBP_BUILD_EXTRAS=OFF -DWEBP_BUILD_LIBWEBPMUX=OFF
+}
+build_freerdp() {
+  # Static, channels built in (BUILTIN_CHANNELS): one library for the worker, libqemu-hmos-rdp.so.
+  # OpenSSL is the shared one of the set. What needs a library the app does not have is off.
+  # Its project() names C++ too, for code not built here: the stand-in has no C++ library.
+  # Function sections, as libuv's: --gc-sections leaves WinPR's CreateProcess (fork, execve) out.
+  CFLAGS="$CFLAGS -ffunction-sections -fdata-sections"
+  cm -DCMAKE_CXX_COMPILER_WORKS=ON -DBUILD_SHARED_LIBS=OFF -DWITH_CLIENT=ON -DWITH_CLIENT_COMMON=ON -DBUILTIN_CHANNELS=ON \
+    -DWITH_CHANNELS=ON -DWITH_SERVER=OFF -DWITH_SERVER_CHANNELS=OFF -DWITH_PROXY=OFF -DWITH_SHADOW=OFF \
+    -DWITH_SAMPLE=OFF -DWITH_WINPR_TOOLS=OFF -DWITH_MANPAGES=OFF -DBUILD_TESTING=OFF \
+    -DWITH_CCACHE=OFF -DWITH_CLANG_FORMAT=OFF -DWITH_X11=OFF -DWITH_WAYLAND=OFF -DWITH_ALSA=OFF \
+    -DWITH_PULSE=OFF -DWITH_OSS=OFF -DWITH_CUPS=OFF -DWITH_PCSC=OFF -DWITH_FFMPEG=OFF \
+    -DWITH_DSP_FFMPEG=OFF -DWITH_SWSCALE=OFF -DWITH_CAIRO=OFF -DWITH_GSTREAMER_1_0=OFF \
+    -DWITH_GSTREAMER_0_10=OFF -DWITH_OPENH264=OFF -DWITH_LAME=OFF -DWITH_FAAD2=OFF -DWITH_FAAC=OFF \
+    -DWITH_GSM=OFF -DWITH_SOXR=OFF -DWITH_VAAPI=OFF -DWITH_JPEG=OFF -DWITH_ICU=OFF -DWITH_GSSAPI=OFF \
+    -DWITH_KRB5=OFF -DWITH_LIBSYSTEMD=OFF -DWITH_FUSE=OFF -DWITH_MBEDTLS=OFF -DWITH_OPENSLES=OFF \
+    -DWITH_SSE2=OFF -DWITH_NEON=ON -DCHANNEL_URBDRC=OFF -DCHANNEL_TSMF=OFF -DCHANNEL_PRINTER=OFF \
+    -DCHANNEL_SMARTCARD=OFF -DCHANNEL_SERIAL=OFF -DCHANNEL_PARALLEL=OFF -DCHANNEL_RDP2TCP=OFF \
+    -DWITH_OPENSSL=ON -DOPENSSL_ROOT_DIR="$P" -DOPENSSL_INCLUDE_DIR="$P/include" \
+    -DOPENSSL_CRYPTO_LIBRARY="$P/lib/libcrypto.so" -DOPENSSL_SSL_LIBRARY="$P/lib/libssl.so"
+  # (WinPR's UTF-8/UTF-16 conversion without ICU: patches/freerdp/files/.../utf.c, ours.)
+  # A static build leaves each channel's client library (and its subsystems: rdpsnd's "fake")
+  # in the build tree, which libfreerdp-client2.a's table names: they go into that archive.
+  find _b/channels -name '*.a' | sort >_channels.txt
+  [ -s _channels.txt ] || { echo "no channel libraries in _b/channels"; return 1; }
+  xargs "$AR" qL "$P/lib/libfreerdp-client2.a" <_channels.txt
+  "$RANLIB" "$P/lib/libfreerdp-client2.a"
+  # The worker defines WinPR's Sleep (bridge/rdp-ws/worker/main.c): WinPR's own becomes weak.
+  "$T/bin/objcopy" --weaken-symbol=Sleep "$P/lib/libwinpr2.a"
+  # OpenSSL: the set's shared libssl.so/libcrypto.so, not the static archives beside them.
+  sed -i 's/^\(Requires.private:.*\) libssl$/\1/; s/^Libs.private:/Libs.private: -l:libssl.so -l:libcrypto.so/' \
+    "$P/lib/pkgconfig/freerdp2.pc" "$P/lib/pkgconfig/winpr2.pc"
+}
+
 # Each package is built again when its key changes: its line in PACKAGES, its recipe, the shared
 # helpers and the toolchain; and so is every package after one that was built (they may use it).
 # (Stamps: $P/.done-NAME = "KEY SECONDS".)
@@ -273,7 +328,8 @@ want=${*:-$(echo "$PACKAGES" | cut -d: -f1 | tr '\n' ' ')}
 rebuilt=no
 for name in $(echo "$PACKAGES" | cut -d: -f1); do
   line=$(echo "$PACKAGES" | grep "^$name:")
-  key=$( (echo "$line $helpers"; recipe "build_$name"; recipe "build_$name" | grep -q '^  mes' && recipe mes) |
+  key=$( (echo "$line $helpers"; recipe "build_$name"; recipe "build_$name" | grep -q '^  mes' && recipe mes
+    [ ! -d "$HERE/patches/$name" ] || find "$HERE/patches/$name" -type f | sort | xargs cat) |
     sha256sum | cut -c1-16)
   if [ $rebuilt = no ] && [ -f "$P/.done-$name" ] && [ "$(cut -d' ' -f1 "$P/.done-$name")" = "$key" ]; then
     continue
@@ -282,6 +338,13 @@ for name in $(echo "$PACKAGES" | cut -d: -f1); do
   debsrc=$(echo "$line" | cut -d: -f2)
   version=$(echo "$line" | cut -d: -f3-)
   source_pkg "$name" "$debsrc" "$version"
+  # Ours, each saying why (in the key below): patches/NAME/*.patch, and files/ copied into the tree.
+  for f in "$HERE/patches/$name/"*.patch; do
+    [ -f "$f" ] || continue
+    say "$name: applying $(basename "$f")"
+    patch -s -d "$S" -p1 <"$f"
+  done
+  [ ! -d "$HERE/patches/$name/files" ] || cp -R "$HERE/patches/$name/files/." "$S/"
   say "building $name ($debsrc $version)"
   t0=$(date +%s)
   # Not `(...) || fail`: set -e does not apply inside a subshell whose status is tested.
@@ -296,6 +359,6 @@ for name in $(echo "$PACKAGES" | cut -d: -f1); do
   [ $rc -eq 0 ] || { tail -n 25 "$S/_all.log"; say "$name failed (logs in $S)"; exit 1; }
   echo "$key $(($(date +%s) - t0))" >"$P/.done-$name"
   rebuilt=yes
-  rm -rf "$S"
+  [ -n "${QHM_OHOS_KEEP:-}" ] || rm -rf "$S"
   say "$name done in $(($(date +%s) - t0)) s"
 done

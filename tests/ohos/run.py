@@ -49,7 +49,11 @@ SYSTEM_LIBS = {
 # Nothing in the daemon or the child entry may start a program: HarmonyOS apps may not exec.
 EXEC_SYMBOLS = {'execv', 'execve', 'execvp', 'execvpe', 'execl', 'execlp', 'execle', 'fexecve',
                 'posix_spawn', 'posix_spawnp', 'fork', 'vfork', 'system', 'popen', 'clone'}
-NO_EXEC = ('libqemu-hmos.so', 'libqemu_child.so')
+NO_EXEC = ('libqemu-hmos.so', 'libqemu_child.so', 'libqemu-hmos-rdp.so')
+# What HarmonyOS's libc does not have though musl's does (its reference: "APIs that are not
+# suitable ... have been trimmed"; thread cancellation is one, as on Android). The stand-in's
+# musl has them, so a library could link here and fail to load on a device: none may import them.
+OHOS_LIBC_LACKS = {'pthread_cancel', 'pthread_setcancelstate', 'pthread_setcanceltype', 'pthread_testcancel'}
 QEMU_LIBS = {'libqemu-system-aarch64.so', 'libqemu-system-x86_64.so', 'libqemu-system-aarch64-tci.so',
              'libqemu-system-x86_64-tci.so', 'libqemu-img.so'}
 
@@ -150,6 +154,7 @@ class Build:
             self.manifest = json.load(f)
         self.toolchain = os.path.join(CACHE, self.manifest['toolchain'])
         self.sysroot = os.path.join(self.toolchain, 'sysroot')
+        self.deps = self.manifest['deps']
 
     def tool(self, name, *args):
         return subprocess.run([os.path.join(self.toolchain, 'bin', name)] + list(args), check=True,
@@ -198,6 +203,29 @@ def elf_checks(b):
             assert not (syms & EXEC_SYMBOLS), '%s imports %s' % (n, sorted(syms & EXEC_SYMBOLS))
         return ', '.join(NO_EXEC)
 
+    def lacks():
+        bad = {}
+        for n in names:
+            und = b.tool('nm', '-D', '--undefined-only', os.path.join(b.libdir, n))
+            syms = {line.split()[-1].split('@')[0] for line in und.splitlines() if line.strip()}
+            if syms & OHOS_LIBC_LACKS:
+                bad[n] = sorted(syms & OHOS_LIBC_LACKS)
+        assert not bad, bad
+
+    def rdp():
+        n = 'libqemu-hmos-rdp.so'
+        assert n in names, 'no %s in the set' % n
+        d = b.tool('nm', '-D', '--defined-only', os.path.join(b.libdir, n))
+        syms = {line.split()[-1] for line in d.splitlines() if line.strip()}
+        # The entry, and WinPR's Sleep replaced by the worker's (bridge/rdp-ws/worker/main.c).
+        assert {'qhm_rdp_main', 'Sleep'} <= syms, sorted(syms)[:30]
+        # FreeRDP, WinPR, libpng, libjpeg and libwebp are inside; OpenSSL is the set's.
+        need = re.findall(r'\(NEEDED\)\s+Shared library: \[(.*?)\]', b.tool('readelf', '-d', os.path.join(b.libdir, n)))
+        assert sorted(need) == ['libc.so', 'libcrypto.so', 'libssl.so'], need
+        for lib in ('freerdp2', 'freerdp-client2', 'winpr2'):
+            assert os.path.exists(os.path.join(b.deps, 'lib', 'lib%s.a' % lib)), lib
+        return '%.1f MB, needs %s' % (b.manifest['files'][n]['size'] / 1e6, ', '.join(sorted(need)))
+
     def exports():
         d = b.tool('nm', '-D', '--defined-only', os.path.join(b.libdir, 'libqemu-hmos.so'))
         names = [line.split()[-1] for line in d.splitlines() if line.strip()]
@@ -240,7 +268,9 @@ def elf_checks(b):
     check('each SONAME is its file name (what an app\'s libs/ loads by)', sonames)
     check('each needs only the set and the HarmonyOS system (%s)' % ', '.join(sorted(SYSTEM_LIBS)), needed)
     check('no glibc: no GLIBC_ symbol versions, no libc.so.6', no_glibc)
-    check('the daemon and child libraries import no exec/spawn/fork', no_exec)
+    check('the daemon, child and RDP worker libraries import no exec/spawn/fork', no_exec)
+    check('nothing imports what HarmonyOS\'s libc lacks (%s)' % ', '.join(sorted(OHOS_LIBC_LACKS)), lacks)
+    check('the RDP worker library: FreeRDP 2 + WinPR + image codecs in it, qhm_rdp_main and Sleep exported', rdp)
     check('libqemu-hmos.so exports only qhm_* (none of its static dependencies)', exports)
     check('QEMU 10: aarch64 and x86_64, JIT (with the HarmonyOS JIT-grant path) and TCI, and qemu-img, '
           'each exporting its entry only', qemu)
@@ -384,6 +414,44 @@ def run_checks(b):
         finally:
             ws.close()
 
+    def rdp():
+        # A real FreeRDP server (freerdp-shadow-cli over Xvfb, tests/integration/test_rdp.py's) on
+        # 127.0.0.1; the console's WebSocket; the aarch64 worker (libqemu-hmos-rdp.so) started
+        # through the child stand-in, speaking RDP to it and Guacamole to this side.
+        from test_rdp import BLUE, XPeer, near
+        from guacclient import GuacClient
+        l = state['l']
+        peer = XPeer().start()
+        try:
+            st, vm = l.api('POST', '/api/v1/vms', {
+                'name': 'ohos-rdp', 'arch': 'x86_64', 'memory_mib': 128, 'cpus': 1, 'disks': [],
+                'rdp': {'host': '127.0.0.1', 'port': peer.port, 'username': 'tester', 'password': 's3cret'}})
+            assert st == 201, (st, vm)
+            t = time.time()
+            st, tk = l.api('POST', '/api/v1/vms/%s/console' % vm['id'], {'protocol': 'rdp'})
+            assert st in (200, 201) and tk['protocol'] == 'rdp', (st, tk)
+            c = GuacClient(wsclient.connect(tk['url'] + '&width=1280&height=800&dpi=96', protocols=['guacamole'],
+                                            timeout=60), ack=True)
+            try:
+                c.handshake_done(timeout=180)
+                assert (c.width, c.height) == (1280, 800), (c.width, c.height)  # the shadow server's screen
+                ok = c.pump(240, lambda c: c.frames and near(c.pixel(100, 100), BLUE))
+                assert ok, 'no desktop: pixel %r, %d frames, errors %r, closed %r' % (
+                    c.pixel(100, 100), len(c.frames), c.errors, c.closed)
+                t_frame = time.time() - t
+                # Input the other way: the pointer lands on the server's display.
+                c.mouse(321, 234)
+                deadline = time.time() + 120
+                while peer.mouse() != (321, 234):
+                    c.pump(0.2)
+                    assert time.time() < deadline, 'pointer at %r' % (peer.mouse(),)
+                return 'the desktop %.0f s after the ticket (%d bytes, %d png / %d jpeg rects); pointer moved' % (
+                    t_frame, c.bytes, c.png_rects, c.jpeg_rects)
+            finally:
+                c.ws.close()
+        finally:
+            peer.stop()
+
     def stop():
         l = state.pop('l')
         rc, rest = l.stop()
@@ -397,6 +465,8 @@ def run_checks(b):
             check('the events WebSocket (libwebsockets loaded from libs/ on first use)', events)
             check('an aarch64 guest runs in libqemu-system-aarch64-tci.so, started through the child '
                   'stand-in, and writes to its serial port', guest)
+            check('an RDP console: the aarch64 worker (libqemu-hmos-rdp.so, a child) against a real FreeRDP '
+                  'server on 127.0.0.1, desktop and pointer', rdp)
         finally:
             if 'l' in state:
                 check('the daemon stops cleanly (qhm_daemon_stop, run returns, free)', stop)
