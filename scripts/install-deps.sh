@@ -25,9 +25,12 @@ qemu="gcc libc6-dev ninja-build pkg-config python3 python3-venv dpkg-dev xz-util
 # the OHOS target; musl and Linux headers for arm64 come as .debs the script unpacks), what the
 # dependencies' builds run (cmake, tclsh for sqlite's amalgamation, autotools where Debian's patches
 # change configure.ac), what QEMU's build runs (python3-venv for its configure, ccache shared by its
-# two variants), qemu-user to run the result.
+# two variants), qemu-user to run the result; the firmware the app carries (UEFI for both guest
+# arches, iPXE's NIC ROMs: architecture-independent, Debian's builds) and Node.js's Node-API
+# headers (the N-API module with the stand-in).
 ohos="clang-19 lld-19 llvm-19 qemu-user cmake tcl8.6 ninja-build meson pkg-config dpkg-dev xz-utils bzip2 gcc make perl
-      autoconf automake libtool autopoint gettext python3 python3-venv ccache"
+      autoconf automake libtool autopoint gettext python3 python3-venv ccache
+      qemu-efi-aarch64 ovmf ipxe-qemu nodejs"
 
 want=""
 for set in "$@"; do

@@ -78,6 +78,33 @@ fi
 ninja -C "$B" >"$OUT/ninja.log" 2>&1 || { tail -30 "$OUT/ninja.log"; exit 1; }
 t2=$(date +%s)
 
+# ---- the HAP's own native build: hap-wrapper/entry/src/main/cpp/CMakeLists.txt (the N-API module)
+# With the stand-in, the NDK's Node-API and HiLog headers and link stubs come from ndk-stubs/
+# (README there); with OHOS_NDK_HOME, from its sysroot. -z defs: every symbol resolves at link time.
+H=$OUT/hap-cmake
+hap_c_flags="-I$P/include" # (<uv.h>: the NDK has it; here the deps' libuv)
+hap_ld_flags="-Wl,-z,defs"
+if [ -z "${OHOS_NDK_HOME:-}" ]; then
+  NS=$OUT/ndk-stubs
+  rm -rf "$NS"
+  mkdir -p "$NS/lib"
+  cp -R "$HERE/ndk-stubs/include" "$NS/"
+  for h in node_api.h node_api_types.h js_native_api.h js_native_api_types.h; do
+    cp "/usr/include/node/$h" "$NS/include/" || { say "Node.js's $h is missing (Debian's nodejs)"; exit 1; }
+  done
+  for lib in libace_napi.z libhilog_ndk.z; do
+    grep -v '^#' "$HERE/ndk-stubs/$lib.symbols" | sed 's/.*/void &(void) {}/' >"$NS/$lib.c"
+    "$T/bin/cc" -O2 -fPIC -shared -Wl,-soname,"$lib.so" -o "$NS/lib/$lib.so" "$NS/$lib.c"
+  done
+  hap_c_flags="-I$NS/include $hap_c_flags"
+  hap_ld_flags="-L$NS/lib $hap_ld_flags"
+fi
+rm -rf "$H"
+cmake -S "$ROOT/hap-wrapper/entry/src/main/cpp" -B "$H" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$T/toolchain.cmake" \
+  -DCMAKE_BUILD_TYPE=Release -DQHM_OHOS_LIBDIR="$B" -DCMAKE_C_FLAGS="$hap_c_flags" \
+  -DCMAKE_SHARED_LINKER_FLAGS="$hap_ld_flags" >"$OUT/hap-cmake.log" 2>&1 &&
+  ninja -C "$H" >>"$OUT/hap-cmake.log" 2>&1 || { tail -30 "$OUT/hap-cmake.log"; exit 1; }
+
 # The test loader (tests/ohos/loader.c): the daemon library started the way the N-API module does.
 mkdir -p "$OUT/test"
 "$T/bin/cc" -O2 -Wall -I"$ROOT/server/include" -o "$OUT/test/qhm-ohos-loader" "$ROOT/tests/ohos/loader.c" \
@@ -87,10 +114,17 @@ mkdir -p "$OUT/test"
 L=$OUT/libs/arm64-v8a
 rm -rf "$L"
 mkdir -p "$L"
-cp "$B/libqemu-hmos.so" "$B/libqemu_child.so" "$L/"
+# meson's install (into a staging directory) drops the build's RUNPATHs: the app loads by name.
+rm -rf "$OUT/stage"
+meson install -C "$B" --destdir "$OUT/stage" --no-rebuild --quiet >"$OUT/stage.log" 2>&1 ||
+  { tail -20 "$OUT/stage.log"; exit 1; }
+SL=$(dirname "$(find "$OUT/stage" -name libqemu-hmos.so | head -n 1)")
+cp "$SL/libqemu-hmos.so" "$SL/libqemu_child.so" "$L/"
+# The N-API module ArkTS imports (`import qhm from 'libqemu_hmos.so'`), from the HAP's CMakeLists.txt.
+cp "$H/libqemu_hmos.so" "$L/"
 # The RDP worker (bridge/rdp-ws/worker; FreeRDP 2 and WinPR in it), started as a child process.
-[ -f "$B/libqemu-hmos-rdp.so" ] || { say "libqemu-hmos-rdp.so was not built (see $OUT/meson-setup.log)"; exit 1; }
-cp "$B/libqemu-hmos-rdp.so" "$L/"
+[ -f "$SL/libqemu-hmos-rdp.so" ] || { say "libqemu-hmos-rdp.so was not built (see $OUT/meson-setup.log)"; exit 1; }
+cp "$SL/libqemu-hmos-rdp.so" "$L/"
 # The libraries the daemon loads on first use (unversioned SONAMEs: deps.sh).
 for f in libcrypto.so libssl.so libwebsockets.so libcurl.so; do
   cp -L "$P/lib/$f" "$L/$f"
@@ -101,6 +135,17 @@ cp "$Q"/tcg/*.so "$Q"/tci/*.so "$Q/libqemu-img.so" "$L/"
 rm -rf "$OUT/share"
 mkdir -p "$OUT/share"
 cp -a "$Q/share/qemu" "$OUT/share/qemu"
+# Firmware the app carries as resources (Debian's builds; the same for any host): iPXE's ROMs
+# for the NICs (QEMU loads efi-NIC.rom for a PCI NIC's boot ROM), UEFI for aarch64 (AAVMF: two
+# 64 MiB flash images, mostly padding, which the HAP's zip compresses to ~2 MB) and x86_64 (OVMF,
+# plain and with Microsoft's keys).
+cp /usr/lib/ipxe/qemu/efi-*.rom "$OUT/share/qemu/" || { say "iPXE's ROMs are missing (ipxe-qemu)"; exit 1; }
+mkdir -p "$OUT/share/AAVMF" "$OUT/share/OVMF"
+cp -L --sparse=always /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd "$OUT/share/AAVMF/" ||
+  { say "AAVMF is missing (qemu-efi-aarch64)"; exit 1; }
+for f in OVMF_CODE_4M.fd OVMF_CODE_4M.ms.fd OVMF_VARS_4M.fd OVMF_VARS_4M.ms.fd; do
+  cp -L /usr/share/OVMF/$f "$OUT/share/OVMF/" || { say "OVMF is missing (ovmf)"; exit 1; }
+done
 python3 - "$Q/manifest.json" "$OUT/qemu-manifest.json" <<'EOF'
 import json, os, sys
 m = json.load(open(sys.argv[1]))
@@ -109,6 +154,7 @@ for v in m["variants"].values():
     v["libraries"] = {a: lib(p) for a, p in v["libraries"].items()}
 m["qemu_img"]["library"] = lib(m["qemu_img"]["library"])
 m["L"] = ["share/qemu"]
+m["firmware"] = {"aavmf": "share/AAVMF", "ovmf": "share/OVMF"}
 m["dir"] = "."
 m.pop("sizes", None)
 json.dump(m, open(sys.argv[2], "w"), indent=2, sort_keys=True)

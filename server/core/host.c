@@ -272,12 +272,17 @@ int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, 
   }
   for (int a = 0; a < VM_ARCH__N; a++)
     h->facts.qemu_binary[a] = h->binary[a][0] ? h->binary[a] : NULL;
+  /* UEFI firmware: the environment's, else the QEMU build's (its manifest), else Debian's. */
   const char *fw = getenv("QHM_AAVMF_DIR");
-  snprintf(h->aavmf_code, sizeof(h->aavmf_code), "%s/AAVMF_CODE.fd", fw && *fw ? fw : "/usr/share/AAVMF");
-  snprintf(h->aavmf_vars, sizeof(h->aavmf_vars), "%s/AAVMF_VARS.fd", fw && *fw ? fw : "/usr/share/AAVMF");
+  if (!fw || !*fw)
+    fw = h->build_aavmf_dir[0] ? h->build_aavmf_dir : "/usr/share/AAVMF";
+  snprintf(h->aavmf_code, sizeof(h->aavmf_code), "%s/AAVMF_CODE.fd", fw);
+  snprintf(h->aavmf_vars, sizeof(h->aavmf_vars), "%s/AAVMF_VARS.fd", fw);
   h->facts.aavmf_code = h->aavmf_code;
   const char *ovmf = getenv("QHM_OVMF_DIR");
-  snprintf(h->ovmf_dir, sizeof(h->ovmf_dir), "%s", ovmf && *ovmf ? ovmf : "/usr/share/OVMF");
+  if (!ovmf || !*ovmf)
+    ovmf = h->build_ovmf_dir[0] ? h->build_ovmf_dir : "/usr/share/OVMF";
+  snprintf(h->ovmf_dir, sizeof(h->ovmf_dir), "%s", ovmf);
   char probe[512];
   bool have_ovmf = true;
   const char *ovmf_files[] = {VM_OVMF_CODE, VM_OVMF_CODE_SECURE, VM_OVMF_VARS, VM_OVMF_VARS_SECURE};

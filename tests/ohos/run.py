@@ -49,7 +49,7 @@ SYSTEM_LIBS = {
 # Nothing in the daemon or the child entry may start a program: HarmonyOS apps may not exec.
 EXEC_SYMBOLS = {'execv', 'execve', 'execvp', 'execvpe', 'execl', 'execlp', 'execle', 'fexecve',
                 'posix_spawn', 'posix_spawnp', 'fork', 'vfork', 'system', 'popen', 'clone'}
-NO_EXEC = ('libqemu-hmos.so', 'libqemu_child.so', 'libqemu-hmos-rdp.so')
+NO_EXEC = ('libqemu-hmos.so', 'libqemu_child.so', 'libqemu-hmos-rdp.so', 'libqemu_hmos.so')
 # What HarmonyOS's libc does not have though musl's does (its reference: "APIs that are not
 # suitable ... have been trimmed"; thread cancellation is one, as on Android). The stand-in's
 # musl has them, so a library could link here and fail to load on a device: none may import them.
@@ -195,6 +195,7 @@ def elf_checks(b):
             assert 'GLIBC_' not in v, '%s has glibc symbol versions' % n
             d = b.tool('readelf', '-d', os.path.join(b.libdir, n))
             assert 'libc.so.6' not in d and 'ld-linux' not in d, n
+            assert '(RPATH)' not in d and '(RUNPATH)' not in d, '%s carries a build path: %s' % (n, d)
 
     def no_exec():
         for n in NO_EXEC:
@@ -225,6 +226,29 @@ def elf_checks(b):
         for lib in ('freerdp2', 'freerdp-client2', 'winpr2'):
             assert os.path.exists(os.path.join(b.deps, 'lib', 'lib%s.a' % lib)), lib
         return '%.1f MB, needs %s' % (b.manifest['files'][n]['size'] / 1e6, ', '.join(sorted(need)))
+
+    def napi():
+        n = 'libqemu_hmos.so'
+        assert n in names, 'no %s in the set' % n
+        p = os.path.join(b.libdir, n)
+        d = b.tool('readelf', '-d', p)
+        need = re.findall(r'\(NEEDED\)\s+Shared library: \[(.*?)\]', d)
+        assert sorted(need) == ['libace_napi.z.so', 'libc.so', 'libhilog_ndk.z.so', 'libqemu-hmos.so'], need
+        assert '(INIT_ARRAY)' in d, 'no constructor: the module would never register'
+        und = b.tool('nm', '-D', '--undefined-only', p)
+        imported = {line.split()[-1] for line in und.splitlines() if line.strip()}
+        napi_calls = sorted(s for s in imported if s.startswith('napi_'))
+        assert 'napi_module_register' in napi_calls, napi_calls
+        # Each of them is one OpenHarmony exports (ndk-stubs/libace_napi.z.symbols, from its list;
+        # the link used -z defs against a stub with those only).
+        with open(os.path.join(ROOT, 'scripts', 'ohos', 'ndk-stubs', 'libace_napi.z.symbols')) as f:
+            listed = {l.strip() for l in f if l.strip() and not l.startswith('#')}
+        assert set(napi_calls) <= listed, sorted(set(napi_calls) - listed)
+        assert 'OH_LOG_Print' in imported
+        defined = b.tool('nm', '-D', '--defined-only', p)
+        exported = {line.split()[-1] for line in defined.splitlines() if line.strip()} - {'_init', '_fini'}
+        assert not exported, 'exports %s' % sorted(exported)
+        return '%d Node-API calls, HiLog; exports nothing (registers from its constructor)' % len(napi_calls)
 
     def exports():
         d = b.tool('nm', '-D', '--defined-only', os.path.join(b.libdir, 'libqemu-hmos.so'))
@@ -267,11 +291,13 @@ def elf_checks(b):
     check('every library is ELF64 AArch64, a shared object', machine)
     check('each SONAME is its file name (what an app\'s libs/ loads by)', sonames)
     check('each needs only the set and the HarmonyOS system (%s)' % ', '.join(sorted(SYSTEM_LIBS)), needed)
-    check('no glibc: no GLIBC_ symbol versions, no libc.so.6', no_glibc)
+    check('no glibc: no GLIBC_ symbol versions, no libc.so.6; no RPATH/RUNPATH', no_glibc)
     check('the daemon, child and RDP worker libraries import no exec/spawn/fork', no_exec)
     check('nothing imports what HarmonyOS\'s libc lacks (%s)' % ', '.join(sorted(OHOS_LIBC_LACKS)), lacks)
     check('the RDP worker library: FreeRDP 2 + WinPR + image codecs in it, qhm_rdp_main and Sleep exported', rdp)
     check('libqemu-hmos.so exports only qhm_* (none of its static dependencies)', exports)
+    check('the N-API module (libqemu_hmos.so, the HAP\'s CMakeLists.txt): Node-API and HiLog of the system, '
+          'the daemon library', napi)
     check('QEMU 10: aarch64 and x86_64, JIT (with the HarmonyOS JIT-grant path) and TCI, and qemu-img, '
           'each exporting its entry only', qemu)
     check('manifest.json: every file, its size and SHA-256', manifest)
@@ -414,6 +440,28 @@ def run_checks(b):
         finally:
             ws.close()
 
+    def set_firmware():
+        # The set's firmware (qemu-manifest.json "firmware", share/OVMF) and NIC ROMs (share/qemu):
+        # a UEFI x86_64 VM with the default NIC (e1000e: QEMU loads efi-e1000e.rom) starts.
+        l = state['l']
+        body = {'name': 'ohos-uefi', 'arch': 'x86_64', 'memory_mib': 128, 'cpus': 1, 'disks': [],
+                'firmware': 'uefi', 'network': {'mode': 'user'}}
+        st, dry = l.api('POST', '/api/v1/vms?dry_run=true', body)
+        assert st == 200, (st, dry)
+        ovmf = os.path.join(os.path.realpath(b.out), 'share', 'OVMF', 'OVMF_CODE_4M.fd')
+        assert any(ovmf in a for a in dry['argv']), 'OVMF not from the set: %s' % [a for a in dry['argv'] if 'OVMF' in a]
+        st, vm = l.api('POST', '/api/v1/vms', body)
+        assert st == 201, (st, vm)
+        st, r = l.api('POST', '/api/v1/vms/%s/start' % vm['id'], timeout=300)
+        assert st == 200 and r['state'] == 'running', (st, r)
+        time.sleep(3)
+        st, v = l.api('GET', '/api/v1/vms/%s' % vm['id'])
+        assert v['state'] == 'running', v.get('last_exit', v)
+        assert os.path.exists(os.path.join(data, 'vms', vm['id'], 'efivars.qcow2'))
+        st, r = l.api('POST', '/api/v1/vms/%s/kill' % vm['id'])
+        assert st == 200, (st, r)
+        return 'running with %s and efi-e1000e.rom' % os.path.relpath(ovmf, b.out)
+
     def rdp():
         # A real FreeRDP server (freerdp-shadow-cli over Xvfb, tests/integration/test_rdp.py's) on
         # 127.0.0.1; the console's WebSocket; the aarch64 worker (libqemu-hmos-rdp.so) started
@@ -465,6 +513,7 @@ def run_checks(b):
             check('the events WebSocket (libwebsockets loaded from libs/ on first use)', events)
             check('an aarch64 guest runs in libqemu-system-aarch64-tci.so, started through the child '
                   'stand-in, and writes to its serial port', guest)
+            check('the set\'s firmware: a UEFI x86_64 VM (share/OVMF) with a NIC (its iPXE ROM) runs', set_firmware)
             check('an RDP console: the aarch64 worker (libqemu-hmos-rdp.so, a child) against a real FreeRDP '
                   'server on 127.0.0.1, desktop and pointer', rdp)
         finally:
