@@ -154,7 +154,7 @@ for v in m["variants"].values():
     v["libraries"] = {a: lib(p) for a, p in v["libraries"].items()}
 m["qemu_img"]["library"] = lib(m["qemu_img"]["library"])
 m["L"] = ["share/qemu"]
-m["firmware"] = {"aavmf": "share/AAVMF", "ovmf": "share/OVMF"}
+m["uefi_dirs"] = {"aarch64": "share/AAVMF", "x86_64": "share/OVMF"}
 m["dir"] = "."
 m.pop("sizes", None)
 json.dump(m, open(sys.argv[2], "w"), indent=2, sort_keys=True)

@@ -56,8 +56,9 @@ struct host {
   char aavmf_code[256];
   char aavmf_vars[256];
   char ovmf_dir[256]; /* "" when Debian's ovmf (OVMF_CODE_4M.fd ...) is not installed */
-  /* The UEFI firmware a QEMU build's manifest brings ("firmware": {"aavmf", "ovmf"}: the
-   * HarmonyOS app's set), "" when it names none; QHM_AAVMF_DIR / QHM_OVMF_DIR still win. */
+  /* The UEFI firmware directories a QEMU build's manifest names ("uefi_dirs": {"aarch64",
+   * "x86_64"}; the HarmonyOS app's set brings its own), "" when it names none; QHM_AAVMF_DIR /
+   * QHM_OVMF_DIR still win. */
   char build_aavmf_dir[256];
   char build_ovmf_dir[256];
   char swtpm[256];    /* "" when swtpm is not installed */

@@ -142,9 +142,9 @@ int host_qemu_load(struct host *h, struct launcher *l, const char *qemu, char *e
   }
   h->data_dir_ptrs[i] = NULL;
   h->facts.data_dirs = i ? h->data_dir_ptrs : NULL;
-  const char *aavmf = path_at(m, (const char *[]){"firmware", "aavmf", NULL}, dir, b1, sizeof(b1));
+  const char *aavmf = path_at(m, (const char *[]){"uefi_dirs", "aarch64", NULL}, dir, b1, sizeof(b1));
   snprintf(h->build_aavmf_dir, sizeof(h->build_aavmf_dir), "%s", aavmf ?: "");
-  const char *ovmf = path_at(m, (const char *[]){"firmware", "ovmf", NULL}, dir, b2, sizeof(b2));
+  const char *ovmf = path_at(m, (const char *[]){"uefi_dirs", "x86_64", NULL}, dir, b2, sizeof(b2));
   snprintf(h->build_ovmf_dir, sizeof(h->build_ovmf_dir), "%s", ovmf ?: "");
   snprintf(h->qemu.source, sizeof(h->qemu.source), "built");
   snprintf(h->qemu.variant, sizeof(h->qemu.variant), "%s", variant);

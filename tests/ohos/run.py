@@ -441,7 +441,7 @@ def run_checks(b):
             ws.close()
 
     def set_firmware():
-        # The set's firmware (qemu-manifest.json "firmware", share/OVMF) and NIC ROMs (share/qemu):
+        # The set's firmware (qemu-manifest.json "uefi_dirs", share/OVMF) and NIC ROMs (share/qemu):
         # a UEFI x86_64 VM with the default NIC (e1000e: QEMU loads efi-e1000e.rom) starts.
         l = state['l']
         body = {'name': 'ohos-uefi', 'arch': 'x86_64', 'memory_mib': 128, 'cpus': 1, 'disks': [],
