@@ -286,7 +286,9 @@ static void arg_machine(struct build_ctx *x) {
   else
     arg(b, machine[c->arch]);
   arg(b, "-accel");
-  arg(b, x->h->kvm[c->arch] ? "kvm" : "tcg,thread=multi");
+  /* saver: one host thread runs every vCPU (TCG); the rest of the modes is applied to the running
+   * process (server/vm/vm_perf.c) */
+  arg(b, x->h->kvm[c->arch] ? "kvm" : c->perf == VM_PERF_SAVER ? "tcg,thread=single" : "tcg,thread=multi");
   arg(b, "-cpu");
   arg(b, x->h->kvm[c->arch] ? "host" : c->arch == VM_ARCH_AARCH64 ? VM_CPU_AARCH64_TCG : "max");
   arg(b, "-m");

@@ -15,6 +15,7 @@
 #include "vm_config_priv.h"
 
 static const char *const arch_names[VM_ARCH__N] = {"x86_64", "i386", "aarch64"};
+const char *const vm_perf_names[VM_PERF__N] = {"standard", "saver", "turbo"};
 
 /* Indexed by vm_disk_if. */
 const struct choice vm_cfg_disk_ifs[VM_CFG_N_DISK_IFS] = {
@@ -142,6 +143,8 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(o, "autostart", json_true());
   if (c->guest_agent)
     put(o, "guest_agent", json_true());
+  if (c->perf != VM_PERF_STANDARD) /* absent: standard */
+    put(o, "performance", json_string(vm_perf_names[c->perf]));
   if (c->n_shortcuts) {
     json_t *a = must(json_array());
     for (size_t i = 0; i < c->n_shortcuts && i < VM_MAX_SHORTCUTS; i++)

@@ -95,6 +95,12 @@ struct vm_rdp {
   bool local; /* the target is on this machine: the VM's own forward of guest 3389, or loopback */
 };
 
+/* Performance modes: standard (QEMU's defaults), saver (gentler on a battery: one TCG thread, a
+ * lower priority, a CPU cap where the host has a cpu cgroup), turbo (a higher priority and CPU
+ * share where allowed). */
+typedef enum { VM_PERF_STANDARD, VM_PERF_SAVER, VM_PERF_TURBO, VM_PERF__N } vm_perf;
+extern const char *const vm_perf_names[VM_PERF__N];
+
 struct vm_config {
   char id[VM_ID_LEN + 1];
   char uuid[37]; /* SMBIOS UUID, stable across boots */
@@ -121,6 +127,7 @@ struct vm_config {
   bool tpm;         /* a TPM 2.0 (swtpm, started by the daemon with the VM) */
   bool autostart;   /* started when the daemon starts (and the VM is not running) */
   bool guest_agent; /* a virtio-serial port for the QEMU guest agent (new VMs: on; older: off) */
+  vm_perf perf;     /* performance mode (server/vm/vm_perf.c: what each one does) */
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];
   struct vm_rdp rdp;

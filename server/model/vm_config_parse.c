@@ -756,6 +756,15 @@ static int f_tpm(struct ctx *x, json_t *v) {
   return get_flag(x, "tpm", v, &x->c->tpm);
 }
 
+static int f_performance(struct ctx *x, json_t *v) {
+  for (int i = 0; i < VM_PERF__N; i++)
+    if (str_is(v, vm_perf_names[i])) {
+      x->c->perf = (vm_perf)i;
+      return 0;
+    }
+  return fail(x, "performance: must be 'standard', 'saver' or 'turbo'");
+}
+
 /* "qemu_args": see vm_qemu_args.h. [] clears. */
 static int f_qemu_args(struct ctx *x, json_t *v) {
   return vm_qemu_args_from_json(v, x->c->qemu_args, &x->c->n_qemu_args, x->err, x->errlen);
@@ -788,6 +797,7 @@ static const struct field {
     {"tpm", f_tpm},
     {"autostart", f_autostart},
     {"guest_agent", f_guest_agent},
+    {"performance", f_performance},
     {"qemu_args", f_qemu_args},
 };
 

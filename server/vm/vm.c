@@ -23,6 +23,7 @@
 #include "util.h"
 #include "vm_argv.h"
 #include "vm_config.h"
+#include "vm_perf.h"
 #include "vm_priv.h"
 #include "vm_serial.h"
 #include "vm_sweep.h"
@@ -103,6 +104,7 @@ static json_t *vm_to_json(struct vm *v) {
     json_object_set_new(o, "orphans", vm_orphans_json(v));
   json_object_set_new(o, "forwards_active",
                       v->forwards_active ? json_incref(v->forwards_active) : json_array());
+  json_object_set_new(o, "performance_active", vm_perf_json(v) ?: json_null());
   if (!v->last_exit_known) { /* one query per exit, not one per listing */
     v->last_exit = store_exit_last(v->m->c->store, v->cfg.id);
     v->last_exit_known = true;

@@ -22,6 +22,7 @@
 #include "vm_argv.h"
 #include "vm_config.h"
 #include "vm_efivars.h"
+#include "vm_perf.h"
 #include "vm_priv.h"
 
 /* ---- create ---- */
@@ -305,9 +306,10 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     const char *key;
     json_t *val;
     json_object_foreach(body, key, val) {
-      /* name, rdp, shortcuts (read by new console sessions) and autostart do not touch the running QEMU */
+      /* name, rdp, shortcuts (read by new console sessions) and autostart do not touch the running
+       * QEMU; performance is applied to it (vm_perf.c) */
       if (strcmp(key, "name") != 0 && strcmp(key, "rdp") != 0 && strcmp(key, "shortcuts") != 0 &&
-          strcmp(key, "autostart") != 0) {
+          strcmp(key, "autostart") != 0 && strcmp(key, "performance") != 0) {
         core_req_reply_error(r, 409, "invalid_state",
                              "%s: can only be changed while the VM is stopped (it is %s)", key,
                              vm_state_names[v->state]);
@@ -341,7 +343,10 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     snprintf(dir, sizeof(dir), "%s/vms/%s", m->c->data_dir, v->cfg.id);
     vm_efivars_remove(dir);
   }
+  bool perf_changed = cfg->perf != v->cfg.perf;
   v->cfg = *cfg;
+  if (perf_changed && v->pid > 0 && v->qmp_ready)
+    vm_perf_apply(v);
   vm_dirty(v);
   reply_vm(r, 200, v);
 out:

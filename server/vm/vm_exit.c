@@ -21,6 +21,7 @@
 #include "ticket.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_perf.h"
 #include "vm_priv.h"
 #include "vm_serial.h"
 
@@ -94,6 +95,7 @@ void vm_forget_process(struct vm *v) {
   v->argv = NULL;
   json_decref(v->forwards_active);
   v->forwards_active = NULL;
+  vm_perf_release(v);
   v->quit_requested = v->guest_shutdown = v->proc_stopped = false;
   vm_dirty(v);
 }

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vm_perf: performance modes on a running QEMU. What each mode does, by mechanisms that exist on
+ * this host and on a device (HarmonyOS: an app's own processes, no cgroups of its own):
+ *
+ *   standard  QEMU's defaults: one host thread per vCPU (MTTCG), nice 0, no cap.
+ *   saver     one host thread for all vCPUs (`-accel tcg,thread=single`: vm_argv.c; at the next
+ *             start when changed while running), nice 10 on every thread, and where the host has
+ *             a writable cgroup-v1 cpu controller, a cap of half a CPU for the whole VM (quota
+ *             10 ms per 20 ms: a short period, so a keystroke waits 10 ms at most).
+ *   turbo     nice -5 on every thread (needs CAP_SYS_NICE or RLIMIT_NICE: else said) and, with a
+ *             cpu cgroup, 4 times the default CPU share: it wins when the host is busy; on an
+ *             idle host there is nothing to take (the bench says so).
+ *
+ * Threads QEMU makes later inherit the priority of the thread that makes them (Linux: per
+ * thread), and the cgroup holds the whole process.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vm_perf.h"
+#include "vm_priv.h"
+
+#define SAVER_NICE 10
+#define TURBO_NICE (-5)
+#define CG_PERIOD_US 20000
+#define SAVER_QUOTA_US 10000 /* half a CPU */
+#define TURBO_SHARES 4096    /* the default is 1024 */
+
+static const char *const cg_roots[] = {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"};
+
+/* This process's group in the cgroup-v1 cpu hierarchy (where QEMU starts, and where the VMs'
+ * groups go) when it may make groups in it, into OUT; else NULL. */
+static const char *cg_root(char *out, size_t outlen) {
+  char own[256] = "/", line[512];
+  FILE *f = fopen("/proc/self/cgroup", "r");
+  while (f && fgets(line, sizeof(line), f)) { /* "4:cpu,cpuacct:/some/group" */
+    char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2)
+      continue;
+    *c2 = 0;
+    char *ctl = c1 + 1, *save = NULL;
+    for (char *t = strtok_r(ctl, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      if (strcmp(t, "cpu") == 0) {
+        snprintf(own, sizeof(own), "%.*s", (int)strcspn(c2 + 1, "\n"), c2 + 1);
+        break;
+      }
+  }
+  if (f)
+    fclose(f);
+  for (size_t i = 0; i < sizeof(cg_roots) / sizeof(cg_roots[0]); i++) {
+    char p[600];
+    snprintf(out, outlen, "%s%s", cg_roots[i], strcmp(own, "/") == 0 ? "" : own);
+    snprintf(p, sizeof(p), "%s/cpu.cfs_quota_us", out);
+    if (access(p, F_OK) == 0 && access(out, W_OK) == 0)
+      return out;
+  }
+  return NULL;
+}
+
+/* DIR/NAME = VAL (a number: what cgroup files take). */
+static int write_file(const char *dir, const char *name, long long val) {
+  char p[600];
+  snprintf(p, sizeof(p), "%s/%s", dir, name);
+  FILE *f = fopen(p, "w");
+  if (!f)
+    return -1;
+  int ok = fprintf(f, "%lld", val) > 0;
+  ok = (fclose(f) == 0) && ok;
+  return ok ? 0 : -1;
+}
+
+static void note(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(json_t *list, const char *fmt, ...) {
+  char buf[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  json_array_append_new(list, json_string(buf));
+}
+
+/* setpriority on every thread of PID; -1 with errno of the first failure. */
+static int nice_all(pid_t pid, int nice, int *threads) {
+  char p[64];
+  snprintf(p, sizeof(p), "/proc/%d/task", (int)pid);
+  DIR *d = opendir(p);
+  if (!d)
+    return -1;
+  struct dirent *e;
+  int rc = 0, err = 0;
+  *threads = 0;
+  while ((e = readdir(d))) {
+    int tid = atoi(e->d_name);
+    if (tid <= 0)
+      continue;
+    if (setpriority(PRIO_PROCESS, (id_t)tid, nice) < 0 && errno != ESRCH) {
+      if (!rc)
+        err = errno;
+      rc = -1;
+    } else {
+      (*threads)++;
+    }
+  }
+  closedir(d);
+  errno = err;
+  return rc;
+}
+
+/* Into the VM's own group below ROOT/qemu-hmos (made as needed); its path into v->perf_cgroup. */
+static int cg_join(struct vm *v, const char *root) {
+  char dir[300];
+  snprintf(dir, sizeof(dir), "%s/qemu-hmos", root);
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    return -1;
+  snprintf(v->perf_cgroup, sizeof(v->perf_cgroup), "%s/qemu-hmos/%s", root, v->cfg.id);
+  if (mkdir(v->perf_cgroup, 0755) < 0 && errno != EEXIST)
+    return -1;
+  return write_file(v->perf_cgroup, "cgroup.procs", (long long)v->pid);
+}
+
+void vm_perf_apply(struct vm *v) {
+  if (v->pid <= 0)
+    return;
+  vm_perf mode = v->cfg.perf;
+  json_t *done = json_array(), *not_done = json_array();
+  int threads = 0;
+  int want_nice = mode == VM_PERF_SAVER ? SAVER_NICE : mode == VM_PERF_TURBO ? TURBO_NICE : 0;
+  if (nice_all(v->pid, want_nice, &threads) == 0)
+    note(done, "nice %d on %d threads", want_nice, threads);
+  else
+    note(not_done, "nice %d: %s", want_nice, strerror(errno));
+
+  char root_buf[400];
+  const char *root = cg_root(root_buf, sizeof(root_buf));
+  if (!root) {
+    if (mode != VM_PERF_STANDARD)
+      note(not_done, "CPU %s: no writable cpu cgroup on this host", mode == VM_PERF_SAVER ? "cap" : "share");
+  } else if (mode == VM_PERF_STANDARD) {
+    if (v->perf_cgroup[0]) { /* back to the root group: no cap, the default share */
+      if (write_file(root, "cgroup.procs", (long long)v->pid) == 0 && rmdir(v->perf_cgroup) == 0)
+        v->perf_cgroup[0] = 0;
+    }
+  } else if (cg_join(v, root) < 0) {
+    note(not_done, "cpu cgroup %s: %s", v->perf_cgroup, strerror(errno));
+  } else {
+    const char *g = v->perf_cgroup;
+    bool saver = mode == VM_PERF_SAVER;
+    int rc = write_file(g, "cpu.cfs_period_us", CG_PERIOD_US);
+    rc |= write_file(g, "cpu.cfs_quota_us", saver ? SAVER_QUOTA_US : -1);
+    rc |= write_file(g, "cpu.shares", saver ? 1024 : TURBO_SHARES);
+    if (rc == 0 && saver)
+      note(done, "CPU cap: %d%% of one CPU (cgroup %s)", SAVER_QUOTA_US * 100 / CG_PERIOD_US, g);
+    else if (rc == 0)
+      note(done, "CPU share: %dx the default (cgroup %s)", TURBO_SHARES / 1024, g);
+    else
+      note(not_done, "cpu cgroup %s: %s", g, strerror(errno));
+  }
+  /* The TCG thread mode is on QEMU's command line. */
+  bool single = false, tcg = false;
+  size_t i;
+  json_t *a;
+  json_array_foreach(v->argv, i, a) {
+    const char *s = json_string_value(a);
+    if (s && strncmp(s, "tcg,", 4) == 0) {
+      tcg = true;
+      single = strstr(s, "thread=single") != NULL;
+    }
+  }
+  v->perf_restart = tcg && single != (mode == VM_PERF_SAVER);
+  if (tcg && !v->perf_restart)
+    note(done, "%s", single ? "one TCG thread for all vCPUs" : "one TCG thread per vCPU");
+  json_decref(v->perf_applied);
+  v->perf_applied = json_pack("{s:s, s:o, s:o, s:b}", "mode", vm_perf_names[mode], "applied", done,
+                              "not_applied", not_done, "restart", v->perf_restart);
+  if (json_array_size(not_done))
+    log_info("vm %s: performance %s: %s", v->cfg.id, vm_perf_names[mode],
+             json_string_value(json_array_get(not_done, 0)));
+  vm_dirty(v);
+}
+
+void vm_perf_release(struct vm *v) {
+  if (v->perf_cgroup[0] && rmdir(v->perf_cgroup) < 0 && errno != ENOENT)
+    log_warn("vm %s: cannot remove its cgroup %s: %s", v->cfg.id, v->perf_cgroup, strerror(errno));
+  v->perf_cgroup[0] = 0;
+  json_decref(v->perf_applied);
+  v->perf_applied = NULL;
+  v->perf_restart = false;
+}
+
+json_t *vm_perf_json(const struct vm *v) {
+  return v->perf_applied ? json_incref(v->perf_applied) : NULL;
+}
