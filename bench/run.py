@@ -19,6 +19,9 @@
    boot and two CPU-bound guest programs: bench/qemu.py, run last as a separate process (its own
    table and bench/results/qemu-latest.json; skips when there is no QEMU 10 build; the TCI runs make
    it the slowest part, some 11-14 minutes on 2 cores).
+6. Performance modes (standard, saver, turbo; issue 17): guest throughput, host CPU and serial
+   echo latency per mode, a bare QEMU beside them, also with a busy host: bench/perf.py, its own
+   process before 5 (bench/results/perf-latest.json; ~7 minutes).
 
 Prints a table and writes it (plus raw samples) to bench/results/latest.json.
 Only 127.0.0.1 is used. Every process started here (daemon, its VMs, nginx, wrk, bare QEMU)
@@ -360,11 +363,12 @@ class FrameJudge:
 
 
 class Api:
-    def __init__(self, base):
+    def __init__(self, base, token=None):
         m = re.match(r'^http://([^/:]+):(\d+)$', base)
         if not m or m.group(1) not in ('127.0.0.1', 'localhost'):
             raise BenchError('daemon endpoint %r is not on 127.0.0.1' % base)
         self.host, self.port = m.group(1), int(m.group(2))
+        self.token = token  # the daemon's secret (endpoint.json "token")
         self.conn = None
 
     def req(self, method, path, body=None, timeout=30.0):
@@ -377,6 +381,8 @@ class Api:
                 self.conn.sock.settimeout(timeout)
             try:
                 hdrs = {'Content-Type': 'application/json'} if data is not None else {}
+                if self.token:
+                    hdrs['Authorization'] = 'Bearer ' + self.token
                 self.conn.request(method, path, body=data, headers=hdrs)
                 r = self.conn.getresponse()
                 return r.status, r.read()
@@ -406,8 +412,9 @@ class Api:
 
 
 class Daemon:
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, extra=()):
         self.binary = binary
+        self.extra = list(extra)  # more `serve` options (--allow-path DIR ...)
         self.data = os.path.join(workdir, 'data')
         self.logpath = os.path.join(workdir, 'daemon.log')
         self.proc = None
@@ -415,6 +422,7 @@ class Daemon:
 
     def start(self):
         cmd = [self.binary, 'serve', '--data-dir', self.data, '--bind', '127.0.0.1', '--port', '0', '--ws-port', '0']
+        cmd += self.extra
         helptext = subprocess.run([self.binary, '--help'], capture_output=True, text=True, timeout=10)
         if '--ws-port' in helptext.stdout + helptext.stderr:
             cmd += ['--ws-port', '0']  # never collide with a daemon already on 8007
@@ -438,7 +446,7 @@ class Daemon:
                 raise BenchError('daemon wrote no endpoint.json in 20 s:\n%s' % self.log_tail())
             time.sleep(0.02)
         self.base = info['http']
-        self.api = Api(self.base)
+        self.api = Api(self.base, info.get('token'))
         # endpoint.json says "serving"; check that it really answers.
         deadline = mono() + 10
         while True:
@@ -1000,14 +1008,14 @@ def main():
     ap.add_argument('--daemon', help='daemon binary (overrides --build)')
     ap.add_argument('--repeats', type=int, default=5, help='start-latency repeats (default 5)')
     ap.add_argument('--duration', type=int, default=10, help='wrk seconds per run (default 10)')
-    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download', 'qemu'), action='append',
+    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf'), action='append',
                     help='run only these benchmarks (repeatable)')
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'latest.json'))
     ap.add_argument('--timeout', type=int, default=900, help='bound on the whole run in seconds (default 900)')
     a = ap.parse_args()
 
     binary = os.path.abspath(a.daemon or os.path.join(a.build, 'qemu-hmos'))
-    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download', 'qemu'))
+    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf'))
     if want - {'qemu'} and not os.access(binary, os.X_OK):  # bench/qemu.py needs no daemon
         print('bench: no daemon at %s (build it: meson setup build && ninja -C build)' % binary, file=sys.stderr)
         return 2
@@ -1101,10 +1109,12 @@ def main():
 
 
 def run_separate(want, binary):
-    """4 and 5, those of them WANTed, one after the other."""
+    """4, 6 and 5, those of them WANTed, one after the other."""
     rc = 0
     if 'bridge' in want:  # bridge.py bounds itself (--timeout 300); 600 s is a backstop
         rc = max(rc, run_script('4. VNC bridge', 'bridge.py', ['--daemon', binary], 600))
+    if 'perf' in want:  # perf.py bounds itself (--timeout 900)
+        rc = max(rc, run_script('6. Performance modes', 'perf.py', ['--daemon', binary], 1000))
     if 'qemu' in want:  # qemu.py bounds itself (--timeout 5400)
         rc = max(rc, run_script('5. QEMU guest speed', 'qemu.py', [], 6000))
     return rc

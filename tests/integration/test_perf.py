@@ -2,9 +2,8 @@
 """Performance modes (server/vm/vm_perf.c) on a real QEMU (GRUB's rescue ISO, TCG): the field
 (create, PATCH, bad values), the command line (saver: one TCG thread), and what each mode does to
 the running process, read back from /proc and the cpu cgroup: every thread's nice (saver 10,
-turbo -5, standard 0), saver's CPU cap (10 ms per 20 ms) and turbo's share (4096) in the VM's own
-group where this host has a writable cgroup-v1 cpu hierarchy, back to the daemon's group for
-standard; changed while the VM runs (the TCG thread mode waits for the next start, and says so);
+turbo -10, standard 0), saver's CPU cap (10 ms per 20 ms) in the VM's own group where this host
+has a writable cgroup-v1 cpu hierarchy, back to the daemon's group for turbo and standard; changed while the VM runs (the TCG thread mode waits for the next start, and says so);
 the group removed when QEMU ends. (The bench, bench/perf.py, measures what the modes do.)"""
 
 import os
@@ -21,6 +20,18 @@ def thread_nices(pid):
             fields = f.read().rsplit(')', 1)[1].split()
         out[int(tid)] = int(fields[16])  # stat field 19: nice (after pid and comm)
     return out
+
+
+def autogroup_nice(pid):
+    """The nice of PID's autogroup when the kernel has them and PID leads its session, else None."""
+    try:
+        with open('/proc/%d/autogroup' % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    with open('/proc/%d/stat' % pid) as f:
+        sid = int(f.read().rsplit(')', 1)[1].split()[3])
+    return int(text.split('nice')[1]) if sid == pid else None
 
 
 def cgroup_writable():
@@ -64,6 +75,10 @@ class PerfModeTest(DaemonTestCase):
         self.assertGreaterEqual(len(nices), 2, nices)
         self.assertEqual(set(nices.values()), {10}, nices)
         self.assertIn('nice 10 on %d threads' % len(nices), act['applied'])
+        ag = autogroup_nice(pid)  # with autogroups, a thread's nice counts only within its session
+        if ag is not None:
+            self.assertEqual(ag, 10)
+            self.assertIn("nice 10 on its session's scheduling group (autogroup)", act['applied'])
         tcg = v['accelerator'] == 'tcg'
         if tcg:
             self.assertIn('one TCG thread for all vCPUs', act['applied'])
@@ -81,18 +96,20 @@ class PerfModeTest(DaemonTestCase):
         v = self.daemon.ok('PATCH', '/api/v1/vms/%s' % vid, body={'performance': 'turbo'})
         act = v['performance_active']
         self.assertEqual((v['performance'], act['mode']), ('turbo', 'turbo'))
-        self.assertEqual(set(thread_nices(pid).values()), {-5})  # (the tests run as root)
+        self.assertEqual(set(thread_nices(pid).values()), {-10})  # (the tests run as root)
+        self.assertIn(autogroup_nice(pid), (None, -10))
         if tcg:
             self.assertTrue(act['restart'], act)
-        if cgroup_writable():
-            self.assertEqual(read(os.path.join(group, 'cpu.cfs_quota_us')), '-1')
-            self.assertEqual(read(os.path.join(group, 'cpu.shares')), '4096')
+        self.assertFalse(os.path.exists(group))  # out of the capped group
 
-        # Standard: nice 0, out of its group (removed), back where the daemon is.
+        # Standard: nice 0, where the daemon is.
         v = self.daemon.ok('PATCH', '/api/v1/vms/%s' % vid, body={'performance': 'standard'})
         self.assertEqual(set(thread_nices(pid).values()), {0})
+        self.assertIn(autogroup_nice(pid), (None, 0))
         self.assertEqual(v['performance_active']['mode'], 'standard')
         self.assertFalse(os.path.exists(group))
+        if cgroup_writable():
+            self.assertIn(str(pid), read(os.path.join(CG, 'cgroup.procs')).split())
         # Other fields still refuse a running VM.
         self.assertError(self.api('PATCH', '/api/v1/vms/%s' % vid, body={'performance': 'saver', 'cpus': 1}),
                          409, 'invalid_state', 'cpus')
