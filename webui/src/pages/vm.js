@@ -126,12 +126,17 @@ export function mount(root, { id }) {
     const tpmWrap = h('div', { class: 'choice' }, tpmBox, h('label', { for: 's-tpm', text: t('field.tpm') }));
     const autoBox = h('input', { type: 'checkbox', id: 's-auto' });
     const autoWrap = h('div', { class: 'choice' }, autoBox, h('label', { for: 's-auto', text: t('field.autostart') }));
+    // Performance mode: any time; while QEMU runs the daemon applies it at once and says what it did.
+    const perfSel = h('select', {}, ['standard', 'saver', 'turbo'].map((m) => h('option', { value: m, text: t('perf.' + m) })));
+    const fPerf = field({ id: 's-perf', label: t('field.performance'), input: perfSel, hint: t('perf.hint') });
+    const perfNow = h('p', { class: 'hint', id: 's-perf-now', 'aria-live': 'polite' });
     const fwOf = (x) => (x.secure_boot ? 'uefi-secure' : x.firmware === 'uefi' ? 'uefi' : 'bios');
     const stoppedNote = h('p', { class: 'hint', text: t('vm.settings_stopped') });
     const saveBtn = h('button', { type: 'submit', class: 'btn primary', text: t('vm.save') });
     const settingsMsg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
     const settings = h('form', { class: 'settings', novalidate: true, 'aria-labelledby': 'settings-title' },
-      fName.wrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap, autoWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
+      fName.wrap, fPerf.wrap, perfNow, autoWrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap,
+      h('div', { class: 'row end' }, saveBtn), settingsMsg);
     settings.addEventListener('submit', async (e) => {
       e.preventDefault();
       errors.clear();
@@ -142,6 +147,7 @@ export function mount(root, { id }) {
       fName.error('');
       if (name !== vm.name) patch.name = name;
       if (autoBox.checked !== !!vm.autostart) patch.autostart = autoBox.checked; // any time: QEMU is not touched
+      if (perfSel.value !== (vm.performance || 'standard')) patch.performance = perfSel.value; // any time
       const editable = !isLive(vm.state) && vm.state !== 'starting' && vm.state !== 'shutting-down';
       if (editable) {
         const m = Number(fMem.input.value), c = Number(fCpus.input.value);
@@ -308,6 +314,15 @@ export function mount(root, { id }) {
           fwSel.value = fwOf(vm);
           tpmBox.checked = !!vm.tpm;
           autoBox.checked = !!vm.autostart;
+          perfSel.value = vm.performance || 'standard';
+        }
+        const pa = vm.performance_active;
+        perfNow.hidden = !pa;
+        if (pa) {
+          const parts = [t('perf.active', { list: pa.applied.join('; ') || '—' })];
+          if (pa.not_applied.length) parts.push(t('perf.not_applied', { list: pa.not_applied.join('; ') }));
+          if (pa.restart) parts.push(t('perf.restart'));
+          perfNow.textContent = parts.join(' ');
         }
         renderOrphans();
         const ex = vm.last_exit;
