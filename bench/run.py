@@ -22,6 +22,8 @@
 6. Performance modes (standard, saver, turbo; issue 17): guest throughput, host CPU and serial
    echo latency per mode, a bare QEMU beside them, also with a busy host: bench/perf.py, its own
    process before 5 (bench/results/perf-latest.json; ~7 minutes).
+7. Typing latency in the VNC console, key-to-pixel in Chromium: ours with and without the nudge
+   vs noVNC + websockify (bench/typing.mjs, node; bench/results/typing-latest.json).
 
 Prints a table and writes it (plus raw samples) to bench/results/latest.json.
 Only 127.0.0.1 is used. Every process started here (daemon, its VMs, nginx, wrk, bare QEMU)
@@ -1008,14 +1010,14 @@ def main():
     ap.add_argument('--daemon', help='daemon binary (overrides --build)')
     ap.add_argument('--repeats', type=int, default=5, help='start-latency repeats (default 5)')
     ap.add_argument('--duration', type=int, default=10, help='wrk seconds per run (default 10)')
-    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf'), action='append',
+    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf', 'typing'), action='append',
                     help='run only these benchmarks (repeatable)')
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'latest.json'))
     ap.add_argument('--timeout', type=int, default=900, help='bound on the whole run in seconds (default 900)')
     a = ap.parse_args()
 
     binary = os.path.abspath(a.daemon or os.path.join(a.build, 'qemu-hmos'))
-    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf'))
+    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf', 'typing'))
     if want - {'qemu'} and not os.access(binary, os.X_OK):  # bench/qemu.py needs no daemon
         print('bench: no daemon at %s (build it: meson setup build && ninja -C build)' % binary, file=sys.stderr)
         return 2
@@ -1109,10 +1111,12 @@ def main():
 
 
 def run_separate(want, binary):
-    """4, 6 and 5, those of them WANTed, one after the other."""
+    """4, 7, 6 and 5, those of them WANTed, one after the other."""
     rc = 0
     if 'bridge' in want:  # bridge.py bounds itself (--timeout 300); 600 s is a backstop
         rc = max(rc, run_script('4. VNC bridge', 'bridge.py', ['--daemon', binary], 600))
+    if 'typing' in want:  # typing.mjs: 3 consoles x 4 scenarios x 40 keys, a few minutes
+        rc = max(rc, run_script('7. Typing latency', 'typing.mjs', ['--daemon', binary], 900))
     if 'perf' in want:  # perf.py bounds itself (--timeout 900)
         rc = max(rc, run_script('6. Performance modes', 'perf.py', ['--daemon', binary], 1000))
     if 'qemu' in want:  # qemu.py bounds itself (--timeout 5400)
@@ -1126,7 +1130,7 @@ def run_script(label, script, args, bound):
     signal.alarm(0)  # --timeout bounds 1-3; the script has its own bound
     print()
     sys.stdout.flush()
-    cmd = [sys.executable, os.path.join(HERE, script)] + args
+    cmd = ['node' if script.endswith('.mjs') else sys.executable, os.path.join(HERE, script)] + args
     log('%s: %s' % (label, ' '.join(cmd[1:])))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C reaches the child too
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)

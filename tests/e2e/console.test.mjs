@@ -104,6 +104,13 @@ export const tests = [
       const keys = rfb.since(mark, 'KeyEvent').map((k) => `${k.down ? 'd' : 'u'}${String.fromCharCode(k.keysym)}`);
       const want = [...'echo hello-qhm'].flatMap((c) => [`d${c}`, `u${c}`]);
       assert(JSON.stringify(keys) === JSON.stringify(want), `key events sent: ${keys.join(' ')}`);
+      // The typing-latency nudge (console/nudge.js): a release of F24 after the last of the presses
+      // (each press within 25 ms of the previous one moves it on), nothing else; GRUB never sees it
+      // (only the typed text appears below).
+      await waitFor('the nudge after the typing', () => rfb.since(mark, 'KeyNudge').length >= 1, { timeoutMs: 3000, intervalMs: 50 });
+      const all = rfb.since(mark).filter((m) => m.type === 'KeyEvent' || m.type === 'KeyNudge');
+      assert(all.at(-1).type === 'KeyNudge', `the last key message is the nudge: ${all.map((m) => m.type).join(' ')}`);
+      assert(all.filter((m) => m.type === 'KeyNudge').length <= 14, 'at most one nudge per press');
       const typed = await waitCanvas(page, 'the typed text on the prompt line', (img) => {
         const rows = changedRows(cli, img).map((y) => Math.floor(y / CELL_H));
         return rows.length > 0 && rows.every((r) => r === promptRow) && !blankCell(cellKey(img, 19, promptRow));

@@ -51,8 +51,13 @@ export function decodeClientStream(buf) {
       const sub = buf[o + 1];
       if (sub === 0) {
         len = 12;
-        if (need(len)) msg = { type: 'KeyEvent', qemu: true, down: buf.readUInt16BE(o + 2) === 1,
-          keysym: buf.readUInt32BE(o + 4), keycode: buf.readUInt32BE(o + 8) };
+        if (need(len)) {
+          msg = { type: 'KeyEvent', qemu: true, down: buf.readUInt16BE(o + 2) === 1,
+            keysym: buf.readUInt32BE(o + 4), keycode: buf.readUInt32BE(o + 8) };
+          // The console's nudge after a key press (webui/src/console/nudge.js): a release of F24,
+          // which QEMU drops before the guest; a type of its own, so key checks see the keys only.
+          if (!msg.down && msg.keysym === 0xffd5 && msg.keycode === 0x6f) msg.type = 'KeyNudge';
+        }
       } else if (sub === 1) {
         if (!need(4)) break;
         const op = buf.readUInt16BE(o + 2);

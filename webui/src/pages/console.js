@@ -25,6 +25,7 @@ import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
 import { attachTouch } from '../console/touch.js';
 import { MODIFIERS, BAR_KEYS, NAMED, XK, typeText } from '../console/keys.js';
+import { nudgeAfterKeys, nudgeDisabled } from '../console/nudge.js';
 
 const store = {
   get: (k, d) => { try { return localStorage.getItem('qhm.console.' + k) ?? d; } catch { return d; } },
@@ -108,6 +109,7 @@ export function mount(root, { id }) {
   root.append(pageEl);
 
   let rfb = null;
+  let stopNudge = () => {};
   let ws = null;
   let connected = false;
   let gen = 0; // bumps on every (re)connect; late events of older sockets are ignored
@@ -231,6 +233,7 @@ export function mount(root, { id }) {
 
   function teardown() {
     connected = false;
+    stopNudge();
     latched.clear();
     for (const b of keysBar.querySelectorAll('[aria-pressed]')) b.setAttribute('aria-pressed', 'false');
     if (rfb) {
@@ -310,6 +313,7 @@ export function mount(root, { id }) {
 
     const r = new RFB(screen, sock, { shared: true });
     rfb = r;
+    if (!nudgeDisabled()) stopNudge = nudgeAfterKeys(r);
     r.scaleViewport = true;
     r.resizeSession = true; // noVNC only sends it when the server supports ExtendedDesktopSize
     r.background = '#101014';
