@@ -388,7 +388,11 @@ static void on_qmp_event(struct qmp *q, const char *name, json_t *data, void *ud
 
 static void on_qmp_closed(struct qmp *q, const char *why, void *ud) {
   struct vm *v = ud;
-  log_warn("vm %s: QMP closed: %s", v->cfg.id, why);
+  /* Expected when the daemon asked QEMU to quit (Force stop) or the guest shut down: not a warning. */
+  if (v->quit_requested || v->state == ST_SHUTTING_DOWN)
+    log_info("vm %s: QMP closed as QEMU ended: %s", v->cfg.id, why);
+  else
+    log_warn("vm %s: QMP closed: %s", v->cfg.id, why);
   qmp_close(v->qmp);
   v->qmp = NULL;
   v->qmp_ready = false;

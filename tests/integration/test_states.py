@@ -94,6 +94,10 @@ class StateTest(DaemonTestCase):
         self.daemon.wait_real_frame(vid, 30, accept=shows_guest_text)
         self.assertEqual(self.post(vid, 'kill')['state'], 'stopped')
         self.assertTrue(wait_pid_gone(pid2, 5))
+        # A Force stop's QMP close is expected: not logged as a warning (issue 19).
+        log = self.daemon.stderr_tail(400)
+        self.assertNotIn('warn: vm %s: QMP closed' % vid, log)
+        self.assertIn('vm %s: QMP closed as QEMU ended' % vid, log)
 
     def test_shutdown_powerbutton_guest(self):
         vm = self.new_vm(name='acpi-shutdown', **small_vm(cpus=2))
@@ -113,6 +117,7 @@ class StateTest(DaemonTestCase):
         self.assertEqual(le.get('exit_code'), 0, le)
         self.assertIsNone(le.get('signal'), le)
         self.assertFalse(g.get('pid'))
+        self.assertNotIn('warn: vm %s: QMP closed' % vid, self.daemon.stderr_tail(400))
 
     def test_guest_powers_itself_off(self):
         vm = self.new_vm(name='self-poweroff', **small_vm('poweroff'))
