@@ -20,11 +20,12 @@ build: deps
 webui:
 	@scripts/build-webui.sh --no-e2e
 
-# The daemon prints the link to open (http://127.0.0.1:PORT/?token=...). Host paths in requests
+# The daemon prints the link to open (http://127.0.0.1:PORT/?token=...) and its WebSocket port
+# (WS_PORT, default 8007, or a free one when 8007 is taken: a second instance). Host paths in requests
 # (ISOs, kernels, shared folders) may point into your home directory (ALLOW_PATH).
 ALLOW_PATH ?= $(HOME)
 run: build webui
-	$(BUILD)/qemu-hmos serve --bind $(BIND) --port $(PORT) --ws-port $$(($(PORT) + 1)) --ui-dir webui/dist \
+	$(BUILD)/qemu-hmos serve --bind $(BIND) --port $(PORT) $(if $(WS_PORT),--ws-port $(WS_PORT)) --ui-dir webui/dist \
 	  $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(foreach p,$(ALLOW_PATH),--allow-path $(p))
 
 # QEMU_BUILD=no skips building QEMU 10 when its cache is missing (its tests then skip, saying so).

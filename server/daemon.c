@@ -421,6 +421,10 @@ static int start_services(struct qhm_daemon *d, const struct qhm_options *o, cha
     goto out;
   }
   c->ws = ws_start(c, bind_addr, o->ws_port, why, sizeof(why));
+  if (!c->ws && !o->ws_port_fixed && o->ws_port != 0) { /* the default is taken: another instance */
+    log_info("WebSocket port %u: %s; using a free one", o->ws_port, why);
+    c->ws = ws_start(c, bind_addr, 0, why, sizeof(why));
+  }
   if (!c->ws) {
     snprintf(err, errlen, "%s", why);
     goto out;

@@ -31,7 +31,8 @@ static void usage(FILE *f) {
              "  --bind ADDR    a loopback IPv4 address to listen on (default 127.0.0.1); with --lan the\n"
              "                 LAN address that gets HTTPS (0.0.0.0: every interface)\n"
              "  --port N       TCP port of the REST API and UI (default 8006; 0 picks a free one)\n"
-             "  --ws-port M    TCP port of the WebSocket consoles and events (default 8007; 0 picks)\n"
+             "  --ws-port M    TCP port of the WebSocket consoles and events (default 8007, or a free\n"
+             "                 one when 8007 is taken; 0 picks)\n"
              "  --ui-dir DIR   serve the web UI from DIR (the build's webui/dist)\n"
              "  --allow-path DIR  host paths in requests (ISOs, kernels, shared folders, imports) may\n"
              "                 point below DIR too (besides DATA's own folders); repeatable\n"
@@ -112,6 +113,8 @@ static int parse_option(struct cli *cl, int c, const char *arg) {
               arg);
       return 2;
     }
+    if (c == 'w')
+      o->ws_port_fixed = true; /* asked for: taken is an error */
     return 0;
   }
   case 'v':

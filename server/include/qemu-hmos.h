@@ -35,6 +35,7 @@ struct qhm_options {
   const char *bind;               /* a loopback IPv4 address; NULL: 127.0.0.1. With lan: the LAN address */
   uint16_t port;                  /* REST API and UI; 0 picks a free one */
   uint16_t ws_port;               /* WebSocket consoles and events; 0 picks */
+  bool ws_port_fixed;             /* false: when WS_PORT is taken, a free one (said in the log) */
   const char *ui_dir;             /* the web UI's files; NULL: not served */
   const char *const *allow_paths; /* host paths requests may name, besides DATA's own folders */
   size_t n_allow_paths;
