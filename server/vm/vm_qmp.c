@@ -252,7 +252,7 @@ static void on_qmp_ready(struct qmp *q, const char *err, void *ud) {
   }
   v->qmp_ready = true;
   v->io_error[0] = 0; /* a new QEMU or a restarted daemon: QEMU says again (vm_apply_status) */
-  vm_perf_apply(v); /* its threads exist now (machine init made the vCPUs) */
+  vm_perf_apply(v);   /* its threads exist now (machine init made the vCPUs) */
   if (!v->adopted)    /* an adopted one once it has said it is this VM (on_uuid) */
     record_exe(v);
   qmp_sync(v);
