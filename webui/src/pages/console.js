@@ -269,10 +269,11 @@ export function mount(root, { id }) {
     const my = ++gen;
     teardown();
     setStatus('connecting', t('console.connecting'));
-    let ticket;
+    let ticket, display = '';
     try {
       const vm = await getVm(id);
       if (my !== gen || !alive) return;
+      display = vm.display || '';
       title.textContent = vm.name;
       document.title = t('console.title', { name: vm.name });
       screen.setAttribute('aria-label', t('console.screen_label', { name: vm.name }));
@@ -315,7 +316,9 @@ export function mount(root, { id }) {
     rfb = r;
     if (!nudgeDisabled()) stopNudge = nudgeAfterKeys(r);
     r.scaleViewport = true;
-    r.resizeSession = true; // noVNC only sends it when the server supports ExtendedDesktopSize
+    // Ask QEMU to follow the window only where the guest's display can (virtio-vga, virtio-gpu):
+    // QEMU refuses it for the others ("Invalid screen layout", a warning on every console).
+    r.resizeSession = display.startsWith('virtio');
     r.background = '#101014';
     r.focusOnClick = true;
     r.addEventListener('connect', () => {
