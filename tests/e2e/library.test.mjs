@@ -71,6 +71,8 @@ export const tests = [
       // Faster than the 15 s fallback poll: only an event gets it there in time.
       await waitFor('the card as running', async () => (await card.getAttribute('data-state')) === 'running', { timeoutMs: 5000, intervalMs: 100 });
       await waitFor('a thumbnail of the running VM', () => card.locator('img').evaluate((i) => !i.hidden && i.naturalWidth > 0), { timeoutMs: 15000 });
+      // The arch label does not cover the guest's screen (only the placeholder has it).
+      assert(await card.locator('.thumb-arch').isHidden(), 'the arch label is over the live thumbnail');
       // For the README picture: memtest86+ on its thumbnail, and a second, stopped VM.
       await d.api('POST', '/vms', { name: 'debian-arm64', arch: 'aarch64', memory_mib: 1024, cpus: 2, disks: [{ size_gib: 8 }] });
       await waitFor('memtest86+ drawn (blue) on the thumbnail', () => card.locator('img').evaluate((i) => {
