@@ -345,6 +345,23 @@ const char *host_accel_name(const struct host *h, vm_arch a) {
   return h->facts.kvm[a] ? "kvm" : "tcg";
 }
 
+/* What a create without those fields gets (vm_config_defaults, the one place): the wizard starts
+ * from them. {memory_mib, cpus, disk_gib, disk_interface, display, nic}. */
+static json_t *arch_defaults(vm_arch a) {
+  struct vm_config *c = xmalloc(sizeof(*c));
+  vm_config_defaults(c, a);
+  json_t *j = vm_config_to_json(c);
+  free(c);
+  json_t *disk = json_array_get(json_object_get(j, "disks"), 0);
+  json_t *out = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "memory_mib", json_object_get(j, "memory_mib"),
+                          "cpus", json_object_get(j, "cpus"), "disk_gib", json_object_get(disk, "size_gib"),
+                          "disk_interface", json_object_get(disk, "interface"), "display",
+                          json_object_get(j, "display"), "nic",
+                          json_object_get(json_object_get(j, "network"), "nic"));
+  json_decref(j);
+  return out;
+}
+
 json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t committed_mib) {
   json_t *arches = json_object();
   for (int a = 0; a < VM_ARCH__N; a++) {
@@ -377,6 +394,7 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
     if (cp->devices) /* how many device types qemu_args' -device may name (qom-list-types) */
       json_object_set_new(json_object_get(o, "qemu"), "device_types",
                           json_integer((json_int_t)cp->n_devices));
+    json_object_set_new(o, "defaults", arch_defaults((vm_arch)a));
     json_object_set_new(arches, vm_arch_name(a), o);
   }
   json_t *qemu = json_pack("{s:s, s:s?, s:s?, s:s?}", "source", h->qemu.source, "variant",

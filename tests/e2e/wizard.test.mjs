@@ -55,6 +55,10 @@ function fullPath(label, device) {
       // 3 Memory and CPUs, with the host's limits shown
       const mem = page.getByLabel('Memory (MiB)', { exact: true });
       assert((await page.locator('#w-mem-hint').textContent()).includes(String(host.limits.max_memory_mib)), 'memory hint shows the limit');
+      // The wizard starts from the daemon's defaults for the arch (one source with the API's).
+      const dflt = host.arches.x86_64.defaults;
+      const memNow = Number(await page.getByLabel('Memory (MiB)', { exact: true }).inputValue());
+      assert(memNow === Math.min(dflt.memory_mib, host.limits.max_memory_mib), `memory starts at ${memNow}, the daemon's default is ${dflt.memory_mib}`);
       await mem.fill('128');
       await page.getByLabel('CPUs', { exact: true }).fill('1');
       await tap(page.getByRole('button', { name: 'Next' }), touch);

@@ -98,6 +98,22 @@ class HostTest(DaemonTestCase):
         self.assertEqual(lim['max_disks'], 4)
         self.assertEqual(lim['max_disk_gib'], 65536)
 
+    def test_defaults_are_what_a_create_gets(self):
+        """arches.ARCH.defaults (the wizard starts from them) are what the API gives a create without
+        those fields: one source (issue 19)."""
+        h = self.daemon.ok('GET', '/api/v1/host')
+        for arch, a in h['arches'].items():
+            if not a.get('available'):
+                continue
+            d = a['defaults']
+            self.assertEqual(set(d), {'memory_mib', 'cpus', 'disk_gib', 'disk_interface', 'display', 'nic'}, d)
+            dry = self.daemon.ok('POST', '/api/v1/vms?dry_run=true', body={'name': 'd-' + arch, 'arch': arch})
+            c = dry['config']
+            self.assertEqual((c['memory_mib'], c['cpus'], c['display'], c['network']['nic']),
+                             (d['memory_mib'], d['cpus'], d['display'], d['nic']), arch)
+            self.assertEqual((c['disks'][0]['size_gib'], c['disks'][0]['interface']),
+                             (d['disk_gib'], d['disk_interface']), arch)
+
     def test_qemu_start_up_check(self):
         """Each QEMU answered query-version and query-machines at start: /host has what it said,
         the same as the binary says itself."""

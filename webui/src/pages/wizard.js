@@ -169,7 +169,7 @@ export function mount(root) {
         const info = host.arches[a];
         const r = h('input', { type: 'radio', name: 'arch', id, value: a, disabled: !info.available, 'aria-describedby': 'arch-note' });
         r.checked = v.arch === a;
-        r.addEventListener('change', () => { v.arch = a; sync(); });
+        r.addEventListener('change', () => { v.arch = a; sync(); if (!v.resourcesEdited) useDefaults(); });
         fs.append(h('div', { class: 'choice' }, r, h('label', { for: id },
           h('span', { text: a }), h('span', { class: 'tag', text: info.available ? t('accel.' + info.accelerator) : t('wizard.arch_missing') }))));
       }
@@ -198,7 +198,10 @@ export function mount(root) {
         if (!Number.isInteger(c) || c < 1) { cpus.error(t('wizard.err.cpu_min')); ok = false; }
         else if (c > L.max_cpus) { cpus.error(t('wizard.err.cpu_max', { max: L.max_cpus })); ok = false; }
         else cpus.error('');
-        if (ok) { v.memory = m; v.cpus = c; } else body.querySelector('[aria-invalid="true"]')?.focus();
+        if (ok) {
+          if (m !== v.memory || c !== v.cpus) v.resourcesEdited = true;
+          v.memory = m; v.cpus = c;
+        } else body.querySelector('[aria-invalid="true"]')?.focus();
         return ok;
       };
     },
@@ -216,6 +219,7 @@ export function mount(root) {
         if (n > L.max_disk_gib) { size.error(t('wizard.err.disk_max', { max: L.max_disk_gib })); size.input.focus(); return false; }
         size.error(n > maxGib ? t('wizard.warn.disk_free', { free: fmtMiB(host.disk_free_mib) }) : '');
         if (n > maxGib) size.input.removeAttribute('aria-invalid');
+        if (n !== v.disk) v.resourcesEdited = true;
         v.disk = n;
         return true;
       };
@@ -332,6 +336,15 @@ export function mount(root) {
   }
 
   let validate = () => true;
+  // The daemon's defaults for the chosen arch (GET /host arches.ARCH.defaults: what the API gives
+  // a create without these fields), within the host's limits.
+  function useDefaults() {
+    const d = (host.arches[v.arch] && host.arches[v.arch].defaults) || {};
+    v.memory = Math.min(d.memory_mib || 1024, host.limits.max_memory_mib);
+    v.cpus = Math.min(d.cpus || 1, host.limits.max_cpus);
+    v.disk = Math.min(d.disk_gib ?? 16, host.limits.max_disk_gib);
+  }
+
   function show() {
     errors.clear();
     renderSteps();
@@ -416,8 +429,7 @@ export function mount(root) {
     const preImg = pre && (images || []).find((i) => i.id === pre);
     if (preImg) { v.source = 'image'; v.image = preImg.path; v.name = preImg.name.replace(/\.(iso|img|qcow2|raw)$/i, '').slice(0, 60); }
     if (!host.arches[v.arch]) v.arch = host.host_arch in host.arches ? host.host_arch : Object.keys(host.arches)[0];
-    v.memory = Math.min(1024, host.limits.max_memory_mib);
-    v.cpus = Math.min(2, host.limits.max_cpus);
+    useDefaults();
     status.textContent = '';
     show();
   }).catch((e) => { if (alive) { status.textContent = ''; errors.show(t('wizard.host_failed', { message: e.message })); } });
