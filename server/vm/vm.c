@@ -212,6 +212,7 @@ void vm_release(struct vm *v) {
   free(v->exe);
   json_decref(v->argv);
   json_decref(v->forwards_active);
+  json_decref(v->perf_applied); /* (its cgroup stays with a QEMU that runs on: a later daemon reattaches) */
   json_decref(v->last_exit);
   free(v->json_text);
   free(v);

@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MODULES = ['test_access', 'test_lan', 'test_crud', 'test_bad_input', 'test_disks', 'test_snapshots',
            'test_clone', 'test_console', 'test_downloads', 'test_crash_campaign', 'test_states', 'test_shares',
            'test_reattach', 'test_host', 'test_privilege', 'test_diskfull', 'test_agent', 'test_boot',
-           'test_firmware', 'test_serial']
+           'test_firmware', 'test_serial', 'test_perf']
 REPORT_START = re.compile(r'^==\d+==ERROR: |runtime error:')
 
 
