@@ -130,7 +130,8 @@ export const tests = [
         const c = row(page, 'alpine-virt-3.20.3-x86_64.iso');
         await waitFor('alpine-virt-3.20.3-x86_64.iso completed', async () => (await c.count()) && (await badgeText(c)) === 'Completed', { timeoutMs: 20000, intervalMs: 100 });
         await c.getByText('Verified (SHA-512).').waitFor({ timeout: 5000 });
-        assert(/^300 KiB of 300 KiB \(100%\)$/.test(await c.locator('.dl-stats').textContent()), 'complete bytes shown');
+        // (the stats line may come a frame after the badge: seen once on a loaded machine)
+        await waitFor('complete bytes shown', async () => /^300 KiB of 300 KiB \(100%\)$/.test(await c.locator('.dl-stats').textContent()), { timeoutMs: 5000, intervalMs: 100 });
         const newVm = c.getByRole('link', { name: 'New VM from this image' });
         await newVm.waitFor({ timeout: 5000 });
         const img = (await d.api('GET', '/images')).images.find((i) => i.name === 'alpine-virt-3.20.3-x86_64.iso');
