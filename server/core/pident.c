@@ -35,6 +35,8 @@ int pident_read(pid_t pid, struct pident *out) {
     for (int field = 3; tok; field++, tok = strtok_r(NULL, " ", &save)) {
       if (field == 4)
         out->ppid = (pid_t)strtol(tok, NULL, 10);
+      if (field == 6)
+        out->sid = (pid_t)strtol(tok, NULL, 10);
       if (field == 22) {
         out->start_time = strtoull(tok, NULL, 10);
         rc = 0;

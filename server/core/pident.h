@@ -19,6 +19,7 @@
 
 struct pident {
   pid_t pid, ppid;
+  pid_t sid;           /* its session (field 6) */
   uint64_t start_time; /* clock ticks after boot (/proc/PID/stat field 22) */
   char state;          /* R, S, D, T (stopped by a signal), t (stopped by a tracer), Z, X, ... */
 };

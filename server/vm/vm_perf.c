@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pident.h"
 #include "util.h"
 #include "vm_perf.h"
 #include "vm_priv.h"
@@ -121,23 +122,14 @@ static int nice_all(pid_t pid, int nice, int *threads) {
  * a session of its own (the launcher's setsid), so its group's nice is the VM's: set it too.
  * 1 done, 0 nothing to do (no autogroups, or a session shared with others), -1 refused. */
 static int autogroup_nice(pid_t pid, int nice) {
-  char p[64], line[256];
-  snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(p, "r");
-  if (!f)
-    return 0;
-  char *close_paren = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-  fclose(f);
-  int sid = 0;
-  if (!close_paren || sscanf(close_paren + 1, " %*c %*d %*d %d", &sid) != 1 || sid != pid)
-    return 0; /* not a session leader: its group is shared */
-  snprintf(p, sizeof(p), "/proc/%d/autogroup", (int)pid);
-  f = fopen(p, "r+");
-  if (!f)
-    return 0;
-  int ok = fprintf(f, "%d", nice) > 0;
-  ok = (fclose(f) == 0) && ok;
-  return ok ? 1 : -1;
+  struct pident id;
+  char dir[64];
+  if (pident_read(pid, &id) < 0 || id.sid != pid)
+    return 0; /* gone, or not a session leader: its group is shared */
+  snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+  if (write_file(dir, "autogroup", nice) == 0)
+    return 1;
+  return errno == ENOENT ? 0 : -1; /* ENOENT: a kernel without autogroups */
 }
 
 /* Into the VM's own group below ROOT/qemu-hmos (made as needed); its path into v->perf_cgroup. */
@@ -201,12 +193,12 @@ void vm_perf_apply(struct vm *v) {
       single = strstr(s, "thread=single") != NULL;
     }
   }
-  v->perf_restart = tcg && single != (mode == VM_PERF_SAVER);
-  if (tcg && !v->perf_restart)
+  bool restart = tcg && single != (mode == VM_PERF_SAVER);
+  if (tcg && !restart)
     note(done, "%s", single ? "one TCG thread for all vCPUs" : "one TCG thread per vCPU");
   json_decref(v->perf_applied);
   v->perf_applied = json_pack("{s:s, s:o, s:o, s:b}", "mode", vm_perf_names[mode], "applied", done,
-                              "not_applied", not_done, "restart", v->perf_restart);
+                              "not_applied", not_done, "restart", restart);
   if (json_array_size(not_done))
     log_info("vm %s: performance %s: %s", v->cfg.id, vm_perf_names[mode],
              json_string_value(json_array_get(not_done, 0)));
@@ -219,7 +211,6 @@ void vm_perf_release(struct vm *v) {
   v->perf_cgroup[0] = 0;
   json_decref(v->perf_applied);
   v->perf_applied = NULL;
-  v->perf_restart = false;
 }
 
 json_t *vm_perf_json(const struct vm *v) {

@@ -79,7 +79,6 @@ struct vm {
   struct vm_serial *serial; /* its serial port's last output (vm_serial.c) */
   json_t *perf_applied;     /* vm_perf.c: what its performance mode did to the running QEMU */
   char perf_cgroup[320];    /* its cpu cgroup while QEMU is in one */
-  bool perf_restart;        /* the mode's TCG thread setting waits for the next start */
   struct vm *next;
 };
 
