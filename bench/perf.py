@@ -50,18 +50,11 @@ from run import BenchError, Abort, log, mono  # noqa: E402
 import linuxguest  # noqa: E402
 import wsclient  # noqa: E402
 
-CLK_TCK = os.sysconf('SC_CLK_TCK')
 SCRIPT = r'''w() { i=0; while :; do i=$((i + 1)); if [ $((i % 20000)) -eq 0 ]; then echo "W$1 $i"; fi; done; }
 w 1 &
 w 2 &
 echo QHM-READY
 while read l; do echo "E:$l"; done'''
-
-
-def cpu_ticks(pid):
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 class WsSerial:
@@ -128,7 +121,7 @@ def measure(serial, pid, window, warmup):
     firsts, lasts = {}, {}
     sent, lat = {}, []
     pending = b''
-    t0, c0 = mono(), cpu_ticks(pid)
+    t0, c0 = mono(), core.cpu_of(pid)
     t_end = t0 + window
     next_key, n = t0, 0
     while True:
@@ -154,7 +147,7 @@ def measure(serial, pid, window, warmup):
             m = re.search(rb'E:k(\d+)', line)
             if m and int(m.group(1)) in sent:
                 lat.append((at - sent.pop(int(m.group(1)))) * 1000)
-    t1, c1 = mono(), cpu_ticks(pid)
+    t1, c1 = mono(), core.cpu_of(pid)
     rate = 0.0
     for w, (ta, ca) in firsts.items():
         tb, cb = lasts[w]
@@ -164,7 +157,7 @@ def measure(serial, pid, window, warmup):
     lost = len(sent)  # typed lines never echoed within the window
     return {
         'rounds_per_s': rate,
-        'host_cpu_pct': (c1 - c0) / CLK_TCK / (t1 - t0) * 100,
+        'host_cpu_pct': (c1 - c0) / (t1 - t0) * 100,
         'echo_p50_ms': statistics.median(lat) if lat else None,
         'echo_p95_ms': lat[min(len(lat) - 1, int(len(lat) * 0.95))] if lat else None,
         'echoes': len(lat),

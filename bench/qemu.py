@@ -164,16 +164,6 @@ def loadavg():
     return round(os.getloadavg()[0], 2)
 
 
-def cpu_of(pid):
-    """utime + stime of PID (all its threads) in seconds, or None once it is gone."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            rest = f.read().rsplit(')', 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def run_guest(argv, timeout, errpath):
     """Start ARGV, read its serial console, time the markers. -> dict of raw figures."""
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -209,7 +199,7 @@ def run_guest(argv, timeout, errpath):
                 if m and m.group(1) not in seen:
                     seen[m.group(1)] = now
                     fields[m.group(1)] = m.group(2).split()
-                    cpu_at[m.group(1)] = cpu_of(p.pid)
+                    cpu_at[m.group(1)] = core.cpu_of(p.pid)
         p.wait(30)
     finally:
         core.stop_popen(p, signal.SIGKILL)

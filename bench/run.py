@@ -129,6 +129,16 @@ def proc_stat(pid):
         return None
 
 
+def cpu_of(pid):
+    """utime + stime of PID (all its threads) in seconds, or None once it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            rest = f.read().rsplit(')', 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / os.sysconf('SC_CLK_TCK')
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def alive(pid):
     st = proc_stat(pid)
     return st is not None and st[0] not in ('Z', 'X')

@@ -460,17 +460,21 @@ def run_checks(b):
         with open(os.path.join(root, 'disk.img'), 'wb') as f:
             f.write(body)
         ng = Nginx(root, rate='0').start()
+        deadline = time.time() + 240
+
+        def finished(dl):  # the download object once it has ended
+            while dl['state'] not in ('completed', 'failed'):
+                assert time.time() < deadline, dl
+                time.sleep(0.5)
+                st, dl = l.api('GET', '/api/v1/downloads/%s' % dl['id'])
+            return dl
         try:
             sha = hashlib.sha256(body).hexdigest()
             t = time.time()
             st, dl = l.api('POST', '/api/v1/downloads', {'url': ng.url('/disk.img'), 'sha256': sha,
                                                          'connections': 4})
             assert st == 201, (st, dl)
-            deadline = time.time() + 240
-            while dl['state'] not in ('completed', 'failed'):
-                assert time.time() < deadline, dl
-                time.sleep(0.5)
-                st, dl = l.api('GET', '/api/v1/downloads/%s' % dl['id'])
+            dl = finished(dl)
             assert dl['state'] == 'completed' and dl['checksum']['verified'], dl
             with open(os.path.join(data, 'images', dl['name']), 'rb') as f:
                 assert f.read() == body
@@ -478,10 +482,7 @@ def run_checks(b):
             st, bad = l.api('POST', '/api/v1/downloads', {'url': ng.url('/disk.img'), 'sha256': '0' * 64,
                                                           'name': 'bad.img'})
             assert st == 201, (st, bad)
-            while bad['state'] not in ('completed', 'failed'):
-                assert time.time() < deadline, bad
-                time.sleep(0.5)
-                st, bad = l.api('GET', '/api/v1/downloads/%s' % bad['id'])
+            bad = finished(bad)
             assert bad['state'] == 'failed' and 'SHA-256 mismatch' in (bad['error'] or ''), bad
             assert not os.path.exists(os.path.join(data, 'images', 'bad.img'))
             return '3 MiB over %d connections, SHA-256 verified, in %.1f s; a wrong checksum refused' % (
