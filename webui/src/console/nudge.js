@@ -7,13 +7,14 @@
 // guest (a release of a key that is not down). Sent 25 ms after each key press (the last one, when
 // several come close together). Measured with bench/typing.mjs.
 
+import { XK } from './keys.js';
+
 export const NUDGE_MS = 25;
 
 // localStorage "qhm.nudge" = "off" turns it off (bench/typing.mjs measures the console both ways).
 export function nudgeDisabled() {
   try { return localStorage.getItem('qhm.nudge') === 'off'; } catch { return false; }
 }
-const XK_F24 = 0xffd5;
 
 // Wrap RFB's sendKey (noVNC's keyboard handler and our keys bar both call it). Returns a function
 // that stops the pending nudge (the console is closing).
@@ -26,7 +27,7 @@ export function nudgeAfterKeys(rfb, delayMs = NUDGE_MS) {
     clearTimeout(timer);
     timer = setTimeout(() => {
       timer = null;
-      send(XK_F24, 'F24', false);
+      send(XK.F24, 'F24', false);
     }, delayMs);
   };
   return () => clearTimeout(timer);
