@@ -31,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # seen by its tail only.
 FAILURES = []
 FAILURE_LINE = re.compile(r"^(?:\w+ )?not ok\b|^fuzz \S+: FAILED")
+# In a failure's details: the exception that ended the test ("AssertionError: ...").
+WHY_LINE = re.compile(r"^\s*(?:#\s*)?(?:\w+\.)*\w*(?:Error|Exception|Failure)\b:? ")
 
 
 def run_unit(build):
@@ -64,6 +66,7 @@ def run_suite(name, cmd):
         FAILURES.append(f"{name}: cannot run {cmd[0]} ({e})")
         return 0, 1
     passed = failed = None
+    why_for = None  # the index in FAILURES of the failure whose details follow, until its reason is seen
     for line in p.stdout:
         m = re.match(rf"^{name}: (\d+) passed, (\d+) failed(?:, \d+ skipped)?$", line.strip())
         if m:
@@ -73,6 +76,12 @@ def run_suite(name, cmd):
             sys.stdout.flush()
             if FAILURE_LINE.search(line):
                 FAILURES.append(f"{name}: {line.strip()}")
+                why_for = len(FAILURES) - 1
+            elif why_for is not None and WHY_LINE.match(line):
+                FAILURES[why_for] += "\n#     " + line.strip()[:300]
+                why_for = None
+            elif re.match(r"^(?:\w+ )?ok - ", line):
+                why_for = None
     rc = p.wait()
     if passed is None:
         print(f"{name} runner ended (status {rc}) without a summary")

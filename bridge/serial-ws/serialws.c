@@ -6,12 +6,18 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "stream.h"
 #include "util.h"
 
 /* One frame at most this big toward the browser. */
 #define FRAME_MAX 16384u
+/* Each viewer's kernel send buffer (SO_SNDBUF; Linux doubles it). Left to autotuning, a loopback
+ * socket's grows to megabytes when its reader's window is small, and then holds the output a
+ * viewer has not read out of SERIALWS_MAX_QUEUE's reach: a stalled viewer would never be closed.
+ * A serial line needs little: 64 KiB is 13 MB/s at a LAN's 5 ms. */
+#define SERIALWS_SNDBUF (64 * 1024)
 
 struct serialws {
   struct serialws_hub *hub;
@@ -77,6 +83,9 @@ struct serialws *serialws_open(struct serialws_hub *h, struct lws *wsi, const ch
     h->head->prev = s;
   h->head = s;
   h->count++;
+  int fd = lws_get_socket_fd(wsi), sndbuf = SERIALWS_SNDBUF;
+  if (fd >= 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)); /* best effort */
   enqueue(s, replay, len);
   return s;
 }
