@@ -7,8 +7,12 @@
  */
 #include "api.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "core.h"
@@ -21,6 +25,7 @@
 #include "vm.h"
 #include "vm_agent.h"
 #include "vm_clone.h"
+#include "vm_config.h"
 #include "vm_disk.h"
 #include "vm_serial.h"
 #include "vm_snap.h"
@@ -66,6 +71,46 @@ static void host_get(struct core *c, struct core_req *r, json_t *body, const cha
                       json_pack("{s:s, s:o}", "via", r->lan ? "lan" : "loopback", "device",
                                 r->device[0] ? json_string(r->device) : json_null()));
   core_req_reply_json(r, 200, j);
+}
+
+/* Whether a host path a request may name (a VM's cdrom, kernel or initrd: kind "file"; a shared
+ * folder: "directory") is usable now: inside the allowed roots, there, of that kind. The same
+ * checks and messages as a create's, one field at a time (the wizard checks a path as it is typed). */
+static void host_check_path(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)param;
+  char path[PATH_MAX], real[PATH_MAX], err[PATH_MAX + 200];
+  if (vm_config_parse_path(json_object_get(body, "path"), "path", path, sizeof(path), err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
+    return;
+  }
+  json_t *jk = json_object_get(body, "kind");
+  const char *kind = jk ? json_string_value(jk) : "file";
+  if (!kind || (strcmp(kind, "file") != 0 && strcmp(kind, "directory") != 0)) {
+    core_req_reply_error(r, 400, "invalid_field", "kind: must be \"file\" or \"directory\"");
+    return;
+  }
+  if (path_confine(c->roots, "path", path, real, sizeof(real), err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 403, "path_not_allowed", "%s", err);
+    return;
+  }
+  struct stat st;
+  if (stat(real, &st) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "path: %s: %s", path, strerror(errno));
+    return;
+  }
+  bool dir = strcmp(kind, "directory") == 0;
+  if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    core_req_reply_error(r, 400, "invalid_field", "path: %s is not a %s", path,
+                         dir ? "directory" : "regular file");
+    return;
+  }
+  if (access(real, dir ? R_OK | X_OK : R_OK) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "path: %s: %s", path, strerror(errno));
+    return;
+  }
+  core_req_reply_json(
+      r, 200,
+      json_pack("{s:s, s:s, s:I}", "path", real, "kind", kind, "size", (json_int_t)(dir ? 0 : st.st_size)));
 }
 
 /* LAN mode's pairing and paired devices are the owner's alone (a paired device cannot pair others):
@@ -267,6 +312,7 @@ static void snap_restore(struct core *c, struct core_req *r, json_t *body, const
  * routes of one pattern are in the order their methods are named in a 405. */
 const struct route api_routes[] = {
     {"GET", "/host", host_get, ROUTE_NO_BODY, NULL},
+    {"POST", "/host/check-path", host_check_path, ROUTE_JSON, ROUTE_KEYS("path", "kind")},
     {"POST", "/pairing", pairing_new, ROUTE_NO_BODY, NULL},
     {"GET", "/devices", devices_list, ROUTE_NO_BODY, NULL},
     {"DELETE", "/devices/{id}", device_revoke, ROUTE_NO_BODY, NULL},

@@ -185,6 +185,9 @@ json_t *vm_config_to_json(const struct vm_config *c);
 
 /* Inverse of vm_config_to_json for rows read back from the database. */
 int vm_config_from_json(struct vm_config *c, json_t *obj, char *err, size_t errlen);
+/* V as a host path field of a config (cdrom, kernel, shared folder): an absolute path of valid UTF-8
+ * without NUL or control characters that fits BUF. 0, or -1 with "FIELD: ..." in ERR. */
+int vm_config_parse_path(json_t *v, const char *field, char *buf, size_t buflen, char *err, size_t errlen);
 
 /* The API form of a VM's config: vm_config_to_json without secrets (rdp.password becomes
  * rdp.password_set). Modifies O in place. */

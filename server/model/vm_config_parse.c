@@ -154,6 +154,11 @@ static int get_path(struct ctx *x, const char *field, json_t *v, char *buf, size
   return get_text(x, field, v, buf, buflen);
 }
 
+int vm_config_parse_path(json_t *v, const char *field, char *buf, size_t buflen, char *err, size_t errlen) {
+  struct ctx x = {NULL, MODE_CREATE, err, errlen};
+  return get_path(&x, field, v, buf, buflen);
+}
+
 static void list_names(const struct choice *t, size_t n, char *out, size_t outlen) {
   size_t used = 0;
   out[0] = 0;

@@ -163,13 +163,14 @@ export const tests = [
       await page.getByLabel('Disk size (GiB)', { exact: true }).fill('0');
       await page.getByRole('button', { name: 'Next' }).click();
       assert(posts === 0, 'nothing was submitted while values were refused');
-      // The daemon refuses the duplicate name: its own message is shown.
+      // The daemon refuses the duplicate name: its own message is shown at the summary (its dry
+      // run), and Create is off.
       let msg = '';
       try { await d.api('POST', '/vms', { name: 'taken', memory_mib: 128, disks: [] }); } catch (e) { msg = e.body.error.message; }
       assert(msg, 'the daemon refuses a duplicate name');
-      await page.getByRole('button', { name: 'Create', exact: true }).click();
       await page.getByRole('alert').filter({ hasText: msg }).waitFor({ timeout: 10000 });
-      assert(posts === 1, `one create request (${posts})`);
+      assert(await page.getByRole('button', { name: 'Create', exact: true }).isDisabled(), 'Create is off');
+      assert(posts === 0, `no create request (${posts})`);
       // A start the daemon refuses (VM page): its message too.
       const vm = (await d.api('GET', '/vms')).vms[0];
       await d.api('PATCH', `/vms/${vm.id}`, { cdrom: '/etc/hostname' }).catch(() => {});
@@ -248,5 +249,56 @@ tests.push({
     } finally {
       srv.close();
     }
+  },
+});
+
+tests.push({
+  name: 'wizard: an ISO path is checked as it is typed; Create is off while the summary reports an error',
+  timeoutMs: 60000,
+  async fn(ctx) {
+    const d = ctx.daemon;
+    await d.api('POST', '/vms', { name: 'taken', memory_mib: 128, disks: [] });
+    const { page } = await ctx.browser();
+    await page.goto(d.http + '/new');
+    await page.getByLabel('Name', { exact: true }).fill('taken');
+    await page.getByRole('radio', { name: 'An ISO file on this device' }).check();
+    const iso = page.getByLabel('ISO path');
+    const err = page.locator('#w-iso-err');
+    // A mistyped path: the daemon's reason under the field before Next is pressed.
+    await iso.fill(GRUB.replace('.iso', '-typo.iso'));
+    await err.filter({ hasText: 'No such file or directory' }).waitFor({ timeout: 5000 });
+    assert(await iso.getAttribute('aria-invalid') === 'true', 'the field is marked invalid');
+    await page.getByRole('button', { name: 'Next' }).click();
+    await sleep(500);
+    assert(await page.getByRole('heading', { name: /Step 1/ }).count() === 1, 'Next stays on the step');
+    // Outside the allowed roots: refused, whether or not the file exists.
+    await iso.fill('/etc/passwd');
+    await err.filter({ hasText: 'outside' }).waitFor({ timeout: 5000 });
+    // The real file: found, with its size.
+    await iso.fill(GRUB);
+    await page.locator('#w-iso-check').filter({ hasText: /^Found: / }).waitFor({ timeout: 5000 });
+    assert(await err.isHidden(), 'no error left');
+    // Typed and Next pressed at once (before the check's 300 ms): Next waits for the answer, then goes on.
+    await iso.fill('/etc/passwd');
+    await iso.fill(GRUB);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('heading', { name: /Architecture/ }).waitFor({ timeout: 5000 });
+    for (let i = 0; i < 3; i++) await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('heading', { name: /Summary/ }).waitFor({ timeout: 5000 });
+    // The name is taken: the summary says so and Create is off.
+    await page.getByText(/name: a VM .*exists/).first().waitFor({ timeout: 5000 });
+    const create = page.getByRole('button', { name: 'Create', exact: true });
+    assert(await create.isDisabled(), 'Create is disabled while the summary shows an error');
+    await page.keyboard.press('Enter');
+    await sleep(300);
+    assert((await d.api('GET', '/vms')).vms.length === 1, 'nothing was created');
+    // Back, a free name, the summary again: Create is on.
+    for (let i = 0; i < 4; i++) await page.getByRole('button', { name: 'Back' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('free');
+    for (let i = 0; i < 4; i++) await page.getByRole('button', { name: 'Next' }).click();
+    await page.locator('#cmd-preview').filter({ hasText: 'qemu-system' }).waitFor({ timeout: 10000 });
+    assert(await create.isEnabled(), 'Create is enabled again');
+    await create.click();
+    await page.getByText('free was created.').first().waitFor({ timeout: 20000 });
   },
 });

@@ -114,6 +114,47 @@ class HostTest(DaemonTestCase):
             self.assertEqual((c['disks'][0]['size_gib'], c['disks'][0]['interface']),
                              (d['disk_gib'], d['disk_interface']), arch)
 
+    def test_check_path(self):
+        """POST /host/check-path: the create's path checks for one path (the wizard asks it as a path
+        is typed, issue 19)."""
+        iso = '/usr/lib/grub-rescue/grub-rescue-cdrom.iso'
+        ok = self.daemon.ok('POST', '/api/v1/host/check-path', body={'path': iso})
+        self.assertEqual(ok, {'path': os.path.realpath(iso), 'kind': 'file', 'size': os.path.getsize(iso)})
+        d = self.daemon.scratch_dir('qhm-checkpath-')
+        link = os.path.join(d, 'installer.iso')
+        os.symlink(iso, link)
+        self.assertEqual(self.daemon.ok('POST', '/api/v1/host/check-path', body={'path': link, 'kind': 'file'})['path'],
+                         os.path.realpath(iso))
+        self.assertEqual(self.daemon.ok('POST', '/api/v1/host/check-path', body={'path': d + '/', 'kind': 'directory'}),
+                         {'path': os.path.realpath(d), 'kind': 'directory', 'size': 0})
+        # What a create would refuse, with its messages.
+        missing = os.path.join(d, 'missing.iso')
+        st, js, _ = self.api('POST', '/api/v1/host/check-path', body={'path': missing})
+        self.assertError((st, js, _), 400, 'invalid_field')
+        self.assertEqual(js['error']['message'], 'path: %s: No such file or directory' % missing)
+        self.assertIn('cdrom: %s: No such file or directory' % missing,
+                      self.api('POST', '/api/v1/vms?dry_run=true', body={'name': 'cp', 'cdrom': missing})[1]['error']['message'])
+        st, js, _ = self.api('POST', '/api/v1/host/check-path', body={'path': d})
+        self.assertError((st, js, _), 400, 'invalid_field')
+        self.assertIn('is not a regular file', js['error']['message'])
+        st, js, _ = self.api('POST', '/api/v1/host/check-path', body={'path': iso, 'kind': 'directory'})
+        self.assertIn('is not a directory', js['error']['message'])
+        # Outside the allowed roots: the same answer whether the file is there or not; the data
+        # directory's other files (its secrets) are outside too.
+        for p in ('/etc/passwd', '/etc/qhm-no-such-file', os.path.join(self.daemon.data_dir, 'secrets'),
+                  d + '/../../secrets/x'):
+            st, js, _ = self.api('POST', '/api/v1/host/check-path', body={'path': p})
+            self.assertError((st, js, _), 403, 'path_not_allowed', msg=p)
+            self.assertNotIn('No such file', js['error']['message'])
+        # Bad input.
+        for body in ({}, {'path': 'relative.iso'}, {'path': 7}, {'path': '/a\nb'},
+                     {'path': '/x' * 3000}, {'path': iso, 'kind': 'fifo'}, {'path': iso, 'kind': None},
+                     {'path': iso, 'extra': 1}):
+            self.assertError(self.api('POST', '/api/v1/host/check-path', body=body), 400, 'invalid_field', msg=repr(body)[:80])
+        for raw in (b'[1]', b'{"path": "/a\\u0000b"}'):
+            self.assertError(self.api('POST', '/api/v1/host/check-path', raw=raw), 400, 'malformed_json', msg=raw)
+        self.assertError(self.api('GET', '/api/v1/host/check-path'), 405, 'method_not_allowed')
+
     def test_qemu_start_up_check(self):
         """Each QEMU answered query-version and query-machines at start: /host has what it said,
         the same as the binary says itself."""

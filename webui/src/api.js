@@ -66,6 +66,8 @@ const vmPath = (id) => `/vms/${encodeURIComponent(id)}`;
 const LONG = { timeoutMs: 150000 }; // start waits for QMP; kill up to 3 s plus exit; TCG is slow
 
 export const getHost = () => api('GET', '/host');
+// Whether a VM could use PATH now (inside the allowed roots, there, of KIND): {path, kind, size}.
+export const checkPath = (path, kind = 'file') => api('POST', '/host/check-path', { path, kind });
 export const listVms = () => api('GET', '/vms').then((d) => (d && d.vms) || []);
 export const getVm = (id) => api('GET', vmPath(id));
 export const createVm = (fields) => api('POST', '/vms', fields, LONG);

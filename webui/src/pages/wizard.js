@@ -7,13 +7,16 @@
 // architecture (with a note when it runs emulated) → memory and CPUs (the
 // host's limits shown, over-limit values refused before submit) → disk →
 // summary with the exact QEMU command line (POST /vms?dry_run=true, which also
-// runs every check of the create). Create, then start and open the console.
+// runs every check of the create; Create stays disabled while it reports an
+// error). Create, then start and open the console. An ISO path is checked by the
+// daemon as it is typed (POST /host/check-path: inside the allowed roots, there,
+// readable), and Next waits for that answer.
 // Host facts come from GET /api/v1/host; every API error is shown as text.
-import { getHost, listImages, previewCreate, createVm, vmAction, vmCmdline, startDownload, getDownload } from '../api.js';
+import { getHost, checkPath, listImages, previewCreate, createVm, vmAction, vmCmdline, startDownload, getDownload } from '../api.js';
 import { h, newId } from '../dom.js';
 import { t } from '../i18n.js';
 import { errorBanner, field, withBusy, shellLine, fmtMiB } from '../ui.js';
-import { getCatalog, followDownloads, eventPatch, progressText, setProgress, catalogLabel, importHint } from '../transfer.js';
+import { getCatalog, followDownloads, eventPatch, progressText, setProgress, catalogLabel, importHint, fmtBytes } from '../transfer.js';
 
 const STEPS = ['source', 'arch', 'resources', 'disk', 'summary'];
 const ARCH_ORDER = ['x86_64', 'aarch64', 'i386'];
@@ -37,6 +40,7 @@ export function mount(root) {
   let catalogErr = null; // the ApiError when it cannot be read
   let dl = null; // the download in progress: {id, el, bar, text}
   let downloadsAvailable = true;
+  let pathChecked = { path: null, ok: false }; // the daemon's last answer for an ISO path
 
   function renderSteps() {
     stepList.replaceChildren(...STEPS.map((s, i) => h('li', {
@@ -80,6 +84,44 @@ export function mount(root) {
       const url = field({ id: 'w-url', label: t('field.url'),
         input: h('input', { type: 'url', value: v.url, autocomplete: 'off', placeholder: 'https://…/installer.iso', spellcheck: 'false' }),
         hint: t('wizard.url_hint') });
+      // The daemon checks the path as it is typed (300 ms after the last key) and when Next is pressed.
+      const pathInfo = h('p', { class: 'hint', id: 'w-iso-check', role: 'status', 'aria-live': 'polite' });
+      path.wrap.append(pathInfo);
+      path.input.setAttribute('aria-describedby', `${path.input.getAttribute('aria-describedby')} w-iso-check`);
+      let checkTimer = 0;
+      let checkSeq = 0;
+      const checkIso = (then) => {
+        clearTimeout(checkTimer);
+        const p = path.input.value.trim();
+        const my = ++checkSeq;
+        if (!p.startsWith('/')) {
+          pathChecked = { path: p, ok: false };
+          pathInfo.textContent = '';
+          path.error(p ? t('wizard.err.iso_path') : '');
+          return;
+        }
+        pathInfo.textContent = t('wizard.path_checking');
+        checkPath(p, 'file').then((r) => {
+          if (!alive || my !== checkSeq) return;
+          pathChecked = { path: p, ok: true };
+          path.error('');
+          pathInfo.textContent = t('wizard.path_ok', { size: fmtBytes(r.size) });
+          if (then) then();
+        }).catch((e) => {
+          if (!alive || my !== checkSeq) return;
+          pathChecked = { path: p, ok: false };
+          pathInfo.textContent = '';
+          path.error(e.message);
+          if (then) path.input.focus();
+        });
+      };
+      path.input.addEventListener('input', () => {
+        clearTimeout(checkTimer);
+        checkSeq++; // an answer for what was there before is not shown
+        pathInfo.textContent = '';
+        checkTimer = setTimeout(() => checkIso(), 300);
+      });
+      if (v.path) checkIso();
       const sha = field({ id: 'w-sha', label: t('field.sha256'),
         input: h('input', { type: 'text', value: v.sha, autocomplete: 'off', spellcheck: 'false', maxlength: 64 }) });
       const dlBox = h('div', { class: 'download' }, url.wrap, sha.wrap);
@@ -137,8 +179,12 @@ export function mount(root) {
         if (!v.name) { name.error(t('wizard.err.name_required')); ok = false; }
         else if (bytes > host.limits.name_max_bytes) { name.error(t('wizard.err.name_long', { n: host.limits.name_max_bytes })); ok = false; }
         else name.error('');
-        if (v.source === 'path' && !v.path.startsWith('/')) { path.error(t('wizard.err.iso_path')); ok = false; }
-        else path.error('');
+        let waitForPath = false;
+        if (v.source === 'path') {
+          if (!v.path.startsWith('/')) { path.error(t('wizard.err.iso_path')); ok = false; }
+          else if (pathChecked.path !== v.path) waitForPath = true; // asked below; Next goes on once it is usable
+          else if (!pathChecked.ok) ok = false; // the daemon's reason is shown under the field
+        }
         v.url = url.input.value.trim();
         v.sha = sha.input.value.trim().toLowerCase();
         if (v.source === 'download') {
@@ -146,6 +192,7 @@ export function mount(root) {
           if (v.sha && !/^[0-9a-f]{64}$/.test(v.sha)) { sha.error(t('wizard.err.sha')); ok = false; } else sha.error('');
         }
         if (!ok) { body.querySelector('[aria-invalid="true"]')?.focus(); return false; }
+        if (waitForPath) { checkIso(() => { if (STEPS[step] === 'source') { step++; show(); } }); return false; }
         if (v.source === 'catalog' && !v.catalogId) { catOsSel.focus(); return false; }
         if (v.source === 'download' || v.source === 'catalog') { download(); return false; } // advances by itself once the ISO is in the library
         return true;
@@ -245,7 +292,15 @@ export function mount(root) {
         else { cmd.textContent = t('wizard.cmd_after'); cmdNote.textContent = t('wizard.cmd_no_preview'); }
       }).catch((e) => {
         // The daemon's own checks (name taken, over a limit, no disk space): shown before Create.
-        if (alive && STEPS[step] === 'summary') { cmd.textContent = t('wizard.cmd_refused'); cmdNote.textContent = ''; errors.show(e); }
+        // Create stays disabled until Back, a change and this step again.
+        if (alive && STEPS[step] === 'summary') {
+          cmd.textContent = t('wizard.cmd_refused');
+          cmdNote.textContent = t('wizard.create_blocked');
+          errors.show(e);
+          const create = body.querySelector('#w-create');
+          if (create) { create.disabled = true; create.setAttribute('aria-describedby', 'w-create-why'); }
+          cmdNote.id = 'w-create-why';
+        }
       });
       return () => true;
     },
@@ -361,7 +416,7 @@ export function mount(root) {
   // The last step: Create → the VM's real command line, then Start / Start and open console.
   function finish() {
     const created = h('div', { class: 'created', hidden: true });
-    const createBtn = h('button', { type: 'submit', class: 'btn primary', text: t('wizard.create') });
+    const createBtn = h('button', { type: 'submit', id: 'w-create', class: 'btn primary', text: t('wizard.create') });
     const back = h('button', { type: 'button', class: 'btn', text: t('wizard.back') });
     back.addEventListener('click', () => { step--; show(); });
     const row = h('div', { class: 'row end wizard-nav' },
@@ -412,7 +467,7 @@ export function mount(root) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     if (!validate()) return;
-    if (STEPS[step] === 'summary') { if (submitAction) submitAction(); return; }
+    if (STEPS[step] === 'summary') { if (submitAction && !body.querySelector('#w-create')?.disabled) submitAction(); return; }
     step++;
     show();
   });
