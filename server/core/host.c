@@ -53,6 +53,20 @@ static void find_binary(const char *name, char *out, size_t outlen) {
   free(copy);
 }
 
+/* virtiofsd is not on PATH: Debian 12 has QEMU's C one in /usr/lib/qemu (the options used,
+ * vm_virtiofs.c, are its). QHM_VIRTIOFSD names another ("" for none). */
+static void find_virtiofsd(char *out, size_t outlen) {
+  const char *env = getenv("QHM_VIRTIOFSD");
+  out[0] = 0;
+  if (env) {
+    if (*env == '/' && access(env, X_OK) == 0)
+      snprintf(out, outlen, "%s", env);
+    return;
+  }
+  if (access("/usr/lib/qemu/virtiofsd", X_OK) == 0)
+    snprintf(out, outlen, "%s", "/usr/lib/qemu/virtiofsd");
+}
+
 static void probe_kvm(struct host *h) {
   int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) {
@@ -295,6 +309,7 @@ int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, 
   h->facts.ovmf_dir = h->ovmf_dir[0] ? h->ovmf_dir : NULL;
   h->facts.share_passthrough = priv_share_roots();
   find_binary("swtpm", h->swtpm, sizeof(h->swtpm));
+  find_virtiofsd(h->virtiofsd, sizeof(h->virtiofsd));
   struct utsname u;
   uname(&u);
   h->host_arch = strcmp(u.machine, "x86_64") == 0    ? "x86_64"
@@ -353,11 +368,11 @@ static json_t *arch_defaults(vm_arch a) {
   json_t *j = vm_config_to_json(c);
   free(c);
   json_t *disk = json_array_get(json_object_get(j, "disks"), 0);
-  json_t *out = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "memory_mib", json_object_get(j, "memory_mib"),
-                          "cpus", json_object_get(j, "cpus"), "disk_gib", json_object_get(disk, "size_gib"),
-                          "disk_interface", json_object_get(disk, "interface"), "display",
-                          json_object_get(j, "display"), "nic",
-                          json_object_get(json_object_get(j, "network"), "nic"));
+  json_t *out =
+      json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "memory_mib", json_object_get(j, "memory_mib"),
+                "cpus", json_object_get(j, "cpus"), "disk_gib", json_object_get(disk, "size_gib"),
+                "disk_interface", json_object_get(disk, "interface"), "display",
+                json_object_get(j, "display"), "nic", json_object_get(json_object_get(j, "network"), "nic"));
   json_decref(j);
   return out;
 }

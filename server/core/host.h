@@ -61,7 +61,8 @@ struct host {
    * QHM_OVMF_DIR still win. */
   char build_aavmf_dir[256];
   char build_ovmf_dir[256];
-  char swtpm[256]; /* "" when swtpm is not installed */
+  char swtpm[256];     /* "" when swtpm is not installed */
+  char virtiofsd[256]; /* "" when there is none: $QHM_VIRTIOFSD, else Debian's (qemu-system-common) */
   bool kvm_usable;
   char kvm_reason[256];
   const char *host_arch; /* "x86_64", "aarch64", ... */

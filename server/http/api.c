@@ -63,6 +63,10 @@ static void host_get(struct core *c, struct core_req *r, json_t *body, const cha
   json_t *j = host_to_json(&c->host, c->data_dir, vm_manager_committed_mib(c->vms));
   json_object_set_new(j, "allowed_paths", path_roots_json(c->roots));
   json_object_set_new(j, "launcher", json_string(launcher_backend_name(c->launcher)));
+  const char *vfs = c->host.virtiofsd;
+  json_object_set_new(j, "virtiofs",
+                      json_pack("{s:b, s:o}", "available", vfs[0] && launch_runnable(c->launcher, vfs),
+                                "binary", vfs[0] ? json_string(vfs) : json_null()));
   json_object_set_new(j, "lan",
                       c->lan_url[0]
                           ? json_pack("{s:s, s:s}", "url", c->lan_url, "fingerprint", c->lan_fingerprint)

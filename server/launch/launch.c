@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef __OHOS__
+#include <linux/mount.h> /* struct mount_attr (glibc 2.36 has none); before <sys/mount.h> */
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/statvfs.h>
+#endif
 
 #include "child.h"
 #include "jit.h"
@@ -55,6 +63,76 @@ static void __attribute__((noreturn)) child_fail(int report, int e, int code) {
   _exit(code);
 }
 
+/* In the forked child: write LEN bytes of S to the /proc file PATH in one write. */
+static int proc_write(const char *path, const char *s, size_t len) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = write(fd, s, len);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return n == (ssize_t)len ? 0 : -1;
+}
+
+/* In the forked child: "0 ID 1\n" (ID's decimal digits without printf) into OUT; its length. */
+static size_t id_map_line(char *out, unsigned long id) {
+  char digits[24];
+  size_t n = 0, k = 0;
+  do
+    digits[n++] = (char)('0' + id % 10);
+  while ((id /= 10) && n < sizeof(digits));
+  out[k++] = '0';
+  out[k++] = ' ';
+  while (n)
+    out[k++] = digits[--n];
+  out[k++] = ' ';
+  out[k++] = '1';
+  out[k++] = '\n';
+  return k;
+}
+
+/* In the forked child (async-signal-safe calls): LAUNCH_SHARE_NS (launch.h). */
+static int share_ns(const char *dir, bool readonly) {
+  char line[64];
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  if (!dir || dir[0] != '/') {
+    errno = EINVAL;
+    return -1;
+  }
+  /* After a switch from root the process is not dumpable, and its /proc/self files are root's:
+   * it could not write its own maps. (exec sets the flag anew.) */
+  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+    return -1;
+  if (proc_write("/proc/self/setgroups", "deny", 4) < 0 && errno != ENOENT)
+    return -1;
+  if (proc_write("/proc/self/uid_map", line, id_map_line(line, uid)) < 0 ||
+      proc_write("/proc/self/gid_map", line, id_map_line(line, gid)) < 0)
+    return -1;
+  /* Nothing mounted here reaches the host's namespace; the share is a mount of its own. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+      mount(dir, dir, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return -1;
+  if (!readonly)
+    return 0;
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, AT_FDCWD, dir, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+    return 0;
+  if (errno != ENOSYS)
+    return -1;
+  /* Before Linux 5.12: the top mount only, with the flags the kernel keeps locked for a less
+   * privileged namespace (a remount that dropped them would be refused). */
+  struct statvfs sv;
+  if (statvfs(dir, &sv) < 0)
+    return -1;
+  unsigned long fl = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  fl |= (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+        (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) | (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0) |
+        (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0) | (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0);
+  return mount(NULL, dir, NULL, fl, NULL);
+}
+
 /* In the forked child (async-signal-safe calls only): descriptors, session, privileges, exec. */
 static void __attribute__((noreturn)) child_exec(const struct launch_spec *s, int nullfd, int report) {
   if (s->flags & LAUNCH_DETACH)
@@ -89,9 +167,17 @@ static void __attribute__((noreturn)) child_exec(const struct launch_spec *s, in
     launch_jit_grant();
   /* As root: become the VMs' unprivileged user before the program runs, so it opens every file
    * as that user (QEMU's own -runas would setuid after -sandbox forbids it). */
-  if ((s->flags & LAUNCH_UNPRIVILEGED) && priv_child_drop() < 0) {
+  /* (LAUNCH_SHARE_NS: no supplementary groups, which its namespace could not map; virtiofsd
+   * wants none either) */
+  if ((s->flags & LAUNCH_UNPRIVILEGED) && priv_child_drop(!(s->flags & LAUNCH_SHARE_NS)) < 0) {
     int e = errno;
     static const char msg[] = "qemu-hmos: cannot switch to the unprivileged user; not started\n";
+    put(msg, sizeof(msg) - 1);
+    child_fail(report, e, 126);
+  }
+  if ((s->flags & LAUNCH_SHARE_NS) && share_ns(s->share_dir, s->share_readonly) < 0) {
+    int e = errno;
+    static const char msg[] = "qemu-hmos: cannot set up the shared folder's namespace; not started\n";
     put(msg, sizeof(msg) - 1);
     child_fail(report, e, 126);
   }

@@ -29,6 +29,11 @@ enum launch_flags {
   LAUNCH_DETACH = 1u << 0,       /* its own session: it outlives the daemon (QEMU) */
   LAUNCH_UNPRIVILEGED = 1u << 1, /* as the VMs' unprivileged user when the daemon is root (priv.h) */
   LAUNCH_JIT_GRANT = 1u << 2,    /* HarmonyOS JIT grant (prctl 0x6a6974) first; the result goes to fd 2 */
+  /* exec backend: a user namespace of its own where it is root, mapped onto the user it runs as
+   * (no other id exists there), and a mount namespace where SHARE_DIR is bind-mounted onto itself,
+   * read-only (recursively) when SHARE_READONLY: a file server (virtiofsd) may then sandbox itself
+   * without being root, and cannot write a read-only share whatever it is asked. */
+  LAUNCH_SHARE_NS = 1u << 3,
 };
 
 struct launch_spec {
@@ -38,6 +43,8 @@ struct launch_spec {
   int fds[LAUNCH_MAX_FDS]; /* the child's descriptor i is fds[i]; -1: /dev/null for 0-2, absent above */
   unsigned n_fds;          /* how many of fds[] are meant (0: stdin, stdout and stderr on /dev/null) */
   unsigned flags;          /* enum launch_flags */
+  const char *share_dir;   /* LAUNCH_SHARE_NS: an absolute directory */
+  bool share_readonly;
 };
 
 struct launch_child {

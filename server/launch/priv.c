@@ -252,10 +252,11 @@ int priv_init(const char *run_as, const char *const *passthrough, size_t n_passt
   return 0;
 }
 
-int priv_child_drop(void) {
+int priv_child_drop(bool groups) {
   if (!P.active)
     return 0;
-  if (setgroups((size_t)P.n_groups, P.groups) < 0 || setgid(P.gid) < 0 || setuid(P.uid) < 0)
+  if (setgroups(groups ? (size_t)P.n_groups : 0, groups ? P.groups : NULL) < 0 || setgid(P.gid) < 0 ||
+      setuid(P.uid) < 0)
     return -1;
   /* Every id changed, and root cannot be had back. */
   if (getuid() != P.uid || geteuid() != P.uid || getgid() != P.gid || getegid() != P.gid || setuid(0) == 0) {
@@ -339,7 +340,7 @@ int priv_access(const char *path, int mode) {
   if (pid < 0)
     return errno;
   if (pid == 0) { /* async-signal-safe calls only */
-    if (priv_child_drop() < 0)
+    if (priv_child_drop(true) < 0)
       _exit(255);
     if (access(path, mode) == 0)
       _exit(0);

@@ -41,9 +41,9 @@ const char *priv_user(void); /* "" when not active */
 uid_t priv_uid(void);
 gid_t priv_gid(void);
 
-/* In a forked child before exec: become the unprivileged user (nothing when not active).
- * 0, or -1 with errno. Async-signal-safe. */
-int priv_child_drop(void);
+/* In a forked child before exec: become the unprivileged user (nothing when not active), with
+ * its supplementary groups, or none when !GROUPS. 0, or -1 with errno. Async-signal-safe. */
+int priv_child_drop(bool groups);
 /* Ask libuv to start O's process as the unprivileged user (nothing when not active). */
 void priv_spawn_options(uv_process_options_t *o);
 

@@ -280,11 +280,17 @@ static void arg_identity(struct build_ctx *x) {
 static void arg_machine(struct build_ctx *x) {
   struct builder *b = x->b;
   const struct vm_config *c = x->c;
+  /* virtiofs: virtiofsd reads and writes the guest's memory itself, so it must be shareable (a
+   * memfd the vhost-user socket passes); one backend is the whole of the guest's RAM. */
+  bool shared_mem = vm_config_has_virtiofs(c);
+  if (shared_mem) {
+    arg(b, "-object");
+    argf(b, "memory-backend-memfd,id=" VM_SHARED_MEM_ID ",size=%uM,share=on", c->memory_mib);
+  }
   arg(b, "-machine");
-  if (c->secure_boot) /* the firmware's variables may only change in SMM: no guest can drop the keys */
-    argf(b, "%s,smm=on", machine[c->arch]);
-  else
-    arg(b, machine[c->arch]);
+  /* secure_boot: the firmware's variables may only change in SMM: no guest can drop the keys */
+  argf(b, "%s%s%s", machine[c->arch], c->secure_boot ? ",smm=on" : "",
+       shared_mem ? ",memory-backend=" VM_SHARED_MEM_ID : "");
   arg(b, "-accel");
   /* saver: one host thread runs every vCPU (TCG); the rest of the modes is applied to the running
    * process (server/vm/vm_perf.c) */
@@ -463,6 +469,15 @@ static void arg_shares(struct build_ctx *x) {
   struct builder *b = x->b;
   const struct vm_config *c = x->c;
   for (size_t i = 0; i < c->n_shares; i++) {
+    if (c->shares[i].mode == VM_SHARE_VIRTIOFS) {
+      /* virtiofs: the share's virtiofsd (started before QEMU) serves it on a connection QEMU
+       * inherits; read-only and the sandbox are virtiofsd's (vm_virtiofs.c), not QEMU's. */
+      arg(b, "-chardev");
+      argf(b, "socket,id=vfs%zu,fd=%d", i, VM_ARGV_VIRTIOFS_FD(i));
+      arg(b, "-device");
+      argf(b, "vhost-user-fs-pci,chardev=vfs%zu,tag=%s", i, c->shares[i].tag);
+      continue;
+    }
     arg(b, "-fsdev");
     argf(b, "local,id=fs%zu,path=%s,security_model=%s%s", i, esc(b, c->shares[i].path),
          share_passthrough(x->h, c->shares[i].path) ? "none" : "mapped-xattr",

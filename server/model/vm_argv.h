@@ -25,6 +25,11 @@
 #define VM_OVMF_VARS_SECURE "OVMF_VARS_4M.ms.fd"
 /* The VM's own variable store in its directory, made from those templates (vm_efivars.h). */
 #define VM_EFIVARS "efivars.qcow2"
+/* A virtiofs share's vhost-user connection: QEMU gets it as this descriptor (I: the share's index),
+ * connected to the share's virtiofsd (server/vm/vm_virtiofs.c); the id of the shared guest memory
+ * virtiofs needs. */
+#define VM_ARGV_VIRTIOFS_FD(i) (VM_ARGV_SERIAL_FD + 1 + (int)(i))
+#define VM_SHARED_MEM_ID "qhm-mem"
 
 /* An aarch64 guest's CPU under TCG: QEMU's "max" with the implementation-defined pointer
  * authentication algorithm instead of QARMA (architecturally allowed; guests see no difference but

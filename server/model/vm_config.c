@@ -30,6 +30,27 @@ const char *vm_arch_name(vm_arch a) {
   return (unsigned)a < VM_ARCH__N ? arch_names[a] : "unknown";
 }
 
+const char *vm_share_mode_name(enum vm_share_mode m) {
+  return m == VM_SHARE_VIRTIOFS ? "virtiofs" : "9p";
+}
+
+bool vm_share_mode_parse(const char *s, enum vm_share_mode *out) {
+  if (strcmp(s, "9p") == 0)
+    *out = VM_SHARE_9P;
+  else if (strcmp(s, "virtiofs") == 0)
+    *out = VM_SHARE_VIRTIOFS;
+  else
+    return false;
+  return true;
+}
+
+bool vm_config_has_virtiofs(const struct vm_config *c) {
+  for (size_t i = 0; i < c->n_shares; i++)
+    if (c->shares[i].mode == VM_SHARE_VIRTIOFS)
+      return true;
+  return false;
+}
+
 int vm_arch_parse(const char *s, vm_arch *out) {
   for (int a = 0; a < VM_ARCH__N; a++) {
     if (strcmp(s, arch_names[a]) == 0) {
@@ -129,8 +150,8 @@ json_t *vm_config_to_json(const struct vm_config *c) {
   if (c->n_shares) { /* absent when empty, as "rdp" and "kernel_boot" */
     json_t *a = must(json_array());
     for (size_t i = 0; i < c->n_shares && i < VM_MAX_SHARES; i++)
-      push(a, json_pack("{s:o, s:s, s:b}", "path", jstr(c->shares[i].path), "tag", c->shares[i].tag,
-                        "readonly", c->shares[i].readonly));
+      push(a, json_pack("{s:o, s:s, s:b, s:s}", "path", jstr(c->shares[i].path), "tag", c->shares[i].tag,
+                        "readonly", c->shares[i].readonly, "mode", vm_share_mode_name(c->shares[i].mode)));
     put(o, "shared_folders", a);
   }
   if (c->arch != VM_ARCH_AARCH64 && c->uefi) /* absent: SeaBIOS (aarch64 is UEFI only: no choice) */

@@ -44,10 +44,15 @@ struct vm_disk {
 };
 
 /* A host directory shared with the guest over virtio-9p (mount -t 9p -o trans=virtio TAG DIR). */
+/* How a shared folder reaches the guest: virtio-9p (QEMU serves it) or virtiofs (a virtiofsd per
+ * share, started by the daemon with the VM: vm_virtiofs.c; the guest's memory is then shared). */
+enum vm_share_mode { VM_SHARE_9P, VM_SHARE_VIRTIOFS };
+
 struct vm_share {
   char path[4096]; /* absolute; a directory when the VM starts */
   char tag[VM_SHARE_TAG_MAX + 1];
   bool readonly;
+  enum vm_share_mode mode;
 };
 
 /* An app shortcut: one Windows program of the VM, opened alone through RDP (RemoteApp, or the
@@ -162,6 +167,11 @@ struct vm_paths {
 
 const char *vm_arch_name(vm_arch a);
 int vm_arch_parse(const char *s, vm_arch *out);
+/* "9p" / "virtiofs"; parse: false for any other string. */
+const char *vm_share_mode_name(enum vm_share_mode m);
+bool vm_share_mode_parse(const char *s, enum vm_share_mode *out);
+/* Whether C has a virtiofs share (its guest memory must then be shareable: vm_argv.c). */
+bool vm_config_has_virtiofs(const struct vm_config *c);
 
 /* Fill defaults for ARCH (memory, cpus, one 32 GiB disk with the arch's
  * default interface, boot order cdrom then disk, display, nic). */

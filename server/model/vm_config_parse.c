@@ -644,7 +644,7 @@ static int f_rdp(struct ctx *x, json_t *v) {
 }
 
 static int f_shares(struct ctx *x, json_t *v) {
-  static const char *const keys[] = {"path", "tag", "readonly", NULL};
+  static const char *const keys[] = {"path", "tag", "readonly", "mode", NULL};
   struct vm_config *c = x->c;
   if (!json_is_array(v))
     return fail(x, "shared_folders: must be an array");
@@ -690,6 +690,12 @@ static int f_shares(struct ctx *x, json_t *v) {
     if (p && !json_is_boolean(p))
       return fail(x, "%s.readonly: must be true or false", pfx);
     sh->readonly = json_is_true(p);
+    p = json_object_get(e, "mode"); /* absent (and in rows from before it): 9p */
+    const char *mode = "9p";
+    if (p && (!json_is_string(p) || !vm_share_mode_parse((mode = json_string_value(p)), &sh->mode)))
+      return fail(x, "%s.mode: must be \"9p\" or \"virtiofs\"", pfx);
+    if (!p)
+      sh->mode = VM_SHARE_9P;
     c->n_shares = i + 1;
   }
   return 0;

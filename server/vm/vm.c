@@ -27,6 +27,7 @@
 #include "vm_priv.h"
 #include "vm_serial.h"
 #include "vm_sweep.h"
+#include "vm_virtiofs.h"
 
 const char *const vm_state_names[] = {"stopped",       "starting", "running", "paused",
                                       "shutting-down", "crashed",  "orphaned"};
@@ -189,6 +190,8 @@ struct vm *vm_alloc(struct vm_manager *m) {
   struct vm *v = xcalloc(1, sizeof(*v));
   v->m = m;
   v->pidfd = -1;
+  for (size_t i = 0; i < VM_MAX_SHARES; i++)
+    v->vfs[i].pidfd = -1;
   v->kill_timer = xcalloc(1, sizeof(uv_timer_t));
   v->shutdown_timer = xcalloc(1, sizeof(uv_timer_t));
   v->ready_timer = xcalloc(1, sizeof(uv_timer_t));
@@ -204,6 +207,7 @@ void vm_release(struct vm *v) {
   if (!v)
     return;
   vm_detach_process(v);
+  vm_virtiofs_release(v);
   vm_orphans_release(v);
   vm_close_handle(v->kill_timer);
   vm_close_handle(v->shutdown_timer);

@@ -24,6 +24,7 @@
 #include "vm_efivars.h"
 #include "vm_perf.h"
 #include "vm_priv.h"
+#include "vm_virtiofs.h"
 
 /* ---- create ---- */
 
@@ -73,6 +74,10 @@ static int check_host_limits(struct vm_manager *m, struct core_req *r, struct vm
   }
   if (cfg->tpm && !h->swtpm[0]) {
     core_req_reply_error(r, 400, "invalid_field", "tpm: needs swtpm (Debian package swtpm)");
+    return -1;
+  }
+  if (vm_virtiofs_check(m->c, cfg, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 400, "invalid_field", "%s", err);
     return -1;
   }
   return 0;

@@ -24,6 +24,7 @@
 #include "vm_perf.h"
 #include "vm_priv.h"
 #include "vm_serial.h"
+#include "vm_virtiofs.h"
 
 #define CRASH_LOG_LINES 50
 
@@ -103,7 +104,8 @@ void vm_forget_process(struct vm *v) {
 /* STATUS: the wait status when QEMU was the daemon's child, else -1 (init collected it). */
 static void on_process_exit(struct vm *v, int status) {
   if (v->cfg.tpm)
-    vm_tpm_stop(v); /* swtpm ends with its QEMU (--terminate); one that never got it does not */
+    vm_tpm_stop(v);    /* swtpm ends with its QEMU (--terminate); one that never got it does not */
+  vm_virtiofs_stop(v); /* virtiofsd ends when QEMU's end of its socket closes; this is for any left */
   int code = -1, sig = 0;
   bool have_status = false;
   if (v->is_child && status >= 0) {

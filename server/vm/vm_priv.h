@@ -31,6 +31,13 @@ struct waiter {
   struct waiter *next;
 };
 
+/* A virtiofs share's virtiofsd started by this daemon, watched until it ends (vm_virtiofs.c). */
+struct vm_vfs {
+  struct vm *v;
+  struct launch_watch *watch; /* NULL: none watched */
+  int pidfd;                  /* -1: none */
+};
+
 struct vm {
   struct vm_manager *m;
   struct vm_config cfg;
@@ -46,6 +53,7 @@ struct vm {
   bool confirmed;      /* an adopted QEMU said this VM's uuid over QMP */
   char fail_note[160]; /* why the daemon killed a QEMU that did not come up, for its exit reason */
   unsigned ready_deadline_ms;
+  struct vm_vfs vfs[VM_MAX_SHARES]; /* its virtiofs shares' virtiofsd, by share index */
   pid_t tpm_pid; /* its swtpm when known (pidfile read at its start), with its start time */
   uint64_t tpm_start_time;
   int pidfd;

@@ -668,6 +668,13 @@ void vm_snap_req(struct vm_manager *m, struct core_req *r, const char *id, const
       core_req_reply_error(r, 409, "no_disk", "snapshots are kept in the VM's disks, and it has none");
       return;
     }
+    if ((v->state == ST_RUNNING || v->state == ST_PAUSED) && op != OP_DELETE &&
+        vm_config_has_virtiofs(&v->cfg)) {
+      core_req_reply_error(r, 409, "unavailable",
+                           "snapshots of a running VM hold its memory, which QEMU cannot save or load with "
+                           "virtiofs shared folders (vhost-user-fs): stop the VM for a disk snapshot");
+      return;
+    }
     /* A snapshot grows the disks (savevm also stores the memory in the first one): refused at once
      * on a nearly full filesystem, as create and clone are, rather than failing halfway. */
     uint64_t want_mib = v->state == ST_STOPPED || v->state == ST_CRASHED ? 16 : v->cfg.memory_mib + 16;

@@ -32,6 +32,7 @@
 #include "vm_efivars.h"
 #include "vm_priv.h"
 #include "vm_serial.h"
+#include "vm_virtiofs.h"
 
 /* QMP's greeting: a QEMU that has not sent it this long after its start is killed (it loads the
  * machine first; with -loadvm also the memory of the snapshot). A reattached one is waited for. */
@@ -420,6 +421,17 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
     core_req_reply_error(r, 409, "unavailable", "tpm: swtpm is not installed (Debian package swtpm)");
     return;
   }
+  if (vm_virtiofs_check(c, &v->cfg, err, sizeof(err)) < 0) {
+    core_req_reply_error(r, 409, "unavailable", "%s", err);
+    return;
+  }
+  if (loadvm && vm_config_has_virtiofs(&v->cfg)) {
+    core_req_reply_error(r, 409, "snapshot_incompatible",
+                         "'%s' holds the VM's memory, which cannot be restored with virtiofs shared folders "
+                         "(QEMU cannot save or load a vhost-user-fs device): make them 9p to restore it",
+                         loadvm);
+    return;
+  }
   if (v->cfg.tpm) { /* its TPM first: QEMU connects to swtpm's socket when it starts */
     tpm_start(v, r, &snap);
     return;
@@ -427,11 +439,20 @@ void vm_start_from(struct vm *v, struct core_req *r, const char *loadvm) {
   start_vars(v, r, &snap);
 }
 
+/* Closes each descriptor of FDS that is open, and marks it so. */
+static void close_all(int fds[VM_MAX_SHARES]) {
+  for (size_t i = 0; i < VM_MAX_SHARES; i++)
+    if (fds[i] >= 0)
+      close(fds[i]), fds[i] = -1;
+}
+
 static void vm_start_now(struct vm *v, struct core_req *r, const struct start_snap *snap) {
   struct core *c = v->m->c;
   char err[1024] = "", path[4200];
   struct vm_argv av = {0};
   int qmpfd = -1, serialfd = -1, serial_conn = -1, logfd = -1, nullfd = -1;
+  _Static_assert(VM_MAX_SHARES == 4, "one -1 per share below");
+  int vfs[VM_MAX_SHARES] = {-1, -1, -1, -1};
   struct vm_paths p;
   snprintf(p.dir, sizeof(p.dir), "%s/vms/%s", c->data_dir, v->cfg.id);
   if (vm_argv_build(&v->cfg, &c->host.facts, &p, &av, err, sizeof(err)) < 0) {
@@ -472,6 +493,9 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
   if ((serialfd = listen_unix(path, err, sizeof(err))) < 0 ||
       (serial_conn = vm_serial_preconnect(path, err, sizeof(err))) < 0)
     goto fail;
+  /* Its virtiofs shares' servers, each with a connection QEMU inherits (VM_ARGV_VIRTIOFS_FD). */
+  if (vm_virtiofs_start(v, vfs, err, sizeof(err)) < 0)
+    goto fail;
   vm_path(v, "logs/qemu.log", path, sizeof(path));
   logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -496,6 +520,14 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
                              .fds = {nullfd, logfd, logfd, qmpfd, serialfd},
                              .n_fds = VM_ARGV_SERIAL_FD + 1,
                              .flags = LAUNCH_DETACH | LAUNCH_JIT_GRANT | LAUNCH_UNPRIVILEGED};
+  for (size_t i = 0; i < VM_MAX_SHARES; i++) {
+    if (vfs[i] >= 0) {
+      spec.fds[VM_ARGV_VIRTIOFS_FD(i)] = vfs[i];
+      spec.n_fds = (unsigned)VM_ARGV_VIRTIOFS_FD(i) + 1;
+    } else if (VM_ARGV_VIRTIOFS_FD(i) < LAUNCH_MAX_FDS) {
+      spec.fds[VM_ARGV_VIRTIOFS_FD(i)] = -1;
+    }
+  }
   struct launch_child child;
   int spawned = launch_spawn(c->launcher, &spec, &child, err, sizeof(err));
   close(qmpfd);
@@ -503,6 +535,7 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
   close(logfd);
   close(nullfd);
   qmpfd = serialfd = logfd = nullfd = -1;
+  close_all(vfs);
   if (spawned < 0) {
     json_decref(argv_json);
     goto fail;
@@ -554,6 +587,8 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
 
 fail:
   vm_tpm_stop(v);
+  close_all(vfs);
+  vm_virtiofs_stop(v);
   vm_argv_free(&av);
   if (qmpfd >= 0)
     close(qmpfd);

@@ -5,7 +5,7 @@
 // each step checked in the daemon's VM. Network forwards, firmware, autostart, the guest fact.
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assert } from './lib/daemon.mjs';
+import { assert, sleep } from './lib/daemon.mjs';
 
 export const tests = [
   {
@@ -34,8 +34,19 @@ export const tests = [
       await shares.getByRole('button', { name: 'Share folder' }).click();
       await shares.getByText('mount -t 9p -o trans=virtio,version=9p2000.L media /mnt/media').waitFor({ timeout: 10000 });
       let v = await d.api('GET', `/vms/${vm.id}`);
-      assert(JSON.stringify(v.shared_folders) === JSON.stringify([{ path: dir, tag: 'media', readonly: true }]), JSON.stringify(v.shared_folders));
-      await shares.getByRole('button', { name: 'Stop sharing' }).click();
+      assert(JSON.stringify(v.shared_folders) === JSON.stringify([{ path: dir, tag: 'media', readonly: true, mode: '9p' }]), JSON.stringify(v.shared_folders));
+      // A second folder over virtiofs (this host has Debian's virtiofsd): its own mount command.
+      const host = await d.api('GET', '/host');
+      assert(host.virtiofs.available, `virtiofs on this host: ${JSON.stringify(host.virtiofs)}`);
+      await shares.getByLabel('Folder on this machine').fill(dir);
+      await shares.getByLabel('Tag (the name the guest mounts)').fill('fast');
+      await shares.getByLabel('Protocol').selectOption('virtiofs');
+      await shares.getByRole('button', { name: 'Share folder' }).click();
+      await shares.getByText('mount -t virtiofs fast /mnt/fast').waitFor({ timeout: 10000 });
+      await shares.getByText(/cannot take snapshots with memory/).waitFor({ timeout: 5000 });
+      v = await d.api('GET', `/vms/${vm.id}`);
+      assert(v.shared_folders[1].mode === 'virtiofs' && v.shared_folders[1].tag === 'fast', JSON.stringify(v.shared_folders));
+      for (let i = 0; i < 2; i++) await shares.getByRole('button', { name: 'Stop sharing' }).first().click().then(() => sleep(500));
       await shares.getByText('No folders are shared.').waitFor({ timeout: 10000 });
       assert(!(await d.api('GET', `/vms/${vm.id}`)).shared_folders, 'unshared in the daemon');
       // Kernel boot.

@@ -26,6 +26,13 @@ $B tr a-z A-Z < /mnt/s/in.txt > /mnt/s/out.txt
 $B ls /mnt/r > /mnt/s/ro-listing.txt
 if $B sh -c 'echo x > /mnt/r/written.txt' 2>/dev/null; then echo yes > /mnt/s/ro-writable.txt; else echo no > /mnt/s/ro-writable.txt; fi'''
 
+# The same through virtiofs (the VM's shares with mode "virtiofs"; VIRTIOFS_MODULES loaded); also
+# records which user the host gave a file the guest's root made (ls -n: numeric).
+VIRTIOFS_MODULES = ['virtio_pci', 'virtiofs']
+VIRTIOFS_SCRIPT = SHARE_SCRIPT.replace('-t 9p -o trans=virtio,version=9p2000.L', '-t virtiofs') + '''
+$B sh -c 'echo made-in-guest > /mnt/s/guest-made.txt'
+$B ls -n /mnt/s/guest-made.txt > /mnt/s/guest-made-ls.txt'''
+
 # Runs Debian's qemu-ga (qemu_ga_files) on the org.qemu.guest_agent.0 port, host name qhm-guest;
 # it stays in the foreground (the guest runs until it is stopped).
 AGENT_SCRIPT = '''$B mount -t sysfs sys /sys

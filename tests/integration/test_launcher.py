@@ -54,6 +54,18 @@ class ChildLauncherTest(DaemonTestCase):
         finally:
             self.daemon.ok('DELETE', '/api/v1/vms/%s' % vm['id'])
 
+    def test_virtiofs_unavailable(self):
+        """virtiofsd is a program: under the child launcher (HarmonyOS's shape) virtiofs shares are
+        refused with the reason; 9p ones are fine."""
+        vfs = self.daemon.ok('GET', '/api/v1/host')['virtiofs']
+        self.assertIs(vfs['available'], False, vfs)
+        st, body, _ = self.api('POST', '/api/v1/vms', body={
+            'name': 'vfs', 'memory_mib': 64, 'disks': [],
+            'shared_folders': [{'path': '/tmp', 'tag': 't', 'mode': 'virtiofs'}]})
+        self.assertEqual((st, body['error']['code']), (400, 'invalid_field'), body)
+        self.assertIn('under the child launcher', body['error']['message'])
+        self.assertTrue(body['error']['message'].startswith('shared_folders[0].mode: '), body)
+
     def test_kvm_probe_says_why(self):
         arches = self.daemon.ok('GET', '/api/v1/host')['arches']
         self.assertFalse(any(a.get('kvm') for a in arches.values()), arches)

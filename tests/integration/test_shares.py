@@ -6,9 +6,10 @@ powers the machine off. Plus the checks on both fields: paths must exist (a dire
 tags are words and unique, the command line is printable; a missing folder at start is a 400."""
 
 import os
+import time
 
 import linuxguest
-from harness import DaemonTestCase, GuestShares
+from harness import DaemonTestCase, GuestShares, vm_user_ids
 
 
 class SharedFolderTest(DaemonTestCase):
@@ -71,3 +72,109 @@ class SharedFolderTest(DaemonTestCase):
         self.assertEqual(v['kernel_boot'], {'kernel': kernel, 'initrd': None, 'cmdline': ''})
         v = self.daemon.ok('PATCH', '/api/v1/vms/%s' % vm['id'], body={'kernel_boot': None})
         self.assertNotIn('kernel_boot', v)
+
+
+class VirtiofsTest(DaemonTestCase):
+    """Shared folders with mode "virtiofs" (issue 17 item 5): a virtiofsd per share, started by the
+    daemon with the VM in a user and mount namespace of its own (read-only shares bind-mounted
+    read-only there), the guest's memory shared; the same guest script through virtiofs."""
+
+    def setUp(self):
+        host = self.daemon.ok('GET', '/api/v1/host')
+        if not host['virtiofs']['available']:
+            self.skipTest('no virtiofsd here: %r' % host['virtiofs'])
+        self.shares = GuestShares(self.daemon)
+        self.tmp = self.shares.tmp
+
+    def fields(self):
+        return [dict(f, mode='virtiofs') for f in self.shares.fields()]
+
+    def virtiofsd_of(self, vid):
+        """The virtiofsd processes whose pid files name them (run/virtiofsd-N.pid)."""
+        run = os.path.join(self.daemon.data_dir, 'vms', vid, 'run')
+        out = []
+        for n in sorted(os.listdir(run)) if os.path.isdir(run) else []:
+            if n.startswith('virtiofsd-') and n.endswith('.pid'):
+                with open(os.path.join(run, n)) as f:
+                    pid = int(f.read().split()[0])
+                if os.path.exists('/proc/%d' % pid):
+                    out.append(pid)
+        return out
+
+    def test_guest_reads_and_writes_through_virtiofs(self):
+        vm = self.new_vm(memory_mib=256, cpus=1, disks=[], shared_folders=self.fields(),
+                         kernel_boot=linuxguest.kernel_boot(self.tmp, linuxguest.VIRTIOFS_SCRIPT,
+                                                            modules=linuxguest.VIRTIOFS_MODULES))
+        self.assertEqual([s['mode'] for s in vm['shared_folders']], ['virtiofs', 'virtiofs'])
+        argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
+        self.assertIn('memory-backend-memfd,id=qhm-mem,size=256M,share=on', argv)
+        self.assertIn('vhost-user-fs-pci,chardev=vfs1,tag=media', argv)
+        self.daemon.action(vm['id'], 'start')
+        v = self.daemon.wait_state(vm['id'], 'stopped', timeout=180, interval=0.5)
+        self.assertEqual((v.get('last_exit') or {}).get('status'), 'stopped', v)
+        self.shares.check(self)  # read, write, and the read-only share refused the write
+        # The guest's root is the VMs' user on the host (the only id virtiofsd's namespace has).
+        made = os.path.join(self.shares.rw, 'guest-made.txt')
+        self.assertEqual(os.stat(made).st_uid, vm_user_ids()[0])
+        with open(made) as f:
+            self.assertEqual(f.read(), 'made-in-guest\n')
+        # virtiofsd ended with QEMU; its log says it served the guest.
+        self.assertEqual(self.virtiofsd_of(vm['id']), [])
+        with open(os.path.join(self.daemon.data_dir, 'vms', vm['id'], 'logs', 'virtiofsd-0.log')) as f:
+            self.assertIn('Received vhost-user socket connection', f.read())
+
+    def test_running_vm(self):
+        """While it runs: one virtiofsd per virtiofs share (not for a 9p one); no memory snapshot;
+        a forced stop leaves none."""
+        fields = self.fields()
+        fields[1]['mode'] = '9p'
+        vm = self.new_vm(memory_mib=256, cpus=1, disks=[{'size_gib': 1}], shared_folders=fields,
+                         kernel_boot=linuxguest.kernel_boot(self.tmp, '$B sleep 600', modules=linuxguest.VIRTIOFS_MODULES))
+        self.daemon.action(vm['id'], 'start')
+        self.daemon.wait_state(vm['id'], 'running', timeout=60)
+        pids = self.virtiofsd_of(vm['id'])
+        self.assertEqual(len(pids), 1, pids)
+        with open('/proc/%d/status' % pids[0]) as f:
+            uid = [int(x) for x in next(l for l in f if l.startswith('Uid:')).split()[1:]]
+        self.assertEqual(set(uid), {vm_user_ids()[0]})  # as the VMs' user, not root
+        st, js, _ = self.api('POST', '/api/v1/vms/%s/snapshots' % vm['id'], body={'name': 'mem'})
+        self.assertError((st, js, _), 409, 'unavailable')
+        self.assertIn('virtiofs', js['error']['message'])
+        self.daemon.action(vm['id'], 'kill')
+        self.daemon.wait_state(vm['id'], 'stopped', timeout=30)
+        deadline = time.time() + 10
+        while self.virtiofsd_of(vm['id']) and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertFalse(os.path.exists('/proc/%d' % pids[0]) and open('/proc/%d/stat' % pids[0]).read().split()[2] != 'Z',
+                         'virtiofsd outlived its QEMU')
+        # Stopped: a disk snapshot is fine.
+        self.daemon.ok('POST', '/api/v1/vms/%s/snapshots' % vm['id'], body={'name': 'disk'}, expect=(201,))
+
+    def test_daemon_restart(self):
+        """A daemon restart leaves QEMU and its virtiofsd running; the new daemon reattaches the VM
+        and still ends the virtiofsd with it."""
+        vm = self.new_vm(memory_mib=256, cpus=1, disks=[], shared_folders=self.fields()[:1],
+                         kernel_boot=linuxguest.kernel_boot(self.tmp, '$B mount -t virtiofs work /mnt && $B sleep 600',
+                                                            modules=linuxguest.VIRTIOFS_MODULES))
+        self.daemon.action(vm['id'], 'start')
+        self.daemon.wait_state(vm['id'], 'running', timeout=60)
+        pids = self.virtiofsd_of(vm['id'])
+        self.assertEqual(len(pids), 1)
+        self.daemon.restart()
+        self.daemon.wait_state(vm['id'], 'running', timeout=30)
+        self.assertEqual(self.virtiofsd_of(vm['id']), pids, 'virtiofsd went with the daemon')
+        self.daemon.action(vm['id'], 'kill')
+        self.daemon.wait_state(vm['id'], 'stopped', timeout=30)
+        deadline = time.time() + 10
+        while self.virtiofsd_of(vm['id']) and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.virtiofsd_of(vm['id']), [])
+
+    def test_bad_input(self):
+        st, js, _ = self.api('POST', '/api/v1/vms', body={'name': 'm', 'memory_mib': 128, 'disks': [],
+                                                         'shared_folders': [{'path': self.shares.rw, 'tag': 'a', 'mode': 'nfs'}]})
+        self.assertError((st, js, _), 400, 'invalid_field')
+        self.assertEqual(js['error']['message'], 'shared_folders[0].mode: must be "9p" or "virtiofs"')
+        vm = self.new_vm(memory_mib=128, disks=[], shared_folders=self.fields())
+        v = self.daemon.ok('PATCH', '/api/v1/vms/%s' % vm['id'], body={'shared_folders': [{'path': self.shares.rw, 'tag': 'a'}]})
+        self.assertEqual(v['shared_folders'][0]['mode'], '9p')  # the default

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // vm-shares: two sections of the VM page, both PATCHing the VM while it is
 // stopped. "Shared folders": host directories the guest mounts over virtio-9p
+// or virtiofs (a virtiofsd per folder; offered when GET /host says it can run)
 // by their tag (the hint shows the mount command); "Linux kernel boot": QEMU
 // starts a kernel (and initrd, with a command line) itself instead of the boot
 // order. Paths are text; the daemon checks that they exist.
 import { h, newId } from '../dom.js';
 import { t } from '../i18n.js';
-import { patchVm } from '../api.js';
+import { patchVm, getHost } from '../api.js';
 import { field, withBusy } from '../ui.js';
 
 const TAG_RE = /^[A-Za-z0-9_.-]{1,31}$/;
@@ -33,10 +34,21 @@ export function sharesSection({ id, onSaved, onError }) {
     input: h('input', { type: 'text', maxlength: 31, autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', placeholder: 'shared' }) });
   const roId = newId('share-ro');
   const ro = h('input', { type: 'checkbox', id: roId });
+  const modeSel = h('select', {},
+    h('option', { value: '9p', text: t('shares.mode.9p') }),
+    h('option', { value: 'virtiofs', text: t('shares.mode.virtiofs') }));
+  const fMode = field({ id: newId('share-mode'), label: t('shares.mode'), input: modeSel });
+  let virtiofsOk = false;
+  getHost().then((host) => {
+    virtiofsOk = !!(host.virtiofs && host.virtiofs.available);
+    modeSel.options[1].disabled = !virtiofsOk;
+    if (!virtiofsOk) fMode.hintEl?.remove();
+    if (!virtiofsOk) fMode.wrap.append(h('p', { class: 'hint', text: t('shares.virtiofs_off') }));
+  }).catch(() => {});
   const addBtn = h('button', { type: 'submit', class: 'btn', text: t('shares.add') });
   const note = h('p', { class: 'hint' });
   const msg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
-  const form = h('form', { class: 'snap-form', novalidate: true }, fPath.wrap, fTag.wrap,
+  const form = h('form', { class: 'snap-form', novalidate: true }, fPath.wrap, fTag.wrap, fMode.wrap,
     h('div', { class: 'choice' }, ro, h('label', { for: roId, text: t('shares.readonly') })), note, h('div', { class: 'row end' }, addBtn));
   const el = h('section', { 'aria-labelledby': titleId }, h('h2', { id: titleId, text: t('shares.title') }), list, msg, form);
   let vm = null;
@@ -51,8 +63,9 @@ export function sharesSection({ id, onSaved, onError }) {
     const cur = vm.shared_folders || [];
     if (!TAG_RE.test(tag) || cur.some((s) => s.tag === tag)) { fTag.error(t('shares.err.tag')); fTag.input.focus(); return; }
     fTag.error('');
-    const ok = await withBusy(addBtn, () => save([...cur, { path, tag, readonly: ro.checked }], t('shares.added', { tag })));
-    if (ok) { fPath.input.value = ''; fTag.input.value = ''; ro.checked = false; }
+    const mode = modeSel.value === 'virtiofs' && virtiofsOk ? 'virtiofs' : '9p';
+    const ok = await withBusy(addBtn, () => save([...cur, { path, tag, readonly: ro.checked, mode }], t('shares.added', { tag })));
+    if (ok) { fPath.input.value = ''; fTag.input.value = ''; ro.checked = false; modeSel.value = '9p'; }
   });
 
   return {
@@ -65,14 +78,17 @@ export function sharesSection({ id, onSaved, onError }) {
         const del = h('button', { type: 'button', class: 'btn small danger', text: t('shares.remove'), disabled: !stopped });
         del.addEventListener('click', () => withBusy(del, () => save(cur.filter((_, k) => k !== i), t('shares.removed', { tag: s.tag }))));
         return h('li', {},
-          h('div', {}, h('strong', { text: s.tag }), ' ', s.readonly ? h('span', { class: 'tag', text: t('shares.readonly_tag') }) : null,
+          h('div', {}, h('strong', { text: s.tag }), ' ', h('span', { class: 'tag', text: s.mode === 'virtiofs' ? 'virtiofs' : '9p' }), ' ',
+            s.readonly ? h('span', { class: 'tag', text: t('shares.readonly_tag') }) : null,
             h('div', { class: 'hint mono', text: s.path }),
-            h('div', { class: 'hint mono', text: `mount -t 9p -o trans=virtio,version=9p2000.L ${s.tag} /mnt/${s.tag}` })),
+            h('div', { class: 'hint mono', text: s.mode === 'virtiofs' ? `mount -t virtiofs ${s.tag} /mnt/${s.tag}`
+              : `mount -t 9p -o trans=virtio,version=9p2000.L ${s.tag} /mnt/${s.tag}` })),
           del);
       }));
       if (!cur.length) list.append(h('li', { class: 'hint', text: t('shares.none') }));
-      for (const x of [fPath.input, fTag.input, ro, addBtn]) x.disabled = !stopped || cur.length >= 4;
-      note.textContent = stopped ? t('shares.hint') : t('shares.stopped');
+      for (const x of [fPath.input, fTag.input, modeSel, ro, addBtn]) x.disabled = !stopped || cur.length >= 4;
+      note.textContent = stopped ? t('shares.hint') + (cur.some((s) => s.mode === 'virtiofs') ? ' ' + t('shares.virtiofs_note') : '')
+        : t('shares.stopped');
     },
   };
 }
