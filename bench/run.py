@@ -23,7 +23,10 @@
    echo latency per mode, a bare QEMU beside them, also with a busy host: bench/perf.py, its own
    process before 5 (bench/results/perf-latest.json; ~7 minutes).
 7. Typing latency in the VNC console, key-to-pixel in Chromium: ours with and without the nudge
-   vs noVNC + websockify (bench/typing.mjs, node; bench/results/typing-latest.json).
+   vs noVNC + websockify, and with our QEMU 10 when built (bench/typing.mjs, node;
+   bench/results/typing-latest.json).
+8. Shared folders: virtiofs vs virtio-9p on 2,000 small files and one 256 MiB file, in a Linux guest
+   (bench/shares.py; bench/results/shares-latest.json).
 
 Prints a table and writes it (plus raw samples) to bench/results/latest.json.
 Only 127.0.0.1 is used. Every process started here (daemon, its VMs, nginx, wrk, bare QEMU)
@@ -1020,14 +1023,15 @@ def main():
     ap.add_argument('--daemon', help='daemon binary (overrides --build)')
     ap.add_argument('--repeats', type=int, default=5, help='start-latency repeats (default 5)')
     ap.add_argument('--duration', type=int, default=10, help='wrk seconds per run (default 10)')
-    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf', 'typing'), action='append',
+    ap.add_argument('--only', choices=('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf', 'typing', 'shares'),
+                    action='append',
                     help='run only these benchmarks (repeatable)')
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'latest.json'))
     ap.add_argument('--timeout', type=int, default=900, help='bound on the whole run in seconds (default 900)')
     a = ap.parse_args()
 
     binary = os.path.abspath(a.daemon or os.path.join(a.build, 'qemu-hmos'))
-    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf', 'typing'))
+    want = set(a.only or ('idle', 'list', 'start', 'bridge', 'download', 'qemu', 'perf', 'typing', 'shares'))
     if want - {'qemu'} and not os.access(binary, os.X_OK):  # bench/qemu.py needs no daemon
         print('bench: no daemon at %s (build it: meson setup build && ninja -C build)' % binary, file=sys.stderr)
         return 2
@@ -1039,7 +1043,7 @@ def main():
 
     if 'download' in want:  # bench/download.py: the image downloader vs aria2c and curl
         dl_rc = subprocess.call([sys.executable, os.path.join(HERE, 'download.py'), '--daemon', binary])
-        if not want & {'idle', 'list', 'start', 'bridge', 'qemu'}:
+        if not want & {'idle', 'list', 'start', 'bridge', 'qemu', 'perf', 'typing', 'shares'}:
             return dl_rc
     if not want & {'idle', 'list', 'start'}:
         return run_separate(want, binary)
@@ -1121,12 +1125,14 @@ def main():
 
 
 def run_separate(want, binary):
-    """4, 7, 6 and 5, those of them WANTed, one after the other."""
+    """4, 7, 8, 6 and 5, those of them WANTed, one after the other."""
     rc = 0
     if 'bridge' in want:  # bridge.py bounds itself (--timeout 300); 600 s is a backstop
         rc = max(rc, run_script('4. VNC bridge', 'bridge.py', ['--daemon', binary], 600))
     if 'typing' in want:  # typing.mjs: 3 consoles x 4 scenarios x 40 keys, a few minutes
         rc = max(rc, run_script('7. Typing latency', 'typing.mjs', ['--daemon', binary], 900))
+    if 'shares' in want:  # shares.py bounds itself (--timeout 1500)
+        rc = max(rc, run_script('8. Shared folders', 'shares.py', ['--daemon', binary], 1600))
     if 'perf' in want:  # perf.py bounds itself (--timeout 900)
         rc = max(rc, run_script('6. Performance modes', 'perf.py', ['--daemon', binary], 1000))
     if 'qemu' in want:  # qemu.py bounds itself (--timeout 5400)
