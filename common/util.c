@@ -375,3 +375,8 @@ const char *sig_abbrev(int sig) {
     return NULL;
   return names[sig];
 }
+
+const char *qhm_share_dir(void) {
+  const char *e = getenv("QHM_SHARE_DIR");
+  return e && *e ? e : QHM_SHARE_DIR_DEFAULT;
+}

@@ -28,6 +28,9 @@ void log_set_sink(log_sink_fn sink, void *ud);
 
 /* snprintf that reports truncation: 0 on success, -1 when OUT was too small. */
 int fmt_path(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Where an installed qemu-hmos keeps its shared files (ui/, catalog.json): $QHM_SHARE_DIR, else
+ * the build's DATADIR/qemu-hmos (meson's prefix and datadir). */
+const char *qhm_share_dir(void);
 
 /* Fill BUF with N random bytes from getrandom(); aborts if the kernel refuses. */
 void random_bytes(void *buf, size_t n);

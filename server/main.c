@@ -33,7 +33,8 @@ static void usage(FILE *f) {
              "  --port N       TCP port of the REST API and UI (default 8006; 0 picks a free one)\n"
              "  --ws-port M    TCP port of the WebSocket consoles and events (default 8007, or a free\n"
              "                 one when 8007 is taken; 0 picks)\n"
-             "  --ui-dir DIR   serve the web UI from DIR (the build's webui/dist)\n"
+             "  --ui-dir DIR   serve the web UI from DIR (the build's webui/dist; default: the installed\n"
+             "                 one, SHARE/ui, SHARE being $QHM_SHARE_DIR or " QHM_SHARE_DIR_DEFAULT ")\n"
              "  --allow-path DIR  host paths in requests (ISOs, kernels, shared folders, imports) may\n"
              "                 point below DIR too (besides DATA's own folders); repeatable\n"
              "  --allow-origin ORIGIN  also accept cookie writes and WebSockets from this Origin\n"
@@ -240,6 +241,13 @@ static int serve(int argc, char **argv) {
   if (resolve_data_dir(&cl) < 0)
     return 2;
   cl.o.data_dir = cl.data_dir;
+  /* Installed (meson install, the Debian package): the UI is in the share directory. */
+  static char ui[4200];
+  if (!cl.o.ui_dir && fmt_path(ui, sizeof(ui), "%s/ui", qhm_share_dir()) == 0) {
+    char index[4300];
+    if (fmt_path(index, sizeof(index), "%s/index.html", ui) == 0 && access(index, R_OK) == 0)
+      cl.o.ui_dir = ui;
+  }
   if (qhm_options_check(&cl.o, err, sizeof(err)) < 0) {
     fprintf(stderr, "qemu-hmos: %s\n", err);
     return 2;

@@ -164,6 +164,11 @@ def run_fuzz():
     return run_suite("fuzz", ["sh", os.path.join(ROOT, "scripts", "run-fuzz.sh")])
 
 
+def run_install(build):
+    # meson install into a scratch root and the Debian package (tests/install/run.py).
+    return run_suite("install", [sys.executable, os.path.join(ROOT, "tests", "install", "run.py"), "--build", build])
+
+
 def run_asan():
     # Its own build (build-asan: -Db_sanitize=address,undefined), not --build's.
     return run_suite("asan", [sys.executable, os.path.join(ROOT, "tests", "asan", "run.py")])
@@ -178,6 +183,7 @@ def main():
     ap.add_argument("--no-fuzz", action="store_true", help="skip the fuzz targets")
     ap.add_argument("--no-asan", action="store_true", help="skip the sanitizer build's integration tests")
     ap.add_argument("--no-ohos", action="store_true", help="skip the HarmonyOS cross build's checks")
+    ap.add_argument("--no-install", action="store_true", help="skip the install and package checks")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     # Guests run under TCG in the tests unless QHM_TEST_KVM=1: the target machines have no KVM,
@@ -195,10 +201,11 @@ def main():
     p5, f5 = (0, 0) if a.unit_only or a.no_asan else run_asan()
     p7, f7 = (0, 0) if a.unit_only or a.no_napi else run_hap()
     p8, f8 = (0, 0) if a.unit_only or a.no_ohos else run_ohos()
+    p9, f9 = (0, 0) if a.unit_only or a.no_install else run_install(build)
     # Last: it may wait for the QEMU build make check started in the background.
     p2b, f2b = (0, 0) if a.unit_only else run_qemu10(build)
-    passed = p1 + p2 + p2b + p3 + p4 + p5 + p6 + p7 + p8
-    failed = f1 + f2 + f2b + f3 + f4 + f5 + f6 + f7 + f8
+    passed = p1 + p2 + p2b + p3 + p4 + p5 + p6 + p7 + p8 + p9
+    failed = f1 + f2 + f2b + f3 + f4 + f5 + f6 + f7 + f8 + f9
     if FAILURES:
         print("# what failed:")
         for f in FAILURES:

@@ -10,13 +10,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "util.h"
 
+/* $QHM_CATALOG; else the installed one (SHARE/catalog.json: util.h qhm_share_dir); else the
+ * source tree's data/catalog.json (a daemon run from its build directory). */
 static const char *catalog_path(void) {
+  static char installed[4200];
   const char *p = getenv("QHM_CATALOG");
-  return p && *p ? p : QHM_CATALOG_DEFAULT;
+  if (p && *p)
+    return p;
+  if (fmt_path(installed, sizeof(installed), "%s/catalog.json", qhm_share_dir()) == 0 &&
+      access(installed, R_OK) == 0)
+    return installed;
+  return QHM_CATALOG_DEFAULT;
 }
 
 json_t *dl_catalog_entry(struct dl_manager *m, const char *id) {
