@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "paths.h"
 #include "priv.h"
 #include "qemu-hmos.h"
@@ -58,7 +59,8 @@ static void usage(FILE *f) {
              "\n"
              "Every API call needs the token: `Authorization: Bearer TOKEN`, or open\n"
              "http://127.0.0.1:N/?token=TOKEN once in a browser (the daemon prints that link). The\n"
-             "token is also in DATA/run/endpoint.json.\n");
+             "token is also in DATA/run/endpoint.json.\n\n");
+  cli_usage(f);
 }
 
 static int default_data_dir(char *out, size_t len) {
@@ -277,6 +279,15 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "serve") == 0)
     return serve(argc - 1, argv + 1);
+  /* The API client's commands, maybe after its --json / --data-dir DIR (cli.h). */
+  int k = 1;
+  while (k < argc && (strcmp(argv[k], "--json") == 0 || strncmp(argv[k], "--data-dir", 10) == 0))
+    k += strcmp(argv[k], "--data-dir") == 0 ? 2 : 1;
+  if (k < argc &&
+      (strcmp(argv[k], "vm") == 0 || strcmp(argv[k], "image") == 0 || strcmp(argv[k], "download") == 0)) {
+    char data[4096];
+    return cli_main(argc - 1, argv + 1, default_data_dir(data, sizeof(data)) == 0 ? data : NULL);
+  }
   fprintf(stderr, "qemu-hmos: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

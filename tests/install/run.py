@@ -115,7 +115,7 @@ def meson_install(build, work):
     have = files_under(dest)
     want = {prefix + '/bin/qemu-hmos', prefix + '/bin/qemu-hmos-rdp', prefix + '/share/qemu-hmos/catalog.json',
             prefix + '/share/qemu-hmos/ui/index.html', prefix + '/share/qemu-hmos/ui/app.js',
-            prefix + '/lib/systemd/user/qemu-hmos.service'}
+            prefix + '/lib/systemd/user/qemu-hmos.service', prefix + '/share/bash-completion/completions/qemu-hmos'}
     missing = want - have
     if missing:
         raise AssertionError('not installed: %s\ninstalled: %s' % (sorted(missing), sorted(have)[:60]))
@@ -162,7 +162,7 @@ def debian_package(work):
     paths = {line.split()[-1].lstrip('.') for line in contents.splitlines() if not line.startswith('d')}
     want = {'/usr/bin/qemu-hmos', '/usr/bin/qemu-hmos-rdp', '/usr/share/qemu-hmos/catalog.json',
             '/usr/share/qemu-hmos/ui/index.html', '/usr/lib/systemd/user/qemu-hmos.service',
-            '/usr/share/doc/qemu-hmos/copyright'}
+            '/usr/share/doc/qemu-hmos/copyright', '/usr/share/bash-completion/completions/qemu-hmos'}
     if want - paths:
         raise AssertionError('missing from the package: %s\n%s' % (sorted(want - paths), contents[:3000]))
     extra = [p for p in paths if p.startswith('/usr/include') or 'libqemu' in p or p.endswith('qemu-hmos-child')]
