@@ -234,3 +234,56 @@ export const tests = [
     },
   },
 ];
+
+tests.push({
+  name: 'console: the keyboard is the guest\'s until Ctrl+Alt (or the button) releases it; Tab and Escape then stay in the page',
+  timeoutMs: 90000,
+  async fn(ctx) {
+    const d = ctx.daemon;
+    const vm = await d.createStarted({ name: 'kbd', memory_mib: 128, disks: [], cdrom: GRUB });
+    const { page } = await ctx.browser();
+    const rfb = recordRfb(page);
+    await openConsole(page, d, vm.id);
+    await waitStatus(page, 'connected');
+    // The screen: an application region with a name and the instructions.
+    const app = page.getByRole('application', { name: 'Screen of kbd' });
+    assert(await app.count() === 1, 'the screen is role=application with its name');
+    const help = await page.locator('#' + await app.getAttribute('aria-describedby')).textContent();
+    assert(/Ctrl\+Alt/.test(help), `the instructions name the release combination: ${help}`);
+    assert(await page.locator('#osk-input').getAttribute('tabindex') === '-1', 'the hidden keyboard field is not a Tab stop');
+    const inScreen = () => page.evaluate(() => document.getElementById('screen').contains(document.activeElement));
+    await page.locator('#screen canvas').click({ position: { x: 5, y: 5 } });
+    assert(await inScreen(), 'the screen has focus after a click');
+    // Grabbed: Tab goes to the guest, focus stays.
+    let m = rfb.mark();
+    await page.keyboard.press('Tab');
+    await waitFor('Tab sent to the guest', async () => rfb.since(m, 'KeyEvent').some((k) => k.keysym === 0xff09));
+    assert(await inScreen(), 'Tab did not leave the screen');
+    // Ctrl+Alt+Del-style chords are the guest's: no release while another key is down.
+    await page.keyboard.down('Control'); await page.keyboard.down('Alt'); await page.keyboard.press('F1');
+    await page.keyboard.up('Alt'); await page.keyboard.up('Control');
+    await sleep(200);
+    assert(await inScreen(), 'Ctrl+Alt+F1 did not release the keyboard');
+    // Ctrl+Alt alone: released; the status says so, focus on the button, which now offers it back.
+    await page.keyboard.down('Control'); await page.keyboard.down('Alt');
+    await page.keyboard.up('Alt'); await page.keyboard.up('Control');
+    await waitFor('the keyboard released', async () => !(await inScreen()));
+    const btn = page.getByRole('button', { name: 'Keyboard to the VM', exact: true });
+    assert(await btn.evaluate((b) => b === document.activeElement), 'focus on the keyboard button');
+    assert(/Keyboard released/.test(await page.locator('#console-status').textContent()), 'the status says released');
+    // Released: Escape and Tab are the page's; not a key reaches the guest.
+    m = rfb.mark();
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Tab');
+    await sleep(300);
+    assert(rfb.since(m, 'KeyEvent').length === 0, `no key sent while released: ${JSON.stringify(rfb.since(m, 'KeyEvent'))}`);
+    assert(!(await inScreen()), 'Tab moved on in the page');
+    // The button gives it back.
+    await btn.click();
+    assert(await inScreen(), 'the screen has focus again');
+    assert(await page.getByRole('button', { name: 'Release keyboard', exact: true }).count() === 1, 'the button offers release again');
+    m = rfb.mark();
+    await page.keyboard.press('a');
+    await waitFor('a key sent again', async () => rfb.since(m, 'KeyEvent').some((k) => k.keysym === 0x61));
+  },
+});

@@ -46,6 +46,10 @@ export function mount(root, { id }) {
   const kbdBtn = btn('console.keyboard', () => toggleKeyboard(), { 'aria-pressed': 'false', class: 'tool touch-only' });
   const keysBtn = btn('console.keys', () => showKeys(keysBar.hidden), { 'aria-pressed': 'false', 'aria-controls': 'keys-bar' });
   const zoomBtn = btn('console.reset_zoom', () => touch.resetZoom(), { hidden: true });
+  // The keyboard goes to the guest while the screen has focus (Tab and Escape too); Ctrl+Alt
+  // pressed and let go alone, or this button, gives it back to the page.
+  const releaseBtn = btn('console.release', () => toggleKeyboardGrab(),
+    { disabled: true, 'aria-describedby': 'console-help', class: 'tool fine-only' });
 
   // Touch mode: a radio group, remembered.
   let mode = store.get('mode', 'trackpad') === 'direct' ? 'direct' : 'trackpad';
@@ -93,8 +97,11 @@ export function mount(root, { id }) {
   const osk = h('textarea', { id: 'osk-input', class: 'osk', 'aria-label': t('console.osk_label'), autocapitalize: 'off',
     autocomplete: 'off', spellcheck: 'false', enterkeyhint: 'send', rows: 1 });
   osk.value = SENTINEL;
+  osk.tabIndex = -1; // focused by the keyboard button only: Tab never lands in it
 
-  const screen = h('div', { id: 'screen', class: 'screen', role: 'region', 'aria-label': t('console.screen_label', { name: id }) });
+  const help = h('p', { id: 'console-help', class: 'hint console-help', text: t('console.help') });
+  const screen = h('div', { id: 'screen', class: 'screen', role: 'application', 'aria-label': t('console.screen_label', { name: id }),
+    'aria-describedby': 'console-help' });
   const cursor = h('div', { class: 'touch-cursor', hidden: true, 'aria-hidden': 'true' });
   const area = h('div', { class: 'screen-area' }, screen, cursor);
   const stage = h('div', { class: 'stage' }, area, clipPanel, osk);
@@ -103,7 +110,7 @@ export function mount(root, { id }) {
   const pageEl = h('div', { class: 'console-page' },
     h('header', { class: 'toolbar' },
       backLink, title, status,
-      h('div', { class: 'tools' }, cadBtn, clipBtn, kbdBtn, keysBtn, modeGroup, zoomBtn, fsBtn, reconnectBtn)),
+      h('div', { class: 'tools' }, releaseBtn, cadBtn, clipBtn, kbdBtn, keysBtn, modeGroup, zoomBtn, fsBtn, reconnectBtn), help),
     keysBar,
     stage);
   root.append(pageEl);
@@ -115,6 +122,49 @@ export function mount(root, { id }) {
   let gen = 0; // bumps on every (re)connect; late events of older sockets are ignored
   let alive = true;
   let touched = false;
+
+  // The keyboard grab: the guest has the keyboard while its screen (noVNC's canvas) has focus.
+  const grabbed = () => !!(rfb && connected && screen.contains(document.activeElement));
+  function syncGrab() {
+    const g = grabbed();
+    releaseBtn.disabled = !connected;
+    releaseBtn.textContent = t(g ? 'console.release' : 'console.grab');
+    screen.classList.toggle('grabbed', g);
+  }
+  function toggleKeyboardGrab() {
+    if (!rfb || !connected) return;
+    if (grabbed()) releaseKeyboard();
+    else { rfb.focus(); syncGrab(); }
+  }
+  function releaseKeyboard() {
+    if (!rfb) return;
+    rfb.blur();
+    releaseBtn.focus();
+    syncGrab();
+    setStatus('connected', t('console.released'));
+  }
+  // Ctrl+Alt alone (both down, then both up, no other key between) releases it. The guest sees a
+  // bare Ctrl+Alt, which does nothing; Ctrl+Alt+Del and Ctrl+Alt+F1 still reach it.
+  const combo = { ctrl: false, alt: false, both: false, other: false };
+  const onComboDown = (e) => {
+    if (e.key === 'Control') combo.ctrl = true;
+    else if (e.key === 'Alt' || e.key === 'AltGraph') combo.alt = true;
+    else combo.other = true;
+    if (combo.ctrl && combo.alt) combo.both = true;
+  };
+  const onComboUp = (e) => {
+    if (e.key === 'Control') combo.ctrl = false;
+    else if (e.key === 'Alt' || e.key === 'AltGraph') combo.alt = false;
+    if (!combo.ctrl && !combo.alt) {
+      const release = combo.both && !combo.other && grabbed();
+      combo.both = combo.other = false;
+      if (release) setTimeout(releaseKeyboard, 0); // after noVNC has sent the key-ups
+    }
+  };
+  screen.addEventListener('keydown', onComboDown, true);
+  screen.addEventListener('keyup', onComboUp, true);
+  screen.addEventListener('focusin', () => syncGrab());
+  screen.addEventListener('focusout', () => setTimeout(syncGrab, 0));
 
   function sendKey(keysym, code, down) {
     if (rfb && connected) rfb.sendKey(keysym, code, down);
@@ -326,12 +376,14 @@ export function mount(root, { id }) {
       connected = true;
       setStatus('connected', t('console.connected'));
       if (!oskActive()) r.focus();
+      syncGrab();
     });
     r.addEventListener('disconnect', () => {
       if (my !== gen) return;
       connected = false;
       rfb = null;
       ws = null;
+      syncGrab();
       // The socket's close event has run before noVNC's (our listener was added first).
       explain(my, info);
     });
