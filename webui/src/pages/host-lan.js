@@ -51,7 +51,8 @@ export function lanSection(host) {
   const codeBox = h('div', { class: 'panel pair-box', hidden: true }, leadEl, codeEl, timeEl);
   const list = h('tbody');
   const empty = h('p', { class: 'empty-line', text: t('host.devices_none'), hidden: true });
-  const table = h('div', { class: 'table-wrap', hidden: true }, h('table', { class: 'grid devices' },
+  const table = h('div', { class: 'table-wrap', hidden: true, tabindex: '0', role: 'region', 'aria-label': t('host.devices') },
+    h('table', { class: 'grid devices' },
     h('thead', {}, h('tr', {}, ['host.col.name', 'host.col.address', 'host.col.created', 'host.col.seen'].map((k) => h('th', { scope: 'col', text: t(k) })),
       h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', text: t('host.col.actions') })))),
     list));

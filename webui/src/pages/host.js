@@ -43,7 +43,8 @@ export function mount(root) {
       lan.el,
       h('section', { 'aria-labelledby': 'h-accel' }, h('h2', { id: 'h-accel', text: t('host.acceleration') }),
         h('p', { class: 'note', dataset: { kind: kvm.usable ? 'ok' : 'warn' }, text: kvm.usable ? t('host.kvm_yes') : t('host.kvm_no', { reason: kvm.reason || '?' }) }),
-        h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
+        // (a region that may scroll sideways on a phone: reachable and named for the keyboard)
+        h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-labelledby': 'h-accel' }, h('table', { class: 'grid' },
           h('thead', {}, h('tr', {}, ['host.col.arch', 'host.col.available', 'host.col.accel', 'host.col.binary'].map((k) => h('th', { scope: 'col', text: t(k) })))),
           h('tbody', {}, rows)))),
       h('section', { 'aria-labelledby': 'h-lim' }, h('h2', { id: 'h-lim', text: t('host.limits') }), dl([
