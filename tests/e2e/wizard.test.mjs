@@ -285,6 +285,8 @@ tests.push({
     await page.getByRole('heading', { name: /Architecture/ }).waitFor({ timeout: 5000 });
     for (let i = 0; i < 3; i++) await page.getByRole('button', { name: 'Next' }).click();
     await page.getByRole('heading', { name: /Summary/ }).waitFor({ timeout: 5000 });
+    assert(await page.evaluate(() => document.activeElement && document.activeElement.id) === 'step-title',
+      'focus on the summary step title, not lost to <body>');
     // The name is taken: the summary says so and Create is off.
     await page.getByText(/name: a VM .*exists/).first().waitFor({ timeout: 5000 });
     const create = page.getByRole('button', { name: 'Create', exact: true });
@@ -300,5 +302,51 @@ tests.push({
     assert(await create.isEnabled(), 'Create is enabled again');
     await create.click();
     await page.getByText('free was created.').first().waitFor({ timeout: 20000 });
+  },
+});
+
+tests.push({
+  name: 'wizard: keyboard only — every step walked with Tab, arrows and Enter, focus always somewhere useful',
+  timeoutMs: 60000,
+  async fn(ctx) {
+    const d = ctx.daemon;
+    const { page } = await ctx.browser();
+    await page.goto(d.http + '/new');
+    const active = () => page.evaluate(() => {
+      const a = document.activeElement;
+      return a ? `${a.tagName.toLowerCase()}${a.id ? '#' + a.id : ''}${a.type ? '[' + a.type + ']' : ''}` : '';
+    });
+    await page.locator('#w-name').waitFor({ timeout: 10000 });
+    assert(await active() === 'input#w-name[text]', `step 1 starts in the name field: ${await active()}`);
+    await page.keyboard.type('keys-only');
+    // To the source radios, then up from the first one wraps to the last: "No installation media".
+    await page.keyboard.press('Tab');
+    assert((await active()).endsWith('[radio]'), `Tab reaches the source choice: ${await active()}`);
+    await page.keyboard.press('ArrowUp');
+    assert(await page.getByRole('radio', { name: 'No installation media' }).isChecked(), 'the arrows choose the source');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /Architecture/ }).waitFor({ timeout: 5000 });
+    assert((await active()).endsWith('[radio]'), `step 2 starts on its choice: ${await active()}`);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /Memory and CPUs/ }).waitFor({ timeout: 5000 });
+    assert(await active() === 'input#w-mem[number]', `step 3 starts in the memory field: ${await active()}`);
+    await page.keyboard.press('Control+a');
+    await page.keyboard.type('128');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /Disk/ }).waitFor({ timeout: 5000 });
+    await page.keyboard.press('Control+a');
+    await page.keyboard.type('0');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /Summary/ }).waitFor({ timeout: 5000 });
+    assert(await active() === 'h2#step-title', `the summary's title has focus: ${await active()}`);
+    await page.locator('#cmd-preview').filter({ hasText: 'qemu-system' }).waitFor({ timeout: 10000 });
+    // Tab on to Create (past the command line, Cancel and Back), then Enter.
+    for (let i = 0; i < 8 && (await active()) !== 'button#w-create[submit]'; i++) await page.keyboard.press('Tab');
+    assert(await active() === 'button#w-create[submit]', `Tab reaches Create: ${await active()}`);
+    await page.keyboard.press('Enter');
+    await page.getByText('keys-only was created.').first().waitFor({ timeout: 20000 });
+    const vm = (await d.api('GET', '/vms')).vms[0];
+    assert(vm.name === 'keys-only' && vm.memory_mib === 128 && vm.disks.length === 0, JSON.stringify(vm));
+    assert(await active() !== 'body', 'focus not lost after Create');
   },
 });

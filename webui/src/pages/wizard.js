@@ -405,7 +405,9 @@ export function mount(root) {
     renderSteps();
     body.replaceChildren();
     const s = STEPS[step];
-    body.append(h('h2', { id: 'step-title', class: 'step-title', text: t('wizard.step_n', { n: step + 1, total: STEPS.length, name: t('wizard.step.' + s) }) }));
+    // (focusable from script: a step without fields — the summary — moves focus to its title, not to <body>)
+    body.append(h('h2', { id: 'step-title', class: 'step-title', tabindex: '-1',
+      text: t('wizard.step_n', { n: step + 1, total: STEPS.length, name: t('wizard.step.' + s) }) }));
     validate = steps[s]();
     if (s === 'summary') body.append(finish());
     else body.append(nav());
