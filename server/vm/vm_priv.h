@@ -118,6 +118,11 @@ int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r);
 void vm_register_failed(struct core_req *r, int status);
 /* DATA/vms/ID/REL */
 void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen);
+/* A unix socket listening at PATH (made anew, mode 0600): its descriptor, or -1 with ERR. */
+int vm_unix_listen(const char *path, char *err, size_t errlen);
+/* The same, and a socket already connected to it (the connection waits in the backlog until the
+ * listener's owner, QEMU or a helper started later, accepts): 0, or -1 with ERR and nothing open. */
+int vm_unix_pair(const char *path, int *listen_fd, int *conn_fd, char *err, size_t errlen);
 void reply_vm(struct core_req *r, int status, struct vm *v);
 /* Anything the VM's JSON shows changed (drops the cached listing text). */
 void vm_dirty(struct vm *v);

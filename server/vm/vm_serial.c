@@ -18,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -106,24 +104,6 @@ static struct serial_link *link_new(struct vm *v) {
   l->pipe.data = l;
   l->conn.data = l;
   return l;
-}
-
-int vm_serial_preconnect(const char *path, char *err, size_t errlen) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof(sa.sun_path)) {
-    snprintf(err, errlen, "socket path too long for a unix socket: %s", path);
-    return -1;
-  }
-  strcpy(sa.sun_path, path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  /* The listener exists and QEMU has not accepted yet: the connection waits in its backlog. */
-  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    snprintf(err, errlen, "serial port socket %s: %s", path, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 void vm_serial_begin(struct vm *v, int fd) {

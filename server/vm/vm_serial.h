@@ -16,10 +16,8 @@ struct core_req;
 
 struct vm_serial *vm_serial_new(void);
 void vm_serial_free(struct vm_serial *s);
-/* Connect to the listening socket at PATH before QEMU runs: the connected descriptor, or -1
- * with ERR. */
-int vm_serial_preconnect(const char *path, char *err, size_t errlen);
-/* A new QEMU run of V: the ring is emptied, FD (from vm_serial_preconnect) read from now on. */
+/* A new QEMU run of V: the ring is emptied, FD (connected to QEMU's serial socket before QEMU
+ * runs: vm_unix_pair) read from now on. */
 void vm_serial_begin(struct vm *v, int fd);
 /* A QEMU the daemon reattached to: connect by the socket's path. */
 void vm_serial_reattach(struct vm *v);

@@ -41,7 +41,7 @@
 
 /* ---- the QEMU process ---- */
 
-static int listen_unix(const char *path, char *err, size_t errlen) {
+int vm_unix_listen(const char *path, char *err, size_t errlen) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof(sa.sun_path)) {
     snprintf(err, errlen, "socket path too long for a unix socket: %s (move the data directory)", path);
@@ -58,6 +58,26 @@ static int listen_unix(const char *path, char *err, size_t errlen) {
   }
   fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW); /* run/ is QEMU's user's: never through a link */
   return fd;
+}
+
+int vm_unix_pair(const char *path, int *listen_fd, int *conn_fd, char *err, size_t errlen) {
+  int l = vm_unix_listen(path, err, errlen);
+  if (l < 0)
+    return -1;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX}; /* (the length was checked by the listen) */
+  strcpy(sa.sun_path, path);
+  int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* The listener's owner has not accepted yet: the connection waits in its backlog. */
+  if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    snprintf(err, errlen, "socket %s: %s", path, strerror(errno));
+    if (c >= 0)
+      close(c);
+    close(l);
+    return -1;
+  }
+  *listen_fd = l;
+  *conn_fd = c;
+  return 0;
 }
 
 /* ---- host files ---- */
@@ -487,11 +507,10 @@ static void vm_start_now(struct vm *v, struct core_req *r, const struct start_sn
   vm_path(v, "run/vnc.sock", path, sizeof(path));
   unlink(path);
   vm_path(v, "run/qmp.sock", path, sizeof(path));
-  if ((qmpfd = listen_unix(path, err, sizeof(err))) < 0)
+  if ((qmpfd = vm_unix_listen(path, err, sizeof(err))) < 0)
     goto fail;
   vm_path(v, "run/serial.sock", path, sizeof(path));
-  if ((serialfd = listen_unix(path, err, sizeof(err))) < 0 ||
-      (serial_conn = vm_serial_preconnect(path, err, sizeof(err))) < 0)
+  if (vm_unix_pair(path, &serialfd, &serial_conn, err, sizeof(err)) < 0)
     goto fail;
   /* Its virtiofs shares' servers, each with a connection QEMU inherits (VM_ARGV_VIRTIOFS_FD). */
   if (vm_virtiofs_start(v, vfs, err, sizeof(err)) < 0)

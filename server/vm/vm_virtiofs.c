@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -51,38 +49,6 @@ int vm_virtiofs_check(struct core *c, const struct vm_config *cfg, char *err, si
       return -1;
     }
   }
-  return 0;
-}
-
-/* The socket of share I: listening end (for virtiofsd) and an end connected to it (for QEMU).
- * Its path is only needed to connect, and goes. */
-static int socket_pair_for(struct vm *v, size_t i, int *listen_fd, int *conn_fd, char *err, size_t errlen) {
-  char rel[40], path[4300];
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(rel, sizeof(rel), "run/virtiofs-%zu.sock", i);
-  vm_path(v, rel, path, sizeof(path));
-  if (strlen(path) >= sizeof(sa.sun_path)) {
-    snprintf(err, errlen, "socket path too long for a unix socket: %s (move the data directory)", path);
-    return -1;
-  }
-  strcpy(sa.sun_path, path);
-  unlink(path);
-  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  /* Connected before virtiofsd accepts: the connection waits in the listener's backlog. */
-  if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
-      connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    snprintf(err, errlen, "virtiofs socket %s: %s", path, strerror(errno));
-    if (l >= 0)
-      close(l);
-    if (c >= 0)
-      close(c);
-    unlink(path);
-    return -1;
-  }
-  unlink(path);
-  *listen_fd = l;
-  *conn_fd = c;
   return 0;
 }
 
@@ -169,9 +135,15 @@ int vm_virtiofs_start(struct vm *v, int qfds[VM_MAX_SHARES], char *err, size_t e
   for (size_t i = 0; i < v->cfg.n_shares; i++) {
     if (v->cfg.shares[i].mode != VM_SHARE_VIRTIOFS)
       continue;
+    /* The socket: the listening end for virtiofsd, an end connected to it for QEMU; its path is
+     * only needed to connect, and goes. */
+    char rel[40], path[4300];
+    snprintf(rel, sizeof(rel), "run/virtiofs-%zu.sock", i);
+    vm_path(v, rel, path, sizeof(path));
     int lfd = -1;
-    bool ok =
-        socket_pair_for(v, i, &lfd, &qfds[i], err, errlen) == 0 && start_one(v, i, lfd, err, errlen) == 0;
+    bool paired = vm_unix_pair(path, &lfd, &qfds[i], err, errlen) == 0;
+    unlink(path);
+    bool ok = paired && start_one(v, i, lfd, err, errlen) == 0;
     if (lfd >= 0)
       close(lfd); /* virtiofsd has it */
     if (!ok) {
@@ -209,9 +181,8 @@ void vm_virtiofs_release(struct vm *v) {
     if (p->watch) {
       launch_watch_cancel(p->watch);
       p->watch = NULL;
-      close(p->pidfd);
-      p->pidfd = -1;
-    } else if (p->pidfd >= 0) {
+    }
+    if (p->pidfd >= 0) {
       close(p->pidfd);
       p->pidfd = -1;
     }
