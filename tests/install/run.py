@@ -14,7 +14,6 @@ Prints `ok - NAME` / `not ok - NAME` (details indented) and ends with
 """
 import argparse
 import glob
-import http.client
 import json
 import os
 import shutil
@@ -24,6 +23,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
+from harness import Daemon  # noqa: E402  (starts a daemon, waits for its endpoint.json, talks to it)
 RESULTS = []
 
 
@@ -58,52 +59,23 @@ def files_under(root):
 
 
 def serves_ui(daemon, share_dir, work):
-    """Start DAEMON (no --ui-dir) with QHM_SHARE_DIR=SHARE_DIR: GET / is the UI's index.html and
-    GET /api/v1/catalog the installed catalog."""
-    data = os.path.join(work, 'data')
-    env = dict(os.environ, QHM_SHARE_DIR=share_dir)
-    env.pop('QHM_CATALOG', None)
-    log = open(os.path.join(work, 'daemon.log'), 'wb')
-    p = subprocess.Popen([daemon, 'serve', '--data-dir', data, '--bind', '127.0.0.1', '--port', '0',
-                          '--ws-port', '0'], stdout=log, stderr=subprocess.STDOUT, env=env)
+    """Start DAEMON (no --ui-dir) with QHM_SHARE_DIR=SHARE_DIR (the integration harness's Daemon):
+    GET / is the UI's index.html and GET /api/v1/catalog the installed catalog."""
+    d = Daemon(data_dir=os.path.join(work, 'data'), binary=daemon, allow_paths=(),
+               env={'QHM_SHARE_DIR': share_dir, 'QHM_CATALOG': None})
+    os.makedirs(d.data_dir, mode=0o711)
     try:
-        ep = os.path.join(data, 'run', 'endpoint.json')
-        deadline = time.time() + 20
-        info = None
-        while time.time() < deadline and p.poll() is None:
-            try:
-                with open(ep) as f:
-                    info = json.load(f)
-                if info.get('pid') == p.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        if not info or info.get('pid') != p.pid:
-            raise AssertionError('the installed daemon did not start:\n' + open(log.name).read()[-2000:])
-        host, port = info['http'][len('http://'):].rsplit(':', 1)
-        c = http.client.HTTPConnection(host, int(port), timeout=10)
-        c.request('GET', '/', headers={'Host': '127.0.0.1:%s' % port})
-        r = c.getresponse()
-        body = r.read().decode(errors='replace')
-        with open(os.path.join(share_dir, 'ui', 'index.html')) as f:
+        d.start(timeout=20)
+        st, body, _ = d.api('GET', '/')
+        with open(os.path.join(share_dir, 'ui', 'index.html'), 'rb') as f:
             want = f.read()
-        if r.status != 200 or body != want:
-            raise AssertionError('GET / -> %d, not the installed UI: %r' % (r.status, body[:200]))
-        c.request('GET', '/api/v1/catalog', headers={'Authorization': 'Bearer ' + info['token'],
-                                                      'Host': '127.0.0.1:%s' % port})
-        r = c.getresponse()
-        cat = json.loads(r.read())
-        if r.status != 200 or not cat.get('entries'):
-            raise AssertionError('GET /api/v1/catalog -> %d %r' % (r.status, cat))
+        if st != 200 or body != want:
+            raise AssertionError('GET / -> %d, not the installed UI: %r' % (st, body[:200]))
+        cat = d.ok('GET', '/api/v1/catalog')
+        if not cat.get('entries'):
+            raise AssertionError('GET /api/v1/catalog: %r' % cat)
     finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        log.close()
+        d.stop()
 
 
 def meson_install(build, work):
