@@ -29,6 +29,7 @@
 #include "vm_disk.h"
 #include "vm_serial.h"
 #include "vm_snap.h"
+#include "vm_virtiofs.h"
 #include "ws.h"
 
 static bool parse_tail(struct core_req *r, unsigned *out) {
@@ -64,8 +65,9 @@ static void host_get(struct core *c, struct core_req *r, json_t *body, const cha
   json_object_set_new(j, "allowed_paths", path_roots_json(c->roots));
   json_object_set_new(j, "launcher", json_string(launcher_backend_name(c->launcher)));
   const char *vfs = c->host.virtiofsd;
+  char why[300];
   json_object_set_new(j, "virtiofs",
-                      json_pack("{s:b, s:o}", "available", vfs[0] && launch_runnable(c->launcher, vfs),
+                      json_pack("{s:b, s:o}", "available", vm_virtiofs_available(c, why, sizeof(why)),
                                 "binary", vfs[0] ? json_string(vfs) : json_null()));
   json_object_set_new(j, "lan",
                       c->lan_url[0]

@@ -19,33 +19,36 @@
 #include "util.h"
 #include "vm_priv.h"
 
-int vm_virtiofs_check(struct core *c, const struct vm_config *cfg, char *err, size_t errlen) {
+bool vm_virtiofs_available(struct core *c, char *why, size_t whylen) {
   const char *bin = c->host.virtiofsd;
+  if (!bin[0]) {
+    snprintf(why, whylen,
+             "virtiofs needs virtiofsd, which this host lacks (Debian 12: /usr/lib/qemu/virtiofsd, package "
+             "qemu-system-common); use \"9p\"");
+    return false;
+  }
+  /* As the daemon's own user: virtiofsd drops supplementary groups first, which its namespace
+   * cannot (the user's groups cannot be mapped there). */
+  if (!priv_active() && getgroups(0, NULL) > 0) {
+    snprintf(why, whylen,
+             "virtiofs needs the daemon run as root, or as a user without supplementary groups (virtiofsd "
+             "drops them, which an unprivileged namespace cannot); use \"9p\"");
+    return false;
+  }
+  if (!launch_runnable(c->launcher, bin)) {
+    snprintf(why, whylen,
+             "virtiofs cannot run under the %s launcher (virtiofsd is a program, not a library); use \"9p\"",
+             launcher_backend_name(c->launcher));
+    return false;
+  }
+  return true;
+}
+
+int vm_virtiofs_check(struct core *c, const struct vm_config *cfg, char *err, size_t errlen) {
   for (size_t i = 0; i < cfg->n_shares; i++) {
-    if (cfg->shares[i].mode != VM_SHARE_VIRTIOFS)
-      continue;
-    if (!bin[0]) {
-      snprintf(err, errlen,
-               "shared_folders[%zu].mode: virtiofs needs virtiofsd, which this host lacks (Debian 12: "
-               "/usr/lib/qemu/virtiofsd, package qemu-system-common); use \"9p\"",
-               i);
-      return -1;
-    }
-    /* As the daemon's own user: virtiofsd drops supplementary groups first, which its namespace
-     * cannot (the user's groups cannot be mapped there). */
-    if (!priv_active() && getgroups(0, NULL) > 0) {
-      snprintf(
-          err, errlen,
-          "shared_folders[%zu].mode: virtiofs needs the daemon run as root, or as a user without "
-          "supplementary groups (virtiofsd drops them, which an unprivileged namespace cannot); use \"9p\"",
-          i);
-      return -1;
-    }
-    if (!launch_runnable(c->launcher, bin)) {
-      snprintf(err, errlen,
-               "shared_folders[%zu].mode: virtiofs cannot run under the %s launcher (virtiofsd is a program, "
-               "not a library); use \"9p\"",
-               i, launcher_backend_name(c->launcher));
+    char why[300];
+    if (cfg->shares[i].mode == VM_SHARE_VIRTIOFS && !vm_virtiofs_available(c, why, sizeof(why))) {
+      snprintf(err, errlen, "shared_folders[%zu].mode: %s", i, why);
       return -1;
     }
   }

@@ -2,6 +2,7 @@
 #ifndef QHM_VM_VIRTIOFS_H
 #define QHM_VM_VIRTIOFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "vm_config.h"
@@ -20,6 +21,9 @@ struct vm;
  */
 
 struct core;
+/* Whether virtiofs shares can be served here at all (GET /host says so); false with the reason
+ * in WHY: no virtiofsd, or a launcher (HarmonyOS) or a user it cannot run under. */
+bool vm_virtiofs_available(struct core *c, char *why, size_t whylen);
 /* Whether CFG's virtiofs shares can be served here: 0, or -1 with the reason ("shared_folders[N].mode:
  * ...") in ERR: no virtiofsd, or a launcher that cannot run it (HarmonyOS). */
 int vm_virtiofs_check(struct core *c, const struct vm_config *cfg, char *err, size_t errlen);
