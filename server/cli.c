@@ -536,19 +536,19 @@ static int cmd_vm(const struct ep *e, int argc, char **argv) {
     const char *sub, *action;
   } actions[] = {{"start", "start"}, {"stop", "shutdown"}, {"kill", "kill"},
                  {"pause", "pause"}, {"resume", "resume"}, {"reset", "reset"}};
-  bool known = strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0 || strcmp(sub, "console-url") == 0 ||
-               strcmp(sub, "screenshot") == 0 || strcmp(sub, "log") == 0 || strcmp(sub, "snapshot") == 0;
-  for (size_t k = 0; k < sizeof(actions) / sizeof(actions[0]); k++)
-    known = known || strcmp(sub, actions[k].sub) == 0;
-  if (!known)
+  const char *action = NULL; /* a power action's API verb */
+  for (size_t k = 0; k < sizeof(actions) / sizeof(actions[0]) && !action; k++)
+    if (strcmp(sub, actions[k].sub) == 0)
+      action = actions[k].action;
+  if (!action && strcmp(sub, "show") != 0 && strcmp(sub, "delete") != 0 && strcmp(sub, "console-url") != 0 &&
+      strcmp(sub, "screenshot") != 0 && strcmp(sub, "log") != 0 && strcmp(sub, "snapshot") != 0)
     return usage_error("vm: unknown subcommand");
   char id[17], path[256];
   int rc = vm_find(e, argv[1], id);
   if (rc)
     return rc;
-  for (size_t k = 0; k < sizeof(actions) / sizeof(actions[0]); k++)
-    if (strcmp(sub, actions[k].sub) == 0)
-      return argc == 2 ? vm_action(e, id, actions[k].action) : usage_error("too many arguments");
+  if (action)
+    return argc == 2 ? vm_action(e, id, action) : usage_error("too many arguments");
   if (strcmp(sub, "show") == 0) {
     json_t *vm;
     snprintf(path, sizeof(path), "/api/v1/vms/%s", id);
