@@ -42,7 +42,6 @@ export function sharesSection({ id, onSaved, onError }) {
   getHost().then((host) => {
     virtiofsOk = !!(host.virtiofs && host.virtiofs.available);
     modeSel.options[1].disabled = !virtiofsOk;
-    if (!virtiofsOk) fMode.hintEl?.remove();
     if (!virtiofsOk) fMode.wrap.append(h('p', { class: 'hint', text: t('shares.virtiofs_off') }));
   }).catch(() => {});
   const addBtn = h('button', { type: 'submit', class: 'btn', text: t('shares.add') });
