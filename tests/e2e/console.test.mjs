@@ -110,8 +110,12 @@ export const tests = [
       // The typing-latency nudge (console/nudge.js): a release of F24 after the last of the presses
       // (each press within 25 ms of the previous one moves it on), nothing else; GRUB never sees it
       // (only the typed text appears below).
-      await waitFor('the nudge after the typing', () => rfb.since(mark, 'KeyNudge').length >= 1, { timeoutMs: 3000, intervalMs: 50 });
-      const all = rfb.since(mark).filter((m) => m.type === 'KeyEvent' || m.type === 'KeyNudge');
+      // (A loaded machine can leave more than 25 ms between two presses: a nudge then also comes in
+      // between. Wait for the one after the last press, not merely for a first one.)
+      const keyMessages = () => rfb.since(mark).filter((m) => m.type === 'KeyEvent' || m.type === 'KeyNudge');
+      await waitFor('the nudge after the typing', () => keyMessages().length >= 29 && keyMessages().at(-1).type === 'KeyNudge',
+        { timeoutMs: 3000, intervalMs: 50 }).catch(() => {});
+      const all = keyMessages();
       assert(all.at(-1).type === 'KeyNudge', `the last key message is the nudge: ${all.map((m) => m.type).join(' ')}`);
       assert(all.filter((m) => m.type === 'KeyNudge').length <= 14, 'at most one nudge per press');
       const typed = await waitCanvas(page, 'the typed text on the prompt line', (img) => {
