@@ -38,6 +38,7 @@
 #include "tls.h"
 #include "util.h"
 #include "vm.h"
+#include "vncaudio.h"
 #include "vncws.h"
 #include "ws.h"
 
@@ -142,8 +143,10 @@ static void sweep_atomic_temps(const char *data_dir) {
 /* The VM manager's hooks (vm.h): the console bridges and the WebSocket listener are above vm/. */
 static void vm_hook_close_consoles(void *ud, const char *vm_id, unsigned kinds, const char *why) {
   struct core *c = ud;
-  if (kinds & VM_CONSOLE_VNC)
+  if (kinds & VM_CONSOLE_VNC) {
     vncws_close_vm(c->vnc, vm_id, why);
+    vncaudio_close_vm(c->vnc_audio, vm_id, why);
+  }
   if (kinds & VM_CONSOLE_RDP)
     rdpws_close_vm(c->rdp, vm_id, why);
   if (kinds & VM_CONSOLE_SERIAL)
@@ -198,6 +201,7 @@ static int parts_init(struct core *c, const struct launch_backend *backend, cons
   c->tickets = ticket_store_new();
   c->events = events_new();
   c->vnc = vncws_hub_new();
+  c->vnc_audio = vncaudio_hub_new();
   c->serial = serialws_hub_new(serial_input, c);
   c->launcher = launcher_new(&c->loop, backend);
   char worker[4096];
@@ -252,6 +256,8 @@ static void parts_fini(struct core *c) {
   events_free(c->events);
   c->events = NULL;
   vncws_hub_free(c->vnc);
+  vncaudio_hub_free(c->vnc_audio);
+  c->vnc_audio = NULL;
   rdpws_hub_free(c->rdp);
   serialws_hub_free(c->serial);
   c->serial = NULL;

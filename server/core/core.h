@@ -25,6 +25,7 @@ struct ticket_store;
 struct auth;
 struct launcher;
 struct vncws_hub;
+struct vncaudio_hub;
 struct events;
 struct rdpws_hub;
 struct serialws_hub;
@@ -70,6 +71,7 @@ struct core {
   struct ws *ws;          /* NULL until ws_start() */
   struct events *events;  /* the /events stream (stream/events.h) */
   struct vncws_hub *vnc;  /* the console sessions (bridge/); freed after the loop's last run */
+  struct vncaudio_hub *vnc_audio; /* the sound listeners (bridge/vnc-ws/vncaudio.h) */
   struct rdpws_hub *rdp;
   struct serialws_hub *serial;
   struct ticket_store *tickets;

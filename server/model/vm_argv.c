@@ -348,7 +348,9 @@ static void arg_control(struct build_ctx *x) {
   arg(b, "-serial");
   arg(b, "chardev:serial0");
   arg(b, "-vnc");
-  argf(b, "unix:%s", esc(b, x->vnc));
+  /* With a sound card the VNC server gets its audiodev: QEMU's VNC audio extension streams what
+   * the guest plays to a client that asks (bridge/vnc-ws/vncaudio.c); no host sound is used. */
+  argf(b, "unix:%s%s", esc(b, x->vnc), x->c->audio ? ",audiodev=qhm-audio" : "");
   arg(b, "-display");
   arg(b, "none");
   arg(b, "-pidfile");
@@ -380,6 +382,18 @@ static void arg_devices(struct build_ctx *x) {
   arg(b, "qemu-vdagent,id=vdagent0,clipboard=on");
   arg(b, "-device");
   arg(b, "virtserialport,bus=vser0.0,chardev=vdagent0,name=com.redhat.spice.0");
+  if (x->c->audio) { /* x86: Intel HD Audio with a line-out/line-in codec; aarch64: USB audio */
+    arg(b, "-audiodev");
+    arg(b, "none,id=qhm-audio");
+    arg(b, "-device");
+    if (x->x86) {
+      arg(b, "intel-hda,id=qhm-hda");
+      arg(b, "-device");
+      arg(b, "hda-duplex,bus=qhm-hda.0,audiodev=qhm-audio");
+    } else {
+      arg(b, "usb-audio,bus=xhci.0,audiodev=qhm-audio");
+    }
+  }
   if (x->c->guest_agent) { /* the QEMU guest agent's port; the daemon connects to it per query (vm_agent.c) */
     arg(b, "-chardev");
     argf(b, "socket,id=qga0,path=%s,server=on,wait=off", esc(b, x->qga));

@@ -132,6 +132,7 @@ struct vm_config {
   bool tpm;         /* a TPM 2.0 (swtpm, started by the daemon with the VM) */
   bool autostart;   /* started when the daemon starts (and the VM is not running) */
   bool guest_agent; /* a virtio-serial port for the QEMU guest agent (new VMs: on; older: off) */
+  bool audio;       /* a sound card whose output the VNC server streams (x86: HDA; aarch64: USB audio) */
   vm_perf perf;     /* performance mode (server/vm/vm_perf.c: what each one does) */
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];

@@ -763,6 +763,10 @@ static int f_guest_agent(struct ctx *x, json_t *v) {
   return get_flag(x, "guest_agent", v, &x->c->guest_agent);
 }
 
+static int f_audio(struct ctx *x, json_t *v) {
+  return get_flag(x, "audio", v, &x->c->audio);
+}
+
 static int f_tpm(struct ctx *x, json_t *v) {
   return get_flag(x, "tpm", v, &x->c->tpm);
 }
@@ -808,6 +812,7 @@ static const struct field {
     {"tpm", f_tpm},
     {"autostart", f_autostart},
     {"guest_agent", f_guest_agent},
+    {"audio", f_audio},
     {"performance", f_performance},
     {"qemu_args", f_qemu_args},
 };

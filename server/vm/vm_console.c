@@ -218,8 +218,9 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
   json_t *p = json_object_get(body, "protocol");
   if (p && !(json_is_string(p) &&
              (strcmp(json_string_value(p), "vnc") == 0 || strcmp(json_string_value(p), "rdp") == 0 ||
-              strcmp(json_string_value(p), "serial") == 0))) {
-    core_req_reply_error(r, 400, "invalid_field", "protocol: must be \"vnc\", \"rdp\" or \"serial\"");
+              strcmp(json_string_value(p), "serial") == 0 || strcmp(json_string_value(p), "audio") == 0))) {
+    core_req_reply_error(r, 400, "invalid_field",
+                         "protocol: must be \"vnc\", \"rdp\", \"serial\" or \"audio\"");
     return;
   }
   const char *proto = p ? json_string_value(p) : "vnc";
@@ -268,6 +269,10 @@ void vm_req_console(struct vm_manager *m, struct core_req *r, const char *id, js
   } else if (!vm_active(v) || v->pid <= 0) {
     core_req_reply_error(r, 409, "invalid_state", "cannot open a console: the VM is %s",
                          vm_state_names[v->state]);
+    return;
+  } else if (strcmp(proto, "audio") == 0 && !v->cfg.audio) { /* changed only while stopped */
+    core_req_reply_error(r, 409, "no_audio",
+                         "this VM runs without a sound card (set \"audio\": true, then start it again)");
     return;
   }
   const char *base = m->hooks.ws_url ? m->hooks.ws_url(m->hooks.ud, r->lan) : NULL;

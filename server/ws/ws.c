@@ -26,11 +26,12 @@
 #include "util.h"
 #include "vm.h"
 #include "vm_config.h"
+#include "vncaudio.h"
 #include "vncws.h"
 
 #define WS_SERV_BUF_SIZE (256u << 10) /* one per service thread (we have one) */
 
-enum sess_kind { SESS_NONE, SESS_VNC, SESS_RDP, SESS_EVENTS, SESS_SERIAL };
+enum sess_kind { SESS_NONE, SESS_VNC, SESS_RDP, SESS_EVENTS, SESS_SERIAL, SESS_AUDIO };
 
 /* lws per-session data: which kind, and its own object. */
 struct pss {
@@ -45,6 +46,7 @@ struct pss {
     struct rdpws *rdp;
     struct events_sub *ev;
     struct serialws *serial;
+    struct vncaudio *audio;
   } u;
 };
 
@@ -265,6 +267,9 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
   } else if (strncmp(uri, "/serial/", 8) == 0) {
     proto = "serial";
     want_vm = uri + 8;
+  } else if (strncmp(uri, "/audio/", 7) == 0) {
+    proto = "audio";
+    want_vm = uri + 7;
   } else if (strcmp(uri, "/events") == 0) {
     proto = "events";
   } else {
@@ -310,8 +315,13 @@ static int filter(struct ws *w, struct lws *wsi, struct pss *pss) {
     char path[4200], err[256];
     if (vm_manager_console_path(w->c->vms, vm_id, path, sizeof(path), err, sizeof(err)) < 0)
       return refuse(wsi, 409, err);
-    pss->kind = SESS_VNC;
-    pss->u.vnc = vncws_open(w->c->vnc, &w->c->loop, wsi, vm_id, path);
+    if (strcmp(proto, "audio") == 0) {
+      pss->kind = SESS_AUDIO;
+      pss->u.audio = vncaudio_open(w->c->vnc_audio, &w->c->loop, wsi, vm_id, path);
+    } else {
+      pss->kind = SESS_VNC;
+      pss->u.vnc = vncws_open(w->c->vnc, &w->c->loop, wsi, vm_id, path);
+    }
   } else {
     pss->kind = SESS_EVENTS;
     pss->u.ev = events_subscribe(w->c->events, wsi);
@@ -336,6 +346,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                               lws_is_final_fragment(wsi));
     if (pss->kind == SESS_SERIAL)
       return serialws_on_receive(pss->u.serial, in, len);
+    if (pss->kind == SESS_AUDIO)
+      return vncaudio_on_receive(pss->u.audio, len);
     if (pss->kind == SESS_EVENTS && len > 4096)
       return -1; /* the event stream is one-way; a chatty client is dropped */
     return 0;
@@ -352,6 +364,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       return events_on_writeable(pss->u.ev);
     if (pss->kind == SESS_SERIAL)
       return serialws_on_writeable(pss->u.serial);
+    if (pss->kind == SESS_AUDIO)
+      return vncaudio_on_writeable(pss->u.audio);
     return 0;
   case LWS_CALLBACK_CLOSED:
     dev_unlink(w, pss);
@@ -363,6 +377,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       events_on_closed(pss->u.ev);
     else if (pss->kind == SESS_SERIAL)
       serialws_on_ws_closed(pss->u.serial);
+    else if (pss->kind == SESS_AUDIO)
+      vncaudio_on_ws_closed(pss->u.audio);
     pss->kind = SESS_NONE;
     return 0;
   case LWS_CALLBACK_WSI_DESTROY:
@@ -377,6 +393,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       events_on_closed(pss->u.ev);
     else if (pss && pss->kind == SESS_SERIAL)
       serialws_on_ws_closed(pss->u.serial);
+    else if (pss && pss->kind == SESS_AUDIO)
+      vncaudio_on_ws_closed(pss->u.audio);
     if (pss)
       pss->kind = SESS_NONE;
     return 0;

@@ -46,6 +46,50 @@ $B mkdir -p /var/run /tmp
 /usr/sbin/qemu-ga -m virtio-serial -p "$port" -f /tmp/qga.pid'''
 
 
+# Sound (VMs with "audio": true): the HD Audio driver with the generic codec driver first (the
+# guest has no modprobe to load it on demand); AUDIO_SCRIPT plays /tone.wav (audio_files) on the
+# first card again and again with ALSA's aplay.
+AUDIO_MODULES = ['snd_hda_codec_generic', 'snd_hda_intel']
+AUDIO_SCRIPT = '''$B mount -t sysfs sys /sys
+i=0; while [ ! -e /dev/snd/pcmC0D0p ] && [ $i -lt 300 ]; do $B sleep 0.1; i=$((i+1)); done
+$B cat /proc/asound/cards
+echo qhm-audio-ready
+while true; do /usr/bin/aplay -q -D plughw:0,0 /tone.wav && echo qhm-played; done'''
+
+
+def tone_wav(freq, seconds=2.0, rate=44100, amplitude=12000):
+    """A WAV file: a sine of FREQ Hz on both channels, 16-bit."""
+    import io, math, struct, wave
+    n = int(rate * seconds)
+    frames = bytearray()
+    for i in range(n):
+        v = int(amplitude * math.sin(2 * math.pi * freq * i / rate))
+        frames += struct.pack('<hh', v, v)
+    buf = io.BytesIO()
+    with wave.open(buf, 'wb') as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return buf.getvalue()
+
+
+def audio_files(freq):
+    """aplay and libasound (from the cache: scripts/fetch-test-guest.sh), ALSA's configuration,
+    the C library from this Debian 12 host, and /tone.wav playing FREQ Hz."""
+    files = {'tone.wav': (tone_wav(freq), 0o100644)}
+    for rel, to in (('usr/bin/aplay', 'usr/bin/aplay'),
+                    ('usr/lib/x86_64-linux-gnu/libasound.so.2', 'lib/x86_64-linux-gnu/libasound.so.2')):
+        with open(os.path.realpath(os.path.join(ROOT, rel)), 'rb') as f:
+            files[to] = (f.read(), 0o100755)
+    with open(os.path.join(ROOT, 'usr/share/alsa/alsa.conf'), 'rb') as f:
+        files['usr/share/alsa/alsa.conf'] = (f.read(), 0o100644)
+    for lib in ('/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libm.so.6', '/lib64/ld-linux-x86-64.so.2'):
+        with open(os.path.realpath(lib), 'rb') as f:
+            files[lib.lstrip('/')] = (f.read(), 0o100755)
+    return files
+
+
 def kernel(root=ROOT):
     """(path of vmlinuz, its modules directory). ROOT: another unpacked guest (bench/qemu.py's
     arm64 one from scripts/fetch-test-guest-arm64.sh)."""
