@@ -11,7 +11,9 @@
 #include <strings.h>
 
 #include <freerdp/client/cmdline.h>
+#include <freerdp/codec/color.h>
 #include <freerdp/codec/h264.h>
+#include <freerdp/codec/nsc.h>
 #include <freerdp/settings.h>
 
 #include "worker.h"
@@ -135,11 +137,38 @@ static int set_drive(struct worker *w, rdpSettings *s) {
   return 0;
 }
 
+/* Does this FreeRDP decode an NSCodec bitmap away from the surface's corner? Debian's
+ * 2.11.7+dfsg1-6~deb12u2 (its fix for CVE-2026-31806) does not: it takes the rectangle's size,
+ * which is what its own gdi passes, for the surface's, and refuses a bitmap placed further than
+ * its own width or height from the corner -- so the first such update ends the session ("Failed
+ * to process NSCodec message"). Asked once per session: an 8x8 bitmap composed here and decoded
+ * at (16,16) into a 32x32 surface (a few microseconds). */
+static bool nsc_decodes_at_offset(void) {
+  BYTE src[8 * 8 * 4], dst[32 * 32 * 4];
+  for (size_t i = 0; i < sizeof(src); i++)
+    src[i] = (BYTE)(i * 29);
+  NSC_CONTEXT *enc = nsc_context_new(), *dec = nsc_context_new();
+  wStream *st = Stream_New(NULL, 1024);
+  bool ok = enc && dec && st && nsc_context_set_parameters(enc, NSC_COLOR_FORMAT, PIXEL_FORMAT_BGRX32) &&
+            nsc_context_reset(enc, 8, 8) && nsc_compose_message(enc, st, src, 8, 8, 8 * 4) &&
+            nsc_process_message(dec, 32, 8, 8, Stream_Buffer(st), (UINT32)Stream_GetPosition(st), dst,
+                                PIXEL_FORMAT_BGRX32, 32 * 4, 16, 16, 8, 8, FREERDP_FLIP_NONE);
+  Stream_Free(st, TRUE);
+  nsc_context_free(enc);
+  nsc_context_free(dec);
+  return ok;
+}
+
 /* NSCodec (lossless surface bits) lets servers that offer it skip planar bitmaps: measured
  * with freerdp-shadow-cli, 8 -> 15 full-screen frames per second at the same bytes per frame.
- * RemoteFX, progressive and H.264 come with the graphics pipeline (set_graphics). */
+ * Not offered where the decoder is broken (above). RemoteFX, progressive and H.264 come with
+ * the graphics pipeline (set_graphics). */
 static void set_codecs(rdpSettings *s) {
-  freerdp_settings_set_bool(s, FreeRDP_NSCodec, TRUE);
+  bool nsc = nsc_decodes_at_offset();
+  if (!nsc)
+    wlog("NSCodec: this FreeRDP refuses bitmaps away from the corner (Debian's CVE-2026-31806 fix): not "
+         "offered");
+  freerdp_settings_set_bool(s, FreeRDP_NSCodec, nsc);
   freerdp_settings_set_uint32(s, FreeRDP_NSCodecColorLossLevel, 1); /* 1 = lossless */
   freerdp_settings_set_bool(s, FreeRDP_NSCodecAllowSubsampling, FALSE);
   freerdp_settings_set_bool(s, FreeRDP_NSCodecAllowDynamicColorFidelity, FALSE);
