@@ -4,25 +4,12 @@
 // output in xterm.js, a command typed in the page runs in the guest and its output comes back,
 // the special-keys bar's Ctrl-C interrupts a command, and a second viewer opened later gets the
 // output kept so far. In zh-CN the page speaks Chinese.
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { assert } from './lib/daemon.mjs';
 import { login } from './lib/browser.mjs';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const integration = resolve(here, '..', 'integration');
+import { linuxGuest } from './lib/guest.mjs';
 
 // A shell with ttyS0 as its controlling terminal (so Ctrl-C interrupts what runs).
 const SCRIPT = 'echo qhm-serial-ready\n$B setsid $B cttyhack $B sh -i';
-
-function kernelBoot(dir) {
-  const py = 'import json, sys, linuxguest\n' +
-    'kb = linuxguest.kernel_boot(sys.argv[1], sys.argv[2], modules=[])\nprint(json.dumps(kb))';
-  const out = execFileSync('python3', ['-c', py, dir, SCRIPT], { env: { ...process.env, PYTHONPATH: integration } });
-  return JSON.parse(out.toString());
-}
 
 // The terminal's text as xterm.js's DOM renderer shows it.
 const screenText = (page) => page.locator('#serial-screen .xterm-rows').innerText();
@@ -44,9 +31,7 @@ export const tests = [
     timeoutMs: 240000,
     async fn(ctx) {
       const d = ctx.daemon;
-      const dir = mkdtempSync(join(d.tmp, 'serial-'));
-      chmodSync(dir, 0o755); // as root the daemon runs QEMU as an unprivileged user, which must read the initrd
-      const kb = kernelBoot(dir);
+      const kb = linuxGuest(d, 'serial-', 'script, modules=[]', SCRIPT);
       const vm = await d.api('POST', '/vms', { name: 'serial-guest', memory_mib: 256, cpus: 1, disks: [], kernel_boot: kb });
       const { page } = await ctx.browser();
       await page.goto(`${d.http}/vm/${vm.id}`);

@@ -15,6 +15,10 @@
 // written to the WebSocket here (RFB PointerEvent, 6 bytes) between noVNC's
 // own whole messages, which it always flushes at once.
 //
+// Sound (console/vnc-audio.js): for a VM with "audio": true, a Sound toggle (remembered, on by
+// default) and a volume slider; the sound stream is opened with its own ticket once the screen
+// is connected, and plays from the first user gesture on the page (the autoplay policy).
+//
 // The WebSocket is created here and handed to RFB (noVNC accepts a socket
 // instead of a URL) so its close code and reason stay readable. Text from the
 // daemon or the guest is only ever set with textContent / input values.
@@ -26,6 +30,7 @@ import { subscribe } from '../events.js';
 import { attachTouch } from '../console/touch.js';
 import { MODIFIERS, BAR_KEYS, NAMED, XK, typeText } from '../console/keys.js';
 import { nudgeAfterKeys, nudgeDisabled } from '../console/nudge.js';
+import { createVncAudio } from '../console/vnc-audio.js';
 
 const store = {
   get: (k, d) => { try { return localStorage.getItem('qhm.console.' + k) ?? d; } catch { return d; } },
@@ -45,6 +50,10 @@ export function mount(root, { id }) {
     { 'aria-expanded': 'false', 'aria-controls': 'clipboard-panel' });
   const kbdBtn = btn('console.keyboard', () => toggleKeyboard(), { 'aria-pressed': 'false', class: 'tool touch-only' });
   const keysBtn = btn('console.keys', () => showKeys(keysBar.hidden), { 'aria-pressed': 'false', 'aria-controls': 'keys-bar' });
+  let soundOn = store.get('sound', '1') === '1';
+  const soundBtn = btn('console.sound', () => setSound(!soundOn), { 'aria-pressed': String(soundOn), hidden: true });
+  const volume = h('input', { type: 'range', min: '0', max: '100', step: '5', class: 'volume', hidden: true,
+    'aria-label': t('console.volume'), value: store.get('volume', '80') });
   const zoomBtn = btn('console.reset_zoom', () => touch.resetZoom(), { hidden: true });
   // The keyboard goes to the guest while the screen has focus (Tab and Escape too); Ctrl+Alt
   // pressed and let go alone, or this button, gives it back to the page.
@@ -110,7 +119,7 @@ export function mount(root, { id }) {
   const pageEl = h('div', { class: 'console-page' },
     h('header', { class: 'toolbar' },
       backLink, title, status,
-      h('div', { class: 'tools' }, releaseBtn, cadBtn, clipBtn, kbdBtn, keysBtn, modeGroup, zoomBtn, fsBtn, reconnectBtn), help),
+      h('div', { class: 'tools' }, releaseBtn, cadBtn, clipBtn, kbdBtn, keysBtn, modeGroup, soundBtn, volume, zoomBtn, fsBtn, reconnectBtn), help),
     keysBar,
     stage);
   root.append(pageEl);
@@ -122,6 +131,36 @@ export function mount(root, { id }) {
   let gen = 0; // bumps on every (re)connect; late events of older sockets are ignored
   let alive = true;
   let touched = false;
+  let hasAudio = false;
+
+  const audio = createVncAudio({
+    onstate: (state, reason) => {
+      soundBtn.dataset.state = state;
+      soundBtn.title = state === 'closed' && reason ? reason : '';
+    },
+  });
+  audio.setVolume(Number(volume.value) / 100);
+  volume.addEventListener('input', () => { audio.setVolume(Number(volume.value) / 100); store.set('volume', volume.value); });
+  // Any key or pointer press on the page may start the sound (the autoplay policy).
+  const onGesture = () => { if (soundOn && hasAudio) audio.unlock(); };
+  document.addEventListener('pointerdown', onGesture, true);
+  document.addEventListener('keydown', onGesture, true);
+  async function startSound(my) {
+    if (!soundOn || !hasAudio || !connected) return;
+    let ticket;
+    try { ticket = await consoleTicket(id, 'audio'); } catch (e) {
+      if (my === gen && alive) { soundBtn.dataset.state = 'error'; soundBtn.title = e.message; }
+      return;
+    }
+    if (my !== gen || !alive || !connected || !soundOn) return;
+    audio.start(ticket.url);
+  }
+  function setSound(on) {
+    soundOn = on;
+    store.set('sound', on ? '1' : '0');
+    soundBtn.setAttribute('aria-pressed', String(on));
+    if (on) { audio.unlock(); startSound(gen); } else audio.stop();
+  }
 
   // The keyboard grab: the guest has the keyboard while its screen (noVNC's canvas) has focus.
   const grabbed = () => !!(rfb && connected && screen.contains(document.activeElement));
@@ -284,6 +323,7 @@ export function mount(root, { id }) {
   function teardown() {
     connected = false;
     stopNudge();
+    audio.stop();
     latched.clear();
     for (const b of keysBar.querySelectorAll('[aria-pressed]')) b.setAttribute('aria-pressed', 'false');
     if (rfb) {
@@ -324,6 +364,8 @@ export function mount(root, { id }) {
       const vm = await getVm(id);
       if (my !== gen || !alive) return;
       display = vm.display || '';
+      hasAudio = vm.audio === true;
+      soundBtn.hidden = volume.hidden = !hasAudio;
       title.textContent = vm.name;
       document.title = t('console.title', { name: vm.name });
       screen.setAttribute('aria-label', t('console.screen_label', { name: vm.name }));
@@ -377,6 +419,7 @@ export function mount(root, { id }) {
       setStatus('connected', t('console.connected'));
       if (!oskActive()) r.focus();
       syncGrab();
+      startSound(my);
     });
     r.addEventListener('disconnect', () => {
       if (my !== gen) return;
@@ -406,8 +449,11 @@ export function mount(root, { id }) {
     alive = false;
     gen++;
     teardown();
+    audio.close();
     touch.detach();
     unsubscribe();
+    document.removeEventListener('pointerdown', onGesture, true);
+    document.removeEventListener('keydown', onGesture, true);
     document.removeEventListener('keyup', onKeyUp, true);
     document.removeEventListener('fullscreenchange', onFullscreen);
     window.removeEventListener('resize', onResize);

@@ -124,6 +124,9 @@ export function mount(root, { id }) {
     const fFw = field({ id: 's-fw', label: t('field.firmware'), input: fwSel, hint: t('fw.hint') });
     const tpmBox = h('input', { type: 'checkbox', id: 's-tpm' });
     const tpmWrap = h('div', { class: 'choice' }, tpmBox, h('label', { for: 's-tpm', text: t('field.tpm') }));
+    // Sound: a sound card whose output the console plays (VNC audio); with the VM stopped.
+    const audioBox = h('input', { type: 'checkbox', id: 's-audio' });
+    const audioWrap = h('div', { class: 'choice' }, audioBox, h('label', { for: 's-audio', text: t('field.audio') }));
     const autoBox = h('input', { type: 'checkbox', id: 's-auto' });
     const autoWrap = h('div', { class: 'choice' }, autoBox, h('label', { for: 's-auto', text: t('field.autostart') }));
     // Performance mode: any time; while QEMU runs the daemon applies it at once and says what it did.
@@ -136,7 +139,7 @@ export function mount(root, { id }) {
     const settingsMsg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
     const settings = h('form', { class: 'settings', novalidate: true, 'aria-labelledby': 'settings-title' },
       fName.wrap, fPerf.wrap, perfNow, autoWrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap,
-      h('div', { class: 'row end' }, saveBtn), settingsMsg);
+      audioWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
     settings.addEventListener('submit', async (e) => {
       e.preventDefault();
       errors.clear();
@@ -163,6 +166,7 @@ export function mount(root, { id }) {
           patch.secure_boot = fwSel.value === 'uefi-secure';
         }
         if (tpmBox.checked !== !!vm.tpm) patch.tpm = tpmBox.checked;
+        if (audioBox.checked !== !!vm.audio) patch.audio = audioBox.checked;
       }
       if (!Object.keys(patch).length) { settingsMsg.textContent = t('vm.no_changes'); return; }
       try {
@@ -293,6 +297,7 @@ export function mount(root, { id }) {
         const editable = vm.state === 'stopped' || vm.state === 'crashed';
         for (const f of [fMem, fCpus, fBoot, fFw]) f.input.disabled = !editable;
         tpmBox.disabled = !editable || !(host.tpm && host.tpm.available);
+        audioBox.disabled = !editable;
         fFw.wrap.hidden = vm.arch !== 'x86_64';
         fwSel.querySelectorAll('option[value^="uefi"]').forEach((o) => { o.disabled = !host.arches.x86_64.uefi; });
         stoppedNote.hidden = editable;
@@ -313,6 +318,7 @@ export function mount(root, { id }) {
           bootSel.value = bo;
           fwSel.value = fwOf(vm);
           tpmBox.checked = !!vm.tpm;
+          audioBox.checked = !!vm.audio;
           autoBox.checked = !!vm.autostart;
           perfSel.value = vm.performance || 'standard';
         }

@@ -34,7 +34,7 @@ export function mount(root) {
   let host = null;
   let images = null;
   let step = 0;
-  const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16,
+  const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16, audio: true,
     catalogId: '', catArch: '' };
   let catalog = null; // OS catalog entries (GET /catalog), null without one
   let catalogErr = null; // the ApiError when it cannot be read
@@ -234,8 +234,12 @@ export function mount(root) {
       const cpus = field({ id: 'w-cpus', label: t('field.cpus'),
         input: h('input', { type: 'number', inputmode: 'numeric', min: 1, max: L.max_cpus, step: 1, value: v.cpus }),
         hint: t('wizard.cpu_hint', { max: L.max_cpus }) });
-      body.append(mem.wrap, cpus.wrap);
+      // A sound card (the console plays what the guest plays): on unless unticked.
+      const audioBox = h('input', { type: 'checkbox', id: 'w-audio' });
+      audioBox.checked = v.audio;
+      body.append(mem.wrap, cpus.wrap, h('div', { class: 'choice' }, audioBox, h('label', { for: 'w-audio', text: t('field.audio') })));
       return () => {
+        v.audio = audioBox.checked;
         let ok = true;
         const m = Number(mem.input.value);
         const c = Number(cpus.input.value);
@@ -282,6 +286,7 @@ export function mount(root) {
       row(t('field.memory'), String(v.memory));
       row(t('field.cpus'), String(v.cpus));
       row(t('field.disk_size'), v.disk ? String(v.disk) : t('wizard.no_disk'));
+      row(t('wizard.sound'), t(v.audio ? 'wizard.yes' : 'wizard.no'));
       if (fields.firmware) row(t('field.firmware'), t(fields.secure_boot ? 'fw.uefi_secure' : 'fw.uefi') + (fields.tpm ? ' + TPM 2.0' : ''));
       const cmd = h('pre', { class: 'cmdline', id: 'cmd-preview', tabindex: '0', 'aria-label': t('wizard.cmd_label'), text: t('wizard.cmd_loading') });
       const cmdNote = h('p', { class: 'hint' });
@@ -378,6 +383,7 @@ export function mount(root) {
   function createFields() {
     const f = { name: v.name, arch: v.arch, memory_mib: v.memory, cpus: v.cpus,
       disks: v.disk ? [{ size_gib: v.disk }] : [] };
+    if (v.audio) f.audio = true;
     if (v.source === 'image' && v.image) f.cdrom = v.image;
     if (v.source === 'path' && v.path) f.cdrom = v.path;
     f.boot_order = f.cdrom ? (v.disk ? ['cdrom', 'disk'] : ['cdrom']) : (v.disk ? ['disk'] : ['network']);
