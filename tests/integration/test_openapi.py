@@ -97,6 +97,9 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(st, 404)
         self.assertEqual(self.v('GET', '/api/v1/vms/0123456789abcdef', 404, err), [])
         self.assertIn('$.error.code', '\n'.join(self.v('GET', path, 404, {'error': {'code': 'nope', 'message': 'x'}})))
+        # a known code, but not one this status documents
+        self.assertIn('$.error.code', '\n'.join(self.v('GET', path, 404, {'error': {'code': 'invalid_field',
+                                                                                  'message': 'x'}})))
         # a status the operation does not document, a content type it does not document
         self.assertIn('status 418 is not documented', '\n'.join(self.v('GET', path, 418, err)))
         self.assertIn('Content-Type', '\n'.join(openapi.violations(
