@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Build the web UI into dist/: index.html, app.js (our modules), chunks/
 // (the console pages: noVNC's, and the RDP one with guacamole-common-js, each
-// loaded on first use), app.css and the licences of the bundled noVNC, pako and
-// guacamole-common-js. Prints the gzipped size of our own code and styles
+// loaded on first use), app.css, api/docs/ (Swagger UI rendering docs/openapi.yaml)
+// and the licences of the bundled noVNC, pako, guacamole-common-js and Swagger UI. Prints the gzipped size of our own code and styles
 // (budget: 150 KB; noVNC and guacamole-common-js excluded) and fails over it. Run by
 // `npm run build` (scripts/build-webui.sh). No dev server: the daemon serves dist/.
 import * as esbuild from 'esbuild';
@@ -53,6 +53,18 @@ copyFileSync(join(novncDir, 'LICENSE.txt'), join(dist, 'licenses', 'novnc-LICENS
 copyFileSync(join(novncDir, 'vendor', 'pako', 'LICENSE'), join(dist, 'licenses', 'pako-LICENSE.txt'));
 copyFileSync(join(guacDir, 'LICENSE'), join(dist, 'licenses', 'guacamole-common-js-LICENSE.txt'));
 copyFileSync(join(xtermDir, 'LICENSE'), join(dist, 'licenses', 'xterm-LICENSE.txt'));
+// /api/docs (the daemon serves it from dist/api/docs, public as the rest of the UI): Swagger UI from
+// npm, as published (its bundle and styles, not our code: outside the budget below), our page and
+// its start-up script, and docs/openapi.yaml, the REST contract, which it renders.
+const docs = join(dist, 'api', 'docs');
+const swaggerDir = join(root, 'node_modules', 'swagger-ui-dist');
+const swagger = JSON.parse(readFileSync(join(swaggerDir, 'package.json'), 'utf8'));
+mkdirSync(docs, { recursive: true });
+for (const f of ['swagger-ui-bundle.js', 'swagger-ui.css']) copyFileSync(join(swaggerDir, f), join(docs, f));
+for (const f of ['index.html', 'docs.js', 'docs.css']) copyFileSync(join(root, 'src', 'api-docs', f), join(docs, f));
+copyFileSync(join(root, '..', 'docs', 'openapi.yaml'), join(docs, 'openapi.yaml'));
+copyFileSync(join(swaggerDir, 'LICENSE'), join(dist, 'licenses', 'swagger-ui-LICENSE.txt'));
+copyFileSync(join(swaggerDir, 'NOTICE'), join(dist, 'licenses', 'swagger-ui-NOTICE.txt'));
 // Our share: the same code bundled with noVNC and guacamole-common-js left out, gzipped, plus app.css.
 // The budget is 150 KB gzipped (issue 4); over it the build fails.
 const ownJs = await esbuild.build({
@@ -61,9 +73,9 @@ const ownJs = await esbuild.build({
 });
 const ownGz = ownJs.outputFiles.reduce((n, f) => n + gzipSync(f.contents).length, 0) +
   gzipSync(readFileSync(join(dist, 'app.css'))).length;
-const total = readdirSync(dist, { recursive: true }).filter((f) => f.endsWith('.js'))
+const total = readdirSync(dist, { recursive: true }).filter((f) => f.endsWith('.js') && !f.startsWith(join('api', 'docs')))
   .reduce((n, f) => n + gzipSync(readFileSync(join(dist, f))).length, 0);
-console.log(`webui: built ${dist} (noVNC ${novnc.version}, guacamole-common-js ${guac.version}); own code and styles ${(ownGz / 1024).toFixed(1)} KiB gzipped ` +
+console.log(`webui: built ${dist} (noVNC ${novnc.version}, guacamole-common-js ${guac.version}, /api/docs with Swagger UI ${swagger.version}); own code and styles ${(ownGz / 1024).toFixed(1)} KiB gzipped ` +
   `(budget 150 KB), all JS ${(total / 1024).toFixed(1)} KiB gzipped`);
 if (ownGz > 150 * 1000) {
   console.error('webui: own code over the 150 KB gzipped budget');

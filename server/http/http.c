@@ -231,6 +231,20 @@ static bool unsafe_method(const char *m) {
   return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
 }
 
+/* The rendered REST documentation (webui/dist/api/docs: Swagger UI and docs/openapi.yaml): static
+ * files under the /api/ prefix, public as the rest of the UI (the calls it makes are not). */
+#define API_DOCS "/api/docs"
+
+static bool is_api_docs(const char *url) {
+  size_t n = strlen(API_DOCS);
+  return strncmp(url, API_DOCS, n) == 0 && (url[n] == 0 || url[n] == '/');
+}
+
+/* Served from ui_dir: everything outside /api/, and the API's docs. */
+static bool is_static(const char *url) {
+  return strncmp(url, "/api/", 5) != 0 || is_api_docs(url);
+}
+
 /* Access control for a request whose head is complete (auth.h): NULL when it may go on, else
  * the error already queued is returned through *RC. */
 static bool admit(struct http *h, struct MHD_Connection *conn, struct req_ctx *x, const char *url,
@@ -241,7 +255,7 @@ static bool admit(struct http *h, struct MHD_Connection *conn, struct req_ctx *x
                      "this daemon does not answer to that Host name (DNS rebinding is refused)");
     return false;
   }
-  if (strncmp(url, "/api/", 5) != 0) {
+  if (is_static(url)) {
     const char *token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
     if (token && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
       *rc = token_exchange(h, conn, url, token);
@@ -300,6 +314,7 @@ static const char *mime_type(const char *path) {
       {".map", "application/json"},
       {".txt", "text/plain; charset=utf-8"},
       {".webmanifest", "application/manifest+json"},
+      {".yaml", "application/yaml"},
   };
   const char *dot = strrchr(path, '.');
   for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++)
@@ -326,7 +341,8 @@ static int open_ui_file(struct http *h, const char *rel, struct stat *st) {
   return fd;
 }
 
-/* The web UI: files from ui_dir; any other path gets index.html (the UI routes by path). */
+/* The web UI: files from ui_dir; any other path gets index.html (the UI routes by path), except
+ * under /api/docs: its index.html for /api/docs itself, else the file or 404. */
 static enum MHD_Result serve_static(struct http *h, struct MHD_Connection *conn, const char *url,
                                     const char *method, unsigned status) {
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -336,7 +352,12 @@ static enum MHD_Result serve_static(struct http *h, struct MHD_Connection *conn,
   struct stat st;
   const char *rel = url[0] == '/' ? url + 1 : url;
   const char *served = rel;
+  bool docs = is_api_docs(url);
+  if (docs && (strcmp(url, API_DOCS) == 0 || strcmp(url, API_DOCS "/") == 0))
+    served = rel = "api/docs/index.html";
   int fd = rel[0] ? open_ui_file(h, rel, &st) : -1;
+  if (fd < 0 && docs)
+    return send_error(conn, 404, "not_found", "the API documentation has no such file");
   if (fd < 0) {
     served = "index.html";
     fd = open_ui_file(h, served, &st);
@@ -520,7 +541,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (x->too_large)
     return send_error(conn, 413, "payload_too_large", "the request body is over 1 MiB");
   if (!x->submitted) {
-    if (strncmp(url, "/api/", 5) != 0)
+    if (is_static(url))
       return serve_static(h, conn, url, method, MHD_HTTP_OK);
     if (x->pair)
       return pair(h, conn, x);

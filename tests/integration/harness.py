@@ -41,6 +41,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import guests  # noqa: E402
+import openapi  # noqa: E402
 import png  # noqa: E402
 
 MEMTEST_ISO = '/usr/lib/memtest86+/memtest86+x64.iso'
@@ -698,6 +699,7 @@ class Daemon:
         self.host = None
         self.port = None
         self.starts = 0
+        self.check_contract = True  # api() checks every exchange against docs/openapi.yaml
         _live_daemons.append(self)
 
     # -- lifecycle --
@@ -828,7 +830,9 @@ class Daemon:
 
         BODY is JSON-encoded; RAW is sent as-is. Errors while sending the body
         (the server may answer and close early, e.g. 413) are tolerated: the
-        response is still read."""
+        response is still read. Every exchange is checked against docs/openapi.yaml
+        (openapi.py: a mismatch raises OpenAPIViolation, an AssertionError) unless
+        check_contract is False."""
         if self.port is None:
             raise RuntimeError('daemon not started')
         hdrs = {'Connection': 'close'}
@@ -866,6 +870,8 @@ class Daemon:
                 raise APIError('%s %s: no response (%s%s)' % (
                     method, path, e, '; sending the body failed: %s' % send_error if send_error else ''))
             rh = {k.lower(): v for k, v in resp.getheaders()}
+            if self.check_contract:
+                openapi.check(method, path, hdrs, data, resp.status, rh, payload)
             parsed = payload
             if 'json' in rh.get('content-type', ''):
                 try:

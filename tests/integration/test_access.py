@@ -16,6 +16,7 @@ import tempfile
 import time
 import unittest
 
+import openapi
 import wsclient
 from harness import QEMU_IMG, Daemon, DaemonTestCase, error_code, error_message
 
@@ -33,7 +34,9 @@ def raw_request(port, method, path, headers, body=b'', host='127.0.0.1', source=
             conn.putheader('Content-Length', str(len(body)))
         conn.endheaders(body or None)
         r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        status, rh, data = r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        openapi.check(method, path, headers, body, status, rh, data)  # docs/openapi.yaml
+        return status, rh, data
     finally:
         conn.close()
 

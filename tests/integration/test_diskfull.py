@@ -23,6 +23,7 @@ import time
 import unittest
 
 import linuxguest
+import openapi
 from harness import Daemon, daemon_path, error_code, error_message, image_snapshots, qemu_io
 
 MIB = 1 << 20
@@ -220,6 +221,8 @@ class DiskFullTest(unittest.TestCase):
         r = conn.getresponse()
         body = r.read()
         conn.close()
+        openapi.check('PUT', '/api/v1/images/upload?name=' + name, hdrs, b'U' * MIB * mib, r.status,
+                      dict(r.getheaders()), body)  # docs/openapi.yaml
         return r.status, json.loads(body), {}
 
     # -- a read-only data directory --

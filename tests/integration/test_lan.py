@@ -12,6 +12,7 @@ import ssl
 import stat
 import time
 
+import openapi
 import wsclient
 from harness import Daemon, DaemonTestCase, error_code
 
@@ -58,6 +59,7 @@ class LanTest(DaemonTestCase):
             conn.endheaders(data)
             r = conn.getresponse()
             raw = r.read()
+            openapi.check(method, path, hdrs, data, r.status, dict(r.getheaders()), raw)  # docs/openapi.yaml
             try:
                 js = json.loads(raw) if raw else None
             except ValueError:

@@ -2,7 +2,10 @@
 /*
  * The REST route table (server/http/api.c) and its matcher (server/http/route.c): 404 for an
  * unknown path, 405 naming the table's methods, the most literal pattern winning, a consistent
- * table, and every route listed in docs/api.md (argv[1]) as "METHOD … /api/v1PATTERN" on one line.
+ * table, every route listed in docs/api.md (argv[1]) as "METHOD … /api/v1PATTERN" on one line, and
+ * the table and docs/openapi.yaml (argv[2]) naming the same operations, both ways (plus POST /pair,
+ * which http.c serves before the table). The document's paths are read as written there: a path
+ * "  /PATTERN:" at two spaces, its operations "    METHOD:" at four.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ctype.h>
+
 #include <cmocka.h>
 
 #include "api.h"
 #include "route.h"
 
-static const char *docs_path;
+static const char *docs_path, *openapi_path;
 
 static struct route_match match(const char *method, const char *path) {
   static char buf[512];
@@ -176,11 +181,83 @@ static void test_documented(void **state) {
   assert_int_equal(missing, 0);
 }
 
+/* The operations of docs/openapi.yaml: "METHOD PATTERN" each (METHOD in capitals). */
+static size_t openapi_ops(char ops[][300], size_t max) {
+  FILE *f = fopen(openapi_path, "r");
+  if (!f)
+    fail_msg("cannot read %s", openapi_path);
+  static const char *const methods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace"};
+  char line[4096], path[256] = "";
+  bool in_paths = false;
+  size_t n = 0;
+  while (fgets(line, sizeof(line), f)) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (line[0] && line[0] != ' ' && line[0] != '#') {
+      in_paths = strcmp(line, "paths:") == 0;
+      continue;
+    }
+    if (!in_paths)
+      continue;
+    size_t len = strlen(line);
+    if (strncmp(line, "  /", 3) == 0 && len > 3 && line[len - 1] == ':') {
+      snprintf(path, sizeof(path), "%.*s", (int)(len - 3), line + 2);
+      continue;
+    }
+    for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+      char want[32];
+      snprintf(want, sizeof(want), "    %s:", methods[m]);
+      if (strcmp(line, want) == 0 && path[0] && n < max) {
+        char up[16];
+        size_t k = 0;
+        for (; methods[m][k] && k < sizeof(up) - 1; k++)
+          up[k] = (char)toupper((unsigned char)methods[m][k]);
+        up[k] = 0;
+        snprintf(ops[n++], 300, "%s %s", up, path);
+      }
+    }
+  }
+  fclose(f);
+  return n;
+}
+
+static void test_openapi(void **state) {
+  (void)state;
+  static char ops[200][300];
+  size_t n = openapi_ops(ops, 200);
+  assert_true(n >= api_n_routes); /* the reading itself works */
+  int wrong = 0;
+  for (size_t i = 0; i < api_n_routes; i++) {
+    char want[300];
+    snprintf(want, sizeof(want), "%s %s", api_routes[i].method, api_routes[i].pattern);
+    bool found = false;
+    for (size_t k = 0; k < n && !found; k++)
+      found = strcmp(ops[k], want) == 0;
+    if (!found) {
+      print_error("docs/openapi.yaml lacks %s (served: server/http/api.c)\n", want);
+      wrong++;
+    }
+  }
+  for (size_t k = 0; k < n; k++) {
+    bool found = strcmp(ops[k], "POST /pair") == 0; /* http.c's own, on the LAN listener */
+    for (size_t i = 0; i < api_n_routes && !found; i++) {
+      char have[300];
+      snprintf(have, sizeof(have), "%s %s", api_routes[i].method, api_routes[i].pattern);
+      found = strcmp(ops[k], have) == 0;
+    }
+    if (!found) {
+      print_error("docs/openapi.yaml documents %s, which the daemon does not serve\n", ops[k]);
+      wrong++;
+    }
+  }
+  assert_int_equal(wrong, 0);
+}
+
 int main(int argc, char **argv) {
   docs_path = argc > 1 ? argv[1] : "docs/api.md";
+  openapi_path = argc > 2 ? argv[2] : "docs/openapi.yaml";
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_found), cmocka_unit_test(test_not_found),  cmocka_unit_test(test_wrong_method),
-      cmocka_unit_test(test_table), cmocka_unit_test(test_documented),
+      cmocka_unit_test(test_table), cmocka_unit_test(test_documented), cmocka_unit_test(test_openapi),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
