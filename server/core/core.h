@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "host.h"
@@ -29,6 +30,19 @@ struct vncaudio_hub;
 struct events;
 struct rdpws_hub;
 struct serialws_hub;
+struct core;
+
+/* A streamed answer (core_req_reply_stream): made on the core thread, then read and released on
+ * an HTTP thread; RELEASE hands anything the core owns back with core_post. */
+struct core_stream {
+  uint64_t size;
+  const char *ctype;  /* static */
+  char filename[128]; /* Content-Disposition: attachment; filename="..." */
+  /* Up to MAX bytes from POS into BUF: the count (> 0), or -1 on an error. */
+  long (*read)(void *ud, uint64_t pos, char *buf, size_t max);
+  void (*release)(void *ud);
+  void *ud;
+};
 
 struct core_req {
   /* Set by the submitter. */
@@ -37,12 +51,14 @@ struct core_req {
   char *query_tail; /* value of ?tail= or NULL */
   char *query_keep_disks;
   char *query_dry_run; /* ?dry_run= of POST /vms and PATCH /vms/{id} */
+  char *query_format;  /* ?format= of GET /vms/{id}/export */
   char *body;          /* request body (may be NULL) */
   size_t body_len;
-  char *upload_tmp;                 /* PUT /api/v1/images/upload: the file http.c streamed the body into */
-  bool lan;                         /* came through the LAN listener (HTTPS): tickets get its wss:// URL */
-  bool cookie;                      /* authenticated by a browser cookie (not Bearer) */
-  char device[17];                  /* a paired LAN device's id; "" for the owner */
+  char
+      *upload_tmp; /* PUT /api/v1/images/upload, /vms/import/upload: the file http.c streamed the body into */
+  bool lan;        /* came through the LAN listener (HTTPS): tickets get its wss:// URL */
+  bool cookie;     /* authenticated by a browser cookie (not Bearer) */
+  char device[17]; /* a paired LAN device's id; "" for the owner */
   void (*done)(struct core_req *r); /* called on the core thread once answered */
   void *done_ud;
   /* Set by the core thread. */
@@ -50,6 +66,10 @@ struct core_req {
   char *content_type; /* static string */
   char *resp;         /* malloc'd response body */
   size_t resp_len;
+  struct core_stream *stream; /* a streamed answer instead of resp */
+  /* core_post: a function run on the core thread instead of a request */
+  void (*run)(struct core *c, void *arg);
+  void *run_arg;
   struct core_req *next;
 };
 
@@ -67,10 +87,10 @@ struct core {
   struct launcher *launcher; /* every child process starts through it (launch.h) */
   struct store *store;
   struct vm_manager *vms;
-  struct dl_manager *dls; /* downloads, image library, catalog */
-  struct ws *ws;          /* NULL until ws_start() */
-  struct events *events;  /* the /events stream (stream/events.h) */
-  struct vncws_hub *vnc;  /* the console sessions (bridge/); freed after the loop's last run */
+  struct dl_manager *dls;         /* downloads, image library, catalog */
+  struct ws *ws;                  /* NULL until ws_start() */
+  struct events *events;          /* the /events stream (stream/events.h) */
+  struct vncws_hub *vnc;          /* the console sessions (bridge/); freed after the loop's last run */
   struct vncaudio_hub *vnc_audio; /* the sound listeners (bridge/vnc-ws/vncaudio.h) */
   struct rdpws_hub *rdp;
   struct serialws_hub *serial;
@@ -96,6 +116,11 @@ void core_req_reply_json(struct core_req *r, int status, json_t *body);
 void core_req_reply_bytes(struct core_req *r, int status, const char *ctype, char *data, size_t len);
 void core_req_reply_error(struct core_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Answer R with S (taken): http.c streams it. */
+void core_req_reply_stream(struct core_req *r, int status, struct core_stream *s);
+/* Run FN(C, ARG) on the core thread soon (any thread). Once the daemon stops, FN is not run and ARG
+ * is free()d. */
+void core_post(struct core *c, void (*fn)(struct core *c, void *arg), void *arg);
 void core_req_free(struct core_req *r);
 
 #endif

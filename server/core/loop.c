@@ -21,7 +21,10 @@ static void on_wake(uv_async_t *a) {
   while (r) {
     struct core_req *next = r->next;
     r->next = NULL;
-    if (stopping)
+    if (r->run) { /* core_post: runs even while stopping (it releases what a stream held) */
+      r->run(c, r->run_arg);
+      core_req_free(r);
+    } else if (stopping)
       core_req_reply_error(r, 503, "shutting_down", "the daemon is shutting down");
     else
       c->dispatch(c, r);
@@ -88,6 +91,11 @@ void core_submit(struct core *c, struct core_req *r) {
   pthread_mutex_lock(&c->lock);
   if (c->stopping) {
     pthread_mutex_unlock(&c->lock);
+    if (r->run) { /* core_post: cannot run any more; its argument is plain memory */
+      free(r->run_arg);
+      core_req_free(r);
+      return;
+    }
     core_req_reply_error(r, 503, "shutting_down", "the daemon is shutting down");
     return;
   }
@@ -126,13 +134,32 @@ void core_req_reply_error(struct core_req *r, int status, const char *code, cons
   core_req_reply_json(r, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
+void core_req_reply_stream(struct core_req *r, int status, struct core_stream *s) {
+  r->status = status;
+  r->content_type = (char *)s->ctype;
+  r->stream = s;
+  r->done(r);
+}
+
+void core_post(struct core *c, void (*fn)(struct core *c, void *arg), void *arg) {
+  struct core_req *r = xcalloc(1, sizeof(*r));
+  r->run = fn;
+  r->run_arg = arg;
+  core_submit(c, r);
+}
+
 void core_req_free(struct core_req *r) {
   if (!r)
     return;
+  if (r->stream) { /* never sent */
+    r->stream->release(r->stream->ud);
+    free(r->stream);
+  }
   free(r->path);
   free(r->query_tail);
   free(r->query_keep_disks);
   free(r->query_dry_run);
+  free(r->query_format);
   free(r->body);
   free(r->upload_tmp);
   free(r->resp);

@@ -27,6 +27,7 @@
 #include "vm_clone.h"
 #include "vm_config.h"
 #include "vm_disk.h"
+#include "vm_impexp.h"
 #include "vm_serial.h"
 #include "vm_snap.h"
 #include "vm_virtiofs.h"
@@ -271,6 +272,22 @@ static void vm_cmdline(struct core *c, struct core_req *r, json_t *body, const c
   vm_req_cmdline(c->vms, r, param[0]);
 }
 
+static void vms_import(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)param;
+  vm_import_req(c->vms, r, body);
+}
+
+static void vms_import_upload(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  (void)param;
+  vm_import_upload_req(c->vms, r);
+}
+
+static void vm_export(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)body;
+  vm_export_req(c->vms, r, param[0], r->query_format);
+}
+
 /* Disks: PARAM[1] is the disk's index. */
 static void disks_list(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
   (void)body;
@@ -326,6 +343,8 @@ const struct route api_routes[] = {
 
     {"GET", "/vms", vms_list, ROUTE_NO_BODY, NULL},
     {"POST", "/vms", vms_create, ROUTE_JSON_CONFIG, NULL},
+    {"POST", "/vms/import", vms_import, ROUTE_JSON, ROUTE_KEYS("path", "name")},
+    {"PUT", "/vms/import/upload", vms_import_upload, ROUTE_UPLOAD, NULL},
     {"GET", "/vms/{id}", vm_get, ROUTE_NO_BODY, NULL},
     {"PATCH", "/vms/{id}", vm_patch, ROUTE_JSON_CONFIG, NULL},
     {"DELETE", "/vms/{id}", vm_delete, ROUTE_NO_BODY, NULL},
@@ -341,6 +360,7 @@ const struct route api_routes[] = {
     {"GET", "/vms/{id}/cmdline", vm_cmdline, ROUTE_NO_BODY, NULL},
     {"GET", "/vms/{id}/guest", vm_guest, ROUTE_NO_BODY, NULL},
     {"POST", "/vms/{id}/clone", vm_clone, ROUTE_JSON, ROUTE_KEYS("name")},
+    {"GET", "/vms/{id}/export", vm_export, ROUTE_NO_BODY, NULL},
     {"POST", "/vms/{id}/console", vm_console, ROUTE_JSON_OPTIONAL,
      ROUTE_KEYS("protocol", "credentials", "shortcut")},
     {"GET", "/vms/{id}/disks", disks_list, ROUTE_NO_BODY, NULL},

@@ -117,6 +117,41 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, int status, co
   return rc;
 }
 
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  struct core_stream *s = cls;
+  if (pos >= s->size)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  long n = s->read(s->ud, pos, buf, max);
+  return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls) {
+  struct core_stream *s = cls;
+  s->release(s->ud);
+  free(s);
+}
+
+/* A streamed answer (an export): read from its files as the client takes it, never buffered whole. */
+static enum MHD_Result send_stream(struct MHD_Connection *conn, struct core_req *r) {
+  struct core_stream *s = r->stream;
+  r->stream = NULL; /* the response owns it now */
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(s->size, 256 * 1024, stream_read, s, stream_free);
+  if (!resp) {
+    stream_free(s);
+    return MHD_NO;
+  }
+  char disp[200];
+  snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", s->filename);
+  MHD_add_response_header(resp, "Content-Type", s->ctype);
+  MHD_add_response_header(resp, "Content-Disposition", disp);
+  MHD_add_response_header(resp, "Cache-Control", "no-store");
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  enum MHD_Result rc = MHD_queue_response(conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  return rc;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *conn, int status, const char *code,
                                   const char *msg) {
   json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
@@ -425,7 +460,8 @@ static enum MHD_Result begin(struct http *h, struct MHD_Connection *conn, const 
     cc->waiting_headers = false;
     pthread_mutex_unlock(&h->conns_lock);
   }
-  x->upload = strcmp(method, "PUT") == 0 && strcmp(url, "/api/v1/images/upload") == 0;
+  x->upload = strcmp(method, "PUT") == 0 &&
+              (strcmp(url, "/api/v1/images/upload") == 0 || strcmp(url, "/api/v1/vms/import/upload") == 0);
   enum MHD_Result rc;
   if (!admit(h, conn, x, url, method, &rc))
     return rc;
@@ -507,6 +543,7 @@ static enum MHD_Result submit(struct http *h, struct MHD_Connection *conn, struc
   r->query_tail = dup_arg(conn, "tail");
   r->query_keep_disks = dup_arg(conn, "keep_disks");
   r->query_dry_run = dup_arg(conn, "dry_run");
+  r->query_format = dup_arg(conn, "format");
   r->body = x->body;
   r->body_len = x->len;
   x->body = NULL;
@@ -550,6 +587,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!x->answered)
     return MHD_YES; /* spurious call; still waiting */
   struct core_req *r = x->r;
+  if (r->stream)
+    return send_stream(conn, r);
   char *data = r->resp;
   r->resp = NULL;
   return send_response(conn, r->status, r->content_type, data ? data : xstrdup(""), data ? r->resp_len : 0);

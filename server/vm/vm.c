@@ -93,7 +93,7 @@ void vm_forget_last_exit(struct vm *v) {
   v->last_exit_known = false;
 }
 
-static json_t *vm_to_json(struct vm *v) {
+json_t *vm_to_json(struct vm *v) {
   json_t *o = vm_config_to_json(&v->cfg);
   vm_config_redact(o);
   json_object_set_new(o, "state", json_string(vm_state_names[v->state]));

@@ -29,7 +29,7 @@
 /* ---- create ---- */
 
 /* Host-dependent checks shared by create and patch: 0, or -1 after answering R. */
-static int check_host_limits(struct vm_manager *m, struct core_req *r, struct vm_config *cfg) {
+int vm_check_host_limits(struct vm_manager *m, struct core_req *r, struct vm_config *cfg) {
   const struct host *h = &m->c->host;
   char err[1024];
   if (!h->binary[cfg->arch][0]) {
@@ -99,6 +99,10 @@ static void create_fail(struct create_ctx *x, int status, const char *code, cons
 }
 
 int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r) {
+  return vm_register_with(m, v, r, NULL);
+}
+
+int vm_register_with(struct vm_manager *m, struct vm *v, struct core_req *r, json_t *extra) {
   json_t *cfg = vm_config_to_json(&v->cfg);
   int rc = store_vm_insert(m->c->store, v->cfg.id, v->cfg.name, cfg, v->created);
   json_decref(cfg);
@@ -114,7 +118,10 @@ int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r) {
   vm_set_state(v, ST_STOPPED, "created");
   log_info("vm %s (%s): created", v->cfg.id, v->cfg.name);
   events_emit(m->c->events, json_pack("{s:s, s:s}", "type", "vm.created", "vm", v->cfg.id));
-  reply_vm(r, 201, v);
+  json_t *j = vm_to_json(v);
+  if (extra)
+    json_object_update(j, extra);
+  core_req_reply_json(r, 201, j);
   return 0;
 }
 
@@ -210,7 +217,7 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
     vm_release(v);
     return;
   }
-  if (check_host_limits(m, r, &v->cfg) < 0) {
+  if (vm_check_host_limits(m, r, &v->cfg) < 0) {
     vm_release(v);
     return;
   }
@@ -326,7 +333,7 @@ void vm_req_patch(struct vm_manager *m, struct core_req *r, const char *id, json
     core_req_reply_error(r, 409, "conflict", "name: a VM named '%s' exists", cfg->name);
     goto out;
   }
-  if (check_host_limits(m, r, cfg) < 0)
+  if (vm_check_host_limits(m, r, cfg) < 0)
     goto out;
   if (dry_run) {
     reply_patch_dry_run(m, r, cfg);

@@ -73,7 +73,8 @@ struct vm {
   bool last_exit_known;
   char *json_text; /* cache of vm_to_json() as compact text for listings; NULL when stale */
   size_t json_len;
-  bool busy; /* a snapshot or disk operation runs (vm_snap.c, vm_disk.c): no start, delete or other one */
+  bool busy; /* a snapshot, disk, clone or export operation runs (vm_snap.c, vm_disk.c, vm_export.c): no
+                start, delete or other one */
   /* A snapshot journal row (vm_snap.c) that the start-up could not resolve, or that could not be
    * cleared: why, shown as the reason; no start and no snapshot operation until a start resolves it. */
   char snap_pending[480];
@@ -116,6 +117,11 @@ void vm_release(struct vm *v);
  * caller's: remove what was made, then answer with vm_register_failed(). */
 int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r);
 void vm_register_failed(struct core_req *r, int status);
+/* vm_register, with the keys of EXTRA (not taken) added to the answer (an import's report). */
+int vm_register_with(struct vm_manager *m, struct vm *v, struct core_req *r, json_t *extra);
+/* The host-dependent checks of a create (QEMU there, memory and CPUs within the host's limits,
+ * host paths inside the allowed roots, firmware, swtpm): 0, or -1 after answering R. */
+int vm_check_host_limits(struct vm_manager *m, struct core_req *r, struct vm_config *cfg);
 /* DATA/vms/ID/REL */
 void vm_path(const struct vm *v, const char *rel, char *out, size_t outlen);
 /* A unix socket listening at PATH (made anew, mode 0600): its descriptor, or -1 with ERR. */
@@ -124,6 +130,7 @@ int vm_unix_listen(const char *path, char *err, size_t errlen);
  * listener's owner, QEMU or a helper started later, accepts): 0, or -1 with ERR and nothing open. */
 int vm_unix_pair(const char *path, int *listen_fd, int *conn_fd, char *err, size_t errlen);
 void reply_vm(struct core_req *r, int status, struct vm *v);
+json_t *vm_to_json(struct vm *v); /* the VM's API form (a new reference) */
 /* Anything the VM's JSON shows changed (drops the cached listing text). */
 void vm_dirty(struct vm *v);
 /* A query-status answer: the state QEMU is really in. */
