@@ -345,7 +345,10 @@ static void on_converted(const struct proc_result *res, void *ud) {
   next_disk(x);
 }
 
-/* qemu-img's json: option string for a member of a tar: the raw driver's window on the file. */
+/* qemu-img's option string for a member of a tar: the raw driver's window on the file. Its size is
+ * rounded up to whole 512-byte blocks (the raw driver takes no other; a tar pads every member to
+ * them, so the window stays inside the member's own records): a qcow2 of any length reads the
+ * same, and a truncated archive is refused by qemu-img. */
 static char *member_opts(const struct src_disk *s) {
   size_t n = strlen(s->path);
   char *esc = xmalloc(2 * n + 1), *w = esc; /* a comma in an option value is written twice */
@@ -355,9 +358,10 @@ static char *member_opts(const struct src_disk *s) {
       *w++ = ',';
   }
   *w = 0;
-  char *o = xasprintf("driver=%s,file.driver=raw,file.offset=%llu,file.size=%llu,file.file.driver=file,"
-                      "file.file.filename=%s",
-                      s->fmt, (unsigned long long)s->off, (unsigned long long)s->size, esc);
+  char *o =
+      xasprintf("driver=%s,file.driver=raw,file.offset=%llu,file.size=%llu,file.file.driver=file,"
+                "file.file.filename=%s",
+                s->fmt, (unsigned long long)s->off, (unsigned long long)((s->size + 511) / 512 * 512), esc);
   free(esc);
   return o;
 }

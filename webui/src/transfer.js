@@ -109,10 +109,17 @@ export function followDownloads({ onEvent, refresh }) {
 
 // PUT /api/v1/images/upload?name=NAME with FILE as the raw body (the browser
 // streams it from disk), onProgress(sent, total) as it goes. → {promise, abort}.
-export function uploadImage(file, name, onProgress) {
+export const uploadImage = (file, name, onProgress) =>
+  uploadFile('/api/v1/images/upload?name=' + encodeURIComponent(name), file, onProgress);
+// A VM from a file of this browser (PUT /api/v1/vms/import/upload): an OVA, a libvirt XML or export tar.
+export const uploadVmImport = (file, onProgress) =>
+  uploadFile('/api/v1/vms/import/upload?name=' + encodeURIComponent(file.name), file, onProgress);
+
+// FILE as the raw body of a PUT to URL; progress reported; { promise, abort }.
+function uploadFile(url, file, onProgress) {
   const xhr = new XMLHttpRequest();
   const promise = new Promise((resolve, reject) => {
-    xhr.open('PUT', '/api/v1/images/upload?name=' + encodeURIComponent(name));
+    xhr.open('PUT', url);
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
     xhr.upload.addEventListener('progress', (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size));
     xhr.addEventListener('load', () => {

@@ -9,6 +9,7 @@ import { h } from '../dom.js';
 import { shortcutUrl } from './vm-shortcuts.js';
 import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
+import { importPanel } from './library-import.js';
 import { stateBadge, setBadge, actionButtons, actionValid, errorBanner, isLive, fmtMiB } from '../ui.js';
 
 const POLL_MS = 15000;
@@ -20,9 +21,16 @@ export function mount(root) {
   const errors = errorBanner();
   const grid = h('ul', { class: 'cards', 'aria-label': t('library.title') });
   const newBtn = h('a', { class: 'btn primary', href: '/new', 'data-link': true, role: 'button', text: t('library.new') });
+  const importer = importPanel({ onError: (e) => errors.show(e) });
+  const importBtn = h('button', { type: 'button', class: 'btn', 'aria-expanded': 'false', 'aria-controls': importer.el.id || undefined, text: t('import.button') });
+  importBtn.addEventListener('click', () => {
+    const on = importer.el.hidden;
+    importer.toggle(on);
+    importBtn.setAttribute('aria-expanded', String(on));
+  });
   root.append(h('main', { class: 'page', id: 'main' },
-    h('div', { class: 'page-head' }, h('h1', { text: t('library.title') }), newBtn),
-    errors.el, status, grid));
+    h('div', { class: 'page-head' }, h('h1', { text: t('library.title') }), h('div', { class: 'row' }, importBtn, newBtn)),
+    importer.el, errors.el, status, grid));
 
   let alive = true;
   const cards = new Map(); // id -> {vm, badge, thumb, actions, update}

@@ -12,6 +12,7 @@
 // shortcuts (pages/vm-shortcuts.js); Network and port forwards (pages/vm-network.js);
 // Clone (a stopped VM: a copy with its own disks, then its page); Delete with
 // a confirmation. Guest and daemon text is set as text only.
+import { exportSection } from './vm-export.js';
 import { getVm, getHost, patchVm, deleteVm, cloneVm, vmAction, vmLog, vmCmdline, vmGuest, screenshotUrl } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
@@ -188,6 +189,7 @@ export function mount(root, { id }) {
     qargs = qemuArgsSection({ id, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     disks = disksSection({ id, limits: host.limits, onVm: (v) => (v ? setVm(v) : load()), onError: (e) => errors.show(e) });
 
+    const exporter = exportSection({ id });
     // Clone
     const cloneBtn = h('button', { type: 'button', class: 'btn', text: t('vm.clone') });
     cloneBtn.addEventListener('click', async () => {
@@ -257,6 +259,7 @@ export function mount(root, { id }) {
       h('section', { 'aria-labelledby': 'cmd-title' }, h('h2', { id: 'cmd-title', text: t('vm.cmdline') }), cmd),
       h('section', { 'aria-labelledby': 'clone-title' }, h('h2', { id: 'clone-title', text: t('vm.clone_section') }),
         h('p', { class: 'hint', text: t('vm.clone_hint') }), cloneBtn),
+      exporter.el,
       h('section', { class: 'danger-zone', 'aria-labelledby': 'del-title' }, h('h2', { id: 'del-title', text: t('vm.delete_section') }),
         h('p', { class: 'hint', text: t('vm.delete_hint') }), delBtn));
     status.textContent = '';
@@ -309,6 +312,7 @@ export function mount(root, { id }) {
         kboot.render(vm, formsToo);
         qargs.render(vm, formsToo);
         disks.render(vm);
+        exporter.render(vm);
         if (formsToo) {
           fName.input.value = vm.name;
           fMem.input.value = vm.memory_mib;
