@@ -7,7 +7,7 @@ set -eu
 build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libjansson-dev libsqlite3-dev
        libuv1-dev libcmocka-dev libwebsockets-dev libwebsockets-evlib-uv
        freerdp2-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev libssl-dev libgnutls28-dev libexpat1-dev"
-run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64 ovmf swtpm"
+run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64 ovmf swtpm xorriso"
 # python3-jsonschema, python3-yaml: the integration tests check every exchange against docs/openapi.yaml.
 test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core python3-jsonschema python3-yaml
       freerdp2-shadow-x11 libfreerdp-server2-2 openssl xvfb x11-apps x11-xserver-utils xdotool xterm nginx

@@ -309,6 +309,7 @@ int host_probe(struct host *h, struct launcher *l, const char *qemu, char *err, 
   h->facts.ovmf_dir = h->ovmf_dir[0] ? h->ovmf_dir : NULL;
   h->facts.share_passthrough = priv_share_roots();
   find_binary("swtpm", h->swtpm, sizeof(h->swtpm));
+  find_binary("xorriso", h->xorriso, sizeof(h->xorriso));
   find_virtiofsd(h->virtiofsd, sizeof(h->virtiofsd));
   struct utsname u;
   uname(&u);
@@ -430,5 +431,8 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
       VM_MAX_DISKS, "max_disk_gib", 65536, "tpm", "available", h->swtpm[0] != 0, "binary",
       h->swtpm[0] ? json_string(h->swtpm) : json_null());
   json_object_set_new(out, "qemu", qemu);
+  json_object_set_new(out, "unattend",
+                      json_pack("{s:b, s:o}", "available", h->xorriso[0] != 0, "binary",
+                                h->xorriso[0] ? json_string(h->xorriso) : json_null()));
   return out;
 }

@@ -62,6 +62,7 @@ struct host {
   char build_aavmf_dir[256];
   char build_ovmf_dir[256];
   char swtpm[256];     /* "" when swtpm is not installed */
+  char xorriso[256];   /* "" when xorriso is not installed (the Windows answer CD, vm_unattend.h) */
   char virtiofsd[256]; /* "" when there is none: $QHM_VIRTIOFSD, else Debian's (qemu-system-common) */
   bool kvm_usable;
   char kvm_reason[256];

@@ -188,6 +188,13 @@ json_t *vm_config_to_json(const struct vm_config *c) {
       push(a, jstr(args[i]));
     put(o, "qemu_args", a);
   }
+  if (c->unattend.set) {
+    const struct vm_unattend *u = &c->unattend;
+    put(o, "unattend",
+        json_pack("{s:o, s:o, s:s, s:s, s:s, s:s}", "user", jstr(u->user), "password", jstr(u->password),
+                  "locale", u->locale, "timezone", u->timezone, "computer_name", u->computer_name,
+                  "product_key", u->product_key));
+  }
   if (c->rdp.set) { /* absent when unset: configs without it keep their stored form */
     const struct vm_rdp *r = &c->rdp;
     json_t *jr = must(json_object());
@@ -219,12 +226,16 @@ size_t vm_config_qemu_args(const struct vm_config *c, const char *out[VM_MAX_QEM
   return n;
 }
 
-void vm_config_redact(json_t *o) {
-  json_t *r = json_object_get(o, "rdp");
+static void redact_password(json_t *r) {
   if (!json_is_object(r))
     return;
   json_t *pw = json_object_get(r, "password");
   bool set = json_is_string(pw) && json_string_length(pw) > 0;
   json_object_del(r, "password");
   put(r, "password_set", json_boolean(set));
+}
+
+void vm_config_redact(json_t *o) {
+  redact_password(json_object_get(o, "rdp"));
+  redact_password(json_object_get(o, "unattend"));
 }

@@ -103,6 +103,21 @@ struct vm_rdp {
 /* Performance modes: standard (QEMU's defaults), saver (gentler on a battery: one TCG thread, a
  * lower priority, a CPU cap where the host has a cpu cgroup), turbo (a higher priority and CPU
  * share where allowed). */
+/* "unattend": a Windows Setup answer file (autounattend.xml) and our setup script on a second CD
+ * (vm_unattend.h), so that Windows installs without a click: the account it makes, its language
+ * and time zone. x86_64 only. The password is a secret as rdp.password is (redacted in the API). */
+#define VM_UNATTEND_USER_MAX 20
+#define VM_UNATTEND_ISO "unattend.iso" /* in the VM's directory, made at each start */
+struct vm_unattend {
+  bool set;
+  char user[VM_UNATTEND_USER_MAX * 4 + 1]; /* UTF-8, at most 20 characters */
+  char password[128];                      /* 1-127 bytes */
+  char locale[16];                         /* "en-US" */
+  char timezone[64];                       /* a Windows time zone id: "UTC", "China Standard Time" */
+  char computer_name[16];                  /* "" = Windows picks one */
+  char product_key[32];                    /* "" = VM_UNATTEND_DEFAULT_KEY (vm_unattend.h) */
+};
+
 typedef enum { VM_PERF_STANDARD, VM_PERF_SAVER, VM_PERF_TURBO, VM_PERF__N } vm_perf;
 extern const char *const vm_perf_names[VM_PERF__N];
 
@@ -137,6 +152,7 @@ struct vm_config {
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];
   struct vm_rdp rdp;
+  struct vm_unattend unattend;
   /* Extra QEMU arguments appended to the built argv (vm_qemu_args.h checks them): N strings, each
    * followed by its NUL, packed (a plain array keeps the config copyable by value). */
   size_t n_qemu_args;

@@ -16,6 +16,10 @@
  * with the JSON path of the offending field and is plain ASCII: values echoed
  * back are cut short and non-ASCII bytes replaced, so a message can always be
  * put into a JSON string or a log line.
+ *
+ * It is longer than 900 lines because every field's checks are here, in the table's order, so a
+ * reader sees the whole input contract in one file; fields with a contract of their own have theirs
+ * beside it (vm_qemu_args.c, vm_unattend.c).
  */
 #include "vm_config.h"
 
@@ -27,6 +31,7 @@
 
 #include "utf8.h"
 #include "vm_config_priv.h"
+#include "vm_unattend.h"
 
 #define MEMORY_MIN_MIB 64
 #define MEMORY_MAX_MIB 4194304 /* 4 TiB */
@@ -643,6 +648,11 @@ static int f_rdp(struct ctx *x, json_t *v) {
   return 0;
 }
 
+/* "unattend": vm_unattend.h. */
+static int f_unattend(struct ctx *x, json_t *v) {
+  return vm_unattend_from_json(v, &x->c->unattend, x->err, x->errlen);
+}
+
 static int f_shares(struct ctx *x, json_t *v) {
   static const char *const keys[] = {"path", "tag", "readonly", "mode", NULL};
   struct vm_config *c = x->c;
@@ -804,6 +814,7 @@ static const struct field {
     {"network", f_network},
     {"rtc", f_rtc},
     {"rdp", f_rdp},
+    {"unattend", f_unattend},
     {"shared_folders", f_shares},
     {"kernel_boot", f_kernel_boot},
     {"shortcuts", f_shortcuts},
@@ -881,6 +892,10 @@ static int apply(struct vm_config *c, json_t *obj, enum mode mode, char *err, si
     return fail(&x, "secure_boot: needs firmware 'uefi'");
   if (c->secure_boot && c->arch == VM_ARCH_AARCH64)
     return fail(&x, "secure_boot: only for x86_64 guests");
+  if (c->unattend.set && c->arch != VM_ARCH_X86_64)
+    return fail(&x, "unattend: only for x86_64 guests (Windows 10 and 11 for x64)");
+  if (mode == MODE_CREATE && !json_object_get(obj, "rdp"))
+    vm_unattend_rdp(c);
   return 0;
 }
 

@@ -32,6 +32,7 @@
 #include "vm_efivars.h"
 #include "vm_priv.h"
 #include "vm_serial.h"
+#include "vm_unattend.h"
 #include "vm_virtiofs.h"
 
 /* QMP's greeting: a QEMU that has not sent it this long after its start is killed (it loads the
@@ -358,13 +359,100 @@ static void efivars_start(struct vm *v, struct core_req *r, const struct start_s
   vm_efivars_make(c->launcher, c->host.qemu_img, dir, tmpl, on_efivars, t);
 }
 
-/* After swtpm (when the VM has a TPM), before QEMU. */
-static void start_vars(struct vm *v, struct core_req *r, const struct start_snap *snap) {
+/* After the answer CD (when the VM has one), before QEMU. */
+static void start_firmware(struct vm *v, struct core_req *r, const struct start_snap *snap) {
   if (vm_uefi(v)) {
     efivars_start(v, r, snap);
     return;
   }
   vm_start_now(v, r, snap);
+}
+
+/* ---- the Windows answer CD (vm_unattend.h): written and made into an ISO at each start ---- */
+
+static void on_unattend_iso(const struct proc_result *res, void *ud) {
+  struct tpm_ctx *t = ud;
+  struct vm *v = t->v;
+  char tmp[4300], iso[4300], err[1024];
+  vm_path(v, VM_UNATTEND_ISO ".tmp", tmp, sizeof(tmp));
+  vm_path(v, VM_UNATTEND_ISO, iso, sizeof(iso));
+  v->busy = false;
+  if (res->exit_status != 0 || rename(tmp, iso) < 0) {
+    unlink(tmp);
+    vm_tpm_stop(v);
+    core_req_reply_error(t->r, 500, "internal", "unattend: the answer CD was not made: %s",
+                         res->err[0] ? res->err : "xorriso failed");
+  } else if (own_vm_files(v, err, sizeof(err)) < 0) {
+    vm_tpm_stop(v);
+    core_req_reply_error(t->r, 500, "internal", "unattend: %s", err);
+  } else {
+    start_firmware(v, t->r, &t->snap);
+  }
+  tpm_ctx_free(t);
+}
+
+static bool write_private(const char *path, const char *text, char *err, size_t errlen) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  size_t n = strlen(text);
+  bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n;
+  if (fd >= 0 && close(fd) < 0)
+    ok = false;
+  if (!ok)
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+  return ok;
+}
+
+static void unattend_start(struct vm *v, struct core_req *r, const struct start_snap *snap) {
+  struct core *c = v->m->c;
+  char dir[4300], xmlp[4400], ps1[4400], tmp[4300], err[4600];
+  if (!c->host.xorriso[0]) {
+    vm_tpm_stop(v);
+    core_req_reply_error(
+        r, 409, "unavailable",
+        "unattend: the answer CD needs xorriso, which this host lacks (apt-get install xorriso)");
+    return;
+  }
+  vm_path(v, "unattend", dir, sizeof(dir));
+  mkdir_p(dir, 0700);
+  snprintf(xmlp, sizeof(xmlp), "%s/autounattend.xml", dir);
+  snprintf(ps1, sizeof(ps1), "%s/qhm-setup.ps1", dir);
+  char *xml = vm_unattend_xml(&v->cfg);
+  bool ok = write_private(xmlp, xml, err, sizeof(err)) &&
+            write_private(ps1, vm_unattend_setup_ps1, err, sizeof(err));
+  explicit_bzero(xml, strlen(xml)); /* it holds the account's password */
+  free(xml);
+  if (!ok) {
+    vm_tpm_stop(v);
+    core_req_reply_error(r, 500, "internal", "unattend: %s", err);
+    return;
+  }
+  vm_path(v, VM_UNATTEND_ISO ".tmp", tmp, sizeof(tmp));
+  unlink(tmp);
+  char *argv[] = {c->host.xorriso,
+                  "-as",
+                  "mkisofs",
+                  "-quiet",
+                  "-V",
+                  "QHM_UNATTEND",
+                  "-J",
+                  "-joliet-long",
+                  "-r",
+                  "-o",
+                  tmp,
+                  dir,
+                  NULL};
+  struct tpm_ctx *t = tpm_ctx_new(v, r, snap);
+  v->busy = true; /* no second start, no delete, until QEMU runs */
+  proc_run(c->launcher, argv, on_unattend_iso, t);
+}
+
+/* After swtpm (when the VM has a TPM), before QEMU. */
+static void start_vars(struct vm *v, struct core_req *r, const struct start_snap *snap) {
+  if (v->cfg.unattend.set) {
+    unattend_start(v, r, snap);
+    return;
+  }
+  start_firmware(v, r, snap);
 }
 
 /* ---- start ---- */
