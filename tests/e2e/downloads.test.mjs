@@ -325,10 +325,16 @@ export const tests = [
           for (let i = 0; i < 3; i++) await page.getByRole('button', { name: 'Next' }).click();
           await page.getByRole('heading', { name: /Summary/ }).waitFor({ timeout: 5000 });
           await page.getByRole('definition').filter({ hasText: 'UEFI with Secure Boot (Microsoft keys)' }).waitFor({ timeout: 5000 });
+          // The catalog's Windows: "Install Windows automatically" is ticked; it needs an account.
+          assert(await page.getByRole('checkbox', { name: 'Install Windows automatically' }).isChecked(), 'unattended install offered, on');
+          await page.getByLabel('Account name').fill('lab');
+          await page.getByLabel('Password', { exact: true }).fill('lab-pass');
           await page.getByRole('button', { name: 'Create', exact: true }).click();
           await page.getByText('windows-vm was created.').first().waitFor({ timeout: 20000 });
           const win = (await d.api('GET', '/vms')).vms.find((x) => x.name === 'windows-vm');
           assert(win.firmware === 'uefi' && win.secure_boot === true && win.tpm === !!(host.tpm && host.tpm.available), `Windows firmware: ${JSON.stringify(win)}`);
+          const full = await d.api('GET', `/vms/${win.id}`);
+          assert(full.unattend && full.unattend.user === 'lab', `unattended: ${JSON.stringify(full.unattend)}`);
         }
       } finally {
         await d.stop();

@@ -12,6 +12,7 @@
 // daemon as it is typed (POST /host/check-path: inside the allowed roots, there,
 // readable), and Next waits for that answer.
 // Host facts come from GET /api/v1/host; every API error is shown as text.
+import { newUnattend, offerUnattend, unattendFields, unattendBody } from './wizard-unattend.js';
 import { getHost, checkPath, listImages, previewCreate, createVm, vmAction, vmCmdline, startDownload, getDownload } from '../api.js';
 import { h, newId } from '../dom.js';
 import { t } from '../i18n.js';
@@ -34,7 +35,8 @@ export function mount(root) {
   let host = null;
   let images = null;
   let step = 0;
-  const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16, audio: true,
+  let unattend = null; // the summary's "Install Windows automatically" (wizard-unattend.js), when offered
+  const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16, audio: true, unattend: newUnattend(),
     catalogId: '', catArch: '' };
   let catalog = null; // OS catalog entries (GET /catalog), null without one
   let catalogErr = null; // the ApiError when it cannot be read
@@ -288,9 +290,10 @@ export function mount(root) {
       row(t('field.disk_size'), v.disk ? String(v.disk) : t('wizard.no_disk'));
       row(t('wizard.sound'), t(v.audio ? 'wizard.yes' : 'wizard.no'));
       if (fields.firmware) row(t('field.firmware'), t(fields.secure_boot ? 'fw.uefi_secure' : 'fw.uefi') + (fields.tpm ? ' + TPM 2.0' : ''));
+      unattend = offerUnattend(v, fields.cdrom) ? unattendFields(v, !!(host.unattend && host.unattend.available)) : null;
       const cmd = h('pre', { class: 'cmdline', id: 'cmd-preview', tabindex: '0', 'aria-label': t('wizard.cmd_label'), text: t('wizard.cmd_loading') });
       const cmdNote = h('p', { class: 'hint' });
-      body.append(dl, h('h2', { class: 'h3', text: t('wizard.cmd_title') }), cmd, cmdNote);
+      body.append(dl, ...(unattend ? [unattend.el] : []), h('h2', { class: 'h3', text: t('wizard.cmd_title') }), cmd, cmdNote);
       previewCreate(fields).then((p) => {
         if (!alive || STEPS[step] !== 'summary') return;
         if (p && p.dry_run && Array.isArray(p.argv)) { cmd.textContent = shellLine(p.argv); cmdNote.textContent = t('wizard.cmd_preview'); }
@@ -386,6 +389,8 @@ export function mount(root) {
     if (v.audio) f.audio = true;
     if (v.source === 'image' && v.image) f.cdrom = v.image;
     if (v.source === 'path' && v.path) f.cdrom = v.path;
+    const un = unattendBody(v, f.cdrom);
+    if (un) f.unattend = un;
     f.boot_order = f.cdrom ? (v.disk ? ['cdrom', 'disk'] : ['cdrom']) : (v.disk ? ['disk'] : ['network']);
     // Windows from the catalog: what Windows 11's setup checks for, when this host has it.
     if (v.windowsIso && v.windowsIso === f.cdrom && v.arch === 'x86_64' && host.arches.x86_64.uefi) {
@@ -431,6 +436,7 @@ export function mount(root) {
       h('a', { href: '/', 'data-link': true, class: 'btn ghost', text: t('common.cancel') }), back, createBtn);
     submitAction = async () => {
       errors.clear();
+      if (unattend && !unattend.validate()) return;
       status.textContent = t('wizard.creating');
       let vm;
       try {
