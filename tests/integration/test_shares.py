@@ -142,11 +142,18 @@ class VirtiofsTest(DaemonTestCase):
         self.assertIn('virtiofs', js['error']['message'])
         self.daemon.action(vm['id'], 'kill')
         self.daemon.wait_state(vm['id'], 'stopped', timeout=30)
+        def alive(pid):
+            try:
+                with open('/proc/%d/stat' % pid) as f:
+                    return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+            except OSError:
+                return False
+        # It ends once QEMU's end of its socket closes (or the daemon's SIGTERM lands): give it
+        # the moment an exit takes (seen: the pid file gone, the process not yet, under load).
         deadline = time.time() + 10
-        while self.virtiofsd_of(vm['id']) and time.time() < deadline:
+        while (self.virtiofsd_of(vm['id']) or alive(pids[0])) and time.time() < deadline:
             time.sleep(0.1)
-        self.assertFalse(os.path.exists('/proc/%d' % pids[0]) and open('/proc/%d/stat' % pids[0]).read().split()[2] != 'Z',
-                         'virtiofsd outlived its QEMU')
+        self.assertFalse(alive(pids[0]), 'virtiofsd outlived its QEMU')
         # Stopped: a disk snapshot is fine.
         self.daemon.ok('POST', '/api/v1/vms/%s/snapshots' % vm['id'], body={'name': 'disk'}, expect=(201,))
 
