@@ -431,8 +431,5 @@ json_t *host_to_json(const struct host *h, const char *data_dir, uint64_t commit
       VM_MAX_DISKS, "max_disk_gib", 65536, "tpm", "available", h->swtpm[0] != 0, "binary",
       h->swtpm[0] ? json_string(h->swtpm) : json_null());
   json_object_set_new(out, "qemu", qemu);
-  json_object_set_new(out, "unattend",
-                      json_pack("{s:b, s:o}", "available", h->xorriso[0] != 0, "binary",
-                                h->xorriso[0] ? json_string(h->xorriso) : json_null()));
   return out;
 }

@@ -70,6 +70,11 @@ static void host_get(struct core *c, struct core_req *r, json_t *body, const cha
   json_object_set_new(j, "virtiofs",
                       json_pack("{s:b, s:o}", "available", vm_virtiofs_available(c, why, sizeof(why)),
                                 "binary", vfs[0] ? json_string(vfs) : json_null()));
+  /* The Windows answer CD is made by xorriso: a program, which the child launcher cannot run. */
+  const char *xo = c->host.xorriso;
+  json_object_set_new(j, "unattend",
+                      json_pack("{s:b, s:o}", "available", xo[0] && launch_runnable(c->launcher, xo),
+                                "binary", xo[0] ? json_string(xo) : json_null()));
   json_object_set_new(j, "lan",
                       c->lan_url[0]
                           ? json_pack("{s:s, s:s}", "url", c->lan_url, "fingerprint", c->lan_fingerprint)

@@ -66,6 +66,18 @@ class ChildLauncherTest(DaemonTestCase):
         self.assertIn('under the child launcher', body['error']['message'])
         self.assertTrue(body['error']['message'].startswith('shared_folders[0].mode: '), body)
 
+    def test_unattend_unavailable(self):
+        """xorriso is a program too: no Windows answer CD under the child launcher; a VM that has one
+        does not start, saying why."""
+        un = self.daemon.ok('GET', '/api/v1/host')['unattend']
+        self.assertIs(un['available'], False, un)
+        st, vm, _ = self.api('POST', '/api/v1/vms', body={'name': 'win', 'memory_mib': 64, 'disks': [],
+                                                         'unattend': {'user': 'a', 'password': 'b'}})
+        self.assertEqual(st, 201, vm)
+        st, body, _ = self.api('POST', '/api/v1/vms/%s/start' % vm['id'])
+        self.assertEqual((st, body['error']['code']), (409, 'unavailable'), body)
+        self.daemon.ok('DELETE', '/api/v1/vms/%s' % vm['id'])
+
     def test_kvm_probe_says_why(self):
         arches = self.daemon.ok('GET', '/api/v1/host')['arches']
         self.assertFalse(any(a.get('kvm') for a in arches.values()), arches)
