@@ -3,8 +3,8 @@
 // ISO named like a Windows one), the summary offers "Install Windows automatically"; Create with it
 // ticked and no account is refused on the field; with an account, password, time zone and language
 // the VM is created with its answer file (docs/windows-unattend.md), the password kept by the daemon
-// (never shown again) and the RDP console's sign-in set to the account; not offered for another
-// ISO. (tests/integration/test_unattend.py checks the answer CD itself.)
+// (never shown again) and the RDP console's sign-in set to the account; the VM page detaches the
+// answer CD; not offered for another ISO. (tests/integration/test_unattend.py checks the answer CD itself.)
 import { copyFileSync, chmodSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from './lib/daemon.mjs';
@@ -59,6 +59,18 @@ export const tests = [
       assert(full.rdp && full.rdp.username === 'alice' && full.rdp.password_set === true, JSON.stringify(full.rdp));
       const argv = (await d.api('GET', `/vms/${vm.id}/cmdline`)).argv;
       assert(argv.some((a) => a.includes('id=cd1') && a.endsWith('/unattend.iso')), 'the answer CD is attached');
+
+      // The VM page shows the answer CD; unticked and saved, it is detached.
+      await page.goto(`${d.http}/vm/${vm.id}`);
+      const cd = page.getByRole('checkbox', { name: /^Windows answer CD \(installs as alice\)/ });
+      await cd.waitFor();
+      assert(await cd.isChecked(), 'the answer CD is shown as attached');
+      await cd.uncheck();
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved' }).first().waitFor({ timeout: 10000 });
+      assert(!(await d.api('GET', `/vms/${vm.id}`)).unattend, 'unattend removed');
+      assert(!(await d.api('GET', `/vms/${vm.id}/cmdline`)).argv.some((a) => a.includes('id=cd1')), 'no answer CD');
+      assert(!(await cd.isVisible()), 'the box goes with it');
 
       // Not offered for an ISO that is not Windows.
       await toSummary(page, d, 'grub', GRUB);

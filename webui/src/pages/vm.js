@@ -128,6 +128,11 @@ export function mount(root, { id }) {
     // Sound: a sound card whose output the console plays (VNC audio); with the VM stopped.
     const audioBox = h('input', { type: 'checkbox', id: 's-audio' });
     const audioWrap = h('div', { class: 'choice' }, audioBox, h('label', { for: 's-audio', text: t('field.audio') }));
+    // The Windows answer CD (unattend: docs/windows-unattend.md), made by the wizard: shown while
+    // set; untick and save to detach it once Windows is installed.
+    const unBox = h('input', { type: 'checkbox', id: 's-unattend' });
+    const unLabel = h('label', { for: 's-unattend' });
+    const unWrap = h('div', { class: 'choice', hidden: true }, unBox, unLabel);
     const autoBox = h('input', { type: 'checkbox', id: 's-auto' });
     const autoWrap = h('div', { class: 'choice' }, autoBox, h('label', { for: 's-auto', text: t('field.autostart') }));
     // Performance mode: any time; while QEMU runs the daemon applies it at once and says what it did.
@@ -140,7 +145,7 @@ export function mount(root, { id }) {
     const settingsMsg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
     const settings = h('form', { class: 'settings', novalidate: true, 'aria-labelledby': 'settings-title' },
       fName.wrap, fPerf.wrap, perfNow, autoWrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap,
-      audioWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
+      audioWrap, unWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
     settings.addEventListener('submit', async (e) => {
       e.preventDefault();
       errors.clear();
@@ -168,6 +173,7 @@ export function mount(root, { id }) {
         }
         if (tpmBox.checked !== !!vm.tpm) patch.tpm = tpmBox.checked;
         if (audioBox.checked !== !!vm.audio) patch.audio = audioBox.checked;
+        if (vm.unattend && !unBox.checked) patch.unattend = null;
       }
       if (!Object.keys(patch).length) { settingsMsg.textContent = t('vm.no_changes'); return; }
       try {
@@ -301,6 +307,9 @@ export function mount(root, { id }) {
         for (const f of [fMem, fCpus, fBoot, fFw]) f.input.disabled = !editable;
         tpmBox.disabled = !editable || !(host.tpm && host.tpm.available);
         audioBox.disabled = !editable;
+        unWrap.hidden = !vm.unattend;
+        unBox.disabled = !editable;
+        if (vm.unattend) unLabel.textContent = t('unattend.attached', { user: vm.unattend.user });
         fFw.wrap.hidden = vm.arch !== 'x86_64';
         fwSel.querySelectorAll('option[value^="uefi"]').forEach((o) => { o.disabled = !host.arches.x86_64.uefi; });
         stoppedNote.hidden = editable;
@@ -323,6 +332,7 @@ export function mount(root, { id }) {
           fwSel.value = fwOf(vm);
           tpmBox.checked = !!vm.tpm;
           audioBox.checked = !!vm.audio;
+          unBox.checked = !!vm.unattend;
           autoBox.checked = !!vm.autostart;
           perfSel.value = vm.performance || 'standard';
         }
