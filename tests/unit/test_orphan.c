@@ -69,6 +69,36 @@ static void wait_exec(pid_t pid) {
   fail_msg("pid %d did not exec", (int)pid);
 }
 
+/* PID is `sh -c "sleep 30; ..."`: wait until its child has become sleep. Between sh's fork and
+ * the child's exec the child has sh's command line, so a scan in that window sees one more
+ * process naming the directory (seen in CI on a loaded machine: 4 holders instead of 3). */
+static void wait_child_exec(pid_t pid) {
+  char path[64], buf[64];
+  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  for (int i = 0; i < 1000; i++) {
+    FILE *f = fopen(path, "r");
+    int child = 0;
+    if (f) {
+      if (fscanf(f, "%d", &child) != 1)
+        child = 0;
+      fclose(f);
+    }
+    if (child > 0) {
+      snprintf(path, sizeof(path), "/proc/%d/cmdline", child);
+      FILE *c = fopen(path, "r");
+      size_t n = c ? fread(buf, 1, sizeof(buf) - 1, c) : 0;
+      if (c)
+        fclose(c);
+      buf[n] = 0;
+      if (strcmp(buf, "sleep") == 0)
+        return;
+      snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    }
+    usleep(10000);
+  }
+  fail_msg("the child of pid %d did not become sleep", (int)pid);
+}
+
 static void reap(pid_t pid) {
   kill(-pid, SIGKILL);
   waitpid(pid, NULL, 0);
@@ -149,6 +179,9 @@ static void test_scan(void **state) {
   pid_t all[] = {q, t, h, u, o, l};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     wait_exec(all[i]);
+  pid_t shells[] = {q, t, o, l};
+  for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
+    wait_child_exec(shells[i]);
 
   const char *disks[] = {real_disk};
   struct vm_holder_target tg[2] = {{.dir = vmdir, .disks = disks, .n_disks = 1}, {.dir = other}};
