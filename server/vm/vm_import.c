@@ -71,9 +71,16 @@ struct import_ctx {
 
 static const char *const fmt_names[] = {"libvirt", "ova", "utm"};
 
-static void finish(struct import_ctx *x) {
+/* An upload's temp file goes before the answer does (the answer leaves from another thread: a
+ * client that looked at once still found it), and at the latest here. */
+static void drop_upload(struct import_ctx *x) {
   if (x->upload[0])
     unlink(x->upload);
+  x->upload[0] = 0;
+}
+
+static void finish(struct import_ctx *x) {
+  drop_upload(x);
   imp_result_free(&x->res);
   free(x->opts);
   free(x);
@@ -92,6 +99,7 @@ static void fail(struct import_ctx *x, int status, const char *code, const char 
     rm_rf(x->dir);
   if (x->v)
     vm_release(x->v);
+  drop_upload(x);
   core_req_reply_error(x->r, status, code, "%s", msg);
   finish(x);
 }
@@ -322,6 +330,7 @@ static void on_efivars(const char *err, void *ud) {
   if (!extra) /* a source path that is not UTF-8 */
     extra = json_pack("{s:{s:s, s:O}}", "import", "format", fmt_names[x->res.format], "unmapped",
                       x->res.unmapped);
+  drop_upload(x); /* the disks are converted: nothing reads it any more */
   int st = vm_register_with(x->m, x->v, x->r, extra);
   json_decref(extra);
   if (st) {
