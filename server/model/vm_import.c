@@ -31,7 +31,7 @@ void imp_result_free(struct imp_result *r) {
   r->config = r->unmapped = NULL;
 }
 
-static void imp_init(struct imp_result *r, enum imp_format f) {
+void imp_init(struct imp_result *r, enum imp_format f) {
   memset(r, 0, sizeof(*r));
   r->format = f;
   r->config = json_object();
@@ -39,10 +39,7 @@ static void imp_init(struct imp_result *r, enum imp_format f) {
   json_object_set_new(r->config, "disks", json_array());
 }
 
-/* FIELD read with VALUE, not carried over. */
-static void unmapped(struct imp_result *r, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void unmapped(struct imp_result *r, const char *field, const char *fmt, ...) {
+void imp_unmapped(struct imp_result *r, const char *field, const char *fmt, ...) {
   char v[512];
   va_list ap;
   va_start(ap, fmt);
@@ -59,8 +56,7 @@ static void set_str(struct imp_result *r, const char *key, const char *v) {
     json_object_set_new(r->config, key, s);
 }
 
-/* A decimal in [0, MAX] from S (whole string). */
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out) {
+bool imp_u64(const char *s, uint64_t max, uint64_t *out) {
   if (!s || !*s)
     return false;
   uint64_t v = 0;
@@ -92,7 +88,7 @@ const char *imp_sniff(const char *xml, size_t len, char *out, size_t outlen) {
 static bool lv_mib(const struct xml_node *n, uint64_t *mib) {
   char t[64];
   uint64_t v;
-  if (!parse_u64(xml_text(n, t, sizeof(t)), UINT64_MAX / 2, &v))
+  if (!imp_u64(xml_text(n, t, sizeof(t)), UINT64_MAX / 2, &v))
     return false;
   const char *u = xml_attr(n, "unit");
   static const struct {
@@ -168,24 +164,24 @@ static void lv_disk(struct imp_result *r, struct xml_node *d, vm_arch arch, bool
       set_str(r, "cdrom", file);
       *have_cdrom = true;
     } else if (file || (src && type && strcmp(type, "file") != 0)) {
-      unmapped(r, "devices/disk[@device='cdrom']", "%s (one CD-ROM drive only)", file ? file : type);
+      imp_unmapped(r, "devices/disk[@device='cdrom']", "%s (one CD-ROM drive only)", file ? file : type);
     }
     return;
   }
   if (strcmp(dev, "disk") != 0) {
-    unmapped(r, "devices/disk/@device", "%s%s%s", dev, file ? " " : "", file ? file : "");
+    imp_unmapped(r, "devices/disk/@device", "%s%s%s", dev, file ? " " : "", file ? file : "");
     return;
   }
   if (type && strcmp(type, "file") != 0) {
-    unmapped(r, "devices/disk/@type", "%s (%s): only file disks are copied", type, tdev ? tdev : "?");
+    imp_unmapped(r, "devices/disk/@type", "%s (%s): only file disks are copied", type, tdev ? tdev : "?");
     return;
   }
   if (!file) {
-    unmapped(r, "devices/disk/source", "%s: no source file", tdev ? tdev : "?");
+    imp_unmapped(r, "devices/disk/source", "%s: no source file", tdev ? tdev : "?");
     return;
   }
   if (r->n_disks >= VM_MAX_DISKS) {
-    unmapped(r, "devices/disk", "%s: at most %d disks", file, VM_MAX_DISKS);
+    imp_unmapped(r, "devices/disk", "%s: at most %d disks", file, VM_MAX_DISKS);
     return;
   }
   struct imp_disk *id = &r->disks[r->n_disks];
@@ -196,11 +192,11 @@ static void lv_disk(struct imp_result *r, struct xml_node *d, vm_arch arch, bool
   bool ok;
   iface_parse(lv_bus_iface(bus, arch, &ok), &id->iface);
   if (!ok)
-    unmapped(r, "devices/disk/target/@bus", "%s (%s): attached as virtio", bus, file);
+    imp_unmapped(r, "devices/disk/target/@bus", "%s (%s): attached as virtio", bus, file);
   if (xml_child(d, "readonly", NULL))
-    unmapped(r, "devices/disk/readonly", "%s: attached read-write", file);
+    imp_unmapped(r, "devices/disk/readonly", "%s: attached read-write", file);
   if (xml_child(d, "shareable", NULL))
-    unmapped(r, "devices/disk/shareable", "%s", file);
+    imp_unmapped(r, "devices/disk/shareable", "%s", file);
   r->n_disks++;
 }
 
@@ -209,13 +205,13 @@ static void lv_interface(struct imp_result *r, struct xml_node *n, bool first) {
   struct xml_node *model = xml_child(n, "model", NULL), *mac = xml_child(n, "mac", NULL);
   const char *m = model ? xml_attr(model, "type") : NULL;
   if (!first) {
-    unmapped(r, "devices/interface", "%s%s%s (one network card only)", type ? type : "?", m ? " " : "",
-             m ? m : "");
+    imp_unmapped(r, "devices/interface", "%s%s%s (one network card only)", type ? type : "?", m ? " " : "",
+                 m ? m : "");
     return;
   }
   json_t *net = json_pack("{s:s}", "mode", "user");
   if (type && strcmp(type, "user") != 0)
-    unmapped(r, "devices/interface/@type", "%s: user networking (NAT) instead", type);
+    imp_unmapped(r, "devices/interface/@type", "%s: user networking (NAT) instead", type);
   if (m) {
     const char *nic = strcmp(m, "virtio") == 0    ? "virtio-net-pci"
                       : strcmp(m, "e1000e") == 0  ? "e1000e"
@@ -225,21 +221,21 @@ static void lv_interface(struct imp_result *r, struct xml_node *n, bool first) {
     if (nic)
       json_object_set_new(net, "nic", json_string(nic));
     else
-      unmapped(r, "devices/interface/model/@type", "%s", m);
+      imp_unmapped(r, "devices/interface/model/@type", "%s", m);
   }
   if (mac && xml_attr(mac, "address"))
-    unmapped(r, "devices/interface/mac/@address", "%s (the VM gets its own)", xml_attr(mac, "address"));
+    imp_unmapped(r, "devices/interface/mac/@address", "%s (the VM gets its own)", xml_attr(mac, "address"));
   json_t *fw = json_array();
   for (struct xml_node *pf = xml_child(n, "portForward", NULL); pf; pf = xml_child(n, "portForward", pf)) {
     const char *proto = xml_attr(pf, "proto");
     for (struct xml_node *rg = xml_child(pf, "range", NULL); rg; rg = xml_child(pf, "range", rg)) {
       uint64_t hp = 0, gp = 0;
       const char *to = xml_attr(rg, "to");
-      if (!parse_u64(xml_attr(rg, "start"), 65535, &hp) || hp == 0 || (to && !parse_u64(to, 65535, &gp)) ||
+      if (!imp_u64(xml_attr(rg, "start"), 65535, &hp) || hp == 0 || (to && !imp_u64(to, 65535, &gp)) ||
           (xml_attr(rg, "end") && strcmp(xml_attr(rg, "end"), xml_attr(rg, "start")) != 0) ||
           json_array_size(fw) >= VM_MAX_FORWARDS) {
-        unmapped(r, "devices/interface/portForward/range", "start %s",
-                 xml_attr(rg, "start") ? "set" : "absent");
+        imp_unmapped(r, "devices/interface/portForward/range", "start %s",
+                     xml_attr(rg, "start") ? "set" : "absent");
         continue;
       }
       if (!to)
@@ -285,12 +281,12 @@ static void lv_devices(struct imp_result *r, struct xml_node *devs, vm_arch arch
       if (disp && !have_video)
         set_str(r, "display", disp);
       else if (m && strcmp(m, "none") != 0)
-        unmapped(r, "devices/video/model/@type", "%s", m);
+        imp_unmapped(r, "devices/video/model/@type", "%s", m);
       have_video = true;
     } else if (strcmp(n, "graphics") == 0) {
       const char *t = xml_attr(d, "type");
       if (!t || strcmp(t, "vnc") != 0)
-        unmapped(r, "devices/graphics/@type", "%s: the console is VNC", t ? t : "?");
+        imp_unmapped(r, "devices/graphics/@type", "%s: the console is VNC", t ? t : "?");
     } else if (strcmp(n, "sound") == 0) {
       json_object_set_new(r->config, "audio", json_true());
     } else if (strcmp(n, "tpm") == 0) {
@@ -301,13 +297,14 @@ static void lv_devices(struct imp_result *r, struct xml_node *devs, vm_arch arch
       if (name && strcmp(name, "org.qemu.guest_agent.0") == 0)
         json_object_set_new(r->config, "guest_agent", json_true());
       else
-        unmapped(r, "devices/channel", "%s", name ? name : (xml_attr(d, "type") ? xml_attr(d, "type") : "?"));
+        imp_unmapped(r, "devices/channel", "%s",
+                     name ? name : (xml_attr(d, "type") ? xml_attr(d, "type") : "?"));
     } else if (strcmp(n, "filesystem") == 0) {
       struct xml_node *s = xml_child(d, "source", NULL), *t = xml_child(d, "target", NULL),
                       *drv = xml_child(d, "driver", NULL);
       const char *dir = s ? xml_attr(s, "dir") : NULL, *tag = t ? xml_attr(t, "dir") : NULL;
       if (!dir || !tag || json_array_size(shares) >= VM_MAX_SHARES) {
-        unmapped(r, "devices/filesystem", "%s", dir ? dir : "no source dir");
+        imp_unmapped(r, "devices/filesystem", "%s", dir ? dir : "no source dir");
         continue;
       }
       json_t *sh = json_pack(
@@ -323,7 +320,7 @@ static void lv_devices(struct imp_result *r, struct xml_node *devs, vm_arch arch
       const char *t = xml_attr(d, "model") ? xml_attr(d, "model") : xml_attr(d, "type");
       char field[96];
       snprintf(field, sizeof(field), "devices/%.80s", n);
-      unmapped(r, field, "%s", t ? t : "");
+      imp_unmapped(r, field, "%s", t ? t : "");
     }
   }
   if (!have_net)
@@ -352,7 +349,7 @@ static void lv_os(struct imp_result *r, struct xml_node *os, vm_arch arch) {
   static const char *const want[VM_ARCH__N] = {"q35", "pc", "virt"};
   if (machine && strncmp(machine, want[arch], strlen(want[arch])) != 0 &&
       !(arch == VM_ARCH_I386 && strncmp(machine, "pc-i440fx", 9) == 0))
-    unmapped(r, "os/type/@machine", "%s: %s is used", machine, want[arch]);
+    imp_unmapped(r, "os/type/@machine", "%s: %s is used", machine, want[arch]);
   const char *fw = xml_attr(os, "firmware");
   struct xml_node *loader = xml_child(os, "loader", NULL);
   bool uefi = (fw && strcmp(fw, "efi") == 0) ||
@@ -360,7 +357,7 @@ static void lv_os(struct imp_result *r, struct xml_node *os, vm_arch arch) {
   if (uefi && arch == VM_ARCH_X86_64)
     set_str(r, "firmware", "uefi");
   else if (uefi && arch == VM_ARCH_I386)
-    unmapped(r, "os/firmware", "efi: i386 guests boot with SeaBIOS");
+    imp_unmapped(r, "os/firmware", "efi: i386 guests boot with SeaBIOS");
   if (loader && xml_attr(loader, "secure") && strcmp(xml_attr(loader, "secure"), "yes") == 0 &&
       arch == VM_ARCH_X86_64)
     json_object_set_new(r->config, "secure_boot", json_true());
@@ -379,7 +376,7 @@ static void lv_os(struct imp_result *r, struct xml_node *os, vm_arch arch) {
     if (m && !dup && json_array_size(boot) < VM_MAX_BOOT)
       json_array_append_new(boot, json_string(m));
     else if (!m)
-      unmapped(r, "os/boot/@dev", "%s", dev ? dev : "");
+      imp_unmapped(r, "os/boot/@dev", "%s", dev ? dev : "");
   }
   if (json_array_size(boot))
     json_object_set_new(r->config, "boot_order", boot);
@@ -433,10 +430,11 @@ int imp_libvirt(const char *xml, size_t len, struct imp_result *r, char *err, si
   struct xml_node *cur = xml_child(dom, "currentMemory", NULL);
   uint64_t cmib;
   if (cur && mem && lv_mib(cur, &cmib) && cmib != mib)
-    unmapped(r, "currentMemory", "%llu MiB (balloon target): the VM gets memory", (unsigned long long)cmib);
+    imp_unmapped(r, "currentMemory", "%llu MiB (balloon target): the VM gets memory",
+                 (unsigned long long)cmib);
   uint64_t cpus;
   if (xml_child_text(dom, "vcpu", t, sizeof(t))) {
-    if (!parse_u64(t, 255, &cpus) || cpus == 0) {
+    if (!imp_u64(t, 255, &cpus) || cpus == 0) {
       snprintf(err, errlen, "vcpu: not a count of 1-255");
       goto fail;
     }
@@ -449,26 +447,26 @@ int imp_libvirt(const char *xml, size_t len, struct imp_result *r, char *err, si
   if (off && strcmp(off, "localtime") == 0)
     set_str(r, "rtc", "localtime");
   else if (off && strcmp(off, "utc") != 0)
-    unmapped(r, "clock/@offset", "%s: UTC is used", off);
+    imp_unmapped(r, "clock/@offset", "%s: UTC is used", off);
   if (xml_child_text(dom, "uuid", t, sizeof(t)))
-    unmapped(r, "uuid", "%s (the VM gets a new one)", t);
+    imp_unmapped(r, "uuid", "%s (the VM gets a new one)", t);
   static const char *const listed[] = {"title",         "description", "cpu",     "memtune",   "cputune",
                                        "numatune",      "resource",    "sysinfo", "iothreads", "blkiotune",
                                        "memoryBacking", "seclabel",    "pm",      "idmap",     "keywrap"};
   for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {
     struct xml_node *n = xml_child(dom, listed[i], NULL);
     if (n)
-      unmapped(r, listed[i], "%s", xml_attr(n, "mode") ? xml_attr(n, "mode") : xml_text(n, t, 120));
+      imp_unmapped(r, listed[i], "%s", xml_attr(n, "mode") ? xml_attr(n, "mode") : xml_text(n, t, 120));
   }
   struct xml_node *feat = xml_child(dom, "features", NULL);
   for (struct xml_node *f = xml_child(feat, NULL, NULL); f; f = xml_child(feat, NULL, f))
     if (strcmp(f->name, "acpi") && strcmp(f->name, "apic") && strcmp(f->name, "pae"))
-      unmapped(r, "features", "%.100s", f->name);
+      imp_unmapped(r, "features", "%.100s", f->name);
   static const char *const life[][2] = {
       {"on_poweroff", "destroy"}, {"on_reboot", "restart"}, {"on_crash", "destroy"}};
   for (size_t i = 0; i < 3; i++)
     if (xml_child_text(dom, life[i][0], t, sizeof(t)) && strcmp(t, life[i][1]) != 0)
-      unmapped(r, life[i][0], "%s", t);
+      imp_unmapped(r, life[i][0], "%s", t);
   struct xml_node *devs = xml_child(dom, "devices", NULL);
   lv_devices(r, devs, arch);
   if (!json_object_get(r->config, "boot_order"))

@@ -42,6 +42,14 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
 int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size_t errlen);
 void imp_result_free(struct imp_result *r);
 
+/* Shared by the readers (vm_import.c, vm_import_ovf.c): R emptied for format F (config with
+ * "disks": [], unmapped []); FIELD read with VALUE and not carried over, listed in R; a decimal in
+ * [0, MAX] from the whole of S. */
+void imp_init(struct imp_result *r, enum imp_format f);
+void imp_unmapped(struct imp_result *r, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool imp_u64(const char *s, uint64_t max, uint64_t *out);
+
 /* The root element's local name of XML ("domain", "Envelope", "plist"), or NULL. */
 const char *imp_sniff(const char *xml, size_t len, char *out, size_t outlen);
 

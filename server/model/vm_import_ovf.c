@@ -30,42 +30,6 @@
 #include "vm_import.h"
 #include "xml_tree.h"
 
-static void unmapped(struct imp_result *r, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void unmapped(struct imp_result *r, const char *field, const char *fmt, ...) {
-  char v[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(v, sizeof(v), fmt, ap);
-  va_end(ap);
-  json_t *e = json_pack("{s:s, s:s}", "field", field, "value", v);
-  if (e)
-    json_array_append_new(r->unmapped, e);
-}
-
-static void init(struct imp_result *r, enum imp_format f) {
-  memset(r, 0, sizeof(*r));
-  r->format = f;
-  r->config = json_object();
-  r->unmapped = json_array();
-  json_object_set_new(r->config, "disks", json_array());
-}
-
-static bool u64(const char *s, uint64_t max, uint64_t *out) {
-  if (!s || !*s)
-    return false;
-  uint64_t v = 0;
-  for (; *s; s++) {
-    if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-      return false;
-    v = v * 10 + (uint64_t)(*s - '0');
-  }
-  if (v > max)
-    return false;
-  *out = v;
-  return true;
-}
-
 /* ---- OVF ---- */
 
 #define OVF_MAX_ITEMS 256
@@ -79,7 +43,7 @@ struct ovf_item {
 /* MiB from a VirtualQuantity in AllocationUnits ("byte * 2^20", "MegaBytes", "byte * 2^30", ...). */
 static bool ovf_mib(const char *qty, const char *units, uint64_t *mib) {
   uint64_t q;
-  if (!u64(qty, UINT32_MAX, &q))
+  if (!imp_u64(qty, UINT32_MAX, &q))
     return false;
   int shift = 20; /* DSP0243: memory in MiB when no units are given (VirtualBox's "MegaBytes") */
   if (units) {
@@ -118,7 +82,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
     xml_free(env);
     return -1;
   }
-  init(r, IMP_OVF);
+  imp_init(r, IMP_OVF);
   struct ovf_item *items = xcalloc(OVF_MAX_ITEMS, sizeof(*items));
   size_t n_items = 0;
   struct xml_node *vs = xml_child(env, "VirtualSystem", NULL);
@@ -129,7 +93,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
     goto fail;
   }
   if (xml_child(env, "VirtualSystem", vs))
-    unmapped(r, "Envelope/VirtualSystem", "more than one: the first is imported");
+    imp_unmapped(r, "Envelope/VirtualSystem", "more than one: the first is imported");
   const char *name = xml_child_text(vs, "Name", t, sizeof(t));
   if (!name || !*name)
     name = xml_attr(vs, "id");
@@ -157,7 +121,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
       if (k && v && strcmp(k, "firmware") == 0 && strcmp(v, "efi") == 0 && !arm)
         json_object_set_new(r->config, "firmware", json_string("uefi"));
       else if (k)
-        unmapped(r, "VirtualHardwareSection/Config", "%.200s=%.200s", k, v ? v : "");
+        imp_unmapped(r, "VirtualHardwareSection/Config", "%.200s=%.200s", k, v ? v : "");
       continue;
     }
     if (strcmp(it->name, "Item") != 0 && strcmp(it->name, "StorageItem") != 0 &&
@@ -170,7 +134,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
     struct ovf_item *x = &items[n_items++];
     x->n = it;
     uint64_t rt = 0;
-    if (!u64(ovf_item_text(it, "ResourceType", t, sizeof(t)), 65535, &rt)) {
+    if (!imp_u64(ovf_item_text(it, "ResourceType", t, sizeof(t)), 65535, &rt)) {
       if (strcmp(it->name, "EthernetPortItem") == 0)
         rt = 10;
       else if (strcmp(it->name, "StorageItem") == 0)
@@ -193,7 +157,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
     uint64_t v;
     switch (x->type) {
     case 3: /* processor */
-      if (!u64(qty, 255, &v) || v == 0) {
+      if (!imp_u64(qty, 255, &v) || v == 0) {
         snprintf(err, errlen, "ovf: the processor item's VirtualQuantity is not 1-255");
         goto fail;
       }
@@ -214,7 +178,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
       break;
     case 10: /* Ethernet */
       if (have_net) {
-        unmapped(r, "Item[ResourceType=10]", "%s (one network card only)", ename ? ename : "");
+        imp_unmapped(r, "Item[ResourceType=10]", "%s (one network card only)", ename ? ename : "");
         break;
       }
       have_net = true;
@@ -227,7 +191,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
         else if (subtype && strcasecmp(subtype, "virtio") == 0)
           nic = "virtio-net-pci";
         else if (subtype && *subtype)
-          unmapped(r, "Item[ResourceType=10]/ResourceSubType", "%s: the default card is used", subtype);
+          imp_unmapped(r, "Item[ResourceType=10]/ResourceSubType", "%s: the default card is used", subtype);
         if (nic && arm && strcmp(nic, "virtio-net-pci") && strcmp(nic, "e1000e"))
           nic = NULL;
         json_object_set_new(r->config, "network",
@@ -235,24 +199,24 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
                                 : json_pack("{s:s}", "mode", "user"));
         char conn[128];
         if (ovf_item_text(x->n, "Connection", conn, sizeof(conn)) && *conn)
-          unmapped(r, "Item[ResourceType=10]/Connection", "%s: user networking (NAT) instead", conn);
+          imp_unmapped(r, "Item[ResourceType=10]/Connection", "%s: user networking (NAT) instead", conn);
       }
       break;
     case 15:
     case 16: /* CD/DVD */
       if (have_cd)
-        unmapped(r, "Item[ResourceType=15/16]", "one CD-ROM drive only");
+        imp_unmapped(r, "Item[ResourceType=15/16]", "one CD-ROM drive only");
       have_cd = true;
       {
         char hr[256];
         if (ovf_item_text(x->n, "HostResource", hr, sizeof(hr)) && *hr)
-          unmapped(r, "Item[ResourceType=15/16]/HostResource", "%s: the CD-ROM drive starts empty", hr);
+          imp_unmapped(r, "Item[ResourceType=15/16]/HostResource", "%s: the CD-ROM drive starts empty", hr);
       }
       break;
     case 17: { /* disk drive */
       char hr[256];
       if (!ovf_item_text(x->n, "HostResource", hr, sizeof(hr))) {
-        unmapped(r, "Item[ResourceType=17]", "%s: no HostResource", ename ? ename : "");
+        imp_unmapped(r, "Item[ResourceType=17]", "%s: no HostResource", ename ? ename : "");
         break;
       }
       const char *did = strncmp(hr, "ovf:/disk/", 10) == 0 ? hr + 10
@@ -283,7 +247,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
         goto fail;
       }
       if (r->n_disks >= VM_MAX_DISKS) {
-        unmapped(r, "Item[ResourceType=17]", "%s: at most %d disks", href, VM_MAX_DISKS);
+        imp_unmapped(r, "Item[ResourceType=17]", "%s: at most %d disks", href, VM_MAX_DISKS);
         break;
       }
       struct imp_disk *id = &r->disks[r->n_disks++];
@@ -310,7 +274,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
       else if (!arm && ptype == 20)
         id->iface = VM_DISK_IF_AHCI;
       else if (ptype == 6)
-        unmapped(r, "Item[ResourceType=6]", "SCSI controller of %s: attached as virtio", href);
+        imp_unmapped(r, "Item[ResourceType=6]", "SCSI controller of %s: attached as virtio", href);
       break;
     }
     case 24: /* graphics */
@@ -321,7 +285,7 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
     default: {
       char field[64];
       snprintf(field, sizeof(field), "Item[ResourceType=%u]", x->type);
-      unmapped(r, field, "%s", ename ? ename : (subtype ? subtype : ""));
+      imp_unmapped(r, field, "%s", ename ? ename : (subtype ? subtype : ""));
     }
     }
   }
@@ -334,7 +298,8 @@ int imp_ovf(const char *xml, size_t len, struct imp_result *r, char *err, size_t
                                          "DeploymentOptionSection", "Machine"};
   for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
     if (xml_child(vs, sections[i], NULL) || xml_child(env, sections[i], NULL))
-      unmapped(r, sections[i], "%s", strcmp(sections[i], "Machine") == 0 ? "VirtualBox's own settings" : "");
+      imp_unmapped(r, sections[i], "%s",
+                   strcmp(sections[i], "Machine") == 0 ? "VirtualBox's own settings" : "");
   free(items);
   xml_free(env);
   return 0;
@@ -450,7 +415,7 @@ static void utm_unmapped_extras(struct imp_result *r, json_t *o, const char *sec
     char field[160], *val = json_is_string(v) ? xstrdup(json_string_value(v))
                                               : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(field, sizeof(field), "%s.%.100s", sect, k);
-    unmapped(r, field, "%.200s", val ? val : "");
+    imp_unmapped(r, field, "%.200s", val ? val : "");
     free(val);
   }
 }
@@ -467,7 +432,7 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
     json_decref(c);
     return -1;
   }
-  init(r, IMP_UTM);
+  imp_init(r, IMP_UTM);
   const char *backend = jstr(c, "Backend");
   if (backend && strcmp(backend, "QEMU") != 0) {
     snprintf(err, errlen, "config.plist: Backend %.32s (Apple Virtualization) VMs cannot run on QEMU",
@@ -486,7 +451,7 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
   if (name && vm_name_valid(name))
     json_object_set_new(r->config, "name", json_string(name));
   if (jstr(info, "UUID"))
-    unmapped(r, "Information.UUID", "%.64s (the VM gets a new one)", jstr(info, "UUID"));
+    imp_unmapped(r, "Information.UUID", "%.64s (the VM gets a new one)", jstr(info, "UUID"));
   const char *arch = jstr(sys, "Architecture");
   if (!arch || (strcmp(arch, "x86_64") && strcmp(arch, "i386") && strcmp(arch, "aarch64"))) {
     snprintf(err, errlen, "config.plist: System.Architecture %.32s is not supported (x86_64, i386, aarch64)",
@@ -497,7 +462,7 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
   json_object_set_new(r->config, "arch", json_string(arch));
   const char *target = jstr(sys, "Target");
   if (target && !(strncmp(target, strcmp(arch, "x86_64") == 0 ? "q35" : arm ? "virt" : "pc", 2) == 0))
-    unmapped(r, "System.Target", "%.64s", target);
+    imp_unmapped(r, "System.Target", "%.64s", target);
   json_t *mem = json_object_get(sys, "MemorySize");
   if (json_is_integer(mem)) {
     if (json_integer_value(mem) < 64 || json_integer_value(mem) > 4194304) {
@@ -510,11 +475,11 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
   if (json_is_integer(cpus) && json_integer_value(cpus) > 0 && json_integer_value(cpus) <= 255)
     json_object_set_new(r->config, "cpus", json_integer(json_integer_value(cpus)));
   else if (cpus)
-    unmapped(r, "System.CPUCount", "%lld (0: as many as the host has): the default is used",
-             (long long)json_integer_value(cpus));
+    imp_unmapped(r, "System.CPUCount", "%lld (0: as many as the host has): the default is used",
+                 (long long)json_integer_value(cpus));
   const char *cpu = jstr(sys, "CPU");
   if (cpu && strcmp(cpu, "default") != 0)
-    unmapped(r, "System.CPU", "%.64s", cpu);
+    imp_unmapped(r, "System.CPU", "%.64s", cpu);
   static const char *const sys_mapped[] = {"Architecture", "Target", "MemorySize", "CPUCount", "CPU", NULL};
   utm_unmapped_extras(r, sys, "System", sys_mapped);
   if (json_is_true(json_object_get(qemu, "UEFIBoot")) && x86 && strcmp(arch, "x86_64") == 0)
@@ -538,18 +503,18 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
       continue;
     if (strcmp(type, "CD") == 0) {
       if (img && !have_cd) {
-        unmapped(r, "Drive[].ImageName", "%.200s: a CD image in the bundle; attach it as the VM's cdrom",
-                 img);
+        imp_unmapped(r, "Drive[].ImageName", "%.200s: a CD image in the bundle; attach it as the VM's cdrom",
+                     img);
       }
       have_cd = true;
       continue;
     }
     if (strcmp(type, "Disk") != 0) {
-      unmapped(r, "Drive[].ImageType", "%.32s%s%.200s", type, img ? " " : "", img ? img : "");
+      imp_unmapped(r, "Drive[].ImageType", "%.32s%s%.200s", type, img ? " " : "", img ? img : "");
       continue;
     }
     if (!img) {
-      unmapped(r, "Drive[]", "a disk outside the bundle (a bookmark): not imported");
+      imp_unmapped(r, "Drive[]", "a disk outside the bundle (a bookmark): not imported");
       continue;
     }
     if (!*img || strchr(img, '/') || strcmp(img, ".") == 0 || strcmp(img, "..") == 0 || strlen(img) > 255) {
@@ -557,7 +522,7 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
       goto fail;
     }
     if (r->n_disks >= VM_MAX_DISKS) {
-      unmapped(r, "Drive[]", "%.200s: at most %d disks", img, VM_MAX_DISKS);
+      imp_unmapped(r, "Drive[]", "%.200s: at most %d disks", img, VM_MAX_DISKS);
       continue;
     }
     struct imp_disk *id = &r->disks[r->n_disks++];
@@ -571,9 +536,9 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
     else if (ifc && strcmp(ifc, "USB") == 0)
       id->iface = VM_DISK_IF_USB;
     else if (ifc && strcmp(ifc, "VirtIO") != 0)
-      unmapped(r, "Drive[].Interface", "%.32s (%.200s): attached as virtio", ifc, img);
+      imp_unmapped(r, "Drive[].Interface", "%.32s (%.200s): attached as virtio", ifc, img);
     if (json_is_true(json_object_get(d, "ReadOnly")))
-      unmapped(r, "Drive[].ReadOnly", "%.200s: attached read-write", img);
+      imp_unmapped(r, "Drive[].ReadOnly", "%.200s: attached read-write", img);
   }
   /* network */
   json_t *nets = json_object_get(c, "Network"), *net = json_array_get(nets, 0);
@@ -583,7 +548,7 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
     json_t *jn = json_pack("{s:s}", "mode", "user");
     const char *mode = jstr(net, "Mode"), *hw = jstr(net, "Hardware");
     if (mode && strcmp(mode, "Emulated") != 0 && strcmp(mode, "Shared") != 0)
-      unmapped(r, "Network[].Mode", "%.32s: user networking (NAT) instead", mode);
+      imp_unmapped(r, "Network[].Mode", "%.32s: user networking (NAT) instead", mode);
     static const char *const nics[] = {"e1000e", "e1000", "rtl8139", "virtio-net-pci"};
     bool found = false;
     for (size_t k = 0; hw && k < 4; k++)
@@ -592,9 +557,9 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
         found = true;
       }
     if (hw && !found)
-      unmapped(r, "Network[].Hardware", "%.64s: the default card is used", hw);
+      imp_unmapped(r, "Network[].Hardware", "%.64s: the default card is used", hw);
     if (jstr(net, "MacAddress"))
-      unmapped(r, "Network[].MacAddress", "%.32s (the VM gets its own)", jstr(net, "MacAddress"));
+      imp_unmapped(r, "Network[].MacAddress", "%.32s (the VM gets its own)", jstr(net, "MacAddress"));
     json_t *fw = json_array(), *pf;
     size_t k;
     json_array_foreach(json_object_get(net, "PortForward"), k, pf) {
@@ -603,7 +568,7 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
       if (!json_is_integer(hp) || !json_is_integer(gp) || json_integer_value(hp) < 1 ||
           json_integer_value(hp) > 65535 || json_integer_value(gp) < 1 || json_integer_value(gp) > 65535 ||
           json_array_size(fw) >= VM_MAX_FORWARDS) {
-        unmapped(r, "Network[].PortForward[]", "entry %zu", k);
+        imp_unmapped(r, "Network[].PortForward[]", "entry %zu", k);
         continue;
       }
       json_array_append_new(fw, json_pack("{s:s, s:I, s:I}", "proto",
@@ -611,13 +576,14 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
                                           json_integer_value(hp), "guest_port", json_integer_value(gp)));
       const char *ha = jstr(pf, "HostAddress");
       if (ha && *ha && strcmp(ha, "127.0.0.1") != 0)
-        unmapped(r, "Network[].PortForward[].HostAddress", "%.64s: forwards listen on 127.0.0.1", ha);
+        imp_unmapped(r, "Network[].PortForward[].HostAddress", "%.64s: forwards listen on 127.0.0.1", ha);
     }
     json_object_set_new(jn, "forwards", fw);
     json_object_set_new(r->config, "network", jn);
     for (k = 1; k < json_array_size(nets); k++)
-      unmapped(r, "Network[]", "%.64s (one network card only)",
-               jstr(json_array_get(nets, k), "Hardware") ? jstr(json_array_get(nets, k), "Hardware") : "");
+      imp_unmapped(r, "Network[]", "%.64s (one network card only)",
+                   jstr(json_array_get(nets, k), "Hardware") ? jstr(json_array_get(nets, k), "Hardware")
+                                                             : "");
   }
   /* display */
   json_t *disp = json_array_get(json_object_get(c, "Display"), 0);
@@ -637,16 +603,16 @@ int imp_utm(const char *plist, size_t len, struct imp_result *r, char *err, size
     if (m)
       json_object_set_new(r->config, "display", json_string(m));
     else
-      unmapped(r, "Display[].Hardware", "%.64s: the default display is used", dh);
+      imp_unmapped(r, "Display[].Hardware", "%.64s: the default display is used", dh);
   }
   if (json_array_size(json_object_get(c, "Sound")))
     json_object_set_new(r->config, "audio", json_true());
   if (json_array_size(json_object_get(c, "Serial")))
-    unmapped(r, "Serial", "%zu serial port(s): the VM has its own serial console",
-             json_array_size(json_object_get(c, "Serial")));
+    imp_unmapped(r, "Serial", "%zu serial port(s): the VM has its own serial console",
+                 json_array_size(json_object_get(c, "Serial")));
   const char *share = jstr(json_object_get(c, "Sharing"), "DirectoryShareMode");
   if (share && strcmp(share, "None") != 0)
-    unmapped(r, "Sharing.DirectoryShareMode", "%.32s: add shared folders after the import", share);
+    imp_unmapped(r, "Sharing.DirectoryShareMode", "%.32s: add shared folders after the import", share);
   json_object_set_new(r->config, "boot_order",
                       r->n_disks ? json_pack("[s, s]", "disk", "cdrom") : json_pack("[s]", "cdrom"));
   json_decref(c);
