@@ -201,6 +201,20 @@ static void reply_dry_run(struct vm_manager *m, struct core_req *r, struct vm *v
                                 "argv", a, "accelerator", host_accel_name(&m->c->host, v->cfg.arch)));
 }
 
+/* vm_priv.h */
+int vm_new_home(struct vm_manager *m, struct vm *v, char *dir, size_t dirlen) {
+  do {
+    random_hex(v->cfg.id, VM_ID_LEN);
+  } while (vm_find(m, v->cfg.id));
+  random_uuid(v->cfg.uuid);
+  v->created = now_unix();
+  char vmsdir[4200];
+  snprintf(vmsdir, sizeof(vmsdir), "%s/vms", m->c->data_dir);
+  mkdir_p(vmsdir, 0700);
+  snprintf(dir, dirlen, "%s/%s", vmsdir, v->cfg.id);
+  return mkdir(dir, 0700) < 0 ? errno : 0;
+}
+
 void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool dry_run) {
   struct core *c = m->c;
   char err[1024];
@@ -247,17 +261,9 @@ void vm_req_create(struct vm_manager *m, struct core_req *r, json_t *body, bool 
   x->m = m;
   x->r = r;
   x->v = v;
-  do {
-    random_hex(v->cfg.id, VM_ID_LEN);
-  } while (vm_find(m, v->cfg.id));
-  random_uuid(v->cfg.uuid);
-  v->created = now_unix();
-  char vmsdir[4200];
-  snprintf(vmsdir, sizeof(vmsdir), "%s/vms", c->data_dir);
-  mkdir_p(vmsdir, 0700);
-  snprintf(x->dir, sizeof(x->dir), "%s/%s", vmsdir, v->cfg.id);
-  if (mkdir(x->dir, 0700) < 0) {
-    snprintf(err, sizeof(err), "cannot create %s: %s", x->dir, strerror(errno));
+  int e = vm_new_home(m, v, x->dir, sizeof(x->dir));
+  if (e) {
+    snprintf(err, sizeof(err), "cannot create %s: %s", x->dir, strerror(e));
     x->dir[0] = 0; /* not ours to remove */
     core_req_reply_error(r, 500, "internal", "%s", err);
     vm_release(v);

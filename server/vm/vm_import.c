@@ -532,17 +532,8 @@ static void import_from(struct import_ctx *x, const char *path, const char *fiel
     fail(x, 500, "internal", "qemu-img is not installed");
     return;
   }
-  do {
-    random_hex(v->cfg.id, VM_ID_LEN);
-  } while (vm_find(m, v->cfg.id));
-  random_uuid(v->cfg.uuid);
-  v->created = now_unix();
-  char vmsdir[4200];
-  snprintf(vmsdir, sizeof(vmsdir), "%s/vms", c->data_dir);
-  mkdir_p(vmsdir, 0700);
-  snprintf(x->dir, sizeof(x->dir), "%s/%s", vmsdir, v->cfg.id);
-  if (mkdir(x->dir, 0700) < 0) {
-    int e = errno;
+  int e = vm_new_home(m, v, x->dir, sizeof(x->dir));
+  if (e) {
     x->dir[0] = 0; /* not ours to remove */
     fail(x, 500, "internal", "cannot create the VM's directory: %s", strerror(e));
     return;

@@ -119,6 +119,9 @@ int vm_register(struct vm_manager *m, struct vm *v, struct core_req *r);
 void vm_register_failed(struct core_req *r, int status);
 /* vm_register, with the keys of EXTRA (not taken) added to the answer (an import's report). */
 int vm_register_with(struct vm_manager *m, struct vm *v, struct core_req *r, json_t *extra);
+/* A new VM's identity (a fresh id and UUID, its creation time) and its directory DATA/vms/ID,
+ * made empty (0700) at DIR: 0, or the errno of that mkdir (DIR holds its path). */
+int vm_new_home(struct vm_manager *m, struct vm *v, char *dir, size_t dirlen);
 /* The host-dependent checks of a create (QEMU there, memory and CPUs within the host's limits,
  * host paths inside the allowed roots, firmware, swtpm): 0, or -1 after answering R. */
 int vm_check_host_limits(struct vm_manager *m, struct core_req *r, struct vm_config *cfg);
