@@ -40,6 +40,7 @@ check:
 	@[ "$(QEMU_BUILD)" = no ] || qemu-build/build.sh --start
 	@[ "$(OHOS)" = no ] || sh scripts/ohos/build.sh --start
 	@scripts/fetch-test-guest.sh
+	@scripts/build-debian-guest.sh >/dev/null
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD)
 	@ninja -C $(BUILD)
 	@scripts/build-webui.sh

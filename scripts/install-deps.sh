@@ -9,9 +9,11 @@ build="meson ninja-build pkg-config gcc libc6-dev python3 libmicrohttpd-dev libj
        freerdp2-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev libssl-dev libgnutls28-dev libexpat1-dev"
 run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64 ovmf swtpm xorriso"
 # python3-jsonschema, python3-yaml: the integration tests check every exchange against docs/openapi.yaml.
+# debootstrap, grub-pc-bin, fdisk, e2fsprogs: the Debian desktop test guest (scripts/build-debian-guest.sh).
 test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core python3-jsonschema python3-yaml
       freerdp2-shadow-x11 libfreerdp-server2-2 openssl xvfb x11-apps x11-xserver-utils xdotool xterm nginx
-      debhelper dpkg-dev libvirt-clients"
+      debhelper dpkg-dev libvirt-clients
+      debootstrap grub-pc-bin fdisk e2fsprogs"
 # libvirt (its QEMU driver, run unprivileged by bench/soak.py as a peer) without libvirt-daemon-system,
 # whose services would start and claim /run/libvirt on the machine.
 bench="wrk nginx websockify aria2 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
