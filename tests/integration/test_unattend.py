@@ -223,9 +223,16 @@ class UnattendTest(DaemonTestCase):
         self.assertEqual(st, 200, v2)
         argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
         self.assertIn('ide-cd,drive=cddrv,bus=ide.2', argv)
+        # A library image in use as the drivers CD is not deleted (409 naming the VM and the field).
+        img = self.daemon.ok('POST', '/api/v1/images', body={'path': iso}, expect=201)
+        self.daemon.ok('PATCH', '/api/v1/vms/%s' % vm['id'], body={'drivers_iso': img['path']})
+        st, js, _ = self.daemon.api('DELETE', '/api/v1/images/' + img['id'])
+        self.assertEqual((st, js['error']['code']), (409, 'in_use'), js)
+        self.assertIn("VM 'win-drivers' (drivers_iso)", js['error']['message'])
         st, v2, _ = self.daemon.api('PATCH', '/api/v1/vms/%s' % vm['id'], body={'drivers_iso': None})
         self.assertEqual(st, 200, v2)
         self.assertNotIn('drivers_iso', v2)
+        self.daemon.ok('DELETE', '/api/v1/images/' + img['id'])
         argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
         self.assertFalse([a for a in argv if 'cddrv' in a], argv)
 
