@@ -18,6 +18,8 @@
  *    fill ide.0 unit 0, ide.0 unit 1, ide.1 unit 1;
  *  - aarch64 (virt) has no IDE/AHCI; its CD-ROM is a USB mass-storage device
  *    (a scsi-cd behind it, so media can be changed over QMP);
+ *  - the drivers CD (drivers_iso) is cddrv: q35 the AHCI port after the CD-ROM
+ *    and the answer CD (cd1), pc the IDE slot after the disks', aarch64 USB;
  *  - the xHCI gets 8+8 ports: with QEMU's default 4 the fourth device lands
  *    behind an automatically added full-speed (12 Mb/s) hub;
  *  - the MAC is 52:54:00 plus the first six hex digits of the VM id, NVMe
@@ -403,12 +405,13 @@ static void arg_devices(struct build_ctx *x) {
   }
 }
 
+/* pc IDE slots for disks (then the drivers CD), leaving ide.1 unit 0 to the CD-ROM. */
+static const struct { int bus, unit; } pc_slots[] = {{0, 0}, {0, 1}, {1, 1}};
+
 static int arg_disks(struct build_ctx *x, char *err, size_t errlen) {
   struct builder *b = x->b;
   const struct vm_config *c = x->c;
   char bi[24];
-  /* pc IDE slots for disks, leaving ide.1 unit 0 to the CD-ROM. */
-  static const struct { int bus, unit; } pc_slots[] = {{0, 0}, {0, 1}, {1, 1}};
   for (size_t i = 0; i < c->n_disks; i++) {
     const struct vm_disk *d = &c->disks[i];
     const char *boot = bootindex(bi, i == 0 ? x->boot_disk : 0);
@@ -480,6 +483,24 @@ static void arg_cdrom(struct build_ctx *x) {
     arg(b, "-device");
     argf(b, "ide-cd,drive=cd1,bus=ide.%zu", x->ide + 1);
   }
+}
+
+/* The drivers CD (drivers_iso: virtio-win), in a drive of its own after the CD-ROM and the answer CD;
+ * present only while set. vm_config_parse.c refused a config that leaves it no slot. */
+static void arg_drivers_cd(struct build_ctx *x) {
+  struct builder *b = x->b;
+  const struct vm_config *c = x->c;
+  if (!c->drivers_iso[0])
+    return;
+  arg(b, "-drive");
+  argf(b, "if=none,id=cddrv,media=cdrom,readonly=on,format=raw,file=%s", esc(b, c->drivers_iso));
+  arg(b, "-device");
+  if (!x->x86)
+    arg(b, "usb-storage,drive=cddrv,bus=xhci.0");
+  else if (x->pc && x->ide < sizeof(pc_slots) / sizeof(pc_slots[0]))
+    argf(b, "ide-cd,drive=cddrv,bus=ide.%d,unit=%d", pc_slots[x->ide].bus, pc_slots[x->ide].unit);
+  else
+    argf(b, "ide-cd,drive=cddrv,bus=ide.%zu", x->ide + 1 + (c->unattend.set ? 1 : 0));
 }
 
 /* Shared folders: virtio-9p, one fsdev each. security_model=mapped-xattr: the guest's owners and
@@ -579,6 +600,7 @@ static int build(struct builder *b, const struct vm_config *c, const struct vm_h
     goto out;
   arg_efivars(x);
   arg_cdrom(x);
+  arg_drivers_cd(x);
   arg_shares(x);
   arg_kernel(x);
   arg_network(x);

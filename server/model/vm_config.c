@@ -128,6 +128,8 @@ json_t *vm_config_to_json(const struct vm_config *c) {
   }
   put(o, "disks", disks);
   put(o, "cdrom", c->cdrom[0] ? jstr(c->cdrom) : json_null());
+  if (c->drivers_iso[0]) /* absent when none: configs without it keep their stored form */
+    put(o, "drivers_iso", jstr(c->drivers_iso));
   json_t *boot = must(json_array());
   for (size_t i = 0; i < c->n_boot && i < VM_MAX_BOOT; i++)
     push(boot,

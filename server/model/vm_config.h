@@ -131,6 +131,9 @@ struct vm_config {
   size_t n_disks;
   struct vm_disk disks[VM_MAX_DISKS];
   char cdrom[4096]; /* "" = no medium; an empty drive is still present */
+  /* A Windows drivers disc (virtio-win) in a CD drive of its own beside cdrom, "" = none (no drive):
+   * vm_argv.c places it, vm_unattend.c points Windows Setup at its folders. */
+  char drivers_iso[4096];
   size_t n_boot;
   vm_boot_dev boot[VM_MAX_BOOT];
   char display[16]; /* "std", "virtio-vga", "virtio-gpu", "ramfb", "cirrus" */

@@ -37,7 +37,8 @@
 #define MEMORY_MAX_MIB 4194304 /* 4 TiB */
 #define CPUS_MAX 255
 #define DISK_MAX_GIB 65536
-#define PC_IDE_SLOTS 4 /* pc: ide.0 and ide.1, two units each; one is the CD-ROM */
+#define PC_IDE_SLOTS 4   /* pc: ide.0 and ide.1, two units each; one is the CD-ROM */
+#define Q35_AHCI_PORTS 6 /* q35's ICH9 AHCI: ide.0 .. ide.5 */
 
 enum mode { MODE_CREATE, MODE_PATCH, MODE_STORED };
 
@@ -334,14 +335,23 @@ static int f_disks(struct ctx *x, json_t *v) {
   return 0;
 }
 
-static int f_cdrom(struct ctx *x, json_t *v) {
+/* A CD's medium: an absolute path, or null / "" for none. */
+static int get_medium(struct ctx *x, const char *field, json_t *v, char *buf, size_t buflen) {
   if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
-    x->c->cdrom[0] = 0;
+    buf[0] = 0;
     return 0;
   }
   if (!json_is_string(v))
-    return fail(x, "cdrom: must be a string or null");
-  return get_path(x, "cdrom", v, x->c->cdrom, sizeof(x->c->cdrom));
+    return fail(x, "%s: must be a string or null", field);
+  return get_path(x, field, v, buf, buflen);
+}
+
+static int f_cdrom(struct ctx *x, json_t *v) {
+  return get_medium(x, "cdrom", v, x->c->cdrom, sizeof(x->c->cdrom));
+}
+
+static int f_drivers_iso(struct ctx *x, json_t *v) {
+  return get_medium(x, "drivers_iso", v, x->c->drivers_iso, sizeof(x->c->drivers_iso));
 }
 
 static int f_boot(struct ctx *x, json_t *v) {
@@ -809,6 +819,7 @@ static const struct field {
     {"cpus", f_cpus},
     {"disks", f_disks},
     {"cdrom", f_cdrom},
+    {"drivers_iso", f_drivers_iso},
     {"boot_order", f_boot},
     {"display", f_display},
     {"network", f_network},
@@ -844,6 +855,24 @@ static bool required_field(enum mode mode, const char *key) {
     return strcmp(key, "id") == 0 || strcmp(key, "uuid") == 0 || strcmp(key, "name") == 0 ||
            strcmp(key, "arch") == 0 || strcmp(key, "disks") == 0;
   return false;
+}
+
+/* The drivers CD needs a drive slot of its own (vm_argv.c): on i386 (pc) a free IDE unit after the
+ * ahci/ide disks and the CD-ROM; on x86_64 (q35) an AHCI port after those and the answer CD. */
+static int drivers_slot_check(struct ctx *x) {
+  const struct vm_config *c = x->c;
+  size_t ide = 0;
+  for (size_t i = 0; i < c->n_disks; i++)
+    ide += c->disks[i].iface == VM_DISK_IF_AHCI || c->disks[i].iface == VM_DISK_IF_IDE;
+  if (c->arch == VM_ARCH_I386 && ide > PC_IDE_SLOTS - 2)
+    return fail(x, "drivers_iso: no IDE slot left on i386: at most %d ahci/ide disks with a drivers CD",
+                PC_IDE_SLOTS - 2);
+  if (c->arch == VM_ARCH_X86_64 && ide + 2 + c->unattend.set > Q35_AHCI_PORTS)
+    return fail(x,
+                "drivers_iso: no AHCI port left: %zu ahci/ide disks, the CD-ROM%s and the drivers CD need "
+                "more than %d",
+                ide, c->unattend.set ? ", the answer CD" : "", Q35_AHCI_PORTS);
+  return 0;
 }
 
 static int apply(struct vm_config *c, json_t *obj, enum mode mode, char *err, size_t errlen) {
@@ -894,6 +923,8 @@ static int apply(struct vm_config *c, json_t *obj, enum mode mode, char *err, si
     return fail(&x, "secure_boot: only for x86_64 guests");
   if (c->unattend.set && c->arch != VM_ARCH_X86_64)
     return fail(&x, "unattend: only for x86_64 guests (Windows 10 and 11 for x64)");
+  if (c->drivers_iso[0] && drivers_slot_check(&x) < 0)
+    return -1;
   if (mode == MODE_CREATE && !json_object_get(obj, "rdp"))
     vm_unattend_rdp(c);
   return 0;

@@ -199,9 +199,9 @@ static const char *const bad_keys[] = {
 };
 
 /* The ids vm_argv.c gives (disk0.., fs0.. by prefix): a second object with one is a failed start. */
-static const char *const daemon_ids[] = {"cd0",     "cd1",   "charmonitor", "chrtpm",   "monitor",
-                                         "net0",    "qga0",  "tpm0",        "vdagent0", "qhm-audio",
-                                         "qhm-hda", "vser0", "xhci"};
+static const char *const daemon_ids[] = {"cd0",       "cd1",     "cddrv", "charmonitor", "chrtpm",
+                                         "monitor",   "net0",    "qga0",  "tpm0",        "vdagent0",
+                                         "qhm-audio", "qhm-hda", "vser0", "xhci"};
 
 /* ID is PREFIX followed by one or more digits. */
 static bool numbered(const char *id, const char *prefix) {

@@ -329,6 +329,27 @@ static void bypass_checks(struct sb *b, const struct vm_config *c) {
   line(b, 3, "</RunSynchronous>");
 }
 
+/* With a drivers CD (drivers_iso): virtio-win's folders for 64-bit Windows 11 and 10 (its layout:
+ * DRIVER\w11\amd64), whose drivers Setup loads in WinPE (a virtio disk becomes visible) and copies
+ * into the installed Windows. A CD's letter in WinPE is not fixed (the Windows CD, the answer CD
+ * and this one; a disk's old volumes go first), so each folder is named on D: to G:. */
+static void driver_paths(struct sb *b) {
+  static const char *const drivers[] = {"viostor", "vioscsi", "NetKVM", "vioserial", "Balloon"};
+  static const char *const windows[] = {"w11", "w10"};
+  int key = 1;
+  component(b, "Microsoft-Windows-PnpCustomizationsWinPE");
+  line(b, 3, "<DriverPaths>");
+  for (const char *d = "DEFG"; *d; d++)
+    for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++)
+      for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        line(b, 4, "<PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"%d\">", key++);
+        line(b, 5, "<Path>%c:\\%s\\%s\\amd64</Path>", *d, drivers[i], windows[w]);
+        line(b, 4, "</PathAndCredentials>");
+      }
+  line(b, 3, "</DriverPaths>");
+  line(b, 2, "</component>");
+}
+
 static void password(struct sb *b, int depth, const char *pw) {
   line(b, depth, "<Password>");
   el(b, depth + 1, "Value", pw);
@@ -372,6 +393,8 @@ char *vm_unattend_xml(const struct vm_config *c) {
   line(&b, 3, "</UserData>");
   bypass_checks(&b, c);
   line(&b, 2, "</component>");
+  if (c->drivers_iso[0])
+    driver_paths(&b);
   line(&b, 1, "</settings>");
 
   line(&b, 1, "<settings pass=\"specialize\">");

@@ -8,6 +8,7 @@
  * Windows 11's TPM / Secure Boot / memory checks when the VM lacks them, makes the account an
  * administrator that logs on once by itself, turns on Remote Desktop and its firewall group, and
  * runs our setup script (data/windows/qhm-setup.ps1, embedded, on the same CD) at that first logon.
+ * With a drivers CD (drivers_iso: virtio-win) it also names that CD's driver folders to Setup.
  * The settings used and their sources: docs/windows-unattend.md. Pure; any thread.
  */
 #ifndef QHM_VM_UNATTEND_H

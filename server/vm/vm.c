@@ -450,6 +450,8 @@ bool vm_manager_file_in_use(struct vm_manager *m, const char *path, char *who, s
     const char *as = NULL;
     if (same_path(ra, v->cfg.cdrom))
       as = "cdrom";
+    else if (same_path(ra, v->cfg.drivers_iso))
+      as = "drivers_iso";
     for (size_t i = 0; !as && i < v->cfg.n_disks; i++)
       if (same_path(ra, v->cfg.disks[i].path))
         as = "disk";

@@ -85,7 +85,7 @@ int vm_unix_pair(const char *path, int *listen_fd, int *conn_fd, char *err, size
 
 static bool regular_file(const char *path, char *err, size_t errlen, const char *field);
 
-/* The config's host paths (cdrom, kernel, initrd, shared folders) must lie inside the allowed
+/* The config's host paths (cdrom, drivers_iso, kernel, initrd, shared folders) must lie inside the allowed
  * roots (paths.h). RESOLVE: each is replaced by its resolved form (create, patch), so what QEMU
  * opens is what was checked; at start it is only checked. 0, or -1 with ERR. */
 int vm_confine_paths(const struct path_roots *pr, struct vm_config *c, bool resolve, char *err,
@@ -95,10 +95,11 @@ int vm_confine_paths(const struct path_roots *pr, struct vm_config *c, bool reso
     const char *field;
     char *path;
     size_t size;
-  } f[3 + VM_MAX_SHARES] = {{"cdrom", c->cdrom, sizeof(c->cdrom)},
+  } f[4 + VM_MAX_SHARES] = {{"cdrom", c->cdrom, sizeof(c->cdrom)},
                             {"kernel_boot.kernel", c->kboot.kernel, sizeof(c->kboot.kernel)},
-                            {"kernel_boot.initrd", c->kboot.initrd, sizeof(c->kboot.initrd)}};
-  size_t n = 3;
+                            {"kernel_boot.initrd", c->kboot.initrd, sizeof(c->kboot.initrd)},
+                            {"drivers_iso", c->drivers_iso, sizeof(c->drivers_iso)}};
+  size_t n = 4;
   char names[VM_MAX_SHARES][40];
   for (size_t i = 0; i < c->n_shares && i < VM_MAX_SHARES; i++, n++) {
     snprintf(names[i], sizeof(names[i]), "shared_folders[%zu].path", i);
@@ -117,10 +118,12 @@ int vm_confine_paths(const struct path_roots *pr, struct vm_config *c, bool reso
   return 0;
 }
 
-/* The files and directories of the config that must exist (cdrom, kernel, initrd, shared folders);
- * false with the reason. At create, patch and start: they may go away in between. */
+/* The files and directories of the config that must exist (cdrom, drivers_iso, kernel, initrd, shared
+ * folders); false with the reason. At create, patch and start: they may go away in between. */
 bool vm_host_files_ok(const struct vm_config *c, char *err, size_t errlen) {
   if (c->cdrom[0] && !regular_file(c->cdrom, err, errlen, "cdrom"))
+    return false;
+  if (c->drivers_iso[0] && !regular_file(c->drivers_iso, err, errlen, "drivers_iso"))
     return false;
   if (c->kboot.kernel[0] && !regular_file(c->kboot.kernel, err, errlen, "kernel_boot.kernel"))
     return false;
@@ -161,19 +164,21 @@ struct start_snap {
 static void vm_start_now(struct vm *v, struct core_req *r, const struct start_snap *snap);
 static void start_vars(struct vm *v, struct core_req *r, const struct start_snap *snap);
 
-/* The files QEMU opens by path outside the VM's directory (cdrom, kernel, initrd, shared folders)
- * must be usable by the user it runs as (priv.h: the unprivileged user when the daemon is root);
+/* The files QEMU opens by path outside the VM's directory (cdrom, drivers_iso, kernel, initrd, shared
+ * folders) must be usable by the user it runs as (priv.h: the unprivileged user when the daemon is root);
  * false with the reason, so that a start fails with it instead of QEMU's exit. */
 static bool host_files_reachable(const struct vm_config *c, char *err, size_t errlen) {
   struct {
     char field[40];
     const char *path;
     int mode;
-  } f[3 + VM_MAX_SHARES];
+  } f[4 + VM_MAX_SHARES];
   size_t n = 0;
-  const char *const files[3][2] = {
-      {"cdrom", c->cdrom}, {"kernel_boot.kernel", c->kboot.kernel}, {"kernel_boot.initrd", c->kboot.initrd}};
-  for (size_t i = 0; i < 3; i++) {
+  const char *const files[4][2] = {{"cdrom", c->cdrom},
+                                   {"kernel_boot.kernel", c->kboot.kernel},
+                                   {"kernel_boot.initrd", c->kboot.initrd},
+                                   {"drivers_iso", c->drivers_iso}};
+  for (size_t i = 0; i < 4; i++) {
     if (files[i][1][0]) {
       snprintf(f[n].field, sizeof(f[n].field), "%s", files[i][0]);
       f[n].path = files[i][1];

@@ -9,7 +9,7 @@
 // with its image preselected. Images on a 390x844 phone: an upload from the
 // browser (with progress), an import by path, the daemon's error for a bad
 // path, delete with confirmation, the Downloads page in zh-CN. The wizard's catalog source with a test
-// catalog (QHM_CATALOG): only entries of the chosen arch, a Microsoft refusal
+// catalog (QHM_CATALOG): only OS entries of the chosen arch (not the drivers disc), a Microsoft refusal
 // shown with its message, a download with progress that becomes the VM's CD.
 import { writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -265,6 +265,9 @@ export const tests = [
           urls: [srv.url('testos.iso')], checksum: { algo: 'sha256', value: sha('sha256', iso) } },
         { id: 'windows-lab-x86_64', os: 'windows', name: 'Windows Lab', version: '1', arch: 'x86_64', file: 'winlab.iso',
           urls: [srv.url('testos.iso')], checksum: { algo: 'sha256', value: sha('sha256', iso) } },
+        // A drivers disc, not an OS: left out of the OS list, offered beside Windows in the summary.
+        { id: 'virtio-win-test', os: 'virtio-win', kind: 'drivers', name: 'Windows drivers (virtio-win)', version: '9', arch: 'x86_64',
+          file: 'virtio-win-9.iso', urls: [srv.url('testos.iso')], checksum: { algo: 'sha256', value: sha('sha256', iso) } },
         { id: 'windows-11-x86_64', os: 'windows', name: 'Windows 11', version: '24H2', arch: 'x86_64', file: 'Win11_24H2_x64.iso', urls: [],
           microsoft: { page_url: `${srv.base}/ms/page`, tags_url: `${srv.base}/ms/tags`, api_url: `${srv.base}/ms/api`,
             language: 'English (United States)', arch: 'x64' } },
@@ -329,12 +332,34 @@ export const tests = [
           assert(await page.getByRole('checkbox', { name: 'Install Windows automatically' }).isChecked(), 'unattended install offered, on');
           await page.getByLabel('Account name').fill('lab');
           await page.getByLabel('Password', { exact: true }).fill('lab-pass');
+          // The drivers disc: none in the library yet; the catalog's is downloaded from here and chosen.
+          const drv = page.getByLabel('Drivers disc');
+          assert(JSON.stringify(await drv.locator('option').allTextContents()) === '["None"]', 'no virtio-win in the library');
+          await page.getByRole('button', { name: 'Download Windows drivers (virtio-win) 9' }).click();
+          await page.getByText('virtio-win-9.iso is in the image library and chosen.').waitFor({ timeout: 30000 });
+          assert(await drv.inputValue() === (await d.api('GET', '/images')).images.find((i) => i.name === 'virtio-win-9.iso').path, 'chosen');
+          await page.screenshot({ path: ctx.screenshot('wizard-windows-drivers.png') });
           await page.getByRole('button', { name: 'Create', exact: true }).click();
           await page.getByText('windows-vm was created.').first().waitFor({ timeout: 20000 });
           const win = (await d.api('GET', '/vms')).vms.find((x) => x.name === 'windows-vm');
           assert(win.firmware === 'uefi' && win.secure_boot === true && win.tpm === !!(host.tpm && host.tpm.available), `Windows firmware: ${JSON.stringify(win)}`);
           const full = await d.api('GET', `/vms/${win.id}`);
           assert(full.unattend && full.unattend.user === 'lab', `unattended: ${JSON.stringify(full.unattend)}`);
+          assert(full.drivers_iso && full.drivers_iso.endsWith('/virtio-win-9.iso'), `drivers CD: ${full.drivers_iso}`);
+          assert((await d.api('GET', `/vms/${win.id}/cmdline`)).argv.some((a) => a.includes('id=cddrv')), 'the drivers CD is attached');
+          // The VM page shows it and detaches it.
+          await page.goto(`${d.http}/vm/${win.id}`);
+          await page.getByRole('definition').filter({ hasText: full.drivers_iso }).waitFor({ timeout: 5000 });
+          const vmDrv = page.getByLabel('Windows drivers (virtio-win)');
+          assert(await vmDrv.inputValue() === full.drivers_iso, 'shown as attached');
+          await vmDrv.selectOption({ label: 'None' });
+          await page.getByRole('button', { name: 'Save', exact: true }).click();
+          await page.getByRole('status').filter({ hasText: 'Saved' }).first().waitFor({ timeout: 10000 });
+          assert(!(await d.api('GET', `/vms/${win.id}`)).drivers_iso, 'detached');
+          await vmDrv.selectOption({ label: 'virtio-win-9.iso' });
+          await page.getByRole('button', { name: 'Save', exact: true }).click();
+          await page.getByRole('status').filter({ hasText: 'Saved' }).first().waitFor({ timeout: 10000 });
+          assert((await d.api('GET', `/vms/${win.id}`)).drivers_iso === full.drivers_iso, 'attached again');
         }
       } finally {
         await d.stop();

@@ -258,7 +258,7 @@ class DownloadTest(unittest.TestCase):
         os.makedirs(os.path.join(cls.root, 'files'))
         cls.data = os.urandom(SIZE)
         cls.sha = hashlib.sha256(cls.data).hexdigest()
-        for name in ('big.bin', 'Win11_24H2_English_x64.iso'):
+        for name in ('big.bin', 'Win11_24H2_English_x64.iso', 'virtio-win-test.iso'):
             with open(os.path.join(cls.root, 'files', name), 'wb') as f:
                 f.write(cls.data)
         with open(os.path.join(cls.root, 'files', 'SHA256SUMS'), 'w') as f:
@@ -280,7 +280,12 @@ class DownloadTest(unittest.TestCase):
                  'checksum': {'algo': 'sha256', 'url': [dead + '/files/SHA256SUMS',
                                                         cls.nginx.url('/files/SHA256SUMS')]}},
                 {'id': 'test-windows', 'os': 'windows', 'name': 'Windows 11', 'version': '24H2',
-                 'arch': 'x86_64', 'file': 'Win11_24H2_English_x64.iso', 'microsoft': ms}]}, f)
+                 'arch': 'x86_64', 'file': 'Win11_24H2_English_x64.iso', 'microsoft': ms},
+                # as data/catalog.json's virtio-win: a fixed digest (checksum.value), no checksum file
+                {'id': 'test-virtio', 'os': 'virtio-win', 'kind': 'drivers', 'name': 'Windows drivers (virtio-win)',
+                 'version': '1', 'arch': 'x86_64', 'file': 'virtio-win-test.iso',
+                 'urls': [cls.nginx.url('/files/virtio-win-test.iso')],
+                 'checksum': {'algo': 'sha256', 'value': cls.sha.upper()}}]}, f)
         os.environ['QHM_CATALOG'] = cls.catalog
         cls.daemon = Daemon()
         cls.daemon.start()
@@ -496,6 +501,14 @@ class DownloadTest(unittest.TestCase):
         d = self.wait(d['id'], ('completed', 'failed'))
         self.assert_image(d, self.sha)
 
+    def test_catalog_drivers_entry_with_fixed_digest(self):
+        e = [e for e in self.daemon.ok('GET', '/api/v1/catalog')['entries'] if e['id'] == 'test-virtio'][0]
+        self.assertEqual(e['kind'], 'drivers')
+        d = self.post({'catalog_id': 'test-virtio'})
+        self.assertEqual((d['name'], d['checksum']['expected']), ('virtio-win-test.iso', self.sha))
+        d = self.wait(d['id'], ('completed', 'failed'))
+        self.assert_image(d, self.sha)
+
     def test_microsoft_flow(self):
         Trickster.ms['refuse'] = False
         d = self.post({'catalog_id': 'test-windows', 'sha256': self.sha})
@@ -642,7 +655,21 @@ class ShippedCatalogTest(unittest.TestCase):
                 self.assertIn((osname, arch), have)
         ids = [e['id'] for e in cat['entries']]
         self.assertEqual(len(ids), len(set(ids)))
+        drivers = [e for e in cat['entries'] if e.get('kind') == 'drivers']
+        self.assertEqual([e['os'] for e in drivers], ['virtio-win'])  # the Windows path's drivers disc
+        self.assertTrue(all(e.get('kind') in (None, 'drivers') for e in cat['entries']))
         for e in cat['entries']:
+            if e.get('kind') == 'drivers':
+                # Fedora's versioned archive (a fixed file, so a fixed digest); no mirror in China has it
+                self.assertEqual(len(e['urls']), 1, e)
+                self.assertRegex(e['urls'][0], r'^https://fedorapeople\.org/groups/virt/virtio-win/direct-downloads/'
+                                 r'archive-virtio/virtio-win-(0\.1\.\d+)-\d+/virtio-win-\1\.iso$')
+                self.assertTrue(e['urls'][0].endswith('/' + e['file']), e)
+                self.assertEqual(e['checksum']['algo'], 'sha256')
+                self.assertRegex(e['checksum']['value'], r'^[0-9a-f]{64}$')
+                self.assertIn(e['version'].split('-')[0], e['file'])
+                self.assertIn('checksum', e['note'])
+                continue
             if e['os'] == 'windows':
                 self.assertEqual(set(e['microsoft']), {'page_url', 'tags_url', 'api_url', 'language', 'arch'})
                 continue

@@ -5,7 +5,9 @@ a second CD with autounattend.xml and our setup script. Checked here without Win
 ISO the start made (its label and files, read back with xorriso), the answer file (well-formed,
 the VM's values XML-escaped, the partition layout for UEFI and BIOS, the Windows 11 checks skipped
 only where the VM lacks what they want) and every element of it against the table of settings in
-docs/windows-unattend.md (Microsoft's reference for each, with its passes). Bad input refused."""
+docs/windows-unattend.md (Microsoft's reference for each, with its passes). Bad input refused.
+The drivers CD (drivers_iso: virtio-win) against a fake disc with virtio-win's folder layout: its
+drive, and the answer file's DriverPaths naming folders the disc has."""
 
 import os
 import re
@@ -165,6 +167,94 @@ class UnattendTest(DaemonTestCase):
         self.assertEqual(self.text(root, 'oobeSystem', shell, 'AutoLogon/Username'), ['admin2'])
         self.assertEqual(self.text(root, 'oobeSystem', shell, 'AutoLogon/Password/Value'), ['first'])
         self.assertEqual(self.text(root, 'specialize', shell, 'ComputerName'), ['*'])
+
+    def fake_virtio_win(self):
+        """An ISO with virtio-win's folder layout (DRIVER\\w11|w10\\amd64, guest-agent): no real
+        virtio-win here, so the answer file's folders are checked against this tree."""
+        tree = self.daemon.scratch_dir('qhm-virtio-')
+        for drv in ('viostor', 'vioscsi', 'NetKVM', 'vioserial', 'Balloon'):
+            for win in ('w11', 'w10'):
+                d = os.path.join(tree, 'src', drv, win, 'amd64')
+                os.makedirs(d)
+                with open(os.path.join(d, drv.lower() + '.inf'), 'w') as f:
+                    f.write('; not a driver\n')
+        os.makedirs(os.path.join(tree, 'src', 'guest-agent'))
+        open(os.path.join(tree, 'src', 'guest-agent', 'qemu-ga-x86_64.msi'), 'w').close()
+        iso = os.path.join(tree, 'virtio-win-0.1.285.iso')
+        r = subprocess.run(['xorriso', '-as', 'mkisofs', '-J', '-joliet-long', '-r', '-V', 'virtio-win-0.1.285',
+                            '-o', iso, os.path.join(tree, 'src')], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        os.chmod(iso, 0o644)
+        return iso
+
+    def test_drivers_cd(self):
+        iso = self.fake_virtio_win()
+        body = {'name': 'win-drivers', 'memory_mib': 2048, 'cpus': 1, 'disks': [{'size_gib': 1}], 'firmware': 'uefi',
+                'drivers_iso': iso, 'unattend': {'user': 'alice', 'password': 'pw'}}
+        st, vm, _ = self.daemon.api('POST', '/api/v1/vms', body=body)
+        self.assertEqual(st, 201, vm)
+        self.addCleanup(self.daemon.dispose, vm['id'])
+        self.assertEqual(vm['drivers_iso'], os.path.realpath(iso))
+        argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
+        self.assertIn('if=none,id=cddrv,media=cdrom,readonly=on,format=raw,file=%s' % os.path.realpath(iso), argv)
+        # disk0 on ide.0, the CD-ROM on ide.1, the answer CD on ide.2, the drivers CD next
+        self.assertIn('ide-cd,drive=cddrv,bus=ide.3', argv)
+
+        root = self.start_and_read(vm)  # QEMU took the drive (TCG start, then kill)
+        self.check_against_table(root)
+        pnp = 'Microsoft-Windows-PnpCustomizationsWinPE'
+        paths = self.text(root, 'windowsPE', pnp, 'DriverPaths/PathAndCredentials/Path')
+        items = root.findall("u:settings[@pass='windowsPE']/u:component[@name='%s']/u:DriverPaths/u:PathAndCredentials" % pnp, NS)
+        keys = [i.get('{http://schemas.microsoft.com/WMIConfig/2002/State}keyValue') for i in items]
+        self.assertEqual(keys, [str(k) for k in range(1, len(paths) + 1)])
+        self.assertTrue(all(i.get('{http://schemas.microsoft.com/WMIConfig/2002/State}action') == 'add' for i in items))
+        for want in ('viostor', 'vioscsi', 'NetKVM'):
+            for letter in 'DEF':
+                self.assertIn('%s:\\%s\\w11\\amd64' % (letter, want), paths)
+        r = subprocess.run(['xorriso', '-indev', iso, '-find', '/', '-type', 'd'], capture_output=True, text=True)
+        dirs = {l.strip().strip("'") for l in r.stdout.splitlines() if l.startswith("'/")}
+        for p in paths:  # each names a folder of the disc, on some drive letter
+            self.assertRegex(p, r'^[D-G]:\\')
+            self.assertLessEqual(len(p), 259)  # Microsoft: Path is at most 259 characters
+            self.assertIn('/' + p[3:].replace('\\', '/'), dirs)
+
+        # Without unattend the drive moves up a port; null detaches it.
+        st, v2, _ = self.daemon.api('PATCH', '/api/v1/vms/%s' % vm['id'], body={'unattend': None})
+        self.assertEqual(st, 200, v2)
+        argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
+        self.assertIn('ide-cd,drive=cddrv,bus=ide.2', argv)
+        # A library image in use as the drivers CD is not deleted (409 naming the VM and the field).
+        img = self.daemon.ok('POST', '/api/v1/images', body={'path': iso}, expect=201)
+        self.daemon.ok('PATCH', '/api/v1/vms/%s' % vm['id'], body={'drivers_iso': img['path']})
+        st, js, _ = self.daemon.api('DELETE', '/api/v1/images/' + img['id'])
+        self.assertEqual((st, js['error']['code']), (409, 'in_use'), js)
+        self.assertIn("VM 'win-drivers' (drivers_iso)", js['error']['message'])
+        st, v2, _ = self.daemon.api('PATCH', '/api/v1/vms/%s' % vm['id'], body={'drivers_iso': None})
+        self.assertEqual(st, 200, v2)
+        self.assertNotIn('drivers_iso', v2)
+        self.daemon.ok('DELETE', '/api/v1/images/' + img['id'])
+        argv = self.daemon.ok('GET', '/api/v1/vms/%s/cmdline' % vm['id'])['argv']
+        self.assertFalse([a for a in argv if 'cddrv' in a], argv)
+
+    def test_drivers_cd_bad_input(self):
+        iso = self.fake_virtio_win()
+        cases = [
+            ({'drivers_iso': 'virtio-win.iso'}, 400, 'drivers_iso: must be an absolute path'),
+            ({'drivers_iso': 5}, 400, 'drivers_iso: must be a string or null'),
+            ({'drivers_iso': '/etc/passwd'}, 403, 'drivers_iso'),  # outside the allowed roots
+            ({'drivers_iso': iso + '.missing'}, 400, 'drivers_iso: '),
+            ({'drivers_iso': os.path.dirname(iso)}, 400, 'drivers_iso: '),  # a directory
+            ({'drivers_iso': iso, 'arch': 'i386', 'disks': [{'size_gib': 1, 'interface': 'ide'}] * 3}, 400,
+             'drivers_iso: no IDE slot left on i386'),
+            ({'drivers_iso': iso, 'disks': [{'size_gib': 1, 'interface': 'ahci'}] * 4,
+              'unattend': {'user': 'alice', 'password': 'x'}}, 400, 'drivers_iso: no AHCI port left'),
+        ]
+        for extra, status, msg in cases:
+            body = dict({'name': 'bad', 'disks': []}, **extra)
+            st, js, _ = self.daemon.api('POST', '/api/v1/vms', body=body)
+            self.assertEqual(st, status, (extra, js))
+            self.assertTrue(js['error']['message'].startswith(msg), (extra, js))
+        self.assertEqual(self.daemon.ok('GET', '/api/v1/vms')['vms'], [])
 
     def test_bad_input(self):
         ok = {'user': 'alice', 'password': 'x'}

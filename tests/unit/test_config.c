@@ -253,6 +253,12 @@ static const struct bad bad_cases[] = {
      "cdrom: must not contain control characters"},
     {CREATE, NULL, "{\"name\": \"a\", \"cdrom\": \"/a.iso\\u0000.txt\"}",
      "cdrom: must not contain NUL bytes"},
+    /* drivers_iso: a path as cdrom's, and a slot for its drive */
+    {CREATE, NULL, "{\"name\": \"a\", \"drivers_iso\": \"virtio-win.iso\"}",
+     "drivers_iso: must be an absolute path"},
+    {CREATE, NULL, "{\"name\": \"a\", \"drivers_iso\": 1}", "drivers_iso: must be a string or null"},
+    {CREATE, NULL, "{\"name\": \"a\", \"drivers_iso\": \"/a\\nb.iso\"}",
+     "drivers_iso: must not contain control characters"},
     {PATCH, NULL, "{\"cdrom\": \"x.iso\"}", "cdrom: must be an absolute path"},
     /* boot_order */
     {CREATE, NULL, "{\"name\": \"a\", \"boot_order\": []}",

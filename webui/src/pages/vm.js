@@ -13,7 +13,7 @@
 // Clone (a stopped VM: a copy with its own disks, then its page); Delete with
 // a confirmation. Guest and daemon text is set as text only.
 import { exportSection } from './vm-export.js';
-import { getVm, getHost, patchVm, deleteVm, cloneVm, vmAction, vmLog, vmCmdline, vmGuest, screenshotUrl } from '../api.js';
+import { getVm, getHost, patchVm, deleteVm, cloneVm, vmAction, vmLog, vmCmdline, vmGuest, screenshotUrl, listImages } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { subscribe } from '../events.js';
@@ -133,6 +133,19 @@ export function mount(root, { id }) {
     const unBox = h('input', { type: 'checkbox', id: 's-unattend' });
     const unLabel = h('label', { for: 's-unattend' });
     const unWrap = h('div', { class: 'choice', hidden: true }, unBox, unLabel);
+    // The Windows drivers disc (drivers_iso: virtio-win) from the image library, attached or
+    // detached while stopped; offered for x86_64, shown wherever one is set.
+    const drvSel = h('select', {});
+    const fDrv = field({ id: 's-drivers', label: t('drivers.title'), input: drvSel, hint: t('drivers.hint') });
+    let drvImages = [];
+    const fillDrivers = (cur) => {
+      const list = drvImages.filter((i) => /virtio/i.test(i.name) && i.path !== cur);
+      drvSel.replaceChildren(h('option', { value: '', text: t('drivers.none') }),
+        ...(cur ? [h('option', { value: cur, text: cur.split('/').pop() })] : []),
+        ...list.map((i) => h('option', { value: i.path, text: i.name })));
+      drvSel.value = cur || '';
+    };
+    listImages().then((imgs) => { if (alive && imgs) { drvImages = imgs; if (vm) fillDrivers(vm.drivers_iso || ''); } }).catch(() => {});
     const autoBox = h('input', { type: 'checkbox', id: 's-auto' });
     const autoWrap = h('div', { class: 'choice' }, autoBox, h('label', { for: 's-auto', text: t('field.autostart') }));
     // Performance mode: any time; while QEMU runs the daemon applies it at once and says what it did.
@@ -145,7 +158,7 @@ export function mount(root, { id }) {
     const settingsMsg = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
     const settings = h('form', { class: 'settings', novalidate: true, 'aria-labelledby': 'settings-title' },
       fName.wrap, fPerf.wrap, perfNow, autoWrap, stoppedNote, fMem.wrap, fCpus.wrap, fBoot.wrap, fFw.wrap, tpmWrap,
-      audioWrap, unWrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
+      audioWrap, unWrap, fDrv.wrap, h('div', { class: 'row end' }, saveBtn), settingsMsg);
     settings.addEventListener('submit', async (e) => {
       e.preventDefault();
       errors.clear();
@@ -174,6 +187,7 @@ export function mount(root, { id }) {
         if (tpmBox.checked !== !!vm.tpm) patch.tpm = tpmBox.checked;
         if (audioBox.checked !== !!vm.audio) patch.audio = audioBox.checked;
         if (vm.unattend && !unBox.checked) patch.unattend = null;
+        if (drvSel.value !== (vm.drivers_iso || '')) patch.drivers_iso = drvSel.value || null;
       }
       if (!Object.keys(patch).length) { settingsMsg.textContent = t('vm.no_changes'); return; }
       try {
@@ -289,6 +303,7 @@ export function mount(root, { id }) {
         fact(t('field.cpus'), String(vm.cpus));
         fact(t('vm.disks'), (vm.disks || []).map((d) => `${d.size_gib} GiB ${d.interface}`).join(', ') || t('wizard.no_disk'));
         fact(t('vm.cdrom'), vm.cdrom || '—');
+        if (vm.drivers_iso) fact(t('vm.drivers_iso'), vm.drivers_iso);
         fact(t('field.boot_order'), (vm.boot_order || []).map((d) => t('boot.' + d)).join(' → '));
         fact(t('field.firmware'), t('fw.' + (vm.arch === 'aarch64' ? 'uefi' : fwOf(vm).replace('-', '_'))) + (vm.tpm ? ' + TPM 2.0' : ''));
         if (isLive(vm.state) && vm.guest_agent) { // what the guest agent says, when one runs in the guest
@@ -310,6 +325,8 @@ export function mount(root, { id }) {
         unWrap.hidden = !vm.unattend;
         unBox.disabled = !editable;
         if (vm.unattend) unLabel.textContent = t('unattend.attached', { user: vm.unattend.user });
+        fDrv.wrap.hidden = vm.arch !== 'x86_64' && !vm.drivers_iso;
+        drvSel.disabled = !editable;
         fFw.wrap.hidden = vm.arch !== 'x86_64';
         fwSel.querySelectorAll('option[value^="uefi"]').forEach((o) => { o.disabled = !host.arches.x86_64.uefi; });
         stoppedNote.hidden = editable;
@@ -333,6 +350,7 @@ export function mount(root, { id }) {
           tpmBox.checked = !!vm.tpm;
           audioBox.checked = !!vm.audio;
           unBox.checked = !!vm.unattend;
+          fillDrivers(vm.drivers_iso || '');
           autoBox.checked = !!vm.autostart;
           perfSel.value = vm.performance || 'standard';
         }

@@ -4,9 +4,12 @@
 // says so), on by default for the catalog's. The account and its password, the time zone (a
 // Windows id, guessed from the browser's zone) and the language (from the browser's, when
 // Windows has it). The wizard keeps the values in its state (V.unattend) across Back and Next.
+// Beside it, the Windows drivers disc (the VM's drivers_iso: virtio-win), kept in V.drivers.
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { field } from '../ui.js';
+import { listImages, startDownload, getDownload } from '../api.js';
+import { followDownloads, eventPatch, progressText, catalogLabel } from '../transfer.js';
 
 // A common subset of Windows time zone ids, with the IANA zones that map to each.
 const ZONES = [
@@ -103,4 +106,67 @@ export function unattendBody(v, cdrom) {
   const u = v.unattend;
   if (!offerUnattend(v, cdrom) || !u.on || !u.user || !u.password) return null;
   return { user: u.user, password: u.password, timezone: u.timezone, locale: u.locale };
+}
+
+// The Windows drivers disc (drivers_iso; docs/windows-unattend.md): a virtio-win ISO of the image
+// library, or the catalog's drivers entry (kind "drivers") downloaded into it from here. IMAGES: the
+// library (null without one); ON_IMAGES gets the library again after a download. stop() stops
+// following a download (it goes on in the daemon and lands in the library).
+export function driversFields(v, { images, catalog, canDownload, onImages }) {
+  const entry = (catalog || []).find((e) => e.kind === 'drivers');
+  const sel = h('select', {});
+  const fill = (imgs) => {
+    const list = (imgs || []).filter((i) => /virtio/i.test(i.name) || i.path === v.drivers);
+    sel.replaceChildren(h('option', { value: '', text: t('drivers.none') }), ...list.map((i) => h('option', { value: i.path, text: i.name })));
+    sel.value = list.some((i) => i.path === v.drivers) ? v.drivers : '';
+    v.drivers = sel.value;
+  };
+  fill(images);
+  sel.addEventListener('change', () => { v.drivers = sel.value; });
+  const f = field({ id: 'w-drivers', label: t('drivers.label'), input: sel, hint: t('drivers.hint') });
+  const progress = h('p', { class: 'hint', id: 'w-drivers-progress', role: 'status', 'aria-live': 'polite' });
+  let stop = () => {};
+  let btn = null;
+  if (entry && canDownload) {
+    btn = h('button', { type: 'button', class: 'btn', id: 'w-drivers-dl', text: t('drivers.download', { name: catalogLabel(entry) }) });
+    const failed = (msg) => { stop(); btn.disabled = false; progress.textContent = ''; f.error(msg); };
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      f.error('');
+      progress.textContent = t('downloads.starting');
+      let d;
+      try { d = await startDownload({ catalog_id: entry.id }); } catch (e) { failed(e.message); return; }
+      if (!d) { failed(t('wizard.no_downloads')); return; }
+      let cur = d;
+      const update = async (x) => {
+        if (x.id && x.id !== d.id) return;
+        cur = { ...cur, ...x };
+        progress.textContent = cur.state === 'verifying' ? t('wizard.download_verifying') : progressText(cur);
+        if (cur.state === 'failed') failed(t('wizard.download_failed', { message: cur.error || '' }));
+        else if (cur.state === 'completed' && cur.image_id) {
+          stop();
+          const imgs = await listImages().catch(() => null);
+          const img = (imgs || []).find((i) => i.id === cur.image_id);
+          if (!img) { failed(t('wizard.download_failed', { message: '' })); return; }
+          v.drivers = img.path;
+          fill(imgs);
+          onImages(imgs);
+          progress.textContent = t('drivers.ready', { name: img.name });
+        }
+      };
+      const reread = () => getDownload(d.id).then(update).catch(() => {});
+      stop = followDownloads({
+        refresh: reread,
+        onEvent(ev) {
+          if (ev.download !== d.id) return;
+          if (ev.type === 'download.state' && ev.state === 'completed') reread();
+          else update(eventPatch(ev));
+        },
+      });
+      update(d);
+    });
+  }
+  const el = h('fieldset', { class: 'drivers' }, h('legend', { text: t('drivers.title') }), f.wrap,
+    ...(btn ? [h('div', { class: 'row' }, btn)] : []), progress);
+  return { el, stop: () => stop() };
 }

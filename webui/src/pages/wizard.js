@@ -12,7 +12,7 @@
 // daemon as it is typed (POST /host/check-path: inside the allowed roots, there,
 // readable), and Next waits for that answer.
 // Host facts come from GET /api/v1/host; every API error is shown as text.
-import { newUnattend, offerUnattend, unattendFields, unattendBody } from './wizard-unattend.js';
+import { newUnattend, offerUnattend, unattendFields, unattendBody, driversFields } from './wizard-unattend.js';
 import { getHost, checkPath, listImages, previewCreate, createVm, vmAction, vmCmdline, startDownload, getDownload } from '../api.js';
 import { h, newId } from '../dom.js';
 import { t } from '../i18n.js';
@@ -36,8 +36,9 @@ export function mount(root) {
   let images = null;
   let step = 0;
   let unattend = null; // the summary's "Install Windows automatically" (wizard-unattend.js), when offered
+  let drivers = null; // the summary's Windows drivers disc (wizard-unattend.js), when offered
   const v = { name: '', source: 'path', image: '', path: '', url: '', sha: '', arch: 'x86_64', memory: 1024, cpus: 1, disk: 16, audio: true, unattend: newUnattend(),
-    catalogId: '', catArch: '' };
+    drivers: '', catalogId: '', catArch: '' };
   let catalog = null; // OS catalog entries (GET /catalog), null without one
   let catalogErr = null; // the ApiError when it cannot be read
   let dl = null; // the download in progress: {id, el, bar, text}
@@ -128,8 +129,10 @@ export function mount(root) {
         input: h('input', { type: 'text', value: v.sha, autocomplete: 'off', spellcheck: 'false', maxlength: 64 }) });
       const dlBox = h('div', { class: 'download' }, url.wrap, sha.wrap);
       // The OS catalog: entries for one architecture the host can run (default: the host's own).
+      // A drivers disc (kind "drivers": virtio-win) is no OS: the summary offers it beside Windows.
+      const osEntries = (catalog || []).filter((e) => !e.kind);
       const catArches = ['x86_64', 'aarch64'].filter((a) => host.arches[a] && host.arches[a].available &&
-        (catalog || []).some((e) => e.arch === a));
+        osEntries.some((e) => e.arch === a));
       if (!catArches.includes(v.catArch)) v.catArch = catArches.includes(host.host_arch) ? host.host_arch : catArches[0] || '';
       const catArchSel = h('select', {}, catArches.map((a) => h('option', { value: a, text: a })));
       catArchSel.value = v.catArch;
@@ -138,7 +141,7 @@ export function mount(root) {
       const catOs = field({ id: 'w-cat-os', label: t('field.catalog_os'), input: catOsSel, hint: t('wizard.catalog_hint') });
       const msNote = h('p', { class: 'note', dataset: { kind: 'warn' }, text: t('wizard.catalog_ms'), hidden: true });
       const fillOs = () => {
-        const list = (catalog || []).filter((e) => e.arch === v.catArch);
+        const list = osEntries.filter((e) => e.arch === v.catArch);
         catOsSel.replaceChildren(...list.map((e) => h('option', { value: e.id, text: catalogLabel(e) })));
         if (list.some((e) => e.id === v.catalogId)) catOsSel.value = v.catalogId;
         v.catalogId = catOsSel.value;
@@ -291,9 +294,11 @@ export function mount(root) {
       row(t('wizard.sound'), t(v.audio ? 'wizard.yes' : 'wizard.no'));
       if (fields.firmware) row(t('field.firmware'), t(fields.secure_boot ? 'fw.uefi_secure' : 'fw.uefi') + (fields.tpm ? ' + TPM 2.0' : ''));
       unattend = offerUnattend(v, fields.cdrom) ? unattendFields(v, !!(host.unattend && host.unattend.available)) : null;
+      drivers = offerUnattend(v, fields.cdrom)
+        ? driversFields(v, { images, catalog, canDownload: downloadsAvailable, onImages: (imgs) => { images = imgs; } }) : null;
       const cmd = h('pre', { class: 'cmdline', id: 'cmd-preview', tabindex: '0', 'aria-label': t('wizard.cmd_label'), text: t('wizard.cmd_loading') });
       const cmdNote = h('p', { class: 'hint' });
-      body.append(dl, ...(unattend ? [unattend.el] : []), h('h2', { class: 'h3', text: t('wizard.cmd_title') }), cmd, cmdNote);
+      body.append(dl, ...(unattend ? [unattend.el] : []), ...(drivers ? [drivers.el] : []), h('h2', { class: 'h3', text: t('wizard.cmd_title') }), cmd, cmdNote);
       previewCreate(fields).then((p) => {
         if (!alive || STEPS[step] !== 'summary') return;
         if (p && p.dry_run && Array.isArray(p.argv)) { cmd.textContent = shellLine(p.argv); cmdNote.textContent = t('wizard.cmd_preview'); }
@@ -391,6 +396,7 @@ export function mount(root) {
     if (v.source === 'path' && v.path) f.cdrom = v.path;
     const un = unattendBody(v, f.cdrom);
     if (un) f.unattend = un;
+    if (v.drivers && offerUnattend(v, f.cdrom)) f.drivers_iso = v.drivers;
     f.boot_order = f.cdrom ? (v.disk ? ['cdrom', 'disk'] : ['cdrom']) : (v.disk ? ['disk'] : ['network']);
     // Windows from the catalog: what Windows 11's setup checks for, when this host has it.
     if (v.windowsIso && v.windowsIso === f.cdrom && v.arch === 'x86_64' && host.arches.x86_64.uefi) {
@@ -413,6 +419,7 @@ export function mount(root) {
 
   function show() {
     errors.clear();
+    if (drivers) { drivers.stop(); drivers = null; }
     renderSteps();
     body.replaceChildren();
     const s = STEPS[step];
@@ -503,5 +510,5 @@ export function mount(root) {
     show();
   }).catch((e) => { if (alive) { status.textContent = ''; errors.show(t('wizard.host_failed', { message: e.message })); } });
 
-  return () => { alive = false; stopDownloadWatch(); };
+  return () => { alive = false; stopDownloadWatch(); if (drivers) drivers.stop(); };
 }
