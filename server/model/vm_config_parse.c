@@ -777,6 +777,10 @@ static int f_audio(struct ctx *x, json_t *v) {
   return get_flag(x, "audio", v, &x->c->audio);
 }
 
+static int f_guest_tools(struct ctx *x, json_t *v) {
+  return get_flag(x, "guest_tools", v, &x->c->guest_tools);
+}
+
 static int f_tpm(struct ctx *x, json_t *v) {
   return get_flag(x, "tpm", v, &x->c->tpm);
 }
@@ -824,6 +828,7 @@ static const struct field {
     {"autostart", f_autostart},
     {"guest_agent", f_guest_agent},
     {"audio", f_audio},
+    {"guest_tools", f_guest_tools},
     {"performance", f_performance},
     {"qemu_args", f_qemu_args},
 };
