@@ -57,7 +57,7 @@ usage() {
 }
 
 # put_file PATH MODE < TEXT: PATH becomes TEXT unless it already is (then nothing is written).
-# Sets changed=1 when it wrote.
+# Sets changed=1 when it wrote: never the end of a pipeline (a subshell would keep that to itself).
 put_file() {
   _new=$(
     cat
@@ -409,7 +409,9 @@ HELPER
 }
 
 display_parts() {
-  helper_text | put_file "$helper" 0755
+  helper_text >"${TMPDIR:-/tmp}/qhm-guest-display.$$" || die "cannot write in ${TMPDIR:-/tmp}"
+  put_file "$helper" 0755 <"${TMPDIR:-/tmp}/qhm-guest-display.$$"
+  rm -f "${TMPDIR:-/tmp}/qhm-guest-display.$$"
   put_file /etc/udev/rules.d/70-qhm-guest-display.rules 0644 <<EOF
 # Written by the qemu-hmos guest tools (docs/guest-tools.md): the display follows the size the
 # browser asks for. QEMU passes it to the display device, the kernel reports a DRM hotplug, and
@@ -470,13 +472,20 @@ mount_share() {
   if [ "$systemd" = 1 ]; then
     unit=$(systemd-escape -p --suffix=mount "$mp")
     changed=0
-    {
-      printf '# Written by the qemu-hmos guest tools (docs/guest-tools.md).\n'
-      printf '[Unit]\nDescription=qemu-hmos shared folder %s\n\n' "$tag"
-      printf '[Mount]\nWhat=%s\nWhere=%s\nType=%s\n' "$tag" "$mp" "$mode"
-      [ -n "$opts" ] && printf 'Options=%s\n' "$opts"
-      printf '\n[Install]\nWantedBy=multi-user.target\n'
-    } | put_file "$unitdir/$unit" 0644
+    put_file "$unitdir/$unit" 0644 <<EOF
+# Written by the qemu-hmos guest tools (docs/guest-tools.md).
+[Unit]
+Description=qemu-hmos shared folder $tag
+
+[Mount]
+What=$tag
+Where=$mp
+Type=$mode
+${opts:+Options=$opts}
+
+[Install]
+WantedBy=multi-user.target
+EOF
     [ "$changed" = 1 ] && run systemctl daemon-reload
     enable_unit "$unit"
     if ! mounted "$mp"; then
