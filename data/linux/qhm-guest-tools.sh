@@ -312,33 +312,31 @@ wait=0
 limit=
 command -v timeout >/dev/null 2>&1 && limit="timeout 10"
 
-env_of() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | sed -n "s/^$2=//p" | head -n 1; }
+env_of() { { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | sed -n "s/^$2=//p" | head -n 1; }
 
 # "DISPLAY PID" of one program of each local X display (the X server's socket there), a user's
-# rather than root's (sudo keeps DISPLAY).
+# rather than root's (sudo keeps DISPLAY). One grep over every environment: a process each would
+# take seconds of a slow guest's CPU.
 sessions() {
-  for e in /proc/[0-9]*/environ; do
-    pid=${e#/proc/}
-    pid=${pid%/environ}
-    d=$(env_of "$pid" DISPLAY)
-    d=${d%.*}
-    case $d in
-    :[0-9] | :[0-9][0-9]) ;;
-    *) continue ;;
+  for sock in /tmp/.X11-unix/X*; do
+    n=${sock#/tmp/.X11-unix/X}
+    case $n in
+    "" | *[!0-9]*) continue ;;
     esac
-    [ -S "/tmp/.X11-unix/X${d#:}" ] || continue
-    root=1
-    [ "$(stat -c %u "/proc/$pid" 2>/dev/null)" = 0 ] || root=0
-    echo "$d $root $pid"
-  done | sort -k1,1 -k2,2n | awk '!seen[$1]++ { print $1, $3 }'
+    [ -S "$sock" ] || continue
+    files=$(grep -alzE "^DISPLAY=:$n(\.[0-9]+)?\$" /proc/[0-9]*/environ 2>/dev/null)
+    [ -n "$files" ] || continue
+    e=$(stat -c '%u %n' $files 2>/dev/null | awk '{ print ($1 == 0), $2 }' | sort -n | head -n 1)
+    e=${e#* /proc/}
+    [ -n "$e" ] && echo ":$n ${e%/environ}"
+  done
 }
 
 agent_running() {
   for c in /proc/[0-9]*/comm; do
-    [ "$(cat "$c" 2>/dev/null)" = spice-vdagent ] || continue
-    p=${c%/comm}
-    d=$(env_of "${p#/proc/}" DISPLAY)
-    [ "${d%.*}" = "$1" ] && return 0
+    read -r name 2>/dev/null <"$c" || continue
+    [ "$name" = spice-vdagent ] || continue
+    grep -qazE "^DISPLAY=$1(\.[0-9]+)?\$" "${c%/comm}/environ" 2>/dev/null && return 0
   done
   return 1
 }
@@ -469,6 +467,8 @@ mount_share() {
     warn "cannot make $mp"
     return 0
   }
+  # A 9p tag mounts once ("no channels available"): one mounted by hand stays where it is.
+  elsewhere=$(awk -v t="$tag" -v mp="$mp" '$1 == t && $2 != mp && ($3 == "9p" || $3 == "virtiofs") { print $2; exit }' /proc/mounts)
   if [ "$systemd" = 1 ]; then
     unit=$(systemd-escape -p --suffix=mount "$mp")
     changed=0
@@ -488,7 +488,9 @@ WantedBy=multi-user.target
 EOF
     [ "$changed" = 1 ] && run systemctl daemon-reload
     enable_unit "$unit"
-    if ! mounted "$mp"; then
+    if [ -n "$elsewhere" ]; then
+      warn "$tag is mounted on $elsewhere already: unmount it there for $unit to mount it on $mp"
+    elif ! mounted "$mp"; then
       run systemctl start "$unit" || warn "could not mount $tag on $mp (does the VM share it? journalctl -u $unit)"
     fi
     say "shared folder $tag ($mode) on $mp: $unit"
@@ -509,7 +511,9 @@ EOF
       die "cannot write /etc/fstab"
     say "added $tag on $mp to /etc/fstab"
   fi
-  if ! mounted "$mp"; then
+  if [ -n "$elsewhere" ]; then
+    warn "$tag is mounted on $elsewhere already: unmount it there to mount it on $mp"
+  elif ! mounted "$mp"; then
     run mount "$mp" || warn "could not mount $tag on $mp (does the VM share it?)"
   fi
   say "shared folder $tag ($mode) on $mp: /etc/fstab"
