@@ -12,7 +12,7 @@ run="qemu-system-x86 qemu-system-arm qemu-utils qemu-efi-aarch64 ovmf swtpm xorr
 # debootstrap, grub-pc-bin, fdisk, e2fsprogs: the Debian desktop test guest (scripts/build-debian-guest.sh).
 test="memtest86+ grub-rescue-pc xorriso curl procps chromium fonts-dejavu-core python3-jsonschema python3-yaml
       freerdp2-shadow-x11 libfreerdp-server2-2 openssl xvfb x11-apps x11-xserver-utils xdotool xterm nginx
-      debhelper dpkg-dev libvirt-clients
+      debhelper dpkg-dev libvirt-clients shellcheck dash
       debootstrap grub-pc-bin fdisk e2fsprogs"
 # libvirt (its QEMU driver, run unprivileged by bench/soak.py as a peer) without libvirt-daemon-system,
 # whose services would start and claim /run/libvirt on the machine.

@@ -30,6 +30,7 @@
 #include "vm_impexp.h"
 #include "vm_serial.h"
 #include "vm_snap.h"
+#include "vm_tools.h"
 #include "vm_virtiofs.h"
 #include "ws.h"
 
@@ -72,9 +73,11 @@ static void host_get(struct core *c, struct core_req *r, json_t *body, const cha
                                 "binary", vfs[0] ? json_string(vfs) : json_null()));
   /* The Windows answer CD is made by xorriso: a program, which the child launcher cannot run. */
   const char *xo = c->host.xorriso;
-  json_object_set_new(j, "unattend",
-                      json_pack("{s:b, s:o}", "available", xo[0] && launch_runnable(c->launcher, xo),
-                                "binary", xo[0] ? json_string(xo) : json_null()));
+  bool xo_ok = xo[0] && launch_runnable(c->launcher, xo);
+  json_object_set_new(
+      j, "unattend",
+      json_pack("{s:b, s:o}", "available", xo_ok, "binary", xo[0] ? json_string(xo) : json_null()));
+  json_object_set_new(j, "guest_tools", json_pack("{s:b}", "available", xo_ok)); /* the tools CD: the same */
   json_object_set_new(j, "lan",
                       c->lan_url[0]
                           ? json_pack("{s:s, s:s}", "url", c->lan_url, "fingerprint", c->lan_fingerprint)
@@ -187,6 +190,37 @@ static void events_ticket(struct core *c, struct core_req *r, json_t *body, cons
   core_req_reply_json(r, 200,
                       json_pack("{s:s, s:s, s:i}", "ticket", t, "url", url, "expires_in_ms", TICKET_TTL_MS));
   free(url);
+}
+
+/* ---- the guest tools (vm_tools.h) ---- */
+
+static long text_read(void *ud, uint64_t pos, char *buf, size_t max) {
+  const char *s = ud;
+  size_t len = strlen(s);
+  if (pos >= len)
+    return -1;
+  size_t n = len - (size_t)pos < max ? len - (size_t)pos : max;
+  memcpy(buf, s + pos, n);
+  return (long)n;
+}
+
+static void text_release(void *ud) {
+  (void)ud; /* static text */
+}
+
+/* The Linux script as a download (Content-Disposition: attachment; a browser saves it). */
+static void guest_tools_linux(struct core *c, struct core_req *r, json_t *body, const char *const *param) {
+  (void)c;
+  (void)body;
+  (void)param;
+  struct core_stream *s = xcalloc(1, sizeof(*s));
+  s->size = strlen(vm_tools_linux_sh);
+  s->ctype = "text/x-shellscript; charset=utf-8";
+  snprintf(s->filename, sizeof(s->filename), "linux.sh");
+  s->read = text_read;
+  s->release = text_release;
+  s->ud = (void *)vm_tools_linux_sh;
+  core_req_reply_stream(r, 200, s);
 }
 
 /* ---- VMs: PARAM[0] is the VM's id ---- */
@@ -345,6 +379,7 @@ const struct route api_routes[] = {
     {"GET", "/devices", devices_list, ROUTE_NO_BODY, NULL},
     {"DELETE", "/devices/{id}", device_revoke, ROUTE_NO_BODY, NULL},
     {"POST", "/events/ticket", events_ticket, ROUTE_NO_BODY, NULL},
+    {"GET", "/guest-tools/linux.sh", guest_tools_linux, ROUTE_NO_BODY, NULL},
 
     {"GET", "/vms", vms_list, ROUTE_NO_BODY, NULL},
     {"POST", "/vms", vms_create, ROUTE_JSON_CONFIG, NULL},

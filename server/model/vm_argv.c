@@ -18,8 +18,10 @@
  *    fill ide.0 unit 0, ide.0 unit 1, ide.1 unit 1;
  *  - aarch64 (virt) has no IDE/AHCI; its CD-ROM is a USB mass-storage device
  *    (a scsi-cd behind it, so media can be changed over QMP);
+ *  - the answer CD or the guest tools CD is cd1 (one drive: with unattend the
+ *    answer CD carries the tools): q35 the AHCI port after the CD-ROM, else USB;
  *  - the drivers CD (drivers_iso) is cddrv: q35 the AHCI port after the CD-ROM
- *    and the answer CD (cd1), pc the IDE slot after the disks', aarch64 USB;
+ *    and cd1, pc the IDE slot after the disks', aarch64 USB;
  *  - the xHCI gets 8+8 ports: with QEMU's default 4 the fourth device lands
  *    behind an automatically added full-speed (12 Mb/s) hub;
  *  - the MAC is 52:54:00 plus the first six hex digits of the VM id, NVMe
@@ -37,6 +39,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "vm_tools.h"
 
 struct builder {
   char **v;
@@ -193,7 +196,7 @@ struct build_ctx {
   const struct vm_host *h;
   const char *arch;
   bool x86, pc;
-  char vnc[4096], pid[4096], vars[4096], tpm_sock[4096], qga[4096], unattend[4096];
+  char vnc[4096], pid[4096], vars[4096], tpm_sock[4096], qga[4096], cd1[4096];
   const char *display_dev;
   int boot_cd, boot_disk, boot_nic; /* bootindex of each, 0: not in the boot order */
   size_t ide;                       /* IDE/AHCI ports the disks took: the CD-ROM takes the next */
@@ -227,8 +230,9 @@ static int prepare(struct build_ctx *x, const struct vm_paths *p, char *err, siz
   vm_paths_file(p, VM_EFIVARS, x->vars, sizeof(x->vars));
   vm_paths_file(p, "run/swtpm.sock", x->tpm_sock, sizeof(x->tpm_sock));
   vm_paths_file(p, "run/qga.sock", x->qga, sizeof(x->qga));
-  vm_paths_file(p, VM_UNATTEND_ISO, x->unattend, sizeof(x->unattend));
-  if (!x->vnc[0] || !x->pid[0] || !x->vars[0] || !x->tpm_sock[0] || !x->qga[0] || !x->unattend[0]) {
+  /* The second CD: the Windows answer CD (which then carries the guest tools too), else the tools CD. */
+  vm_paths_file(p, c->unattend.set ? VM_UNATTEND_ISO : VM_TOOLS_ISO, x->cd1, sizeof(x->cd1));
+  if (!x->vnc[0] || !x->pid[0] || !x->vars[0] || !x->tpm_sock[0] || !x->qga[0] || !x->cd1[0]) {
     snprintf(err, errlen, "VM directory path too long");
     return -1;
   }
@@ -477,12 +481,17 @@ static void arg_cdrom(struct build_ctx *x) {
     argf(b, "ide-cd,drive=cd0,bus=ide.1,unit=0%s", bootindex(bi, x->boot_cd));
   else
     argf(b, "ide-cd,drive=cd0,bus=ide.%zu%s", x->ide, bootindex(bi, x->boot_cd));
-  if (c->unattend.set && x->x86 && !x->pc) { /* the answer CD (vm_unattend.h): the next AHCI port */
-    arg(b, "-drive");
-    argf(b, "if=none,id=cd1,media=cdrom,readonly=on,format=raw,file=%s", esc(b, x->unattend));
-    arg(b, "-device");
+  /* The answer CD (vm_unattend.h; x86_64 only) and/or the guest tools (vm_tools.h): on q35 the next
+   * AHCI port, elsewhere (pc's IDE may be full, aarch64 has none) a USB drive as aarch64's cd0. */
+  if (!c->unattend.set && !c->guest_tools)
+    return;
+  arg(b, "-drive");
+  argf(b, "if=none,id=cd1,media=cdrom,readonly=on,format=raw,file=%s", esc(b, x->cd1));
+  arg(b, "-device");
+  if (x->x86 && !x->pc)
     argf(b, "ide-cd,drive=cd1,bus=ide.%zu", x->ide + 1);
-  }
+  else
+    arg(b, "usb-storage,drive=cd1,bus=xhci.0");
 }
 
 /* The drivers CD (drivers_iso: virtio-win), in a drive of its own after the CD-ROM and the answer CD;
@@ -500,7 +509,7 @@ static void arg_drivers_cd(struct build_ctx *x) {
   else if (x->pc && x->ide < sizeof(pc_slots) / sizeof(pc_slots[0]))
     argf(b, "ide-cd,drive=cddrv,bus=ide.%d,unit=%d", pc_slots[x->ide].bus, pc_slots[x->ide].unit);
   else
-    argf(b, "ide-cd,drive=cddrv,bus=ide.%zu", x->ide + 1 + (c->unattend.set ? 1 : 0));
+    argf(b, "ide-cd,drive=cddrv,bus=ide.%zu", x->ide + 1 + (c->unattend.set || c->guest_tools ? 1 : 0));
 }
 
 /* Shared folders: virtio-9p, one fsdev each. security_model=mapped-xattr: the guest's owners and

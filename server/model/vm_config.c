@@ -168,6 +168,8 @@ json_t *vm_config_to_json(const struct vm_config *c) {
     put(o, "guest_agent", json_true());
   if (c->audio)
     put(o, "audio", json_true());
+  if (c->guest_tools)
+    put(o, "guest_tools", json_true());
   if (c->perf != VM_PERF_STANDARD) /* absent: standard */
     put(o, "performance", json_string(vm_perf_names[c->perf]));
   if (c->n_shortcuts) {

@@ -151,6 +151,7 @@ struct vm_config {
   bool autostart;   /* started when the daemon starts (and the VM is not running) */
   bool guest_agent; /* a virtio-serial port for the QEMU guest agent (new VMs: on; older: off) */
   bool audio;       /* a sound card whose output the VNC server streams (x86: HDA; aarch64: USB audio) */
+  bool guest_tools; /* the guest tools CD (vm_tools.h) in a second CD drive, made at each start */
   vm_perf perf;     /* performance mode (server/vm/vm_perf.c: what each one does) */
   size_t n_shortcuts;
   struct vm_shortcut shortcuts[VM_MAX_SHORTCUTS];

@@ -787,6 +787,10 @@ static int f_audio(struct ctx *x, json_t *v) {
   return get_flag(x, "audio", v, &x->c->audio);
 }
 
+static int f_guest_tools(struct ctx *x, json_t *v) {
+  return get_flag(x, "guest_tools", v, &x->c->guest_tools);
+}
+
 static int f_tpm(struct ctx *x, json_t *v) {
   return get_flag(x, "tpm", v, &x->c->tpm);
 }
@@ -835,6 +839,7 @@ static const struct field {
     {"autostart", f_autostart},
     {"guest_agent", f_guest_agent},
     {"audio", f_audio},
+    {"guest_tools", f_guest_tools},
     {"performance", f_performance},
     {"qemu_args", f_qemu_args},
 };
@@ -867,11 +872,16 @@ static int drivers_slot_check(struct ctx *x) {
   if (c->arch == VM_ARCH_I386 && ide > PC_IDE_SLOTS - 2)
     return fail(x, "drivers_iso: no IDE slot left on i386: at most %d ahci/ide disks with a drivers CD",
                 PC_IDE_SLOTS - 2);
-  if (c->arch == VM_ARCH_X86_64 && ide + 2 + c->unattend.set > Q35_AHCI_PORTS)
+  bool cd1 = c->unattend.set || c->guest_tools; /* the answer or tools CD (vm_argv.c) */
+  if (c->arch == VM_ARCH_X86_64 && ide + 2 + cd1 > Q35_AHCI_PORTS)
     return fail(x,
                 "drivers_iso: no AHCI port left: %zu ahci/ide disks, the CD-ROM%s and the drivers CD need "
                 "more than %d",
-                ide, c->unattend.set ? ", the answer CD" : "", Q35_AHCI_PORTS);
+                ide,
+                c->unattend.set  ? ", the answer CD"
+                : c->guest_tools ? ", the guest tools CD"
+                                 : "",
+                Q35_AHCI_PORTS);
   return 0;
 }
 

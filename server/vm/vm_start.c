@@ -32,6 +32,7 @@
 #include "vm_efivars.h"
 #include "vm_priv.h"
 #include "vm_serial.h"
+#include "vm_tools.h"
 #include "vm_unattend.h"
 #include "vm_virtiofs.h"
 
@@ -373,33 +374,51 @@ static void start_firmware(struct vm *v, struct core_req *r, const struct start_
   vm_start_now(v, r, snap);
 }
 
-/* ---- the Windows answer CD (vm_unattend.h): written and made into an ISO at each start ---- */
+/* ---- the second CD, written and made into an ISO at each start: the Windows answer CD
+ * (vm_unattend.h) and/or the guest tools (vm_tools.h; on the answer CD when both) ---- */
 
-static void on_unattend_iso(const struct proc_result *res, void *ud) {
+static const char *cd1_iso(const struct vm *v) {
+  return v->cfg.unattend.set ? VM_UNATTEND_ISO : VM_TOOLS_ISO;
+}
+
+static void on_cd1_iso(const struct proc_result *res, void *ud) {
   struct tpm_ctx *t = ud;
   struct vm *v = t->v;
-  char tmp[4300], iso[4300], err[1024];
-  vm_path(v, VM_UNATTEND_ISO ".tmp", tmp, sizeof(tmp));
-  vm_path(v, VM_UNATTEND_ISO, iso, sizeof(iso));
+  const char *what = v->cfg.unattend.set ? "unattend: the answer CD" : "guest_tools: the tools CD";
+  char name[32], tmp[4300], iso[4300], err[1024];
+  snprintf(name, sizeof(name), "%s.tmp", cd1_iso(v));
+  vm_path(v, name, tmp, sizeof(tmp));
+  vm_path(v, cd1_iso(v), iso, sizeof(iso));
   v->busy = false;
   if (res->exit_status != 0 || rename(tmp, iso) < 0) {
     unlink(tmp);
     vm_tpm_stop(v);
-    core_req_reply_error(t->r, 500, "internal", "unattend: the answer CD was not made: %s",
+    core_req_reply_error(t->r, 500, "internal", "%s was not made: %s", what,
                          res->err[0] ? res->err : "xorriso failed");
   } else if (own_vm_files(v, err, sizeof(err)) < 0) {
     vm_tpm_stop(v);
-    core_req_reply_error(t->r, 500, "internal", "unattend: %s", err);
+    core_req_reply_error(t->r, 500, "internal", "%s: %s", what, err);
   } else {
     start_firmware(v, t->r, &t->snap);
   }
   tpm_ctx_free(t);
 }
 
-static bool write_private(const char *path, const char *text, char *err, size_t errlen) {
+/* DIR/NAME holds TEXT (mode MODE), or, TEXT NULL, is gone: a file the CD no longer carries. */
+static bool put_cd_file(const char *dir, const char *name, const char *text, mode_t mode, char *err,
+                        size_t errlen) {
+  char path[4400];
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  if (!text) {
+    if (unlink(path) < 0 && errno != ENOENT) {
+      snprintf(err, errlen, "%s: %s", path, strerror(errno));
+      return false;
+    }
+    return true;
+  }
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   size_t n = strlen(text);
-  bool ok = fd >= 0 && write(fd, text, n) == (ssize_t)n;
+  bool ok = fd >= 0 && fchmod(fd, mode) == 0 && write(fd, text, n) == (ssize_t)n;
   if (fd >= 0 && close(fd) < 0)
     ok = false;
   if (!ok)
@@ -407,38 +426,47 @@ static bool write_private(const char *path, const char *text, char *err, size_t 
   return ok;
 }
 
-static void unattend_start(struct vm *v, struct core_req *r, const struct start_snap *snap) {
+static void cd1_start(struct vm *v, struct core_req *r, const struct start_snap *snap) {
   struct core *c = v->m->c;
-  char dir[4300], xmlp[4400], ps1[4400], tmp[4300], err[4600];
-  if (!c->host.xorriso[0]) {
+  bool un = v->cfg.unattend.set, tools = v->cfg.guest_tools;
+  char dir[4300], name[32], tmp[4300], err[4600];
+  if (!c->host.xorriso[0] || !launch_runnable(c->launcher, c->host.xorriso)) {
     vm_tpm_stop(v);
-    core_req_reply_error(
-        r, 409, "unavailable",
-        "unattend: the answer CD needs xorriso, which this host lacks (apt-get install xorriso)");
+    core_req_reply_error(r, 409, "unavailable", "%s needs xorriso, which %s",
+                         un ? "unattend: the answer CD" : "guest_tools: the tools CD",
+                         c->host.xorriso[0] ? "the child launcher cannot run (a program, not a library entry)"
+                                            : "this host lacks (apt-get install xorriso)");
     return;
   }
-  vm_path(v, "unattend", dir, sizeof(dir));
+  vm_path(v, un ? "unattend" : "tools", dir, sizeof(dir));
   mkdir_p(dir, 0700);
-  snprintf(xmlp, sizeof(xmlp), "%s/autounattend.xml", dir);
-  snprintf(ps1, sizeof(ps1), "%s/qhm-setup.ps1", dir);
-  char *xml = vm_unattend_xml(&v->cfg);
-  bool ok = write_private(xmlp, xml, err, sizeof(err)) &&
-            write_private(ps1, vm_unattend_setup_ps1, err, sizeof(err));
-  explicit_bzero(xml, strlen(xml)); /* it holds the account's password */
-  free(xml);
+  char *xml = un ? vm_unattend_xml(&v->cfg) : NULL;
+  char *conf = tools ? vm_tools_shares_conf(&v->cfg) : NULL;
+  /* -r below: the modes on the CD are these, made readable by all (linux.sh executable). */
+  bool ok = put_cd_file(dir, "autounattend.xml", xml, 0600, err, sizeof(err)) &&
+            put_cd_file(dir, "qhm-setup.ps1", vm_unattend_setup_ps1, 0600, err, sizeof(err)) &&
+            put_cd_file(dir, "linux.sh", tools ? vm_tools_linux_sh : NULL, 0700, err, sizeof(err)) &&
+            put_cd_file(dir, "shares.conf", conf, 0600, err, sizeof(err)) &&
+            put_cd_file(dir, "README.txt", tools ? vm_tools_readme : NULL, 0600, err, sizeof(err));
+  if (xml) {
+    explicit_bzero(xml, strlen(xml)); /* it holds the account's password */
+    free(xml);
+  }
+  free(conf);
   if (!ok) {
     vm_tpm_stop(v);
-    core_req_reply_error(r, 500, "internal", "unattend: %s", err);
+    core_req_reply_error(r, 500, "internal", "%s: %s", un ? "unattend" : "guest_tools", err);
     return;
   }
-  vm_path(v, VM_UNATTEND_ISO ".tmp", tmp, sizeof(tmp));
+  snprintf(name, sizeof(name), "%s.tmp", cd1_iso(v));
+  vm_path(v, name, tmp, sizeof(tmp));
   unlink(tmp);
   char *argv[] = {c->host.xorriso,
                   "-as",
                   "mkisofs",
                   "-quiet",
                   "-V",
-                  "QHM_UNATTEND",
+                  un ? "QHM_UNATTEND" : VM_TOOLS_LABEL,
                   "-J",
                   "-joliet-long",
                   "-r",
@@ -448,13 +476,13 @@ static void unattend_start(struct vm *v, struct core_req *r, const struct start_
                   NULL};
   struct tpm_ctx *t = tpm_ctx_new(v, r, snap);
   v->busy = true; /* no second start, no delete, until QEMU runs */
-  proc_run(c->launcher, argv, on_unattend_iso, t);
+  proc_run(c->launcher, argv, on_cd1_iso, t);
 }
 
 /* After swtpm (when the VM has a TPM), before QEMU. */
 static void start_vars(struct vm *v, struct core_req *r, const struct start_snap *snap) {
-  if (v->cfg.unattend.set) {
-    unattend_start(v, r, snap);
+  if (v->cfg.unattend.set || v->cfg.guest_tools) {
+    cd1_start(v, r, snap);
     return;
   }
   start_firmware(v, r, snap);

@@ -78,6 +78,19 @@ class ChildLauncherTest(DaemonTestCase):
         self.assertEqual((st, body['error']['code']), (409, 'unavailable'), body)
         self.daemon.ok('DELETE', '/api/v1/vms/%s' % vm['id'])
 
+    def test_guest_tools_unavailable(self):
+        """The tools CD is xorriso's too: unavailable under the child launcher, a VM with it does not
+        start, saying why; the script itself is still served."""
+        gt = self.daemon.ok('GET', '/api/v1/host')['guest_tools']
+        self.assertIs(gt['available'], False, gt)
+        vm = self.daemon.ok('POST', '/api/v1/vms', body={'name': 'tools', 'memory_mib': 64, 'disks': [],
+                                                         'guest_tools': True}, expect=201)
+        st, body, _ = self.api('POST', '/api/v1/vms/%s/start' % vm['id'])
+        self.assertEqual((st, body['error']['code']), (409, 'unavailable'), body)
+        st, _, _ = self.api('GET', '/api/v1/guest-tools/linux.sh')
+        self.assertEqual(st, 200)
+        self.daemon.ok('DELETE', '/api/v1/vms/%s' % vm['id'])
+
     def test_kvm_probe_says_why(self):
         arches = self.daemon.ok('GET', '/api/v1/host')['arches']
         self.assertFalse(any(a.get('kvm') for a in arches.values()), arches)
@@ -232,6 +245,14 @@ class BuiltQemuChildLauncherTest(BuiltQemuChild):
         self.assertEqual(d.ok('GET', '/api/v1/vms/%s' % vid)['pid'], pid)
         d.action(vid, 'kill')
         d.wait_state(vid, 'stopped', timeout=30)
+
+    def test_guest_tools_cd_refused_with_the_reason(self):
+        """A QEMU that runs here, a tools CD that cannot be made (xorriso is a program): 409 saying so,
+        not a failed helper."""
+        vid = self.vm(name='tools', arch='x86_64', memory_mib=64, cpus=1, disks=[], guest_tools=True)
+        st, body, _ = self.d.api('POST', '/api/v1/vms/%s/start' % vid)
+        self.assertEqual((st, body['error']['code']), (409, 'unavailable'), body)
+        self.assertTrue(body['error']['message'].startswith('guest_tools: the tools CD needs xorriso'), body)
 
     def test_grub_i386(self):
         """GRUB (grub-rescue-pc's CD) on the i386 library draws its menu."""

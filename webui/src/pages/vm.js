@@ -13,6 +13,7 @@
 // Clone (a stopped VM: a copy with its own disks, then its page); Delete with
 // a confirmation. Guest and daemon text is set as text only.
 import { exportSection } from './vm-export.js';
+import { toolsSection } from './vm-tools.js';
 import { getVm, getHost, patchVm, deleteVm, cloneVm, vmAction, vmLog, vmCmdline, vmGuest, screenshotUrl, listImages } from '../api.js';
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
@@ -210,6 +211,7 @@ export function mount(root, { id }) {
     disks = disksSection({ id, limits: host.limits, onVm: (v) => (v ? setVm(v) : load()), onError: (e) => errors.show(e) });
 
     const exporter = exportSection({ id });
+    const tools = toolsSection({ id, host, onSaved: (v) => setVm(v, true), onError: (e) => errors.show(e) });
     // Clone
     const cloneBtn = h('button', { type: 'button', class: 'btn', text: t('vm.clone') });
     cloneBtn.addEventListener('click', async () => {
@@ -271,6 +273,7 @@ export function mount(root, { id }) {
       network.el,
       snaps.el,
       shares.el,
+      tools.el,
       kboot.el,
       qargs.el,
       rdp.el,
@@ -339,6 +342,7 @@ export function mount(root, { id }) {
         qargs.render(vm, formsToo);
         disks.render(vm);
         exporter.render(vm);
+        tools.render(vm);
         if (formsToo) {
           fName.input.value = vm.name;
           fMem.input.value = vm.memory_mib;
