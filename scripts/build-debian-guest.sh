@@ -55,9 +55,10 @@ mirror=${mirror:-http://deb.debian.org/debian}
 
 # What the guest runs. dbus-user-session: the X server started from the autologin's shell gets
 # its seat and devices through logind's session (rootless Xorg).
+# xclip: the tests read and set the X clipboard from the serial shell.
 pkgs="systemd-sysv,udev,dbus,dbus-user-session,kmod,linux-image-amd64,initramfs-tools,
 qemu-guest-agent,spice-vdagent,xserver-xorg-core,xserver-xorg-input-libinput,xinit,openbox,xterm,
-x11-xserver-utils,iproute2,procps,util-linux,mount"
+x11-xserver-utils,xclip,iproute2,procps,util-linux,mount"
 pkgs=$(echo "$pkgs" | tr -d '\n ')
 
 start=$(date +%s)
