@@ -26,7 +26,8 @@ function debianImage() {
 
 const screenText = (page) => page.locator('#serial-screen .xterm-rows').innerText();
 
-// Type CMD into the serial page's shell; wait for MARK in what follows (the command echoes it).
+// Type CMD into the serial page's shell; wait for MARK in what follows (the command prints it; CMD
+// writes it split by quotes, "mark-""text", so that the typed line itself does not contain it).
 async function run(page, cmd, mark, timeoutMs = 60000) {
   await page.locator('#serial-screen').click();
   await page.keyboard.type(`${cmd}\n`);
@@ -77,7 +78,7 @@ export const tests = [
       await openConsole(page, d, vm.id);
       await waitStatus(page, 'connected', 30000);
       await waitCanvas(page, 'the Debian desktop', desktop, 300000, { daemon: d, id: vm.id });
-      await run(serial, 'mount -r LABEL=QHM_TOOLS /mnt && sh /mnt/linux.sh; echo "tools-rc=$?"', 'tools-rc=', 180000);
+      await run(serial, 'mkdir -p /media/qhm-tools && mount -r LABEL=QHM_TOOLS /media/qhm-tools && sh /media/qhm-tools/linux.sh; echo "tools-""rc=$?"', 'tools-rc=', 180000);
       const out = await screenText(serial);
       assert(out.includes('tools-rc=0'), `the tools script failed:\n${out.slice(-2000)}`);
 
@@ -87,14 +88,14 @@ export const tests = [
       await page.getByLabel(/Clipboard text/).fill(toGuest);
       await waitFor('the guest clipboard to hold the browser text', async () => {
         await page.getByRole('button', { name: 'Send to guest clipboard', exact: true }).click();
-        const t = await run(serial, "su - qhm -c 'DISPLAY=:0 xclip -o -selection clipboard'; echo ' :clip-read'", ':clip-read', 20000);
+        const t = await run(serial, "su - qhm -c 'DISPLAY=:0 xclip -o -selection clipboard'; echo ' :clip-''read'", ':clip-read', 20000);
         if (!t.includes(`${toGuest} :clip-read`)) throw new Error(t.slice(-800));
         return true;
       }, { timeoutMs: 90000, intervalMs: 2000 });
 
       // Guest → browser: xclip sets the guest's CLIPBOARD; the page's panel shows it.
       const fromGuest = `from-guest-${Date.now() % 100000}`;
-      await run(serial, `echo -n ${fromGuest} | su - qhm -c 'DISPLAY=:0 xclip -i -selection clipboard'; echo clip-set`, 'clip-set');
+      await run(serial, `echo -n ${fromGuest} | su - qhm -c 'DISPLAY=:0 xclip -i -selection clipboard'; echo clip-""set`, 'clip-set');
       await waitFor('the page clipboard panel to show the guest text', async () => {
         const v = await page.getByLabel(/Clipboard text/).inputValue();
         if (v !== fromGuest) throw new Error(`panel has ${JSON.stringify(v)}`);

@@ -22,7 +22,7 @@ export const tests = [
       assert((await d.api('GET', `/vms/${vm.id}`)).guest_tools === true, 'guest_tools set');
       let argv = (await d.api('GET', `/vms/${vm.id}/cmdline`)).argv;
       assert(argv.some((a) => a.includes('id=cd1') && a.endsWith('/tools.iso')), 'the tools CD is attached');
-      await page.getByText('sudo mount -o ro LABEL=QHM_TOOLS /mnt && sudo sh /mnt/linux.sh').waitFor();
+      await page.getByText('sudo mkdir -p /media/qhm-tools && sudo mount -o ro LABEL=QHM_TOOLS /media/qhm-tools && sudo sh /media/qhm-tools/linux.sh').waitFor();
       const link = page.getByRole('link', { name: 'Download linux.sh' });
       const href = await link.getAttribute('href');
       assert(href === '/api/v1/guest-tools/linux.sh', href);

@@ -42,7 +42,7 @@ export function toolsSection({ id, host, onSaved, onError }) {
       box.disabled = !available || !stopped;
       // With the Windows answer CD the tools are on it (label QHM_UNATTEND).
       const vol = vm.unattend ? 'QHM_UNATTEND' : 'QHM_TOOLS';
-      cmd.textContent = `sudo mount -o ro LABEL=${vol} /mnt && sudo sh /mnt/linux.sh`;
+      cmd.textContent = `sudo mkdir -p /media/qhm-tools && sudo mount -o ro LABEL=${vol} /media/qhm-tools && sudo sh /media/qhm-tools/linux.sh`;
       note.textContent = !available ? t('tools.unavailable') : !stopped ? t('tools.stopped_only')
         : vm.guest_tools ? t('tools.attached') : '';
     },
