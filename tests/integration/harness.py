@@ -26,6 +26,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -194,6 +195,16 @@ def image_snapshots(path):
 
 # --------------------------------------------------------------------------
 # KVM: an independent probe, to check what the daemon reports.
+
+
+def iso_tree(tc, iso):
+    """(the files of ISO, its volume label), read back with xorriso; asserts on TC that it could."""
+    r = subprocess.run(['xorriso', '-indev', iso, '-find', '/', '-type', 'f'], capture_output=True, text=True)
+    tc.assertEqual(r.returncode, 0, r.stderr)
+    files = sorted(line.strip().strip("'") for line in r.stdout.splitlines() if line.startswith("'/"))
+    r = subprocess.run(['xorriso', '-indev', iso, '-pvd_info'], capture_output=True, text=True)
+    label = re.search(r'Volume Id\s*:\s*(\S+)', r.stdout + r.stderr)
+    return files, label.group(1) if label else None
 
 
 def kvm_probe():

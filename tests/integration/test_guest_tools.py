@@ -17,7 +17,7 @@ import shutil
 import subprocess
 
 import linuxguest
-from harness import DaemonTestCase, GuestShares
+from harness import DaemonTestCase, GuestShares, iso_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, 'data', 'linux', 'qhm-guest-tools.sh')
@@ -44,16 +44,6 @@ grep -E ' /mnt/(work|media) ' /proc/mounts > /mnt/work/mounts.txt
 tr a-z A-Z < /mnt/work/in.txt > /mnt/work/out.txt
 if sh -c 'echo x > /mnt/media/written.txt' 2>/dev/null; then echo yes > /mnt/work/ro-writable.txt; else echo no > /mnt/work/ro-writable.txt; fi
 '''
-
-
-def iso_tree(tc, iso):
-    """(the files of ISO, its volume label), read back with xorriso."""
-    r = subprocess.run(['xorriso', '-indev', iso, '-find', '/', '-type', 'f'], capture_output=True, text=True)
-    tc.assertEqual(r.returncode, 0, r.stderr)
-    files = sorted(l.strip().strip("'") for l in r.stdout.splitlines() if l.startswith("'/"))
-    r = subprocess.run(['xorriso', '-indev', iso, '-pvd_info'], capture_output=True, text=True)
-    label = re.search(r'Volume Id\s*:\s*(\S+)', r.stdout + r.stderr)
-    return files, label.group(1) if label else None
 
 
 def iso_file(tc, iso, name, scratch):

@@ -14,7 +14,7 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 
-from harness import DaemonTestCase
+from harness import DaemonTestCase, iso_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NS = {'u': 'urn:schemas-microsoft-com:unattend'}
@@ -44,14 +44,6 @@ def leaf_paths(el, prefix=''):
 
 
 class UnattendTest(DaemonTestCase):
-    def iso_files(self, iso):
-        r = subprocess.run(['xorriso', '-indev', iso, '-find', '/', '-type', 'f'], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        files = sorted(l.strip().strip("'") for l in r.stdout.splitlines() if l.startswith("'/"))
-        r = subprocess.run(['xorriso', '-indev', iso, '-pvd_info'], capture_output=True, text=True)
-        label = re.search(r'Volume Id\s*:\s*(\S+)', r.stdout + r.stderr)
-        return files, label.group(1) if label else None
-
     def extract(self, iso, name):
         out = os.path.join(self.daemon.scratch_dir('qhm-unattend-'), name.strip('/'))
         r = subprocess.run(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', name, out],
@@ -64,7 +56,7 @@ class UnattendTest(DaemonTestCase):
         self.daemon.action(vm['id'], 'start')
         iso = os.path.join(self.daemon.data_dir, 'vms', vm['id'], 'unattend.iso')
         self.assertTrue(os.path.exists(iso))
-        files, label = self.iso_files(iso)
+        files, label = iso_tree(self, iso)
         self.assertEqual((files, label), (['/autounattend.xml', '/qhm-setup.ps1'], 'QHM_UNATTEND'))
         xml = self.extract(iso, '/autounattend.xml')
         ps1 = self.extract(iso, '/qhm-setup.ps1').decode()
