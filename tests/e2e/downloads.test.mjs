@@ -338,6 +338,8 @@ export const tests = [
           await page.getByRole('button', { name: 'Download Windows drivers (virtio-win) 9' }).click();
           await page.getByText('virtio-win-9.iso is in the image library and chosen.').waitFor({ timeout: 30000 });
           assert(await drv.inputValue() === (await d.api('GET', '/images')).images.find((i) => i.name === 'virtio-win-9.iso').path, 'chosen');
+          // The command-line preview follows: the drivers CD's drive is in it now.
+          await page.locator('#cmd-preview').filter({ hasText: 'id=cddrv' }).waitFor({ timeout: 10000 });
           await page.screenshot({ path: ctx.screenshot('wizard-windows-drivers.png') });
           await page.getByRole('button', { name: 'Create', exact: true }).click();
           await page.getByText('windows-vm was created.').first().waitFor({ timeout: 20000 });

@@ -112,7 +112,7 @@ export function unattendBody(v, cdrom) {
 // library, or the catalog's drivers entry (kind "drivers") downloaded into it from here. IMAGES: the
 // library (null without one); ON_IMAGES gets the library again after a download. stop() stops
 // following a download (it goes on in the daemon and lands in the library).
-export function driversFields(v, { images, catalog, canDownload, onImages }) {
+export function driversFields(v, { images, catalog, canDownload, onImages, onChange = () => {} }) {
   const entry = (catalog || []).find((e) => e.kind === 'drivers');
   const sel = h('select', {});
   const fill = (imgs) => {
@@ -122,7 +122,7 @@ export function driversFields(v, { images, catalog, canDownload, onImages }) {
     v.drivers = sel.value;
   };
   fill(images);
-  sel.addEventListener('change', () => { v.drivers = sel.value; });
+  sel.addEventListener('change', () => { v.drivers = sel.value; onChange(); });
   const f = field({ id: 'w-drivers', label: t('drivers.label'), input: sel, hint: t('drivers.hint') });
   const progress = h('p', { class: 'hint', id: 'w-drivers-progress', role: 'status', 'aria-live': 'polite' });
   let stop = () => {};
@@ -151,6 +151,7 @@ export function driversFields(v, { images, catalog, canDownload, onImages }) {
           v.drivers = img.path;
           fill(imgs);
           onImages(imgs);
+          onChange();
           progress.textContent = t('drivers.ready', { name: img.name });
         }
       };

@@ -294,27 +294,33 @@ export function mount(root) {
       row(t('wizard.sound'), t(v.audio ? 'wizard.yes' : 'wizard.no'));
       if (fields.firmware) row(t('field.firmware'), t(fields.secure_boot ? 'fw.uefi_secure' : 'fw.uefi') + (fields.tpm ? ' + TPM 2.0' : ''));
       unattend = offerUnattend(v, fields.cdrom) ? unattendFields(v, !!(host.unattend && host.unattend.available)) : null;
-      drivers = offerUnattend(v, fields.cdrom)
-        ? driversFields(v, { images, catalog, canDownload: downloadsAvailable, onImages: (imgs) => { images = imgs; } }) : null;
       const cmd = h('pre', { class: 'cmdline', id: 'cmd-preview', tabindex: '0', 'aria-label': t('wizard.cmd_label'), text: t('wizard.cmd_loading') });
       const cmdNote = h('p', { class: 'hint' });
+      // The command line as the daemon would run it; again when the drivers disc changes here.
+      let asked = 0;
+      const preview = () => {
+        const mine = ++asked;
+        return previewCreate(createFields()).then((p) => {
+          if (!alive || STEPS[step] !== 'summary' || mine !== asked) return;
+          if (p && p.dry_run && Array.isArray(p.argv)) { cmd.textContent = shellLine(p.argv); cmdNote.textContent = t('wizard.cmd_preview'); }
+          else { cmd.textContent = t('wizard.cmd_after'); cmdNote.textContent = t('wizard.cmd_no_preview'); }
+        }).catch((e) => {
+          // The daemon's own checks (name taken, over a limit, no disk space): shown before Create.
+          // Create stays disabled until Back, a change and this step again.
+          if (alive && STEPS[step] === 'summary' && mine === asked) {
+            cmd.textContent = t('wizard.cmd_refused');
+            cmdNote.textContent = t('wizard.create_blocked');
+            errors.show(e);
+            const create = body.querySelector('#w-create');
+            if (create) { create.disabled = true; create.setAttribute('aria-describedby', 'w-create-why'); }
+            cmdNote.id = 'w-create-why';
+          }
+        });
+      };
+      drivers = offerUnattend(v, fields.cdrom)
+        ? driversFields(v, { images, catalog, canDownload: downloadsAvailable, onImages: (imgs) => { images = imgs; }, onChange: preview }) : null;
       body.append(dl, ...(unattend ? [unattend.el] : []), ...(drivers ? [drivers.el] : []), h('h2', { class: 'h3', text: t('wizard.cmd_title') }), cmd, cmdNote);
-      previewCreate(fields).then((p) => {
-        if (!alive || STEPS[step] !== 'summary') return;
-        if (p && p.dry_run && Array.isArray(p.argv)) { cmd.textContent = shellLine(p.argv); cmdNote.textContent = t('wizard.cmd_preview'); }
-        else { cmd.textContent = t('wizard.cmd_after'); cmdNote.textContent = t('wizard.cmd_no_preview'); }
-      }).catch((e) => {
-        // The daemon's own checks (name taken, over a limit, no disk space): shown before Create.
-        // Create stays disabled until Back, a change and this step again.
-        if (alive && STEPS[step] === 'summary') {
-          cmd.textContent = t('wizard.cmd_refused');
-          cmdNote.textContent = t('wizard.create_blocked');
-          errors.show(e);
-          const create = body.querySelector('#w-create');
-          if (create) { create.disabled = true; create.setAttribute('aria-describedby', 'w-create-why'); }
-          cmdNote.id = 'w-create-why';
-        }
-      });
+      preview();
       return () => true;
     },
   };
