@@ -230,9 +230,10 @@ static int prepare(struct build_ctx *x, const struct vm_paths *p, char *err, siz
   vm_paths_file(p, VM_EFIVARS, x->vars, sizeof(x->vars));
   vm_paths_file(p, "run/swtpm.sock", x->tpm_sock, sizeof(x->tpm_sock));
   vm_paths_file(p, "run/qga.sock", x->qga, sizeof(x->qga));
-  /* The second CD: the Windows answer CD (which then carries the guest tools too), else the tools CD. */
-  vm_paths_file(p, c->unattend.set ? VM_UNATTEND_ISO : VM_TOOLS_ISO, x->cd1, sizeof(x->cd1));
-  if (!x->vnc[0] || !x->pid[0] || !x->vars[0] || !x->tpm_sock[0] || !x->qga[0] || !x->cd1[0]) {
+  const char *cd1 = vm_cd1_iso(c); /* the answer or tools CD, or none */
+  if (cd1)
+    vm_paths_file(p, cd1, x->cd1, sizeof(x->cd1));
+  if (!x->vnc[0] || !x->pid[0] || !x->vars[0] || !x->tpm_sock[0] || !x->qga[0] || (cd1 && !x->cd1[0])) {
     snprintf(err, errlen, "VM directory path too long");
     return -1;
   }
@@ -483,7 +484,7 @@ static void arg_cdrom(struct build_ctx *x) {
     argf(b, "ide-cd,drive=cd0,bus=ide.%zu%s", x->ide, bootindex(bi, x->boot_cd));
   /* The answer CD (vm_unattend.h; x86_64 only) and/or the guest tools (vm_tools.h): on q35 the next
    * AHCI port, elsewhere (pc's IDE may be full, aarch64 has none) a USB drive as aarch64's cd0. */
-  if (!c->unattend.set && !c->guest_tools)
+  if (!vm_cd1_iso(c))
     return;
   arg(b, "-drive");
   argf(b, "if=none,id=cd1,media=cdrom,readonly=on,format=raw,file=%s", esc(b, x->cd1));
@@ -509,7 +510,7 @@ static void arg_drivers_cd(struct build_ctx *x) {
   else if (x->pc && x->ide < sizeof(pc_slots) / sizeof(pc_slots[0]))
     argf(b, "ide-cd,drive=cddrv,bus=ide.%d,unit=%d", pc_slots[x->ide].bus, pc_slots[x->ide].unit);
   else
-    argf(b, "ide-cd,drive=cddrv,bus=ide.%zu", x->ide + 1 + (c->unattend.set || c->guest_tools ? 1 : 0));
+    argf(b, "ide-cd,drive=cddrv,bus=ide.%zu", x->ide + 1 + (vm_cd1_iso(c) ? 1 : 0));
 }
 
 /* Shared folders: virtio-9p, one fsdev each. security_model=mapped-xattr: the guest's owners and

@@ -31,6 +31,7 @@
 
 #include "utf8.h"
 #include "vm_config_priv.h"
+#include "vm_tools.h"
 #include "vm_unattend.h"
 
 #define MEMORY_MIN_MIB 64
@@ -872,8 +873,7 @@ static int drivers_slot_check(struct ctx *x) {
   if (c->arch == VM_ARCH_I386 && ide > PC_IDE_SLOTS - 2)
     return fail(x, "drivers_iso: no IDE slot left on i386: at most %d ahci/ide disks with a drivers CD",
                 PC_IDE_SLOTS - 2);
-  bool cd1 = c->unattend.set || c->guest_tools; /* the answer or tools CD (vm_argv.c) */
-  if (c->arch == VM_ARCH_X86_64 && ide + 2 + cd1 > Q35_AHCI_PORTS)
+  if (c->arch == VM_ARCH_X86_64 && ide + 2 + (vm_cd1_iso(c) ? 1 : 0) > Q35_AHCI_PORTS)
     return fail(x,
                 "drivers_iso: no AHCI port left: %zu ahci/ide disks, the CD-ROM%s and the drivers CD need "
                 "more than %d",

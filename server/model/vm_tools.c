@@ -24,6 +24,10 @@ const char vm_tools_readme[] =
     "\r\n"
     "Windows: qhm-setup.ps1 turns on Remote Desktop (run it in an administrator's PowerShell).\r\n";
 
+const char *vm_cd1_iso(const struct vm_config *c) {
+  return c->unattend.set ? VM_UNATTEND_ISO : c->guest_tools ? VM_TOOLS_ISO : NULL;
+}
+
 char *vm_tools_shares_conf(const struct vm_config *c) {
   size_t cap = 512 + c->n_shares * (VM_SHARE_TAG_MAX * 2 + 40), n = 0;
   char *out = xmalloc(cap);

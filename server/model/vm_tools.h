@@ -22,5 +22,9 @@ extern const char vm_tools_linux_sh[];
 extern const char vm_tools_readme[];
 /* shares.conf for C: a comment, then "TAG MODE /mnt/TAG ro|rw" a shared folder. malloc'd. */
 char *vm_tools_shares_conf(const struct vm_config *c);
+/* C's second CD (drive cd1, vm_argv.c), by its file name in the VM's directory: the Windows answer
+ * CD (VM_UNATTEND_ISO, which then carries the guest tools too), else the tools CD (VM_TOOLS_ISO),
+ * or NULL when C has neither. */
+const char *vm_cd1_iso(const struct vm_config *c);
 
 #endif

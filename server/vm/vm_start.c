@@ -377,18 +377,14 @@ static void start_firmware(struct vm *v, struct core_req *r, const struct start_
 /* ---- the second CD, written and made into an ISO at each start: the Windows answer CD
  * (vm_unattend.h) and/or the guest tools (vm_tools.h; on the answer CD when both) ---- */
 
-static const char *cd1_iso(const struct vm *v) {
-  return v->cfg.unattend.set ? VM_UNATTEND_ISO : VM_TOOLS_ISO;
-}
-
 static void on_cd1_iso(const struct proc_result *res, void *ud) {
   struct tpm_ctx *t = ud;
   struct vm *v = t->v;
   const char *what = v->cfg.unattend.set ? "unattend: the answer CD" : "guest_tools: the tools CD";
   char name[32], tmp[4300], iso[4300], err[1024];
-  snprintf(name, sizeof(name), "%s.tmp", cd1_iso(v));
+  snprintf(name, sizeof(name), "%s.tmp", vm_cd1_iso(&v->cfg));
   vm_path(v, name, tmp, sizeof(tmp));
-  vm_path(v, cd1_iso(v), iso, sizeof(iso));
+  vm_path(v, vm_cd1_iso(&v->cfg), iso, sizeof(iso));
   v->busy = false;
   if (res->exit_status != 0 || rename(tmp, iso) < 0) {
     unlink(tmp);
@@ -458,7 +454,7 @@ static void cd1_start(struct vm *v, struct core_req *r, const struct start_snap 
     core_req_reply_error(r, 500, "internal", "%s: %s", un ? "unattend" : "guest_tools", err);
     return;
   }
-  snprintf(name, sizeof(name), "%s.tmp", cd1_iso(v));
+  snprintf(name, sizeof(name), "%s.tmp", vm_cd1_iso(&v->cfg));
   vm_path(v, name, tmp, sizeof(tmp));
   unlink(tmp);
   char *argv[] = {c->host.xorriso,
@@ -481,7 +477,7 @@ static void cd1_start(struct vm *v, struct core_req *r, const struct start_snap 
 
 /* After swtpm (when the VM has a TPM), before QEMU. */
 static void start_vars(struct vm *v, struct core_req *r, const struct start_snap *snap) {
-  if (v->cfg.unattend.set || v->cfg.guest_tools) {
+  if (vm_cd1_iso(&v->cfg)) {
     cd1_start(v, r, snap);
     return;
   }
