@@ -7,23 +7,10 @@
 import { assert } from './lib/daemon.mjs';
 import { login } from './lib/browser.mjs';
 import { linuxGuest } from './lib/guest.mjs';
+import { waitText } from './lib/serial.mjs';
 
 // A shell with ttyS0 as its controlling terminal (so Ctrl-C interrupts what runs).
 const SCRIPT = 'echo qhm-serial-ready\n$B setsid $B cttyhack $B sh -i';
-
-// The terminal's text as xterm.js's DOM renderer shows it.
-const screenText = (page) => page.locator('#serial-screen .xterm-rows').innerText();
-
-async function waitText(page, text, timeoutMs = 120000) {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = await screenText(page).catch(() => '');
-    if (last.includes(text)) return last;
-    await page.waitForTimeout(250);
-  }
-  throw new Error(`no ${JSON.stringify(text)} on the serial console after ${timeoutMs} ms; it shows:\n${last.slice(-1500)}`);
-}
 
 export const tests = [
   {

@@ -924,6 +924,26 @@ class Daemon:
                                         json.dumps(vm, indent=1)[:3000]))
             time.sleep(interval)
 
+    def serial(self, vm_id, tail=None):
+        """GET /vms/{id}/serial[?tail=N]: what the guest wrote to its first serial port, as text."""
+        path = '/api/v1/vms/%s/serial' % vm_id + ('?tail=%d' % tail if tail else '')
+        st, body, headers = self.api('GET', path)
+        if st != 200 or not headers.get('content-type', '').startswith('text/plain'):
+            raise AssertionError('GET %s: %d %r %r' % (path, st, headers.get('content-type'), body))
+        return body.decode('utf-8', 'replace')
+
+    def wait_serial(self, vm_id, text, timeout=120):
+        """Poll the serial output (its last 10000 lines) until it holds TEXT; returns it."""
+        deadline = time.time() + timeout
+        while True:
+            out = self.serial(vm_id, 10000)
+            if text in out:
+                return out
+            if time.time() > deadline:
+                raise AssertionError('no %r on the serial port after %d s; it holds:\n%s'
+                                     % (text, timeout, out[-2000:]))
+            time.sleep(0.3)
+
     def screenshot(self, vm_id):
         st, data, h = self.api('GET', '/api/v1/vms/%s/screenshot' % vm_id)
         return st, data, h

@@ -34,36 +34,20 @@ done'''
 
 
 class SerialTest(DaemonTestCase):
-    def serial(self, vid, tail=None):
-        path = '/api/v1/vms/%s/serial' % vid + ('?tail=%d' % tail if tail else '')
-        st, body, headers = self.daemon.api('GET', path)
-        self.assertEqual(st, 200, body)
-        self.assertTrue(headers['content-type'].startswith('text/plain'), headers)
-        return body.decode('utf-8', 'replace')
-
-    def wait_serial(self, vid, text, timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            out = self.serial(vid, 10000)
-            if text in out:
-                return out
-            time.sleep(0.3)
-        self.fail('no %r on the serial port after %d s; it holds:\n%s' % (text, timeout, out[-2000:]))
-
     def test_linux_console_tail_and_reattach(self):
         kb = linuxguest.kernel_boot(self.daemon.scratch_dir('qhm-serial-'), TICK_SCRIPT, modules=[])
         kb['cmdline'] = 'console=ttyS0 panic=-1'  # not quiet: the kernel's first line is there too
         vm = self.new_vm(memory_mib=256, cpus=1, disks=[], kernel_boot=kb)
         vid = vm['id']
-        self.assertEqual(self.serial(vid), '')  # never started: nothing
+        self.assertEqual(self.daemon.serial(vid), '')  # never started: nothing
         self.daemon.action(vid, 'start')
-        out = self.wait_serial(vid, 'tick 5')
+        out = self.daemon.wait_serial(vid, 'tick 5')
         # From the first line the kernel printed (nothing lost before the daemon connected).
         self.assertTrue(out.startswith('[    0.000000] Linux version 6.1'), out[:300])
         self.assertIn('qhm-serial-hello', out)
         self.assertIn('x' * 3000, out)
         # tail=N: the last N lines, the last one possibly without its newline yet.
-        last2 = self.serial(vid, 2)
+        last2 = self.daemon.serial(vid, 2)
         self.assertLessEqual(last2.count('\n'), 2, last2)
         self.assertTrue(out.endswith(last2) or last2.startswith('tick'), (last2, out[-200:]))
         self.assertTrue(all(x.startswith('tick') for x in last2.splitlines()), last2)
@@ -73,12 +57,12 @@ class SerialTest(DaemonTestCase):
         self.daemon.start()
         self.daemon.wait_state(vid, 'running', 60)
         n = int(out.rsplit('tick ', 1)[1].split()[0])
-        out2 = self.wait_serial(vid, 'tick %d' % (n + 3))
+        out2 = self.daemon.wait_serial(vid, 'tick %d' % (n + 3))
         self.assertNotIn('qhm-serial-hello', out2)  # the output before the restart is not kept
         self.daemon.action(vid, 'kill')
         self.daemon.wait_state(vid, 'stopped', 30)
         # The last run's output stays after it stopped.
-        self.assertIn('tick %d' % (n + 3), self.serial(vid))
+        self.assertIn('tick %d' % (n + 3), self.daemon.serial(vid))
 
     def viewer(self, vid, **kw):
         st, js, _ = self.daemon.api('POST', '/api/v1/vms/%s/console' % vid, body={'protocol': 'serial'})
