@@ -14,6 +14,7 @@ import { assert, waitFor } from './lib/daemon.mjs';
 import { openConsole, waitStatus, waitCanvas } from './lib/console.mjs';
 import { decodePng } from './lib/png.mjs';
 import { dominant } from './lib/frame.mjs';
+import { screenText, waitText } from './lib/serial.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DESKTOP = 0x2e6f8e; // the image's root window colour
@@ -24,18 +25,12 @@ function debianImage() {
   return out;
 }
 
-const screenText = (page) => page.locator('#serial-screen .xterm-rows').innerText();
-
 // Type CMD into the serial page's shell; wait for MARK in what follows (the command prints it; CMD
 // writes it split by quotes, "mark-""text", so that the typed line itself does not contain it).
 async function run(page, cmd, mark, timeoutMs = 60000) {
   await page.locator('#serial-screen').click();
   await page.keyboard.type(`${cmd}\n`);
-  return waitFor(`"${mark}" on the serial console after: ${cmd}`, async () => {
-    const text = await screenText(page);
-    if (!text.includes(mark)) throw new Error(text.slice(-1200));
-    return text;
-  }, { timeoutMs, intervalMs: 300 });
+  return waitText(page, mark, timeoutMs);
 }
 
 const shotSize = async (d, id) => {
@@ -68,17 +63,13 @@ export const tests = [
       const serial = await context.newPage();
       await serial.goto(`${d.http}/vm/${vm.id}/serial`);
       await serial.locator('#serial-status[data-state="connected"]').waitFor({ timeout: 10000 });
-      await waitFor('the root shell on ttyS0', async () => {
-        const t = await screenText(serial);
-        if (!t.includes('root@qhm-debian')) throw new Error(t.slice(-600));
-        return true;
-      }, { timeoutMs: 300000, intervalMs: 1000 });
+      await waitText(serial, 'root@qhm-debian', 300000); // root's shell on ttyS0
 
       // The console page: the desktop, then the tools.
       await openConsole(page, d, vm.id);
       await waitStatus(page, 'connected', 30000);
       await waitCanvas(page, 'the Debian desktop', desktop, 300000, { daemon: d, id: vm.id });
-      await run(serial, 'mkdir -p /media/qhm-tools && mount -r LABEL=QHM_TOOLS /media/qhm-tools && sh /media/qhm-tools/linux.sh; echo "tools-""rc=$?"', 'tools-rc=', 180000);
+      await run(serial, 'mkdir -p /media/qhm-tools && mount -r LABEL=QHM_TOOLS /media/qhm-tools && sh /media/qhm-tools/linux.sh; echo "tools-rc=$? tools-""end"', 'tools-end', 180000);
       const out = await screenText(serial);
       assert(out.includes('tools-rc=0'), `the tools script failed:\n${out.slice(-2000)}`);
 

@@ -15,11 +15,6 @@ from wsclient import OP_BINARY
 
 
 class DebianGuestTest(DaemonTestCase):
-    def serial_text(self, vid):
-        st, data, _ = self.api('GET', '/api/v1/vms/%s/serial?tail=400' % vid)
-        self.assertEqual(st, 200)
-        return data.decode('utf-8', 'replace') if isinstance(data, bytes) else str(data)
-
     def test_desktop_agent_serial_and_acpi_shutdown(self):
         vm = debianguest.new_vm(self)
         vid = vm['id']
@@ -44,10 +39,7 @@ class DebianGuestTest(DaemonTestCase):
             g = self.daemon.ok('GET', '/api/v1/vms/%s/guest' % vid, timeout=15)
 
         # The serial console's autologin: a root shell prompt on ttyS0.
-        deadline = time.time() + 60
-        while 'root@qhm-debian' not in self.serial_text(vid):
-            self.assertLess(time.time(), deadline, self.serial_text(vid)[-2000:])
-            time.sleep(1)
+        self.daemon.wait_serial(vid, 'root@qhm-debian', 60)
 
         t1 = time.time()
         self.daemon.action(vid, 'shutdown')
@@ -65,13 +57,14 @@ class DebianGuestTest(DaemonTestCase):
         return ws
 
     def run_cmd(self, ws, cmd, mark, timeout=180):
-        """Type CMD (which prints MARK when done) into the shell; the output up to MARK."""
+        """Type CMD (which prints MARK when done) into the shell; the output up to the end of MARK's line
+        (what follows MARK on it, e.g. an exit status, may come in a later message)."""
         ws.send_binary((cmd + '\n').encode())
         got = bytearray()
         want = mark.encode()
         deadline = time.time() + timeout
         # MARK as printed, not as echoed: the command line quotes it ('"'-split below).
-        while want not in got:
+        while want not in got or b'\n' not in got[got.rindex(want):]:
             self.assertLess(time.time(), deadline, 'no %r after %d s: %r' % (mark, timeout, bytes(got[-1500:])))
             op, data = ws.recv_message(max(0.1, deadline - time.time()))
             if op == OP_BINARY:
@@ -83,10 +76,7 @@ class DebianGuestTest(DaemonTestCase):
         vm = debianguest.new_vm(self, name='debian-shares', shared_folders=shares.fields(), guest_tools=True)
         vid = vm['id']
         self.daemon.action(vid, 'start')
-        deadline = time.time() + 600
-        while 'root@qhm-debian' not in self.serial_text(vid):
-            self.assertLess(time.time(), deadline, self.serial_text(vid)[-2000:])
-            time.sleep(2)
+        self.daemon.wait_serial(vid, 'root@qhm-debian', 600)
         ws = self.shell(vid)
         out = self.run_cmd(ws, 'mkdir -p /media/qhm-tools && mount -r LABEL=QHM_TOOLS /media/qhm-tools && '
                            'sh /media/qhm-tools/linux.sh; echo "tools-""rc=$?"', 'tools-rc=')
@@ -111,7 +101,7 @@ class DebianGuestTest(DaemonTestCase):
         ws.close()
         deadline = time.time() + 600
         while True:  # the serial autologin again, after the reboot was asked for
-            after = self.serial_text(vid).rsplit('reboot-asked', 1)[-1]
+            after = self.daemon.serial(vid, 400).rsplit('reboot-asked', 1)[-1]
             if 'automatic login' in after and 'root@qhm-debian' in after.split('automatic login', 1)[1]:
                 break
             self.assertLess(time.time(), deadline, after[-2000:])
